@@ -1,0 +1,93 @@
+"""Frozen value types shared by every layer.
+
+A ``Project`` is what upstream told us about one project (from Warehouse's
+``/pypi/<name>/json``), already validated by ``parse``. Filters return new
+``Project`` values with fewer releases or files; nothing mutates in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+__all__ = ["DistFile", "ListingEntry", "NormalizedName", "Project", "canonicalize_name"]
+
+
+@dataclass(frozen=True, slots=True)
+class DistFile:
+    """One release file as upstream describes it."""
+
+    filename: str
+    url: str
+    size: int
+    digests: Mapping[str, str]
+    version: str
+    upload_time: str = ""
+    # Warehouse always sends requires_python; None means it said null. The flag
+    # keeps bandersnatch's distinction between a missing key and a null value.
+    requires_python: str | None = None
+    has_requires_python: bool = True
+    yanked: bool = False
+    yanked_reason: str | None = None
+    packagetype: str = ""
+    python_version: str = ""
+    # A digest mapping, False when upstream said false, True when it said true
+    # without a digest, None when it said nothing.
+    core_metadata: Mapping[str, str] | bool | None = None
+
+    @property
+    def url_path(self) -> str:
+        """The URL's path, still percent-encoded (what pages link to)."""
+        return urlsplit(self.url).path
+
+    @property
+    def metadata_digests(self) -> Mapping[str, str]:
+        return self.core_metadata if isinstance(self.core_metadata, Mapping) else {}
+
+    @property
+    def upload_timestamp(self) -> float | None:
+        from datetime import datetime
+
+        if not self.upload_time:
+            return None
+        text = self.upload_time.replace("Z", "+00:00")
+        try:
+            return datetime.fromisoformat(text).timestamp()
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A project's metadata: name, serial, and its releases' files."""
+
+    name: str
+    serial: int
+    releases: Mapping[str, tuple[DistFile, ...]]
+    info: Mapping[str, Any] = field(default_factory=dict)
+    # The upstream JSON document as parsed, for metadata filters and json=true.
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def canonical(self) -> NormalizedName:
+        return canonicalize_name(self.name)
+
+    @property
+    def files(self) -> tuple[DistFile, ...]:
+        return tuple(f for files in self.releases.values() for f in files)
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return tuple(self.releases)
+
+
+@dataclass(frozen=True, slots=True)
+class ListingEntry:
+    """One project in the upstream listing: its display name and last serial."""
+
+    name: str
+    serial: int
