@@ -1,0 +1,104 @@
+"""Frozen settings: the validated form of a bandersnatch-style config file.
+
+``config.load`` builds these once; every other module receives them as values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class SimpleFormat(Enum):
+    ALL = "ALL"
+    HTML = "HTML"
+    JSON = "JSON"
+
+    @property
+    def html(self) -> bool:
+        return self is not SimpleFormat.JSON
+
+    @property
+    def json(self) -> bool:
+        return self is not SimpleFormat.HTML
+
+
+class CompareMethod(Enum):
+    HASH = "hash"
+    STAT = "stat"
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorSettings:
+    directory: str
+    master: str = "https://pypi.org"
+    allow_non_https: bool = False
+    proxy: str = ""
+    download_mirror: str = ""
+    download_mirror_no_fallback: bool = False
+    json: bool = False
+    release_files: bool = True
+    core_metadata: bool = True
+    hash_index: bool = False
+    simple_format: SimpleFormat = SimpleFormat.ALL
+    compare_method: CompareMethod = CompareMethod.HASH
+    digest_name: str = "sha256"
+    keep_index_versions: int = 0
+    cleanup: bool = False
+    stop_on_error: bool = False
+    timeout: float = 10.0
+    global_timeout: float = 1800.0
+    workers: int = 3
+    verifiers: int = 3
+    storage_backend: str = "filesystem"
+    manage_permissions: bool = True
+    root_uri: str = ""
+    diff_file: str = ""
+    diff_append_epoch: bool = False
+    log_config: str = ""
+    # frumious additions (bandersnatch ignores unknown keys, so these are safe).
+    prune_filtered: bool = False
+    keep_removed: bool = False
+    max_delete_share: float = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class S3Settings:
+    region_name: str = ""
+    aws_access_key_id: str = ""
+    aws_secret_access_key: str = ""
+    endpoint_url: str = ""
+    signature_version: str = ""
+    # config_param_<Name> keys, without the prefix, passed to put/copy calls.
+    extra_args: Mapping[str, str] = field(default_factory=dict)
+    verify_concurrency: int = 50
+    max_attempts: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SwiftSettings:
+    default_container: str = "bandersnatch"
+    auth_url: str = ""
+    username: str = ""
+    password: str = ""
+    project_name: str = ""
+    user_domain_name: str = ""
+    project_domain_name: str = ""
+    object_storage_url: str = ""
+    region: str = ""
+    project_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mirror: MirrorSettings
+    # [plugins] enabled, in file order; ("all",) means every filter.
+    plugins: tuple[str, ...] = ()
+    # Every section as parsed (after interpolation), for filter plugins.
+    sections: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    s3: S3Settings = field(default_factory=S3Settings)
+    swift: SwiftSettings = field(default_factory=SwiftSettings)
+    # Non-fatal findings (dead keys, deprecated spellings) for the CLI to log.
+    warnings: tuple[str, ...] = ()
+    path: str = ""
