@@ -1,0 +1,27 @@
+"""Storage backends behind one port (see ``base.Store``)."""
+
+from __future__ import annotations
+
+from frumious.errors import ConfigError
+from frumious.settings import Settings
+from frumious.storage.base import ObjectInfo, ObjectWriter, Store
+
+__all__ = ["ObjectInfo", "ObjectWriter", "Store", "open_store"]
+
+
+def open_store(settings: Settings) -> Store:
+    """The configured backend; object-store libraries load only when chosen."""
+    backend = settings.mirror.storage_backend
+    if backend == "filesystem":
+        from frumious.storage.filesystem import FilesystemStore
+
+        return FilesystemStore(settings.mirror.directory, manage_permissions=settings.mirror.manage_permissions)
+    if backend == "s3":
+        from frumious.storage.s3 import S3Store
+
+        return S3Store.from_settings(settings)
+    if backend == "swift":
+        from frumious.storage.swift import SwiftStore
+
+        return SwiftStore.from_settings(settings)
+    raise ConfigError(f"[mirror] storage-backend: unknown backend {backend!r} (filesystem, s3 or swift)")

@@ -1,0 +1,5 @@
+import sys
+
+from frumious.cli import main
+
+sys.exit(main())

@@ -1,0 +1,157 @@
+"""The command line: the only module that prints or exits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import logging.config
+import os
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from frumious import __version__, config, progress
+from frumious.errors import ConfigError, ConfigMissing, FrumiousError
+from frumious.settings import Settings
+
+log = logging.getLogger("frumious")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s: %(message)s (%(filename)s:%(lineno)d)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="frumious", description="Mirror a Python package index (PyPI).")
+    parser.add_argument("-c", "--config", help="config file (default /etc/frumious.conf, else /etc/bandersnatch.conf)")
+    parser.add_argument("--debug", action="store_true", help="log in detail")
+    parser.add_argument("--version", action="version", version=f"frumious {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    mirror = commands.add_parser("mirror", help="sync the mirror with upstream")
+    mirror.add_argument("--force-check", action="store_true", help="re-check every project, not just changed ones")
+    from frumious import commands as extra
+
+    extra.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 1
+    try:
+        settings = load_settings(args.config)
+        setup_logging(settings, args.debug)
+        for warning in settings.warnings:
+            log.warning("%s", warning)
+        return run_command(args, settings)
+    except ConfigMissing as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.exit_code
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return exc.exit_code
+    except FrumiousError as exc:
+        print(f"frumious: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("frumious: interrupted; the next run resumes where this one stopped", file=sys.stderr)
+        return 130
+
+
+def load_settings(path: str | None) -> Settings:
+    path = path or config.default_config_path()
+    if not Path(path).exists():
+        raise ConfigMissing(write_example(path))
+    return config.load(path)
+
+
+def write_example(path: str) -> str:
+    """Put the example config at ``path`` (or print it) and say what happened."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(config.EXAMPLE_CONFIG, encoding="utf-8")
+    except OSError:
+        print(config.EXAMPLE_CONFIG)
+        return f"no config at {path} and it is not writable; the example config is printed above"
+    return f"no config at {path}; wrote an example there. Review it (set [mirror] directory) and run again"
+
+
+def setup_logging(settings: Settings, debug: bool) -> None:
+    if settings.mirror.log_config:
+        logging.config.fileConfig(settings.mirror.log_config, disable_existing_loggers=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root = logging.getLogger()
+        root.handlers[:] = [handler]
+        root.setLevel(logging.INFO)
+    if debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "mirror":
+        from frumious import runner
+
+        return run_with_progress(lambda stats: runner.run_mirror(settings, stats, force_check=args.force_check))
+    from frumious import commands
+
+    return commands.dispatch(args, settings)
+
+
+def run_with_progress(job: Callable[[Any], Coroutine[Any, Any, Any]]) -> int:
+    """Run a sync-like job, with a live progress line on a terminal, then the summary."""
+    from frumious.pipeline import RunStats
+
+    stats = RunStats()
+    stream = sys.stderr
+    live = stream.isatty() and os.environ.get("TERM") != "dumb"
+    if live:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_ClearLine(stream))
+    report = asyncio.run(_with_ticker(job(stats), stats, stream if live else None))
+    if live:
+        stream.write("\r\033[K")
+    for line in progress.summary(report.stats, report.seconds, report.serial, stopped_early=report.stopped_early):
+        print(line, file=sys.stdout)
+    return 0 if report.ok else 1
+
+
+async def _with_ticker(job: Coroutine[Any, Any, Any], stats: Any, stream: TextIO | None) -> Any:
+    if stream is None:
+        return await job
+    started = time.monotonic()
+
+    async def tick() -> None:
+        while True:
+            stream.write("\r\033[K" + progress.progress_line(stats, time.monotonic() - started))
+            stream.flush()
+            await asyncio.sleep(0.5)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        return await job
+    finally:
+        ticker.cancel()
+
+
+class _ClearLine(logging.Filter):
+    """Clear the progress line before a log line lands on the same terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.stream.write("\r\033[K")
+        return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())

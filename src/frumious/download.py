@@ -1,0 +1,125 @@
+"""Stream a file to the store, hashing as it goes; nothing is visible unverified.
+
+Also the "is the stored copy current?" check for ``compare-method`` hash and
+stat. The check always compares like with like: a local ``md5`` against the
+upstream ``md5`` (bandersnatch compared it to the sha256 and re-downloaded
+every file forever).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from frumious.errors import DownloadError, FrumiousError, NotFound, UpstreamError
+from frumious.settings import CompareMethod
+from frumious.storage.base import Store
+from frumious.upstream import Upstream
+
+log = logging.getLogger("frumious.download")
+
+CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """What a stored object must be: its size (None when unknown), digests and upload time."""
+
+    key: str
+    urls: Sequence[str]
+    size: int | None
+    digests: Mapping[str, str]
+    mtime: float | None
+
+    def expected(self, preferred: str) -> tuple[str, str]:
+        """The digest to verify against: sha256 when upstream gave it, else the preferred one."""
+        for algorithm in ("sha256", preferred, *sorted(self.digests)):
+            if self.digests.get(algorithm):
+                return algorithm, self.digests[algorithm].lower()
+        raise DownloadError(f"{self.key}: upstream gave no digest to verify it against")
+
+
+async def is_current(store: Store, wanted: Wanted, method: CompareMethod, digest_name: str) -> bool:
+    info = await store.stat(wanted.key)
+    if info is None or (wanted.size is not None and info.size != wanted.size):
+        return False
+    stat_mode = method is CompareMethod.STAT and wanted.mtime is not None and info.mtime is not None
+    if stat_mode and abs(info.mtime - wanted.mtime) < 1e-3:  # type: ignore[operator]
+        return True
+    algorithm = digest_name if wanted.digests.get(digest_name) else wanted.expected(digest_name)[0]
+    expected = wanted.digests[algorithm].lower()
+    recorded = info.digests.get(algorithm)
+    actual = recorded if recorded else await store.digest(wanted.key, algorithm)
+    if actual is None or actual.lower() != expected:
+        return False
+    if not recorded or (method is CompareMethod.STAT and info.mtime != wanted.mtime):
+        # Right content: record what we learned (upload time on the filesystem,
+        # digest metadata on object stores) so the next check is one stat.
+        await store.set_meta(wanted.key, mtime=wanted.mtime, digests=_record(wanted, digest_name, actual))
+    return True
+
+
+def _record(wanted: Wanted, digest_name: str, actual: str) -> dict[str, str]:
+    recorded = {digest_name: actual}
+    if wanted.digests.get("sha256"):
+        recorded["sha256"] = wanted.digests["sha256"].lower()
+    return recorded
+
+
+async def download(upstream: Upstream, store: Store, wanted: Wanted, digest_name: str) -> int:
+    """Fetch ``wanted`` from the first URL that yields verified bytes; the byte count."""
+    algorithm, expected = wanted.expected(digest_name)
+    failures: list[str] = []
+    for url in wanted.urls:
+        try:
+            return await upstream.with_retries(
+                f"downloading {url}",
+                lambda url=url: _attempt(upstream, store, wanted, url, algorithm, expected, digest_name),  # type: ignore[misc]
+            )
+        except (FrumiousError, aiohttp.ClientError) as exc:
+            failures.append(f"{url}: {exc}")
+            if len(wanted.urls) > 1:
+                log.info("Download of %s failed (%s); trying the next source", url, exc)
+    message = "; ".join(failures) if failures else f"{wanted.key}: no URL to download from"
+    if failures and all("answered 404" in failure for failure in failures):
+        raise NotFound(message)
+    raise DownloadError(message)
+
+
+async def _attempt(
+    upstream: Upstream, store: Store, wanted: Wanted, url: str, algorithm: str, expected: str, digest_name: str
+) -> int:
+    hashers = {name: hashlib.new(name) for name in {algorithm, digest_name, "sha256"}}
+    writer = await store.writer(wanted.key)
+    size = 0
+    try:
+        async with upstream.get(url) as response:
+            async for chunk in response.content.iter_chunked(CHUNK):
+                size += len(chunk)
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+                await writer.write(chunk)
+        _verify(url, wanted, size, hashers[algorithm].hexdigest(), algorithm, expected)
+        digests = {digest_name: hashers[digest_name].hexdigest(), "sha256": hashers["sha256"].hexdigest()}
+        await writer.commit(mtime=wanted.mtime, digests=digests)
+    except BaseException:
+        await writer.abort()
+        raise
+    return size
+
+
+def _verify(url: str, wanted: Wanted, size: int, actual: str, algorithm: str, expected: str) -> None:
+    if wanted.size is not None and size < wanted.size:
+        # A short body is a transfer fault: retried like a dropped connection.
+        raise aiohttp.ClientPayloadError(f"{url}: body ended after {size} of {wanted.size} bytes")
+    if wanted.size is not None and size != wanted.size:
+        raise DownloadError(f"{url}: got {size} bytes, upstream said {wanted.size}")
+    if actual != expected:
+        raise DownloadError(f"{url}: {algorithm} is {actual}, upstream said {expected}")
+
+
+__all__ = ["DownloadError", "NotFound", "UpstreamError", "Wanted", "download", "is_current"]

@@ -1,0 +1,218 @@
+"""One project's pipeline: fetch, filter, save JSON, mirror files, write pages.
+
+A project either finishes completely (files verified, then pages) or raises;
+its pages are never rewritten to point at files that are not there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from frumious import layout, render
+from frumious.download import Wanted, download, is_current
+from frumious.errors import BadUpstreamData, NotFound
+from frumious.filters import FilterSet
+from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
+from frumious.settings import MirrorSettings
+from frumious.storage.base import Store
+from frumious.upstream import Upstream
+
+log = logging.getLogger("frumious.sync")
+
+
+@dataclass
+class RunStats:
+    """Live counters, read by the progress display."""
+
+    projects_total: int = 0
+    projects_done: int = 0
+    files_total: int = 0
+    files_done: int = 0
+    files_downloaded: int = 0
+    bytes_downloaded: int = 0
+    synced: int = 0
+    skipped: int = 0
+    gone: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    written: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    upstream: Upstream
+    store: Store
+    mirror: MirrorSettings
+    filters: FilterSet
+    stats: RunStats
+    files_gate: asyncio.Semaphore
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What syncing one project did: ``project`` is None when it was not mirrored."""
+
+    project: Project | None
+    gone: bool = False
+
+
+async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
+    try:
+        project, _body = await ctx.upstream.project(entry.name, entry.serial)
+    except NotFound:
+        log.info("%s no longer exists upstream", entry.name)
+        return Outcome(None, gone=True)
+    if not ctx.filters.allows_metadata(project):
+        log.info("%s excluded by a metadata filter", entry.name)
+        return Outcome(None)
+    if ctx.mirror.json:
+        await save_json(ctx, project)
+    project = ctx.filters.apply(project)
+    project = _drop_empty_releases(project)
+    with_metadata = await mirror_files(ctx, project) if ctx.mirror.release_files else None
+    await write_pages(ctx, project, entry, with_metadata)
+    if ctx.mirror.cleanup:
+        await cleanup_legacy_dirs(ctx, entry.name)
+    return Outcome(project)
+
+
+def _drop_empty_releases(project: Project) -> Project:
+    releases = {version: files for version, files in project.releases.items() if files}
+    return replace(project, releases=releases)
+
+
+async def save_json(ctx: Context, project: Project) -> None:
+    data = render.saved_json(project.raw)
+    json_key = layout.json_key(project.canonical)
+    await ctx.store.write(json_key, data)
+    await ctx.store.write(layout.pypi_json_key(project.canonical), data)
+    ctx.stats.written.append(json_key)
+
+
+def wanted_files(mirror: MirrorSettings, project: Project) -> list[tuple[DistFile, Wanted, Wanted | None]]:
+    """Each file of ``project`` with the object it needs and its .metadata sidecar, if any."""
+    result = []
+    for dist in project.files:
+        if not dist.digests.get(mirror.digest_name):
+            raise BadUpstreamData(f"{dist.filename} has no {mirror.digest_name} digest upstream")
+        key = layout.package_key(dist.url)
+        urls = _candidate_urls(mirror, dist.url)
+        wanted = Wanted(key, urls, dist.size, dist.digests, dist.upload_timestamp)
+        sidecar = None
+        if mirror.core_metadata and dist.metadata_digests:
+            sidecar = Wanted(
+                layout.metadata_key(key),
+                [f"{url}.metadata" for url in urls],
+                None,
+                dist.metadata_digests,
+                dist.upload_timestamp,
+            )
+        result.append((dist, wanted, sidecar))
+    return result
+
+
+def _candidate_urls(mirror: MirrorSettings, url: str) -> list[str]:
+    if not mirror.download_mirror:
+        return [url]
+    mirrored = layout.download_url(url, mirror.download_mirror)
+    return [mirrored] if mirror.download_mirror_no_fallback else [mirrored, url]
+
+
+async def mirror_files(ctx: Context, project: Project) -> set[str]:
+    """Make every file current; the filenames whose .metadata is mirrored."""
+    plan = wanted_files(ctx.mirror, project)
+    ctx.stats.files_total += len(plan)
+    results = await asyncio.gather(*(_mirror_one(ctx, d, w, s) for d, w, s in plan), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        # Every file was attempted; the first failure fails the project.
+        raise errors[0]
+    return {dist.filename for (dist, _w, _s), has_meta in zip(plan, results, strict=True) if has_meta is True}
+
+
+async def _mirror_one(ctx: Context, dist: DistFile, wanted: Wanted, sidecar: Wanted | None) -> bool:
+    async with ctx.files_gate:
+        await _ensure(ctx, wanted)
+        has_metadata = False
+        if sidecar is not None:
+            try:
+                await _ensure(ctx, sidecar)
+                has_metadata = True
+            except NotFound:
+                # Advertised upstream but not served: we simply don't advertise it.
+                log.warning("%s: upstream has no .metadata file; not advertising one", dist.filename)
+    ctx.stats.files_done += 1
+    return has_metadata
+
+
+async def _ensure(ctx: Context, wanted: Wanted) -> None:
+    if await is_current(ctx.store, wanted, ctx.mirror.compare_method, ctx.mirror.digest_name):
+        return
+    size = await download(ctx.upstream, ctx.store, wanted, ctx.mirror.digest_name)
+    ctx.stats.files_downloaded += 1
+    ctx.stats.bytes_downloaded += size
+    ctx.stats.written.append(wanted.key)
+
+
+async def write_pages(ctx: Context, project: Project, entry: ListingEntry, with_metadata: set[str] | None) -> None:
+    """Render and write the project's pages in the configured formats."""
+    mirror = ctx.mirror
+
+    def has_metadata(dist: DistFile) -> bool:
+        return with_metadata is None or dist.filename in with_metadata
+
+    options = {
+        "digest_name": mirror.digest_name,
+        "root_uri": mirror.root_uri,
+        "core_metadata": mirror.core_metadata,
+        "has_metadata": has_metadata,
+    }
+    pages: dict[str, bytes] = {}
+    if mirror.simple_format.html:
+        html = render.project_html(project, raw_name=entry.name, **options)  # type: ignore[arg-type]
+        pages["html"], pages["v1_html"] = html, html
+    if mirror.simple_format.json:
+        pages["v1_json"] = render.project_json(project, **options)  # type: ignore[arg-type]
+    directory = layout.simple_dir(project.canonical, mirror.hash_index)
+    for ext, data in pages.items():
+        key = f"{directory}/index.{ext}" if ext != "html" else f"{directory}/index.html"
+        if mirror.keep_index_versions > 0:
+            await _write_versioned(ctx, directory, ext, key, data, entry.serial)
+        else:
+            await ctx.store.write(key, data)
+            ctx.stats.written.append(key)
+
+
+async def _write_versioned(ctx: Context, directory: str, ext: str, key: str, data: bytes, serial: int) -> None:
+    versions_dir = f"{directory}/versions"
+    existing = sorted(n for n in await ctx.store.children(versions_dir) if n.endswith(f".{ext}"))
+    for name in layout.versions_to_prune(existing, ctx.mirror.keep_index_versions):
+        await ctx.store.delete(f"{versions_dir}/{name}")
+    versioned = layout.versioned_page_key(directory, serial, ctx.now, ext)
+    await ctx.store.write(versioned, data)
+    await ctx.store.link(key, versioned)
+    ctx.stats.written.append(versioned)
+
+
+def legacy_names(name: str) -> set[str]:
+    """Pre-PEP 503 spellings of a project directory that ``cleanup`` removes."""
+    safe = re.sub(r"[^A-Za-z0-9.]+", "-", name).lower()
+    return {name, safe} - {canonicalize_name(name)}
+
+
+async def cleanup_legacy_dirs(ctx: Context, name: str) -> None:
+    canonical_dir = layout.simple_dir(canonicalize_name(name), ctx.mirror.hash_index)
+    for legacy in legacy_names(name):
+        directory = layout.simple_dir(legacy, ctx.mirror.hash_index)
+        if not await ctx.store.children(directory):
+            continue
+        here, there = ctx.store.local_path(directory), ctx.store.local_path(canonical_dir)
+        if here and there and os.path.exists(there) and os.path.samefile(here, there):
+            continue  # a case-insensitive filesystem: it is the canonical directory
+        log.info("Removing legacy simple directory %s", directory)
+        await ctx.store.delete_prefix(directory)

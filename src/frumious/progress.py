@@ -1,0 +1,55 @@
+"""Text for humans: the live progress line and the end-of-run summary.
+
+Pure formatting over ``RunStats``; the CLI decides where the text goes.
+"""
+
+from __future__ import annotations
+
+from frumious.pipeline import RunStats
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"
+
+
+def human_seconds(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def progress_line(stats: RunStats, elapsed: float) -> str:
+    done, total = stats.projects_done, stats.projects_total
+    rate = stats.bytes_downloaded / elapsed if elapsed > 0 else 0.0
+    eta = ""
+    if 0 < done < total:
+        eta = f" · ETA {human_seconds(elapsed / done * (total - done))}"
+    return (
+        f"projects {done}/{total} · files {stats.files_done}/{stats.files_total}"
+        f" · {human_bytes(stats.bytes_downloaded)} · {human_bytes(rate)}/s{eta}"
+    )
+
+
+def summary(stats: RunStats, seconds: float, serial: int, *, stopped_early: bool = False) -> list[str]:
+    lines = [
+        f"Projects: {stats.synced} synced, {len(stats.failed)} failed, {stats.skipped} skipped by filters,"
+        f" {len(stats.gone)} gone upstream",
+        f"Files: {stats.files_downloaded} downloaded ({human_bytes(stats.bytes_downloaded)}),"
+        f" {stats.files_done - stats.files_downloaded} already current",
+        f"Time: {human_seconds(seconds)}; serial now {serial}",
+    ]
+    if stopped_early:
+        lines.append("Stopped at the first error (stop-on-error = true)")
+    if stats.failed:
+        lines.append("Failed projects (the serial was not advanced; they are retried next run):")
+        lines.extend(f"  {name}: {reason}" for name, reason in sorted(stats.failed.items()))
+    return lines

@@ -1,0 +1,213 @@
+"""The HTTP client for the upstream index: listing, project JSON, file bodies.
+
+Every request retries timeouts, connection errors, 5xx and 429 with exponential
+backoff and jitter, honouring ``Retry-After``. Project JSON must carry an
+``X-PyPI-Last-Serial`` at least as new as the listing promised (a stale CDN
+answer is retried, then reported).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import random
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+import aiohttp
+
+from frumious import __version__, parse
+from frumious.errors import BadUpstreamData, NotFound, StaleMetadata, UpstreamError
+from frumious.models import ListingEntry, Project, canonicalize_name
+
+log = logging.getLogger("frumious.upstream")
+
+JSON_LISTING = "application/vnd.pypi.simple.v1+json"
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    base: float = 0.5
+    cap: float = 30.0
+    stale_attempts: int = 3
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.cap, self.base * 2.0**attempt)) * random.uniform(0.5, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    entries: list[ListingEntry]
+    serial: int | None
+    etag: str | None
+
+
+class RetryableStatus(UpstreamError):
+    def __init__(self, status: int, url: str, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status} from {url}")
+        self.status, self.retry_after = status, retry_after
+
+
+def user_agent() -> str:
+    impl = platform.python_implementation()
+    return (
+        f"frumious/{__version__} ({impl} {platform.python_version()}, {platform.system()} {platform.machine()}) "
+        f"(aiohttp {aiohttp.__version__})"
+    )
+
+
+def pick_proxy(configured: str) -> str:
+    """The configured proxy, else the environment's, in bandersnatch's precedence."""
+    if configured:
+        return configured
+    env = urllib.request.getproxies()
+    for scheme in ("socks5", "socks4", "socks", "https", "http", "all"):
+        if env.get(scheme):
+            return env[scheme]
+    return ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    import time
+
+    return max(0.0, moment.timestamp() - time.time())
+
+
+class Upstream:
+    """One aiohttp session against ``master`` (and any file host)."""
+
+    def __init__(
+        self,
+        master: str,
+        *,
+        timeout: float = 10.0,
+        global_timeout: float = 1800.0,
+        proxy: str = "",
+        connections: int = 10,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.master = master.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.proxy = pick_proxy(proxy)
+        self._timeout = aiohttp.ClientTimeout(total=global_timeout, sock_connect=timeout, sock_read=timeout)
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Upstream:
+        connector: aiohttp.BaseConnector
+        http_proxy = None
+        if self.proxy.startswith("socks"):
+            from aiohttp_socks import ProxyConnector
+
+            connector = ProxyConnector.from_url(self.proxy, limit=self._connections)
+        else:
+            connector = aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300)
+            http_proxy = self.proxy or None
+        self._http_proxy = http_proxy
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            headers={"User-Agent": user_agent()},
+            trust_env=True,
+            auto_decompress=True,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("Upstream used outside 'async with'")
+        return self._session
+
+    async def with_retries(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call``, retrying transient failures with backoff."""
+        for attempt in range(self.retry.attempts):
+            try:
+                return await call()
+            except RetryableStatus as exc:
+                failure: Exception = exc
+                delay = exc.retry_after if exc.retry_after is not None else self.retry.delay(attempt)
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+                failure, delay = exc, self.retry.delay(attempt)
+            if attempt + 1 < self.retry.attempts:
+                log.debug("%s failed (%s); retrying in %.1fs", what, _describe(failure), delay)
+                await asyncio.sleep(min(delay, 300.0))
+        raise UpstreamError(f"{what}: {_describe(failure)} after {self.retry.attempts} attempts") from failure
+
+    @asynccontextmanager
+    async def get(self, url: str, headers: dict[str, str] | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One GET; retryable statuses raise RetryableStatus, 404 raises NotFound."""
+        async with self.session.get(url, headers=headers, proxy=self._http_proxy) as response:
+            if response.status in RETRY_STATUS:
+                raise RetryableStatus(response.status, url, _retry_after(response.headers.get("Retry-After")))
+            if response.status == 404:
+                raise NotFound(f"{url} answered 404")
+            if response.status >= 400:
+                raise UpstreamError(f"HTTP {response.status} from {url}")
+            yield response
+
+    async def listing(self, etag: str | None = None) -> Listing | None:
+        """The PEP 691 listing, or None when ``etag`` still matches (304)."""
+        url = f"{self.master}/simple/"
+        headers = {"Accept": JSON_LISTING}
+        if etag:
+            headers["If-None-Match"] = etag
+
+        async def fetch() -> Listing | None:
+            async with self.get(url, headers) as response:
+                if response.status == 304:
+                    return None
+                body = await response.read()
+                if JSON_LISTING not in response.headers.get("Content-Type", "") and not body.lstrip().startswith(b"{"):
+                    raise BadUpstreamData(f"{url} did not answer with a PEP 691 JSON listing")
+                return Listing(parse.parse_listing(body), parse.listing_serial(body), response.headers.get("ETag"))
+
+        return await self.with_retries("fetching the project listing", fetch)
+
+    async def project(self, name: str, min_serial: int) -> tuple[Project, bytes]:
+        """A project's metadata, at least as new as ``min_serial``."""
+        url = f"{self.master}/pypi/{canonicalize_name(name)}/json"
+
+        async def fetch() -> tuple[Project, bytes, int | None]:
+            async with self.get(url) as response:
+                body = await response.read()
+                header = response.headers.get("X-PyPI-Last-Serial", "")
+                return parse.parse_project(body, expected=name), body, int(header) if header.isdigit() else None
+
+        for attempt in range(self.retry.stale_attempts):
+            project, body, serial = await self.with_retries(f"fetching {name}", fetch)
+            if serial is not None and serial >= min_serial:
+                return project, body
+            if attempt + 1 < self.retry.stale_attempts:
+                await asyncio.sleep(self.retry.delay(attempt + 1))
+        got = "no X-PyPI-Last-Serial header" if serial is None else f"serial {serial}"
+        raise StaleMetadata(f"{name}: upstream keeps sending stale metadata ({got}, wanted >= {min_serial})")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
