@@ -1,0 +1,171 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from frumious import layout
+from frumious.errors import BadUpstreamData
+
+BLAKE = "8e/3c/5a7b1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1ec56"
+
+
+def test_constants_match_bandersnatch_tree() -> None:
+    assert (layout.GENERATION, layout.STATUS, layout.TODO, layout.LOCK) == ("generation", "status", "todo", ".lock")
+    assert layout.LAST_MODIFIED == "web/last-modified"
+    assert layout.LOCAL_STATS == "web/local-stats/days"
+    assert (layout.SIMPLE, layout.PACKAGES) == ("web/simple", "web/packages")
+    assert (layout.JSON_DIR, layout.PYPI_DIR) == ("web/json", "web/pypi")
+
+
+def test_simple_dir_flat_and_hashed() -> None:
+    assert layout.simple_dir("foo-bar", False) == "web/simple/foo-bar"
+    assert layout.simple_dir("foo-bar", True) == "web/simple/f/foo-bar"
+    assert layout.simple_dir("69", True) == "web/simple/6/69"
+    # Raw names (cleanup of legacy dirs) pass through untouched.
+    assert layout.simple_dir("Foo_Bar", False) == "web/simple/Foo_Bar"
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "a\\b", "a\x00b", "a\nb", "x" * 256])
+def test_simple_dir_rejects_names_that_are_not_one_component(name: str) -> None:
+    with pytest.raises(BadUpstreamData, match="refusing project name"):
+        layout.simple_dir(name, False)
+    with pytest.raises(BadUpstreamData):
+        layout.json_key(name)
+
+
+def test_page_keys() -> None:
+    keys = layout.page_keys("web/simple/f/foo")
+    assert keys == ("web/simple/f/foo/index.html", "web/simple/f/foo/index.v1_html", "web/simple/f/foo/index.v1_json")
+    assert keys.html == "web/simple/f/foo/index.html"
+    assert keys.v1_json == "web/simple/f/foo/index.v1_json"
+    assert layout.root_page_keys().v1_html == "web/simple/index.v1_html"
+
+
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        (
+            f"https://files.pythonhosted.org/packages/{BLAKE}/ACMPlus-0.0.3-py3-none-any.whl",
+            f"web/packages/{BLAKE}/ACMPlus-0.0.3-py3-none-any.whl",
+        ),
+        # Decoded on disk, like bandersnatch's unquote().
+        ("https://h/packages/aa/bb/c/foo%2Bbar-1.0.tar.gz", "web/packages/aa/bb/c/foo+bar-1.0.tar.gz"),
+        ("https://h/packages/aa/bb/c/na%C3%AFve%20x-1.0.zip", "web/packages/aa/bb/c/naïve x-1.0.zip"),
+        # Query and fragment are not part of the path.
+        ("https://h/packages/aa/x-1.0.tar.gz?a=b#sha256=00", "web/packages/aa/x-1.0.tar.gz"),
+        # Dots inside a segment are fine; only whole-segment . and .. are not.
+        ("https://h/packages/aa/x..y-1.0.tar.gz", "web/packages/aa/x..y-1.0.tar.gz"),
+        ("https://h/packages/aa/" + "x" * 255, "web/packages/aa/" + "x" * 255),
+    ],
+)
+def test_package_key_accepts(url: str, key: str) -> None:
+    assert layout.package_key(url) == key
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://h/other/aa/x.tar.gz", "does not start with /packages/"),
+        ("https://h/packagesx/aa/x.tar.gz", "does not start with /packages/"),
+        ("https://h/packages", "does not start with /packages/"),
+        ("https://h/x/../packages/aa/x.tar.gz", "does not start with /packages/"),
+        ("https://h/packages/", "empty"),
+        ("https://h/packages/aa//x.tar.gz", "empty"),
+        ("https://h/packages/aa/x.tar.gz/", "empty"),
+        ("https://h/packages/aa/../../etc/passwd", "'..'"),
+        ("https://h/packages/aa/./x.tar.gz", "'.'"),
+        ("https://h/packages/aa/%2e%2e/x.tar.gz", "'..'"),
+        ("https://h/packages/aa/%2E/x.tar.gz", "'.'"),
+        ("https://h/packages/aa%2F..%2F..%2Fetc/x.tar.gz", "slash"),
+        ("https://h/packages/aa/x%5C..%5Cy.tar.gz", "slash"),
+        ("https://h/packages/aa/x\\y.tar.gz", "slash"),
+        ("https://h/packages/aa/x%00.tar.gz", "NUL"),
+        ("https://h/packages/aa/x%0A.tar.gz", "control"),
+        ("https://h/packages/aa/x%FF.tar.gz", "not valid UTF-8"),
+        ("https://h/packages/aa/" + "x" * 256, "longer than 255 bytes"),
+        # 128 two-byte characters: 128 characters but 256 bytes.
+        ("https://h/packages/aa/" + "%C3%A9" * 128, "file systems refuse"),
+        ("https://h/packages/x.tar.gz/" + "%2e%2e", "'..'"),
+    ],
+)
+def test_package_key_rejects(url: str, reason: str) -> None:
+    with pytest.raises(BadUpstreamData) as info:
+        layout.package_key(url)
+    message = str(info.value)
+    assert url in message or repr(url) in message
+    assert reason in message
+
+
+def test_package_key_allows_a_file_directly_under_packages() -> None:
+    assert layout.package_key("https://h/packages/x.whl") == "web/packages/x.whl"
+
+
+@pytest.mark.parametrize("name", ["x-1.0.tar.gz", "x..y.whl", "naïve-1.0.zip", "a" * 255])
+def test_check_filename_accepts(name: str) -> None:
+    layout.check_filename(name)
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../x", "a\\b", "a\x00b", "a\rb", "a" * 256, "x\ud800"])
+def test_check_filename_rejects(name: str) -> None:
+    with pytest.raises(BadUpstreamData, match="refusing filename"):
+        layout.check_filename(name)
+
+
+def test_metadata_and_json_keys() -> None:
+    assert layout.metadata_key("web/packages/aa/x.whl") == "web/packages/aa/x.whl.metadata"
+    assert layout.metadata_url("https://h/packages/aa/x.whl") == "https://h/packages/aa/x.whl.metadata"
+    assert layout.metadata_url("https://h/packages/aa/x.whl?t=1") == "https://h/packages/aa/x.whl.metadata?t=1"
+    assert layout.json_key("foo-bar") == "web/json/foo-bar"
+    assert layout.pypi_json_key("foo-bar") == "web/pypi/foo-bar/json"
+
+
+def test_versioned_page_key_uses_bandersnatch_timestamp() -> None:
+    d = "web/simple/foo"
+    naive = datetime(2018, 10, 28, 0, 0, 0)
+    assert layout.versioned_page_key(d, 12, naive, "html") == "web/simple/foo/versions/index_12_2018-10-28T000000Z.html"
+    micro = datetime(2018, 10, 28, 12, 34, 56, 789012, tzinfo=UTC)
+    assert (
+        layout.versioned_page_key(d, 0, micro, "v1_json")
+        == "web/simple/foo/versions/index_0_2018-10-28T123456.789012Z.v1_json"
+    )
+    # An aware non-UTC time is converted, never written with its offset.
+    cet = datetime(2018, 10, 28, 1, 0, 0, tzinfo=timezone(timedelta(hours=1)))
+    assert (
+        layout.versioned_page_key(d, 5, cet, "v1_html") == "web/simple/foo/versions/index_5_2018-10-28T000000Z.v1_html"
+    )
+    with pytest.raises(ValueError, match="unknown page extension"):
+        layout.versioned_page_key(d, 5, naive, "json")
+
+
+def test_versions_to_prune_keeps_n_minus_one_newest_per_extension() -> None:
+    names = [
+        "index_9_2020-01-01T000000Z.html",
+        "index_10_2020-01-02T000000Z.html",
+        "index_11_2020-01-03T000000Z.html",
+        "index_9_2020-01-01T000000Z.v1_html",
+        "index_10_2020-01-02T000000Z.v1_html",
+        "index_9_2020-01-01T000000Z.v1_json",
+    ]
+    # 3 html files, keep 2: delete 3 - 2 + 1 = 2, oldest as strings ("10" < "11" < "9").
+    assert layout.versions_to_prune(names, 2) == [
+        "index_10_2020-01-02T000000Z.html",
+        "index_11_2020-01-03T000000Z.html",
+        "index_10_2020-01-02T000000Z.v1_html",
+    ]
+    assert layout.versions_to_prune(names, 1) == [names[1], names[2], names[0], names[4], names[3], names[5]]
+    assert layout.versions_to_prune(names, 5) == []
+    assert layout.versions_to_prune(names, 0) == []
+
+
+def test_versions_to_prune_accepts_whole_keys() -> None:
+    keys = [f"web/simple/foo/versions/index_{n}_T.v1_json" for n in (1, 2, 3)]
+    assert layout.versions_to_prune(keys, 2) == keys[:2]
+
+
+@pytest.mark.parametrize("mirror", ["https://dl.example", "https://dl.example/", "https://dl.example//"])
+def test_download_url_joins_without_double_slash(mirror: str) -> None:
+    url = f"https://files.pythonhosted.org/packages/{BLAKE}/x-1.0.tar.gz?x=1"
+    assert layout.download_url(url, mirror) == f"https://dl.example/packages/{BLAKE}/x-1.0.tar.gz"
+
+
+def test_download_url_keeps_a_mirror_path_prefix() -> None:
+    assert layout.download_url("https://h/packages/aa/x.whl", "https://dl/pypi/") == "https://dl/pypi/packages/aa/x.whl"
