@@ -52,14 +52,12 @@ _MIRROR_DEFAULTS: Mapping[str, str] = MappingProxyType(
     {_mirror_key(f.name): _ini_text(f.default) for f in fields(MirrorSettings) if f.name != "directory"}
 )
 _MIRROR_KEYS = frozenset({"directory", *_MIRROR_DEFAULTS})
-_DEAD_MIRROR_KEYS: Mapping[str, str] = MappingProxyType(
-    {
-        "delete-packages": "obsolete key, ignored (use the delete command to remove projects)",
-        "api-method": "obsolete key, ignored (the project list always comes from the simple API)",
-        "keep-index-versions": "ignored, as bandersnatch ignores it; the key is spelled keep_index_versions",
-    }
-)
-_OLD_SECTIONS: Mapping[str, str] = MappingProxyType({"blacklist": "blocklist", "whitelist": "allowlist"})
+_DEAD_MIRROR_KEYS: Mapping[str, str] = {
+    "delete-packages": "obsolete key, ignored (use the delete command to remove projects)",
+    "api-method": "obsolete key, ignored (the project list always comes from the simple API)",
+    "keep-index-versions": "ignored, as bandersnatch ignores it; the key is spelled keep_index_versions",
+}
+_OLD_SECTIONS: Mapping[str, str] = {"blacklist": "blocklist", "whitelist": "allowlist"}
 
 _S3_PARAM_PREFIX = "config_param_"
 _S3_DEFAULTS = S3Settings()
@@ -67,21 +65,23 @@ _S3_KEYS = frozenset(f.name for f in fields(S3Settings) if f.name != "extra_args
 
 # The environment variables bandersnatch 6's swift backend consulted, in its order, for
 # keys absent from [swift]; then its hard defaults.
-_SWIFT_ENV: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "default_container": (),
-        "auth_url": ("OS_AUTH_URL", "OS_AUTHENTICATION_URL"),
-        "username": ("OS_USER_ID", "OS_USERNAME"),
-        "password": ("OS_PASSWORD",),
-        "project_name": ("OS_PROJECT_NAME", "OS_TENANT_NAME"),
-        "user_domain_name": ("OS_USER_DOMAIN_NAME",),
-        "project_domain_name": ("OS_PROJECT_DOMAIN_NAME",),
-        "object_storage_url": ("OS_STORAGE_URL",),
-        "region": ("OS_REGION_NAME",),
-        "project_id": ("OS_PROJECT_ID",),
-    }
-)
-_SWIFT_FALLBACK = {"default_container": "bandersnatch", "user_domain_name": "default", "project_domain_name": "default"}
+_SWIFT_ENV: Mapping[str, tuple[str, ...]] = {
+    "default_container": (),
+    "auth_url": ("OS_AUTH_URL", "OS_AUTHENTICATION_URL"),
+    "username": ("OS_USER_ID", "OS_USERNAME"),
+    "password": ("OS_PASSWORD",),
+    "project_name": ("OS_PROJECT_NAME", "OS_TENANT_NAME"),
+    "user_domain_name": ("OS_USER_DOMAIN_NAME",),
+    "project_domain_name": ("OS_PROJECT_DOMAIN_NAME",),
+    "object_storage_url": ("OS_STORAGE_URL",),
+    "region": ("OS_REGION_NAME",),
+    "project_id": ("OS_PROJECT_ID",),
+}
+_SWIFT_FALLBACK: Mapping[str, str] = {
+    "default_container": "bandersnatch",
+    "user_domain_name": "default",
+    "project_domain_name": "default",
+}
 
 # "max-delete-share = 5%" must work although a lone % breaks interpolation; bandersnatch never
 # reads this frumious-only key, so taking it raw cannot break a config shared with it.
