@@ -1,0 +1,40 @@
+"""Shared fixtures: a fake PyPI per test, and bandersnatch-style config files."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+if str(Path(__file__).parent) not in sys.path:  # so `import fakepypi` works whatever the import mode
+    sys.path.insert(0, str(Path(__file__).parent))
+
+from fakepypi import FakeIndex, FakePyPI, default_index, run_fake_pypi, write_config
+
+
+@pytest.fixture
+def fake_index() -> FakeIndex:
+    """The default catalogue (see fakepypi.defaults); override this fixture to serve another."""
+    return default_index()
+
+
+@pytest.fixture
+def fake_pypi(fake_index: FakeIndex) -> Iterator[FakePyPI]:
+    """A fake pypi.org serving ``fake_index`` on 127.0.0.1, stopped after the test."""
+    with run_fake_pypi(fake_index) as pypi:
+        yield pypi
+
+
+@pytest.fixture
+def download_mirror(fake_pypi: FakePyPI) -> Iterator[FakePyPI]:
+    """A second server over the same index, to use as ``download-mirror``."""
+    with run_fake_pypi(fake_pypi.index) as mirror:
+        yield mirror
+
+
+@pytest.fixture
+def make_config() -> Callable[..., Path]:
+    """``make_config(tmp_path, pypi, **mirror_keys) -> Path`` (see fakepypi.write_config)."""
+    return write_config
