@@ -1,0 +1,232 @@
+"""Pages from models: PEP 503/629 HTML and PEP 691/700 JSON, as bytes.
+
+The shapes are bandersnatch 8's byte for byte (reference section 4.3/4.4), so a
+mirror it started keeps serving identical pages, with two deliberate changes:
+
+* every name, filename and attribute value in HTML is escaped, not only
+  ``data-requires-python`` and the yank reason, so a hostile filename cannot
+  inject markup;
+* JSON ``yanked`` carries the reason string when upstream gave one (PEP 592/691
+  allow it) instead of dropping it.
+
+Core metadata is advertised only for files whose ``.metadata`` we actually hold
+(``has_metadata``), as PEP 658 requires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from frumious.errors import BadUpstreamData
+from frumious.models import DistFile, Project
+
+__all__ = [
+    "API_VERSION",
+    "REPOSITORY_VERSION",
+    "file_digest",
+    "last_modified",
+    "metadata_digest",
+    "project_html",
+    "project_json",
+    "root_html",
+    "root_json",
+    "saved_json",
+]
+
+# PEP 629 version in HTML pages; PEP 691 + PEP 700 version in JSON pages. We
+# claim only what we emit: no provenance (1.3) and no project status (1.4).
+REPOSITORY_VERSION = "1.0"
+API_VERSION = "1.1"
+
+_HEAD = (
+    "<!DOCTYPE html>\n"
+    "<html>\n"
+    "  <head>\n"
+    f'    <meta name="pypi:repository-version" content="{REPOSITORY_VERSION}">\n'
+    "    <title>{title}</title>\n"
+    "  </head>\n"
+    "  <body>\n"
+)
+
+HasMetadata = Callable[[DistFile], bool]
+
+
+def _esc(text: str) -> str:
+    return escape(text, quote=True)
+
+
+def _prefix(root_uri: str) -> str:
+    return root_uri if root_uri else "../.."
+
+
+def file_digest(file: DistFile, digest_name: str) -> str:
+    """The file's ``digest_name`` digest; its absence is upstream's fault."""
+    try:
+        return file.digests[digest_name]
+    except KeyError:
+        raise BadUpstreamData(f"upstream gave no {digest_name} digest for {file.filename}") from None
+
+
+def metadata_digest(file: DistFile, digest_name: str) -> tuple[str, str] | None:
+    """The (algorithm, hex) that verifies the file's ``.metadata``, or None.
+
+    Like bandersnatch: prefer ``digest_name``, then sha256, then any algorithm
+    hashlib knows (sorted). ``core-metadata: true`` has nothing to verify with.
+    """
+    digests = file.metadata_digests
+    for name in (digest_name, "sha256"):
+        value = digests.get(name)
+        if value:
+            return name, value
+    for name, value in sorted(digests.items()):
+        if value and name in hashlib.algorithms_available:
+            return name, value
+    return None
+
+
+def _advertised_metadata(
+    file: DistFile, digest_name: str, core_metadata: bool, has_metadata: HasMetadata
+) -> tuple[str, str] | None:
+    if not core_metadata:
+        return None
+    digest = metadata_digest(file, digest_name)
+    if digest is None or not has_metadata(file):
+        return None
+    return digest
+
+
+def _sorted_files(project: Project) -> list[DistFile]:
+    # Stable sort over release order, as bandersnatch's list.sort is.
+    return sorted(project.files, key=lambda f: f.filename)
+
+
+def _html_attrs(file: DistFile, metadata: tuple[str, str] | None) -> str:
+    attrs = ""
+    if file.has_requires_python and file.requires_python is not None:
+        attrs += f' data-requires-python="{_esc(file.requires_python)}"'
+    if metadata is not None:
+        value = _esc("=".join(metadata))
+        attrs += f' data-core-metadata="{value}" data-dist-info-metadata="{value}"'
+    if file.yanked:
+        attrs += f' data-yanked="{_esc(file.yanked_reason or "")}"'
+    return attrs
+
+
+def project_html(
+    project: Project,
+    *,
+    raw_name: str,
+    digest_name: str,
+    root_uri: str,
+    core_metadata: bool,
+    has_metadata: HasMetadata,
+) -> bytes:
+    """A project's ``index.html`` (``index.v1_html`` is the same bytes)."""
+    prefix = _prefix(root_uri)
+    links = []
+    for file in _sorted_files(project):
+        href = f"{prefix}{file.url_path}#{digest_name}={file_digest(file, digest_name)}"
+        metadata = _advertised_metadata(file, digest_name, core_metadata, has_metadata)
+        attrs = _html_attrs(file, metadata)
+        links.append(f'    <a href="{_esc(href)}"{attrs}>{_esc(file.filename)}</a><br/>')
+    title = f"Links for {_esc(raw_name)}"
+    page = (
+        _HEAD.format(title=title)
+        + f"    <h1>{title}</h1>\n"
+        # With no files this leaves an empty line, exactly as bandersnatch does.
+        + "\n".join(links)
+        + f"\n  </body>\n</html>\n<!--SERIAL {project.serial}-->"
+    )
+    return page.encode("utf-8")
+
+
+def _file_json(
+    file: DistFile, *, digest_name: str, prefix: str, metadata: tuple[str, str] | None, core_metadata: bool
+) -> dict[str, Any]:
+    yanked: bool | str = bool(file.yanked)
+    if file.yanked and file.yanked_reason:
+        yanked = file.yanked_reason
+    entry: dict[str, Any] = {
+        "filename": file.filename,
+        "hashes": {digest_name: file_digest(file, digest_name)},
+        # A missing key becomes "", an explicit null stays null (bandersnatch).
+        "requires-python": file.requires_python if file.has_requires_python else "",
+        "size": file.size,
+        "upload-time": file.upload_time,
+        "url": prefix + file.url_path,
+        "yanked": yanked,
+    }
+    if metadata is not None:
+        entry["core-metadata"] = {metadata[0]: metadata[1]}
+    elif core_metadata and file.core_metadata is False:
+        entry["core-metadata"] = False
+    return entry
+
+
+def project_json(
+    project: Project,
+    *,
+    digest_name: str,
+    root_uri: str,
+    core_metadata: bool,
+    has_metadata: HasMetadata,
+) -> bytes:
+    """A project's ``index.v1_json`` (PEP 691 + PEP 700)."""
+    prefix = _prefix(root_uri)
+    files = [
+        _file_json(
+            file,
+            digest_name=digest_name,
+            prefix=prefix,
+            metadata=_advertised_metadata(file, digest_name, core_metadata, has_metadata),
+            core_metadata=core_metadata,
+        )
+        for file in _sorted_files(project)
+    ]
+    page = {
+        "files": files,
+        "meta": {"api-version": API_VERSION, "_last-serial": str(project.serial)},
+        "name": project.canonical,
+        "versions": sorted(project.releases),
+    }
+    return json.dumps(page).encode("ascii")
+
+
+def root_html(names: Iterable[str]) -> bytes:
+    """``web/simple/index.html``: one link per project, in the order given."""
+    links = "".join(f'    <a href="{_esc(n)}/">{_esc(n)}</a><br/>\n' for n in names)
+    page = _HEAD.format(title="Simple Index") + links + "  </body>\n</html>"
+    return page.encode("utf-8")
+
+
+def root_json(names: Iterable[str], serial: int, serials: Mapping[str, int] | None = None) -> bytes:
+    """``web/simple/index.v1_json``.
+
+    With ``serials``, each project also carries its ``_last-serial`` as PyPI's
+    root does, which a downstream mirror needs to sync from this one.
+    """
+    projects: list[dict[str, Any]] = []
+    for name in names:
+        entry: dict[str, Any] = {"name": name}
+        if serials is not None and name in serials:
+            entry["_last-serial"] = serials[name]
+        projects.append(entry)
+    page = {"meta": {"_last-serial": serial, "api-version": API_VERSION}, "projects": projects}
+    return json.dumps(page).encode("ascii")
+
+
+def saved_json(raw: Mapping[str, Any]) -> bytes:
+    """``web/json/<name>``: upstream's document re-dumped as bandersnatch does (no final newline)."""
+    return json.dumps(dict(raw), indent=4, sort_keys=True).encode("ascii")
+
+
+def last_modified(ts: datetime) -> bytes:
+    """``web/last-modified``: the sync's start time in UTC (naive means UTC)."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC)
+    return ts.strftime("%Y%m%dT%H:%M:%S\n").encode("ascii")
