@@ -1,0 +1,333 @@
+"""Upstream bytes to models: the PEP 691 listing, a PEP 503 root, Warehouse JSON.
+
+Everything upstream says is checked here before any other layer sees it;
+whatever we refuse raises ``BadUpstreamData`` with a message naming the culprit.
+
+The listing is PyPI's whole ``/simple/`` (700,000 projects, tens of MB), fetched
+on every run. Decoding it with ``json.loads`` builds 700,000 dicts (more than
+twice the memory of the result), so the common shape is checked by one regex
+match over the bytes and read by ``finditer``; only odd input (escapes, extra
+keys, unusual types) takes the ``json.loads`` path, with the same result.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple, TypeGuard
+from urllib.parse import urlsplit
+
+from frumious.errors import BadUpstreamData
+from frumious.layout import check_filename, package_key
+from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
+
+__all__ = ["Listing", "listing_serial", "parse_listing", "parse_listing_html", "parse_project", "read_listing"]
+
+
+class Listing(NamedTuple):
+    entries: list[ListingEntry]
+    # meta._last-serial, when upstream gave an integer one.
+    serial: int | None
+    # Entries without a usable name or serial (bandersnatch warns and skips them).
+    skipped: int
+
+
+# ---------------------------------------------------------------------------
+# PEP 691 listing
+
+_WS = rb"[ \t\n\r]*"
+
+
+def _item(capture: bool) -> bytes:
+    """One ``{"name": "...", "_last-serial": n}`` object, keys in either order.
+
+    Only the common shape: a name string without escapes and a non-negative
+    integer serial. Anything else sends the body to the ``json.loads`` path.
+    """
+    open_ = b"(" if capture else b"(?:"
+    name = b'"' + open_ + rb'[^"\\\x00-\x1f]*)"'
+    serial = open_ + rb"0|[1-9][0-9]*)"
+    name_first = (
+        rb'"name"' + _WS + b":" + _WS + name + _WS + b"," + _WS + rb'"_last-serial"' + _WS + b":" + _WS + serial
+    )
+    serial_first = (
+        rb'"_last-serial"' + _WS + b":" + _WS + serial + _WS + b"," + _WS + rb'"name"' + _WS + b":" + _WS + name
+    )
+    return rb"\{" + _WS + b"(?:" + name_first + b"|" + serial_first + b")" + _WS + rb"\}"
+
+
+# The whole projects array, validated by one C-level match; the possessive
+# repeat never backtracks, so odd input fails fast instead of slowly.
+_ARRAY = re.compile(
+    rb"\[" + _WS + b"(?:" + _item(False) + b"(?:" + _WS + b"," + _WS + _item(False) + b")*+)?" + _WS + rb"\]"
+)
+_ENTRY = re.compile(_item(True))
+_PROJECTS_KEY = re.compile(rb'"projects"' + _WS + b":" + _WS + rb"\[")
+_LISTING = "the project listing"
+
+
+def _loads(text: str | bytes, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise BadUpstreamData(f"{what} is not valid JSON: {e}") from None
+
+
+def _split_listing(body: bytes) -> tuple[dict[str, Any], int, int] | None:
+    """(envelope, array start, array end) for the common shape, else None.
+
+    The envelope is the document with its projects array replaced by ``[]``:
+    small, so ``json.loads`` validates it and yields ``meta`` cheaply.
+    """
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None  # json.loads says what is wrong
+    keys = list(_PROJECTS_KEY.finditer(body))
+    if len(keys) != 1:
+        return None
+    start = keys[0].end() - 1
+    array = _ARRAY.match(body, start)
+    if array is None:
+        return None
+    envelope_bytes = body[:start] + b"[]" + body[array.end() :]
+    # A backslash could hide a second "projects" key behind an escape.
+    if b"\\" in envelope_bytes:
+        return None
+    envelope = _loads(envelope_bytes, _LISTING)
+    if not isinstance(envelope, dict) or envelope.get("projects") != []:
+        return None
+    return envelope, start, array.end()
+
+
+def _is_serial(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_meta(document: Any) -> int | None:
+    if not isinstance(document, dict) or not isinstance(document.get("projects"), list):
+        raise BadUpstreamData("the body is not a PEP 691 project listing (no 'projects' list)")
+    meta = document.get("meta", {})
+    if not isinstance(meta, dict):
+        raise BadUpstreamData("the project listing's 'meta' is not an object")
+    version = meta.get("api-version")
+    # PEP 629: a client must refuse a major version it does not know.
+    if isinstance(version, str) and version.split(".")[0] != "1":
+        raise BadUpstreamData(f"the project listing has api-version {version!r}; only 1.x is understood")
+    serial = meta.get("_last-serial")
+    return serial if _is_serial(serial) else None
+
+
+def _fast_entries(body: bytes, start: int, end: int) -> tuple[list[ListingEntry], int]:
+    # finditer, not findall: one match alive at a time keeps the peak near the result's size.
+    entries: list[ListingEntry] = []
+    skipped = 0
+    for match in _ENTRY.finditer(body, start, end):
+        name1, serial1, serial2, name2 = match.groups()
+        raw = name1 if name1 is not None else name2
+        if not raw:
+            skipped += 1
+            continue
+        # The whole body was checked to be UTF-8 in _split_listing.
+        entries.append(ListingEntry(raw.decode("utf-8"), int(serial1 or serial2)))
+    return entries, skipped
+
+
+def _slow_entries(document: dict[str, Any]) -> tuple[list[ListingEntry], int]:
+    entries: list[ListingEntry] = []
+    skipped = 0
+    for item in document["projects"]:
+        name = item.get("name") if isinstance(item, dict) else None
+        serial = item.get("_last-serial") if isinstance(item, dict) else None
+        if isinstance(name, str) and name and _is_serial(serial):
+            entries.append(ListingEntry(name, serial))
+        else:
+            skipped += 1
+    return entries, skipped
+
+
+def read_listing(body: bytes) -> Listing:
+    """Entries, root serial and skipped count of a PEP 691 JSON ``/simple/``."""
+    split = _split_listing(body)
+    if split is None:
+        document = _loads(body, _LISTING)
+        serial = _check_meta(document)
+        entries, skipped = _slow_entries(document)
+    else:
+        envelope, start, end = split
+        serial = _check_meta(envelope)
+        entries, skipped = _fast_entries(body, start, end)
+    return Listing(entries, serial, skipped)
+
+
+def parse_listing(body: bytes) -> list[ListingEntry]:
+    """The projects of a PEP 691 JSON ``/simple/``; entries lacking a name or serial are skipped."""
+    return read_listing(body).entries
+
+
+def listing_serial(body: bytes) -> int | None:
+    """The listing's ``meta._last-serial``, or None when absent."""
+    split = _split_listing(body)
+    return _check_meta(split[0] if split is not None else _loads(body, _LISTING))
+
+
+def _decode(body: bytes, what: str) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadUpstreamData(f"{what} is not valid UTF-8: {e}") from None
+
+
+# The text up to the closing tag, never crossing another anchor; possessive
+# repeats keep hostile input (thousands of unclosed <a>) linear.
+_ANCHOR = re.compile(r"<a(?:\s[^>]*)?>((?:[^<]++|<(?!/?a\b))*+)</a\s*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def parse_listing_html(body: bytes) -> list[str]:
+    """The project names (anchor texts) of a PEP 503 HTML ``/simple/``."""
+    text = _decode(body, "the HTML project listing")
+    names = []
+    for inner in _ANCHOR.findall(text):
+        name = html.unescape(_TAG.sub("", inner)).strip()
+        if name:
+            names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------------------
+# Warehouse /pypi/<name>/json
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
+# Spellings of the PEP 658/714 field, most current first.
+_CORE_METADATA_KEYS = ("core-metadata", "data-dist-info-metadata", "dist-info-metadata")
+
+
+class _Context(NamedTuple):
+    """Names the project, release and file an error is about."""
+
+    where: str
+
+    def at(self, version: str, index: int, filename: object) -> _Context:
+        shown = f" ({filename!r})" if isinstance(filename, str) else ""
+        return _Context(f"{self.where} release {version!r} file #{index}{shown}")
+
+    def fail(self, message: str) -> BadUpstreamData:
+        return BadUpstreamData(f"{self.where}: {message}")
+
+
+def _optional_str(data: Mapping[str, Any], key: str, ctx: _Context) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ctx.fail(f"{key!r} must be a string or null, got {type(value).__name__}")
+    return value
+
+
+def _digests(value: object, key: str, ctx: _Context) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ctx.fail(f"{key!r} must be an object of hex digests")
+    for algo, digest in value.items():
+        if not isinstance(digest, str) or not _HEX.fullmatch(digest):
+            raise ctx.fail(f"{key!r} {algo!r} is not a hex digest: {digest!r}")
+    return value
+
+
+def _core_metadata(data: Mapping[str, Any], ctx: _Context) -> Mapping[str, str] | bool | None:
+    for key in _CORE_METADATA_KEYS:
+        if key in data and data[key] is not None:
+            value = data[key]
+            return value if isinstance(value, bool) else _digests(value, key, ctx)
+    return None
+
+
+def _dist_file(data: object, version: str, ctx: _Context) -> DistFile:
+    if not isinstance(data, dict):
+        raise ctx.fail("is not an object")
+    for key in ("filename", "url", "digests", "size"):
+        if key not in data:
+            raise ctx.fail(f"missing {key!r}")
+    filename, url, size = data["filename"], data["url"], data["size"]
+    if not isinstance(filename, str) or not isinstance(url, str):
+        raise ctx.fail("'filename' and 'url' must be strings")
+    try:
+        check_filename(filename)
+        package_key(url)
+    except BadUpstreamData as e:
+        raise ctx.fail(str(e)) from None
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ctx.fail(f"file URL {url!r} is not http(s)")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ctx.fail(f"'size' must be a non-negative integer, got {size!r}")
+    yanked = data.get("yanked", False)
+    if not isinstance(yanked, bool):
+        raise ctx.fail(f"'yanked' must be a boolean, got {yanked!r}")
+    return DistFile(
+        filename=filename,
+        url=url,
+        size=size,
+        digests=_digests(data["digests"], "digests", ctx),
+        version=version,
+        upload_time=_optional_str(data, "upload_time_iso_8601", ctx) or "",
+        requires_python=_optional_str(data, "requires_python", ctx),
+        has_requires_python="requires_python" in data,
+        yanked=yanked,
+        yanked_reason=_optional_str(data, "yanked_reason", ctx),
+        packagetype=_optional_str(data, "packagetype", ctx) or "",
+        python_version=_optional_str(data, "python_version", ctx) or "",
+        core_metadata=_core_metadata(data, ctx),
+    )
+
+
+def _releases(value: object, ctx: _Context) -> dict[str, tuple[DistFile, ...]]:
+    if not isinstance(value, dict):
+        raise ctx.fail("'releases' must be an object")
+    releases: dict[str, tuple[DistFile, ...]] = {}
+    for version, files in value.items():
+        if not isinstance(files, list):
+            raise ctx.fail(f"release {version!r} must be a list of files")
+        releases[version] = tuple(
+            _dist_file(f, version, ctx.at(version, i, f.get("filename") if isinstance(f, dict) else None))
+            for i, f in enumerate(files)
+        )
+    return releases
+
+
+def _last_serial(value: object, ctx: _Context) -> int:
+    # bandersnatch takes int(last_serial), so a decimal string is accepted too.
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    if not _is_serial(value):
+        raise ctx.fail(f"'last_serial' must be a non-negative integer, got {value!r}")
+    return value
+
+
+def parse_project(body: bytes, *, expected: str | None = None) -> Project:
+    """A ``Project`` from Warehouse's ``/pypi/<name>/json`` body, validated.
+
+    With ``expected``, the document must be about that project (canonical names
+    compared), so a misrouted or poisoned response cannot overwrite another.
+    """
+    what = f"the metadata of {expected!r}" if expected else "project metadata"
+    document = _loads(body, what)
+    if not isinstance(document, dict):
+        raise BadUpstreamData(f"{what} is not a JSON object")
+    info = document.get("info")
+    if not isinstance(info, dict) or not isinstance(info.get("name"), str) or not info["name"]:
+        raise BadUpstreamData(f"{what} has no 'info' object with a 'name' string")
+    name: str = info["name"]
+    if expected is not None and canonicalize_name(name) != canonicalize_name(expected):
+        raise BadUpstreamData(f"asked for the metadata of {expected!r} but upstream answered for {name!r}")
+    ctx = _Context(f"project {name!r}")
+    for key in ("releases", "last_serial"):
+        if key not in document:
+            raise ctx.fail(f"missing {key!r}")
+    return Project(
+        name=name,
+        serial=_last_serial(document["last_serial"], ctx),
+        releases=_releases(document["releases"], ctx),
+        info=info,
+        raw=document,
+    )
