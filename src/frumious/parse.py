@@ -38,6 +38,8 @@ class Listing(NamedTuple):
 # PEP 691 listing
 
 _WS = rb"[ \t\n\r]*"
+_COLON = _WS + b":" + _WS
+_COMMA = _WS + b"," + _WS
 
 
 def _item(capture: bool) -> bytes:
@@ -46,25 +48,18 @@ def _item(capture: bool) -> bytes:
     Only the common shape: a name string without escapes and a non-negative
     integer serial. Anything else sends the body to the ``json.loads`` path.
     """
-    open_ = b"(" if capture else b"(?:"
-    name = b'"' + open_ + rb'[^"\\\x00-\x1f]*)"'
-    serial = open_ + rb"0|[1-9][0-9]*)"
-    name_first = (
-        rb'"name"' + _WS + b":" + _WS + name + _WS + b"," + _WS + rb'"_last-serial"' + _WS + b":" + _WS + serial
-    )
-    serial_first = (
-        rb'"_last-serial"' + _WS + b":" + _WS + serial + _WS + b"," + _WS + rb'"name"' + _WS + b":" + _WS + name
-    )
-    return rb"\{" + _WS + b"(?:" + name_first + b"|" + serial_first + b")" + _WS + rb"\}"
+    group = b"(" if capture else b"(?:"
+    name = rb'"name"' + _COLON + b'"' + group + rb'[^"\\\x00-\x1f]*)"'
+    serial = rb'"_last-serial"' + _COLON + group + rb"0|[1-9][0-9]*)"
+    either = b"(?:" + name + _COMMA + serial + b"|" + serial + _COMMA + name + b")"
+    return rb"\{" + _WS + either + _WS + rb"\}"
 
 
 # The whole projects array, validated by one C-level match; the possessive
 # repeat never backtracks, so odd input fails fast instead of slowly.
-_ARRAY = re.compile(
-    rb"\[" + _WS + b"(?:" + _item(False) + b"(?:" + _WS + b"," + _WS + _item(False) + b")*+)?" + _WS + rb"\]"
-)
+_ARRAY = re.compile(rb"\[" + _WS + b"(?:" + _item(False) + b"(?:" + _COMMA + _item(False) + b")*+)?" + _WS + rb"\]")
 _ENTRY = re.compile(_item(True))
-_PROJECTS_KEY = re.compile(rb'"projects"' + _WS + b":" + _WS + rb"\[")
+_PROJECTS_KEY = re.compile(rb'"projects"' + _COLON + rb"\[")
 _LISTING = "the project listing"
 
 
