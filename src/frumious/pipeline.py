@@ -126,7 +126,7 @@ def _candidate_urls(mirror: MirrorSettings, url: str) -> list[str]:
 async def mirror_files(ctx: Context, project: Project) -> set[str]:
     """Make every file current; the filenames whose .metadata is mirrored."""
     plan = wanted_files(ctx.mirror, project)
-    ctx.stats.files_total += len(plan)
+    ctx.stats.files_total += len(plan) + sum(1 for _d, _w, sidecar in plan if sidecar is not None)
     results = await asyncio.gather(*(_mirror_one(ctx, d, w, s) for d, w, s in plan), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
@@ -138,15 +138,17 @@ async def mirror_files(ctx: Context, project: Project) -> set[str]:
 async def _mirror_one(ctx: Context, dist: DistFile, wanted: Wanted, sidecar: Wanted | None) -> bool:
     async with ctx.files_gate:
         await _ensure(ctx, wanted)
+        ctx.stats.files_done += 1
         has_metadata = False
         if sidecar is not None:
             try:
                 await _ensure(ctx, sidecar)
                 has_metadata = True
+                ctx.stats.files_done += 1
             except NotFound:
                 # Advertised upstream but not served: we simply don't advertise it.
                 log.warning("%s: upstream has no .metadata file; not advertising one", dist.filename)
-    ctx.stats.files_done += 1
+                ctx.stats.files_total -= 1
     return has_metadata
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from frumious import layout, render, state
 from frumious.errors import FrumiousError
 from frumious.filters import FilterSet
-from frumious.models import ListingEntry
+from frumious.models import ListingEntry, canonicalize_name
 from frumious.pipeline import Context, RunStats, sync_project
 from frumious.settings import MirrorSettings
 from frumious.state import Todo, TodoCheckpoint
@@ -108,7 +108,7 @@ async def make_plan(upstream: Upstream, store: Store, filters: FilterSet, serial
         log.info("The upstream listing is unchanged since serial %d", serial)
         return Plan(queue=(), target=serial, resumed=False, listing_etag=etag, listing_unchanged=True)
     changed = [e for e in listing.entries if e.serial > serial and filters.allows_project(e.name)]
-    changed.sort(key=lambda e: e.name)
+    changed.sort(key=lambda e: canonicalize_name(e.name))
     target = state.target_serial(serial, changed)
     if listing.serial is not None and not changed:
         target = max(target, min(listing.serial, max((e.serial for e in listing.entries), default=serial)))

@@ -1,0 +1,39 @@
+"""Helpers for whole-command tests: run the CLI in-process and look at the tree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from frumious.cli import main
+
+
+def run(config: Path, *args: str) -> int:
+    """Run ``frumious -c config ARGS`` in this process and return its exit code."""
+    return main(["-c", str(config), *args])
+
+
+def mirror_dir(config: Path) -> Path:
+    return config.parent / "mirror"
+
+
+def tree(root: Path) -> set[str]:
+    """Every file and symlink under ``root``, as posix paths relative to it."""
+    found = set()
+    for top, dirs, files in os.walk(root):
+        for name in files + [d for d in dirs if (Path(top) / d).is_symlink()]:
+            found.add((Path(top) / name).relative_to(root).as_posix())
+    return found
+
+
+def temp_files(root: Path) -> list[str]:
+    """Leftover temp files (dot-prefixed names under web/)."""
+    return sorted(p for p in tree(root) if Path(p).name.startswith(".") and p.startswith("web/"))
+
+
+def packages(root: Path) -> set[str]:
+    return {Path(p).name for p in tree(root / "web" / "packages")} if (root / "web" / "packages").exists() else set()
+
+
+def read(root: Path, key: str) -> str:
+    return (root / key).read_text(encoding="utf-8")

@@ -1,0 +1,127 @@
+"""Upstream faults and bad upstream data: retried or reported, never in the tree."""
+
+from __future__ import annotations
+
+import time
+
+from fakepypi import FakePyPI
+
+from .helpers import mirror_dir, packages, read, run, temp_files, tree
+
+
+def assert_clean(fake_pypi: FakePyPI, config) -> None:
+    root = mirror_dir(config)
+    assert read(root, "status") == str(fake_pypi.index.serial)
+    assert not (root / "todo").exists()
+    assert temp_files(root) == []
+
+
+def test_server_errors_are_retried(fake_pypi, make_config, tmp_path) -> None:
+    fake_pypi.fail("/pypi/foo-bar/json", 500, times=2)
+    fake_pypi.fail("/packages/*dep_lib-0.1-py3-none-any.whl", 503, times=1)
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 0
+    assert_clean(fake_pypi, config)
+
+
+def test_rate_limit_honours_retry_after(fake_pypi, make_config, tmp_path) -> None:
+    fault = fake_pypi.rate_limit("/pypi/yanky/json", retry_after=1, times=1)
+    config = make_config(tmp_path, fake_pypi)
+    started = time.monotonic()
+    assert run(config, "mirror") == 0
+    assert time.monotonic() - started >= 1.0
+    assert fault.fired == 1
+    assert_clean(fake_pypi, config)
+
+
+def test_dropped_connections_are_retried(fake_pypi, make_config, tmp_path) -> None:
+    fake_pypi.drop("/pypi/dep-lib/json", times=1)
+    fake_pypi.drop("/packages/*yanky-1.1-py3-none-any.whl", after_bytes=100, times=1)
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 0
+    assert_clean(fake_pypi, config)
+
+
+def test_truncated_body_is_retried_and_never_visible(fake_pypi, make_config, tmp_path) -> None:
+    fake_pypi.truncate("/packages/*dep_lib-0.1-py3-none-any.whl", keep=50, times=1)
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 0
+    assert_clean(fake_pypi, config)
+    wheel = next((mirror_dir(config) / "web/packages").rglob("dep_lib-0.1-py3-none-any.whl"))
+    assert wheel.read_bytes() == fake_pypi.index.file("dep-lib", wheel.name).artifact.content
+
+
+def test_wrong_digest_fails_the_project_and_keeps_the_serial(fake_pypi, make_config, tmp_path) -> None:
+    fake_pypi.corrupt("/packages/*dep_lib-0.1-py3-none-any.whl", times=None)
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 1
+    root = mirror_dir(config)
+    assert "dep_lib-0.1-py3-none-any.whl" not in packages(root)
+    assert not (root / "status").exists()
+    assert "dep-lib" in read(root, "todo")
+    assert "web/simple/dep-lib/index.html" not in tree(root)
+    assert temp_files(root) == []
+    # The other projects were mirrored completely.
+    assert "web/simple/yanky/index.html" in tree(root)
+    fake_pypi.clear_faults()
+    assert run(config, "mirror") == 0
+    assert_clean(fake_pypi, config)
+
+
+def test_stale_serial_is_retried_then_reported(fake_pypi, make_config, tmp_path) -> None:
+    fake_pypi.stale_serial("/pypi/yanky/json", times=1)
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 0
+    assert_clean(fake_pypi, config)
+    fake_pypi.index.touch("yanky")
+    fake_pypi.stale_serial("/pypi/yanky/json", times=None)
+    assert run(config, "mirror") == 1
+    assert "yanky" in read(mirror_dir(config), "todo")
+
+
+def test_missing_serial_header_counts_as_stale(fake_pypi, make_config, tmp_path) -> None:
+    fake_pypi.omit_serial("/pypi/yanky/json", times=None)
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 1
+
+
+def test_invalid_project_json_fails_only_that_project(fake_pypi, make_config, tmp_path) -> None:
+    fake_pypi.bad_json("/pypi/yanky/json", times=None)
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 1
+    files = tree(mirror_dir(config))
+    assert "web/simple/yanky/index.html" not in files
+    assert "web/simple/foo-bar/index.html" in files
+
+
+def test_file_url_outside_packages_is_refused(fake_pypi, make_config, tmp_path) -> None:
+    filename = fake_pypi.index.project("dep-lib").files()[0].filename
+    fake_pypi.index.patch_file("dep-lib", filename, url="/elsewhere/" + filename)
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 1
+    assert "elsewhere" not in str(tree(mirror_dir(config)))
+
+
+def test_dot_dot_segments_are_refused(fake_pypi, make_config, tmp_path) -> None:
+    filename = fake_pypi.index.project("dep-lib").files()[0].filename
+    fake_pypi.index.patch_file("dep-lib", filename, url="/packages/../../evil/" + filename)
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 1
+    assert not (tmp_path / "evil").exists() and not (mirror_dir(config) / "evil").exists()
+
+
+def test_filename_with_a_slash_is_refused(fake_pypi, make_config, tmp_path) -> None:
+    filename = fake_pypi.index.project("dep-lib").files()[0].filename
+    fake_pypi.index.patch_file("dep-lib", filename, json_filename="a/" + filename)
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 1
+    assert "web/simple/dep-lib/index.html" not in tree(mirror_dir(config))
+
+
+def test_permanently_wrong_digest_upstream_is_refused(fake_pypi, make_config, tmp_path) -> None:
+    filename = fake_pypi.index.project("dep-lib").files()[0].filename
+    fake_pypi.index.patch_file("dep-lib", filename, digests={"sha256": "0" * 64, "md5": "0" * 32})
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 1
+    assert filename not in packages(mirror_dir(config))
+    assert temp_files(mirror_dir(config)) == []
