@@ -182,7 +182,10 @@ class Upstream:
                 body = await response.read()
                 if JSON_LISTING not in response.headers.get("Content-Type", "") and not body.lstrip().startswith(b"{"):
                     raise BadUpstreamData(f"{url} did not answer with a PEP 691 JSON listing")
-                return Listing(parse.parse_listing(body), parse.listing_serial(body), response.headers.get("ETag"))
+                parsed = parse.read_listing(body)
+                if parsed.skipped:
+                    log.warning("Skipped %d listing entries without a name or serial", parsed.skipped)
+                return Listing(parsed.entries, parsed.serial, response.headers.get("ETag"))
 
         return await self.with_retries("fetching the project listing", fetch)
 
