@@ -1,0 +1,117 @@
+"""``FilterSet``: the enabled filters of one run, applied in bandersnatch's order.
+
+Per project: project filters on the listing name; metadata filters on the fetched JSON (the
+caller saves the JSON after them); release-file filters; then every release left without
+files is dropped (as bandersnatch 8 does, including releases upstream listed empty); then
+release filters. Everything here is pure and returns new values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import cast
+
+from packaging.utils import canonicalize_name
+
+from frumious.filters.base import Filter, MetadataFilter, ProjectFilter, ReleaseFileFilter, ReleaseFilter
+from frumious.models import DistFile, NormalizedName, Project
+
+__all__ = ["FilterSet", "fast_canonical"]
+
+# Bumped when a built-in filter's meaning changes, so a sync notices without a config edit.
+SEMANTICS_VERSION = 1
+
+
+def fast_canonical(name: str) -> NormalizedName:
+    """``canonicalize_name`` without its regex when the name has no run of separators to fold."""
+    lowered = name.lower()
+    if "_" in lowered or "." in lowered or "--" in lowered:
+        return canonicalize_name(name)
+    return cast(NormalizedName, lowered)
+
+
+def _fingerprint(filters: Iterable[Filter]) -> str:
+    described = {f.name: f.describe() for f in filters}
+    payload = json.dumps({"semantics": SEMANTICS_VERSION, "filters": described}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class FilterSet:
+    """The enabled filters. ``load_filters`` builds it; ``FilterSet()`` filters nothing."""
+
+    def __init__(self, filters: Sequence[Filter] = (), warnings: Iterable[str] = ()) -> None:
+        self.filters = tuple(filters)
+        self.names = tuple(f.name for f in self.filters)
+        self.warnings = tuple(dict.fromkeys(warnings))
+        self.project_filters = tuple(f for f in self.filters if isinstance(f, ProjectFilter))
+        self.metadata_filters = tuple(f for f in self.filters if isinstance(f, MetadataFilter))
+        self.release_file_filters = tuple(f for f in self.filters if isinstance(f, ReleaseFileFilter))
+        self.release_filters = tuple(f for f in self.filters if isinstance(f, ReleaseFilter))
+        # Stable across processes: a sync can store it and notice a changed filter config.
+        self.fingerprint = _fingerprint(self.filters)
+
+    def __repr__(self) -> str:
+        return f"FilterSet(names={self.names!r})"
+
+    # -- whole projects -------------------------------------------------------------------
+
+    def allows_project(self, name: str) -> bool:
+        """Project filters on the raw listing name (the hot path: one call per listed name)."""
+        if not self.project_filters:
+            return True
+        canonical = fast_canonical(name)
+        for f in self.project_filters:  # noqa: SIM110 - a plain loop beats all(<genexpr>) here
+            if not f.allows_project(name, canonical):
+                return False
+        return True
+
+    def project_rejected_by(self, name: str) -> str | None:
+        """The name of the first project filter refusing ``name``, for logs and dry runs."""
+        canonical = fast_canonical(name)
+        return next((f.name for f in self.project_filters if not f.allows_project(name, canonical)), None)
+
+    def allows_metadata(self, project: Project) -> bool:
+        return self.metadata_rejected_by(project) is None
+
+    def metadata_rejected_by(self, project: Project) -> str | None:
+        return next((f.name for f in self.metadata_filters if not f.allows_metadata(project)), None)
+
+    # -- releases and files ---------------------------------------------------------------
+
+    def keeps_file(self, project: Project, file: DistFile) -> bool:
+        return all(f.keeps_file(project, file) for f in self.release_file_filters)
+
+    def apply(self, project: Project) -> Project:
+        """Release-file filters, drop emptied releases, then release filters: a new Project."""
+        releases: dict[str, tuple[DistFile, ...]] = {}
+        for version, files in project.releases.items():
+            kept = tuple(f for f in files if self.keeps_file(project, f)) if self.release_file_filters else files
+            if kept:
+                releases[version] = kept
+        with_files = replace(project, releases=releases)
+        if not self.release_filters:
+            return with_files
+        versions = self._kept_versions(with_files)
+        return replace(project, releases={v: fs for v, fs in releases.items() if v in versions})
+
+    def _kept_versions(self, project: Project) -> set[str]:
+        for f in self.release_filters:
+            if f.exclusive_for(project):
+                return f.kept_versions(project)
+        kept = set(project.releases)
+        for f in self.release_filters:
+            if not f.ranks_survivors:
+                kept &= f.kept_versions(project)
+        # Ranking filters choose among the survivors, one after another.
+        for f in self.release_filters:
+            if f.ranks_survivors:
+                kept &= f.kept_versions(_only(project, kept))
+        return kept
+
+
+def _only(project: Project, versions: set[str]) -> Project:
+    releases: Mapping[str, tuple[DistFile, ...]] = {v: fs for v, fs in project.releases.items() if v in versions}
+    return replace(project, releases=releases)
