@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     mirror = commands.add_parser("mirror", help="sync the mirror with upstream")
     mirror.add_argument("--force-check", action="store_true", help="re-check every project, not just changed ones")
+    mirror.add_argument(
+        "--allow-mass-delete", action="store_true", help="remove more than max-delete-share of the mirror if needed"
+    )
     from frumious import commands as extra
 
     extra.register(commands)
@@ -97,9 +100,10 @@ def setup_logging(settings: Settings, debug: bool) -> None:
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "mirror":
-        from frumious import runner
+        from frumious import runner, sync
 
-        return run_with_progress(lambda stats: runner.run_mirror(settings, stats, force_check=args.force_check))
+        options = sync.Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
+        return run_with_progress(lambda stats: runner.run_mirror(settings, stats, options))
     from frumious import commands
 
     return commands.dispatch(args, settings)

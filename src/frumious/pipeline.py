@@ -7,6 +7,7 @@ its pages are never rewritten to point at files that are not there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -18,6 +19,7 @@ from frumious.download import Wanted, download, is_current
 from frumious.errors import BadUpstreamData, NotFound
 from frumious.filters import FilterSet
 from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
+from frumious.remove import project_file_keys, remove_files
 from frumious.settings import MirrorSettings
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
@@ -40,6 +42,10 @@ class RunStats:
     gone: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    removed_projects: list[str] = field(default_factory=list)
+    would_prune: list[str] = field(default_factory=list)
+    refused: str | None = None
 
 
 @dataclass
@@ -51,6 +57,8 @@ class Context:
     stats: RunStats
     files_gate: asyncio.Semaphore
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Projects that vanished from the listing: removed when upstream confirms with a 404.
+    vanished: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +80,40 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         return Outcome(None)
     if ctx.mirror.json:
         await save_json(ctx, project)
-    project = ctx.filters.apply(project)
-    project = _drop_empty_releases(project)
+    upstream_project = project
+    project = _drop_empty_releases(ctx.filters.apply(project))
     with_metadata = await mirror_files(ctx, project) if ctx.mirror.release_files else None
+    previous = await project_file_keys(ctx.store, ctx.mirror, project.canonical) if ctx.mirror.release_files else None
     await write_pages(ctx, project, entry, with_metadata)
+    if previous:
+        await prune_stale_files(ctx, upstream_project, project, previous)
     if ctx.mirror.cleanup:
         await cleanup_legacy_dirs(ctx, entry.name)
     return Outcome(project)
+
+
+async def prune_stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[str]) -> None:
+    """Files the old page listed that the new one does not: filtered out, or gone upstream."""
+    stale = previous - {layout.package_key(dist.url) for dist in kept.files}
+    if not stale:
+        return
+    offered = set()
+    for dist in upstream.files:
+        with contextlib.suppress(BadUpstreamData):
+            offered.add(layout.package_key(dist.url))
+    filtered, vanished = stale & offered, stale - offered
+    if filtered and not ctx.mirror.prune_filtered:
+        ctx.stats.would_prune.extend(sorted(filtered))
+        log.warning(
+            "%s: %d file(s) now excluded by filters are kept (prune-filtered = false)", kept.name, len(filtered)
+        )
+        filtered = set()
+    if ctx.mirror.keep_removed:
+        vanished = set()
+    removed = await remove_files(ctx.store, filtered | vanished)
+    if removed:
+        log.info("%s: removed %d file(s) no longer offered or now filtered out", kept.name, len(removed))
+        ctx.stats.removed.extend(removed)
 
 
 def _drop_empty_releases(project: Project) -> Project:

@@ -39,7 +39,7 @@ async def locked_store(settings: Settings) -> AsyncIterator[Store]:
         await store.close()
 
 
-async def run_mirror(settings: Settings, stats: RunStats, *, force_check: bool = False) -> sync.SyncReport:
+async def run_mirror(settings: Settings, stats: RunStats, options: sync.Options) -> sync.SyncReport:
     filters: FilterSet = load_filters(settings)
     async with locked_store(settings) as store, make_upstream(settings) as upstream:
-        return await sync.mirror(upstream, store, settings.mirror, filters, stats, force_check=force_check)
+        return await sync.mirror(upstream, store, settings.mirror, filters, stats, options)

@@ -21,7 +21,8 @@ from frumious.storage.base import Store
 log = logging.getLogger("frumious.state")
 
 CURRENT_GENERATION = 5
-LISTING_ETAG = "listing.etag"
+LISTING_ETAG = ".frumious/listing-etag"
+FILTERS = ".frumious/filters"
 
 
 async def _read_text(store: Store, key: str) -> str | None:
@@ -145,3 +146,12 @@ async def write_listing_etag(store: Store, etag: str | None, serial: int) -> Non
 
 def target_serial(current: int, entries: Iterable[ListingEntry]) -> int:
     return max([current, *(entry.serial for entry in entries)])
+
+
+async def filters_changed(store: Store, fingerprint: str) -> bool:
+    """Whether the filter configuration differs from the last clean run's."""
+    return await _read_text(store, FILTERS) != fingerprint
+
+
+async def write_filters(store: Store, fingerprint: str) -> None:
+    await store.write(FILTERS, fingerprint.encode())

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from frumious import layout, render, state
 from frumious.errors import FrumiousError
 from frumious.filters import FilterSet
-from frumious.models import ListingEntry, canonicalize_name
+from frumious.models import ListingEntry
 from frumious.pipeline import Context, RunStats, sync_project
+from frumious.reconcile import reconcile, removal_limit
+from frumious.remove import remove_project
 from frumious.settings import MirrorSettings
 from frumious.state import Todo, TodoCheckpoint
 from frumious.storage.base import Store
@@ -40,7 +44,7 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
-        return not self.stats.failed
+        return not self.stats.failed and self.stats.refused is None
 
     @property
     def seconds(self) -> float:
@@ -54,6 +58,14 @@ class Plan:
     resumed: bool
     listing_etag: str | None = None
     listing_unchanged: bool = False
+    excluded: tuple[str, ...] = ()
+    vanished: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    force_check: bool = False
+    allow_mass_delete: bool = False
 
 
 async def mirror(
@@ -62,25 +74,28 @@ async def mirror(
     mirror_settings: MirrorSettings,
     filters: FilterSet,
     stats: RunStats,
-    *,
-    force_check: bool = False,
+    options: Options = Options(),
 ) -> SyncReport:
     """One ``frumious mirror`` run; the lock is held by the caller."""
     started = time.time()
     await bootstrap(store, mirror_settings)
-    if force_check:
+    if options.force_check:
         await state.write_serial(store, 0)
     serial = await state.read_serial(store)
-    plan = await make_plan(upstream, store, filters, serial)
+    plan = await make_plan(upstream, store, mirror_settings, filters, serial)
     report = SyncReport(stats=stats, serial=serial, started=started, listing_unchanged=plan.listing_unchanged)
+    plan = await apply_safety_valve(store, mirror_settings, plan, stats, options)
     stats.projects_total = len(plan.queue)
+    removed = await prune_excluded(store, mirror_settings, plan, stats)
     if plan.queue:
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
         report.stopped_early = await run_queue(upstream, store, mirror_settings, filters, stats, plan)
+    if plan.queue or removed:
         await write_root_index(store, mirror_settings, plan.target)
     if report.ok:
         await store.flush()
         await finish(store, plan, started)
+        await state.write_filters(store, filters.fingerprint)
         report.serial = plan.target
     await write_diff_file(store, mirror_settings, stats.written)
     report.finished = time.time()
@@ -92,27 +107,72 @@ async def bootstrap(store: Store, mirror_settings: MirrorSettings) -> None:
     for key in (layout.SIMPLE, layout.PACKAGES, layout.LOCAL_STATS):
         path = store.local_path(key)
         if path is not None:
-            import os
-
             os.makedirs(path, exist_ok=True)
 
 
-async def make_plan(upstream: Upstream, store: Store, filters: FilterSet, serial: int) -> Plan:
+async def make_plan(
+    upstream: Upstream, store: Store, mirror_settings: MirrorSettings, filters: FilterSet, serial: int
+) -> Plan:
     todo = await state.read_todo(store)
     if todo is not None:
         log.info("Resuming an interrupted run: %d project(s) left", len(todo.entries))
         return Plan(queue=todo.entries, target=todo.target, resumed=True)
-    etag = await state.read_listing_etag(store, serial) if serial else None
+    changed_filters = await state.filters_changed(store, filters.fingerprint)
+    etag = await state.read_listing_etag(store, serial) if serial and not changed_filters else None
     listing = await upstream.listing(etag)
     if listing is None:
         log.info("The upstream listing is unchanged since serial %d", serial)
         return Plan(queue=(), target=serial, resumed=False, listing_etag=etag, listing_unchanged=True)
-    changed = [e for e in listing.entries if e.serial > serial and filters.allows_project(e.name)]
-    changed.sort(key=lambda e: canonicalize_name(e.name))
-    target = state.target_serial(serial, changed)
-    if listing.serial is not None and not changed:
-        target = max(target, min(listing.serial, max((e.serial for e in listing.entries), default=serial)))
-    return Plan(queue=tuple(changed), target=target, resumed=False, listing_etag=listing.etag)
+    local = set(await project_dirs(store, mirror_settings.hash_index))
+    found = reconcile(
+        listing.entries, local, filters.allows_project, serial=serial, filters_changed=changed_filters and serial > 0
+    )
+    target = state.target_serial(serial, listing.entries)
+    return Plan(
+        queue=found.queue,
+        target=target,
+        resumed=False,
+        listing_etag=listing.etag,
+        excluded=found.excluded,
+        vanished=found.vanished,
+    )
+
+
+async def apply_safety_valve(
+    store: Store, mirror_settings: MirrorSettings, plan: Plan, stats: RunStats, options: Options
+) -> Plan:
+    """Refuse to remove more than the configured share of the mirror in one run."""
+    removing = len(plan.vanished) * (not mirror_settings.keep_removed)
+    removing += len(plan.excluded) * mirror_settings.prune_filtered
+    local = len(await project_dirs(store, mirror_settings.hash_index))
+    limit = removal_limit(local, mirror_settings.max_delete_share)
+    if removing <= limit or options.allow_mass_delete:
+        return plan
+    stats.refused = (
+        f"refusing to remove {removing} of {local} projects in one run (max-delete-share allows {limit});"
+        " if upstream really removed them, rerun with --allow-mass-delete"
+    )
+    log.error("%s", stats.refused)
+    vanished = set(plan.vanished)
+    queue = tuple(entry for entry in plan.queue if entry.name not in vanished)
+    return replace(plan, queue=queue, vanished=(), excluded=() if mirror_settings.prune_filtered else plan.excluded)
+
+
+async def prune_excluded(store: Store, mirror_settings: MirrorSettings, plan: Plan, stats: RunStats) -> bool:
+    """Remove (or report) projects that project filters now exclude."""
+    for name in plan.excluded:
+        if mirror_settings.prune_filtered:
+            stats.removed.extend(await remove_project(store, mirror_settings, name))
+            stats.removed_projects.append(name)
+        else:
+            stats.would_prune.append(name)
+    if stats.would_prune:
+        log.warning(
+            "%d project(s) are now excluded by filters but kept (set prune-filtered = true to remove them): %s",
+            len(stats.would_prune),
+            ", ".join(stats.would_prune[:20]),
+        )
+    return bool(mirror_settings.prune_filtered and plan.excluded)
 
 
 async def run_queue(
@@ -128,6 +188,7 @@ async def run_queue(
     await checkpoint.start()
     workers = mirror_settings.workers
     ctx = Context(upstream, store, mirror_settings, filters, stats, asyncio.Semaphore(workers * 2))
+    ctx.vanished = set(plan.vanished)
     queue = iter(plan.queue)
     stop = asyncio.Event()
 
@@ -158,6 +219,9 @@ async def _sync_one(ctx: Context, entry: ListingEntry) -> bool:
         return False
     if outcome.gone:
         ctx.stats.gone.append(entry.name)
+        if entry.name in ctx.vanished and not ctx.mirror.keep_removed:
+            ctx.stats.removed.extend(await remove_project(ctx.store, ctx.mirror, entry.name))
+            ctx.stats.removed_projects.append(entry.name)
     elif outcome.project is None:
         ctx.stats.skipped += 1
     else:
@@ -198,9 +262,6 @@ async def finish(store: Store, plan: Plan, started: float) -> None:
 async def write_diff_file(store: Store, mirror_settings: MirrorSettings, written: Iterable[str]) -> None:
     if not mirror_settings.diff_file:
         return
-    import os
-    from pathlib import Path
-
     target = Path(mirror_settings.diff_file)
     if target.is_dir():
         target = target / "mirrored-files"

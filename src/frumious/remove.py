@@ -1,0 +1,63 @@
+"""Removing what the mirror holds: whole projects, or files a project no longer has.
+
+Used by pruning after a filter change, by upstream deletions and by ``delete``.
+Every removal returns the keys it removed, for the log and the summary.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from frumious import layout, owned
+from frumious.errors import BadUpstreamData, ObjectMissing
+from frumious.models import canonicalize_name
+from frumious.settings import MirrorSettings
+from frumious.storage.base import Store
+
+log = logging.getLogger("frumious.remove")
+
+
+async def project_file_keys(store: Store, mirror: MirrorSettings, name: str) -> set[str] | None:
+    """The release-file keys the project's current page links to; None without a page."""
+    canonical = canonicalize_name(name)
+    pages = layout.page_keys(layout.simple_dir(canonical, mirror.hash_index))
+    for key, json_page in ((pages.v1_json, True), (pages.html, False)):
+        try:
+            body = await store.read(key)
+        except ObjectMissing:
+            continue
+        return owned.file_keys(canonical, owned.page_hrefs(body, json_page=json_page))
+    return None
+
+
+async def remove_files(store: Store, keys: Iterable[str]) -> list[str]:
+    """Remove release files and their .metadata sidecars; the keys that were removed."""
+    removed = []
+    for key in sorted(keys):
+        for candidate in (key, layout.metadata_key(key)):
+            if await store.delete(candidate):
+                removed.append(candidate)
+    return removed
+
+
+async def remove_project(store: Store, mirror: MirrorSettings, name: str, *, keys: set[str] | None = None) -> list[str]:
+    """Remove a whole project: files, sidecars, pages (any spelling), JSON."""
+    canonical = canonicalize_name(name)
+    if keys is None:
+        keys = await project_file_keys(store, mirror, canonical) or set()
+    removed = await remove_files(store, keys)
+    for spelling in dict.fromkeys((canonical, name)):
+        try:
+            directory = layout.simple_dir(spelling, mirror.hash_index)
+        except BadUpstreamData:
+            continue  # a spelling that cannot be a directory name has nothing to remove
+        if await store.delete_prefix(directory):
+            removed.append(directory + "/")
+    for key in (layout.json_key(canonical), layout.json_key(name)):
+        if await store.delete(key):
+            removed.append(key)
+    if await store.delete_prefix(f"{layout.PYPI_DIR}/{canonical}"):
+        removed.append(f"{layout.PYPI_DIR}/{canonical}/")
+    log.info("Removed %s (%d objects)", name, len(removed))
+    return removed
