@@ -326,3 +326,14 @@ def parse_project(body: bytes, *, expected: str | None = None) -> Project:
         info=info,
         raw=document,
     )
+
+
+def project_page_serial(body: bytes) -> int | None:
+    """``meta._last-serial`` of a PEP 691 project page, when it carries one."""
+    try:
+        value = json.loads(body).get("meta", {}).get("_last-serial")
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return int(value)
+    return None

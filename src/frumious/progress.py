@@ -47,6 +47,13 @@ def summary(stats: RunStats, seconds: float, serial: int, *, stopped_early: bool
         f" {stats.files_done - stats.files_downloaded} already current",
         f"Time: {human_seconds(seconds)}; serial now {serial}",
     ]
+    if stats.removed_projects or stats.removed:
+        lines.append(f"Removed: {len(stats.removed_projects)} project(s), {len(stats.removed)} object(s)")
+        lines.extend(f"  removed project {name}" for name in sorted(stats.removed_projects))
+    if stats.would_prune:
+        lines.append(f"Excluded by filters but kept (prune-filtered = false): {len(stats.would_prune)}")
+    if stats.refused:
+        lines.append(f"Refused: {stats.refused}")
     if stopped_early:
         lines.append("Stopped at the first error (stop-on-error = true)")
     if stats.failed:

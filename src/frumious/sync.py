@@ -27,7 +27,7 @@ from frumious.remove import remove_project
 from frumious.settings import MirrorSettings
 from frumious.state import Todo, TodoCheckpoint
 from frumious.storage.base import Store
-from frumious.upstream import Upstream
+from frumious.upstream import Listing, Upstream
 
 log = logging.getLogger("frumious.sync")
 
@@ -119,7 +119,7 @@ async def make_plan(
         return Plan(queue=todo.entries, target=todo.target, resumed=True)
     changed_filters = await state.filters_changed(store, filters.fingerprint)
     etag = await state.read_listing_etag(store, serial) if serial and not changed_filters else None
-    listing = await upstream.listing(etag)
+    listing = await fetch_listing(upstream, mirror_settings, filters, etag)
     if listing is None:
         log.info("The upstream listing is unchanged since serial %d", serial)
         return Plan(queue=(), target=serial, resumed=False, listing_etag=etag, listing_unchanged=True)
@@ -138,6 +138,20 @@ async def make_plan(
     )
 
 
+# Up to this many allowlisted projects, asking each one is cheaper than PyPI's full listing.
+FAST_PATH_LIMIT = 2000
+
+
+async def fetch_listing(
+    upstream: Upstream, mirror_settings: MirrorSettings, filters: FilterSet, etag: str | None
+) -> Listing | None:
+    only = filters.only_projects
+    if only is not None and len(only) <= FAST_PATH_LIMIT:
+        log.info("Allowlist of %d project(s): asking each instead of fetching the full listing", len(only))
+        return await upstream.listing_of(only, mirror_settings.workers * 2)
+    return await upstream.listing(etag)
+
+
 async def apply_safety_valve(
     store: Store, mirror_settings: MirrorSettings, plan: Plan, stats: RunStats, options: Options
 ) -> Plan:
@@ -150,7 +164,7 @@ async def apply_safety_valve(
         return plan
     stats.refused = (
         f"refusing to remove {removing} of {local} projects in one run (max-delete-share allows {limit});"
-        " if upstream really removed them, rerun with --allow-mass-delete"
+        " if that is intended, rerun with --allow-mass-delete"
     )
     log.error("%s", stats.refused)
     vanished = set(plan.vanished)

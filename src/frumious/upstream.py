@@ -13,7 +13,7 @@ import logging
 import platform
 import random
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -188,6 +188,31 @@ class Upstream:
                 return Listing(parsed.entries, parsed.serial, response.headers.get("ETag"))
 
         return await self.with_retries("fetching the project listing", fetch)
+
+    async def listing_of(self, names: Iterable[str], concurrency: int) -> Listing:
+        """A listing of just ``names``, from each project's PEP 691 page (no full listing)."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def serial_of(name: str) -> ListingEntry | None:
+            url = f"{self.master}/simple/{name}/"
+
+            async def fetch() -> ListingEntry | None:
+                async with self.get(url, {"Accept": JSON_LISTING}) as response:
+                    header = response.headers.get("X-PyPI-Last-Serial", "")
+                    if header.isdigit():
+                        return ListingEntry(name, int(header))
+                    meta = parse.project_page_serial(await response.read())
+                    return None if meta is None else ListingEntry(name, meta)
+
+            async with gate:
+                try:
+                    return await self.with_retries(f"fetching {url}", fetch)
+                except NotFound:
+                    return None
+
+        found = await asyncio.gather(*(serial_of(name) for name in sorted(names)))
+        entries = [entry for entry in found if entry is not None]
+        return Listing(entries, max((e.serial for e in entries), default=None), None)
 
     async def project(self, name: str, min_serial: int) -> tuple[Project, bytes]:
         """A project's metadata, at least as new as ``min_serial``."""

@@ -68,6 +68,16 @@ class FilterSet:
                 return False
         return True
 
+    @property
+    def only_projects(self) -> frozenset[str] | None:
+        """Every project that can pass, when allowlists bound them; None when unbounded."""
+        from frumious.filters.names import AllowlistProject
+
+        bounds = [f.allowed for f in self.project_filters if isinstance(f, AllowlistProject) and f.allowed]
+        if not bounds:
+            return None
+        return frozenset(name for name in frozenset.intersection(*bounds) if self.allows_project(name))
+
     def project_rejected_by(self, name: str) -> str | None:
         """The name of the first project filter refusing ``name``, for logs and dry runs."""
         canonical = fast_canonical(name)
