@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple, TypeGuard
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from frumious.errors import BadUpstreamData
 from frumious.layout import check_filename, package_key
@@ -238,7 +238,7 @@ def _core_metadata(data: Mapping[str, Any], ctx: _Context) -> Mapping[str, str] 
     return None
 
 
-def _dist_file(data: object, version: str, ctx: _Context) -> DistFile:
+def _dist_file(data: object, version: str, ctx: _Context, base: str | None = None) -> DistFile:
     if not isinstance(data, dict):
         raise ctx.fail("is not an object")
     for key in ("filename", "url", "digests", "size"):
@@ -247,6 +247,9 @@ def _dist_file(data: object, version: str, ctx: _Context) -> DistFile:
     filename, url, size = data["filename"], data["url"], data["size"]
     if not isinstance(filename, str) or not isinstance(url, str):
         raise ctx.fail("'filename' and 'url' must be strings")
+    if base is not None and not urlsplit(url).scheme:
+        # Mirrors of mirrors serve relative URLs; they are relative to the JSON document.
+        url = urljoin(base, url)
     try:
         check_filename(filename)
         package_key(url)
@@ -276,7 +279,7 @@ def _dist_file(data: object, version: str, ctx: _Context) -> DistFile:
     )
 
 
-def _releases(value: object, ctx: _Context) -> dict[str, tuple[DistFile, ...]]:
+def _releases(value: object, ctx: _Context, base: str | None = None) -> dict[str, tuple[DistFile, ...]]:
     if not isinstance(value, dict):
         raise ctx.fail("'releases' must be an object")
     releases: dict[str, tuple[DistFile, ...]] = {}
@@ -284,7 +287,7 @@ def _releases(value: object, ctx: _Context) -> dict[str, tuple[DistFile, ...]]:
         if not isinstance(files, list):
             raise ctx.fail(f"release {version!r} must be a list of files")
         releases[version] = tuple(
-            _dist_file(f, version, ctx.at(version, i, f.get("filename") if isinstance(f, dict) else None))
+            _dist_file(f, version, ctx.at(version, i, f.get("filename") if isinstance(f, dict) else None), base)
             for i, f in enumerate(files)
         )
     return releases
@@ -299,11 +302,12 @@ def _last_serial(value: object, ctx: _Context) -> int:
     return value
 
 
-def parse_project(body: bytes, *, expected: str | None = None) -> Project:
+def parse_project(body: bytes, *, expected: str | None = None, base_url: str | None = None) -> Project:
     """A ``Project`` from Warehouse's ``/pypi/<name>/json`` body, validated.
 
     With ``expected``, the document must be about that project (canonical names
     compared), so a misrouted or poisoned response cannot overwrite another.
+    With ``base_url`` (where the document came from), relative file URLs are resolved.
     """
     what = f"the metadata of {expected!r}" if expected else "project metadata"
     document = _loads(body, what)
@@ -322,7 +326,7 @@ def parse_project(body: bytes, *, expected: str | None = None) -> Project:
     return Project(
         name=name,
         serial=_last_serial(document["last_serial"], ctx),
-        releases=_releases(document["releases"], ctx),
+        releases=_releases(document["releases"], ctx, base_url),
         info=info,
         raw=document,
     )

@@ -222,7 +222,10 @@ class Upstream:
             async with self.get(url) as response:
                 body = await response.read()
                 header = response.headers.get("X-PyPI-Last-Serial", "")
-                return parse.parse_project(body, expected=name), body, int(header) if header.isdigit() else None
+                project = parse.parse_project(body, expected=name, base_url=str(response.url))
+                # Mirrors of PyPI often drop the header; the document's own last_serial
+                # is then the best word on how fresh it is.
+                return project, body, int(header) if header.isdigit() else project.serial
 
         for attempt in range(self.retry.stale_attempts):
             project, body, serial = await self.with_retries(f"fetching {name}", fetch)

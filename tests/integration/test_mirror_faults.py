@@ -79,10 +79,13 @@ def test_stale_serial_is_retried_then_reported(fake_pypi, make_config, tmp_path)
     assert "yanky" in read(mirror_dir(config), "todo")
 
 
-def test_missing_serial_header_counts_as_stale(fake_pypi, make_config, tmp_path) -> None:
-    fake_pypi.omit_serial("/pypi/yanky/json", times=None)
+def test_missing_serial_header_falls_back_to_the_documents_serial(fake_pypi, make_config, tmp_path) -> None:
+    # Mirrors of PyPI often drop X-PyPI-Last-Serial; the body's last_serial is checked instead.
+    fault = fake_pypi.omit_serial("/pypi/*", times=None)
     config = make_config(tmp_path, fake_pypi)
-    assert run(config, "mirror") == 1
+    assert run(config, "mirror") == 0
+    assert fault.fired == 3
+    assert_clean(fake_pypi, config)
 
 
 def test_invalid_project_json_fails_only_that_project(fake_pypi, make_config, tmp_path) -> None:
@@ -125,3 +128,13 @@ def test_permanently_wrong_digest_upstream_is_refused(fake_pypi, make_config, tm
     assert run(config, "mirror") == 1
     assert filename not in packages(mirror_dir(config))
     assert temp_files(mirror_dir(config)) == []
+
+
+def test_relative_file_urls_from_a_mirror_upstream_are_resolved(fake_pypi, make_config, tmp_path) -> None:
+    # A bandersnatch-style upstream answers with URLs relative to the JSON document.
+    fake_pypi.files_url = "../.."
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 0
+    assert_clean(fake_pypi, config)
+    assert "dep_lib-0.1-py3-none-any.whl" in packages(mirror_dir(config))
+    assert len(fake_pypi.downloads) > 0
