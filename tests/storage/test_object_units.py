@@ -1,0 +1,195 @@
+"""Object-store pieces that need no server: settings, auth, retries, metadata, the lease logic."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import swiftclient
+
+from frumious.errors import ConfigError, LockHeld, StorageError
+from frumious.settings import MirrorSettings, S3Settings, Settings, SwiftSettings
+from frumious.storage import objectlock
+from frumious.storage.objectbase import content_type, info_from_meta, metadata
+from frumious.storage.s3 import S3Store
+from frumious.storage.s3client import parse_directory
+from frumious.storage.swift import SwiftStore
+from frumious.storage.swiftconn import Connections, SwiftAuth
+
+
+def test_parse_directory() -> None:
+    assert parse_directory("/my-bucket/pypi/mirror") == ("my-bucket", "pypi/mirror")
+    assert parse_directory("/my-bucket") == ("my-bucket", "")
+    assert parse_directory("s3://my-bucket/p/") == ("my-bucket", "p")
+    with pytest.raises(ConfigError):
+        parse_directory("/")
+
+
+async def test_s3_from_settings() -> None:
+    settings = Settings(
+        mirror=MirrorSettings(directory="/bucket/pre/fix", storage_backend="s3"),
+        s3=S3Settings(
+            region_name="eu-west-1",
+            aws_access_key_id="id",
+            aws_secret_access_key="secret",
+            endpoint_url="http://127.0.0.1:9",
+            signature_version="s3v4",
+            extra_args={"ServerSideEncryption": "aws:kms", "BucketKeyEnabled": "true", "Bogus": "1"},
+            verify_concurrency=64,
+            max_attempts=7,
+        ),
+    )
+    store = S3Store.from_settings(settings)
+    try:
+        assert (store.bucket, store.prefix) == ("bucket", "pre/fix")
+        assert store.description == "s3://bucket/pre/fix"
+        assert store.local_path("status") is None
+        config = store._client.meta.config
+        # botocore counts retries after the first try, as bandersnatch passed it.
+        assert config.retries == {"total_max_attempts": 8, "mode": "adaptive"}
+        assert config.max_pool_connections == 64
+        assert config.signature_version == "s3v4"
+        assert store._client.meta.region_name == "eu-west-1"
+        # config_param_* values reach only operations that take them, with their types.
+        assert store._extra_for("PutObject") == {"ServerSideEncryption": "aws:kms", "BucketKeyEnabled": True}
+        assert "BucketKeyEnabled" not in store._extra_for("UploadPart")
+    finally:
+        await store.close()
+
+
+def test_swift_auth_from_settings_and_environment() -> None:
+    env = {"OS_AUTH_URL": "https://keystone.example/v3", "OS_USERNAME": "env-user", "OS_PASSWORD": "pw"}
+    auth = SwiftAuth.from_settings(SwiftSettings(project_name="proj", region="RegionTwo"), env)
+    assert auth.auth_url == "https://keystone.example/v3" and auth.username == "env-user"
+    assert auth.version == "3"
+    conn = auth.connect(None, retries=1)
+    assert conn.auth_version == "3"
+    assert conn.os_options["project_name"] == "proj"
+    assert conn.os_options["region_name"] == "RegionTwo"
+    assert conn.os_options["user_domain_name"] == "default"
+    # The config file wins over the environment; /auth/v1.0 means TempAuth.
+    v1 = SwiftAuth.from_settings(SwiftSettings(auth_url="http://h/auth/v1.0", username="a:b", password="k"), env)
+    assert (v1.version, v1.username) == ("1", "a:b")
+    with pytest.raises(ConfigError, match="auth_url"):
+        SwiftAuth.from_settings(SwiftSettings(), {})
+
+
+async def test_swift_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OS_AUTH_URL", "http://127.0.0.1:9/auth/v1.0")
+    settings = Settings(
+        mirror=MirrorSettings(directory="/pypi", storage_backend="swift"), swift=SwiftSettings(default_container="c")
+    )
+    store = SwiftStore.from_settings(settings)
+    try:
+        assert store.description == "swift://c/pypi"
+        assert store.local_path("x") is None
+    finally:
+        await store.close()
+
+
+def test_swift_retries_what_swiftclient_gave_up_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(time, "sleep", lambda _s: None)
+    conns = Connections(SwiftAuth("http://127.0.0.1:9/auth/v1.0", "u", "k"), attempts=3, inner_retries=0)
+    calls: list[int] = []
+
+    def flaky(_conn: swiftclient.Connection) -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise swiftclient.ClientException("slow down", http_status=503 if len(calls) == 1 else 429)
+        return "ok"
+
+    assert conns.call("op", flaky) == "ok" and len(calls) == 3
+
+    def missing(_conn: swiftclient.Connection) -> str:
+        raise swiftclient.ClientException("nope", http_status=404)
+
+    with pytest.raises(swiftclient.ClientException):
+        conns.call("op", missing)
+
+    def down(_conn: swiftclient.Connection) -> str:
+        raise ConnectionRefusedError("refused")
+
+    with pytest.raises(StorageError, match="cannot reach"):
+        conns.call("op", down)
+
+
+def test_metadata_round_trip() -> None:
+    meta = metadata(1_700_000_000.5, {"SHA256": "ab"})
+    assert meta == {"sha256": "ab", "uploaded-at": "1700000000.5"}
+    info = info_from_meta(3, {"Sha256": "ab", "uploaded-at": "12", "owner": "me", "md5": ""})
+    assert (info.size, info.mtime, dict(info.digests)) == (3, 12.0, {"sha256": "ab"})
+    assert info_from_meta(1, {"uploaded-at": "garbage"}).mtime is None
+
+
+def test_content_types() -> None:
+    assert content_type("web/simple/foo/index.html") == "text/html; charset=utf-8"
+    assert content_type("web/simple/foo/index.v1_json") == "application/vnd.pypi.simple.v1+json"
+    assert content_type("web/json/foo") == "application/json"
+    assert content_type("web/pypi/foo/json") == "application/json"
+    assert content_type("web/packages/a/b/foo-1.0.tar.gz") == "application/octet-stream"
+    assert content_type("web/packages/a/b/foo-1.0-py3-none-any.whl.metadata").startswith("text/plain")
+
+
+class MemoryLease:
+    """An in-memory lock object; ``conditional`` says whether create-only writes work."""
+
+    def __init__(self, conditional: bool, delay: float = 0.0) -> None:
+        self.conditional, self.delay = conditional, delay
+        self.body: bytes | None = None
+        self.modified = 0.0
+
+    async def get(self) -> objectlock.Stored | None:
+        await asyncio.sleep(self.delay)
+        return None if self.body is None else objectlock.Stored(self.body, self.modified)
+
+    async def put(self, body: bytes, *, create_only: bool) -> None:
+        await asyncio.sleep(self.delay)
+        if create_only and not self.conditional:
+            raise objectlock.ConditionalUnsupported
+        if create_only and self.body is not None:
+            raise objectlock.CreateConflict
+        self.body, self.modified = body, time.time()
+
+    async def delete(self) -> None:
+        self.body = None
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+async def test_lease_race_has_one_winner(conditional: bool) -> None:
+    io = MemoryLease(conditional, delay=0.01)
+    supports = [objectlock.ConditionalSupport() for _ in range(5)]
+    results = await asyncio.gather(
+        *(objectlock.acquire(io, "lock", support=s, settle=0.05) for s in supports), return_exceptions=True
+    )
+    winners = [r for r in results if isinstance(r, objectlock.LeaseLock)]
+    assert len(winners) == 1 and all(isinstance(r, LockHeld) for r in results if r not in winners)
+    assert all(s.supported is conditional for s in supports if s.supported is not None)
+    await winners[0].release()
+    assert io.body is None
+
+
+async def test_lease_ignores_a_retried_own_create() -> None:
+    io = MemoryLease(True)
+    original = io.put
+
+    async def put_twice(body: bytes, *, create_only: bool) -> None:
+        # The first PUT landed but its answer was lost; the client's retry meets our own object.
+        await original(body, create_only=create_only)
+        if create_only:
+            raise objectlock.CreateConflict
+
+    io.put = put_twice  # type: ignore[method-assign]
+    lock = await objectlock.acquire(io, "lock", support=objectlock.ConditionalSupport(), settle=0.0)
+    await lock.release()
+
+
+async def test_unreadable_lock_counts_until_last_modified_plus_ttl() -> None:
+    io = MemoryLease(True)
+    io.body, io.modified = b"", time.time()
+    with pytest.raises(LockHeld, match="not a frumious lease"):
+        await objectlock.acquire(io, "lock", support=objectlock.ConditionalSupport(), ttl=60, settle=0.0)
+    io.modified = time.time() - 61
+    lock = await objectlock.acquire(io, "lock", support=objectlock.ConditionalSupport(), ttl=60, settle=0.0)
+    await lock.release()
+    await lock.release()
