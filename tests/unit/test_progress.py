@@ -1,0 +1,28 @@
+"""The progress line and the run summary."""
+
+from __future__ import annotations
+
+from frumious.pipeline import RunStats
+from frumious.progress import human_bytes, human_seconds, progress_line, summary
+
+
+def test_progress_line_shows_counts_bytes_rate_and_eta() -> None:
+    stats = RunStats(projects_total=100, projects_done=25, files_total=80, files_done=40, bytes_downloaded=10 * 2**20)
+    line = progress_line(stats, elapsed=10.0)
+    assert "projects 25/100" in line and "files 40/80" in line
+    assert "10.0 MiB" in line and "1.0 MiB/s" in line
+    assert "ETA 30s" in line
+
+
+def test_summary_names_each_failure() -> None:
+    stats = RunStats(synced=3, failed={"bad": "HTTP 500", "worse": "digest mismatch"}, files_downloaded=2)
+    lines = summary(stats, 61, 99)
+    assert lines[0].startswith("Projects: 3 synced, 2 failed")
+    assert "  bad: HTTP 500" in lines and "  worse: digest mismatch" in lines
+    assert any("1m01s" in line and "serial now 99" in line for line in lines)
+
+
+def test_human_units() -> None:
+    assert human_bytes(512) == "512 B"
+    assert human_bytes(1536) == "1.5 KiB"
+    assert human_seconds(3725) == "1h02m"
