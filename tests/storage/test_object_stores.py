@@ -274,6 +274,8 @@ async def test_missing_bucket_or_container_is_a_clear_error(backend: Backend) ->
         await store.write("status", b"1")
     with pytest.raises(StorageError):
         await store.read("status")
+    with pytest.raises(StorageError):
+        [key async for key in store.walk("web")]
 
 
 async def test_unreachable_endpoint() -> None:

@@ -66,7 +66,7 @@ def make_client(
     }
     if signature_version:
         options["signature_version"] = signature_version
-    if endpoint_url:
+    if endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"):
         # Custom endpoints (MinIO, Swift, Ceph) rarely have wildcard DNS for virtual-hosted buckets.
         options["s3"] = {"addressing_style": "path"}
         # Many S3 look-alikes mishandle the flexible checksums boto3 sends and checks by default

@@ -283,7 +283,9 @@ class SwiftStore:
         marker = ""
         while True:
             fetch = functools.partial(self._list_page, container, base, marker, delimiter)
-            page = await self._do(f"list {container}/{base}", _absent(fetch)) or []
+            # Only the segments container may be missing (no large object was ever written).
+            page = await self._do(f"list {container}/{base}", _absent(fetch) if container == self.segments else fetch)
+            page = page or []
             if page:
                 yield page
             if len(page) < self._page_size:
@@ -339,7 +341,9 @@ class _SwiftLeaseIO:
         self._name = store._key(key)
 
     async def get(self) -> objectlock.Stored | None:
-        got = await self._store._do("read lock", _absent(lambda c: c.get_object(self._store.container, self._name)))
+        # X-Newest: on a multi-replica cluster, ask every replica, so a just-written lease is seen.
+        fetch = _absent(lambda c: c.get_object(self._store.container, self._name, headers={"X-Newest": "true"}))
+        got = await self._store._do("read lock", fetch)
         if got is None:
             return None
         headers, body = got
@@ -359,7 +363,7 @@ class _SwiftLeaseIO:
         except swiftclient.ClientException as exc:
             if headers and exc.http_status == 412:
                 raise objectlock.CreateConflict from None
-            if headers and exc.http_status in (400, 501):
+            if headers and exc.http_status == 501:
                 raise objectlock.ConditionalUnsupported from None
             raise failure(f"write lock {self._name}", exc) from exc
 
