@@ -336,3 +336,43 @@ def test_client_error_codes_are_what_we_expect(saio: Saio) -> None:
         client.put_object(Bucket=bucket, Key="k", Body=b"", IfNoneMatch="*")
     assert caught.value.response["Error"]["Code"] == "NotImplemented"
     client.delete_bucket(Bucket=bucket)
+
+
+@pytest.mark.swift
+@pytest.mark.parametrize("kind", ["s3", "swift"])
+async def test_open_store_from_a_bandersnatch_config(saio: Saio, kind: str) -> None:
+    """The whole path the CLI takes: config text -> Settings -> open_store -> a working store."""
+    from frumious import config
+    from frumious.storage import open_store
+
+    store, raw = _swift_pair(saio)  # the container doubles as the bucket: one account, two APIs
+    await store.close()
+    if kind == "s3":
+        text = f"""[mirror]
+directory = /{raw.container}/{PREFIX}
+storage-backend = s3
+[s3]
+endpoint_url = {saio.s3_endpoint}
+aws_access_key_id = {saio.s3_key_id}
+aws_secret_access_key = {saio.s3_secret}
+region_name = {saio.s3_region}
+"""
+    else:
+        text = f"""[mirror]
+directory = /{PREFIX}
+storage-backend = swift
+[swift]
+default_container = {raw.container}
+auth_url = {saio.auth_url}
+username = {saio.user}
+password = {saio.key}
+"""
+    opened = open_store(config.loads(text, environ={}))
+    try:
+        assert opened.description == f"{kind}://{raw.container}/{PREFIX}"
+        await opened.write("status", b"42", mtime=3.0, digests={"sha256": "c" * 64})
+        assert raw.meta("status") == {"sha256": "c" * 64, "uploaded-at": "3.0"}
+        lock = await opened.lock(".lock")
+        await lock.release()
+    finally:
+        await opened.close()

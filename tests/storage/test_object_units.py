@@ -76,13 +76,14 @@ def test_swift_auth_from_settings_and_environment() -> None:
 
 
 async def test_swift_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OS_AUTH_URL", "http://127.0.0.1:9/auth/v1.0")
-    settings = Settings(
-        mirror=MirrorSettings(directory="/pypi", storage_backend="swift"), swift=SwiftSettings(default_container="c")
-    )
+    swift = SwiftSettings(default_container="c", auth_url="http://127.0.0.1:9/auth/v1.0", username="u:v")
+    settings = Settings(mirror=MirrorSettings(directory="/pypi", storage_backend="swift"), swift=swift)
+    # The environment was config.load's business; from_settings does not look at it again.
+    monkeypatch.setenv("OS_USERNAME", "someone-else")
     store = SwiftStore.from_settings(settings)
     try:
         assert store.description == "swift://c/pypi"
+        assert store._conns._auth.username == "u:v"
         assert store.local_path("x") is None
     finally:
         await store.close()

@@ -103,9 +103,9 @@ class SwiftStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SwiftStore:
-        return cls(
-            settings.swift.default_container, settings.mirror.directory, auth=SwiftAuth.from_settings(settings.swift)
-        )
+        # config.load already applied the OS_* fallbacks (a key present but empty in [swift] wins).
+        auth = SwiftAuth.from_settings(settings.swift, environ={})
+        return cls(settings.swift.default_container, settings.mirror.directory, auth=auth)
 
     @property
     def description(self) -> str:
