@@ -1,0 +1,470 @@
+"""``frumious serve``: the mirror's ``web/`` tree over HTTP, read through the Store port.
+
+Routes (under ``root_path``): ``/simple/`` and ``/simple/<project>/`` with PEP 691
+content negotiation (``negotiate.choose``); ``/packages/...`` files and their
+``.metadata`` sidecars with ETag, 304, Range and immutable caching;
+``/json/<project>`` and ``/pypi/<project>/json`` when the mirror keeps JSON;
+``/last-modified``; ``/-/health``. Everything else is a 404: no listings, and no
+path that leaves ``web/`` (``..``, encoded slashes, NUL, escaping symlinks).
+
+On a local store files go out with sendfile and small pages are kept in memory,
+revalidated by one ``stat`` per request; other stores are read through the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+import socket
+import stat
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from email.utils import formatdate
+from urllib.parse import quote
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger, AbstractStreamWriter
+from packaging.utils import canonicalize_name
+
+from frumious import layout, negotiate
+from frumious.errors import FrumiousError
+from frumious.negotiate import Variant, make_etag
+from frumious.settings import Settings
+from frumious.storage import open_store
+from frumious.storage.base import Store
+
+__all__ = ["CombinedLog", "make_app", "serve", "serve_main"]
+
+log = logging.getLogger("frumious.serve")
+
+PAGE_CACHE_CONTROL = "max-age=600"
+FILE_CACHE_CONTROL = "max-age=365000000, immutable"
+PAGE_MEMORY_LIMIT = 512 * 1024  # larger pages are sent like files
+CACHE_ENTRIES = 4096
+REMOTE_TTL = 5.0  # seconds a page read from an object store is reused
+TEXT = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stored object ready to be served: validators, and where its bytes are."""
+
+    key: str
+    size: int
+    mtime: float | None
+    etag: str
+    body: bytes | None = None  # in memory (pages)
+    path: str | None = None  # a local file, sent with sendfile
+    serial: str | None = None
+    sig: tuple[int, ...] = ()
+    loaded: float = 0.0
+
+    @property
+    def validators(self) -> dict[str, str]:
+        headers = {"ETag": self.etag, "Accept-Ranges": "bytes"}
+        if self.mtime is not None:
+            headers["Last-Modified"] = _http_date(self.mtime)
+        if self.serial is not None:
+            headers["X-PyPI-Last-Serial"] = self.serial
+        return headers
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(mtime: float) -> str:
+    return formatdate(mtime, usegmt=True)
+
+
+def _sig(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class Mirror:
+    """Finds objects in the store, refusing anything outside ``web/``, with a small page cache."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        web_root = store.local_path("web")
+        self.local_root = os.path.realpath(web_root) + os.sep if web_root else None
+        self._cache: OrderedDict[str, Entry] = OrderedDict()
+        self._paths: dict[str, str] = {}
+
+    def _path(self, key: str) -> str:
+        path = self._paths.get(key)
+        if path is None:
+            if len(self._paths) >= 4 * CACHE_ENTRIES:
+                self._paths.clear()
+            path = self._paths[key] = self.store.local_path(key) or ""
+        return path
+
+    async def lookup(self, key: str, *, page: bool) -> Entry | None:
+        if self.local_root is not None:
+            return self._local(key, page)
+        return await self._remote(key, page)
+
+    def _local(self, key: str, page: bool) -> Entry | None:
+        path = self._path(key)
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            return None
+        cached = self._cache.get(key)
+        if cached is not None and cached.sig == _sig(st):
+            return cached
+        if not stat.S_ISREG(st.st_mode) or not os.path.realpath(path).startswith(self.local_root or "/"):
+            return None
+        body = _read_small(path) if page and st.st_size <= PAGE_MEMORY_LIMIT else None
+        etag = make_etag(st.st_size, st.st_mtime)
+        if body is None or len(body) != st.st_size:  # large, or replaced while read: sendfile
+            entry = Entry(key, st.st_size, st.st_mtime, etag, path=path, sig=_sig(st))
+        else:
+            entry = Entry(key, st.st_size, st.st_mtime, etag, body, serial=negotiate.page_serial(body), sig=_sig(st))
+        self._remember(entry)
+        return entry
+
+    def _remember(self, entry: Entry) -> None:
+        self._cache[entry.key] = entry
+        self._cache.move_to_end(entry.key)
+        while len(self._cache) > CACHE_ENTRIES:
+            self._cache.popitem(last=False)
+
+    async def _remote(self, key: str, page: bool) -> Entry | None:
+        cached = self._cache.get(key)
+        if cached is not None and time.monotonic() - cached.loaded < REMOTE_TTL:
+            return cached
+        try:
+            info = await self.store.stat(key)
+            body = await self.store.read(key) if page and info is not None else None
+        except FrumiousError:
+            return None
+        if info is None:
+            return None
+        size = len(body) if body is not None else info.size
+        serial = negotiate.page_serial(body) if body is not None else None
+        entry = Entry(key, size, info.mtime, make_etag(size, info.mtime, info.digests), body, None, serial)
+        if page:
+            self._remember(replace(entry, loaded=time.monotonic()))
+        return entry
+
+    async def read(self, entry: Entry, start: int, length: int) -> bytes:
+        """Bytes of an entry neither in memory nor local (the port has no ranged read)."""
+        return (await self.store.read(entry.key))[start : start + length]
+
+
+def _read_small(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(PAGE_MEMORY_LIMIT + 1)
+    except OSError:
+        return None
+
+
+def _open(entry: Entry) -> tuple[int, Entry] | None:
+    """Open a local entry; validators are re-taken when the file changed since the lookup."""
+    try:
+        fd = os.open(entry.path or "", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if _sig(st) != entry.sig:
+        etag = make_etag(st.st_size, st.st_mtime)
+        entry = replace(entry, size=st.st_size, mtime=st.st_mtime, etag=etag, sig=_sig(st))
+    return fd, entry
+
+
+class SendfileResponse(web.StreamResponse):
+    """A byte range of an open file, sent with ``loop.sendfile``; closes the fd."""
+
+    def __init__(self, fd: int, offset: int, count: int, *, status: int, headers: dict[str, str]) -> None:
+        super().__init__(status=status, headers=headers)
+        self.content_length = count
+        self._fd, self._offset, self._count = fd, offset, count
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        with open(self._fd, "rb", buffering=0, closefd=True) as handle:
+            writer = await super().prepare(request)
+            if request.method == "HEAD" or self._count == 0 or request.transport is None:
+                return writer
+            try:
+                await asyncio.get_running_loop().sendfile(request.transport, handle, self._offset, self._count)
+            except NotImplementedError:  # a transport asyncio cannot sendfile to: copy in chunks
+                handle.seek(self._offset)
+                left = self._count
+                while left > 0 and (chunk := handle.read(min(left, 1 << 18))):
+                    await self.write(chunk)
+                    left -= len(chunk)
+            await super().write_eof()
+            return writer
+
+
+def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=text, headers=headers)
+
+
+def _not_found() -> web.Response:
+    return _plain(404, "404 Not Found\n")
+
+
+async def respond(
+    request: web.Request, mirror: Mirror, entry: Entry, content_type: str, headers: dict[str, str]
+) -> web.StreamResponse:
+    """Answer for ``entry``: 304, 416, 206 or 200, from memory, by sendfile or from the store."""
+    fd: int | None = None
+    if entry.path is not None:
+        if (opened := _open(entry)) is None:
+            return _not_found()
+        fd, entry = opened
+    try:
+        headers = {**headers, **entry.validators}
+        outcome = negotiate.evaluate(request.headers, entry.size, entry.etag, entry.mtime)
+        if outcome == 304:
+            return web.Response(status=304, headers=headers)
+        if outcome == 416:
+            return _plain(416, "416 Range Not Satisfiable\n", {**headers, "Content-Range": f"bytes */{entry.size}"})
+        status, start, length = 200, 0, entry.size
+        if isinstance(outcome, negotiate.ByteRange):
+            status, start, length = 206, outcome.start, outcome.length
+            headers["Content-Range"] = outcome.content_range
+        headers["Content-Type"] = content_type
+        if fd is not None:
+            response = SendfileResponse(fd, start, length, status=status, headers=headers)
+            fd = None  # the response closes it
+            return response
+        if request.method == "HEAD":
+            return web.Response(status=status, headers={**headers, "Content-Length": str(length)})
+        if entry.body is None:
+            return web.Response(status=status, body=await mirror.read(entry, start, length), headers=headers)
+        body = entry.body if status == 200 else entry.body[start : start + length]
+        return web.Response(status=status, body=body, headers=headers)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+class Handler:
+    """Routes a request path to a key of the tree (the single handler of the app)."""
+
+    def __init__(self, mirror: Mirror, *, hash_index: bool, root_path: str, json_enabled: bool) -> None:
+        self.mirror, self.hash_index, self.json_enabled = mirror, hash_index, json_enabled
+        self.root_path = root_path
+        self.prefix = "/" + root_path.strip("/") + "/" if root_path.strip("/") else "/"
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            return _plain(405, "405 Method Not Allowed\n", {"Allow": "GET, HEAD"})
+        parts = negotiate.split_path(request.raw_path, self.root_path)
+        if parts is None:
+            return _not_found()
+        segments, slash = parts
+        match segments:
+            case ["simple"]:
+                return await self.simple(request, layout.SIMPLE) if slash else self.redirect(request, "simple/")
+            case ["simple", name]:
+                return await self.project(request, name, slash)
+            case ["packages", _, *_] if not slash:
+                kind = TEXT if segments[-1].endswith(".metadata") else "application/octet-stream"
+                return await self.document(request, "web/" + "/".join(segments), kind, page=False)
+            case ["json", name] if self.json_enabled and not slash:
+                return await self.json_doc(request, name, layout.json_key, "json/{}")
+            case ["pypi", name, "json"] if self.json_enabled and not slash:
+                return await self.json_doc(request, name, layout.pypi_json_key, "pypi/{}/json")
+            case ["last-modified"] if not slash:
+                return await self.document(request, layout.LAST_MODIFIED, TEXT)
+            case ["-", "health"] if not slash:
+                return await self.health()
+        return _not_found()
+
+    def redirect(self, request: web.Request, path: str) -> web.Response:
+        query = request.query_string
+        location = self.prefix + path + (f"?{query}" if query else "")
+        return web.Response(status=301, headers={"Location": location}, text=f"moved to {location}\n")
+
+    async def project(self, request: web.Request, name: str, slash: bool) -> web.StreamResponse:
+        canonical = canonicalize_name(name)
+        if canonical != name or not slash:
+            return self.redirect(request, f"simple/{quote(canonical)}/")
+        try:
+            directory = layout.simple_dir(canonical, self.hash_index)
+        except FrumiousError:
+            return _not_found()
+        return await self.simple(request, directory)
+
+    async def simple(self, request: web.Request, directory: str) -> web.StreamResponse:
+        found: dict[Variant, Entry] = {}
+        for offer in Variant:
+            if (entry := await self.mirror.lookup(f"{directory}/{offer.filename}", page=True)) is not None:
+                found[offer] = entry
+        for html, twin in ((Variant.TEXT_HTML, Variant.V1_HTML), (Variant.V1_HTML, Variant.TEXT_HTML)):
+            if html not in found and twin in found:  # the two HTML files hold the same bytes
+                found[html] = found[twin]
+        if not found:
+            return _not_found()
+        variant = negotiate.choose(request.headers.get("Accept"), found, request.query.get("format"))
+        headers = {"Vary": "Accept", "Cache-Control": PAGE_CACHE_CONTROL}
+        if variant is None:
+            offered = ", ".join(v.media_type for v in found)
+            return _plain(406, f"406 Not Acceptable; this page is available as: {offered}\n", headers)
+        media = "text/html; charset=utf-8" if variant is Variant.TEXT_HTML else variant.media_type
+        return await respond(request, self.mirror, found[variant], media, headers)
+
+    async def json_doc(
+        self, request: web.Request, name: str, key_of: Callable[[str], str], path: str
+    ) -> web.StreamResponse:
+        canonical = canonicalize_name(name)
+        if canonical != name:
+            return self.redirect(request, path.format(quote(canonical)))
+        try:
+            key = key_of(canonical)
+        except FrumiousError:
+            return _not_found()
+        return await self.document(request, key, "application/json")
+
+    async def document(self, request: web.Request, key: str, kind: str, *, page: bool = True) -> web.StreamResponse:
+        if (entry := await self.mirror.lookup(key, page=page)) is None:
+            return _not_found()
+        cache = PAGE_CACHE_CONTROL if page else FILE_CACHE_CONTROL
+        return await respond(request, self.mirror, entry, kind, {"Cache-Control": cache})
+
+    async def health(self) -> web.Response:
+        serial: int | None = None
+        with contextlib.suppress(FrumiousError, ValueError):
+            serial = int((await self.mirror.store.read(layout.STATUS)).decode("ascii").strip())
+        body = {"status": "ok", "serial": serial, "store": self.mirror.store.description}
+        return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+def make_app(store: Store, *, hash_index: bool, root_path: str = "/", json_enabled: bool = True) -> web.Application:
+    """The aiohttp application serving ``store``'s ``web/`` tree."""
+    app = web.Application()
+    handler = Handler(Mirror(store), hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
+    app.router.add_route("*", "/{tail:.*}", handler.handle)
+    return app
+
+
+class CombinedLog(AbstractAccessLogger):
+    """The Combined Log Format, with ``%b`` the body bytes sent (sendfile included)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        empty = request.method == "HEAD" or response.status in (204, 304)
+        line = f"{request.method} {request.raw_path} HTTP/{request.version.major}.{request.version.minor}"
+        h = request.headers
+        sent = 0 if empty else (response.content_length or 0)
+        args = (request.remote, line, response.status, sent, h.get("Referer"), h.get("User-Agent"))
+        self.logger.info("%s", negotiate.combined_log_line(*args))
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+async def serve(
+    store: Store,
+    *,
+    host: str,
+    port: int,
+    root_path: str = "/",
+    hash_index: bool = False,
+    json_enabled: bool = True,
+    reuse_port: bool = False,
+    started: asyncio.Future[int] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT (or cancellation), then stop accepting and let requests finish."""
+    app = make_app(store, hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
+    access = logging.getLogger("frumious.access")
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=access, access_log_class=CombinedLog, shutdown_timeout=10.0
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
+        with contextlib.suppress(ValueError, RuntimeError):  # not the main thread (tests)
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
+        await site.start()
+        bound = next((a[1] for a in runner.addresses if isinstance(a, tuple)), port)
+        log.info("serving %s on http://%s:%d%s", store.description, host, bound, root_path)
+        if started is not None:
+            started.set_result(bound)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        for signum in signals:
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(signum)
+        await runner.cleanup()
+
+
+def serve_main(settings: Settings, host: str, port: int, root_path: str, workers: int = 1) -> int:
+    """``frumious serve``: serve the configured mirror until signalled; the exit code."""
+    if workers <= 1:
+        asyncio.run(_serve_settings(settings, host, port, root_path, reuse_port=False))
+        return 0
+    return _serve_workers(settings, host, port, root_path, workers)
+
+
+async def _serve_settings(settings: Settings, host: str, port: int, root_path: str, *, reuse_port: bool) -> None:
+    store = open_store(settings)
+    mirror = settings.mirror
+    try:
+        await serve(store, host=host, port=port, root_path=root_path, hash_index=mirror.hash_index,
+                    json_enabled=mirror.json, reuse_port=reuse_port)  # fmt: skip
+    finally:
+        await store.close()
+
+
+def _serve_workers(settings: Settings, host: str, port: int, root_path: str, workers: int) -> int:
+    """Fork ``workers`` processes that each listen with SO_REUSEPORT; relay SIGTERM/SIGINT to them.
+
+    When one worker fails the others are stopped too, and the exit code is 1.
+    """
+    reservation = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    reservation.bind((host, port))  # bound, never listening: it only holds the port
+    port = reservation.getsockname()[1]
+    children: set[int] = set()
+
+    def stop_all(signum: int = signal.SIGTERM, _frame: object = None) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    previous = {s: signal.signal(s, stop_all) for s in (signal.SIGTERM, signal.SIGINT)}
+    failed = False
+    try:
+        for _ in range(workers):
+            if (pid := os.fork()) == 0:  # pragma: no cover - the child
+                _worker(settings, host, port, root_path, reservation)
+            children.add(pid)
+        while children:
+            pid, status = os.wait()
+            if pid in children:
+                children.discard(pid)
+                if os.waitstatus_to_exitcode(status) != 0 and not failed:
+                    failed = True
+                    stop_all()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        reservation.close()
+    return 1 if failed else 0
+
+
+def _worker(settings: Settings, host: str, port: int, root_path: str, reservation: socket.socket) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):  # until serve() takes over: nothing to finish yet
+        signal.signal(signum, lambda _signum, _frame: os._exit(0))
+    reservation.close()
+    code = 0
+    try:
+        asyncio.run(_serve_settings(settings, host, port, root_path, reuse_port=True))
+    except BaseException:
+        log.exception("worker %d failed", os.getpid())
+        code = 1
+    os._exit(code)
