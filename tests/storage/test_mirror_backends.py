@@ -1,0 +1,103 @@
+"""Whole commands on the object stores: the same mirror runs on S3 and Swift as on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import swiftclient
+
+from integration.helpers import run
+
+from .conftest import RawS3, RawSwift, Saio, s3_client
+
+pytestmark = pytest.mark.swift
+
+
+@dataclass
+class Target:
+    kind: str
+    raw: Any
+    keys: dict[str, Any]
+    sections: dict[str, dict[str, str]]
+
+    def names(self) -> set[str]:
+        return {name.removeprefix("mirror/") for name in self.raw.names()}
+
+
+@pytest.fixture(params=["s3", "swift"])
+def target(request: pytest.FixtureRequest, saio: Saio) -> Iterator[Target]:
+    name = f"frumious-{uuid.uuid4().hex[:16]}"
+    if request.param == "s3":
+        client = s3_client(saio.s3_endpoint, saio.s3_key_id, saio.s3_secret)
+        client.create_bucket(Bucket=name)
+        section = {
+            "endpoint_url": saio.s3_endpoint,
+            "aws_access_key_id": saio.s3_key_id,
+            "aws_secret_access_key": saio.s3_secret,
+            "region_name": "us-east-1",
+        }
+        yield Target("s3", RawS3(client, name), {"directory": f"/{name}/mirror"}, {"s3": section})
+        return
+    conn = swiftclient.Connection(authurl=saio.auth_url, user=saio.user, key=saio.key, auth_version="1")
+    conn.put_container(name)
+    section = {"default_container": name, "auth_url": saio.auth_url, "username": saio.user, "password": saio.key}
+    yield Target("swift", RawSwift(conn, name), {"directory": "/mirror"}, {"swift": section})
+
+
+def make_object_config(make_config, tmp_path: Path, fake_pypi, target: Target, **keys: Any) -> Path:
+    return make_config(
+        tmp_path, fake_pypi, sections=target.sections, storage_backend=target.kind, **target.keys, **keys
+    )
+
+
+def test_mirror_incremental_and_force_check_on_object_stores(target, fake_pypi, make_config, tmp_path) -> None:
+    config = make_object_config(make_config, tmp_path, fake_pypi, target, json=True)
+    assert run(config, "mirror") == 0
+    names = target.names()
+    assert {"generation", "status", "web/simple/index.html", "web/simple/foo-bar/index.v1_json"} <= names
+    assert "web/json/foo-bar" in names and "web/pypi/foo-bar/json" in names
+    wheel = next(n for n in names if n.endswith("dep_lib-0.1-py3-none-any.whl"))
+    assert f"{wheel}.metadata" in names
+    meta = target.raw.meta(wheel)
+    content = fake_pypi.index.file("dep-lib", "dep_lib-0.1-py3-none-any.whl").artifact.content
+    assert meta["sha256"] == hashlib.sha256(content).hexdigest() and "uploaded-at" in meta
+    assert not any(n.startswith("todo") for n in names)
+
+    fake_pypi.reset_log()
+    assert run(config, "mirror", "--force-check") == 0
+    assert fake_pypi.downloads == []
+
+    target.raw.put(wheel, content[:-1] + bytes([content[-1] ^ 1]), {})
+    assert run(config, "mirror", "--force-check") == 0
+    assert [Path(p).name for p in fake_pypi.downloads] == ["dep_lib-0.1-py3-none-any.whl"]
+
+
+def test_second_run_is_refused_while_the_lease_is_held(target, fake_pypi, make_config, tmp_path) -> None:
+    config = make_object_config(make_config, tmp_path, fake_pypi, target)
+    assert run(config, "mirror") == 0
+    # A bandersnatch run's empty lock object is a held lock until it expires.
+    target.raw.put(".lock", b"", {})
+    assert run(config, "mirror") == 1
+
+
+def test_keep_index_versions_copies_pages_on_object_stores(target, fake_pypi, make_config, tmp_path) -> None:
+    config = make_object_config(make_config, tmp_path, fake_pypi, target, keep_index_versions=2)
+    for _ in range(3):
+        assert run(config, "mirror", "--force-check") == 0
+    names = target.names()
+    versions = sorted(n for n in names if n.startswith("web/simple/yanky/versions/") and n.endswith(".html"))
+    assert len(versions) == 2
+    current = target.raw.client.get_object if target.kind == "s3" else None
+    if current is not None:
+        body = current(Bucket=target.raw.bucket, Key="mirror/web/simple/yanky/index.html")["Body"].read()
+        newest = current(Bucket=target.raw.bucket, Key=f"mirror/{versions[-1]}")["Body"].read()
+    else:
+        body = target.raw.conn.get_object(target.raw.container, "mirror/web/simple/yanky/index.html")[1]
+        newest = target.raw.conn.get_object(target.raw.container, f"mirror/{versions[-1]}")[1]
+    assert body == newest and b"yanky" in body
