@@ -50,7 +50,7 @@ sys.exit(serve_main(config.load(sys.argv[1]), "127.0.0.1", int(sys.argv[2]), "/"
 """
 
 
-def build_tree(root: Path) -> None:
+def build_tree(root: Path) -> tuple[int, int]:
     files = []
     for i in range(120):
         version = f"1.{i}"
@@ -58,19 +58,23 @@ def build_tree(root: Path) -> None:
         url = f"https://files.example/packages/{i:02x}/cd/{'e' * 60}/{name}"
         digests = {"sha256": f"{i:064x}"}
         files.append(DistFile(name, url, 100_000 + i, digests, version, "2024-01-02T03:04:05.123456Z", ">=3.8"))
-    releases = {f.version: (f,) for f in files}
-    project = Project("bench", 4242, releases)
-    args = {"digest_name": "sha256", "root_uri": "", "core_metadata": True, "has_metadata": lambda f: True}
+    project = Project("bench", 4242, {f.version: (f,) for f in files})
+    html = render.project_html(
+        project, raw_name="bench", digest_name="sha256", root_uri="", core_metadata=True, has_metadata=lambda f: True
+    )
+    data = render.project_json(
+        project, digest_name="sha256", root_uri="", core_metadata=True, has_metadata=lambda f: True
+    )
     page = root / "web" / "simple" / "bench"
     page.mkdir(parents=True)
-    html = render.project_html(project, raw_name="bench", **args)  # type: ignore[arg-type]
     (page / "index.html").write_bytes(html)
     (page / "index.v1_html").write_bytes(html)
-    (page / "index.v1_json").write_bytes(render.project_json(project, **args))  # type: ignore[arg-type]
+    (page / "index.v1_json").write_bytes(data)
     wheel = root / "web" / FILE
     wheel.parent.mkdir(parents=True)
     wheel.write_bytes(os.urandom(1_000_000))
     (root / "status").write_text("4242")
+    return len(data), len(html)
 
 
 @contextmanager
@@ -146,20 +150,20 @@ def main() -> None:
     results: dict[tuple[str, int, str], Result] = {}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         root = Path(tmp) / "mirror"
-        build_tree(root)
+        sizes = build_tree(root)
         urls = {(name, workers): stack.enter_context(start(root, workers)) for name, start, workers in servers}
         for case, path, accept in CASES:  # the servers take turns on each case, to share the machine's drift
             for (name, workers), url in urls.items():
                 wrk(url + path, accept, 1, args.connections)  # warm up
                 results[name, workers, case] = result = wrk(url + path, accept, args.seconds, args.connections)
                 print(f"{name} x{workers} {case}: {result.rps:,.0f} req/s p99 {result.p99_ms:.2f} ms", flush=True)
-    table = report(results, args)
+    table = report(results, args, sizes)
     print(table)
     if args.write:
         Path(args.write).write_text(table)
 
 
-def report(results: dict[tuple[str, int, str], Result], args: argparse.Namespace) -> str:
+def report(results: dict[tuple[str, int, str], Result], args: argparse.Namespace, sizes: tuple[int, int]) -> str:
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
     nginx_version = subprocess.run(["/usr/sbin/nginx", "-v"], capture_output=True, text=True).stderr.strip()
@@ -170,7 +174,8 @@ def report(results: dict[tuple[str, int, str], Result], args: argparse.Namespace
         f"`benchmarks/serve_bench.py --seconds {args.seconds} --connections {args.connections}`; wrk, 1 thread,"
         f" {args.connections} keep-alive connections, loopback. {os.cpu_count()} CPUs ({cpu}), shared by wrk and"
         f" the server; Python {platform.python_version()}; {nginx_version}. Access logs off. One run, the servers"
-        f" taking turns on each case; load average {load} at the end (the machine is shared).",
+        f" taking turns on each case; load average {load} at the end (the machine is shared). The project page"
+        f" lists 120 files: {sizes[0]:,} bytes as JSON, {sizes[1]:,} as HTML.",
         "",
         "| case | workers | frumious req/s | frumious p99 | nginx req/s | nginx p99 | frumious / nginx |",
         "|---|---|---|---|---|---|---|",

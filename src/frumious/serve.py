@@ -47,6 +47,7 @@ PAGE_CACHE_CONTROL = "max-age=600"
 FILE_CACHE_CONTROL = "max-age=365000000, immutable"
 PAGE_MEMORY_LIMIT = 512 * 1024  # larger pages are sent like files
 CACHE_ENTRIES = 4096
+CACHE_BYTES = 64 << 20  # pages kept in memory, per process
 REMOTE_TTL = 5.0  # seconds a page read from an object store is reused
 TEXT = "text/plain; charset=utf-8"
 
@@ -91,7 +92,8 @@ class Mirror:
         self.store = store
         web_root = store.local_path("web")
         self.local_root = os.path.realpath(web_root) + os.sep if web_root else None
-        self._cache: OrderedDict[str, Entry] = OrderedDict()
+        self._cache: OrderedDict[str, Entry] = OrderedDict()  # least recently used first
+        self._bytes = 0
         self._paths: dict[str, str] = {}
 
     def _path(self, key: str) -> str:
@@ -115,6 +117,7 @@ class Mirror:
             return None
         cached = self._cache.get(key)
         if cached is not None and cached.sig == _sig(st):
+            self._cache.move_to_end(key)
             return cached
         if not stat.S_ISREG(st.st_mode) or not os.path.realpath(path).startswith(self.local_root or "/"):
             return None
@@ -128,10 +131,12 @@ class Mirror:
         return entry
 
     def _remember(self, entry: Entry) -> None:
+        if (old := self._cache.pop(entry.key, None)) is not None:
+            self._bytes -= len(old.body or b"")
         self._cache[entry.key] = entry
-        self._cache.move_to_end(entry.key)
-        while len(self._cache) > CACHE_ENTRIES:
-            self._cache.popitem(last=False)
+        self._bytes += len(entry.body or b"")
+        while len(self._cache) > CACHE_ENTRIES or self._bytes > CACHE_BYTES:
+            self._bytes -= len(self._cache.popitem(last=False)[1].body or b"")
 
     async def _remote(self, key: str, page: bool) -> Entry | None:
         cached = self._cache.get(key)
@@ -211,7 +216,7 @@ def _not_found() -> web.Response:
 
 
 async def respond(
-    request: web.Request, mirror: Mirror, entry: Entry, content_type: str, headers: dict[str, str]
+    request: web.BaseRequest, mirror: Mirror, entry: Entry, content_type: str, headers: dict[str, str]
 ) -> web.StreamResponse:
     """Answer for ``entry``: 304, 416, 206 or 200, from memory, by sendfile or from the store."""
     fd: int | None = None
@@ -254,7 +259,7 @@ class Handler:
         self.root_path = root_path
         self.prefix = "/" + root_path.strip("/") + "/" if root_path.strip("/") else "/"
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
             return _plain(405, "405 Method Not Allowed\n", {"Allow": "GET, HEAD"})
         parts = negotiate.split_path(request.raw_path, self.root_path)
@@ -279,12 +284,12 @@ class Handler:
                 return await self.health()
         return _not_found()
 
-    def redirect(self, request: web.Request, path: str) -> web.Response:
+    def redirect(self, request: web.BaseRequest, path: str) -> web.Response:
         query = request.query_string
         location = self.prefix + path + (f"?{query}" if query else "")
         return web.Response(status=301, headers={"Location": location}, text=f"moved to {location}\n")
 
-    async def project(self, request: web.Request, name: str, slash: bool) -> web.StreamResponse:
+    async def project(self, request: web.BaseRequest, name: str, slash: bool) -> web.StreamResponse:
         canonical = canonicalize_name(name)
         if canonical != name or not slash:
             return self.redirect(request, f"simple/{quote(canonical)}/")
@@ -294,7 +299,7 @@ class Handler:
             return _not_found()
         return await self.simple(request, directory)
 
-    async def simple(self, request: web.Request, directory: str) -> web.StreamResponse:
+    async def simple(self, request: web.BaseRequest, directory: str) -> web.StreamResponse:
         found: dict[Variant, Entry] = {}
         for offer in Variant:
             if (entry := await self.mirror.lookup(f"{directory}/{offer.filename}", page=True)) is not None:
@@ -313,7 +318,7 @@ class Handler:
         return await respond(request, self.mirror, found[variant], media, headers)
 
     async def json_doc(
-        self, request: web.Request, name: str, key_of: Callable[[str], str], path: str
+        self, request: web.BaseRequest, name: str, key_of: Callable[[str], str], path: str
     ) -> web.StreamResponse:
         canonical = canonicalize_name(name)
         if canonical != name:
@@ -324,7 +329,7 @@ class Handler:
             return _not_found()
         return await self.document(request, key, "application/json")
 
-    async def document(self, request: web.Request, key: str, kind: str, *, page: bool = True) -> web.StreamResponse:
+    async def document(self, request: web.BaseRequest, key: str, kind: str, *, page: bool = True) -> web.StreamResponse:
         if (entry := await self.mirror.lookup(key, page=page)) is None:
             return _not_found()
         cache = PAGE_CACHE_CONTROL if page else FILE_CACHE_CONTROL
@@ -373,12 +378,15 @@ async def serve(
     reuse_port: bool = False,
     started: asyncio.Future[int] | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT (or cancellation), then stop accepting and let requests finish."""
-    app = make_app(store, hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
+    """Serve until SIGTERM/SIGINT (or cancellation), then stop accepting and let requests finish.
+
+    The handler runs on aiohttp's low-level server: ``make_app``'s router adds nothing here
+    but a regex match per request.
+    """
+    handler = Handler(Mirror(store), hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
     access = logging.getLogger("frumious.access")
-    runner = web.AppRunner(
-        app, handle_signals=False, access_log=access, access_log_class=CombinedLog, shutdown_timeout=10.0
-    )
+    server = web.Server(handler.handle, access_log=access, access_log_class=CombinedLog)
+    runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=10.0)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

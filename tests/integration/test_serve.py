@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from frumious import serve as serve_module
 from frumious.serve import serve
 from frumious.storage.filesystem import FilesystemStore
 
@@ -417,6 +418,18 @@ def test_pages_replaced_by_a_sync_are_served_at_once(tmp_path: Path) -> None:
         tmp.write_bytes(b'{"replaced": true}')
         os.replace(tmp, page)
         assert fetch(url, "/simple/foo/", {"Accept": JSON}).body == b'{"replaced": true}' != first
+
+
+async def test_page_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(serve_module, "CACHE_BYTES", 100)
+    for name in ("a", "b", "c"):
+        (tmp_path / "web" / "simple" / name).mkdir(parents=True)
+        (tmp_path / "web" / "simple" / name / "index.html").write_bytes(name.encode() * 60)
+    mirror = serve_module.Mirror(FilesystemStore(str(tmp_path)))
+    for name in ("a", "b", "c"):
+        entry = await mirror.lookup(f"web/simple/{name}/index.html", page=True)
+        assert entry is not None and entry.body == name.encode() * 60
+    assert len(mirror._cache) == 1 and mirror._bytes == 60
 
 
 def test_access_log_is_combined_log_format(tree: Path, caplog: pytest.LogCaptureFixture) -> None:
