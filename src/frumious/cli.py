@@ -109,8 +109,10 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     return commands.dispatch(args, settings)
 
 
-def run_with_progress(job: Callable[[Any], Coroutine[Any, Any, Any]]) -> int:
-    """Run a sync-like job, with a live progress line on a terminal, then the summary."""
+def run_with_progress(
+    job: Callable[[Any], Coroutine[Any, Any, Any]], summarize: Callable[[Any], list[str]] | None = None
+) -> int:
+    """Run a sync-like job, with a live progress line on a terminal, then the summary (``summarize(report)``)."""
     from frumious.pipeline import RunStats
 
     stats = RunStats()
@@ -122,7 +124,11 @@ def run_with_progress(job: Callable[[Any], Coroutine[Any, Any, Any]]) -> int:
     report = asyncio.run(_with_ticker(job(stats), stats, stream if live else None))
     if live:
         stream.write("\r\033[K")
-    for line in progress.summary(report.stats, report.seconds, report.serial, stopped_early=report.stopped_early):
+    if summarize is not None:
+        lines = summarize(report)
+    else:
+        lines = progress.summary(report.stats, report.seconds, report.serial, stopped_early=report.stopped_early)
+    for line in lines:
         print(line, file=sys.stdout)
     return 0 if report.ok else 1
 

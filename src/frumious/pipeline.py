@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from frumious import layout, render
 from frumious.download import Wanted, download, is_current
 from frumious.errors import BadUpstreamData, NotFound
 from frumious.filters import FilterSet
+from frumious.index import FileRow, MirrorIndex, ProjectRow
 from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
 from frumious.remove import project_file_keys, remove_files
 from frumious.settings import MirrorSettings
@@ -56,6 +58,7 @@ class Context:
     filters: FilterSet
     stats: RunStats
     files_gate: asyncio.Semaphore
+    index: MirrorIndex
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Projects that vanished from the listing: removed when upstream confirms with a 404.
     vanished: set[str] = field(default_factory=set)
@@ -83,13 +86,42 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     upstream_project = project
     project = _drop_empty_releases(ctx.filters.apply(project))
     with_metadata = await mirror_files(ctx, project) if ctx.mirror.release_files else None
-    previous = await project_file_keys(ctx.store, ctx.mirror, project.canonical) if ctx.mirror.release_files else None
+    previous = await previous_keys(ctx, project.canonical) if ctx.mirror.release_files else None
     await write_pages(ctx, project, entry, with_metadata)
+    ctx.index.record(*index_rows(ctx.mirror, project, with_metadata))
     if previous:
         await prune_stale_files(ctx, upstream_project, project, previous)
     if ctx.mirror.cleanup:
         await cleanup_legacy_dirs(ctx, entry.name)
     return Outcome(project)
+
+
+async def previous_keys(ctx: Context, canonical: str) -> set[str] | None:
+    """The files the mirror held for the project before this sync: the index, else its page."""
+    keys = ctx.index.file_keys(canonical)
+    if keys is None:
+        keys = await project_file_keys(ctx.store, ctx.mirror, canonical)
+    return keys
+
+
+def index_rows(
+    mirror: MirrorSettings, project: Project, with_metadata: set[str] | None
+) -> tuple[ProjectRow, list[FileRow]]:
+    """What the index records for a project whose pages were just written."""
+    row = ProjectRow(project.canonical, project.name, project.serial, time.time())
+    if with_metadata is None:
+        return row, []
+    files = []
+    for dist in project.files:
+        key = layout.package_key(dist.url)
+        digest = dist.digests[mirror.digest_name]
+        uploaded = dist.upload_timestamp
+        files.append(FileRow(key, project.canonical, dist.version, dist.size, mirror.digest_name, digest, uploaded))
+        sidecar = render.metadata_digest(dist, mirror.digest_name) if mirror.core_metadata else None
+        if sidecar is not None and dist.filename in with_metadata:
+            key = layout.metadata_key(key)
+            files.append(FileRow(key, project.canonical, dist.version, None, *sidecar, uploaded, metadata=True))
+    return row, files
 
 
 async def prune_stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[str]) -> None:
@@ -136,7 +168,7 @@ def wanted_files(mirror: MirrorSettings, project: Project) -> list[tuple[DistFil
         if not dist.digests.get(mirror.digest_name):
             raise BadUpstreamData(f"{dist.filename} has no {mirror.digest_name} digest upstream")
         key = layout.package_key(dist.url)
-        urls = _candidate_urls(mirror, dist.url)
+        urls = candidate_urls(mirror, dist.url)
         wanted = Wanted(key, urls, dist.size, dist.digests, dist.upload_timestamp)
         sidecar = None
         if mirror.core_metadata and dist.metadata_digests:
@@ -151,7 +183,7 @@ def wanted_files(mirror: MirrorSettings, project: Project) -> list[tuple[DistFil
     return result
 
 
-def _candidate_urls(mirror: MirrorSettings, url: str) -> list[str]:
+def candidate_urls(mirror: MirrorSettings, url: str) -> list[str]:
     if not mirror.download_mirror:
         return [url]
     mirrored = layout.download_url(url, mirror.download_mirror)

@@ -1,6 +1,8 @@
 """Removing what the mirror holds: whole projects, or files a project no longer has.
 
 Used by pruning after a filter change, by upstream deletions and by ``delete``.
+What a project owns comes from the index; its page is the fallback when the index
+has no record of it.
 Every removal returns the keys it removed, for the log and the summary.
 """
 
@@ -11,6 +13,7 @@ from collections.abc import Iterable
 
 from frumious import layout, owned
 from frumious.errors import BadUpstreamData, ObjectMissing
+from frumious.index import MirrorIndex
 from frumious.models import canonicalize_name
 from frumious.settings import MirrorSettings
 from frumious.storage.base import Store
@@ -27,7 +30,7 @@ async def project_file_keys(store: Store, mirror: MirrorSettings, name: str) -> 
             body = await store.read(key)
         except ObjectMissing:
             continue
-        return owned.file_keys(canonical, owned.page_hrefs(body, json_page=json_page))
+        return owned.file_keys(canonical, owned.page_hrefs(body, json_page=json_page), mirror.root_uri)
     return None
 
 
@@ -41,12 +44,20 @@ async def remove_files(store: Store, keys: Iterable[str]) -> list[str]:
     return removed
 
 
-async def remove_project(store: Store, mirror: MirrorSettings, name: str, *, keys: set[str] | None = None) -> list[str]:
-    """Remove a whole project: files, sidecars, pages (any spelling), JSON."""
+async def owned_keys(store: Store, mirror: MirrorSettings, index: MirrorIndex, name: str) -> set[str]:
+    """The release files a project owns: from the index, else from its page."""
     canonical = canonicalize_name(name)
+    keys = index.file_keys(canonical)
     if keys is None:
-        keys = await project_file_keys(store, mirror, canonical) or set()
-    removed = await remove_files(store, keys)
+        keys = await project_file_keys(store, mirror, canonical)
+    return keys or set()
+
+
+async def remove_project(store: Store, mirror: MirrorSettings, index: MirrorIndex, name: str) -> list[str]:
+    """Remove a whole project: files, sidecars, pages (any spelling), JSON, and its index rows."""
+    canonical = canonicalize_name(name)
+    removed = await remove_files(store, await owned_keys(store, mirror, index, canonical))
+    index.forget(canonical)
     for spelling in dict.fromkeys((canonical, name)):
         try:
             directory = layout.simple_dir(spelling, mirror.hash_index)

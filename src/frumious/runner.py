@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from frumious import layout, sync
+from frumious import layout, reindex, sync
 from frumious.filters import FilterSet, load_filters
 from frumious.pipeline import RunStats
 from frumious.settings import Settings
@@ -41,5 +41,9 @@ async def locked_store(settings: Settings) -> AsyncIterator[Store]:
 
 async def run_mirror(settings: Settings, stats: RunStats, options: sync.Options) -> sync.SyncReport:
     filters: FilterSet = load_filters(settings)
-    async with locked_store(settings) as store, make_upstream(settings) as upstream:
-        return await sync.mirror(upstream, store, settings.mirror, filters, stats, options)
+    async with (
+        locked_store(settings) as store,
+        reindex.current_index(store, settings.mirror) as index,
+        make_upstream(settings) as upstream,
+    ):
+        return await sync.mirror(upstream, store, settings.mirror, filters, stats, index, options)

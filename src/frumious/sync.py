@@ -12,15 +12,16 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from frumious import layout, render, state
+from frumious import index, layout, render, state
 from frumious.errors import FrumiousError
 from frumious.filters import FilterSet
-from frumious.models import ListingEntry
+from frumious.index import MirrorIndex
+from frumious.models import ListingEntry, canonicalize_name
 from frumious.pipeline import Context, RunStats, sync_project
 from frumious.reconcile import reconcile, removal_limit
 from frumious.remove import remove_project
@@ -41,6 +42,7 @@ class SyncReport:
     listing_unchanged: bool = False
     stopped_early: bool = False
     notes: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -74,6 +76,7 @@ async def mirror(
     mirror_settings: MirrorSettings,
     filters: FilterSet,
     stats: RunStats,
+    mirror_index: MirrorIndex,
     options: Options = Options(),
 ) -> SyncReport:
     """One ``frumious mirror`` run; the lock is held by the caller."""
@@ -81,23 +84,69 @@ async def mirror(
     await bootstrap(store, mirror_settings)
     if options.force_check:
         await state.write_serial(store, 0)
+        await index.restamp(store, mirror_index)
     serial = await state.read_serial(store)
-    plan = await make_plan(upstream, store, mirror_settings, filters, serial)
+    plan = await make_plan(upstream, store, mirror_settings, filters, serial, mirror_index)
     report = SyncReport(stats=stats, serial=serial, started=started, listing_unchanged=plan.listing_unchanged)
-    plan = await apply_safety_valve(store, mirror_settings, plan, stats, options)
+    plan = apply_safety_valve(mirror_settings, plan, stats, options, mirror_index.count())
     stats.projects_total = len(plan.queue)
-    removed = await prune_excluded(store, mirror_settings, plan, stats)
+    removed = await prune_excluded(store, mirror_settings, mirror_index, plan, stats)
+    ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), mirror_index)
+    ctx.vanished = set(plan.vanished)
     if plan.queue:
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
-        report.stopped_early = await run_queue(upstream, store, mirror_settings, filters, stats, plan)
+        todo = TodoCheckpoint(store, Todo(plan.target, plan.queue))
+        report.stopped_early = await run_queue(ctx, plan.queue, todo)
     if plan.queue or removed:
-        await write_root_index(store, mirror_settings, plan.target)
+        await write_root_index(store, mirror_settings, mirror_index, plan.target)
     if report.ok:
         await store.flush()
         await finish(store, plan, started)
         await state.write_filters(store, filters.fingerprint)
+        await index.restamp(store, mirror_index)
         report.serial = plan.target
     await write_diff_file(store, mirror_settings, stats.written)
+    report.finished = time.time()
+    return report
+
+
+async def sync_projects(
+    upstream: Upstream,
+    store: Store,
+    mirror_settings: MirrorSettings,
+    filters: FilterSet,
+    stats: RunStats,
+    mirror_index: MirrorIndex,
+    names: Sequence[str],
+    *,
+    skip_root: bool = False,
+) -> SyncReport:
+    """``frumious sync NAME...``: those projects whatever their serial; ``status`` and ``todo`` stay as they are.
+
+    Unlike bandersnatch, project filters apply: an excluded name is reported and skipped.
+    """
+    await bootstrap(store, mirror_settings)
+    report = SyncReport(stats=stats, serial=await state.read_serial(store), started=time.time())
+    queue: dict[str, ListingEntry] = {}
+    for name in names:
+        canonical = canonicalize_name(name)
+        if not filters.allows_project(name):
+            log.warning("%s is excluded by the %s filter; skipped", name, filters.project_rejected_by(name))
+            report.excluded.append(canonical)
+            continue
+        known = mirror_index.project(canonical)
+        # Serial 0: any answer from upstream is new enough.
+        queue.setdefault(canonical, ListingEntry(known.display if known else name, 0))
+    stats.projects_total = len(queue)
+    if queue:
+        log.info("Syncing %d project(s)", len(queue))
+        ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), mirror_index)
+        report.stopped_early = await run_queue(ctx, queue.values(), None)
+    for name in stats.gone:
+        stats.failed[name] = "not found upstream (404)"
+    if queue and not skip_root:
+        await write_root_index(store, mirror_settings, mirror_index, report.serial)
+    await store.flush()
     report.finished = time.time()
     return report
 
@@ -111,7 +160,12 @@ async def bootstrap(store: Store, mirror_settings: MirrorSettings) -> None:
 
 
 async def make_plan(
-    upstream: Upstream, store: Store, mirror_settings: MirrorSettings, filters: FilterSet, serial: int
+    upstream: Upstream,
+    store: Store,
+    mirror_settings: MirrorSettings,
+    filters: FilterSet,
+    serial: int,
+    mirror_index: MirrorIndex,
 ) -> Plan:
     todo = await state.read_todo(store)
     if todo is not None:
@@ -123,7 +177,7 @@ async def make_plan(
     if listing is None:
         log.info("The upstream listing is unchanged since serial %d", serial)
         return Plan(queue=(), target=serial, resumed=False, listing_etag=etag, listing_unchanged=True)
-    local = set(await project_dirs(store, mirror_settings.hash_index))
+    local = set(mirror_index.names())
     found = reconcile(
         listing.entries, local, filters.allows_project, serial=serial, filters_changed=changed_filters and serial > 0
     )
@@ -152,13 +206,12 @@ async def fetch_listing(
     return await upstream.listing(etag)
 
 
-async def apply_safety_valve(
-    store: Store, mirror_settings: MirrorSettings, plan: Plan, stats: RunStats, options: Options
+def apply_safety_valve(
+    mirror_settings: MirrorSettings, plan: Plan, stats: RunStats, options: Options, local: int
 ) -> Plan:
-    """Refuse to remove more than the configured share of the mirror in one run."""
+    """Refuse to remove more than the configured share of the mirror (``local`` projects) in one run."""
     removing = len(plan.vanished) * (not mirror_settings.keep_removed)
     removing += len(plan.excluded) * mirror_settings.prune_filtered
-    local = len(await project_dirs(store, mirror_settings.hash_index))
     limit = removal_limit(local, mirror_settings.max_delete_share)
     if removing <= limit or options.allow_mass_delete:
         return plan
@@ -172,11 +225,13 @@ async def apply_safety_valve(
     return replace(plan, queue=queue, vanished=(), excluded=() if mirror_settings.prune_filtered else plan.excluded)
 
 
-async def prune_excluded(store: Store, mirror_settings: MirrorSettings, plan: Plan, stats: RunStats) -> bool:
+async def prune_excluded(
+    store: Store, mirror_settings: MirrorSettings, mirror_index: MirrorIndex, plan: Plan, stats: RunStats
+) -> bool:
     """Remove (or report) projects that project filters now exclude."""
     for name in plan.excluded:
         if mirror_settings.prune_filtered:
-            stats.removed.extend(await remove_project(store, mirror_settings, name))
+            stats.removed.extend(await remove_project(store, mirror_settings, mirror_index, name))
             stats.removed_projects.append(name)
         else:
             stats.would_prune.append(name)
@@ -189,37 +244,33 @@ async def prune_excluded(store: Store, mirror_settings: MirrorSettings, plan: Pl
     return bool(mirror_settings.prune_filtered and plan.excluded)
 
 
-async def run_queue(
-    upstream: Upstream,
-    store: Store,
-    mirror_settings: MirrorSettings,
-    filters: FilterSet,
-    stats: RunStats,
-    plan: Plan,
-) -> bool:
-    """Sync every queued project; True when stop-on-error cut the run short."""
-    checkpoint = TodoCheckpoint(store, Todo(plan.target, plan.queue))
-    await checkpoint.start()
-    workers = mirror_settings.workers
-    ctx = Context(upstream, store, mirror_settings, filters, stats, asyncio.Semaphore(workers * 2))
-    ctx.vanished = set(plan.vanished)
-    queue = iter(plan.queue)
+def _gate(mirror_settings: MirrorSettings) -> asyncio.Semaphore:
+    return asyncio.Semaphore(mirror_settings.workers * 2)
+
+
+async def run_queue(ctx: Context, queue: Iterable[ListingEntry], todo: TodoCheckpoint | None) -> bool:
+    """Sync every queued project (checkpointing ``todo`` when given); True when stop-on-error cut the run short."""
+    if todo is not None:
+        await todo.start()
+    entries = iter(queue)
     stop = asyncio.Event()
 
     async def worker() -> None:
-        for entry in queue:
+        for entry in entries:
             if stop.is_set():
                 return
             if await _sync_one(ctx, entry):
-                await checkpoint.done(entry.name)
-            elif mirror_settings.stop_on_error:
+                if todo is not None:
+                    await todo.done(entry.name)
+            elif ctx.mirror.stop_on_error:
                 stop.set()
-            stats.projects_done += 1
+            ctx.stats.projects_done += 1
 
     async with asyncio.TaskGroup() as group:
-        for _ in range(workers):
+        for _ in range(ctx.mirror.workers):
             group.create_task(worker())
-    await checkpoint.flush()
+    if todo is not None:
+        await todo.flush()
     return stop.is_set()
 
 
@@ -234,7 +285,7 @@ async def _sync_one(ctx: Context, entry: ListingEntry) -> bool:
     if outcome.gone:
         ctx.stats.gone.append(entry.name)
         if entry.name in ctx.vanished and not ctx.mirror.keep_removed:
-            ctx.stats.removed.extend(await remove_project(ctx.store, ctx.mirror, entry.name))
+            ctx.stats.removed.extend(await remove_project(ctx.store, ctx.mirror, ctx.index, entry.name))
             ctx.stats.removed_projects.append(entry.name)
     elif outcome.project is None:
         ctx.stats.skipped += 1
@@ -243,26 +294,18 @@ async def _sync_one(ctx: Context, entry: ListingEntry) -> bool:
     return True
 
 
-async def project_dirs(store: Store, hash_index: bool) -> list[str]:
-    """The project directories present under web/simple."""
-    top = [n for n in await store.children(layout.SIMPLE) if not n.startswith("index.") and not n.startswith(".")]
-    if not hash_index:
-        return sorted(top)
-    names: list[str] = []
-    for letter in top:
-        names.extend(await store.children(f"{layout.SIMPLE}/{letter}"))
-    return sorted(n for n in names if not n.startswith("."))
-
-
-async def write_root_index(store: Store, mirror_settings: MirrorSettings, serial: int) -> None:
-    names = await project_dirs(store, mirror_settings.hash_index)
+async def write_root_index(
+    store: Store, mirror_settings: MirrorSettings, mirror_index: MirrorIndex, serial: int
+) -> None:
+    """The root pages, from the index: every project, and in JSON each one's last serial."""
+    names, serials = mirror_index.names_and_serials()
     fmt = mirror_settings.simple_format
     if fmt.html:
         html = render.root_html(names)
         await store.write(f"{layout.SIMPLE}/index.html", html)
         await store.write(f"{layout.SIMPLE}/index.v1_html", html)
     if fmt.json:
-        await store.write(f"{layout.SIMPLE}/index.v1_json", render.root_json(names, serial))
+        await store.write(f"{layout.SIMPLE}/index.v1_json", render.root_json(names, serial, serials))
 
 
 async def finish(store: Store, plan: Plan, started: float) -> None:

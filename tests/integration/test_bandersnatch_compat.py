@@ -11,7 +11,8 @@ The differences the comparison allows, all deliberate on frumious' side:
   ``false`` for files without); bandersnatch 6.8.0 knows nothing of PEP 658.
 - JSON pages keep the yank reason (``"yanked": "<reason>"``); bandersnatch writes ``true``.
 - The root ``index.v1_json`` ``_last-serial``: frumious writes the serial reached, bandersnatch
-  6.8.0 the serial its run started from (0 on a first sync).
+  6.8.0 the serial its run started from (0 on a first sync). frumious also gives each project
+  its ``_last-serial``, as PyPI's root does, so another mirror can sync from this one.
 - ``web/last-modified`` holds the time of the run.
 """
 
@@ -216,6 +217,8 @@ def assert_trees_agree(bs_root: Path, fr_root: Path, pypi: FakePyPI, metadata: b
             bs_doc, fr_doc = json.loads(read(bs_web, rel)), json.loads(read(fr_web, rel))
             assert fr_doc["meta"].pop("_last-serial") == pypi.index.serial
             bs_doc["meta"].pop("_last-serial")
+            for entry in fr_doc["projects"]:
+                assert entry.pop("_last-serial") == pypi.index.project(entry["name"]).last_serial
             assert bs_doc == fr_doc
         elif rel.startswith("simple/") and rel.count("/") > 1 and name in ("index.html", "index.v1_html"):
             assert_html_pages_agree(bs_web / rel, fr_web / rel, fr_web)

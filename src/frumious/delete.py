@@ -1,0 +1,113 @@
+"""``frumious delete NAME...``: remove whole projects, then rewrite the root index at once.
+
+What a project owns comes from the index (its page when the index has no record):
+release files and sidecars, the simple directory in both spellings, ``web/json`` and
+``web/pypi``. bandersnatch leaves the root index listing deleted projects until the
+next sync that changes something; frumious rewrites it before returning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from frumious import layout, state
+from frumious.errors import BadUpstreamData, FrumiousError
+from frumious.index import MirrorIndex
+from frumious.models import canonicalize_name
+from frumious.pipeline import RunStats
+from frumious.remove import owned_keys, remove_project
+from frumious.settings import MirrorSettings
+from frumious.storage.base import Store
+from frumious.sync import write_root_index
+
+log = logging.getLogger("frumious.delete")
+
+
+@dataclass
+class DeleteReport:
+    stats: RunStats
+    started: float
+    dry_run: bool = False
+    finished: float = 0.0
+    # --dry-run: what each project's removal would take away.
+    planned: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.stats.failed
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+async def delete_projects(
+    store: Store,
+    mirror: MirrorSettings,
+    index: MirrorIndex,
+    names: Sequence[str],
+    stats: RunStats,
+    *,
+    dry_run: bool = False,
+    workers: int = 3,
+) -> DeleteReport:
+    report = DeleteReport(stats=stats, started=time.time(), dry_run=dry_run)
+    targets = list(dict.fromkeys(names))
+    stats.projects_total = len(targets)
+    gate = asyncio.Semaphore(max(1, workers))
+
+    async def one(name: str) -> None:
+        async with gate:
+            try:
+                await _delete_one(store, mirror, index, name, report)
+            except (FrumiousError, OSError) as exc:
+                stats.failed[name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                log.error("Deleting %s failed: %s", name, stats.failed[name])
+            stats.projects_done += 1
+
+    await asyncio.gather(*(one(name) for name in targets))
+    if stats.removed_projects:
+        await write_root_index(store, mirror, index, await state.read_serial(store))
+        await store.flush()
+    report.finished = time.time()
+    return report
+
+
+async def _delete_one(
+    store: Store, mirror: MirrorSettings, index: MirrorIndex, name: str, report: DeleteReport
+) -> None:
+    canonical = canonicalize_name(name)
+    try:
+        present = await project_objects(store, mirror, index, name)
+    except BadUpstreamData:
+        raise FrumiousError(f"{name!r} cannot be a project name") from None
+    if not present and index.project(canonical) is None:
+        raise FrumiousError("not in the mirror")
+    if report.dry_run:
+        report.planned[canonical] = present
+        log.info("[dry run] would remove %s (%d objects)", canonical, len(present))
+        return
+    report.stats.removed.extend(await remove_project(store, mirror, index, name))
+    report.stats.removed_projects.append(canonical)
+
+
+async def project_objects(store: Store, mirror: MirrorSettings, index: MirrorIndex, name: str) -> list[str]:
+    """Every stored object that removing the project would delete."""
+    canonical = canonicalize_name(name)
+    found = []
+    for key in sorted(await owned_keys(store, mirror, index, canonical)):
+        for candidate in (key, layout.metadata_key(key)):
+            if await store.exists(candidate):
+                found.append(candidate)
+    prefixes = [layout.simple_dir(spelling, mirror.hash_index) for spelling in dict.fromkeys((canonical, name))]
+    prefixes.append(f"{layout.PYPI_DIR}/{canonical}")
+    for prefix in prefixes:
+        found.extend(sorted([key async for key in store.walk(prefix)]))
+    for key in dict.fromkeys((layout.json_key(canonical), layout.json_key(name))):
+        if await store.exists(key):
+            found.append(key)
+    return found

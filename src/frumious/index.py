@@ -1,0 +1,357 @@
+"""The mirror's own record: an SQLite index of every project and every file it owns.
+
+``frumious.sqlite`` sits at the mirror root, next to ``status``. It holds one row per
+project (canonical name, display name, serial, last sync time) and one row per owned
+object under ``web/packages`` (release files and their PEP 658 ``.metadata``
+sidecars: key, project, version, size, digest, upload time). Every command updates it
+in the same step that changes the tree, so ``verify``, ``delete``, pruning and the
+root index never have to walk the tree or read every page.
+
+The index is derived data: ``reindex`` rebuilds it from the pages (see reindex.py).
+On object stores SQLite still needs a local file; ``attached`` keeps a working copy in
+the user's cache directory, fetches it from the store when the local copy is missing
+or stale, and uploads it when the command ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, closing, contextmanager, suppress
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+from frumious import layout
+from frumious.errors import ObjectMissing, StateError
+from frumious.storage.base import Store
+
+log = logging.getLogger("frumious.index")
+
+INDEX_KEY = "frumious.sqlite"
+# A random token, rewritten with every upload, tells a cached copy from a stale one.
+TOKEN_KEY = ".frumious/index-token"
+SCHEMA_VERSION = "1"
+# The store's token while a command has the index checked out.
+IN_USE = "in-use"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS projects (
+    name TEXT PRIMARY KEY,
+    display TEXT NOT NULL,
+    serial INTEGER NOT NULL,
+    synced REAL,
+    parsed INTEGER NOT NULL DEFAULT 1
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS files (
+    key TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    version TEXT,
+    size INTEGER,
+    algorithm TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    uploaded REAL,
+    metadata INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS files_by_project ON files (project);
+"""
+_FILE_COLUMNS = "key, project, version, size, algorithm, digest, uploaded, metadata"
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRow:
+    name: str  # canonical
+    display: str
+    serial: int
+    synced: float | None = None
+    # False when the project's page could not be read back: its files are unknown.
+    parsed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    key: str
+    project: str
+    version: str | None
+    size: int | None  # None when unknown (sidecars, or an HTML-only page)
+    algorithm: str
+    digest: str
+    uploaded: float | None
+    metadata: bool = False  # a PEP 658 sidecar
+
+    @property
+    def dist_key(self) -> str:
+        """The release file this row is, or belongs to."""
+        return self.key.removesuffix(".metadata") if self.metadata else self.key
+
+
+class MirrorIndex:
+    """One open index database; every method is a short synchronous SQLite call."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(path)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"the mirror index {path} is unusable ({exc}); delete it and run 'frumious reindex'"
+            ) from exc
+        # Whether the previous command closed the index cleanly (else it may lag the tree).
+        self.was_unclean = self.get_meta("open") == "1"
+        self.set_meta("open", "1")
+        self.changes_at_open = self.db.total_changes
+
+    def _migrate(self) -> None:
+        with self.db:
+            self.db.executescript(_SCHEMA)
+        version = self.get_meta("schema")
+        if version not in (None, SCHEMA_VERSION):
+            log.warning("The mirror index has schema %s, not %s; it will be rebuilt", version, SCHEMA_VERSION)
+            with self.db:
+                self.db.executescript("DROP TABLE files; DROP TABLE projects; DELETE FROM meta;")
+                self.db.executescript(_SCHEMA)
+        self.set_meta("schema", SCHEMA_VERSION)
+
+    @property
+    def changed(self) -> bool:
+        return self.db.total_changes != self.changes_at_open
+
+    def close(self) -> None:
+        """Mark a clean close, fold the WAL into the database file and close it."""
+        self.set_meta("open", "0")
+        with suppress(sqlite3.DatabaseError):
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.close()
+
+    # -- meta ---------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if self.get_meta(key) == value:
+            return
+        with self.db:
+            if value is None:
+                self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def built(self) -> bool:
+        return self.get_meta("built") == "1"
+
+    # -- writing ------------------------------------------------------------------------
+
+    def record(self, project: ProjectRow, files: Iterable[FileRow]) -> None:
+        """Replace what the index knows of one project, in one transaction."""
+        with self.db:
+            self._insert(project, files, replace=True)
+
+    def _insert(self, project: ProjectRow, files: Iterable[FileRow], *, replace: bool) -> None:
+        if replace:
+            self.db.execute("DELETE FROM files WHERE project = ?", (project.name,))
+        self.db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?, ?)", astuple(project))
+        self.db.executemany(
+            f"INSERT OR REPLACE INTO files ({_FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (astuple(row) for row in files),
+        )
+
+    def forget(self, name: str) -> None:
+        """Drop a removed project and its files."""
+        with self.db:
+            self.db.execute("DELETE FROM files WHERE project = ?", (name,))
+            self.db.execute("DELETE FROM projects WHERE name = ?", (name,))
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[Callable[[Iterable[tuple[ProjectRow, list[FileRow]]]], None]]:
+        """Replace the whole index: add batches of rows; all of it is committed at the end, or none."""
+
+        def add(batch: Iterable[tuple[ProjectRow, list[FileRow]]]) -> None:
+            for project, files in batch:
+                self._insert(project, files, replace=False)
+
+        try:
+            self.db.execute("DELETE FROM files")
+            self.db.execute("DELETE FROM projects")
+            yield add
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('built', '1')")
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
+
+    # -- reading ------------------------------------------------------------------------
+
+    def project(self, name: str) -> ProjectRow | None:
+        row = self.db.execute("SELECT * FROM projects WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _project(row)
+
+    def projects(self) -> list[ProjectRow]:
+        return [_project(row) for row in self.db.execute("SELECT * FROM projects ORDER BY name")]
+
+    def names(self, after: str = "") -> list[str]:
+        """Project names in order, those after ``after`` when given."""
+        return [n for (n,) in self.db.execute("SELECT name FROM projects WHERE name > ? ORDER BY name", (after,))]
+
+    def names_and_serials(self) -> tuple[list[str], dict[str, int]]:
+        rows = self.db.execute("SELECT name, serial FROM projects ORDER BY name").fetchall()
+        return [name for name, _ in rows], dict(rows)
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM projects").fetchone()[0])
+
+    def count_files(self, after: str = "") -> int:
+        return int(self.db.execute("SELECT count(*) FROM files WHERE project > ?", (after,)).fetchone()[0])
+
+    def unparsed(self) -> set[str]:
+        return {n for (n,) in self.db.execute("SELECT name FROM projects WHERE parsed = 0")}
+
+    def file_keys(self, name: str) -> set[str] | None:
+        """The release-file keys (no sidecars) a project owns; None when the index has no record of them."""
+        found = self.db.execute("SELECT parsed FROM projects WHERE name = ?", (name,)).fetchone()
+        if found is None or not found[0]:
+            return None
+        rows = self.db.execute("SELECT key FROM files WHERE project = ? AND metadata = 0", (name,))
+        return {key for (key,) in rows}
+
+    def files(self, name: str) -> list[FileRow]:
+        rows = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE project = ? ORDER BY key", (name,))
+        return [_file(row) for row in rows]
+
+    def files_between(self, first: str, last: str) -> Iterator[FileRow]:
+        """The files of the projects ``first`` to ``last`` (inclusive), ordered by project."""
+        query = f"SELECT {_FILE_COLUMNS} FROM files WHERE project BETWEEN ? AND ? ORDER BY project, key"
+        for row in self.db.execute(query, (first, last)).fetchall():
+            yield _file(row)
+
+    def owned_keys(self) -> set[str]:
+        return {key for (key,) in self.db.execute("SELECT key FROM files")}
+
+    def owner(self, key: str) -> str | None:
+        row = self.db.execute("SELECT project FROM files WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+
+def _project(row: tuple[object, ...]) -> ProjectRow:
+    name, display, serial, synced, parsed = row
+    return ProjectRow(str(name), str(display), int(serial), synced, bool(parsed))  # type: ignore[call-overload, arg-type]
+
+
+def _file(row: tuple[object, ...]) -> FileRow:
+    key, project, version, size, algorithm, digest, uploaded, metadata = row
+    return FileRow(str(key), str(project), version, size, str(algorithm), str(digest), uploaded, bool(metadata))  # type: ignore[arg-type]
+
+
+# -- where the database lives ----------------------------------------------------------------
+
+
+def cache_path(store: Store) -> Path:
+    """The local working copy for a store without local paths (object stores)."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    digest = hashlib.sha256(store.description.encode("utf-8")).hexdigest()[:24]
+    return base / "frumious" / f"{digest}.sqlite"
+
+
+async def tree_stamp(store: Store) -> str:
+    """What the index was last in step with: ``status`` and ``web/last-modified``.
+
+    Another tool (bandersnatch) syncing the tree rewrites both, so a changed stamp
+    means the index may lag the tree and must be rebuilt.
+    """
+    parts = []
+    for key in (layout.STATUS, layout.LAST_MODIFIED):
+        try:
+            parts.append((await store.read(key)).decode("ascii", "replace").strip())
+        except ObjectMissing:
+            parts.append("")
+    return "|".join(parts)
+
+
+async def restamp(store: Store, index: MirrorIndex) -> None:
+    index.set_meta("stamp", await tree_stamp(store))
+
+
+@asynccontextmanager
+async def attached(store: Store) -> AsyncIterator[MirrorIndex]:
+    """The mirror's index, opened for one command and closed (and uploaded) after it."""
+    local = store.local_path(INDEX_KEY)
+    if local is not None:
+        index = MirrorIndex(local)
+        try:
+            yield index
+        finally:
+            index.close()
+        return
+    path = cache_path(store)
+    interrupted = await _fetch_copy(store, path)
+    index = MirrorIndex(str(path))
+    index.was_unclean = index.was_unclean or interrupted
+    # Until the upload at the end, the store's copy may lag the tree: say so.
+    await store.write(TOKEN_KEY, IN_USE.encode("ascii"))
+    try:
+        yield index
+    finally:
+        await _upload(store, index)
+
+
+async def _fetch_copy(store: Store, path: Path) -> bool:
+    """Make ``path`` a copy of the store's index unless it is one; True when that copy may lag the tree."""
+    try:
+        remote_token = (await store.read(TOKEN_KEY)).decode("ascii", "replace").strip()
+    except ObjectMissing:
+        remote_token = ""
+    if path.exists() and remote_token not in ("", IN_USE) and _local_token(path) == remote_token:
+        return False
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    if not remote_token:
+        return False  # no index in the store: start empty, the tree is indexed from scratch
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = await store.read(INDEX_KEY)
+    except ObjectMissing:
+        return False
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    log.info("Fetched the mirror index from %s (%d bytes)", store.description, len(data))
+    return remote_token == IN_USE
+
+
+def _local_token(path: Path) -> str | None:
+    try:
+        with closing(sqlite3.connect(path)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'token'").fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    return None if row is None else str(row[0])
+
+
+async def _upload(store: Store, index: MirrorIndex) -> None:
+    """Put the working copy back into the store (when it changed), then its token."""
+    changed = index.changed
+    token = secrets.token_hex(16) if changed else index.get_meta("token") or secrets.token_hex(16)
+    index.set_meta("token", token)
+    index.close()
+    if changed:
+        writer = await store.writer(INDEX_KEY)
+        try:
+            with open(index.path, "rb") as handle:
+                while chunk := handle.read(1024 * 1024):
+                    await writer.write(chunk)
+            await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
+    await store.write(TOKEN_KEY, token.encode("ascii"))

@@ -1,0 +1,281 @@
+"""``frumious verify``: re-check every file the index records, repair what is bad, find orphans.
+
+Works from the index, not from ``web/json``: each file is checked against its recorded
+size and digest (``compare-method = stat`` trusts size plus upload time and hashes only
+when they disagree), and a bad or missing file is downloaded again from upstream with
+the same digest check as a sync. ``--delete`` removes files under ``web/packages`` that
+no project owns. The pass is resumable: the last project checked in order is kept in
+the index, and an interrupted verify continues after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from frumious import layout, render
+from frumious.download import Wanted, download
+from frumious.errors import BadUpstreamData, FrumiousError, NotFound
+from frumious.index import FileRow, MirrorIndex
+from frumious.models import Project
+from frumious.pipeline import RunStats, candidate_urls
+from frumious.reindex import project_of_filename
+from frumious.settings import CompareMethod, MirrorSettings
+from frumious.storage.base import Store
+from frumious.upstream import Upstream
+
+log = logging.getLogger("frumious.verify")
+
+CHECKPOINT = "verify-after"
+# Seconds between checkpoint writes; an interruption also writes one on the way out.
+CHECKPOINT_EVERY = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyOptions:
+    delete: bool = False
+    dry_run: bool = False
+    json_update: bool = False
+    workers: int = 3
+    restart: bool = False
+
+
+@dataclass
+class VerifyReport:
+    stats: RunStats
+    options: VerifyOptions
+    started: float
+    finished: float = 0.0
+    resumed_after: str | None = None
+    already_checked: int = 0
+    bad: dict[str, str] = field(default_factory=dict)
+    repaired: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    json_updated: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.stats.failed
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+@dataclass
+class _Run:
+    upstream: Upstream
+    store: Store
+    mirror: MirrorSettings
+    index: MirrorIndex
+    options: VerifyOptions
+    report: VerifyReport
+
+
+class Watermark:
+    """The last project such that it and every project before it were checked."""
+
+    def __init__(self, index: MirrorIndex, names: Sequence[str], *, enabled: bool) -> None:
+        self.index, self.names, self.enabled = index, names, enabled
+        self.position = 0
+        self.done: set[str] = set()
+        self.saved_at = time.monotonic()
+
+    def finished(self, name: str) -> None:
+        self.done.add(name)
+        while self.position < len(self.names) and self.names[self.position] in self.done:
+            self.done.discard(self.names[self.position])
+            self.position += 1
+        if time.monotonic() - self.saved_at >= CHECKPOINT_EVERY:
+            self.save()
+
+    def save(self) -> None:
+        self.saved_at = time.monotonic()
+        if self.enabled and self.position:
+            self.index.set_meta(CHECKPOINT, self.names[self.position - 1])
+
+
+async def verify(
+    upstream: Upstream,
+    store: Store,
+    mirror: MirrorSettings,
+    index: MirrorIndex,
+    options: VerifyOptions,
+    stats: RunStats,
+) -> VerifyReport:
+    report = VerifyReport(stats=stats, options=options, started=time.time())
+    run = _Run(upstream, store, mirror, index, options, report)
+    after = "" if options.restart or options.dry_run else index.get_meta(CHECKPOINT) or ""
+    names = index.names(after)
+    if after:
+        report.resumed_after, report.already_checked = after, index.count() - len(names)
+        log.info(
+            "Resuming an interrupted verify after %s (%d project(s) already checked)", after, report.already_checked
+        )
+    stats.projects_total, stats.files_total = len(names), index.count_files(after)
+    mark = Watermark(index, names, enabled=not options.dry_run)
+    try:
+        await _check_all(run, names, mark)
+    except BaseException:
+        mark.save()  # interrupted: the next verify continues after the last project checked
+        raise
+    if not options.dry_run:
+        index.set_meta(CHECKPOINT, None)  # a complete pass: the next one starts from the top
+    if options.delete:
+        await delete_orphans(run)
+    if report.repaired or stats.removed:
+        await store.flush()
+    report.finished = time.time()
+    return report
+
+
+async def _check_all(run: _Run, names: Sequence[str], mark: Watermark) -> None:
+    queue = iter(names)
+
+    async def worker() -> None:
+        for name in queue:
+            await check_project(run, name)
+            run.report.stats.projects_done += 1
+            mark.finished(name)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(max(1, run.options.workers)):
+            group.create_task(worker())
+
+
+async def check_project(run: _Run, name: str) -> None:
+    stats = run.report.stats
+    try:
+        if not _parsed(run.index, name):
+            raise FrumiousError(f"its page could not be read when the mirror was indexed; run 'frumious sync {name}'")
+        upstream = await refresh_json(run, name) if run.options.json_update else None
+        bad = []
+        for row in run.index.files(name):
+            problem = await check_file(run.store, row, run.mirror.compare_method, fix=not run.options.dry_run)
+            stats.files_done += 1
+            if problem:
+                log.warning("%s: %s", row.key, problem)
+                run.report.bad[row.key] = problem
+                bad.append(row)
+        if bad and not run.options.dry_run:
+            await repair(run, name, bad, upstream)
+    except (FrumiousError, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        stats.failed[name] = reason
+        log.error("%s failed: %s", name, reason)
+
+
+def _parsed(index: MirrorIndex, name: str) -> bool:
+    row = index.project(name)
+    return row is None or row.parsed
+
+
+async def check_file(store: Store, row: FileRow, method: CompareMethod, *, fix: bool) -> str | None:
+    """What is wrong with the stored copy of ``row``, or None when it is right."""
+    info = await store.stat(row.key)
+    if info is None:
+        return "missing"
+    if row.size is not None and info.size != row.size:
+        return f"has {info.size} bytes, not {row.size}"
+    trusted_time = row.uploaded is not None and info.mtime is not None
+    if method is CompareMethod.STAT and trusted_time and abs(info.mtime - row.uploaded) < 1e-3:  # type: ignore[operator]
+        return None
+    recorded = info.digests.get(row.algorithm)
+    actual = recorded or await store.digest(row.key, row.algorithm)
+    if actual is None:
+        return "missing"
+    if actual.lower() != row.digest.lower():
+        return f"{row.algorithm} is {actual}, not {row.digest}"
+    if fix and (not recorded or (method is CompareMethod.STAT and info.mtime != row.uploaded)):
+        # Right content: record the upload time (and digest on object stores) so the next check is a stat.
+        await store.set_meta(row.key, mtime=row.uploaded, digests={row.algorithm: actual})
+    return None
+
+
+async def refresh_json(run: _Run, name: str) -> Project | None:
+    """``--json-update``: rewrite web/json (and web/pypi) from upstream; the project, None when gone."""
+    if run.options.dry_run:
+        log.info("[dry run] would refresh the JSON of %s", name)
+        return None
+    try:
+        project, _body = await run.upstream.project(name, 0)
+    except NotFound:
+        log.warning("%s is gone upstream; its JSON and files are kept", name)
+        run.report.stats.gone.append(name)
+        return None
+    json_key = layout.json_key(project.canonical)
+    if run.mirror.json or await run.store.exists(json_key):
+        data = render.saved_json(project.raw)
+        await run.store.write(json_key, data)
+        await run.store.write(layout.pypi_json_key(project.canonical), data)
+        run.report.json_updated += 1
+    return project
+
+
+async def repair(run: _Run, name: str, bad: list[FileRow], project: Project | None) -> None:
+    """Download the bad files again, from the URLs upstream gives for them now."""
+    if project is None:
+        project, _body = await run.upstream.project(name, 0)
+    urls = {}
+    for dist in project.files:
+        with contextlib.suppress(BadUpstreamData):
+            urls[layout.package_key(dist.url)] = dist.url
+    failures = []
+    for row in bad:
+        url = urls.get(row.dist_key)
+        if url is None:
+            failures.append(f"{row.key} is no longer offered upstream")
+            continue
+        sources = candidate_urls(run.mirror, url)
+        if row.metadata:
+            sources = [f"{source}.metadata" for source in sources]
+        wanted = Wanted(row.key, sources, row.size, {row.algorithm: row.digest}, row.uploaded)
+        try:
+            size = await download(run.upstream, run.store, wanted, run.mirror.digest_name)
+        except FrumiousError as exc:
+            failures.append(str(exc).splitlines()[0])
+            continue
+        run.report.stats.files_downloaded += 1
+        run.report.stats.bytes_downloaded += size
+        run.report.repaired.append(row.key)
+        log.info("Repaired %s", row.key)
+    if failures:
+        raise FrumiousError(f"{len(failures)} file(s) not repaired: {'; '.join(failures)}")
+
+
+async def find_orphans(store: Store, index: MirrorIndex) -> list[str]:
+    """Files under web/packages no project owns (a sidecar of an owned file counts as owned).
+
+    Files that may belong to a project whose page could not be read are kept.
+    """
+    owned = index.owned_keys()
+    unreadable = index.unparsed()
+    orphans = []
+    async for key in store.walk(layout.PACKAGES):
+        if key in owned or (key.endswith(".metadata") and key.removesuffix(".metadata") in owned):
+            continue
+        filename = key.rsplit("/", 1)[-1]
+        if unreadable and not filename.startswith(".") and project_of_filename(filename) in unreadable | {None}:
+            continue
+        orphans.append(key)
+    return sorted(orphans)
+
+
+async def delete_orphans(run: _Run) -> None:
+    report = run.report
+    report.orphans = await find_orphans(run.store, run.index)
+    log.info("%d unowned file(s) under %s", len(report.orphans), layout.PACKAGES)
+    if run.options.dry_run or not report.orphans:
+        return
+    gate = asyncio.Semaphore(max(1, run.options.workers))
+
+    async def remove(key: str) -> None:
+        async with gate:
+            if await run.store.delete(key):
+                report.stats.removed.append(key)
+
+    await asyncio.gather(*(remove(key) for key in report.orphans))
