@@ -121,7 +121,8 @@ def run_with_progress(
     if live:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_ClearLine(stream))
-    report = asyncio.run(_with_ticker(job(stats), stats, stream if live else None))
+    with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
+        report = loop_runner.run(_with_ticker(job(stats), stats, stream if live else None))
     if live:
         stream.write("\r\033[K")
     if summarize is not None:
@@ -131,6 +132,15 @@ def run_with_progress(
     for line in lines:
         print(line, file=sys.stdout)
     return 0 if report.ok else 1
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where installed: its transports and timers cost far less CPU per request."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _with_ticker(job: Coroutine[Any, Any, Any], stats: Any, stream: TextIO | None) -> Any:
