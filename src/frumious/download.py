@@ -13,9 +13,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import aiohttp
-
 from frumious.errors import DownloadError, FrumiousError, NotFound, UpstreamError
+from frumious.http11 import HTTPError, ProtocolError
 from frumious.settings import CompareMethod
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
@@ -80,7 +79,7 @@ async def download(upstream: Upstream, store: Store, wanted: Wanted, digest_name
                 f"downloading {url}",
                 lambda url=url: _attempt(upstream, store, wanted, url, algorithm, expected, digest_name),  # type: ignore[misc]
             )
-        except (FrumiousError, aiohttp.ClientError) as exc:
+        except (FrumiousError, HTTPError) as exc:
             failures.append(f"{url}: {exc}")
             if len(wanted.urls) > 1:
                 log.info("Download of %s failed (%s); trying the next source", url, exc)
@@ -98,7 +97,7 @@ async def _attempt(
     size = 0
     try:
         async with upstream.get(url) as response:
-            async for chunk in response.content.iter_chunked(CHUNK):
+            async for chunk in response.iter_chunks(CHUNK):
                 size += len(chunk)
                 for hasher in hashers.values():
                     hasher.update(chunk)
@@ -115,7 +114,7 @@ async def _attempt(
 def _verify(url: str, wanted: Wanted, size: int, actual: str, algorithm: str, expected: str) -> None:
     if wanted.size is not None and size < wanted.size:
         # A short body is a transfer fault: retried like a dropped connection.
-        raise aiohttp.ClientPayloadError(f"{url}: body ended after {size} of {wanted.size} bytes")
+        raise ProtocolError(f"{url}: body ended after {size} of {wanted.size} bytes")
     if wanted.size is not None and size != wanted.size:
         raise DownloadError(f"{url}: got {size} bytes, upstream said {wanted.size}")
     if actual != expected:

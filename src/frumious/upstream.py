@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import platform
 import random
 import urllib.request
@@ -17,13 +18,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import aiohttp
-
-from frumious import __version__, parse
+from frumious import __version__, http11, parse
 from frumious.errors import BadUpstreamData, NotFound, StaleMetadata, UpstreamError
+from frumious.http11 import HTTPError, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
+
+if TYPE_CHECKING:
+    from frumious.aioclient import Session
 
 log = logging.getLogger("frumious.upstream")
 
@@ -58,10 +61,7 @@ class RetryableStatus(UpstreamError):
 
 def user_agent() -> str:
     impl = platform.python_implementation()
-    return (
-        f"frumious/{__version__} ({impl} {platform.python_version()}, {platform.system()} {platform.machine()}) "
-        f"(aiohttp {aiohttp.__version__})"
-    )
+    return f"frumious/{__version__} ({impl} {platform.python_version()}, {platform.system()} {platform.machine()})"
 
 
 def pick_proxy(configured: str) -> str:
@@ -92,7 +92,11 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class Upstream:
-    """One aiohttp session against ``master`` (and any file host)."""
+    """The HTTP client against ``master`` (and any file host).
+
+    Requests go through the lean ``http11`` client; through aiohttp (``aioclient``) when a
+    proxy is configured, a ``.netrc`` may hold credentials, or a URL carries them.
+    """
 
     def __init__(
         self,
@@ -107,39 +111,21 @@ class Upstream:
         self.master = master.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.proxy = pick_proxy(proxy)
-        self._timeout = aiohttp.ClientTimeout(total=global_timeout, sock_connect=timeout, sock_read=timeout)
+        self._timeouts = http11.Timeouts(connect=timeout, read=timeout, total=global_timeout)
         self._connections = connections
-        self._session: aiohttp.ClientSession | None = None
+        self._lean: http11.Client | None = None
+        self._session: Session | None = None
 
     async def __aenter__(self) -> Upstream:
-        connector: aiohttp.BaseConnector
-        http_proxy = None
-        if self.proxy.startswith("socks"):
-            from aiohttp_socks import ProxyConnector
-
-            connector = ProxyConnector.from_url(self.proxy, limit=self._connections)
-        else:
-            connector = aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300)
-            http_proxy = self.proxy or None
-        self._http_proxy = http_proxy
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            headers={"User-Agent": user_agent()},
-            trust_env=True,
-            auto_decompress=True,
-        )
+        if not self.proxy and not _netrc_present():
+            self._lean = http11.Client(user_agent=user_agent(), timeouts=self._timeouts, limit=self._connections)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._lean is not None:
+            await self._lean.close()
         if self._session is not None:
             await self._session.close()
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("Upstream used outside 'async with'")
-        return self._session
 
     async def with_retries(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call``, retrying transient failures with backoff."""
@@ -149,7 +135,7 @@ class Upstream:
             except RetryableStatus as exc:
                 failure: Exception = exc
                 delay = exc.retry_after if exc.retry_after is not None else self.retry.delay(attempt)
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+            except (HTTPError, TimeoutError) as exc:
                 failure, delay = exc, self.retry.delay(attempt)
             if attempt + 1 < self.retry.attempts:
                 log.debug("%s failed (%s); retrying in %.1fs", what, _describe(failure), delay)
@@ -157,9 +143,11 @@ class Upstream:
         raise UpstreamError(f"{what}: {_describe(failure)} after {self.retry.attempts} attempts") from failure
 
     @asynccontextmanager
-    async def get(self, url: str, headers: dict[str, str] | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def get(self, url: str, headers: dict[str, str] | None = None) -> AsyncIterator[Response]:
         """One GET; retryable statuses raise RetryableStatus, 404 raises NotFound."""
-        async with self.session.get(url, headers=headers, proxy=self._http_proxy) as response:
+        lean = self._lean
+        client = lean if lean is not None and http11.handles(url) else self._aiohttp()
+        async with client.get(url, headers) as response:
             if response.status in RETRY_STATUS:
                 raise RetryableStatus(response.status, url, _retry_after(response.headers.get("Retry-After")))
             if response.status == 404:
@@ -167,6 +155,15 @@ class Upstream:
             if response.status >= 400:
                 raise UpstreamError(f"HTTP {response.status} from {url}")
             yield response
+
+    def _aiohttp(self) -> Session:
+        if self._session is None:
+            from frumious.aioclient import Session
+
+            self._session = Session(
+                proxy=self.proxy, timeouts=self._timeouts, limit=self._connections, user_agent=user_agent()
+            )
+        return self._session
 
     async def listing(self, etag: str | None = None) -> Listing | None:
         """The PEP 691 listing, or None when ``etag`` still matches (304)."""
@@ -222,7 +219,7 @@ class Upstream:
             async with self.get(url) as response:
                 body = await response.read()
                 header = response.headers.get("X-PyPI-Last-Serial", "")
-                project = parse.parse_project(body, expected=name, base_url=str(response.url))
+                project = parse.parse_project(body, expected=name, base_url=response.url)
                 # Mirrors of PyPI often drop the header; the document's own last_serial
                 # is then the best word on how fresh it is.
                 return project, body, int(header) if header.isdigit() else project.serial
@@ -235,6 +232,11 @@ class Upstream:
                 await asyncio.sleep(self.retry.delay(attempt + 1))
         got = "no X-PyPI-Last-Serial header" if serial is None else f"serial {serial}"
         raise StaleMetadata(f"{name}: upstream keeps sending stale metadata ({got}, wanted >= {min_serial})")
+
+
+def _netrc_present() -> bool:
+    """aiohttp (trust_env) sends credentials from ``.netrc``; the lean client does not read it."""
+    return os.path.isfile(os.environ.get("NETRC") or os.path.expanduser("~/.netrc"))
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,0 +1,248 @@
+"""A lean HTTP/1.1 client for the sync's hot path: GETs over kept-alive connections.
+
+Why not aiohttp here: its request path (tracing hooks, URL objects, cookie jar, a thread hop
+per request for the environment's proxy settings) was the largest CPU cost of a full sync.
+A mirror needs a small part of HTTP: GET to one or two hosts, Content-Length or chunked
+bodies, gzip, redirects. A request is one write of a prebuilt header block; the response is
+parsed from the connection's receive buffer (``httpwire``). ``upstream`` sends proxied
+requests through aiohttp (``aioclient``) instead; both hand out the same ``Response``.
+
+Errors: ``HTTPError`` (no connection, a dropped connection, a malformed or cut-short
+response) and ``TimeoutError`` are transient and the caller retries them; a redirect loop or
+an unusable URL raises ``UpstreamError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+from urllib.parse import quote, urljoin, urlsplit
+
+from frumious.errors import UpstreamError
+from frumious.httpwire import (
+    Connection,
+    ConnectionFailed,
+    Headers,
+    HTTPError,
+    ProtocolError,
+    Reply,
+    Unanswered,
+    read_head,
+)
+
+__all__ = ["ConnectionFailed", "Client", "HTTPError", "Headers", "ProtocolError", "Response", "Timeouts", "handles"]
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10  # as aiohttp, so both clients follow the same chains
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNSAFE = re.compile(r"[^\x21-\x7e]")  # spaces, controls, non-ASCII: percent-encode them
+_SAFE = "/%:@!$&'()*+,;=-._~?[]"
+
+Key = tuple[str, str, int]
+
+
+class Response(Protocol):
+    """What a GET yields, from either client; the body is read once, whole or in pieces."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    async def read(self) -> bytes: ...
+
+    def iter_chunks(self, size: int) -> AsyncIterator[bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float
+    read: float  # the longest wait for the next bytes
+    total: float  # the whole request, redirects and body included
+
+
+def handles(url: str) -> bool:
+    """Whether this client takes ``url``: http(s) without credentials (aiohttp does those)."""
+    scheme, _, rest = url.partition("://")
+    return scheme.lower() in DEFAULT_PORTS and "@" not in rest.split("/", 1)[0]
+
+
+def _target(url: str) -> tuple[Key, str, str]:
+    """(scheme, host, port), the Host header and the request target of ``url``."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UpstreamError(f"{url}: {exc}") from None
+    host = parts.hostname
+    if parts.scheme not in DEFAULT_PORTS or not host:
+        raise UpstreamError(f"{url}: not an http(s) URL this client can fetch")
+    target = parts.path or "/"
+    if parts.query:
+        target = f"{target}?{parts.query}"
+    if _UNSAFE.search(target):
+        target = quote(target, safe=_SAFE)
+    return (parts.scheme, host, port or DEFAULT_PORTS[parts.scheme]), parts.netloc, target
+
+
+def _lines(headers: Mapping[str, str]) -> str:
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise UpstreamError(f"header {name!r} holds a line break")
+    return "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+
+
+class Client:
+    """Kept-alive connections per host, at most ``limit`` requests in flight."""
+
+    def __init__(self, *, user_agent: str, timeouts: Timeouts, limit: int) -> None:
+        self.timeouts = timeouts
+        self._gate = asyncio.Semaphore(limit)
+        self._idle: dict[Key, list[Connection]] = {}
+        self._defaults = {"user-agent": user_agent, "accept": "*/*", "accept-encoding": "gzip, deflate"}
+        self._common = _lines({"User-Agent": user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"})
+        self._ssl: ssl.SSLContext | None = None
+        self._closed = False
+
+    def get(self, url: str, headers: Mapping[str, str] | None = None) -> _Exchange:
+        """``async with client.get(url) as response``: the connection returns to the pool on exit."""
+        return _Exchange(self, url, headers)
+
+    async def close(self) -> None:
+        self._closed = True
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.abort()
+        self._idle.clear()
+
+    async def fetch(self, url: str, headers: Mapping[str, str] | None) -> Reply:
+        """The response to a GET of ``url``, redirects followed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeouts.total
+        for _ in range(MAX_REDIRECTS + 1):
+            reply = await self._send(loop, url, headers, deadline)
+            location = reply.headers.get("location") if reply.status in REDIRECTS else None
+            if not location:
+                return reply
+            try:
+                await reply.drain()
+            finally:
+                self.release(reply)
+            url = urljoin(url, location)
+        raise UpstreamError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+    async def _send(
+        self, loop: asyncio.AbstractEventLoop, url: str, headers: Mapping[str, str] | None, deadline: float
+    ) -> Reply:
+        key, host, target = _target(url)
+        fields = self._common if not headers else self._merged(headers)
+        request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{fields}\r\n".encode("latin-1")
+        reused = True
+        while True:
+            conn = self._idle_connection(key, loop.time()) if reused else None
+            if conn is None:
+                reused, conn = False, await self._connect(loop, key, deadline)
+            try:
+                assert conn.transport is not None
+                conn.transport.write(request)
+                head = await read_head(conn, deadline, url)
+                return Reply(conn, url, head, deadline)
+            except Unanswered:
+                conn.abort()
+                if not reused:
+                    raise
+                # The server closed the idle connection as we sent: the GET never ran; send it anew.
+                reused = False
+            except BaseException:
+                conn.abort()
+                raise
+
+    def _merged(self, headers: Mapping[str, str]) -> str:
+        given = {name.lower() for name in headers}
+        defaults = {name: value for name, value in self._defaults.items() if name not in given}
+        return _lines(defaults) + _lines(headers)
+
+    def _idle_connection(self, key: Key, now: float) -> Connection | None:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if conn.reusable(now):
+                return conn
+            conn.abort()
+        return None
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, key: Key, deadline: float) -> Connection:
+        scheme, host, port = key
+        context = self._context() if scheme == "https" else None
+        timeout = min(self.timeouts.connect, deadline - loop.time())
+        try:
+            async with asyncio.timeout(timeout):
+                transport, conn = await loop.create_connection(
+                    lambda: Connection(loop, self.timeouts.read),
+                    host,
+                    port,
+                    ssl=context,
+                    server_hostname=host if context else None,
+                )
+        except TimeoutError:
+            raise
+        except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
+            raise ConnectionFailed(f"cannot connect to {host}:{port}: {exc}") from exc
+        conn.key = key
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Small request heads must leave at once, not wait for an ACK (Nagle).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context()
+        return self._ssl
+
+    def release(self, reply: Reply) -> None:
+        """Keep the reply's connection for the next request, or close it."""
+        conn = reply.connection
+        if reply.reusable() and not self._closed:
+            conn.idle_since = asyncio.get_running_loop().time()
+            self._idle.setdefault(conn.key, []).append(conn)
+        else:
+            conn.abort()
+
+
+class _Exchange:
+    """The ``async with`` of ``Client.get``: holds a slot of the limit while the body is read."""
+
+    __slots__ = ("_client", "_headers", "_reply", "_url")
+
+    def __init__(self, client: Client, url: str, headers: Mapping[str, str] | None) -> None:
+        self._client, self._url, self._headers = client, url, headers
+        self._reply: Reply | None = None
+
+    async def __aenter__(self) -> Reply:
+        await self._client._gate.acquire()
+        try:
+            self._reply = await self._client.fetch(self._url, self._headers)
+        except BaseException:
+            self._client._gate.release()
+            raise
+        return self._reply
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._reply is not None:
+                self._client.release(self._reply)
+        finally:
+            self._client._gate.release()
