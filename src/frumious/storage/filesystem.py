@@ -3,19 +3,26 @@
 Writes go to a dot-prefixed temp file in the target directory and are renamed
 into place, so a reader never sees a partial file. Durability is one
 ``flush()`` (a sync) before the serial advances, instead of an fsync per file.
+
+A full sync writes tens of thousands of files, so a write is kept to the fewest
+system calls: the temp file is created ``O_EXCL`` under a name unique to this
+process (no random names, no retries), its directory only when the create says
+it is missing, its mode set by ``open`` unless the umask would strip bits, its
+time set on the open descriptor, then one rename.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
+import itertools
 import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
 
 import filelock
 
@@ -23,12 +30,23 @@ from frumious.errors import LockHeld, ObjectMissing, StorageError
 from frumious.storage.base import ObjectInfo
 
 FILE_MODE = 0o644
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_serials = itertools.count()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class FilesystemStore:
     def __init__(self, root: str, *, manage_permissions: bool = True) -> None:
         self.root = Path(root)
         self.manage_permissions = manage_permissions
+        self._base = str(self.root)
+        # Files are created 0644; only a umask that strips some of those bits needs a chmod.
+        self._fix_mode = bool(_umask() & FILE_MODE)
 
     @property
     def description(self) -> str:
@@ -60,17 +78,29 @@ class FilesystemStore:
             raise
 
     async def writer(self, key: str) -> FileWriter:
-        path = self._path(key)
+        path = f"{self._base}/{key}"
+        directory, _, name = path.rpartition("/")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", dir=path.parent)
+            tmp, fd = self._create(directory, name)
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
-        return FileWriter(path, Path(tmp), os.fdopen(fd, "wb"))
+        return FileWriter(path, tmp, fd, self._fix_mode)
+
+    def _create(self, directory: str, name: str) -> tuple[str, int]:
+        """A new temp file next to ``directory/name``: its path and an open descriptor."""
+        for _attempt in range(100):
+            tmp = f"{directory}/.{name[:200]}.{os.getpid()}-{next(_serials)}"
+            try:
+                return tmp, os.open(tmp, _CREATE, FILE_MODE)
+            except FileNotFoundError:
+                os.makedirs(directory, exist_ok=True)
+            except FileExistsError:
+                continue  # left behind by an earlier process that had our pid
+        raise FileExistsError(errno.EEXIST, "no free temp file name", directory)
 
     async def stat(self, key: str) -> ObjectInfo | None:
         try:
-            st = self._path(key).stat()
+            st = os.stat(f"{self._base}/{key}")
         except (FileNotFoundError, NotADirectoryError):
             return None
         return ObjectInfo(size=st.st_size, mtime=st.st_mtime)
@@ -80,7 +110,7 @@ class FilesystemStore:
 
     async def set_meta(self, key: str, *, mtime: float | None, digests: Mapping[str, str]) -> None:
         if mtime is not None:
-            os.utime(self._path(key), (mtime, mtime))
+            os.utime(f"{self._base}/{key}", (mtime, mtime))
 
     async def delete(self, key: str) -> bool:
         path = self._path(key)
@@ -157,19 +187,30 @@ class FilesystemStore:
 
 
 class FileWriter:
-    def __init__(self, path: Path, tmp: Path, handle: BinaryIO) -> None:
-        self.path, self.tmp = path, tmp
-        self.handle = handle
+    """An open temp file; ``commit`` renames it over the target, ``abort`` removes it."""
+
+    __slots__ = ("done", "fd", "fix_mode", "path", "tmp")
+
+    def __init__(self, path: str, tmp: str, fd: int, fix_mode: bool) -> None:
+        self.path, self.tmp, self.fd, self.fix_mode = path, tmp, fd, fix_mode
         self.done = False
 
     async def write(self, chunk: bytes) -> None:
-        self.handle.write(chunk)
+        written = os.write(self.fd, chunk)
+        if written < len(chunk):  # rare (a signal, a full disk): finish or raise
+            with memoryview(chunk) as view:
+                while written < len(chunk):
+                    written += os.write(self.fd, view[written:])
 
     async def commit(self, *, mtime: float | None = None, digests: Mapping[str, str] | None = None) -> None:
-        self.handle.close()
-        os.chmod(self.tmp, FILE_MODE)
-        if mtime is not None:
-            os.utime(self.tmp, (mtime, mtime))
+        fd, self.fd = self.fd, -1
+        try:
+            if self.fix_mode:
+                os.fchmod(fd, FILE_MODE)
+            if mtime is not None:
+                os.utime(fd, (mtime, mtime))
+        finally:
+            os.close(fd)
         try:
             os.replace(self.tmp, self.path)
         except IsADirectoryError:
@@ -181,9 +222,11 @@ class FileWriter:
         if self.done:
             return
         self.done = True
-        self.handle.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
         with contextlib.suppress(FileNotFoundError):
-            self.tmp.unlink()
+            os.unlink(self.tmp)
 
 
 class FileLockHandle:

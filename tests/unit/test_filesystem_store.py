@@ -1,0 +1,78 @@
+"""The filesystem store's write path: modes, temp names, directories, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from frumious.errors import StorageError
+from frumious.storage import filesystem
+from frumious.storage.filesystem import FilesystemStore
+
+
+def leftovers(root: Path) -> list[str]:
+    return [p.name for p in root.rglob(".*")]
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002, 0o000])
+async def test_files_are_0644_whatever_the_umask(tmp_path: Path, mask: int) -> None:
+    old = os.umask(mask)
+    try:
+        store = FilesystemStore(str(tmp_path))
+        await store.write("web/simple/a/index.html", b"page")
+        writer = await store.writer("web/packages/aa/bb/a-1.0.tar.gz")
+        await writer.write(b"data")
+        await writer.commit(mtime=1_700_000_000.5)
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "web/simple/a/index.html", tmp_path / "web/packages/aa/bb/a-1.0.tar.gz"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert (tmp_path / "web/packages/aa/bb/a-1.0.tar.gz").stat().st_mtime == 1_700_000_000.5
+    assert leftovers(tmp_path) == []
+
+
+async def test_a_stale_temp_file_with_our_name_is_stepped_over(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "web").mkdir()
+    counter = iter(range(100))
+    monkeypatch.setattr(filesystem, "_serials", counter)
+    (tmp_path / "web" / f".page.{os.getpid()}-0").write_bytes(b"stale")
+    store = FilesystemStore(str(tmp_path))
+    await store.write("web/page", b"fresh")
+    assert (tmp_path / "web" / "page").read_bytes() == b"fresh"
+    assert leftovers(tmp_path) == [f".page.{os.getpid()}-0"]
+
+
+async def test_abort_and_failed_commit_leave_nothing(tmp_path: Path) -> None:
+    store = FilesystemStore(str(tmp_path))
+    writer = await store.writer("web/packages/x/y.whl")
+    await writer.write(b"partial")
+    await writer.abort()
+    await writer.abort()
+    (tmp_path / "web/simple/dir").mkdir(parents=True)
+    (tmp_path / "web/simple/dir/inner").write_bytes(b"")
+    writer = await store.writer("web/simple/dir")
+    await writer.write(b"x")
+    with pytest.raises(StorageError, match="cannot replace directory"):
+        await writer.commit()
+    assert leftovers(tmp_path) == []
+    assert not (tmp_path / "web/packages/x/y.whl").exists()
+
+
+async def test_large_writes_in_pieces(tmp_path: Path) -> None:
+    store = FilesystemStore(str(tmp_path))
+    data = os.urandom(3 << 20)
+    writer = await store.writer("web/packages/big.bin")
+    for start in range(0, len(data), 256 * 1024):
+        await writer.write(data[start : start + 256 * 1024])
+    await writer.commit()
+    assert (tmp_path / "web/packages/big.bin").read_bytes() == data
+
+
+async def test_unwritable_directory_is_a_storage_error(tmp_path: Path) -> None:
+    (tmp_path / "web").write_bytes(b"a file where a directory should be")
+    store = FilesystemStore(str(tmp_path))
+    with pytest.raises(StorageError, match="cannot write"):
+        await store.write("web/simple/index.html", b"x")
