@@ -187,6 +187,15 @@ def report(results: dict[tuple[str, int, str], Result], args: argparse.Namespace
                 f"| {case} | {workers} | {ours.rps:,.0f} | {ours.p99_ms:.2f} ms | {theirs.rps:,.0f} |"
                 f" {theirs.p99_ms:.2f} ms | {ours.rps / theirs.rps:.2f} |"
             )
+    lines += [
+        "",
+        "How to read it: wrk and the servers share the same CPUs, and the machine runs other jobs, so a"
+        " case can move by a third between runs; compare the ratio within a row. Page throughput is"
+        " aiohttp's per-request cost (parse, route, respond) against nginx's C event loop; the page itself"
+        " comes from memory after a `stat` per format. Files go out with sendfile in both servers, so the 1 MB case"
+        " is bound by the loopback copy and wrk, not by the server. `--workers N` (SO_REUSEPORT) is the way"
+        " to use more cores; nginx ran with `worker_processes` equal to the frumious worker count.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -26,10 +26,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email.utils import formatdate
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger, AbstractStreamWriter
+from aiohttp.http_exceptions import HttpProcessingError
 from packaging.utils import canonicalize_name
 
 from frumious import layout, negotiate
@@ -351,6 +353,16 @@ def make_app(store: Store, *, hash_index: bool, root_path: str = "/", json_enabl
     return app
 
 
+class _ServerLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's error log: a malformed request is one info line, a handler failure a traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            self.logger.info("%s: %s", str(msg) % args, exc_info.message)
+        else:
+            self.logger.error(msg, *args, exc_info=exc_info, **kwargs)
+
+
 class CombinedLog(AbstractAccessLogger):
     """The Combined Log Format, with ``%b`` the body bytes sent (sendfile included)."""
 
@@ -385,7 +397,7 @@ async def serve(
     """
     handler = Handler(Mirror(store), hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
     access = logging.getLogger("frumious.access")
-    server = web.Server(handler.handle, access_log=access, access_log_class=CombinedLog)
+    server = web.Server(handler.handle, access_log=access, access_log_class=CombinedLog, logger=_ServerLog(log, {}))
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=10.0)
     await runner.setup()
     stop = asyncio.Event()

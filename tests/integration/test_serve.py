@@ -388,6 +388,25 @@ def test_hostile_requests_never_get_a_500(frumious: str, method: str, path: str,
     assert b"Traceback" not in reply.body
 
 
+def test_malformed_requests_are_logged_without_a_traceback(tree: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    with run_frumious(FilesystemStore(str(tree))) as url:
+        assert fetch(url, "/" + "a" * 20000).status == 400
+        assert fetch(url, "/simple/", {"X-Big": "b" * 10000}).status == 400
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/simple/", "/simple/foo/", f"/{WHEEL}", f"/{WHEEL}.metadata", "/json/foo", "/pypi/foo/json", "/last-modified"],
+)
+def test_head_matches_get(server: str, path: str) -> None:
+    get, head = fetch(server, path), fetch(server, path, method="HEAD")
+    assert (head.status, head.body) == (200, b"")
+    for name in ("content-type", "content-length", "etag", "last-modified", "cache-control", "vary"):
+        assert head.headers.get(name) == get.headers.get(name), name
+
+
 def test_method_not_allowed(frumious: str) -> None:
     reply = fetch(frumious, "/simple/foo/", method="POST")
     assert (reply.status, reply.headers["allow"]) == (405, "GET, HEAD")
