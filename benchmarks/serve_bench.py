@@ -44,7 +44,7 @@ CASES = (
 SERVE = """
 import logging, sys
 from frumious import config
-from frumious.serve import serve_main
+from frumious.serve_workers import serve_main
 logging.basicConfig(level=logging.WARNING)
 sys.exit(serve_main(config.load(sys.argv[1]), "127.0.0.1", int(sys.argv[2]), "/", workers=int(sys.argv[3])))
 """

@@ -139,7 +139,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
         options = sync.Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
         return run_with_progress(lambda stats: runner.run_mirror(settings, stats, options))
     if args.command == "serve":
-        from frumious.serve import serve_main
+        from frumious.serve_workers import serve_main
 
         setup_access_log(settings)
         return serve_main(settings, args.host, args.port, args.root_path, args.workers)
