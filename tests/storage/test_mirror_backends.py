@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -101,3 +102,61 @@ def test_keep_index_versions_copies_pages_on_object_stores(target, fake_pypi, ma
         body = target.raw.conn.get_object(target.raw.container, "mirror/web/simple/yanky/index.html")[1]
         newest = target.raw.conn.get_object(target.raw.container, f"mirror/{versions[-1]}")[1]
     assert body == newest and b"yanky" in body
+
+
+def test_verify_repairs_a_damaged_object_and_removes_orphans(target, fake_pypi, make_config, tmp_path) -> None:
+    config = make_object_config(make_config, tmp_path, fake_pypi, target)
+    assert run(config, "mirror") == 0
+    wheel = next(n for n in target.names() if n.endswith("dep_lib-0.1-py3-none-any.whl"))
+    content = fake_pypi.index.file("dep-lib", "dep_lib-0.1-py3-none-any.whl").artifact.content
+    target.raw.put(wheel, content[:10], {})
+    target.raw.put("web/packages/ff/ee/orphan/orphan-1.0.tar.gz", b"nobody owns me", {})
+    fake_pypi.reset_log()
+    assert run(config, "verify", "--delete", "--restart") == 0
+    assert [Path(p).name for p in fake_pypi.downloads] == ["dep_lib-0.1-py3-none-any.whl"]
+    names = target.names()
+    assert "web/packages/ff/ee/orphan/orphan-1.0.tar.gz" not in names
+    assert wheel in names
+
+
+def test_delete_removes_the_project_and_updates_the_root(target, fake_pypi, make_config, tmp_path) -> None:
+    config = make_object_config(make_config, tmp_path, fake_pypi, target, json=True)
+    assert run(config, "mirror") == 0
+    assert run(config, "delete", "yanky") == 0
+    names = target.names()
+    assert not any("yanky" in name for name in names)
+    root = (
+        target.raw.client.get_object(Bucket=target.raw.bucket, Key="mirror/web/simple/index.html")["Body"].read()
+        if target.kind == "s3"
+        else target.raw.conn.get_object(target.raw.container, "mirror/web/simple/index.html")[1]
+    )
+    assert b"yanky" not in root and b"foo-bar" in root
+
+
+def test_serve_reads_pages_and_files_from_the_object_store(target, fake_pypi, make_config, tmp_path) -> None:
+    config = make_object_config(make_config, tmp_path, fake_pypi, target)
+    assert run(config, "mirror") == 0
+    content = fake_pypi.index.file("dep-lib", "dep_lib-0.1-py3-none-any.whl").artifact.content
+    asyncio.run(fetch_through_serve(config, content))
+
+
+async def fetch_through_serve(config: Path, content: bytes) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from frumious import config as config_module
+    from frumious.serve import make_app
+    from frumious.storage import open_store
+
+    store = open_store(config_module.load(str(config)))
+    client = TestClient(TestServer(make_app(store, hash_index=False)))
+    await client.start_server()
+    try:
+        response = await client.get("/simple/dep-lib/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+        assert response.status == 200
+        page = await response.json(content_type=None)
+        url = page["files"][0]["url"]
+        wheel = await client.get(f"/simple/dep-lib/{url}")
+        assert wheel.status == 200 and await wheel.read() == content
+    finally:
+        await client.close()
+        await store.close()
