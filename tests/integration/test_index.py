@@ -183,3 +183,14 @@ def test_object_stores_keep_a_cached_copy_and_upload_it(fake_pypi, make_config, 
     assert run(config, "mirror") == 0
     assert "did not close the index cleanly" in capsys.readouterr().err
     assert "frumious.sqlite" in tree(root)
+
+
+def test_an_unusable_index_file_is_set_aside_and_rebuilt(fake_pypi, make_config, tmp_path, capsys) -> None:
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 0
+    root = mirror_dir(config)
+    (root / "frumious.sqlite").write_bytes(b"garbage" * 1000)
+    assert run(config, "verify") == 0
+    assert "moving it to" in capsys.readouterr().err
+    assert (root / "frumious.sqlite.unusable").exists()
+    assert index_rows(root)[1] == expected_files(fake_pypi)

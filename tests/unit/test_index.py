@@ -1,0 +1,171 @@
+"""The index database, reading pages back into rows, and the verify watermark."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+
+import pytest
+
+from frumious import owned, reindex, render
+from frumious.errors import StateError
+from frumious.index import FileRow, MirrorIndex, ProjectRow
+from frumious.models import DistFile, Project
+from frumious.verify import Watermark
+
+
+def file_row(key: str, project: str = "foo", **kw: object) -> FileRow:
+    values: dict[str, object] = {"version": "1.0", "size": 3, "algorithm": "sha256", "digest": "ab", "uploaded": 1.5}
+    values.update(kw)
+    return FileRow(key, project, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def db(tmp_path) -> MirrorIndex:
+    opened = MirrorIndex(str(tmp_path / "frumious.sqlite"))
+    yield opened
+    opened.db.close()
+
+
+def test_record_replaces_a_project_and_forget_drops_it(db) -> None:
+    db.record(ProjectRow("foo", "Foo", 3), [file_row("web/packages/a/foo-1.0.tar.gz"), file_row("web/packages/b/x")])
+    db.record(ProjectRow("foo", "Foo", 4), [file_row("web/packages/b/x")])
+    db.record(ProjectRow("bar", "bar", 1), [])
+    assert db.file_keys("foo") == {"web/packages/b/x"}
+    assert db.names() == ["bar", "foo"] and db.names(after="bar") == ["foo"]
+    assert db.names_and_serials() == (["bar", "foo"], {"bar": 1, "foo": 4})
+    assert db.count() == 2 and db.count_files() == 1
+    db.forget("foo")
+    assert db.file_keys("foo") is None and db.owned_keys() == set()
+
+
+def test_file_keys_leave_out_sidecars_and_unknown_projects(db) -> None:
+    db.record(ProjectRow("foo", "Foo", 1), [file_row("k"), file_row("k.metadata", size=None, metadata=True)])
+    db.record(ProjectRow("broken", "broken", 0, parsed=False), [])
+    assert db.file_keys("foo") == {"k"}
+    assert db.file_keys("broken") is None and db.file_keys("nope") is None
+    assert db.unparsed() == {"broken"}
+    assert db.files("foo")[1].dist_key == "k"
+
+
+def test_a_failed_rebuild_leaves_the_old_index(db) -> None:
+    db.record(ProjectRow("foo", "Foo", 1), [file_row("k")])
+    with pytest.raises(RuntimeError), db.rebuilding() as add:
+        add([(ProjectRow("bar", "bar", 1), [])])
+        raise RuntimeError("interrupted")
+    assert db.names() == ["foo"] and not db.built
+    with db.rebuilding() as add:
+        add([(ProjectRow("bar", "bar", 1), [])])
+    assert db.names() == ["bar"] and db.built
+
+
+def test_open_marker_tells_an_unclean_close(tmp_path) -> None:
+    path = str(tmp_path / "i.sqlite")
+    first = MirrorIndex(path)
+    assert not first.was_unclean
+    first.db.close()  # as if killed: no clean close
+    second = MirrorIndex(path)
+    assert second.was_unclean
+    second.close()
+    assert not MirrorIndex(path).was_unclean
+
+
+def test_meta_writes_only_on_change(db) -> None:
+    db.set_meta("stamp", "x")
+    before = db.db.total_changes
+    db.set_meta("stamp", "x")
+    assert db.db.total_changes == before
+    db.set_meta("stamp", None)
+    assert db.get_meta("stamp") is None
+
+
+def test_another_schema_is_dropped_for_a_rebuild(tmp_path) -> None:
+    path = tmp_path / "i.sqlite"
+    MirrorIndex(str(path)).close()
+    with closing(sqlite3.connect(path)) as raw, raw:
+        raw.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+        raw.execute("INSERT INTO meta VALUES ('built', '1')")
+    reopened = MirrorIndex(str(path))
+    assert not reopened.built and reopened.get_meta("schema") == "1"
+
+
+def test_a_file_that_is_not_sqlite_is_a_state_error(tmp_path) -> None:
+    path = tmp_path / "i.sqlite"
+    path.write_bytes(b"not a database" * 100)
+    with pytest.raises(StateError, match="delete it to rebuild it"):
+        MirrorIndex(str(path))
+
+
+def project() -> Project:
+    dist = DistFile(
+        "foo-1.0-py3-none-any.whl",
+        "https://files.example/packages/ab/cd/ef/foo-1.0-py3-none-any.whl",
+        10,
+        {"sha256": "aa" * 32},
+        "1.0",
+        "2020-01-02T03:04:05.000000Z",
+        core_metadata={"sha256": "bb" * 32},
+    )
+    return Project("Foo", 7, {"1.0": (dist,)})
+
+
+@pytest.mark.parametrize("fmt", ["json", "html"])
+def test_pages_read_back_into_the_rows_sync_records(fmt) -> None:
+    options = {"digest_name": "sha256", "root_uri": "", "core_metadata": True, "has_metadata": lambda d: True}
+    if fmt == "json":
+        page = owned.read_json_page(render.project_json(project(), **options))  # type: ignore[arg-type]
+    else:
+        page = owned.read_html_page(render.project_html(project(), raw_name="Foo", **options))  # type: ignore[arg-type]
+        assert page.title == "Foo"
+    assert page.serial == 7
+    rows = reindex.file_rows("foo", page, None)
+    key = "web/packages/ab/cd/ef/foo-1.0-py3-none-any.whl"
+    uploaded = project().files[0].upload_timestamp
+    size = 10 if fmt == "json" else None
+    assert rows == [
+        FileRow(key, "foo", "1.0", size, "sha256", "aa" * 32, uploaded if fmt == "json" else None),
+        FileRow(key + ".metadata", "foo", "1.0", None, "sha256", "bb" * 32, uploaded if fmt == "json" else None, True),
+    ]
+
+
+def test_saved_json_fills_in_what_html_pages_lack() -> None:
+    page = owned.Page([owned.PageFile("../../packages/ab/x/foo-1.0.tar.gz", "sha256", "cc")])
+    saved = {"releases": {"1.0rc": [{"filename": "foo-1.0.tar.gz", "size": 5, "upload_time_iso_8601": "2020-01-01"}]}}
+    (row,) = reindex.file_rows("foo", page, saved)
+    assert (row.version, row.size, row.uploaded) == ("1.0rc", 5, reindex.timestamp("2020-01-01"))
+
+
+def test_root_uri_links_are_ours_too() -> None:
+    href = "https://mirror.example/packages/ab/x/foo-1.0.tar.gz"
+    assert owned.file_key("foo", href, "https://mirror.example") == "web/packages/ab/x/foo-1.0.tar.gz"
+    assert owned.file_key("foo", href) is None
+
+
+@pytest.mark.parametrize(
+    ("filename", "project_name", "version"),
+    [
+        ("Foo_Bar-1.0-py3-none-any.whl", "foo-bar", "1.0"),
+        ("foo_bar-2.0rc1.tar.gz", "foo-bar", "2.0rc1"),
+        ("foo_bar-2.0rc1.tar.gz.metadata", "foo-bar", None),
+        ("setup.exe", None, None),
+    ],
+)
+def test_names_and_versions_from_filenames(filename, project_name, version) -> None:
+    assert reindex.project_of_filename(filename) == project_name
+    if not filename.endswith(".metadata"):
+        assert reindex.version_from_filename(filename) == version
+
+
+def test_watermark_advances_over_a_contiguous_prefix(db, monkeypatch) -> None:
+    monkeypatch.setattr("frumious.verify.CHECKPOINT_EVERY", 0.0)
+    mark = Watermark(db, ["a", "b", "c", "d"], enabled=True)
+    mark.finished("b")
+    assert db.get_meta("verify-after") is None
+    mark.finished("a")
+    assert db.get_meta("verify-after") == "b"
+    mark.finished("d")
+    mark.finished("c")
+    assert db.get_meta("verify-after") == "d"
+    dry = Watermark(db, ["e"], enabled=False)
+    dry.finished("e")
+    assert db.get_meta("verify-after") == "d"
