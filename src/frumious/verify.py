@@ -190,7 +190,9 @@ async def check_file(store: Store, row: FileRow, method: CompareMethod, *, fix: 
         return "missing"
     if actual.lower() != row.digest.lower():
         return f"{row.algorithm} is {actual}, not {row.digest}"
-    if fix and (not recorded or (method is CompareMethod.STAT and info.mtime != row.uploaded)):
+    wrong_time = row.uploaded is not None and (info.mtime is None or abs(info.mtime - row.uploaded) >= 1e-3)
+    unrecorded = not recorded and store.local_path(row.key) is None  # object stores can keep the digest
+    if fix and (wrong_time or unrecorded):
         # Right content: record the upload time (and digest on object stores) so the next check is a stat.
         await store.set_meta(row.key, mtime=row.uploaded, digests={row.algorithm: actual})
     return None
