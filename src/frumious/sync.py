@@ -317,15 +317,26 @@ async def finish(store: Store, plan: Plan, started: float) -> None:
 
 
 async def write_diff_file(store: Store, mirror_settings: MirrorSettings, written: Iterable[str]) -> None:
+    """bandersnatch's diff file: every path written this run, one a line."""
     if not mirror_settings.diff_file:
         return
-    target = Path(mirror_settings.diff_file)
+    directory = mirror_settings.directory.rstrip("/")
+    lines = [store.local_path(key) or f"{directory}/{key}" for key in written]
+    data = "\n".join(lines).encode("utf-8")
+    epoch = f"-{int(time.time())}" if mirror_settings.diff_append_epoch else ""
+    diff_file = mirror_settings.diff_file.rstrip("/")
+    if store.local_path("") is None and (diff_file + "/").startswith(directory + "/"):
+        # On an object store a diff file under the mirror directory lives in the bucket too.
+        key = diff_file[len(directory) :].strip("/")
+        if not key or await store.children(key):
+            key = f"{key}/mirrored-files".lstrip("/")
+        await store.write(key + epoch, data)
+        return
+    target = Path(diff_file)
     if target.is_dir():
         target = target / "mirrored-files"
-    if mirror_settings.diff_append_epoch:
-        target = target.with_name(f"{target.name}-{int(time.time())}")
-    lines = [store.local_path(key) or key for key in written]
+    target = target.with_name(target.name + epoch)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
+    tmp.write_bytes(data)
     os.replace(tmp, target)

@@ -160,3 +160,18 @@ async def fetch_through_serve(config: Path, content: bytes) -> None:
     finally:
         await client.close()
         await store.close()
+
+
+def test_diff_file_can_live_in_the_bucket(target, fake_pypi, make_config, tmp_path) -> None:
+    directory = target.keys["directory"]
+    config = make_object_config(make_config, tmp_path, fake_pypi, target, diff_file=f"{directory}/diffs/new-files")
+    assert run(config, "mirror") == 0
+    assert "diffs/new-files" in target.names()
+    body = (
+        target.raw.client.get_object(Bucket=target.raw.bucket, Key="mirror/diffs/new-files")["Body"].read()
+        if target.kind == "s3"
+        else target.raw.conn.get_object(target.raw.container, "mirror/diffs/new-files")[1]
+    )
+    lines = body.decode().split("\n")
+    assert f"{directory}/web/simple/foo-bar/index.html" in lines
+    assert any(line.endswith("dep_lib-0.1-py3-none-any.whl") for line in lines)
