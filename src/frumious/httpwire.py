@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import re
 import zlib
+from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import cast
 
 MAX_HEAD = 64 * 1024
 # Reading from the socket pauses while this much is buffered and unread.
 HIGH_WATER = 1 << 20
+LOW_WATER = HIGH_WATER // 4
 KEEPALIVE = 15.0  # seconds an idle connection is trusted (aiohttp's default too)
 DRAIN = 64 * 1024  # redirect bodies up to this size are read so the connection can be reused
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
@@ -60,23 +62,24 @@ class Headers(Mapping[str, str]):
         return f"Headers({self._items!r})"
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
-
-
 class Connection(asyncio.Protocol):
     """One socket: a receive buffer that responses consume, and one waiter woken by new bytes."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout: float) -> None:
         self.loop, self.read_timeout = loop, read_timeout
         self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
+        # What arrived and is not consumed yet, as received: bodies are handed on without a copy.
+        self.chunks: deque[bytes] = deque()
+        self.size = 0
         self.want = 0
         self.waiter: asyncio.Future[None] | None = None
         self.eof = False
         self.paused = False
         self.idle_since = 0.0
+        # One lazily re-armed timer per connection instead of a new one per wait: a wait only
+        # moves ``expires``; the timer, when it fires early, sleeps again until then.
+        self.expires = 0.0
+        self.timer: asyncio.TimerHandle | None = None
         self.key: tuple[str, str, int] = ("", "", 0)  # the pool it belongs to
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -84,13 +87,13 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
+        self.chunks.append(data)
+        self.size += len(data)
         if self.waiter is not None:
-            if len(buf) < self.want:
+            if self.size < self.want:
                 return  # the reader wants more than the high-water mark (a large read()): keep reading
             self._wake()
-        if len(buf) >= HIGH_WATER and not self.paused and self.transport is not None:
+        if self.size >= HIGH_WATER and not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
 
@@ -109,55 +112,112 @@ class Connection(asyncio.Protocol):
 
     async def fill(self, want: int, deadline: float) -> bool:
         """Wait until ``want`` bytes are buffered; False when the peer closed first."""
-        buf, loop = self.buf, self.loop
-        while len(buf) < want:
+        loop = self.loop
+        while self.size < want:
             if self.eof:
                 return False
             if self.paused and self.transport is not None:
                 self.paused = False
                 self.transport.resume_reading()
-            timeout = min(self.read_timeout, deadline - loop.time())
-            if timeout <= 0:
+            now = loop.time()
+            expires = min(now + self.read_timeout, deadline)
+            if expires <= now:
                 raise TimeoutError
-            self.want = want
-            waiter = self.waiter = loop.create_future()
-            timer = loop.call_later(timeout, _expire, waiter)
+            self.want, self.expires = want, expires
+            timer = self.timer
+            if timer is None or timer.when() > expires:
+                if timer is not None:
+                    timer.cancel()
+                self.timer = loop.call_at(expires, self._check_timeout)
+            self.waiter = loop.create_future()
             try:
-                await waiter
+                await self.waiter
             finally:
-                timer.cancel()
                 self.waiter = None
         return True
 
+    def _check_timeout(self) -> None:
+        self.timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # nobody waits now; the next wait arms a new timer
+        if self.loop.time() >= self.expires:
+            waiter.set_exception(TimeoutError())
+        else:
+            self.timer = self.loop.call_at(self.expires, self._check_timeout)
+
     def take(self, size: int) -> bytes:
-        buf = self.buf
-        if size == len(buf):
-            out = bytes(buf)
-            buf.clear()
-            return out
-        with memoryview(buf) as view:
-            out = bytes(view[:size])
-        del buf[:size]
-        return out
+        """The next ``size`` buffered bytes (``size`` <= ``self.size``)."""
+        chunks = self.chunks
+        first = chunks[0]
+        self.size -= size
+        if len(first) == size:
+            return chunks.popleft()
+        if len(first) > size:
+            chunks[0] = first[size:]
+            return first[:size]
+        parts = []
+        while size:
+            first = chunks[0]
+            if len(first) > size:
+                parts.append(first[:size])
+                chunks[0] = first[size:]
+                break
+            parts.append(chunks.popleft())
+            size -= len(first)
+        return b"".join(parts)
+
+    def take_some(self, limit: int) -> bytes:
+        """Up to ``limit`` buffered bytes, without joining what arrived separately (needs ``self.size``)."""
+        piece = self.take(min(limit, len(self.chunks[0])))
+        if self.paused and self.size <= LOW_WATER and self.transport is not None:
+            # Read on while the consumer works through the rest: draining to empty first
+            # would leave the network idle, then the consumer.
+            self.paused = False
+            self.transport.resume_reading()
+        return piece
+
+    def cut(self, separator: bytes) -> bytes | None:
+        """The buffered bytes before ``separator``, consumed with it; None when it has not arrived."""
+        chunks = self.chunks
+        if not chunks:
+            return None
+        first = chunks[0]
+        at = first.find(separator)
+        if at < 0 and len(chunks) > 1:
+            # The separator may straddle two receives: join them (heads and lines are small).
+            first = b"".join(chunks)
+            chunks.clear()
+            chunks.append(first)
+            at = first.find(separator)
+        if at < 0:
+            return None
+        end = at + len(separator)
+        self.size -= end
+        if end == len(first):
+            chunks.popleft()
+        else:
+            chunks[0] = first[end:]
+        return first[:at]
 
     async def line(self, deadline: float, url: str) -> bytes:
         """One CRLF-terminated line (chunk sizes, trailers), without the CRLF."""
-        buf = self.buf
-        while (end := buf.find(b"\r\n")) < 0:
-            if len(buf) > MAX_HEAD:
+        while (found := self.cut(b"\r\n")) is None:
+            if self.size > MAX_HEAD:
                 raise ProtocolError(f"{url}: chunked body line longer than {MAX_HEAD} bytes")
-            if not await self.fill(len(buf) + 1, deadline):
+            if not await self.fill(self.size + 1, deadline):
                 raise ProtocolError(f"{url}: connection closed inside a chunked body")
-        out = bytes(buf[:end])
-        del buf[: end + 2]
-        return out
+        return found
 
     def reusable(self, now: float) -> bool:
         transport = self.transport
         idle_ok = now - self.idle_since < KEEPALIVE
-        return idle_ok and not self.eof and not self.buf and transport is not None and not transport.is_closing()
+        return idle_ok and not self.eof and not self.size and transport is not None and not transport.is_closing()
 
     def abort(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.transport is not None:
             self.transport.abort()
 
@@ -165,17 +225,14 @@ class Connection(asyncio.Protocol):
 async def read_head(conn: Connection, deadline: float, url: str) -> tuple[int, dict[str, str], bool]:
     """Status, headers (lower-case names) and whether the connection may be kept alive."""
     while True:
-        buf, start = conn.buf, 0
-        while (end := buf.find(b"\r\n\r\n", start)) < 0:
-            if len(buf) > MAX_HEAD:
+        while (head := conn.cut(b"\r\n\r\n")) is None:
+            if conn.size > MAX_HEAD:
                 raise ProtocolError(f"{url}: response head longer than {MAX_HEAD} bytes")
-            start = max(0, len(buf) - 3)
-            if not await conn.fill(len(buf) + 1, deadline):
-                if not buf:
+            if not await conn.fill(conn.size + 1, deadline):
+                if not conn.size:
                     raise Unanswered(f"{url}: server closed the connection without answering")
                 raise ConnectionFailed(f"{url}: server closed the connection inside the response head")
-        lines = buf[:end].decode("latin-1").split("\r\n")
-        del buf[: end + 4]
+        lines = head.decode("latin-1").split("\r\n")
         version, _, rest = lines[0].partition(" ")
         code = rest[:3]
         if version not in ("HTTP/1.1", "HTTP/1.0") or not (code.isascii() and code.isdigit()) or rest[3:4] not in " ":
@@ -244,7 +301,7 @@ class Reply:
             # The common case in one wait and one copy.
             size = self._left
             if not await self._conn.fill(size, self._deadline):
-                raise ProtocolError(f"{self.url}: connection closed {size - len(self._conn.buf)} bytes short")
+                raise ProtocolError(f"{self.url}: connection closed {size - self._conn.size} bytes short")
             body, self._left, self._done = self._conn.take(size), 0, True
         else:
             parts = []
@@ -271,14 +328,14 @@ class Reply:
         conn = self._conn
         if self._mode == _CHUNKED and not self._left and not await self._next_chunk():
             return b""
-        if not conn.buf and not await conn.fill(1, self._deadline):
+        if not conn.size and not await conn.fill(1, self._deadline):
             if self._mode == _UNTIL_CLOSE:
                 self._done = True
                 return b""
             raise ProtocolError(f"{self.url}: connection closed {self._left} bytes short of the body's end")
         if self._mode == _UNTIL_CLOSE:
-            return conn.take(min(len(conn.buf), limit))
-        piece = conn.take(min(len(conn.buf), self._left, limit))
+            return conn.take_some(limit)
+        piece = conn.take_some(min(self._left, limit))
         self._left -= len(piece)
         if not self._left and self._mode == _LENGTH:
             self._done = True
@@ -328,4 +385,4 @@ class Reply:
 
     def reusable(self) -> bool:
         """Whether the connection can serve another request (the body was read to its end)."""
-        return self._done and self._keep and not self._conn.buf and not self._conn.eof
+        return self._done and self._keep and not self._conn.size and not self._conn.eof

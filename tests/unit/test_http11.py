@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -253,7 +253,7 @@ async def test_slow_consumer_bounds_the_buffer() -> None:
             async for piece in response.iter_chunks(256 * 1024):
                 got += len(piece)
                 await asyncio.sleep(0.002)
-                peak = max(peak, len(response.connection.buf))  # type: ignore[attr-defined]
+                peak = max(peak, response.connection.size)  # type: ignore[attr-defined]
         assert got == size
         assert peak < 3 * HIGH_WATER
         await c.close()
@@ -264,3 +264,26 @@ def test_handles_only_plain_http_urls() -> None:
     assert http11.handles("HTTP://127.0.0.1:8080/x")
     assert not http11.handles("https://user:pw@example.org/simple/")
     assert not http11.handles("ftp://example.org/")
+
+
+ON_UVLOOP = [
+    test_content_length_bodies_reuse_one_connection,
+    test_chunked_body_with_extensions_and_trailers,
+    test_gzip_bodies_are_decompressed,
+    test_body_until_close_and_bodiless_answers,
+    test_a_kept_connection_the_server_closed_is_replaced_quietly,
+    test_dropped_mid_body_is_a_protocol_error,
+    test_read_timeout,
+    test_total_timeout_bounds_the_whole_request,
+    test_refused_connection,
+    test_redirects_are_followed_and_loops_refused,
+    test_slow_consumer_bounds_the_buffer,
+]
+
+
+@pytest.mark.parametrize("case", ON_UVLOOP, ids=lambda case: case.__name__.removeprefix("test_"))
+def test_on_uvloop(case: Callable[[], Awaitable[None]]) -> None:
+    """The sync runs on uvloop, whose transports differ from asyncio's in details."""
+    uvloop = pytest.importorskip("uvloop")
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(case())  # type: ignore[arg-type]
