@@ -8,10 +8,14 @@ every file forever).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from frumious.errors import DownloadError, FrumiousError, NotFound, UpstreamError
 from frumious.http11 import HTTPError, ProtocolError
@@ -19,9 +23,16 @@ from frumious.settings import CompareMethod
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
 
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
+
 log = logging.getLogger("frumious.download")
 
 CHUNK = 256 * 1024
+# Files arriving in chunks this large are hashed on a worker thread, BATCH bytes per hand-off;
+# below it the hand-off costs more than it saves.
+OFFLOAD = 64 * 1024
+BATCH = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,23 +103,69 @@ async def download(upstream: Upstream, store: Store, wanted: Wanted, digest_name
 async def _attempt(
     upstream: Upstream, store: Store, wanted: Wanted, url: str, algorithm: str, expected: str, digest_name: str
 ) -> int:
-    hashers = {name: hashlib.new(name) for name in {algorithm, digest_name, "sha256"}}
+    digests = _Digests({algorithm, digest_name, "sha256"})
     writer = await store.writer(wanted.key)
     size = 0
     try:
         async with upstream.get(url) as response:
             async for chunk in response.iter_chunks(CHUNK):
                 size += len(chunk)
-                for hasher in hashers.values():
-                    hasher.update(chunk)
+                await digests.update(chunk)
                 await writer.write(chunk)
-        _verify(url, wanted, size, hashers[algorithm].hexdigest(), algorithm, expected)
-        digests = {digest_name: hashers[digest_name].hexdigest(), "sha256": hashers["sha256"].hexdigest()}
-        await writer.commit(mtime=wanted.mtime, digests=digests)
+        hexdigests = await digests.hexdigests()
+        _verify(url, wanted, size, hexdigests[algorithm], algorithm, expected)
+        await writer.commit(mtime=wanted.mtime, digests={k: hexdigests[k] for k in (digest_name, "sha256")})
     except BaseException:
         await writer.abort()
         raise
     return size
+
+
+class _Digests:
+    """A download's hashes. Large files are hashed on a worker thread a megabyte at a time, in order,
+    while this thread receives and writes: hashlib releases the GIL, so a large file uses two cores.
+    Small files are hashed here: the hand-off would cost more than the hashing."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._names = list(names)
+        self._hashers = [hashlib.new(name) for name in self._names]
+        self._batch: list[bytes] = []
+        self._batched = 0
+        self._pending: asyncio.Future[None] | None = None
+
+    async def update(self, chunk: bytes) -> None:
+        if len(chunk) < OFFLOAD and not self._batch and self._pending is None:
+            _update(self._hashers, (chunk,))
+            return
+        self._batch.append(chunk)
+        self._batched += len(chunk)
+        if self._batched >= BATCH:
+            await self._submit()
+
+    async def _submit(self) -> None:
+        if self._pending is not None:
+            await self._pending
+        batch, self._batch, self._batched = self._batch, [], 0
+        self._pending = asyncio.get_running_loop().run_in_executor(_hash_pool(), _update, self._hashers, batch)
+
+    async def hexdigests(self) -> dict[str, str]:
+        if self._batch:
+            await self._submit()
+        if self._pending is not None:
+            await self._pending
+            self._pending = None
+        return {name: hasher.hexdigest() for name, hasher in zip(self._names, self._hashers, strict=True)}
+
+
+def _update(hashers: Iterable[Hash], chunks: Iterable[bytes]) -> None:
+    for hasher in hashers:
+        for chunk in chunks:
+            hasher.update(chunk)
+
+
+@functools.cache
+def _hash_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="frumious-hash")
 
 
 def _verify(url: str, wanted: Wanted, size: int, actual: str, algorithm: str, expected: str) -> None:

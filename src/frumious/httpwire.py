@@ -328,7 +328,9 @@ class Reply:
         conn = self._conn
         if self._mode == _CHUNKED and not self._left and not await self._next_chunk():
             return b""
-        if not conn.size and not await conn.fill(1, self._deadline):
+        # A whole piece (or the rest of the body) in one wait: a small file is one wake-up, not several.
+        want = min(self._left, limit) if self._mode == _LENGTH else 1
+        if conn.size < want and not await conn.fill(want, self._deadline) and not conn.size:
             if self._mode == _UNTIL_CLOSE:
                 self._done = True
                 return b""

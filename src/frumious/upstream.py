@@ -14,10 +14,11 @@ import os
 import platform
 import random
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 from frumious import __version__, http11, parse
@@ -142,19 +143,11 @@ class Upstream:
                 await asyncio.sleep(min(delay, 300.0))
         raise UpstreamError(f"{what}: {_describe(failure)} after {self.retry.attempts} attempts") from failure
 
-    @asynccontextmanager
-    async def get(self, url: str, headers: dict[str, str] | None = None) -> AsyncIterator[Response]:
-        """One GET; retryable statuses raise RetryableStatus, 404 raises NotFound."""
+    def get(self, url: str, headers: dict[str, str] | None = None) -> _Checked:
+        """``async with upstream.get(url) as response``: retryable statuses raise RetryableStatus, 404 NotFound."""
         lean = self._lean
         client = lean if lean is not None and http11.handles(url) else self._aiohttp()
-        async with client.get(url, headers) as response:
-            if response.status in RETRY_STATUS:
-                raise RetryableStatus(response.status, url, _retry_after(response.headers.get("Retry-After")))
-            if response.status == 404:
-                raise NotFound(f"{url} answered 404")
-            if response.status >= 400:
-                raise UpstreamError(f"HTTP {response.status} from {url}")
-            yield response
+        return _Checked(client.get(url, headers), url)
 
     def _aiohttp(self) -> Session:
         if self._session is None:
@@ -232,6 +225,39 @@ class Upstream:
                 await asyncio.sleep(self.retry.delay(attempt + 1))
         got = "no X-PyPI-Last-Serial header" if serial is None else f"serial {serial}"
         raise StaleMetadata(f"{name}: upstream keeps sending stale metadata ({got}, wanted >= {min_serial})")
+
+
+class _Checked:
+    """The client's ``async with`` plus the status checks every caller needs (a class: one per request)."""
+
+    __slots__ = ("_inner", "_url")
+
+    def __init__(self, inner: AbstractAsyncContextManager[Response], url: str) -> None:
+        self._inner, self._url = inner, url
+
+    async def __aenter__(self) -> Response:
+        response = await self._inner.__aenter__()
+        try:
+            _check_status(response, self._url)
+        except BaseException as exc:
+            await self._inner.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return response
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        return await self._inner.__aexit__(kind, exc, tb)
+
+
+def _check_status(response: Response, url: str) -> None:
+    status = response.status
+    if status in RETRY_STATUS:
+        raise RetryableStatus(status, url, _retry_after(response.headers.get("Retry-After")))
+    if status == 404:
+        raise NotFound(f"{url} answered 404")
+    if status >= 400:
+        raise UpstreamError(f"HTTP {status} from {url}")
 
 
 def _netrc_present() -> bool:

@@ -76,3 +76,4 @@ async def test_unwritable_directory_is_a_storage_error(tmp_path: Path) -> None:
     store = FilesystemStore(str(tmp_path))
     with pytest.raises(StorageError, match="cannot write"):
         await store.write("web/simple/index.html", b"x")
+
