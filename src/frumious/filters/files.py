@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from frumious.errors import ConfigError
 from frumious.filters.base import FilterContext, ReleaseFileFilter
 from frumious.filters.metadata import regex_rules
@@ -41,17 +43,19 @@ class ExcludePlatform(ReleaseFileFilter):
         return {"substrings": sorted(self.exclusions.substrings), "packagetypes": sorted(self.exclusions.packagetypes)}
 
 
-class RegexReleaseFileMetadata(ReleaseFileFilter):
-    """Keeps a file only when every key of ``[regex_release_file_metadata]`` passes, over the
-    document ``{"info": ..., "release": version, "release_file": file}``."""
+class _RuleFileFilter(ReleaseFileFilter):
+    """A file filter made of rules over ``{"info", "release", "release_file"}``; all must pass."""
 
-    name = "regex_release_file_metadata"
+    rules: tuple[Any, ...]
 
     def __init__(self, context: FilterContext) -> None:
         super().__init__(context)
-        self.rules = regex_rules(context, self.name)
+        self.rules = self._rules(context)
         if not self.rules:
             context.inert(f"section [{self.name}] is empty or missing")
+
+    def _rules(self, context: FilterContext) -> tuple[Any, ...]:
+        raise NotImplementedError
 
     def keeps_file(self, project: Project, file: DistFile) -> bool:
         if not self.rules:
@@ -61,6 +65,16 @@ class RegexReleaseFileMetadata(ReleaseFileFilter):
 
     def describe(self) -> object:
         return sorted(rule.describe() for rule in self.rules)
+
+
+class RegexReleaseFileMetadata(_RuleFileFilter):
+    """Keeps a file only when every key of ``[regex_release_file_metadata]`` passes, over the
+    document ``{"info": ..., "release": version, "release_file": file}``."""
+
+    name = "regex_release_file_metadata"
+
+    def _rules(self, context: FilterContext) -> tuple[Any, ...]:
+        return tuple(regex_rules(context, self.name))
 
 
 def _version_rules(context: FilterContext, section: str) -> tuple[VersionRangeRule, ...]:
@@ -86,23 +100,11 @@ def _version_rules(context: FilterContext, section: str) -> tuple[VersionRangeRu
     return tuple(rules)
 
 
-class VersionRangeReleaseFileMetadata(ReleaseFileFilter):
+class VersionRangeReleaseFileMetadata(_RuleFileFilter):
     """Keeps a file when the specifier at each key (e.g. ``release_file.requires_python``)
     admits at least one of the listed versions; a missing specifier passes unless ``not-null``."""
 
     name = "version_range_release_file_metadata"
 
-    def __init__(self, context: FilterContext) -> None:
-        super().__init__(context)
-        self.rules = _version_rules(context, self.name)
-        if not self.rules:
-            context.inert(f"section [{self.name}] is empty or missing")
-
-    def keeps_file(self, project: Project, file: DistFile) -> bool:
-        if not self.rules:
-            return True
-        document = file_document(project, file)
-        return all(rule.passes(document) for rule in self.rules)
-
-    def describe(self) -> object:
-        return sorted(rule.describe() for rule in self.rules)
+    def _rules(self, context: FilterContext) -> tuple[Any, ...]:
+        return _version_rules(context, self.name)
