@@ -95,6 +95,21 @@ def content_type(key: str) -> str:
     return "application/octet-stream"
 
 
+class PrefixedKeys:
+    """Keys of an object store live under ``prefix``; object stores have no local paths."""
+
+    prefix: str
+
+    def local_path(self, key: str) -> str | None:
+        return None
+
+    def _key(self, key: str) -> str:
+        return join(self.prefix, key)
+
+    def _relative(self, full: str) -> str:
+        return full[len(self.prefix) + 1 :] if self.prefix else full
+
+
 class Blocking:
     """A bounded thread pool for a blocking client library, so the event loop never waits on it."""
 

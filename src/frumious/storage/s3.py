@@ -23,6 +23,7 @@ from frumious.storage import objectlock
 from frumious.storage.base import ObjectInfo
 from frumious.storage.objectbase import (
     Blocking,
+    PrefixedKeys,
     Spooled,
     SpoolWriter,
     content_type,
@@ -54,7 +55,7 @@ DELETE_BATCH = 1000
 KEPT_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage")
 
 
-class S3Store:
+class S3Store(PrefixedKeys):
     """A Store on S3. ``from_settings`` reads the config; the constructor takes plain values."""
 
     def __init__(
@@ -120,16 +121,7 @@ class S3Store:
     def description(self) -> str:
         return f"s3://{join(self.bucket, self.prefix)}"
 
-    def local_path(self, key: str) -> str | None:
-        return None
-
     # -- helpers ---------------------------------------------------------------------------
-
-    def _key(self, key: str) -> str:
-        return join(self.prefix, key)
-
-    def _relative(self, full: str) -> str:
-        return full[len(self.prefix) + 1 :] if self.prefix else full
 
     @contextmanager
     def _errors(self, op: str, key: str) -> Iterator[None]:

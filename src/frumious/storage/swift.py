@@ -25,6 +25,7 @@ from frumious.storage import objectlock
 from frumious.storage.base import ObjectInfo
 from frumious.storage.objectbase import (
     Blocking,
+    PrefixedKeys,
     Spooled,
     SpoolWriter,
     content_type,
@@ -72,7 +73,7 @@ def _delete_object(container: str, name: str, conn: swiftclient.Connection) -> N
     conn.delete_object(container, name)
 
 
-class SwiftStore:
+class SwiftStore(PrefixedKeys):
     """A Store in a Swift container. ``from_settings`` reads the config; the constructor takes values."""
 
     def __init__(
@@ -110,15 +111,6 @@ class SwiftStore:
     @property
     def description(self) -> str:
         return f"swift://{join(self.container, self.prefix)}"
-
-    def local_path(self, key: str) -> str | None:
-        return None
-
-    def _key(self, key: str) -> str:
-        return join(self.prefix, key)
-
-    def _relative(self, full: str) -> str:
-        return full[len(self.prefix) + 1 :] if self.prefix else full
 
     async def _do(self, what: str, fn: Callable[[swiftclient.Connection], T]) -> T:
         return await self._blocking.run(self._sync, what, fn)
