@@ -12,6 +12,7 @@ keys, unusual types) takes the ``json.loads`` path, with the same result.
 
 from __future__ import annotations
 
+import gc
 import html
 import json
 import re
@@ -58,7 +59,7 @@ def _item(capture: bool) -> bytes:
 # The whole projects array, validated by one C-level match; the possessive
 # repeat never backtracks, so odd input fails fast instead of slowly.
 _ARRAY = re.compile(rb"\[" + _WS + b"(?:" + _item(False) + b"(?:" + _COMMA + _item(False) + b")*+)?" + _WS + rb"\]")
-_ENTRY = re.compile(_item(True))
+_ENTRY_TEXT = re.compile(_item(True).decode("ascii"))
 _PROJECTS_KEY = re.compile(rb'"projects"' + _COLON + rb"\[")
 _LISTING = "the project listing"
 
@@ -117,18 +118,27 @@ def _check_meta(document: Any) -> int | None:
 
 
 def _fast_entries(body: bytes, start: int, end: int) -> tuple[list[ListingEntry], int]:
-    # finditer, not findall: one match alive at a time keeps the peak near the result's size.
-    entries: list[ListingEntry] = []
-    skipped = 0
-    for match in _ENTRY.finditer(body, start, end):
-        name1, serial1, serial2, name2 = match.groups()
-        raw = name1 if name1 is not None else name2
-        if not raw:
-            skipped += 1
-            continue
-        # The whole body was checked to be UTF-8 in _split_listing.
-        entries.append(ListingEntry(raw.decode("utf-8"), int(serial1 or serial2)))
-    return entries, skipped
+    # The array decoded once (the whole body was checked to be UTF-8 in _split_listing), not
+    # each name; and no garbage collection while 700,000 entries are made: every full pass
+    # would walk all the entries made so far, for nothing (a third of the time, measured).
+    text = body[start:end].decode("utf-8")
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        entries: list[ListingEntry] = []
+        skipped = 0
+        # finditer, not findall: one match alive at a time keeps the peak near the result's size.
+        for match in _ENTRY_TEXT.finditer(text):
+            name1, serial1, serial2, name2 = match.groups()
+            raw = name1 if name1 is not None else name2
+            if raw:
+                entries.append(ListingEntry(raw, int(serial1 or serial2)))
+            else:
+                skipped += 1
+        return entries, skipped
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _slow_entries(document: dict[str, Any]) -> tuple[list[ListingEntry], int]:

@@ -355,3 +355,18 @@ def test_project_expected_name_must_match() -> None:
         parse.parse_project(body_of(document()), expected="foo-baz")
     with pytest.raises(BadUpstreamData, match="the metadata of 'foo-bar' is not valid JSON"):
         parse.parse_project(b"nope", expected="foo-bar")
+
+
+def test_read_listing_leaves_garbage_collection_as_it_found_it() -> None:
+    import gc
+
+    body = b'{"meta": {}, "projects": [{"name": "a", "_last-serial": 1}]}'
+    assert gc.isenabled()
+    assert parse.read_listing(body).entries == [ListingEntry("a", 1)]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse.read_listing(body)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
