@@ -17,6 +17,7 @@ that escapes its directory would let upstream overwrite any file of the mirror.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -130,6 +131,9 @@ def root_page_keys() -> PageKeys:
     return page_keys(SIMPLE)
 
 
+# A sync asks for each file's key three times (validating the JSON, planning downloads, indexing):
+# remembered, the URL is checked once (a project with more files than this is merely checked again).
+@functools.lru_cache(maxsize=16384)
 def package_key(url: str) -> str:
     """The key of a release file: ``web`` plus the URL-decoded path of its URL.
 
