@@ -77,3 +77,16 @@ async def test_unwritable_directory_is_a_storage_error(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="cannot write"):
         await store.write("web/simple/index.html", b"x")
 
+
+
+@pytest.mark.parametrize("size", [0, 20_000, filesystem.INLINE_DIGEST + 1])
+async def test_digest_small_inline_and_large_on_a_thread(tmp_path: Path, size: int) -> None:
+    import hashlib
+
+    data = os.urandom(size)
+    store = FilesystemStore(str(tmp_path))
+    await store.write("web/packages/f", data)
+    assert await store.digest("web/packages/f", "sha256") == hashlib.sha256(data).hexdigest()
+    assert await store.digest("web/packages", "sha256") is None  # a directory
+    assert await store.digest("web/packages/f/g", "sha256") is None
+    assert await store.digest("web/nothing", "md5") is None

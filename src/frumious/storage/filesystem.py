@@ -30,6 +30,7 @@ from frumious.errors import LockHeld, ObjectMissing, StorageError
 from frumious.storage.base import ObjectInfo
 
 FILE_MODE = 0o644
+INLINE_DIGEST = 256 * 1024  # files up to this size are hashed on the event loop's thread
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _serials = itertools.count()
 
@@ -128,7 +129,14 @@ class FilesystemStore:
         return ObjectInfo(size=st.st_size, mtime=st.st_mtime)
 
     async def digest(self, key: str, algorithm: str) -> str | None:
-        return await asyncio.to_thread(_hash_file, self._path(key), algorithm)
+        path = f"{self._base}/{key}"
+        try:
+            if os.stat(path).st_size <= INLINE_DIGEST:
+                # Most release files are small: hashing one here costs less than the thread hop.
+                return _hash_file(path, algorithm)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return await asyncio.to_thread(_hash_file, path, algorithm)
 
     async def set_meta(self, key: str, *, mtime: float | None, digests: Mapping[str, str]) -> None:
         if mtime is not None:
@@ -261,11 +269,11 @@ class FileLockHandle:
         self._lock.release()
 
 
-def _hash_file(path: Path, algorithm: str) -> str | None:
+def _hash_file(path: str, algorithm: str) -> str | None:
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             return hashlib.file_digest(handle, algorithm).hexdigest()
-    except (FileNotFoundError, IsADirectoryError):
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
 
 
