@@ -78,7 +78,6 @@ async def test_unwritable_directory_is_a_storage_error(tmp_path: Path) -> None:
         await store.write("web/simple/index.html", b"x")
 
 
-
 @pytest.mark.parametrize("size", [0, 20_000, filesystem.INLINE_DIGEST + 1])
 async def test_digest_small_inline_and_large_on_a_thread(tmp_path: Path, size: int) -> None:
     import hashlib
