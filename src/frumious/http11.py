@@ -92,7 +92,14 @@ def _target(url: str) -> tuple[Key, str, str]:
         target = f"{target}?{parts.query}"
     if _UNSAFE.search(target):
         target = quote(target, safe=_SAFE)
-    return (parts.scheme, host, port or DEFAULT_PORTS[parts.scheme]), parts.netloc, target
+    netloc = parts.netloc
+    if not netloc.isascii():  # an internationalised host name goes on the wire in IDNA
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise UpstreamError(f"{url}: bad host name ({exc})") from None
+        netloc = ascii_host if port is None else f"{ascii_host}:{port}"
+    return (parts.scheme, host, port or DEFAULT_PORTS[parts.scheme]), netloc, target
 
 
 def _lines(headers: Mapping[str, str]) -> str:

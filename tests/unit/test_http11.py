@@ -287,3 +287,11 @@ def test_on_uvloop(case: Callable[[], Awaitable[None]]) -> None:
     uvloop = pytest.importorskip("uvloop")
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(case())  # type: ignore[arg-type]
+
+
+def test_request_targets_are_ascii_on_the_wire() -> None:
+    key, host, target = http11._target("http://bücher.example:8080/a b/ü?x=1#frag")
+    assert key == ("http", "bücher.example", 8080)
+    assert host == "xn--bcher-kva.example:8080"
+    assert target == "/a%20b/%C3%BC?x=1"
+    assert http11._target("https://pypi.org")[1:] == ("pypi.org", "/")
