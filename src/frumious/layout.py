@@ -133,7 +133,7 @@ def root_page_keys() -> PageKeys:
 
 # A sync asks for each file's key three times (validating the JSON, planning downloads, indexing):
 # remembered, the URL is checked once (a project with more files than this is merely checked again).
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=4096)
 def package_key(url: str) -> str:
     """The key of a release file: ``web`` plus the URL-decoded path of its URL.
 

@@ -158,7 +158,7 @@ async def save_json(ctx: Context, project: Project) -> None:
     json_key = layout.json_key(project.canonical)
     await ctx.store.write(json_key, data)
     await ctx.store.write(layout.pypi_json_key(project.canonical), data)
-    ctx.stats.written.append(json_key)
+    _wrote(ctx, json_key)
 
 
 def wanted_files(mirror: MirrorSettings, project: Project) -> list[tuple[DistFile, Wanted, Wanted | None]]:
@@ -225,7 +225,7 @@ async def _ensure(ctx: Context, wanted: Wanted) -> None:
     size = await download(ctx.upstream, ctx.store, wanted, ctx.mirror.digest_name)
     ctx.stats.files_downloaded += 1
     ctx.stats.bytes_downloaded += size
-    ctx.stats.written.append(wanted.key)
+    _wrote(ctx, wanted.key)
 
 
 async def write_pages(ctx: Context, project: Project, entry: ListingEntry, with_metadata: set[str] | None) -> None:
@@ -254,7 +254,7 @@ async def write_pages(ctx: Context, project: Project, entry: ListingEntry, with_
             await _write_versioned(ctx, directory, ext, key, data, entry.serial)
         else:
             await ctx.store.write(key, data)
-            ctx.stats.written.append(key)
+            _wrote(ctx, key)
 
 
 async def _write_versioned(ctx: Context, directory: str, ext: str, key: str, data: bytes, serial: int) -> None:
@@ -265,7 +265,13 @@ async def _write_versioned(ctx: Context, directory: str, ext: str, key: str, dat
     versioned = layout.versioned_page_key(directory, serial, ctx.now, ext)
     await ctx.store.write(versioned, data)
     await ctx.store.link(key, versioned)
-    ctx.stats.written.append(versioned)
+    _wrote(ctx, versioned)
+
+
+def _wrote(ctx: Context, key: str) -> None:
+    # Only the diff file reads this list; without one it would hold every key of the run.
+    if ctx.mirror.diff_file:
+        ctx.stats.written.append(key)
 
 
 def legacy_names(name: str) -> set[str]:
