@@ -59,8 +59,11 @@ async def test_s3_from_settings() -> None:
 
 
 def test_swift_auth_from_settings_and_environment() -> None:
+    from frumious import config
+
     env = {"OS_AUTH_URL": "https://keystone.example/v3", "OS_USERNAME": "env-user", "OS_PASSWORD": "pw"}
-    auth = SwiftAuth.from_settings(SwiftSettings(project_name="proj", region="RegionTwo"), env)
+    text = "[mirror]\ndirectory = /p\nstorage-backend = swift\n[swift]\nproject_name = proj\nregion = RegionTwo\n"
+    auth = SwiftAuth.from_settings(config.loads(text, environ=env).swift)
     assert auth.auth_url == "https://keystone.example/v3" and auth.username == "env-user"
     assert auth.version == "3"
     conn = auth.connect(None, retries=1)
@@ -69,10 +72,10 @@ def test_swift_auth_from_settings_and_environment() -> None:
     assert conn.os_options["region_name"] == "RegionTwo"
     assert conn.os_options["user_domain_name"] == "default"
     # The config file wins over the environment; /auth/v1.0 means TempAuth.
-    v1 = SwiftAuth.from_settings(SwiftSettings(auth_url="http://h/auth/v1.0", username="a:b", password="k"), env)
+    v1 = SwiftAuth.from_settings(SwiftSettings(auth_url="http://h/auth/v1.0", username="a:b", password="k"))
     assert (v1.version, v1.username) == ("1", "a:b")
     with pytest.raises(ConfigError, match="auth_url"):
-        SwiftAuth.from_settings(SwiftSettings(), {})
+        SwiftAuth.from_settings(SwiftSettings(auth_url=""))
 
 
 async def test_swift_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -104,8 +104,7 @@ class SwiftStore(PrefixedKeys):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SwiftStore:
-        # config.load already applied the OS_* fallbacks (a key present but empty in [swift] wins).
-        auth = SwiftAuth.from_settings(settings.swift, environ={})
+        auth = SwiftAuth.from_settings(settings.swift)
         return cls(settings.swift.default_container, settings.mirror.directory, auth=auth)
 
     @property

@@ -8,11 +8,10 @@ threads costs one authentication, and each re-authenticates by itself on a 401.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,18 +27,6 @@ T = TypeVar("T")
 
 # Statuses worth another try: timeouts, rate limiting (429, 498 is Swift's own), server errors.
 RETRY_STATUSES = frozenset({408, 429, 498, 499})
-# bandersnatch's Swift backend fell back to these OpenStack variables, first match wins.
-ENV_FALLBACKS: Mapping[str, tuple[str, ...]] = {
-    "auth_url": ("OS_AUTH_URL", "OS_AUTHENTICATION_URL"),
-    "username": ("OS_USER_ID", "OS_USERNAME"),
-    "password": ("OS_PASSWORD",),
-    "project_name": ("OS_PROJECT_NAME", "OS_TENANT_NAME"),
-    "user_domain_name": ("OS_USER_DOMAIN_NAME",),
-    "project_domain_name": ("OS_PROJECT_DOMAIN_NAME",),
-    "object_storage_url": ("OS_STORAGE_URL",),
-    "region": ("OS_REGION_NAME",),
-    "project_id": ("OS_PROJECT_ID",),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,18 +44,16 @@ class SwiftAuth:
     project_id: str = ""
 
     @classmethod
-    def from_settings(cls, swift: SwiftSettings, environ: Mapping[str, str] | None = None) -> SwiftAuth:
-        env = os.environ if environ is None else environ
-        values: dict[str, str] = {}
-        for name, variables in ENV_FALLBACKS.items():
-            value = getattr(swift, name) or next((env[v] for v in variables if env.get(v)), "")
-            if value:
-                values[name] = value
-        if not values.get("auth_url"):
+    def from_settings(cls, swift: SwiftSettings) -> SwiftAuth:
+        """From [swift]; config.load has already filled empty keys from the OS_* variables."""
+        if not swift.auth_url:
             raise ConfigError("[swift] auth_url is required (or OS_AUTH_URL in the environment)")
-        values.setdefault("username", "")
-        values.setdefault("password", "")
-        return cls(**values)
+        fields = ("project_name", "object_storage_url", "region", "project_id")
+        optional = {name: getattr(swift, name) for name in fields if getattr(swift, name)}
+        domains = {
+            name: getattr(swift, name) for name in ("user_domain_name", "project_domain_name") if getattr(swift, name)
+        }
+        return cls(swift.auth_url, swift.username, swift.password, **optional, **domains)
 
     @property
     def version(self) -> str:
