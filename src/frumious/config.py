@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import ast
 import configparser
-import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from enum import Enum
 from importlib import resources
@@ -21,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from frumious.configreader import Reader, did_you_mean
 from frumious.errors import ConfigError, ConfigMissing
 from frumious.settings import CompareMethod, MirrorSettings, S3Settings, Settings, SimpleFormat, SwiftSettings
 
@@ -114,64 +114,6 @@ class _Parser(configparser.ConfigParser):
         return optionstr
 
 
-class _Reader:
-    """Typed access to interpolated values that records problems instead of raising."""
-
-    def __init__(self, values: Mapping[str, Mapping[str, str]]) -> None:
-        self.values = values
-        self.problems: list[str] = []
-        self.warnings: list[str] = []
-
-    def bad(self, section: str, key: str, what: str) -> None:
-        self.problems.append(f"[{section}] {key}: {what}")
-
-    def warn(self, section: str, key: str, what: str) -> None:
-        self.warnings.append(f"[{section}] {key}: {what}" if key else f"[{section}]: {what}")
-
-    def text(self, section: str, key: str, default: str = "") -> str:
-        return self.values.get(section, {}).get(key, default)
-
-    def boolean(self, section: str, key: str, default: bool = False) -> bool:
-        raw = self.text(section, key, str(default))
-        state = configparser.ConfigParser.BOOLEAN_STATES.get(raw.lower())
-        if state is None:
-            self.bad(section, key, f"{raw!r} is not a boolean; use true/false, yes/no, on/off or 1/0")
-            return default
-        return state
-
-    def integer(self, section: str, key: str, default: int, low: int, high: int | None = None) -> int:
-        raw = self.text(section, key, str(default))
-        wanted = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        try:
-            value = int(raw)
-        except ValueError:
-            self.bad(section, key, f"{raw!r} is not a whole number; use a whole number {wanted}")
-            return default
-        if value < low or (high is not None and value > high):
-            self.bad(section, key, f"{value} is out of range; use a whole number {wanted}")
-            return default
-        return value
-
-    def number(self, section: str, key: str, ok: Callable[[float], bool], wanted: str, percent: bool = False) -> float:
-        raw = self.text(section, key)
-        try:
-            value = float(raw[:-1]) / 100 if percent and raw.endswith("%") else float(raw)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and ok(value)):
-            self.bad(section, key, f"{raw!r} is not {wanted}")
-            return 1.0  # a placeholder: the ConfigError will be raised
-        return value
-
-    def choice(self, section: str, key: str, options: Sequence[str], normalize: Callable[[str], str]) -> str:
-        raw = self.text(section, key, options[0])
-        value = normalize(raw)
-        if value not in options:
-            self.bad(section, key, f"{raw!r} is not supported; use one of {', '.join(options)}")
-            return options[0]
-        return value
-
-
 def default_config_path() -> str:
     """Where the CLI looks when no ``-c`` is given: ours first, then an existing bandersnatch one."""
     return next((path for path in _CONFIG_CANDIDATES if Path(path).exists()), _CONFIG_CANDIDATES[0])
@@ -194,7 +136,7 @@ def loads(text: str, path: str = "<string>", environ: Mapping[str, str] | None =
     parser = _parse(text, path)
     own = _own_keys(text)
     values, problems = _interpolate(parser, own)
-    reader = _Reader(values)
+    reader = Reader(values)
     reader.problems.extend(problems)
     _audit(reader, own)
     settings = Settings(
@@ -277,19 +219,19 @@ def _interpolation_problem(exc: configparser.InterpolationError) -> str:
     return "a lone % is not allowed (values use %-interpolation); write %% for a literal %"
 
 
-def _audit(r: _Reader, own: Mapping[str, Sequence[str]]) -> None:
+def _audit(r: Reader, own: Mapping[str, Sequence[str]]) -> None:
     """Warn about keys and sections that do nothing, so silent typos become visible."""
     for key in own.get("mirror", ()):
         if key in _DEAD_MIRROR_KEYS:
             r.warn("mirror", key, _DEAD_MIRROR_KEYS[key])
         elif key not in _MIRROR_KEYS:
-            r.warn("mirror", key, f"unknown key, ignored{_did_you_mean(key, _MIRROR_KEYS)}")
+            r.warn("mirror", key, f"unknown key, ignored{did_you_mean(key, _MIRROR_KEYS)}")
     for key in own.get("s3", ()):
         if key not in _S3_KEYS and not key.startswith(_S3_PARAM_PREFIX):
-            r.warn("s3", key, f"unknown key, ignored{_did_you_mean(key, _S3_KEYS)}")
+            r.warn("s3", key, f"unknown key, ignored{did_you_mean(key, _S3_KEYS)}")
     for key in own.get("swift", ()):
         if key not in _SWIFT_ENV:
-            r.warn("swift", key, f"unknown key, ignored{_did_you_mean(key, _SWIFT_ENV)}")
+            r.warn("swift", key, f"unknown key, ignored{did_you_mean(key, _SWIFT_ENV)}")
     for old, new in _OLD_SECTIONS.items():
         if old in own:
             r.warn(old, "", f"obsolete section, ignored; rename it to [{new}]")
@@ -298,13 +240,7 @@ def _audit(r: _Reader, own: Mapping[str, Sequence[str]]) -> None:
             r.warn(name, "plugins", "obsolete key, ignored; list filters in [plugins] enabled")
 
 
-def _did_you_mean(key: str, known: Iterable[str]) -> str:
-    folded = {name.lower().replace("_", "-"): name for name in known}
-    match = folded.get(key.lower().replace("_", "-"))
-    return f" (did you mean {match}?)" if match else ""
-
-
-def _mirror(r: _Reader) -> MirrorSettings:
+def _mirror(r: Reader) -> MirrorSettings:
     m = "mirror"
     directory = r.text(m, "directory")
     if not directory:
@@ -350,7 +286,7 @@ def _mirror(r: _Reader) -> MirrorSettings:
     )
 
 
-def _master(r: _Reader, allow_non_https: bool) -> str:
+def _master(r: Reader, allow_non_https: bool) -> str:
     raw = r.text("mirror", "master")
     # bandersnatch appends "/simple" etc. by concatenation; a trailing "/" would give "//simple".
     master = raw.rstrip("/")
@@ -362,7 +298,7 @@ def _master(r: _Reader, allow_non_https: bool) -> str:
     return master
 
 
-def _url(r: _Reader, key: str, schemes: Sequence[str]) -> str:
+def _url(r: Reader, key: str, schemes: Sequence[str]) -> str:
     raw = r.text("mirror", key)
     if raw and _scheme(raw) not in schemes:
         r.bad("mirror", key, f"{raw!r} is not a URL with a host and one of the schemes {', '.join(schemes)}")
@@ -378,12 +314,12 @@ def _scheme(url: str) -> str | None:
     return parts.scheme.lower() if parts.netloc else None
 
 
-def _check_s3_directory(r: _Reader, directory: str) -> None:
+def _check_s3_directory(r: Reader, directory: str) -> None:
     if not directory.startswith("/") or not directory.split("/")[1].strip():
         r.bad("mirror", "directory", f"{directory!r} is not /bucket/prefix, which storage-backend = s3 requires")
 
 
-def _root_uri(r: _Reader, release_files: bool) -> str:
+def _root_uri(r: Reader, release_files: bool) -> str:
     # Pages concatenate root_uri and "/packages/...", so a trailing "/" would give "//packages".
     root_uri = r.text("mirror", "root_uri").rstrip("/")
     if not root_uri and not release_files:
@@ -392,7 +328,7 @@ def _root_uri(r: _Reader, release_files: bool) -> str:
     return root_uri
 
 
-def _diff_file(r: _Reader, directory: str) -> str:
+def _diff_file(r: Reader, directory: str) -> str:
     raw = r.text("mirror", "diff-file")
     if not _HAS_REFERENCE.match(raw):
         return raw
@@ -405,12 +341,12 @@ def _diff_file(r: _Reader, directory: str) -> str:
     return match["pre"] + value + match["post"]
 
 
-def _plugins(r: _Reader) -> tuple[str, ...]:
+def _plugins(r: Reader) -> tuple[str, ...]:
     names = [line.strip() for line in r.text("plugins", "enabled").splitlines() if line.strip()]
     return ("all",) if "all" in names else tuple(dict.fromkeys(names))
 
 
-def _s3(r: _Reader) -> S3Settings:
+def _s3(r: Reader) -> S3Settings:
     prefix = _S3_PARAM_PREFIX
     extra = {
         k.removeprefix(prefix): v for k, v in r.values.get("s3", {}).items() if k.startswith(prefix) and k != prefix
@@ -427,7 +363,7 @@ def _s3(r: _Reader) -> S3Settings:
     )
 
 
-def _swift(r: _Reader, environ: Mapping[str, str]) -> SwiftSettings:
+def _swift(r: Reader, environ: Mapping[str, str]) -> SwiftSettings:
     # A key present in [swift] wins even when empty, as it did in bandersnatch 6.
     section = r.values.get("swift", {})
     found: dict[str, str] = {}
