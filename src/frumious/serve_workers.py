@@ -1,7 +1,8 @@
-"""Running ``frumious serve`` as a process: one server, or workers sharing the port.
+"""Running ``frumious serve``: the server loop, its logs, and workers sharing the port.
 
-Kept apart from ``serve`` (the HTTP application) because forking and signal
-relaying are process management, not request handling.
+Kept apart from ``serve`` (the HTTP application: routing, negotiation, files) because
+listening, shutdown, forking and signal relaying are process management, not request
+handling.
 """
 
 from __future__ import annotations
@@ -12,14 +13,90 @@ import logging
 import os
 import signal
 import socket
+from typing import Any
 
-from frumious.serve import serve
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
+
+from frumious import negotiate
+from frumious.serve import Handler, Mirror
 from frumious.settings import Settings
 from frumious.storage import open_store
+from frumious.storage.base import Store
 
-__all__ = ["serve_main"]
+__all__ = ["CombinedLog", "serve", "serve_main"]
 
 log = logging.getLogger("frumious.serve")
+
+
+class _ServerLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's error log: a malformed request is one info line, a handler failure a traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            self.logger.info("%s: %s", str(msg) % args, exc_info.message)
+        else:
+            self.logger.error(msg, *args, exc_info=exc_info, **kwargs)
+
+
+class CombinedLog(AbstractAccessLogger):
+    """The Combined Log Format, with ``%b`` the body bytes sent (sendfile included)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        empty = request.method == "HEAD" or response.status in (204, 304)
+        line = f"{request.method} {request.raw_path} HTTP/{request.version.major}.{request.version.minor}"
+        h = request.headers
+        sent = 0 if empty else (response.content_length or 0)
+        args = (request.remote, line, response.status, sent, h.get("Referer"), h.get("User-Agent"))
+        self.logger.info("%s", negotiate.combined_log_line(*args))
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+async def serve(
+    store: Store,
+    *,
+    host: str,
+    port: int,
+    root_path: str = "/",
+    hash_index: bool = False,
+    json_enabled: bool = True,
+    reuse_port: bool = False,
+    started: asyncio.Future[int] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT (or cancellation), then stop accepting and let requests finish.
+
+    The handler runs on aiohttp's low-level server: ``make_app``'s router adds nothing here
+    but a regex match per request.
+    """
+    handler = Handler(Mirror(store), hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
+    access = logging.getLogger("frumious.access")
+    server = web.Server(handler.handle, access_log=access, access_log_class=CombinedLog, logger=_ServerLog(log, {}))
+    runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=10.0)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
+        with contextlib.suppress(ValueError, RuntimeError):  # not the main thread (tests)
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
+        await site.start()
+        bound = next((a[1] for a in runner.addresses if isinstance(a, tuple)), port)
+        log.info("serving %s on http://%s:%d%s", store.description, host, bound, root_path)
+        if started is not None:
+            started.set_result(bound)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        for signum in signals:
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(signum)
+        await runner.cleanup()
 
 
 def serve_main(settings: Settings, host: str, port: int, root_path: str, workers: int = 1) -> int:

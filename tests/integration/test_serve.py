@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from frumious import serve as serve_module
-from frumious.serve import serve
+from frumious.serve_workers import serve
 from frumious.storage.filesystem import FilesystemStore
 
 from .nginx import free_port, nginx_missing, run_nginx
