@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NGINX", "Nginx", "free_port", "nginx_missing", "run_nginx", "site_config"]
+import pytest
+
+__all__ = ["NGINX", "Nginx", "free_port", "nginx_missing", "require_nginx", "run_nginx", "site_config"]
 
 NGINX = "/usr/sbin/nginx"
 DOC = Path(__file__).resolve().parents[2] / "docs" / "serving.md"
@@ -31,8 +33,17 @@ DOC_LOG = "/var/log/nginx/pypi-mirror.access.log"
 def nginx_missing() -> str | None:
     """Why the nginx tests cannot run, or None."""
     if not os.access(NGINX, os.X_OK):
-        return f"{NGINX} is missing: install Debian's nginx-light (apt-get install -y nginx-light); .ci/run does"
+        return f"{NGINX} is missing: install Debian's nginx-light (scripts/test.sh does when it can use apt)"
     return None
+
+
+def require_nginx() -> None:
+    """Skip a test that needs nginx where it cannot be had; in CI (``CI=true``) its absence is a failure."""
+    if (why := nginx_missing()) is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(why)
+    pytest.skip(why)
 
 
 def site_config(doc: Path = DOC) -> str:

@@ -29,7 +29,7 @@ from packaging.utils import canonicalize_name
 
 from fakepypi import FakeIndex, make_wheel, run_fake_pypi, write_config
 
-from .nginx import free_port, nginx_missing, run_nginx
+from .nginx import free_port, require_nginx, run_nginx
 
 PY = sys.version_info
 TOO_NEW = f">={PY.major}.{PY.minor + 1}"  # excludes the running Python
@@ -140,8 +140,7 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
 def server(request: pytest.FixtureRequest, mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     work = tmp_path_factory.mktemp(request.param)
     if request.param == "nginx":
-        if (why := nginx_missing()) is not None:
-            pytest.fail(why)
+        require_nginx()
         with run_nginx(mirror.parent / "mirror" / "web", work) as nginx:
             yield Server("nginx", nginx.url, nginx.access_log)
         return

@@ -27,7 +27,7 @@ from frumious import serve as serve_module
 from frumious.serve_workers import serve
 from frumious.storage.filesystem import FilesystemStore
 
-from .nginx import free_port, nginx_missing, run_nginx
+from .nginx import free_port, nginx_missing, require_nginx, run_nginx
 
 PIP = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -124,8 +124,7 @@ def server(request: pytest.FixtureRequest, tree: Path, tmp_path_factory: pytest.
         with run_frumious(FilesystemStore(str(tree))) as url:
             yield url
         return
-    if (why := nginx_missing()) is not None:
-        pytest.fail(why)
+    require_nginx()
     with run_nginx(tree / "web", tmp_path_factory.mktemp("nginx")) as nginx:
         yield nginx.url
 
