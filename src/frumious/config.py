@@ -283,6 +283,8 @@ def _mirror(r: Reader) -> MirrorSettings:
         prune_filtered=r.boolean(m, "prune-filtered"),
         keep_removed=r.boolean(m, "keep-removed"),
         max_delete_share=r.number(m, "max-delete-share", lambda x: 0 < x <= 1, _SHARE, percent=True),
+        quarantine_after=r.integer(m, "quarantine-after", 3, low=1),
+        confirm_removal_after=r.number(m, "confirm-removal-after", lambda x: x >= 0, "a number of seconds, 0 or more"),
     )
 
 

@@ -26,6 +26,9 @@ from typing import ClassVar
 
 class FrumiousError(Exception):
     exit_code: ClassVar[int] = 1
+    # True for errors that must end the whole run rather than fail one project
+    # (the per-project handler re-raises them).
+    stops_run: ClassVar[bool] = False
 
 
 class ConfigError(FrumiousError):

@@ -24,7 +24,22 @@ from frumious.errors import BadUpstreamData
 from frumious.layout import check_filename, package_key
 from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
 
-__all__ = ["Listing", "listing_serial", "parse_listing", "parse_listing_html", "parse_project", "read_listing"]
+__all__ = [
+    "MAX_SERIAL",
+    "Listing",
+    "listing_serial",
+    "parse_listing",
+    "parse_listing_html",
+    "parse_project",
+    "read_listing",
+    "serial_from_text",
+]
+
+# SQLite's INTEGER (and PyPI's bigint) end here; a larger serial is corrupt data, never real.
+MAX_SERIAL = 2**63 - 1
+# A JSON integer longer than this is no count we could use; Python refuses to convert one of
+# more than 4,300 digits at all (ValueError), so such numbers are kept as a marker instead.
+_MAX_DIGITS = 40
 
 
 class Listing(NamedTuple):
@@ -33,6 +48,9 @@ class Listing(NamedTuple):
     serial: int | None
     # Entries without a usable name or serial (bandersnatch warns and skips them).
     skipped: int
+    # Named entries whose serial is invalid (out of range, or beyond the root's serial): they
+    # count as listed (never deleted) but are not synced this run.
+    invalid: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------
@@ -51,7 +69,8 @@ def _item(capture: bool) -> bytes:
     """
     group = b"(" if capture else b"(?:"
     name = rb'"name"' + _COLON + b'"' + group + rb'[^"\\\x00-\x1f]*)"'
-    serial = rb'"_last-serial"' + _COLON + group + rb"0|[1-9][0-9]*)"
+    # At most 19 digits: longer serials take the json.loads path, which checks the range.
+    serial = rb'"_last-serial"' + _COLON + group + rb"0|[1-9][0-9]{0,18})"
     either = b"(?:" + name + _COMMA + serial + b"|" + serial + _COMMA + name + b")"
     return rb"\{" + _WS + either + _WS + rb"\}"
 
@@ -64,9 +83,20 @@ _PROJECTS_KEY = re.compile(rb'"projects"' + _COLON + rb"\[")
 _LISTING = "the project listing"
 
 
+class _HugeNumber(float):
+    """A JSON integer of more than ``_MAX_DIGITS`` digits: not an int, so every range check refuses it."""
+
+    def __repr__(self) -> str:
+        return "a number too large to be real"
+
+
+def _bounded_int(text: str) -> int | float:
+    return int(text) if len(text) <= _MAX_DIGITS else _HugeNumber("inf")
+
+
 def _loads(text: str | bytes, what: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_bounded_int)
     except (ValueError, RecursionError) as e:
         raise BadUpstreamData(f"{what} is not valid JSON: {e}") from None
 
@@ -100,7 +130,16 @@ def _split_listing(body: bytes) -> tuple[dict[str, Any], int, int] | None:
 
 
 def _is_serial(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SERIAL
+
+
+def serial_from_text(text: str) -> int | None:
+    """A serial given as decimal text (a header, a todo line), or None when it is not a valid one."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_DIGITS:
+        return None
+    value = int(text)
+    return value if value <= MAX_SERIAL else None
 
 
 def _check_meta(document: Any) -> int | None:
@@ -141,31 +180,44 @@ def _fast_entries(body: bytes, start: int, end: int) -> tuple[list[ListingEntry]
             gc.enable()
 
 
-def _slow_entries(document: dict[str, Any]) -> tuple[list[ListingEntry], int]:
+def _slow_entries(document: dict[str, Any]) -> tuple[list[ListingEntry], int, list[str]]:
     entries: list[ListingEntry] = []
+    invalid: list[str] = []
     skipped = 0
     for item in document["projects"]:
         name = item.get("name") if isinstance(item, dict) else None
         serial = item.get("_last-serial") if isinstance(item, dict) else None
-        if isinstance(name, str) and name and _is_serial(serial):
+        if not isinstance(name, str) or not name:
+            skipped += 1
+        elif _is_serial(serial):
             entries.append(ListingEntry(name, serial))
         else:
-            skipped += 1
-    return entries, skipped
+            # A listed project with a broken serial is still listed: it must not look deleted.
+            invalid.append(name)
+    return entries, skipped, invalid
 
 
-def read_listing(body: bytes) -> Listing:
-    """Entries, root serial and skipped count of a PEP 691 JSON ``/simple/``."""
+def read_listing(body: bytes, root_serial: int | None = None) -> Listing:
+    """Entries, root serial and skipped count of a PEP 691 JSON ``/simple/``.
+
+    The root serial is ``meta._last-serial``, else ``root_serial`` (the response's
+    ``X-PyPI-Last-Serial``); an entry beyond it is invalid, as is one out of range.
+    """
     split = _split_listing(body)
+    invalid: list[str] = []
     if split is None:
         document = _loads(body, _LISTING)
         serial = _check_meta(document)
-        entries, skipped = _slow_entries(document)
+        entries, skipped, invalid = _slow_entries(document)
     else:
         envelope, start, end = split
         serial = _check_meta(envelope)
         entries, skipped = _fast_entries(body, start, end)
-    return Listing(entries, serial, skipped)
+    ceiling = serial if serial is not None else root_serial
+    if ceiling is not None and any(entry.serial > ceiling for entry in entries):
+        invalid += [entry.name for entry in entries if entry.serial > ceiling]
+        entries = [entry for entry in entries if entry.serial <= ceiling]
+    return Listing(entries, ceiling, skipped, tuple(invalid))
 
 
 def parse_listing(body: bytes) -> list[ListingEntry]:
@@ -305,11 +357,11 @@ def _releases(value: object, ctx: _Context, base: str | None = None) -> dict[str
 
 def _last_serial(value: object, ctx: _Context) -> int:
     # bandersnatch takes int(last_serial), so a decimal string is accepted too.
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    if not _is_serial(value):
-        raise ctx.fail(f"'last_serial' must be a non-negative integer, got {value!r}")
-    return value
+    serial = serial_from_text(value) if isinstance(value, str) else value
+    if not _is_serial(serial):
+        shown = f"{value[:20]!r}..." if isinstance(value, str) and len(value) > 20 else repr(value)
+        raise ctx.fail(f"'last_serial' must be a non-negative integer below 2**63, got {shown}")
+    return serial
 
 
 def parse_project(body: bytes, *, expected: str | None = None, base_url: str | None = None) -> Project:
@@ -343,11 +395,10 @@ def parse_project(body: bytes, *, expected: str | None = None, base_url: str | N
 
 
 def project_page_serial(body: bytes) -> int | None:
-    """``meta._last-serial`` of a PEP 691 project page, when it carries one."""
+    """``meta._last-serial`` of a PEP 691 project page; None when it carries no valid one."""
     try:
-        value = json.loads(body).get("meta", {}).get("_last-serial")
-    except (ValueError, AttributeError):
+        value = json.loads(body, parse_int=_bounded_int).get("meta", {}).get("_last-serial")
+    except (ValueError, AttributeError, RecursionError):
         return None
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        return int(value)
-    return None
+    serial = serial_from_text(value) if isinstance(value, str) else value
+    return serial if _is_serial(serial) else None

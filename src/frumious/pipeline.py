@@ -48,6 +48,8 @@ class RunStats:
     removed_projects: list[str] = field(default_factory=list)
     would_prune: list[str] = field(default_factory=list)
     refused: str | None = None
+    # Projects that failed quarantine-after runs in a row: name -> when they are tried next.
+    quarantined: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -56,7 +56,13 @@ def summary(stats: RunStats, seconds: float, serial: int, *, stopped_early: bool
         lines.append(f"Refused: {stats.refused}")
     if stopped_early:
         lines.append("Stopped at the first error (stop-on-error = true)")
-    if stats.failed:
-        lines.append("Failed projects (the serial was not advanced; they are retried next run):")
-        lines.extend(f"  {name}: {reason}" for name, reason in sorted(stats.failed.items()))
+    failed = {name: reason for name, reason in stats.failed.items() if name not in stats.quarantined}
+    if failed:
+        lines.append("Failed projects (retried next run; everything else was mirrored):")
+        lines.extend(f"  {name}: {reason}" for name, reason in sorted(failed.items()))
+    if stats.quarantined:
+        lines.append("Quarantined projects (failing run after run; retried with backoff, holding nothing back):")
+        for name, why in sorted(stats.quarantined.items()):
+            reason = stats.failed.get(name)
+            lines.append(f"  {name}: {why}" + (f" (this run: {reason})" if reason else ""))
     return lines

@@ -27,11 +27,16 @@ def reconcile(
     *,
     serial: int,
     filters_changed: bool,
+    unsynced: Iterable[str] = (),
 ) -> Reconciled:
-    """What to sync and what may go; ``local`` holds canonical names."""
+    """What to sync and what may go; ``local`` holds canonical names.
+
+    ``unsynced`` names are listed but not to be synced (their serial is invalid): they
+    are neither queued nor taken as vanished.
+    """
     queue: dict[str, ListingEntry] = {}
     excluded: list[str] = []
-    listed: set[str] = set()
+    listed: set[str] = {canonicalize_name(name) for name in unsynced}
     for entry in listing:
         canonical = canonicalize_name(entry.name)
         listed.add(canonical)

@@ -61,6 +61,10 @@ class MirrorSettings:
     prune_filtered: bool = False
     keep_removed: bool = False
     max_delete_share: float = 0.01
+    # Failed runs in a row before a project is quarantined (retried with backoff).
+    quarantine_after: int = 3
+    # Seconds between the two runs that must both see a project gone before it is removed.
+    confirm_removal_after: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)

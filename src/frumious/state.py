@@ -13,9 +13,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from frumious import layout
+from frumious import layout, retries
 from frumious.errors import ObjectMissing, StateError
 from frumious.models import ListingEntry
+from frumious.retries import Failure
 from frumious.storage.base import Store
 
 log = logging.getLogger("frumious.state")
@@ -23,6 +24,10 @@ log = logging.getLogger("frumious.state")
 CURRENT_GENERATION = 5
 LISTING_ETAG = ".frumious/listing-etag"
 FILTERS = ".frumious/filters"
+# Projects carried by name from run to run: failures, and absences awaiting a second 404.
+FAILED = ".frumious/failed"
+VANISHING = ".frumious/vanishing"
+_MAX_SERIAL = 2**63 - 1
 
 
 async def _read_text(store: Store, key: str) -> str | None:
@@ -73,19 +78,28 @@ class Todo:
 def parse_todo(text: str) -> Todo | None:
     """The todo, or None when it is unusable (bandersnatch then discards it)."""
     lines = text.split("\n")
-    try:
-        target = int(lines[0])
-    except ValueError:
+    target = _serial(lines[0])
+    if target is None:
         return None
     entries = []
     for line in lines[1:]:
         if not line.strip():
             continue
         name, _, serial = line.rpartition(" ")
-        if not name or not serial.isdigit():
+        value = _serial(serial)
+        if not name or value is None:
             return None
-        entries.append(ListingEntry(name=name, serial=int(serial)))
+        entries.append(ListingEntry(name=name, serial=value))
     return Todo(target=target, entries=tuple(entries))
+
+
+def _serial(text: str) -> int | None:
+    """A serial from a todo line; None when out of range (a poisoned todo must not become ``status``)."""
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= _MAX_SERIAL else None
 
 
 async def read_todo(store: Store) -> Todo | None:
@@ -144,8 +158,32 @@ async def write_listing_etag(store: Store, etag: str | None, serial: int) -> Non
         await store.delete(LISTING_ETAG)
 
 
-def target_serial(current: int, entries: Iterable[ListingEntry]) -> int:
-    return max([current, *(entry.serial for entry in entries)])
+def target_serial(current: int, entries: Iterable[ListingEntry], ceiling: int | None = None) -> int:
+    """The newest serial of ``entries`` (never above ``ceiling``, the root's serial), or ``current``."""
+    newest = max([current, *(entry.serial for entry in entries)])
+    return newest if ceiling is None else max(current, min(newest, ceiling))
+
+
+async def read_failures(store: Store) -> dict[str, Failure]:
+    return retries.parse_failures(await _read_text(store, FAILED) or "")
+
+
+async def write_failures(store: Store, failures: dict[str, Failure]) -> None:
+    if failures:
+        await store.write(FAILED, retries.render_failures(failures))
+    else:
+        await store.delete(FAILED)
+
+
+async def read_vanishing(store: Store) -> dict[str, float]:
+    return retries.parse_vanishing(await _read_text(store, VANISHING) or "")
+
+
+async def write_vanishing(store: Store, vanishing: dict[str, float]) -> None:
+    if vanishing:
+        await store.write(VANISHING, retries.render_vanishing(vanishing))
+    else:
+        await store.delete(VANISHING)
 
 
 async def filters_changed(store: Store, fingerprint: str) -> bool:

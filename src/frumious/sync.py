@@ -1,9 +1,10 @@
 """The orchestrator: decide what to sync, run projects concurrently, finish the run.
 
-``mirror`` reads top to bottom: take the lock, work out the queue (resume the
-todo, or diff the listing against the serial), sync each project, regenerate
-the root index, and only after a clean run make everything durable and advance
-the serial.
+``mirror`` reads top to bottom: take the lock, work out the queue (``runplan``:
+resume the todo, or diff the listing against the serial, plus remembered
+failures), sync each project, settle projects gone upstream, regenerate the root
+index, and when the run finished make everything durable, carry its failures by
+name and publish the newest serial every synced project reached.
 """
 
 from __future__ import annotations
@@ -17,18 +18,19 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from frumious import index, layout, render, state
-from frumious.errors import FrumiousError
+from frumious import index, layout, render, retries, state
 from frumious.filters import FilterSet
 from frumious.index import MirrorIndex
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.pipeline import Context, RunStats, sync_project
-from frumious.reconcile import reconcile, removal_limit
+from frumious.reconcile import removal_limit
 from frumious.remove import remove_project
+from frumious.retries import Failure
+from frumious.runplan import Memory, Plan, make_plan, published_serial
 from frumious.settings import MirrorSettings
 from frumious.state import Todo, TodoCheckpoint
 from frumious.storage.base import Store
-from frumious.upstream import Listing, Upstream
+from frumious.upstream import Upstream
 
 log = logging.getLogger("frumious.sync")
 
@@ -53,15 +55,13 @@ class SyncReport:
         return self.finished - self.started
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    queue: tuple[ListingEntry, ...]
-    target: int
-    resumed: bool
-    listing_etag: str | None = None
-    listing_unchanged: bool = False
-    excluded: tuple[str, ...] = ()
-    vanished: tuple[str, ...] = ()
+@dataclass
+class Results:
+    """Each queued project's outcome, by canonical name."""
+
+    synced: set[str] = field(default_factory=set)
+    failed: dict[str, ListingEntry] = field(default_factory=dict)
+    gone: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,28 +86,83 @@ async def mirror(
         await state.write_serial(store, 0)
         await index.restamp(store, mirror_index)
     serial = await state.read_serial(store)
-    plan = await make_plan(upstream, store, mirror_settings, filters, serial, mirror_index)
+    memory = await Memory.load(store)
+    plan = await make_plan(upstream, store, mirror_settings, filters, serial, mirror_index, memory, started)
     report = SyncReport(stats=stats, serial=serial, started=started, listing_unchanged=plan.listing_unchanged)
     plan = apply_safety_valve(mirror_settings, plan, stats, options, mirror_index.count())
+    for name in plan.invalid:
+        stats.failed[name] = "the upstream listing gives it an invalid serial; skipped this run"
     stats.projects_total = len(plan.queue)
     removed = await prune_excluded(store, mirror_settings, mirror_index, plan, stats)
     ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), mirror_index)
     ctx.vanished = set(plan.vanished)
+    results = Results()
     if plan.queue:
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
         todo = TodoCheckpoint(store, Todo(plan.target, plan.queue))
-        report.stopped_early = await run_queue(ctx, plan.queue, todo)
-    if plan.queue or removed:
-        await write_root_index(store, mirror_settings, mirror_index, plan.target)
-    if report.ok:
+        report.stopped_early = await run_queue(ctx, plan.queue, todo, results)
+    vanishing, confirmed = settle_vanishing(mirror_settings, plan, results, memory.vanishing, started)
+    for name in confirmed:
+        stats.removed.extend(await remove_project(store, mirror_settings, mirror_index, name))
+        stats.removed_projects.append(name)
+    target = published_serial(plan, serial, results.synced) if stats.refused is None else serial
+    if plan.queue or removed or confirmed:
+        await write_root_index(store, mirror_settings, mirror_index, target)
+    if not report.stopped_early:
+        # The run finished: whatever failed is carried by name, so the serial need not wait for it.
         await store.flush()
-        await finish(store, plan, started)
-        await state.write_filters(store, filters.fingerprint)
-        await index.restamp(store, mirror_index)
-        report.serial = plan.target
+        failures = carry_failures(mirror_settings, plan, results, memory.failures, stats, started)
+        await state.write_failures(store, failures)
+        await state.write_vanishing(store, vanishing)
+        await store.delete(layout.TODO)
+        if stats.refused is None:
+            await finish(store, plan, started, target)
+            await state.write_filters(store, filters.fingerprint)
+            await index.restamp(store, mirror_index)
+            report.serial = target
     await write_diff_file(store, mirror_settings, stats.written)
     report.finished = time.time()
     return report
+
+
+def carry_failures(
+    mirror_settings: MirrorSettings,
+    plan: Plan,
+    results: Results,
+    previous: dict[str, Failure],
+    stats: RunStats,
+    now: float,
+) -> dict[str, Failure]:
+    """The failures the next run retries: this run's, and quarantined ones still waiting; named in ``stats``."""
+    after = mirror_settings.quarantine_after
+    carried: dict[str, Failure] = {canonicalize_name(f.name): f for f in plan.waiting}
+    for name, entry in results.failed.items():
+        carried[name] = retries.after_failure(previous.get(name), entry, now, after)
+    for failure in carried.values():
+        if failure.quarantined(after):
+            when = datetime.fromtimestamp(failure.retry_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            stats.quarantined[failure.name] = f"failed {failure.count} runs in a row; next try after {when}"
+    return carried
+
+
+def settle_vanishing(
+    mirror_settings: MirrorSettings, plan: Plan, results: Results, previous: dict[str, float], now: float
+) -> tuple[dict[str, float], list[str]]:
+    """First sightings to remember, and the projects whose absence is now confirmed (to remove)."""
+    if mirror_settings.keep_removed:
+        return {}, []
+    keep = set(plan.vanished) | (set(previous) if plan.keep_vanishing else set())
+    vanishing = {name: when for name, when in previous.items() if name in keep and name not in results.synced}
+    confirmed = []
+    for name in results.gone:
+        if name in plan.confirmable:
+            confirmed.append(name)
+            vanishing.pop(name, None)
+        else:
+            vanishing.setdefault(name, now)
+    if len(confirmed) < len(results.gone):
+        log.info("%d project(s) left upstream; removed once a later run confirms", len(results.gone) - len(confirmed))
+    return vanishing, confirmed
 
 
 async def sync_projects(
@@ -142,8 +197,6 @@ async def sync_projects(
         log.info("Syncing %d project(s)", len(queue))
         ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), mirror_index)
         report.stopped_early = await run_queue(ctx, queue.values(), None)
-    for name in stats.gone:
-        stats.failed[name] = "not found upstream (404)"
     if queue and not skip_root:
         await write_root_index(store, mirror_settings, mirror_index, report.serial)
     await store.flush()
@@ -159,58 +212,14 @@ async def bootstrap(store: Store, mirror_settings: MirrorSettings) -> None:
             os.makedirs(path, exist_ok=True)
 
 
-async def make_plan(
-    upstream: Upstream,
-    store: Store,
-    mirror_settings: MirrorSettings,
-    filters: FilterSet,
-    serial: int,
-    mirror_index: MirrorIndex,
-) -> Plan:
-    todo = await state.read_todo(store)
-    if todo is not None:
-        log.info("Resuming an interrupted run: %d project(s) left", len(todo.entries))
-        return Plan(queue=todo.entries, target=todo.target, resumed=True)
-    changed_filters = await state.filters_changed(store, filters.fingerprint)
-    etag = await state.read_listing_etag(store, serial) if serial and not changed_filters else None
-    listing = await fetch_listing(upstream, mirror_settings, filters, etag)
-    if listing is None:
-        log.info("The upstream listing is unchanged since serial %d", serial)
-        return Plan(queue=(), target=serial, resumed=False, listing_etag=etag, listing_unchanged=True)
-    local = set(mirror_index.names())
-    found = reconcile(
-        listing.entries, local, filters.allows_project, serial=serial, filters_changed=changed_filters and serial > 0
-    )
-    target = state.target_serial(serial, listing.entries)
-    return Plan(
-        queue=found.queue,
-        target=target,
-        resumed=False,
-        listing_etag=listing.etag,
-        excluded=found.excluded,
-        vanished=found.vanished,
-    )
-
-
-# Up to this many allowlisted projects, asking each one is cheaper than PyPI's full listing.
-FAST_PATH_LIMIT = 2000
-
-
-async def fetch_listing(
-    upstream: Upstream, mirror_settings: MirrorSettings, filters: FilterSet, etag: str | None
-) -> Listing | None:
-    only = filters.only_projects
-    if only is not None and len(only) <= FAST_PATH_LIMIT:
-        log.info("Allowlist of %d project(s): asking each instead of fetching the full listing", len(only))
-        return await upstream.listing_of(only, mirror_settings.workers * 2)
-    return await upstream.listing(etag)
-
-
 def apply_safety_valve(
     mirror_settings: MirrorSettings, plan: Plan, stats: RunStats, options: Options, local: int
 ) -> Plan:
-    """Refuse to remove more than the configured share of the mirror (``local`` projects) in one run."""
-    removing = len(plan.vanished) * (not mirror_settings.keep_removed)
+    """Refuse to remove more than the configured share of the mirror (``local`` projects) in one run.
+
+    Only confirmable absences count: a first sighting removes nothing this run.
+    """
+    removing = len(plan.confirmable) * (not mirror_settings.keep_removed)
     removing += len(plan.excluded) * mirror_settings.prune_filtered
     limit = removal_limit(local, mirror_settings.max_delete_share)
     if removing <= limit or options.allow_mass_delete:
@@ -222,7 +231,14 @@ def apply_safety_valve(
     log.error("%s", stats.refused)
     vanished = set(plan.vanished)
     queue = tuple(entry for entry in plan.queue if entry.name not in vanished)
-    return replace(plan, queue=queue, vanished=(), excluded=() if mirror_settings.prune_filtered else plan.excluded)
+    return replace(
+        plan,
+        queue=queue,
+        vanished=(),
+        confirmable=(),
+        keep_vanishing=True,
+        excluded=() if mirror_settings.prune_filtered else plan.excluded,
+    )
 
 
 async def prune_excluded(
@@ -248,8 +264,11 @@ def _gate(mirror_settings: MirrorSettings) -> asyncio.Semaphore:
     return asyncio.Semaphore(mirror_settings.workers * 2)
 
 
-async def run_queue(ctx: Context, queue: Iterable[ListingEntry], todo: TodoCheckpoint | None) -> bool:
+async def run_queue(
+    ctx: Context, queue: Iterable[ListingEntry], todo: TodoCheckpoint | None, results: Results | None = None
+) -> bool:
     """Sync every queued project (checkpointing ``todo`` when given); True when stop-on-error cut the run short."""
+    results = results if results is not None else Results()
     if todo is not None:
         await todo.start()
     entries = iter(queue)
@@ -259,7 +278,7 @@ async def run_queue(ctx: Context, queue: Iterable[ListingEntry], todo: TodoCheck
         for entry in entries:
             if stop.is_set():
                 return
-            if await _sync_one(ctx, entry):
+            if await _sync_one(ctx, entry, results):
                 if todo is not None:
                     await todo.done(entry.name)
             elif ctx.mirror.stop_on_error:
@@ -274,24 +293,37 @@ async def run_queue(ctx: Context, queue: Iterable[ListingEntry], todo: TodoCheck
     return stop.is_set()
 
 
-async def _sync_one(ctx: Context, entry: ListingEntry) -> bool:
+async def _sync_one(ctx: Context, entry: ListingEntry, results: Results) -> bool:
+    canonical = canonicalize_name(entry.name)
     try:
         outcome = await sync_project(ctx, entry)
-    except (FrumiousError, OSError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        ctx.stats.failed[entry.name] = reason
-        log.error("%s failed: %s", entry.name, reason)
+    # Whatever one project raises (sqlite3 overflow included) fails that project only.
+    except Exception as exc:
+        if getattr(exc, "stops_run", False):
+            raise
+        _failed(ctx, entry, results, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        log.debug("%s failed", entry.name, exc_info=exc)
+        return False
+    if outcome.gone and canonical not in ctx.vanished:
+        # Still listed: a 404 here is a glitch to retry, never a deletion.
+        _failed(ctx, entry, results, "not found upstream (404)")
         return False
     if outcome.gone:
         ctx.stats.gone.append(entry.name)
-        if entry.name in ctx.vanished and not ctx.mirror.keep_removed:
-            ctx.stats.removed.extend(await remove_project(ctx.store, ctx.mirror, ctx.index, entry.name))
-            ctx.stats.removed_projects.append(entry.name)
-    elif outcome.project is None:
+        results.gone.append(canonical)
+        return True
+    if outcome.project is None:
         ctx.stats.skipped += 1
     else:
         ctx.stats.synced += 1
+    results.synced.add(canonical)
     return True
+
+
+def _failed(ctx: Context, entry: ListingEntry, results: Results, reason: str) -> None:
+    ctx.stats.failed[entry.name] = reason
+    results.failed[canonicalize_name(entry.name)] = entry
+    log.error("%s failed: %s", entry.name, reason)
 
 
 async def write_root_index(
@@ -308,12 +340,11 @@ async def write_root_index(
         await store.write(f"{layout.SIMPLE}/index.v1_json", render.root_json(names, serial, serials))
 
 
-async def finish(store: Store, plan: Plan, started: float) -> None:
-    """Advance the serial: only reached after a clean run."""
-    await state.write_serial(store, plan.target)
-    await store.delete(layout.TODO)
+async def finish(store: Store, plan: Plan, started: float, target: int) -> None:
+    """Publish the serial: only reached after a finished run whose files are durable."""
+    await state.write_serial(store, target)
     await store.write(layout.LAST_MODIFIED, render.last_modified(datetime.fromtimestamp(started, UTC)))
-    await state.write_listing_etag(store, plan.listing_etag, plan.target)
+    await state.write_listing_etag(store, plan.listing_etag, target)
 
 
 async def write_diff_file(store: Store, mirror_settings: MirrorSettings, written: Iterable[str]) -> None:

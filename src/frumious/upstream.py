@@ -50,8 +50,11 @@ class RetryPolicy:
 @dataclass(frozen=True, slots=True)
 class Listing:
     entries: list[ListingEntry]
+    # The root's own serial (meta._last-serial or X-PyPI-Last-Serial), when it gave a valid one.
     serial: int | None
     etag: str | None
+    # Listed projects whose serial is invalid: not synced this run, never taken as deleted.
+    invalid: tuple[str, ...] = ()
 
 
 class RetryableStatus(UpstreamError):
@@ -172,10 +175,12 @@ class Upstream:
                 body = await response.read()
                 if JSON_LISTING not in response.headers.get("Content-Type", "") and not body.lstrip().startswith(b"{"):
                     raise BadUpstreamData(f"{url} did not answer with a PEP 691 JSON listing")
-                parsed = parse.read_listing(body)
+                header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
+                parsed = parse.read_listing(body, header)
                 if parsed.skipped:
                     log.warning("Skipped %d listing entries without a name or serial", parsed.skipped)
-                return Listing(parsed.entries, parsed.serial, response.headers.get("ETag"))
+                _warn_invalid(parsed.invalid, parsed.serial)
+                return Listing(parsed.entries, parsed.serial, response.headers.get("ETag"), parsed.invalid)
 
         return await self.with_retries("fetching the project listing", fetch)
 
@@ -183,16 +188,16 @@ class Upstream:
         """A listing of just ``names``, from each project's PEP 691 page (no full listing)."""
         gate = asyncio.Semaphore(concurrency)
 
-        async def serial_of(name: str) -> ListingEntry | None:
+        async def serial_of(name: str) -> ListingEntry | str | None:
+            """The entry; the bare name when the page gives no valid serial; None on a 404."""
             url = f"{self.master}/simple/{name}/"
 
-            async def fetch() -> ListingEntry | None:
+            async def fetch() -> ListingEntry | str:
                 async with self.get(url, {"Accept": JSON_LISTING}) as response:
-                    header = response.headers.get("X-PyPI-Last-Serial", "")
-                    if header.isdigit():
-                        return ListingEntry(name, int(header))
-                    meta = parse.project_page_serial(await response.read())
-                    return None if meta is None else ListingEntry(name, meta)
+                    serial = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
+                    if serial is None:
+                        serial = parse.project_page_serial(await response.read())
+                    return name if serial is None else ListingEntry(name, serial)
 
             async with gate:
                 try:
@@ -201,8 +206,10 @@ class Upstream:
                     return None
 
         found = await asyncio.gather(*(serial_of(name) for name in sorted(names)))
-        entries = [entry for entry in found if entry is not None]
-        return Listing(entries, max((e.serial for e in entries), default=None), None)
+        entries = [entry for entry in found if isinstance(entry, ListingEntry)]
+        invalid = tuple(entry for entry in found if isinstance(entry, str))
+        _warn_invalid(invalid, None)
+        return Listing(entries, max((e.serial for e in entries), default=None), None, invalid)
 
     async def project(self, name: str, min_serial: int) -> tuple[Project, bytes]:
         """A project's metadata, at least as new as ``min_serial``."""
@@ -211,11 +218,11 @@ class Upstream:
         async def fetch() -> tuple[Project, bytes, int | None]:
             async with self.get(url) as response:
                 body = await response.read()
-                header = response.headers.get("X-PyPI-Last-Serial", "")
+                header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                 project = parse.parse_project(body, expected=name, base_url=response.url)
-                # Mirrors of PyPI often drop the header; the document's own last_serial
-                # is then the best word on how fresh it is.
-                return project, body, int(header) if header.isdigit() else project.serial
+                # Mirrors of PyPI often drop the header (and a broken one is no better); the
+                # document's own last_serial is then the best word on how fresh it is.
+                return project, body, header if header is not None else project.serial
 
         for attempt in range(self.retry.stale_attempts):
             project, body, serial = await self.with_retries(f"fetching {name}", fetch)
@@ -258,6 +265,14 @@ def _check_status(response: Response, url: str) -> None:
         raise NotFound(f"{url} answered 404")
     if status >= 400:
         raise UpstreamError(f"HTTP {status} from {url}")
+
+
+def _warn_invalid(names: tuple[str, ...], ceiling: int | None) -> None:
+    if not names:
+        return
+    limit = f" (the root's serial is {ceiling})" if ceiling is not None else ""
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    log.warning("Skipped %d listed project(s) with an invalid serial%s: %s", len(names), limit, shown)
 
 
 def _netrc_present() -> bool:

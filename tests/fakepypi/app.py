@@ -250,6 +250,10 @@ def _mangle(response: web.Response, fault: Fault) -> web.Response:
         return _replace_body(response, body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :])
     if fault.kind is FaultKind.BAD_JSON:
         return _replace_body(response, b'{"info": {"name": "truncated-json", ')
+    if fault.kind is FaultKind.PATCH_JSON:
+        patched = _replace_body(response, json.dumps({**json.loads(body), **fault.fields}).encode())
+        patched.headers.update(fault.headers)
+        return patched
     if fault.kind is FaultKind.NO_SERIAL:
         response.headers.popall(SERIAL_HEADER, None)
     if fault.kind is FaultKind.STALE_SERIAL:

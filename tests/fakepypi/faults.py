@@ -25,6 +25,7 @@ class FaultKind(StrEnum):
     NO_SERIAL = "no_serial"  # no X-PyPI-Last-Serial header
     BAD_JSON = "bad_json"  # a 200 whose body is not valid JSON
     DELAY = "delay"  # sleep ``delay`` seconds, then answer normally
+    PATCH_JSON = "patch_json"  # a JSON object body with top-level ``fields`` replaced (e.g. last_serial)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Fault:
     delay: float = 0.0
     keep: int | None = None
     serial: int | None = None
+    fields: dict[str, object] = field(default_factory=dict)
     fired: int = 0
 
     @property

@@ -194,6 +194,18 @@ class FakePyPI:
         """A 200 with the usual headers whose body is not valid JSON."""
         return self._add(FaultKind.BAD_JSON, pattern, times, method)
 
+    def patch_json(
+        self,
+        pattern: str,
+        fields: Mapping[str, object],
+        *,
+        headers: Mapping[str, str] | None = None,
+        times: int | None = 1,
+        method: str | None = None,
+    ) -> Fault:
+        """A JSON body with its top-level ``fields`` replaced and ``headers`` set (poisoned values)."""
+        return self._add(FaultKind.PATCH_JSON, pattern, times, method, fields=dict(fields), headers=dict(headers or {}))
+
     def delay(self, pattern: str, seconds: float, *, times: int | None = 1, method: str | None = None) -> Fault:
         """Wait ``seconds`` before answering normally."""
         return self._add(FaultKind.DELAY, pattern, times, method, delay=seconds)

@@ -37,3 +37,9 @@ def packages(root: Path) -> set[str]:
 
 def read(root: Path, key: str) -> str:
     return (root / key).read_text(encoding="utf-8")
+
+
+def failed_names(root: Path) -> set[str]:
+    """The projects a finished run carried by name to the next (``.frumious/failed``)."""
+    path = root / ".frumious" / "failed"
+    return {line.split()[0] for line in path.read_text().splitlines()} if path.exists() else set()

@@ -68,10 +68,12 @@ def test_root_index_comes_from_the_index_with_per_project_serials(fake_pypi, mak
 
 
 def test_index_follows_file_and_project_removals(fake_pypi, make_config, tmp_path) -> None:
-    config = make_config(tmp_path, fake_pypi, max_delete_share=0.5)
+    config = make_config(tmp_path, fake_pypi, max_delete_share=0.5, confirm_removal_after=0)
     assert run(config, "mirror") == 0
     fake_pypi.index.remove_file("foo-bar", "foo_bar-1.0.tar.gz")
     fake_pypi.index.remove_project("yanky")
+    # A project leaves on the second run that confirms its absence.
+    assert run(config, "mirror") == 0
     assert run(config, "mirror") == 0
     projects, files = index_rows(mirror_dir(config))
     assert {p[0] for p in projects} == {"foo-bar", "dep-lib"}

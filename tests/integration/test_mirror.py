@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fakepypi import FakePyPI, make_wheel
 
-from .helpers import mirror_dir, packages, read, run, temp_files, tree
+from .helpers import failed_names, mirror_dir, packages, read, run, temp_files, tree
 
 
 def test_full_sync_builds_the_bandersnatch_tree(fake_pypi: FakePyPI, make_config, tmp_path: Path) -> None:
@@ -96,11 +96,14 @@ def test_force_check_reprocesses_every_project_without_downloading(fake_pypi, ma
     assert fake_pypi.downloads == []
 
 
-def test_project_gone_upstream_is_not_an_error(fake_pypi, make_config, tmp_path) -> None:
+def test_a_listed_project_answering_404_is_retried_next_run(fake_pypi, make_config, tmp_path) -> None:
     config = make_config(tmp_path, fake_pypi)
     fake_pypi.fail("/pypi/yanky/json", 404)
+    assert run(config, "mirror") == 1
+    assert failed_names(mirror_dir(config)) == {"yanky"}
     assert run(config, "mirror") == 0
     assert read(mirror_dir(config), "status") == str(fake_pypi.index.serial)
+    assert "web/simple/yanky/index.html" in tree(mirror_dir(config))
 
 
 def test_interrupted_run_resumes_from_todo(fake_pypi, make_config, tmp_path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fakepypi import FakePyPI
 
-from .helpers import mirror_dir, packages, read, run, tree
+from .helpers import failed_names, mirror_dir, packages, read, run, tree
 
 
 def test_hash_index_groups_project_dirs_by_first_letter(fake_pypi, make_config, tmp_path) -> None:
@@ -181,9 +181,7 @@ def test_download_mirror_without_fallback_fails_the_project(fake_pypi, download_
     )
     assert run(config, "mirror") == 1
     assert not any("dep_lib" in p for p in fake_pypi.downloads)
-    root = mirror_dir(config)
-    assert not (root / "status").exists()
-    assert "dep-lib" in read(root, "todo")
+    assert failed_names(mirror_dir(config)) == {"dep-lib"}
 
 
 def test_stop_on_error_stops_after_the_first_failure(fake_pypi, make_config, tmp_path) -> None:

@@ -11,7 +11,7 @@ from frumious.models import ListingEntry
 # --------------------------------------------------------------------------- listing
 
 PYPI_SHAPE = (
-    b'{"meta":{"_last-serial":31337,"api-version":"1.4"},"projects":'
+    b'{"meta":{"_last-serial":10333929,"api-version":"1.4"},"projects":'
     b'[{"_last-serial":3075854,"name":"0"},{"_last-serial":10333928,"name":"69"},{"_last-serial":5,"name":"Foo.Bar"}]}'
 )
 EXPECTED = [ListingEntry("0", 3075854), ListingEntry("69", 10333928), ListingEntry("Foo.Bar", 5)]
@@ -20,18 +20,18 @@ EXPECTED = [ListingEntry("0", 3075854), ListingEntry("69", 10333928), ListingEnt
 def test_listing_pypi_shape_takes_the_fast_path() -> None:
     assert parse._split_listing(PYPI_SHAPE) is not None
     listing = parse.read_listing(PYPI_SHAPE)
-    assert listing == (EXPECTED, 31337, 0)
+    assert listing == (EXPECTED, 10333929, 0, ())
     assert parse.parse_listing(PYPI_SHAPE) == EXPECTED
-    assert parse.listing_serial(PYPI_SHAPE) == 31337
+    assert parse.listing_serial(PYPI_SHAPE) == 10333929
 
 
 def test_listing_pretty_printed_name_first() -> None:
     body = json.dumps(
-        {"projects": [{"name": e.name, "_last-serial": e.serial} for e in EXPECTED], "meta": {"_last-serial": 7}},
+        {"projects": [{"name": e.name, "_last-serial": e.serial} for e in EXPECTED], "meta": {}},
         indent=4,
     ).encode()
     assert parse._split_listing(body) is not None
-    assert parse.read_listing(body) == (EXPECTED, 7, 0)
+    assert parse.read_listing(body, 10333928) == (EXPECTED, 10333928, 0, ())
 
 
 def test_listing_raw_utf8_names_stay_on_the_fast_path() -> None:
@@ -77,14 +77,15 @@ def test_listing_odd_entries(projects: str, entries: list[tuple[str, int]], skip
     body = f'{{"meta": {{"_last-serial": 9, "api-version": "1.0"}}, "projects": {projects}}}'.encode()
     listing = parse.read_listing(body)
     assert listing.entries == [ListingEntry(n, s) for n, s in entries]
-    assert listing.skipped == skipped
+    # A named entry with a bad serial is invalid (still listed), an unnamed one skipped.
+    assert listing.skipped + len(listing.invalid) == skipped
     assert listing.serial == 9
 
 
 def test_listing_with_projects_in_meta_too() -> None:
     # A second "projects" key must not fool the fast path into reading the wrong array.
     body = (
-        b'{"meta": {"_last-serial": 1, "projects": [{"name": "decoy", "_last-serial": 1}]},'
+        b'{"meta": {"_last-serial": 2, "projects": [{"name": "decoy", "_last-serial": 1}]},'
         b' "projects": [{"name": "real", "_last-serial": 2}]}'
     )
     assert parse.parse_listing(body) == [ListingEntry("real", 2)]

@@ -1,0 +1,218 @@
+"""Issue 10, runs: a failing project never blocks the rest, a 404 is never a deletion on
+its own, and a poisoned serial is bad data for one entry, never the mirror's serial."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from fakepypi import make_wheel
+from frumious import upstream
+from frumious.index import MirrorIndex
+
+from .helpers import failed_names, mirror_dir, packages, read, run, tree
+
+BLOCK_YANKY = {"plugins": {"enabled": ["blocklist_project"]}, "blocklist": {"packages": ["yanky"]}}
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upstream retries without their sleeps: these tests fail projects over many runs."""
+    monkeypatch.setattr(upstream.RetryPolicy, "delay", lambda self, attempt: 0.0)
+
+
+def serial_of(fake_pypi, name: str) -> int:
+    return fake_pypi.index.project(name).last_serial
+
+
+def test_a_project_failing_forever_does_not_block_later_changes(fake_pypi, make_config, tmp_path, capsys) -> None:
+    config = make_config(tmp_path, fake_pypi)
+    root = mirror_dir(config)
+    fake_pypi.fail("/pypi/yanky/json", 500, times=None)
+    assert run(config, "mirror") == 1
+    assert not (root / "todo").exists()
+    assert failed_names(root) == {"yanky"}
+    out = capsys.readouterr().out
+    assert "retried next run; everything else was mirrored" in out
+    # Another project changes: the next run reads the listing and mirrors it.
+    fake_pypi.index.add("dep-lib", "0.2", make_wheel("dep-lib", "0.2"))
+    assert run(config, "mirror") == 1
+    assert "dep_lib-0.2-py3-none-any.whl" in packages(root)
+    assert read(root, "status") == str(serial_of(fake_pypi, "dep-lib"))
+    assert failed_names(root) == {"yanky"}
+    # Once it answers again it is mirrored and forgotten.
+    fake_pypi.clear_faults()
+    assert run(config, "mirror") == 0
+    assert "web/simple/yanky/index.html" in tree(root)
+    assert failed_names(root) == set()
+    assert read(root, "status") == str(fake_pypi.index.serial)
+
+
+def test_blocklisting_a_failing_project_forgets_it(fake_pypi, make_config, tmp_path) -> None:
+    config = make_config(tmp_path, fake_pypi)
+    fake_pypi.fail("/pypi/yanky/json", 500, times=None)
+    assert run(config, "mirror") == 1
+    blocked = make_config(tmp_path, fake_pypi, sections=BLOCK_YANKY)
+    fake_pypi.reset_log()
+    assert run(blocked, "mirror") == 0
+    assert "/pypi/yanky/json" not in fake_pypi.paths("/pypi/")
+    assert failed_names(mirror_dir(config)) == set()
+
+
+def test_a_resumed_todo_honours_the_filters(fake_pypi, make_config, tmp_path) -> None:
+    config = make_config(tmp_path, fake_pypi, sections=BLOCK_YANKY)
+    root = mirror_dir(config)
+    root.mkdir()
+    (root / "generation").write_text("5")
+    serial = fake_pypi.index.serial
+    (root / "todo").write_text(f"{serial}\nyanky {serial_of(fake_pypi, 'yanky')}\ndep-lib 1")
+    assert run(config, "mirror") == 0
+    assert fake_pypi.paths("/pypi/") == ["/pypi/dep-lib/json"]
+    assert not (root / "todo").exists()
+
+
+def test_a_transient_404_for_a_listed_project_is_retried_and_its_change_lands(fake_pypi, make_config, tmp_path) -> None:
+    config = make_config(tmp_path, fake_pypi)
+    root = mirror_dir(config)
+    assert run(config, "mirror") == 0
+    fake_pypi.index.add("yanky", "2.0", make_wheel("yanky", "2.0"))
+    fake_pypi.fail("/pypi/yanky/json", 404, times=1)
+    assert run(config, "mirror") == 1
+    assert "web/simple/yanky/index.html" in tree(root)
+    assert "yanky-2.0-py3-none-any.whl" not in packages(root)
+    assert run(config, "mirror") == 0
+    assert "yanky-2.0-py3-none-any.whl" in packages(root)
+    assert read(root, "status") == str(fake_pypi.index.serial)
+
+
+def test_a_project_is_removed_only_after_two_runs_some_time_apart(fake_pypi, make_config, tmp_path, capsys) -> None:
+    config = make_config(tmp_path, fake_pypi, max_delete_share=0.5)
+    root = mirror_dir(config)
+    assert run(config, "mirror") == 0
+    fake_pypi.index.remove_project("yanky")
+    assert run(config, "mirror") == 0
+    assert run(config, "mirror") == 0
+    # Two runs, but within confirm-removal-after (an hour by default): kept.
+    assert "web/simple/yanky/index.html" in tree(root)
+    assert "yanky" in read(root, ".frumious/vanishing")
+    # The first sighting an hour earlier: the next 404 confirms it.
+    (root / ".frumious/vanishing").write_text("yanky 1000\n")
+    assert run(config, "mirror") == 0
+    assert "removed project yanky" in capsys.readouterr().out
+    assert not any(p.startswith("web/simple/yanky/") for p in tree(root))
+    assert not (root / ".frumious/vanishing").exists()
+
+
+def test_a_project_back_in_the_listing_restarts_the_confirmation(fake_pypi, make_config, tmp_path) -> None:
+    config = make_config(tmp_path, fake_pypi, max_delete_share=0.5, confirm_removal_after=0)
+    root = mirror_dir(config)
+    assert run(config, "mirror") == 0
+    fake_pypi.index.remove_project("yanky")
+    assert run(config, "mirror") == 0
+    fake_pypi.index.add("yanky", "3.0", make_wheel("yanky", "3.0"))
+    assert run(config, "mirror") == 0
+    assert not (root / ".frumious/vanishing").exists()
+    # Gone again: this is a first sighting once more, not the second.
+    fake_pypi.index.remove_project("yanky")
+    assert run(config, "mirror") == 0
+    assert "web/simple/yanky/index.html" in tree(root)
+
+
+def test_quarantine_after_n_failed_runs_with_backoff(fake_pypi, make_config, tmp_path, capsys) -> None:
+    config = make_config(tmp_path, fake_pypi, quarantine_after=2)
+    root = mirror_dir(config)
+    fake_pypi.fail("/pypi/yanky/json", 500, times=None)
+    assert run(config, "mirror") == 1
+    assert "Quarantined" not in capsys.readouterr().out
+    fake_pypi.index.touch("yanky")
+    assert run(config, "mirror") == 1
+    out = capsys.readouterr().out
+    assert "Quarantined projects" in out and "yanky: failed 2 runs in a row" in out
+    # Waiting out its backoff: not asked for, holding nothing back, still named.
+    fake_pypi.index.add("dep-lib", "0.2", make_wheel("dep-lib", "0.2"))
+    fake_pypi.reset_log()
+    assert run(config, "mirror") == 0
+    assert "/pypi/yanky/json" not in fake_pypi.paths("/pypi/")
+    assert "dep_lib-0.2-py3-none-any.whl" in packages(root)
+    assert "yanky: failed 2 runs in a row" in capsys.readouterr().out
+    # Its backoff over, it is tried again; it answers, and is forgotten.
+    line = read(root, ".frumious/failed").split()
+    (root / ".frumious/failed").write_text(f"{line[0]} {line[1]} {line[2]} 0\n")
+    fake_pypi.clear_faults()
+    assert run(config, "mirror") == 0
+    assert failed_names(root) == set()
+    assert read(root, "status") == str(fake_pypi.index.serial)
+
+
+def test_a_poisoned_listing_serial_never_becomes_the_mirror_serial(fake_pypi, make_config, tmp_path, capsys) -> None:
+    config = make_config(tmp_path, fake_pypi)
+    root = mirror_dir(config)
+    assert run(config, "mirror") == 0
+    fake_pypi.index.project("yanky").last_serial = 10**30
+    fake_pypi.index.add("dep-lib", "0.2", make_wheel("dep-lib", "0.2"))
+    assert run(config, "mirror") == 1
+    err = capsys.readouterr().err
+    assert "invalid serial" in err and "Traceback" not in err
+    assert read(root, "status") == str(fake_pypi.index.serial)
+    assert "web/simple/yanky/index.html" in tree(root)
+    # A real change after it is mirrored.
+    fake_pypi.index.add("Foo.Bar", "3.0", make_wheel("Foo.Bar", "3.0"))
+    assert run(config, "mirror") == 1
+    assert "foo_bar-3.0-py3-none-any.whl" in packages(root)
+    assert read(root, "status") == str(fake_pypi.index.serial)
+
+
+def test_a_2_63_serial_in_project_json_fails_that_project_only(fake_pypi, make_config, tmp_path, capsys) -> None:
+    config = make_config(tmp_path, fake_pypi)
+    fake_pypi.patch_json("/pypi/yanky/json", {"last_serial": 2**63}, times=None)
+    assert run(config, "mirror") == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert "yanky:" in captured.out and "2**63" in captured.out
+    root = mirror_dir(config)
+    assert failed_names(root) == {"yanky"}
+    assert "web/simple/dep-lib/index.html" in tree(root)
+    fake_pypi.clear_faults()
+    assert run(config, "mirror") == 0
+
+
+def test_a_huge_page_serial_in_allowlist_mode_fails_that_project_only(fake_pypi, make_config, tmp_path, capsys) -> None:
+    sections = {"plugins": {"enabled": ["allowlist_project"]}, "allowlist": {"packages": ["yanky", "dep-lib"]}}
+    config = make_config(tmp_path, fake_pypi, sections=sections)
+    root = mirror_dir(config)
+    # 5,000 digits: more than Python converts to an int at all (as text; the fake could not either).
+    huge = "9" * 5000
+    meta = {"api-version": "1.1", "_last-serial": huge}
+    fake_pypi.patch_json("/simple/yanky/", {"meta": meta}, headers={"X-PyPI-Last-Serial": huge}, times=None)
+    assert run(config, "mirror") == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert "yanky: the upstream listing gives it an invalid serial" in captured.out
+    assert read(root, "status") == str(serial_of(fake_pypi, "dep-lib"))
+    assert "web/simple/dep-lib/index.html" in tree(root)
+    fake_pypi.clear_faults()
+    assert run(config, "mirror") == 0
+    assert read(root, "status") == str(serial_of(fake_pypi, "yanky"))
+
+
+def test_an_unexpected_error_in_one_project_fails_only_that_project(
+    fake_pypi, make_config, tmp_path, capsys, monkeypatch
+) -> None:
+    record = MirrorIndex.record
+
+    def broken(self: MirrorIndex, project, files) -> None:
+        if project.name == "yanky":
+            raise sqlite3.IntegrityError("UNIQUE constraint failed: files.key")
+        record(self, project, files)
+
+    monkeypatch.setattr(MirrorIndex, "record", broken)
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 1
+    captured = capsys.readouterr()
+    assert "yanky: UNIQUE constraint failed" in captured.out
+    assert "Traceback" not in captured.err
+    root = mirror_dir(config)
+    assert json.loads(read(root, "web/simple/index.v1_json"))["meta"]["_last-serial"] == int(read(root, "status"))
+    assert failed_names(root) == {"yanky"}
