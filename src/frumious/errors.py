@@ -14,13 +14,16 @@ code the process ends with, so the CLI maps errors to codes without a table::
     │   └── BadUpstreamData        JSON/HTML/URL/filename we refuse to mirror
     ├── DownloadError (1)          size or digest mismatch, truncated body
     ├── StorageError (1)           the backend failed
-    │   └── ObjectMissing          a key that should exist does not
+    │   ├── ObjectMissing          a key that should exist does not
+    │   └── ResourceError          disk full, read-only, quota, permission: the run stops
     ├── SafetyValveError (1)       a run would remove too much of the mirror
     └── SyncFailed (1)             a run finished with failed projects
 """
 
 from __future__ import annotations
 
+import errno
+import os
 from typing import ClassVar
 
 
@@ -74,6 +77,50 @@ class StorageError(FrumiousError):
 
 class ObjectMissing(StorageError):
     pass
+
+
+class ResourceError(StorageError):
+    """The machine refused a write: disk full, read-only, quota, permission (``code``, an errno).
+
+    Unlike a project's failure it stops the whole run: every later write would meet it too.
+    """
+
+    def __init__(self, code: int, path: str, problem: str = "") -> None:
+        self.code, self.path = code, path
+        self.problem = problem or os.strerror(code)
+        advice = RESOURCE_ERRNOS.get(code, "fix the mirror's storage and run again")
+        super().__init__(f"{self.problem}: {path}; {advice}")
+
+
+# The errnos that mean "the machine refused", not "the data is bad", and what the operator can do.
+RESOURCE_ERRNOS = {
+    errno.ENOSPC: "free some space and run again",
+    errno.EDQUOT: "free some space or raise the quota, and run again",
+    errno.EROFS: "remount it read-write and run again",
+    errno.EACCES: "check the permissions of the mirror directory",
+    errno.EPERM: "check the permissions of the mirror directory",
+    errno.EIO: "the disk failed a write; check the system log",
+}
+
+
+def resource_error(exc: BaseException) -> ResourceError | None:
+    """The resource error behind ``exc`` (itself, an OSError, a cause, or one in a group), if any."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ResourceError):
+            return current
+        if isinstance(current, OSError) and current.errno in RESOURCE_ERRNOS:
+            return ResourceError(current.errno, str(current.filename or "?"))
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        context = None if current.__suppress_context__ else current.__context__
+        pending.extend(e for e in (current.__cause__, context) if e is not None)
+    return None
 
 
 class SafetyValveError(FrumiousError):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from frumious import index, layout, render, state
-from frumious.errors import FrumiousError
+from frumious.errors import FrumiousError, resource_error
 from frumious.filters import FilterSet
 from frumious.index import MirrorIndex
 from frumious.models import ListingEntry, canonicalize_name
@@ -278,6 +278,8 @@ async def _sync_one(ctx: Context, entry: ListingEntry) -> bool:
     try:
         outcome = await sync_project(ctx, entry)
     except (FrumiousError, OSError, ValueError) as exc:
+        if resource_error(exc) is not None:
+            raise  # a full or read-only disk stops the run, not just this project
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         ctx.stats.failed[entry.name] = reason
         log.error("%s failed: %s", entry.name, reason)
