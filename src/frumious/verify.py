@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from frumious import layout, render
 from frumious.download import Wanted, download
-from frumious.errors import BadUpstreamData, FrumiousError, NotFound, resource_error
+from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ResourceError, resource_error
 from frumious.index import FileRow, MirrorIndex
 from frumious.models import Project
 from frumious.pipeline import RunStats, candidate_urls
@@ -240,6 +240,8 @@ async def repair(run: _Run, name: str, bad: list[FileRow], project: Project | No
         wanted = Wanted(row.key, sources, row.size, {row.algorithm: row.digest}, row.uploaded)
         try:
             size = await download(run.upstream, run.store, wanted, run.mirror.digest_name)
+        except ResourceError:
+            raise  # a full or read-only disk: the next repair would fail the same way
         except FrumiousError as exc:
             failures.append(str(exc).splitlines()[0])
             continue

@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -144,6 +146,13 @@ def assert_stopped_cleanly(root: Path, out: str, status: str | None) -> None:
     assert "status unchanged" in out
 
 
+def index_projects(root: Path) -> int:
+    """How many projects the index holds; it must still be a sound database."""
+    with closing(sqlite3.connect(root / "frumious.sqlite")) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        return int(db.execute("SELECT count(*) FROM projects").fetchone()[0])
+
+
 def converge(config: Path, tmp_path: Path, pypi: FakePyPI) -> None:
     root = _root(config)
     assert run(config, "mirror") == 0
@@ -197,6 +206,7 @@ def test_disk_full_during_the_index_update(fake_pypi, tmp_path, small_fs, capsys
     assert (root / "frumious.sqlite").exists()
     monkeypatch.setattr(MirrorIndex, "record", record)
     balloon.pop()
+    assert index_projects(root) == 0
     converge(config, tmp_path, fake_pypi)
 
 
@@ -218,6 +228,7 @@ def test_a_full_disk_never_sets_a_healthy_index_aside(fake_pypi, tmp_path, small
     assert_stopped_cleanly(root, captured.out, status)
     assert (root / "frumious.sqlite").stat().st_ino == inode
     balloon.pop()
+    assert index_projects(root) == len(fake_pypi.index)
     converge(config, tmp_path, fake_pypi)
 
 
@@ -238,6 +249,42 @@ def test_read_only_filesystem(fake_pypi, tmp_path, small_fs, capsys) -> None:
     assert "delete it" not in captured.err
     assert_stopped_cleanly(root, captured.out, status)
     converge(config, tmp_path, fake_pypi)
+
+
+def test_verify_stops_at_a_full_disk(fake_pypi, tmp_path, small_fs, capsys) -> None:
+    config = _config(tmp_path, fake_pypi, small_fs)
+    assert run(config, "mirror") == 0
+    root = _root(config)
+    lost = list((root / "web/packages").rglob("blob_*.tar.gz"))
+    for path in lost:
+        path.unlink()
+    capsys.readouterr()
+    balloon = Balloon(small_fs)
+    balloon.fill(leave=BLOB // 2)
+    assert run(config, "verify") == 1
+    captured = capsys.readouterr()
+    one_error_line(captured.err, "No space left on device", str(root))
+    assert "status unchanged" in captured.out
+    assert temp_files(root) == []
+    balloon.pop()
+    assert run(config, "verify") == 0
+    assert all(path.exists() for path in lost)
+
+
+def test_reindex_stops_at_a_full_disk_and_keeps_the_index(fake_pypi, tmp_path, small_fs, capsys) -> None:
+    config = _config(tmp_path, fake_pypi, small_fs)
+    assert run(config, "mirror") == 0
+    root = _root(config)
+    capsys.readouterr()
+    balloon = Balloon(small_fs)
+    balloon.fill(leave=0)
+    assert run(config, "reindex") == 1
+    one_error_line(capsys.readouterr().err, "No space left on device", "frumious.sqlite")
+    assert not list(root.glob("*.unusable"))
+    balloon.pop()
+    assert index_projects(root) == len(fake_pypi.index)
+    assert run(config, "reindex") == 0
+    assert index_projects(root) == len(fake_pypi.index)
 
 
 def test_mirror_directory_on_a_read_only_filesystem_cannot_be_created(fake_pypi, tmp_path, small_fs, capsys) -> None:
