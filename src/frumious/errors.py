@@ -104,22 +104,19 @@ RESOURCE_ERRNOS = {
 
 
 def resource_error(exc: BaseException) -> ResourceError | None:
-    """The resource error behind ``exc`` (itself, an OSError, a cause, or one in a group), if any."""
-    seen: set[int] = set()
+    """The resource error behind ``exc``, if any: itself, a filesystem OSError (one that names
+    its path: a socket's EPERM is the network's business), one in a group, or a storage error's cause."""
     pending: list[BaseException] = [exc]
     while pending:
         current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
         if isinstance(current, ResourceError):
             return current
-        if isinstance(current, OSError) and current.errno in RESOURCE_ERRNOS:
-            return ResourceError(current.errno, str(current.filename or "?"))
+        if isinstance(current, OSError) and current.errno in RESOURCE_ERRNOS and current.filename is not None:
+            return ResourceError(current.errno, str(current.filename))
         if isinstance(current, BaseExceptionGroup):
             pending.extend(current.exceptions)
-        context = None if current.__suppress_context__ else current.__context__
-        pending.extend(e for e in (current.__cause__, context) if e is not None)
+        elif isinstance(current, StorageError) and current.__cause__ is not None:
+            pending.append(current.__cause__)
     return None
 
 

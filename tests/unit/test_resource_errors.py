@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from frumious import progress
-from frumious.errors import ResourceError, StateError, StorageError, resource_error
+from frumious.errors import ResourceError, StateError, StorageError, UpstreamError, resource_error
 from frumious.index_errors import IndexUnusable, db_error
 from frumious.pipeline import RunStats
 from frumious.storage.filesystem import FileWriter
@@ -51,14 +51,14 @@ def test_a_resource_error_is_found_in_groups_and_causes() -> None:
     assert found is not None and found.path == "/m/f"
 
 
-def test_a_suppressed_context_is_not_the_cause() -> None:
+def test_a_network_refusal_is_not_a_resource_error() -> None:
+    """connect() answers EPERM when a local firewall drops the packet: the upstream's problem, not the disk's."""
+    refused = OSError(errno.EPERM, "Operation not permitted")
     try:
-        try:
-            raise OSError(errno.ENOSPC, "No space left on device", "/m/f")
-        except OSError:
-            raise StorageError("unrelated") from None
-    except StorageError as exc:
+        raise UpstreamError("cannot connect to pypi.org:443") from refused
+    except UpstreamError as exc:
         assert resource_error(exc) is None
+    assert resource_error(refused) is None
 
 
 def test_a_write_to_a_full_disk_names_the_target_not_the_temp_file(tmp_path: Path) -> None:
