@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from frumious import __version__, config, progress
-from frumious.errors import ConfigError, ConfigMissing, FrumiousError
+from frumious.errors import ConfigError, ConfigMissing, FrumiousError, resource_error
 from frumious.settings import Settings
 
 log = logging.getLogger("frumious")
@@ -83,6 +83,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FrumiousError as exc:
         print(f"frumious: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # A full or read-only disk, or missing permissions, outside a run (creating the mirror directory...).
+        refused = resource_error(exc)
+        if refused is None:
+            raise
+        print(f"frumious: {refused}", file=sys.stderr)
+        return refused.exit_code
     except KeyboardInterrupt:
         print("frumious: interrupted; the next run resumes where this one stopped", file=sys.stderr)
         return 130
@@ -160,8 +167,21 @@ def run_with_progress(
     if live:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_ClearLine(stream))
-    with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
-        report = loop_runner.run(_with_ticker(job(stats), stats, stream if live else None))
+    started = time.monotonic()
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
+            report = loop_runner.run(_with_ticker(job(stats), stats, stream if live else None))
+    except (FrumiousError, OSError, BaseExceptionGroup) as exc:
+        refused = resource_error(exc)
+        if refused is None:
+            raise
+        # The disk refused a write: one line, then what the run did before it stopped.
+        if live:
+            stream.write("\r\033[K")
+        print(f"frumious: {refused}", file=sys.stderr)
+        for line in progress.stopped_summary(stats, time.monotonic() - started):
+            print(line, file=sys.stdout)
+        return refused.exit_code
     if live:
         stream.write("\r\033[K")
     if summarize is not None:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from frumious.errors import DownloadError, FrumiousError, NotFound, UpstreamError
+from frumious.errors import DownloadError, FrumiousError, NotFound, ResourceError, UpstreamError
 from frumious.http11 import HTTPError, ProtocolError
 from frumious.settings import CompareMethod
 from frumious.storage.base import Store
@@ -90,6 +90,8 @@ async def download(upstream: Upstream, store: Store, wanted: Wanted, digest_name
                 f"downloading {url}",
                 lambda url=url: _attempt(upstream, store, wanted, url, algorithm, expected, digest_name),  # type: ignore[misc]
             )
+        except ResourceError:
+            raise  # our disk refused the bytes: no other source can help
         except (FrumiousError, HTTPError) as exc:
             failures.append(f"{url}: {exc}")
             if len(wanted.urls) > 1:

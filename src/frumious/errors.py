@@ -14,13 +14,16 @@ code the process ends with, so the CLI maps errors to codes without a table::
     │   └── BadUpstreamData        JSON/HTML/URL/filename we refuse to mirror
     ├── DownloadError (1)          size or digest mismatch, truncated body
     ├── StorageError (1)           the backend failed
-    │   └── ObjectMissing          a key that should exist does not
+    │   ├── ObjectMissing          a key that should exist does not
+    │   └── ResourceError          disk full, read-only, quota, permission: the run stops
     ├── SafetyValveError (1)       a run would remove too much of the mirror
     └── SyncFailed (1)             a run finished with failed projects
 """
 
 from __future__ import annotations
 
+import errno
+import os
 from typing import ClassVar
 
 
@@ -77,6 +80,47 @@ class StorageError(FrumiousError):
 
 class ObjectMissing(StorageError):
     pass
+
+
+class ResourceError(StorageError):
+    """The machine refused a write: disk full, read-only, quota, permission (``code``, an errno).
+
+    Unlike a project's failure it stops the whole run: every later write would meet it too.
+    """
+
+    def __init__(self, code: int, path: str, problem: str = "") -> None:
+        self.code, self.path = code, path
+        self.problem = problem or os.strerror(code)
+        advice = RESOURCE_ERRNOS.get(code, "fix the mirror's storage and run again")
+        super().__init__(f"{self.problem}: {path}; {advice}")
+
+
+# The errnos that mean "the machine refused", not "the data is bad", and what the operator can do.
+RESOURCE_ERRNOS = {
+    errno.ENOSPC: "free some space and run again",
+    errno.EDQUOT: "free some space or raise the quota, and run again",
+    errno.EROFS: "remount it read-write and run again",
+    errno.EACCES: "check the permissions of the mirror directory",
+    errno.EPERM: "check the permissions of the mirror directory",
+    errno.EIO: "the disk failed a write; check the system log",
+}
+
+
+def resource_error(exc: BaseException) -> ResourceError | None:
+    """The resource error behind ``exc``, if any: itself, a filesystem OSError (one that names
+    its path: a socket's EPERM is the network's business), one in a group, or a storage error's cause."""
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if isinstance(current, ResourceError):
+            return current
+        if isinstance(current, OSError) and current.errno in RESOURCE_ERRNOS and current.filename is not None:
+            return ResourceError(current.errno, str(current.filename))
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        elif isinstance(current, StorageError) and current.__cause__ is not None:
+            pending.append(current.__cause__)
+    return None
 
 
 class SafetyValveError(FrumiousError):

@@ -27,7 +27,8 @@ from operator import attrgetter
 from pathlib import Path
 
 from frumious import layout
-from frumious.errors import ObjectMissing, StateError
+from frumious.errors import ObjectMissing, ResourceError
+from frumious.index_errors import IndexUnusable, db_error, writes
 from frumious.storage.base import Store
 
 log = logging.getLogger("frumious.index")
@@ -104,14 +105,18 @@ class MirrorIndex:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(path)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"the mirror index {path} is unusable ({exc}); delete it to rebuild it") from exc
-        # Whether the previous command closed the index cleanly (else it may lag the tree).
-        self.was_unclean = self.get_meta("open") == "1"
-        self.set_meta("open", "1")
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+                # Whether the previous command closed the index cleanly (else it may lag the tree).
+                self.was_unclean = self.get_meta("open") == "1"
+                self.set_meta("open", "1")
+            except BaseException:
+                self.db.close()
+                raise
+        except sqlite3.Error as exc:
+            raise db_error(exc, path) from exc
         self.changes_at_open = self.db.total_changes
 
     def _migrate(self) -> None:
@@ -130,11 +135,20 @@ class MirrorIndex:
         return self.db.total_changes != self.changes_at_open
 
     def close(self) -> None:
-        """Mark a clean close, fold the WAL into the database file and close it."""
-        self.set_meta("open", "0")
-        with suppress(sqlite3.DatabaseError):
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.db.close()
+        """Mark a clean close, fold the WAL into the database file and close it.
+
+        On a refused disk the index stays marked open (the next command re-indexes the
+        tree) and SQLite keeps its WAL to replay: nothing is lost, and the error that
+        stopped the command is the one reported.
+        """
+        try:
+            self.set_meta("open", "0")
+            with suppress(sqlite3.DatabaseError):
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except ResourceError as exc:
+            log.warning("Could not mark the mirror index closed (%s); the next command re-indexes", exc.problem)
+        finally:
+            self.db.close()
 
     # -- meta ---------------------------------------------------------------------------
 
@@ -142,6 +156,7 @@ class MirrorIndex:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    @writes
     def set_meta(self, key: str, value: str | None) -> None:
         if self.get_meta(key) == value:
             return
@@ -157,6 +172,7 @@ class MirrorIndex:
 
     # -- writing ------------------------------------------------------------------------
 
+    @writes
     def record(self, project: ProjectRow, files: Iterable[FileRow]) -> None:
         """Replace what the index knows of one project, in one transaction."""
         with self.db:
@@ -171,6 +187,7 @@ class MirrorIndex:
             map(_file_values, files),
         )
 
+    @writes
     def forget(self, name: str) -> None:
         """Drop a removed project and its files."""
         with self.db:
@@ -191,6 +208,9 @@ class MirrorIndex:
             yield add
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('built', '1')")
             self.db.commit()
+        except sqlite3.OperationalError as exc:
+            self.db.rollback()
+            raise db_error(exc, self.path) from exc
         except BaseException:
             self.db.rollback()
             raise
@@ -312,10 +332,14 @@ async def attached(store: Store) -> AsyncIterator[MirrorIndex]:
 
 
 def open_or_replace(path: str) -> MirrorIndex:
-    """Open the index; one that is not a usable database is set aside (it is rebuilt from the tree)."""
+    """Open the index; a damaged one is set aside (it is rebuilt from the tree).
+
+    Only damage does that: an index the disk will not let us write (full, read-only)
+    is an error, and the file and its WAL stay as they are.
+    """
     try:
         return MirrorIndex(path)
-    except StateError as exc:
+    except IndexUnusable as exc:
         log.warning("%s; moving it to %s.unusable", str(exc).split(";")[0], path)
         os.replace(path, path + ".unusable")
         for suffix in ("-wal", "-shm"):

@@ -39,13 +39,14 @@ def progress_line(stats: RunStats, elapsed: float) -> str:
     )
 
 
-def summary(stats: RunStats, seconds: float, serial: int, *, stopped_early: bool = False) -> list[str]:
+def summary(stats: RunStats, seconds: float, serial: int | None, *, stopped_early: bool = False) -> list[str]:
+    """The end-of-run summary; ``serial`` None when the run stopped before it could advance it."""
     lines = [
         f"Projects: {stats.synced} synced, {len(stats.failed)} failed, {stats.skipped} skipped by filters,"
         f" {len(stats.gone)} gone upstream",
         f"Files: {stats.files_downloaded} downloaded ({human_bytes(stats.bytes_downloaded)}),"
         f" {stats.files_done - stats.files_downloaded} already current",
-        f"Time: {human_seconds(seconds)}; serial now {serial}",
+        f"Time: {human_seconds(seconds)}; " + ("status unchanged" if serial is None else f"serial now {serial}"),
     ]
     if stats.removed_projects or stats.removed:
         lines.append(f"Removed: {len(stats.removed_projects)} project(s), {len(stats.removed)} object(s)")
@@ -66,3 +67,9 @@ def summary(stats: RunStats, seconds: float, serial: int, *, stopped_early: bool
             reason = stats.failed.get(name)
             lines.append(f"  {name}: {why}" + (f" (this run: {reason})" if reason else ""))
     return lines
+
+
+def stopped_summary(stats: RunStats, seconds: float) -> list[str]:
+    """The summary of a run a refused write (full or read-only disk) stopped."""
+    stop = "Stopped: the mirror's storage refused a write (see the error above); the next run resumes from here"
+    return [*summary(stats, seconds, None), stop]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from frumious import layout, render
 from frumious.download import Wanted, download
-from frumious.errors import BadUpstreamData, FrumiousError, NotFound
+from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ResourceError, resource_error
 from frumious.index import FileRow, MirrorIndex
 from frumious.models import Project
 from frumious.pipeline import RunStats, candidate_urls
@@ -164,6 +164,8 @@ async def check_project(run: _Run, name: str) -> None:
         if bad and not run.options.dry_run:
             await repair(run, name, bad, upstream)
     except (FrumiousError, OSError, ValueError) as exc:
+        if resource_error(exc) is not None:
+            raise  # a full or read-only disk stops the whole verify
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         stats.failed[name] = reason
         log.error("%s failed: %s", name, reason)
@@ -238,6 +240,8 @@ async def repair(run: _Run, name: str, bad: list[FileRow], project: Project | No
         wanted = Wanted(row.key, sources, row.size, {row.algorithm: row.digest}, row.uploaded)
         try:
             size = await download(run.upstream, run.store, wanted, run.mirror.digest_name)
+        except ResourceError:
+            raise  # a full or read-only disk: the next repair would fail the same way
         except FrumiousError as exc:
             failures.append(str(exc).splitlines()[0])
             continue

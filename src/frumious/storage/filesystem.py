@@ -26,7 +26,7 @@ from pathlib import Path
 
 import filelock
 
-from frumious.errors import LockHeld, ObjectMissing, StorageError
+from frumious.errors import LockHeld, ObjectMissing, StorageError, resource_error
 from frumious.storage.base import ObjectInfo
 
 FILE_MODE = 0o644
@@ -55,6 +55,12 @@ def _make_dir(directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
     except FileExistsError:
         pass  # made meanwhile, or a file (the retried open reports that)
+
+
+def _write_failed(exc: OSError, path: str) -> StorageError:
+    """A failed write, naming the target (a temp file's errno carries the wrong name, or none)."""
+    exc.filename = path
+    return resource_error(exc) or StorageError(f"cannot write {path}: {exc.strerror}")
 
 
 def _umask() -> int:
@@ -106,7 +112,7 @@ class FilesystemStore:
         try:
             tmp, fd = self._create(directory, name)
         except OSError as exc:
-            raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
+            raise _write_failed(exc, path) from exc
         return FileWriter(path, tmp, fd, self._fix_mode)
 
     def _create(self, directory: str, name: str) -> tuple[str, int]:
@@ -228,26 +234,32 @@ class FileWriter:
     async def write(self, chunk: bytes) -> None:
         # Written here, not on a thread: measured, a hand-off per chunk cost more than it saved
         # (downloads hash large files on a thread instead).
-        written = os.write(self.fd, chunk)
-        if written < len(chunk):  # rare (a signal, a full disk): finish or raise
-            with memoryview(chunk) as view:
-                while written < len(chunk):
-                    written += os.write(self.fd, view[written:])
+        try:
+            written = os.write(self.fd, chunk)
+            if written < len(chunk):  # rare (a signal, a full disk): finish or raise
+                with memoryview(chunk) as view:
+                    while written < len(chunk):
+                        written += os.write(self.fd, view[written:])
+        except OSError as exc:
+            raise _write_failed(exc, self.path) from exc
 
     async def commit(self, *, mtime: float | None = None, digests: Mapping[str, str] | None = None) -> None:
         fd, self.fd = self.fd, -1
         try:
-            if self.fix_mode:
-                os.fchmod(fd, FILE_MODE)
-            if mtime is not None:
-                os.utime(fd, (mtime, mtime))
-        finally:
-            os.close(fd)
-        try:
+            try:
+                if self.fix_mode:
+                    os.fchmod(fd, FILE_MODE)
+                if mtime is not None:
+                    os.utime(fd, (mtime, mtime))
+            finally:
+                os.close(fd)  # on NFS a full disk may first show here
             os.replace(self.tmp, self.path)
         except IsADirectoryError:
             await self.abort()
             raise StorageError(f"cannot replace directory {self.path} with a file") from None
+        except OSError as exc:
+            await self.abort()
+            raise _write_failed(exc, self.path) from exc
         self.done = True
 
     async def abort(self) -> None:

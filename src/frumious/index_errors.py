@@ -1,0 +1,80 @@
+"""What a failed SQLite call on the mirror index means.
+
+SQLite reports a full disk, a read-only filesystem and a damaged file all as
+``sqlite3.OperationalError`` or ``DatabaseError``. Only a damaged file may be set
+aside and rebuilt; a disk that refuses writes is a ``ResourceError`` that stops the
+command and keeps the index (and its WAL) as they are.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import sqlite3
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
+
+from frumious.errors import FrumiousError, ResourceError, StateError
+
+
+class IndexUnusable(StateError):
+    """The index file is damaged (not a database, or malformed): only this sets it aside."""
+
+
+# SQLite's primary result codes for a damaged file; every other failure is not the file's fault.
+_DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+# Codes a refused disk shows up as (a read-only or full filesystem, missing permissions).
+_REFUSED = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_IOERR}
+
+
+def db_error(exc: sqlite3.Error, path: str) -> FrumiousError:
+    """What a failed SQLite call means: a damaged index, a refused disk, or another problem (named)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in _DAMAGED:
+        return IndexUnusable(f"the mirror index {path} is unusable ({exc}); delete it to rebuild it")
+    if code == sqlite3.SQLITE_FULL:
+        return ResourceError(errno.ENOSPC, path)
+    refused = _refusal(os.path.dirname(path))
+    if refused is not None and code in _REFUSED:
+        return ResourceError(refused, path)
+    if code == sqlite3.SQLITE_IOERR:
+        return ResourceError(errno.EIO, path, str(exc))
+    return StateError(f"cannot use the mirror index {path}: {exc}")
+
+
+def _refusal(directory: str) -> int | None:
+    """Why the filesystem holding ``directory`` refuses writes (an errno), or None when it seems not to."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        return errno.EROFS
+    if not os.access(directory, os.W_OK):
+        return errno.EACCES
+    if st.f_bavail == 0:
+        return errno.ENOSPC
+    return None
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_Index = TypeVar("_Index", bound="HasPath")
+
+
+class HasPath(Protocol):
+    path: str
+
+
+def writes(method: Callable[Concatenate[_Index, _P], _R]) -> Callable[Concatenate[_Index, _P], _R]:
+    """A method that writes to the index: SQLite's errors become frumious's (a full disk is a ResourceError)."""
+
+    @functools.wraps(method)
+    def wrapper(index: _Index, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(index, *args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            raise db_error(exc, index.path) from exc
+
+    return wrapper
