@@ -247,6 +247,14 @@ class MirrorIndex:
         row = self.db.execute("SELECT project FROM files WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def holder(self, key: str) -> tuple[str, str, bool] | None:
+        """Who owns ``key``: (project, digest, whether it is a .metadata sidecar); None when nobody."""
+        row = self.db.execute("SELECT project, digest, metadata FROM files WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), bool(row[2]))
+
+    def count_release_files(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM files WHERE metadata = 0").fetchone()[0])
+
 
 def _project(row: tuple[object, ...]) -> ProjectRow:
     name, display, serial, synced, parsed = row

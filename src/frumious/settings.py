@@ -61,6 +61,8 @@ class MirrorSettings:
     prune_filtered: bool = False
     keep_removed: bool = False
     max_delete_share: float = 0.01
+    # Refuse a project sync that would remove more than this share of its files (beyond a small floor).
+    max_delete_file_share: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from frumious import layout, render
+from frumious import layout, owned, render
 from frumious.download import Wanted, download
-from frumious.errors import BadUpstreamData, FrumiousError, NotFound
+from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMissing
 from frumious.index import FileRow, MirrorIndex
 from frumious.models import Project
 from frumious.pipeline import RunStats, candidate_urls
@@ -154,7 +154,8 @@ async def check_project(run: _Run, name: str) -> None:
             raise FrumiousError(f"its page could not be read when the mirror was indexed; run 'frumious sync {name}'")
         upstream = await refresh_json(run, name) if run.options.json_update else None
         bad = []
-        for row in run.index.files(name):
+        rows = run.index.files(name)
+        for row in rows:
             problem = await check_file(run.store, row, run.mirror.compare_method, fix=not run.options.dry_run)
             stats.files_done += 1
             if problem:
@@ -163,10 +164,66 @@ async def check_project(run: _Run, name: str) -> None:
                 bad.append(row)
         if bad and not run.options.dry_run:
             await repair(run, name, bad, upstream)
+        await check_pages(run, name, rows)
     except (FrumiousError, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         stats.failed[name] = reason
         log.error("%s failed: %s", name, reason)
+
+
+async def check_pages(run: _Run, name: str, rows: Sequence[FileRow]) -> None:
+    """Each page's links must name files this project owns, with the digests recorded for them.
+
+    The file checks above prove the bytes match the index; this proves every page advertises
+    those same digests (a page can disagree, e.g. when two projects once shared a key).
+    """
+    problems = []
+    for key, link in await _page_links(run, name):
+        problem = await _link_problem(run, name, {row.key: row for row in rows}, link)
+        if problem:
+            run.report.bad[f"{key} -> {link[0]}"] = problem
+            problems.append(f"{key} links {link[0]}, but {problem}")
+    for problem in problems:
+        log.warning("%s: %s", name, problem)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise FrumiousError(f"{problems[0]}{more}; run 'frumious sync {name}' to rewrite its pages")
+
+
+async def _page_links(run: _Run, name: str) -> list[tuple[str, tuple[str, str, str]]]:
+    """(page key, (file key, algorithm, digest)) for every mirrored file and sidecar its pages advertise."""
+    pages = layout.page_keys(layout.simple_dir(name, run.mirror.hash_index))
+    links = []
+    for key, reader in ((pages.v1_json, owned.read_json_page), (pages.html, owned.read_html_page)):
+        try:
+            page = reader(await run.store.read(key))
+        except ObjectMissing:
+            continue
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
+            raise FrumiousError(f"its page {key} cannot be read ({exc})") from None
+        for linked in page.files:
+            file_key = owned.file_key(name, linked.href, run.mirror.root_uri)
+            if file_key is None:
+                continue  # links upstream (release-files = false): nothing of ours to check
+            links.append((key, (file_key, linked.algorithm, linked.digest)))
+            if linked.metadata is not None:
+                links.append((key, (layout.metadata_key(file_key), *linked.metadata)))
+    return links
+
+
+async def _link_problem(run: _Run, name: str, rows: dict[str, FileRow], link: tuple[str, str, str]) -> str | None:
+    file_key, algorithm, digest = link
+    row = rows.get(file_key)
+    if row is None:
+        owner = run.index.owner(file_key)
+        return f"that file belongs to {owner}" if owner else "the index has no record of that file"
+    if row.algorithm == algorithm:
+        actual: str | None = row.digest
+    else:
+        actual = await run.store.digest(file_key, algorithm)
+    if actual is None or actual.lower() != digest.lower():
+        return f"the page says {algorithm} {digest} and the file has {actual}"
+    return None
 
 
 def _parsed(index: MirrorIndex, name: str) -> bool:
