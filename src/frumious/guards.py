@@ -16,7 +16,7 @@ synced concurrently cannot both pass a check that only one of them should.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from frumious import layout
@@ -35,22 +35,29 @@ class RunGuard:
     """What the projects of one run have claimed and are removing (one per run, shared by workers)."""
 
     allow_mass_delete: bool = False
-    # key -> (project, digest): keys claimed this run, before the index records them.
+    # key -> (project, digest) for projects still in flight: until a project's sync records its
+    # files in the index (or fails), its claims are what keeps another project off its keys.
     claims: dict[str, tuple[str, str]] = field(default_factory=dict)
+    claimed_by: dict[str, list[str]] = field(default_factory=dict)
     files_removing: int = 0
     mirror_files: int | None = None
 
-    def holder(self, index: MirrorIndex, key: str) -> tuple[str, str] | None:
-        """Who holds ``key``: a claim of this run, else the index; (project, digest)."""
-        claimed = self.claims.get(key)
-        if claimed is not None:
-            return claimed
-        recorded = index.holder(key)
-        return None if recorded is None else recorded[:2]
+    def holders(self, index: MirrorIndex, keys: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Who holds each of ``keys`` that is held: a claim of this run, else the index."""
+        wanted = list(keys)
+        found = index.holders(key for key in wanted if key not in self.claims)
+        found.update((key, self.claims[key]) for key in wanted if key in self.claims)
+        return found
 
     def held_by_other(self, index: MirrorIndex, key: str, project: str) -> bool:
-        holder = self.holder(index, key)
+        holder = self.holders(index, [key]).get(key)
         return holder is not None and holder[0] != project
+
+    def release(self, project: str) -> None:
+        """The project's sync recorded its files (the index speaks for them now) or failed."""
+        for key in self.claimed_by.pop(project, []):
+            if self.claims.get(key, ("",))[0] == project:
+                del self.claims[key]
 
 
 def project_keys(mirror: MirrorSettings, project: Project) -> tuple[dict[str, str], dict[str, str]]:
@@ -71,29 +78,26 @@ def claim_keys(guard: RunGuard, index: MirrorIndex, mirror: MirrorSettings, proj
     """Claim every key the project's files need, or raise KeyConflict naming who holds one."""
     name = project.canonical
     files, sidecars = project_keys(mirror, project)
-    for key in files:
-        base = key.removesuffix(".metadata")
-        if key in sidecars or (base != key and base in files):
+    # A release file named like a sidecar must not take the sidecar of the file it is named after.
+    bases = {key: key.removesuffix(".metadata") for key in files if key.endswith(".metadata")}
+    for key, base in bases.items():
+        if key in sidecars or base in files:
             raise KeyConflict(f"{project.name}: {key} would be both a file and a .metadata sidecar")
-    for key, digest in (files | sidecars).items():
-        _check_free(guard, index, project.name, name, key, digest)
-    for key in files:
-        base = key.removesuffix(".metadata")
-        if base != key and guard.held_by_other(index, base, name):
-            holder = guard.holder(index, base)
-            owner = holder[0] if holder else "another project"
+    wanted = files | sidecars
+    held = guard.holders(index, [*wanted, *bases.values()])
+    for key, digest in wanted.items():
+        owner, their_digest = held.get(key, (name, ""))
+        if owner != name:
+            same = "the same bytes" if their_digest.lower() == digest else "different bytes"
+            raise KeyConflict(
+                f"{project.name}: {key} already belongs to {owner} ({same}); a file belongs to one project"
+            )
+    for key, base in bases.items():
+        owner = held.get(base, (name, ""))[0]
+        if owner != name:
             raise KeyConflict(f"{project.name}: {key} would shadow the .metadata of {owner}'s file {base}")
-    for key, digest in (files | sidecars).items():
-        guard.claims[key] = (name, digest)
-
-
-def _check_free(guard: RunGuard, index: MirrorIndex, display: str, name: str, key: str, digest: str) -> None:
-    holder = guard.holder(index, key)
-    if holder is None or holder[0] == name:
-        return
-    owner, held = holder
-    same = "the same bytes" if held.lower() == digest else "different bytes"
-    raise KeyConflict(f"{display}: {key} already belongs to {owner} ({same}); a file belongs to one project")
+    guard.claims.update((key, (name, digest)) for key, digest in wanted.items())
+    guard.claimed_by.setdefault(name, []).extend(wanted)
 
 
 def allow_removal(

@@ -85,13 +85,16 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         return Outcome(None)
     upstream_project = project
     project = _drop_empty_releases(ctx.filters.apply(project))
-    # Refusals (a key another project owns, too many files to remove) come before any write.
-    doomed = await plan_files(ctx, upstream_project, project) if ctx.mirror.release_files else set()
-    if ctx.mirror.json:
-        await save_json(ctx, upstream_project)
-    with_metadata = await mirror_files(ctx, project) if ctx.mirror.release_files else None
-    await write_pages(ctx, project, entry, with_metadata)
-    ctx.index.record(*index_rows(ctx.mirror, project, with_metadata))
+    try:
+        # Refusals (a key another project owns, too many files to remove) come before any write.
+        doomed = await plan_files(ctx, upstream_project, project) if ctx.mirror.release_files else set()
+        if ctx.mirror.json:
+            await save_json(ctx, upstream_project)
+        with_metadata = await mirror_files(ctx, project) if ctx.mirror.release_files else None
+        await write_pages(ctx, project, entry, with_metadata)
+        ctx.index.record(*index_rows(ctx.mirror, project, with_metadata))
+    finally:
+        ctx.guard.release(project.canonical)
     if doomed:
         await prune_stale_files(ctx, project, doomed)
     if ctx.mirror.cleanup:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from frumious import layout, owned, render
@@ -177,9 +177,10 @@ async def check_pages(run: _Run, name: str, rows: Sequence[FileRow]) -> None:
     The file checks above prove the bytes match the index; this proves every page advertises
     those same digests (a page can disagree, e.g. when two projects once shared a key).
     """
+    by_key = {row.key: row for row in rows}
     problems = []
-    for key, link in await _page_links(run, name):
-        problem = await _link_problem(run, name, {row.key: row for row in rows}, link)
+    for key, link in await _page_links(run, name, by_key):
+        problem = await _link_problem(run, by_key, link)
         if problem:
             run.report.bad[f"{key} -> {link[0]}"] = problem
             problems.append(f"{key} links {link[0]}, but {problem}")
@@ -190,9 +191,10 @@ async def check_pages(run: _Run, name: str, rows: Sequence[FileRow]) -> None:
         raise FrumiousError(f"{problems[0]}{more}; run 'frumious sync {name}' to rewrite its pages")
 
 
-async def _page_links(run: _Run, name: str) -> list[tuple[str, tuple[str, str, str]]]:
+async def _page_links(run: _Run, name: str, rows: Mapping[str, FileRow]) -> list[tuple[str, tuple[str, str, str]]]:
     """(page key, (file key, algorithm, digest)) for every mirrored file and sidecar its pages advertise."""
     pages = layout.page_keys(layout.simple_dir(name, run.mirror.hash_index))
+    keys: dict[str, str | None] = {}  # the HTML and JSON pages link the same hrefs: resolve each once
     links = []
     for key, reader in ((pages.v1_json, owned.read_json_page), (pages.html, owned.read_html_page)):
         try:
@@ -202,7 +204,9 @@ async def _page_links(run: _Run, name: str) -> list[tuple[str, tuple[str, str, s
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
             raise FrumiousError(f"its page {key} cannot be read ({exc})") from None
         for linked in page.files:
-            file_key = owned.file_key(name, linked.href, run.mirror.root_uri)
+            if linked.href not in keys:
+                keys[linked.href] = _file_key(run, name, linked.href, rows)
+            file_key = keys[linked.href]
             if file_key is None:
                 continue  # links upstream (release-files = false): nothing of ours to check
             links.append((key, (file_key, linked.algorithm, linked.digest)))
@@ -211,7 +215,15 @@ async def _page_links(run: _Run, name: str) -> list[tuple[str, tuple[str, str, s
     return links
 
 
-async def _link_problem(run: _Run, name: str, rows: dict[str, FileRow], link: tuple[str, str, str]) -> str | None:
+def _file_key(run: _Run, name: str, href: str, rows: Mapping[str, FileRow]) -> str | None:
+    # The pages frumious writes link "../../packages/<path>": when that path is a recorded key
+    # verbatim (no percent-escapes to decode), it is the key; URL parsing cost more than the rest.
+    if href.startswith("../../packages/") and "%" not in href and "web/" + href[6:] in rows:
+        return "web/" + href[6:]
+    return owned.file_key(name, href, run.mirror.root_uri)
+
+
+async def _link_problem(run: _Run, rows: Mapping[str, FileRow], link: tuple[str, str, str]) -> str | None:
     file_key, algorithm, digest = link
     row = rows.get(file_key)
     if row is None:

@@ -53,6 +53,9 @@ def test_claims_of_this_run_count_before_the_index_records_them(index) -> None:
         guards.claim_keys(guard, index, MIRROR, project("second", dist("/packages/x/a.whl")))
     assert guard.held_by_other(index, "web/packages/x/a.whl", "second")
     assert not guard.held_by_other(index, "web/packages/x/a.whl", "first")
+    # Once the project is done the index speaks for its keys; the run keeps no claim in memory.
+    guard.release("first")
+    assert guard.claims == {} and guard.claimed_by == {}
 
 
 def test_sidecar_keys_cannot_be_shadowed(index) -> None:
