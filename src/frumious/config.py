@@ -85,8 +85,9 @@ _SWIFT_FALLBACK: Mapping[str, str] = {
 
 # "max-delete-share = 5%" must work although a lone % breaks interpolation; bandersnatch never
 # reads this frumious-only key, so taking it raw cannot break a config shared with it.
-_RAW_WHEN_UNINTERPOLATABLE = frozenset({("mirror", "max-delete-share")})
+_RAW_WHEN_UNINTERPOLATABLE = frozenset({("mirror", "max-delete-share"), ("mirror", "max-delete-file-share")})
 _SHARE = "a share of the mirror: a fraction in (0, 1] such as 0.01, or a percentage such as 5%"
+_FILE_SHARE = "a share of a project's files: a fraction in (0, 1] such as 0.5, or a percentage such as 50%"
 _PROXY_SCHEMES = ("http", "https", "socks4", "socks5")
 _GLOBAL_TIMEOUT_WHEN_ZERO = 18000.0  # bandersnatch's Master treats 0 as five hours
 
@@ -285,6 +286,7 @@ def _mirror(r: Reader) -> MirrorSettings:
         max_delete_share=r.number(m, "max-delete-share", lambda x: 0 < x <= 1, _SHARE, percent=True),
         quarantine_after=r.integer(m, "quarantine-after", 3, low=1),
         confirm_removal_after=r.number(m, "confirm-removal-after", lambda x: x >= 0, "a number of seconds, 0 or more"),
+        max_delete_file_share=r.number(m, "max-delete-file-share", lambda x: 0 < x <= 1, _FILE_SHARE, percent=True),
     )
 
 

@@ -170,14 +170,22 @@ def _hash_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="frumious-hash")
 
 
+class BodyMismatch(ProtocolError):
+    """The body's size or digest is not what upstream advertised.
+
+    Often a fault in transit (a flipped byte, a cache serving another object), so it is
+    retried with backoff like a dropped connection; only a repeated mismatch fails the file.
+    """
+
+
 def _verify(url: str, wanted: Wanted, size: int, actual: str, algorithm: str, expected: str) -> None:
     if wanted.size is not None and size < wanted.size:
         # A short body is a transfer fault: retried like a dropped connection.
         raise ProtocolError(f"{url}: body ended after {size} of {wanted.size} bytes")
     if wanted.size is not None and size != wanted.size:
-        raise DownloadError(f"{url}: got {size} bytes, upstream said {wanted.size}")
+        raise BodyMismatch(f"{url}: got {size} bytes, upstream said {wanted.size}")
     if actual != expected:
-        raise DownloadError(f"{url}: {algorithm} is {actual}, upstream said {expected}")
+        raise BodyMismatch(f"{url}: {algorithm} is {actual}, upstream said {expected}")
 
 
 __all__ = ["DownloadError", "NotFound", "UpstreamError", "Wanted", "download", "is_current"]

@@ -12,11 +12,13 @@ code the process ends with, so the CLI maps errors to codes without a table::
     │   ├── NotFound               404: the project or file is gone
     │   ├── StaleMetadata          X-PyPI-Last-Serial older than asked for
     │   └── BadUpstreamData        JSON/HTML/URL/filename we refuse to mirror
+    │       └── KeyConflict        a file key another project (or file) already owns
     ├── DownloadError (1)          size or digest mismatch, truncated body
     ├── StorageError (1)           the backend failed
     │   ├── ObjectMissing          a key that should exist does not
     │   └── ResourceError          disk full, read-only, quota, permission: the run stops
     ├── SafetyValveError (1)       a run would remove too much of the mirror
+    │   └── MassDeleteRefused      one project's sync would remove too many files
     └── SyncFailed (1)             a run finished with failed projects
 """
 
@@ -67,6 +69,10 @@ class StaleMetadata(UpstreamError):
 
 
 class BadUpstreamData(UpstreamError):
+    pass
+
+
+class KeyConflict(BadUpstreamData):
     pass
 
 
@@ -124,6 +130,10 @@ def resource_error(exc: BaseException) -> ResourceError | None:
 
 
 class SafetyValveError(FrumiousError):
+    pass
+
+
+class MassDeleteRefused(SafetyValveError):
     pass
 
 

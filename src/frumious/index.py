@@ -267,6 +267,19 @@ class MirrorIndex:
         row = self.db.execute("SELECT project FROM files WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def holders(self, keys: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Who owns each of ``keys`` that somebody owns: key -> (project, digest)."""
+        found: dict[str, tuple[str, str]] = {}
+        wanted = list(keys)
+        for start in range(0, len(wanted), 500):  # one query per 500 keys, under SQLite's variable limit
+            chunk = wanted[start : start + 500]
+            query = f"SELECT key, project, digest FROM files WHERE key IN ({','.join('?' * len(chunk))})"
+            found.update((str(k), (str(p), str(d))) for k, p, d in self.db.execute(query, chunk))
+        return found
+
+    def count_release_files(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM files WHERE metadata = 0").fetchone()[0])
+
 
 def _project(row: tuple[object, ...]) -> ProjectRow:
     name, display, serial, synced, parsed = row

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from frumious import layout, render
+from frumious import guards, layout, render
 from frumious.download import Wanted, download, is_current
 from frumious.errors import BadUpstreamData, NotFound, resource_error
 from frumious.filters import FilterSet
@@ -64,6 +64,8 @@ class Context:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Projects that vanished from the listing: removed when upstream confirms with a 404.
     vanished: set[str] = field(default_factory=set)
+    # Keys claimed and files being removed this run; it also carries --allow-mass-delete.
+    guard: guards.RunGuard = field(default_factory=guards.RunGuard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,19 +85,34 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     if not ctx.filters.allows_metadata(project):
         log.info("%s excluded by a metadata filter", entry.name)
         return Outcome(None)
-    if ctx.mirror.json:
-        await save_json(ctx, project)
     upstream_project = project
     project = _drop_empty_releases(ctx.filters.apply(project))
-    with_metadata = await mirror_files(ctx, project) if ctx.mirror.release_files else None
-    previous = await previous_keys(ctx, project.canonical) if ctx.mirror.release_files else None
-    await write_pages(ctx, project, entry, with_metadata)
-    ctx.index.record(*index_rows(ctx.mirror, project, with_metadata))
-    if previous:
-        await prune_stale_files(ctx, upstream_project, project, previous)
+    try:
+        # Refusals (a key another project owns, too many files to remove) come before any write.
+        doomed = await plan_files(ctx, upstream_project, project) if ctx.mirror.release_files else set()
+        if ctx.mirror.json:
+            await save_json(ctx, upstream_project)
+        with_metadata = await mirror_files(ctx, project) if ctx.mirror.release_files else None
+        await write_pages(ctx, project, entry, with_metadata)
+        ctx.index.record(*index_rows(ctx.mirror, project, with_metadata))
+    finally:
+        ctx.guard.release(project.canonical)
+    if doomed:
+        await prune_stale_files(ctx, project, doomed)
     if ctx.mirror.cleanup:
         await cleanup_legacy_dirs(ctx, entry.name)
     return Outcome(project)
+
+
+async def plan_files(ctx: Context, upstream: Project, kept: Project) -> set[str]:
+    """Claim the project's keys and reserve the removal of its stale files; the files to remove."""
+    guards.claim_keys(ctx.guard, ctx.index, ctx.mirror, kept)
+    previous = await previous_keys(ctx, kept.canonical)
+    if not previous:
+        return set()
+    doomed = stale_files(ctx, upstream, kept, previous)
+    guards.allow_removal(ctx.guard, ctx.index, ctx.mirror, kept.name, len(doomed), len(previous))
+    return doomed
 
 
 async def previous_keys(ctx: Context, canonical: str) -> set[str] | None:
@@ -126,11 +143,11 @@ def index_rows(
     return row, files
 
 
-async def prune_stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[str]) -> None:
-    """Files the old page listed that the new one does not: filtered out, or gone upstream."""
+def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[str]) -> set[str]:
+    """Files the old page listed that the new one does not and that go: filtered out, or gone upstream."""
     stale = previous - {layout.package_key(dist.url) for dist in kept.files}
     if not stale:
-        return
+        return set()
     offered = set()
     for dist in upstream.files:
         with contextlib.suppress(BadUpstreamData):
@@ -144,7 +161,12 @@ async def prune_stale_files(ctx: Context, upstream: Project, kept: Project, prev
         filtered = set()
     if ctx.mirror.keep_removed:
         vanished = set()
-    removed = await remove_files(ctx.store, filtered | vanished)
+    return filtered | vanished
+
+
+async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> None:
+    """Remove the files ``stale_files`` chose, except any another project holds."""
+    removed = await remove_files(ctx.store, doomed, guards.foreign(ctx.guard, ctx.index, kept.canonical))
     if removed:
         log.info("%s: removed %d file(s) no longer offered or now filtered out", kept.name, len(removed))
         ctx.stats.removed.extend(removed)

@@ -9,7 +9,7 @@ Every removal returns the keys it removed, for the log and the summary.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from frumious import layout, owned
 from frumious.errors import BadUpstreamData, ObjectMissing
@@ -34,11 +34,14 @@ async def project_file_keys(store: Store, mirror: MirrorSettings, name: str) -> 
     return None
 
 
-async def remove_files(store: Store, keys: Iterable[str]) -> list[str]:
-    """Remove release files and their .metadata sidecars; the keys that were removed."""
+async def remove_files(store: Store, keys: Iterable[str], keep: Callable[[str], bool] | None = None) -> list[str]:
+    """Remove release files and their .metadata sidecars, except those ``keep`` names; the keys removed."""
     removed = []
     for key in sorted(keys):
         for candidate in (key, layout.metadata_key(key)):
+            if keep is not None and keep(candidate):
+                log.warning("Keeping %s: another project's page links it", candidate)
+                continue
             if await store.delete(candidate):
                 removed.append(candidate)
     return removed
@@ -53,10 +56,21 @@ async def owned_keys(store: Store, mirror: MirrorSettings, index: MirrorIndex, n
     return keys or set()
 
 
+def _owned_elsewhere(index: MirrorIndex, name: str) -> Callable[[str], bool]:
+    def keep(key: str) -> bool:
+        owner = index.owner(key)
+        return owner is not None and owner != name
+
+    return keep
+
+
 async def remove_project(store: Store, mirror: MirrorSettings, index: MirrorIndex, name: str) -> list[str]:
     """Remove a whole project: files, sidecars, pages (any spelling), JSON, and its index rows."""
     canonical = canonicalize_name(name)
-    removed = await remove_files(store, await owned_keys(store, mirror, index, canonical))
+    # Keys another project owns (a page from an older tree may link them) stay.
+    removed = await remove_files(
+        store, await owned_keys(store, mirror, index, canonical), _owned_elsewhere(index, canonical)
+    )
     index.forget(canonical)
     for spelling in dict.fromkeys((canonical, name)):
         try:

@@ -65,6 +65,8 @@ class MirrorSettings:
     quarantine_after: int = 3
     # Seconds between the two runs that must both see a project gone before it is removed.
     confirm_removal_after: float = 3600.0
+    # Refuse a project sync that would remove more than this share of its files (beyond a small floor).
+    max_delete_file_share: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)

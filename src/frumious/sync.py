@@ -98,6 +98,7 @@ async def mirror(
     ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), mirror_index)
     ctx.vanished = set(plan.vanished)
     results = Results()
+    ctx.guard.allow_mass_delete = options.allow_mass_delete
     if plan.queue:
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
         todo = TodoCheckpoint(store, Todo(plan.target, plan.queue))

@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from frumious import layout, render
+from frumious import layout, owned, render
 from frumious.download import Wanted, download
-from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ResourceError, resource_error
+from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMissing, ResourceError, resource_error
 from frumious.index import FileRow, MirrorIndex
 from frumious.models import Project
 from frumious.pipeline import RunStats, candidate_urls
@@ -154,7 +154,8 @@ async def check_project(run: _Run, name: str) -> None:
             raise FrumiousError(f"its page could not be read when the mirror was indexed; run 'frumious sync {name}'")
         upstream = await refresh_json(run, name) if run.options.json_update else None
         bad = []
-        for row in run.index.files(name):
+        rows = run.index.files(name)
+        for row in rows:
             problem = await check_file(run.store, row, run.mirror.compare_method, fix=not run.options.dry_run)
             stats.files_done += 1
             if problem:
@@ -163,12 +164,80 @@ async def check_project(run: _Run, name: str) -> None:
                 bad.append(row)
         if bad and not run.options.dry_run:
             await repair(run, name, bad, upstream)
+        await check_pages(run, name, rows)
     except (FrumiousError, OSError, ValueError) as exc:
         if resource_error(exc) is not None:
             raise  # a full or read-only disk stops the whole verify
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         stats.failed[name] = reason
         log.error("%s failed: %s", name, reason)
+
+
+async def check_pages(run: _Run, name: str, rows: Sequence[FileRow]) -> None:
+    """Each page's links must name files this project owns, with the digests recorded for them.
+
+    The file checks above prove the bytes match the index; this proves every page advertises
+    those same digests (a page can disagree, e.g. when two projects once shared a key).
+    """
+    by_key = {row.key: row for row in rows}
+    problems = []
+    for key, link in await _page_links(run, name, by_key):
+        problem = await _link_problem(run, by_key, link)
+        if problem:
+            run.report.bad[f"{key} -> {link[0]}"] = problem
+            problems.append(f"{key} links {link[0]}, but {problem}")
+    for problem in problems:
+        log.warning("%s: %s", name, problem)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise FrumiousError(f"{problems[0]}{more}; run 'frumious sync {name}' to rewrite its pages")
+
+
+async def _page_links(run: _Run, name: str, rows: Mapping[str, FileRow]) -> list[tuple[str, tuple[str, str, str]]]:
+    """(page key, (file key, algorithm, digest)) for every mirrored file and sidecar its pages advertise."""
+    pages = layout.page_keys(layout.simple_dir(name, run.mirror.hash_index))
+    keys: dict[str, str | None] = {}  # the HTML and JSON pages link the same hrefs: resolve each once
+    links = []
+    for key, reader in ((pages.v1_json, owned.read_json_page), (pages.html, owned.read_html_page)):
+        try:
+            page = reader(await run.store.read(key))
+        except ObjectMissing:
+            continue
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
+            raise FrumiousError(f"its page {key} cannot be read ({exc})") from None
+        for linked in page.files:
+            if linked.href not in keys:
+                keys[linked.href] = _file_key(run, name, linked.href, rows)
+            file_key = keys[linked.href]
+            if file_key is None:
+                continue  # links upstream (release-files = false): nothing of ours to check
+            links.append((key, (file_key, linked.algorithm, linked.digest)))
+            if linked.metadata is not None:
+                links.append((key, (layout.metadata_key(file_key), *linked.metadata)))
+    return links
+
+
+def _file_key(run: _Run, name: str, href: str, rows: Mapping[str, FileRow]) -> str | None:
+    # The pages frumious writes link "../../packages/<path>": when that path is a recorded key
+    # verbatim (no percent-escapes to decode), it is the key; URL parsing cost more than the rest.
+    if href.startswith("../../packages/") and "%" not in href and "web/" + href[6:] in rows:
+        return "web/" + href[6:]
+    return owned.file_key(name, href, run.mirror.root_uri)
+
+
+async def _link_problem(run: _Run, rows: Mapping[str, FileRow], link: tuple[str, str, str]) -> str | None:
+    file_key, algorithm, digest = link
+    row = rows.get(file_key)
+    if row is None:
+        owner = run.index.owner(file_key)
+        return f"that file belongs to {owner}" if owner else "the index has no record of that file"
+    if row.algorithm == algorithm:
+        actual: str | None = row.digest
+    else:
+        actual = await run.store.digest(file_key, algorithm)
+    if actual is None or actual.lower() != digest.lower():
+        return f"the page says {algorithm} {digest} and the file has {actual}"
+    return None
 
 
 def _parsed(index: MirrorIndex, name: str) -> bool:

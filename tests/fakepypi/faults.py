@@ -2,7 +2,8 @@
 
 A rule matches a request when its method matches (None = any) and the request path
 matches ``pattern`` with ``fnmatch`` (``/pypi/foo/json``, ``/packages/*``, ``*.whl``). The
-first live matching rule fires, once per request. The set is shared between the test
+first live matching rule fires, once per request. With ``every = n`` a rule fires only on
+every n-th request it matches (a steady trickle of faults, e.g. 1 in 15 file bodies). The set is shared between the test
 thread and the server thread, so every read-modify-write holds a lock.
 """
 
@@ -40,7 +41,9 @@ class Fault:
     keep: int | None = None
     serial: int | None = None
     fields: dict[str, object] = field(default_factory=dict)
+    every: int = 1
     fired: int = 0
+    seen: int = 0
 
     @property
     def remaining(self) -> int | None:
@@ -67,6 +70,8 @@ class Faults:
     def add(self, fault: Fault) -> Fault:
         if fault.times is not None and fault.times < 0:
             raise ValueError("times must be >= 0 or None")
+        if fault.every < 1:
+            raise ValueError("every must be >= 1")
         with self._lock:
             self._rules.append(fault)
         return fault
@@ -76,6 +81,9 @@ class Faults:
         with self._lock:
             for rule in self._rules:
                 if rule.live and rule.matches(method, path):
+                    rule.seen += 1
+                    if rule.seen % rule.every:
+                        continue
                     rule.fired += 1
                     return rule
         return None

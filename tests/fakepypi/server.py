@@ -176,9 +176,10 @@ class FakePyPI:
         """A well-formed response whose body (and Content-Length) is cut to ``keep`` bytes (default half)."""
         return self._add(FaultKind.TRUNCATE, pattern, times, method, keep=keep)
 
-    def corrupt(self, pattern: str, *, times: int | None = 1, method: str | None = None) -> Fault:
-        """Same length, one byte flipped: the digest no longer matches what the JSON says."""
-        return self._add(FaultKind.CORRUPT, pattern, times, method)
+    def corrupt(self, pattern: str, *, times: int | None = 1, method: str | None = None, every: int = 1) -> Fault:
+        """Same length, one byte flipped: the digest no longer matches what the JSON says.
+        ``every=n``: only every n-th matching request is corrupted."""
+        return self._add(FaultKind.CORRUPT, pattern, times, method, every=every)
 
     def stale_serial(
         self, pattern: str, *, serial: int | None = None, times: int | None = 1, method: str | None = None

@@ -434,6 +434,14 @@ def test_corrupt(fake_pypi: FakePyPI) -> None:
     assert fetch(fake_pypi, packages_path(artifact)).body == artifact.content and fault.fired == 1
 
 
+def test_corrupt_every_nth(fake_pypi: FakePyPI) -> None:
+    artifact = fake_pypi.index.file("yanky", "yanky-1.1-py3-none-any.whl").artifact
+    fault = fake_pypi.corrupt("/packages/*", times=None, every=3)
+    bodies = [fetch(fake_pypi, packages_path(artifact)).body for _ in range(6)]
+    assert [body == artifact.content for body in bodies] == [True, True, False, True, True, False]
+    assert fault.fired == 2
+
+
 def test_stale_and_missing_serial(fake_pypi: FakePyPI) -> None:
     real = fake_pypi.index.project("yanky").last_serial
     fake_pypi.stale_serial("/pypi/yanky/json", times=2)
