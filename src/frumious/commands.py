@@ -32,6 +32,11 @@ def register(commands: Any) -> None:
     sync = commands.add_parser("sync", help="mirror just the named projects, whatever the serial")
     sync.add_argument("names", nargs="+", metavar="NAME", help="project to sync")
     sync.add_argument("--skip-simple-root", action="store_true", help="do not rewrite the root index")
+    sync.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="let a project drop more than max-delete-file-share of its files",
+    )
 
     verify = commands.add_parser("verify", help="re-check every mirrored file and repair what is bad")
     verify.add_argument("--delete", action="store_true", help="also remove files no project owns")
@@ -54,7 +59,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command == "sync":
         return run_with_progress(
-            lambda stats: jobs.sync(settings, stats, args.names, args.skip_simple_root), sync_summary
+            lambda stats: jobs.sync(settings, stats, args.names, args.skip_simple_root, args.allow_mass_delete),
+            sync_summary,
         )
     if args.command == "verify":
         options = jobs.verify_options(settings, args)

@@ -19,7 +19,9 @@ from frumious.runner import locked_store, make_upstream
 from frumious.settings import Settings
 
 
-async def sync(settings: Settings, stats: RunStats, names: Sequence[str], skip_root: bool) -> sync_core.SyncReport:
+async def sync(
+    settings: Settings, stats: RunStats, names: Sequence[str], skip_root: bool, allow_mass_delete: bool
+) -> sync_core.SyncReport:
     filters = load_filters(settings)
     async with (
         locked_store(settings) as store,
@@ -27,7 +29,15 @@ async def sync(settings: Settings, stats: RunStats, names: Sequence[str], skip_r
         make_upstream(settings) as upstream,
     ):
         return await sync_core.sync_projects(
-            upstream, store, settings.mirror, filters, stats, opened, names, skip_root=skip_root
+            upstream,
+            store,
+            settings.mirror,
+            filters,
+            stats,
+            opened,
+            names,
+            skip_root=skip_root,
+            allow_mass_delete=allow_mass_delete,
         )
 
 

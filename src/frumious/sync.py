@@ -177,6 +177,7 @@ async def sync_projects(
     names: Sequence[str],
     *,
     skip_root: bool = False,
+    allow_mass_delete: bool = False,
 ) -> SyncReport:
     """``frumious sync NAME...``: those projects whatever their serial; ``status`` and ``todo`` stay as they are.
 
@@ -198,6 +199,7 @@ async def sync_projects(
     if queue:
         log.info("Syncing %d project(s)", len(queue))
         ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), mirror_index)
+        ctx.guard.allow_mass_delete = allow_mass_delete
         report.stopped_early = await run_queue(ctx, queue.values(), None)
     if queue and not skip_root:
         await write_root_index(store, mirror_settings, mirror_index, report.serial)

@@ -211,3 +211,15 @@ def test_corrupted_bodies_are_retried(fake_pypi, make_config, tmp_path) -> None:
     assert read(root, "status") == str(fake_pypi.index.serial)
     assert temp_files(root) == []
     assert_files_right(fake_pypi, root)
+
+
+def test_sync_name_honours_the_file_valve_and_its_override(fake_pypi, make_config, tmp_path) -> None:
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 0
+    root = mirror_dir(config)
+    for n in range(6):
+        fake_pypi.index.remove_release("big", f"1.{n}")
+    assert run(config, "sync", "big") == 1
+    assert len(big_files(root)) == BIG_FILES
+    assert run(config, "sync", "big", "--allow-mass-delete") == 0
+    assert big_files(root) == {"big-1.6.tar.gz", "big-1.7.tar.gz"}
