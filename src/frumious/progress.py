@@ -42,7 +42,8 @@ def progress_line(stats: RunStats, elapsed: float) -> str:
 def summary(stats: RunStats, seconds: float, serial: int, *, stopped_early: bool = False) -> list[str]:
     lines = [
         f"Projects: {stats.synced} synced, {len(stats.failed)} failed, {stats.skipped} skipped by filters,"
-        f" {len(stats.gone)} gone upstream",
+        f" {len(stats.gone)} gone upstream"
+        + (f", {len(stats.no_releases)} listed with no releases" if stats.no_releases else ""),
         f"Files: {stats.files_downloaded} downloaded ({human_bytes(stats.bytes_downloaded)}),"
         f" {stats.files_done - stats.files_downloaded} already current",
         f"Time: {human_seconds(seconds)}; serial now {serial}",
@@ -52,6 +53,9 @@ def summary(stats: RunStats, seconds: float, serial: int, *, stopped_early: bool
         lines.extend(f"  removed project {name}" for name in sorted(stats.removed_projects))
     if stats.would_prune:
         lines.append(f"Excluded by filters but kept (prune-filtered = false): {len(stats.would_prune)}")
+    if stats.no_releases_kept:
+        lines.append("Listed upstream with no releases; their mirrored files are kept (frumious delete removes them):")
+        lines.extend(f"  kept {name}: {count} file(s)" for name, count in sorted(stats.no_releases_kept.items()))
     if stats.refused:
         lines.append(f"Refused: {stats.refused}")
     if stopped_early:
