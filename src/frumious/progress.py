@@ -42,8 +42,7 @@ def progress_line(stats: RunStats, elapsed: float) -> str:
 def summary(stats: RunStats, seconds: float, serial: int, *, stopped_early: bool = False) -> list[str]:
     lines = [
         f"Projects: {stats.synced} synced, {len(stats.failed)} failed, {stats.skipped} skipped by filters,"
-        f" {len(stats.gone)} gone upstream"
-        + (f", {len(stats.no_releases)} listed with no releases" if stats.no_releases else ""),
+        f" {len(stats.gone)} gone upstream{no_releases(stats)}",
         f"Files: {stats.files_downloaded} downloaded ({human_bytes(stats.bytes_downloaded)}),"
         f" {stats.files_done - stats.files_downloaded} already current",
         f"Time: {human_seconds(seconds)}; serial now {serial}",
@@ -53,9 +52,7 @@ def summary(stats: RunStats, seconds: float, serial: int, *, stopped_early: bool
         lines.extend(f"  removed project {name}" for name in sorted(stats.removed_projects))
     if stats.would_prune:
         lines.append(f"Excluded by filters but kept (prune-filtered = false): {len(stats.would_prune)}")
-    if stats.no_releases_kept:
-        lines.append("Listed upstream with no releases; their mirrored files are kept (frumious delete removes them):")
-        lines.extend(f"  kept {name}: {count} file(s)" for name, count in sorted(stats.no_releases_kept.items()))
+    lines.extend(kept_without_releases(stats))
     if stats.refused:
         lines.append(f"Refused: {stats.refused}")
     if stopped_early:
@@ -70,3 +67,16 @@ def summary(stats: RunStats, seconds: float, serial: int, *, stopped_early: bool
             reason = stats.failed.get(name)
             lines.append(f"  {name}: {why}" + (f" (this run: {reason})" if reason else ""))
     return lines
+
+
+def no_releases(stats: RunStats) -> str:
+    """A suffix for the Projects line: listed projects with no releases are neither synced nor failed."""
+    return f", {len(stats.no_releases)} listed with no releases" if stats.no_releases else ""
+
+
+def kept_without_releases(stats: RunStats) -> list[str]:
+    if not stats.no_releases_kept:
+        return []
+    kept = sorted(stats.no_releases_kept.items())
+    heading = "Listed upstream with no releases; their mirrored files are kept (frumious delete removes them):"
+    return [heading, *(f"  kept {name}: {count} file(s)" for name, count in kept)]

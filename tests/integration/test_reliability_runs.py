@@ -281,3 +281,10 @@ def test_a_mirror_serial_beyond_the_upstream_root_is_reported(fake_pypi, make_co
     assert run(config, "mirror") == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "--force-check" in line]
     assert len(lines) == 1 and str(fake_pypi.index.serial) in lines[0]
+
+
+def test_sync_of_a_project_with_no_releases_is_not_a_failure(fake_pypi, make_config, tmp_path, capsys) -> None:
+    fake_pypi.index.add_project("placeholder")
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "sync", "placeholder") == 0
+    assert "1 listed with no releases" in capsys.readouterr().out
