@@ -88,11 +88,13 @@ def _failures(stats: RunStats, heading: str) -> list[str]:
 def sync_summary(report: Any) -> list[str]:
     stats: RunStats = report.stats
     lines = [
-        f"Projects: {stats.synced} synced, {len(stats.failed)} failed, {stats.skipped} skipped by metadata filters",
+        f"Projects: {stats.synced} synced, {len(stats.failed)} failed, {stats.skipped} skipped by metadata filters"
+        + progress.no_releases(stats),
         f"Files: {stats.files_downloaded} downloaded ({progress.human_bytes(stats.bytes_downloaded)}),"
         f" {stats.files_done - stats.files_downloaded} already current",
         f"Time: {progress.human_seconds(report.seconds)}; status left at serial {report.serial}",
     ]
+    lines.extend(progress.kept_without_releases(stats))
     if report.excluded:
         lines.append(f"Excluded by project filters, not synced: {', '.join(report.excluded)}")
     if report.stopped_early:

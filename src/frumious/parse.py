@@ -27,11 +27,13 @@ from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
 __all__ = [
     "MAX_SERIAL",
     "Listing",
+    "ProjectPage",
     "listing_serial",
     "parse_listing",
     "parse_listing_html",
     "parse_project",
     "read_listing",
+    "read_project_page",
     "serial_from_text",
 ]
 
@@ -394,11 +396,22 @@ def parse_project(body: bytes, *, expected: str | None = None, base_url: str | N
     )
 
 
-def project_page_serial(body: bytes) -> int | None:
-    """``meta._last-serial`` of a PEP 691 project page; None when it carries no valid one."""
+class ProjectPage(NamedTuple):
+    """A PEP 691 project page: how many files it lists (None: not such a page) and its serial."""
+
+    files: int | None
+    serial: int | None
+
+
+def read_project_page(body: bytes) -> ProjectPage:
+    """The page's file count and ``meta._last-serial``; None for what it does not validly carry."""
     try:
-        value = json.loads(body, parse_int=_bounded_int).get("meta", {}).get("_last-serial")
-    except (ValueError, AttributeError, RecursionError):
-        return None
+        document = json.loads(body, parse_int=_bounded_int)
+    except (ValueError, RecursionError):
+        return ProjectPage(None, None)
+    if not isinstance(document, dict):
+        return ProjectPage(None, None)
+    meta, files = document.get("meta"), document.get("files")
+    value = meta.get("_last-serial") if isinstance(meta, dict) else None
     serial = serial_from_text(value) if isinstance(value, str) else value
-    return serial if _is_serial(serial) else None
+    return ProjectPage(len(files) if isinstance(files, list) else None, serial if _is_serial(serial) else None)

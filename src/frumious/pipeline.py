@@ -50,6 +50,9 @@ class RunStats:
     refused: str | None = None
     # Projects that failed quarantine-after runs in a row: name -> when they are tried next.
     quarantined: dict[str, str] = field(default_factory=dict)
+    # Listed upstream with no releases (their JSON is a 404); of those, the ones the mirror holds files for.
+    no_releases: list[str] = field(default_factory=list)
+    no_releases_kept: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -43,7 +43,7 @@ def summary(stats: RunStats, seconds: float, serial: int | None, *, stopped_earl
     """The end-of-run summary; ``serial`` None when the run stopped before it could advance it."""
     lines = [
         f"Projects: {stats.synced} synced, {len(stats.failed)} failed, {stats.skipped} skipped by filters,"
-        f" {len(stats.gone)} gone upstream",
+        f" {len(stats.gone)} gone upstream{no_releases(stats)}",
         f"Files: {stats.files_downloaded} downloaded ({human_bytes(stats.bytes_downloaded)}),"
         f" {stats.files_done - stats.files_downloaded} already current",
         f"Time: {human_seconds(seconds)}; " + ("status unchanged" if serial is None else f"serial now {serial}"),
@@ -53,6 +53,7 @@ def summary(stats: RunStats, seconds: float, serial: int | None, *, stopped_earl
         lines.extend(f"  removed project {name}" for name in sorted(stats.removed_projects))
     if stats.would_prune:
         lines.append(f"Excluded by filters but kept (prune-filtered = false): {len(stats.would_prune)}")
+    lines.extend(kept_without_releases(stats))
     if stats.refused:
         lines.append(f"Refused: {stats.refused}")
     if stopped_early:
@@ -73,3 +74,16 @@ def stopped_summary(stats: RunStats, seconds: float) -> list[str]:
     """The summary of a run a refused write (full or read-only disk) stopped."""
     stop = "Stopped: the mirror's storage refused a write (see the error above); the next run resumes from here"
     return [*summary(stats, seconds, None), stop]
+
+
+def no_releases(stats: RunStats) -> str:
+    """A suffix for the Projects line: listed projects with no releases are neither synced nor failed."""
+    return f", {len(stats.no_releases)} listed with no releases" if stats.no_releases else ""
+
+
+def kept_without_releases(stats: RunStats) -> list[str]:
+    if not stats.no_releases_kept:
+        return []
+    kept = sorted(stats.no_releases_kept.items())
+    heading = "Listed upstream with no releases; their mirrored files are kept (frumious delete removes them):"
+    return [heading, *(f"  kept {name}: {count} file(s)" for name, count in kept)]

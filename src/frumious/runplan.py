@@ -108,6 +108,15 @@ async def _base_plan(
         vanished = tuple(n for n in held if filters.allows_project(n))
         queue = tuple(ListingEntry(name, 0) for name in vanished)
         return Plan(queue, serial, False, listing_etag=etag, listing_unchanged=True, vanished=vanished)
+    if listing.serial is not None and not listing.partial and serial > listing.serial:
+        # Nothing upstream looks new until it passes our serial: say so rather than stall quietly.
+        log.warning(
+            "The mirror's serial %d is beyond the upstream's own (%d), so changes up to %d go unseen"
+            " (a serial from another master or an older frumious?); run `frumious mirror --force-check`",
+            serial,
+            listing.serial,
+            serial,
+        )
     found = reconcile(
         listing.entries,
         set(mirror_index.names()),

@@ -23,6 +23,7 @@ from frumious.errors import resource_error
 from frumious.filters import FilterSet
 from frumious.index import MirrorIndex
 from frumious.models import ListingEntry, canonicalize_name
+from frumious.norelease import listed_404
 from frumious.pipeline import Context, RunStats, sync_project
 from frumious.reconcile import removal_limit
 from frumious.remove import remove_project
@@ -301,6 +302,9 @@ async def _sync_one(ctx: Context, entry: ListingEntry, results: Results) -> bool
     canonical = canonicalize_name(entry.name)
     try:
         outcome = await sync_project(ctx, entry)
+        listed = outcome.gone and canonical not in ctx.vanished
+        # Still listed: a 404 is a glitch to retry, never a deletion, unless the project has no releases.
+        reason = await listed_404(ctx, entry) if listed else None
     # Whatever one project raises (sqlite3 overflow included) fails that project only.
     except Exception as exc:
         if getattr(exc, "stops_run", False) or resource_error(exc) is not None:
@@ -308,10 +312,12 @@ async def _sync_one(ctx: Context, entry: ListingEntry, results: Results) -> bool
         _failed(ctx, entry, results, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         log.debug("%s failed", entry.name, exc_info=exc)
         return False
-    if outcome.gone and canonical not in ctx.vanished:
-        # Still listed: a 404 here is a glitch to retry, never a deletion.
-        _failed(ctx, entry, results, "not found upstream (404)")
+    if reason is not None:
+        _failed(ctx, entry, results, reason)
         return False
+    if listed:
+        results.synced.add(canonical)
+        return True
     if outcome.gone:
         ctx.stats.gone.append(entry.name)
         results.gone.append(canonical)

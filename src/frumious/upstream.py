@@ -55,6 +55,8 @@ class Listing:
     etag: str | None
     # Listed projects whose serial is invalid: not synced this run, never taken as deleted.
     invalid: tuple[str, ...] = ()
+    # Built from per-project pages (allowlist mode): ``serial`` is theirs, not the root's.
+    partial: bool = False
 
 
 class RetryableStatus(UpstreamError):
@@ -196,7 +198,7 @@ class Upstream:
                 async with self.get(url, {"Accept": JSON_LISTING}) as response:
                     serial = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                     if serial is None:
-                        serial = parse.project_page_serial(await response.read())
+                        serial = parse.read_project_page(await response.read()).serial
                     return name if serial is None else ListingEntry(name, serial)
 
             async with gate:
@@ -209,7 +211,22 @@ class Upstream:
         entries = [entry for entry in found if isinstance(entry, ListingEntry)]
         invalid = tuple(entry for entry in found if isinstance(entry, str))
         _warn_invalid(invalid, None)
-        return Listing(entries, max((e.serial for e in entries), default=None), None, invalid)
+        return Listing(entries, max((e.serial for e in entries), default=None), None, invalid, partial=True)
+
+    async def project_page(self, name: str) -> parse.ProjectPage | None:
+        """A project's PEP 691 page, None on a 404; its serial is ``X-PyPI-Last-Serial``'s, else the page's."""
+        url = f"{self.master}/simple/{canonicalize_name(name)}/"
+
+        async def fetch() -> parse.ProjectPage:
+            async with self.get(url, {"Accept": JSON_LISTING}) as response:
+                page = parse.read_project_page(await response.read())
+                header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
+                return page if header is None else page._replace(serial=header)
+
+        try:
+            return await self.with_retries(f"fetching {url}", fetch)
+        except NotFound:
+            return None
 
     async def project(self, name: str, min_serial: int) -> tuple[Project, bytes]:
         """A project's metadata, at least as new as ``min_serial``."""

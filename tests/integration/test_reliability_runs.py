@@ -216,3 +216,75 @@ def test_an_unexpected_error_in_one_project_fails_only_that_project(
     root = mirror_dir(config)
     assert json.loads(read(root, "web/simple/index.v1_json"))["meta"]["_last-serial"] == int(read(root, "status"))
     assert failed_names(root) == {"yanky"}
+
+
+def test_a_listed_project_with_no_releases_is_not_a_failure(fake_pypi, make_config, tmp_path, capsys) -> None:
+    # PyPI lists it, its JSON answers 404 and its simple page lists no files.
+    fake_pypi.index.add_project("placeholder")
+    config = make_config(tmp_path, fake_pypi)
+    root = mirror_dir(config)
+    assert run(config, "mirror") == 0
+    assert failed_names(root) == set()
+    assert "1 listed with no releases" in capsys.readouterr().out
+    assert not any(p.startswith("web/simple/placeholder/") for p in tree(root))
+    assert read(root, "status") == str(fake_pypi.index.serial)
+    assert "/simple/placeholder/" in fake_pypi.paths("/simple/")
+
+
+@pytest.mark.parametrize("kind", ["404", "stale"])
+def test_a_listed_404_whose_simple_page_does_not_prove_it_empty_is_retried(
+    fake_pypi, make_config, tmp_path, capsys, kind: str
+) -> None:
+    fake_pypi.index.add_project("ghost")
+    if kind == "404":
+        fake_pypi.fail("/simple/ghost/", 404, times=None)
+        why = "nor its simple page"
+    else:
+        # A CDN copy of the page older than the listing: it may predate a new release.
+        fake_pypi.stale_serial("/simple/ghost/", times=None)
+        why = "older than the listing"
+    config = make_config(tmp_path, fake_pypi)
+    root = mirror_dir(config)
+    assert run(config, "mirror") == 1
+    out = capsys.readouterr().out
+    assert "ghost: not found upstream (404)" in out and why in out
+    assert failed_names(root) == {"ghost"}
+    fake_pypi.clear_faults()
+    assert run(config, "mirror") == 0
+    assert failed_names(root) == set()
+
+
+def test_a_mirrored_project_whose_releases_all_went_keeps_its_files(fake_pypi, make_config, tmp_path, capsys) -> None:
+    config = make_config(tmp_path, fake_pypi)
+    root = mirror_dir(config)
+    assert run(config, "mirror") == 0
+    held = {name for name in packages(root) if name.startswith("yanky-")}
+    fake_pypi.index.remove_release("yanky", "1.0")
+    fake_pypi.index.remove_release("yanky", "1.1")
+    capsys.readouterr()
+    assert run(config, "mirror") == 0
+    captured = capsys.readouterr()
+    assert "yanky" in captured.err and "no releases" in captured.err
+    assert "kept yanky" in captured.out
+    assert held and held <= packages(root)
+    assert "web/simple/yanky/index.html" in tree(root)
+    assert failed_names(root) == set()
+
+
+def test_a_mirror_serial_beyond_the_upstream_root_is_reported(fake_pypi, make_config, tmp_path, capsys) -> None:
+    config = make_config(tmp_path, fake_pypi)
+    root = mirror_dir(config)
+    assert run(config, "mirror") == 0
+    (root / "status").write_text(str(fake_pypi.index.serial + 1000))
+    fake_pypi.index.add("dep-lib", "0.2", make_wheel("dep-lib", "0.2"))
+    capsys.readouterr()
+    assert run(config, "mirror") == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "--force-check" in line]
+    assert len(lines) == 1 and str(fake_pypi.index.serial) in lines[0]
+
+
+def test_sync_of_a_project_with_no_releases_is_not_a_failure(fake_pypi, make_config, tmp_path, capsys) -> None:
+    fake_pypi.index.add_project("placeholder")
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "sync", "placeholder") == 0
+    assert "1 listed with no releases" in capsys.readouterr().out

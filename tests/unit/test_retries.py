@@ -85,10 +85,18 @@ def test_the_header_is_the_ceiling_when_meta_has_no_serial() -> None:
 
 
 def test_project_page_serial_refuses_absurd_values() -> None:
-    assert parse.project_page_serial(b'{"meta": {"_last-serial": 7}}') == 7
-    assert parse.project_page_serial(b'{"meta": {"_last-serial": ' + b"9" * 5000 + b"}}") is None
-    assert parse.project_page_serial(b'{"meta": {"_last-serial": "' + b"9" * 5000 + b'"}}') is None
-    assert parse.project_page_serial(b'{"meta": {"_last-serial": 9223372036854775808}}') is None
+    assert parse.read_project_page(b'{"meta": {"_last-serial": 7}}').serial == 7
+    assert parse.read_project_page(b'{"meta": {"_last-serial": ' + b"9" * 5000 + b"}}").serial is None
+    assert parse.read_project_page(b'{"meta": {"_last-serial": "' + b"9" * 5000 + b'"}}').serial is None
+    assert parse.read_project_page(b'{"meta": {"_last-serial": 9223372036854775808}}').serial is None
+
+
+def test_a_project_page_counts_its_files_only_when_it_is_a_pep_691_page() -> None:
+    assert parse.read_project_page(b'{"meta": {"_last-serial": 3}, "files": []}') == (0, 3)
+    assert parse.read_project_page(b'{"files": [{}, {}]}').files == 2
+    assert parse.read_project_page(b'{"files": {}}').files is None
+    assert parse.read_project_page(b"<html><body></body></html>") == (None, None)
+    assert parse.read_project_page(b"[]") == (None, None)
 
 
 def test_todo_with_an_out_of_range_serial_is_unusable() -> None:

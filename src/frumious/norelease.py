@@ -1,0 +1,57 @@
+"""A listed project whose JSON answers 404: a glitch to retry, or a project with no releases.
+
+PyPI answers 404 on ``/pypi/<name>/json`` for a project without releases, and lists many
+such projects. Its PEP 691 page tells the two apart: answering with no files and a serial
+at least the listing's, it shows the project exists with nothing to mirror. That is not a
+failure (else every full mirror would fail every run), and like bandersnatch the mirror
+writes nothing for it. Files the mirror already holds for such a project are never removed
+on this signal alone: they are kept and reported (``frumious delete`` removes them).
+Anything else (a 404 there too, an error, files listed, an older page) stays a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from frumious.errors import UpstreamError
+from frumious.models import ListingEntry, canonicalize_name
+from frumious.pipeline import Context, previous_keys
+
+log = logging.getLogger("frumious.sync")
+
+NOT_FOUND = "not found upstream (404)"
+
+
+async def listed_404(ctx: Context, entry: ListingEntry) -> str | None:
+    """Why this 404 is a failure to retry; None when the project merely has no releases."""
+    try:
+        page = await ctx.upstream.project_page(entry.name)
+    except UpstreamError as exc:
+        return f"{NOT_FOUND}; its simple page: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    if page is None:
+        return f"{NOT_FOUND}, nor its simple page"
+    if page.files is None:
+        return f"{NOT_FOUND}; its simple page is not a PEP 691 JSON page"
+    if page.files:
+        return f"{NOT_FOUND} though its simple page lists {page.files} file(s)"
+    if page.serial is not None and page.serial < entry.serial:
+        # A cached page older than the listing may predate a new release.
+        return f"{NOT_FOUND}; its simple page (serial {page.serial}) is older than the listing ({entry.serial})"
+    await _no_releases(ctx, entry)
+    return None
+
+
+async def _no_releases(ctx: Context, entry: ListingEntry) -> None:
+    held = await previous_keys(ctx, canonicalize_name(entry.name))
+    ctx.stats.no_releases.append(entry.name)
+    if not held:
+        log.info("%s is listed upstream with no releases; nothing to mirror", entry.name)
+        return
+    ctx.stats.no_releases_kept[entry.name] = len(held)
+    log.warning(
+        "%s is listed upstream with no releases; keeping the %d file(s) the mirror holds for it"
+        " (`frumious delete %s` removes them)",
+        entry.name,
+        len(held),
+        entry.name,
+    )
