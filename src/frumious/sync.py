@@ -266,11 +266,13 @@ async def run_queue(ctx: Context, queue: Iterable[ListingEntry], todo: TodoCheck
                 stop.set()
             ctx.stats.projects_done += 1
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(ctx.mirror.workers):
-            group.create_task(worker())
-    if todo is not None:
-        await todo.flush()
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(ctx.mirror.workers):
+                group.create_task(worker())
+    finally:
+        if todo is not None:  # also when a signal stopped the run: the next one resumes from here
+            await todo.flush()
     return stop.is_set()
 
 

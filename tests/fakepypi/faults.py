@@ -25,6 +25,7 @@ class FaultKind(StrEnum):
     NO_SERIAL = "no_serial"  # no X-PyPI-Last-Serial header
     BAD_JSON = "bad_json"  # a 200 whose body is not valid JSON
     DELAY = "delay"  # sleep ``delay`` seconds, then answer normally
+    TRICKLE = "trickle"  # the full response, in ``keep``-byte pieces ``delay`` seconds apart
 
 
 @dataclass
