@@ -97,7 +97,7 @@ async def mirror(
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
         todo = TodoCheckpoint(store, Todo(plan.target, plan.queue))
         report.stopped_early = await run_queue(ctx, plan.queue, todo)
-    if plan.queue or removed:
+    if plan.queue or removed or plan.resumed:  # a run killed before its root index resumes an empty todo
         await write_root_index(store, mirror_settings, mirror_index, plan.target)
     if report.ok:
         await store.flush()
