@@ -7,6 +7,7 @@ import asyncio
 import logging
 import logging.config
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -20,6 +21,9 @@ from frumious.settings import Settings
 log = logging.getLogger("frumious")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s: %(message)s (%(filename)s:%(lineno)d)"
+
+# A run stopped by a signal exits as shells report a death by that signal (128 + its number).
+STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,29 +172,44 @@ def run_with_progress(
         for handler in logging.getLogger().handlers:
             handler.addFilter(_ClearLine(stream))
     started = time.monotonic()
+    # Outside the event loop (starting it, printing the summary) a SIGTERM stops the same way.
+    previous = signal.signal(signal.SIGTERM, _raise_stopped)
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
-            report = loop_runner.run(_with_ticker(job(stats), stats, stream if live else None))
-    except (FrumiousError, OSError, BaseExceptionGroup) as exc:
-        refused = resource_error(exc)
-        if refused is None:
-            raise
-        # The disk refused a write: one line, then what the run did before it stopped.
-        if live:
-            stream.write("\r\033[K")
-        print(f"frumious: {refused}", file=sys.stderr)
-        for line in progress.stopped_summary(stats, time.monotonic() - started):
+        try:
+            with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
+                report = loop_runner.run(_stoppable(_with_ticker(job(stats), stats, stream if live else None)))
+        except (FrumiousError, OSError, BaseExceptionGroup) as exc:
+            if (refused := resource_error(exc)) is None:
+                raise
+            _clear_line(stream, live)
+            return _refused(refused, stats, time.monotonic() - started)
+        _clear_line(stream, live)
+        if summarize is not None:
+            lines = summarize(report)
+        else:
+            lines = progress.summary(report.stats, report.seconds, report.serial, stopped_early=report.stopped_early)
+        for line in lines:
             print(line, file=sys.stdout)
-        return refused.exit_code
+    except _Stopped as stop:
+        _clear_line(stream, live)
+        print(f"frumious: stopped by {stop.signum.name}; the next run resumes where this one stopped", file=sys.stderr)
+        return STOP_SIGNALS[stop.signum]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0 if report.ok else 1
+
+
+def _clear_line(stream: TextIO, live: bool) -> None:
     if live:
         stream.write("\r\033[K")
-    if summarize is not None:
-        lines = summarize(report)
-    else:
-        lines = progress.summary(report.stats, report.seconds, report.serial, stopped_early=report.stopped_early)
-    for line in lines:
+
+
+def _refused(refused: FrumiousError, stats: Any, seconds: float) -> int:
+    """The disk refused a write: one line, then what the run did before it stopped."""
+    print(f"frumious: {refused}", file=sys.stderr)
+    for line in progress.stopped_summary(stats, seconds):
         print(line, file=sys.stdout)
-    return 0 if report.ok else 1
+    return refused.exit_code
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -200,6 +219,52 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     except ImportError:
         return None
     return uvloop.new_event_loop
+
+
+class _Stopped(Exception):
+    def __init__(self, signum: signal.Signals) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise _Stopped(signal.Signals(signum))
+
+
+async def _stoppable(job: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``job``; SIGINT or SIGTERM cancels it, which stops it cleanly.
+
+    Cancelling takes no new work and unwinds every task through its cleanup: open downloads
+    remove their temp files, ``todo`` is checkpointed, the lock (and with it any temp file
+    still there) is released. A second signal ends the process at once, as a kill would; the
+    next run removes what that leaves.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[signal.Signals] = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        if received:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        received.append(signum)
+        if task is not None:
+            task.cancel()
+
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await job
+    except asyncio.CancelledError:
+        if received:
+            raise _Stopped(received[0]) from None
+        raise
+    finally:
+        for signum, handler in previous.items():
+            loop.remove_signal_handler(signum)  # which resets it to the default, not to ``handler``
+            signal.signal(signum, handler)
 
 
 async def _with_ticker(job: Coroutine[Any, Any, Any], stats: Any, stream: TextIO | None) -> Any:

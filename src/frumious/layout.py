@@ -36,6 +36,10 @@ __all__ = [
     "PYPI_DIR",
     "SIMPLE",
     "STATUS",
+    "TEMP_DIR",
+    "TEMP_DIRS",
+    "TEMP_FALLBACK_DIR",
+    "TEMP_PREFIX",
     "TODO",
     "PageKeys",
     "check_filename",
@@ -58,6 +62,12 @@ GENERATION = "generation"
 STATUS = "status"
 TODO = "todo"
 LOCK = ".lock"
+# Temp files: ``.frumious-<pid>-<n>`` in TEMP_DIR, or in a TEMP_FALLBACK_DIR at the top of a part
+# of the tree on another filesystem (listed in TEMP_DIRS). Upstream names may not use the prefix.
+TEMP_PREFIX = ".frumious-"
+TEMP_DIR = ".frumious/tmp"
+TEMP_DIRS = ".frumious/tmp-dirs"
+TEMP_FALLBACK_DIR = ".frumious-tmp"
 LAST_MODIFIED = "web/last-modified"
 LOCAL_STATS = "web/local-stats/days"
 SIMPLE = "web/simple"
@@ -92,6 +102,8 @@ def _check_segment(segment: str, what: str) -> str | None:
         return f"{what} contains a slash or backslash"
     if _CONTROL.search(segment):
         return f"{what} contains a NUL or control character"
+    if segment.startswith(TEMP_PREFIX):
+        return f"{what} starts with {TEMP_PREFIX!r}, which marks frumious' temp files"
     try:
         size = len(segment.encode("utf-8"))
     except UnicodeEncodeError:

@@ -262,6 +262,8 @@ class Handler:
         if parts is None:
             return _not_found()
         segments, slash = parts
+        if any(segment.startswith(layout.TEMP_PREFIX) for segment in segments):
+            return _not_found()  # a temp file or directory: never a finished file
         match segments:
             case ["simple"]:
                 return await self.simple(request, layout.SIMPLE) if slash else self.redirect(request, "simple/")

@@ -109,7 +109,7 @@ async def mirror(
         stats.removed.extend(await remove_project(store, mirror_settings, mirror_index, name))
         stats.removed_projects.append(name)
     target = published_serial(plan, serial, results.synced) if stats.refused is None else serial
-    if plan.queue or removed or confirmed:
+    if plan.queue or removed or confirmed or plan.resumed:  # a run killed before its root index resumes an empty todo
         await write_root_index(store, mirror_settings, mirror_index, target)
     if not report.stopped_early:
         # The run finished: whatever failed is carried by name, so the serial need not wait for it.
@@ -290,11 +290,13 @@ async def run_queue(
                 stop.set()
             ctx.stats.projects_done += 1
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(ctx.mirror.workers):
-            group.create_task(worker())
-    if todo is not None:
-        await todo.flush()
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(ctx.mirror.workers):
+                group.create_task(worker())
+    finally:
+        if todo is not None:  # also when a signal stopped the run: the next one resumes from here
+            await todo.flush()
     return stop.is_set()
 
 

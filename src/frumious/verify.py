@@ -333,6 +333,8 @@ async def find_orphans(store: Store, index: MirrorIndex) -> list[str]:
     async for key in store.walk(layout.PACKAGES):
         if key in owned or (key.endswith(".metadata") and key.removesuffix(".metadata") in owned):
             continue
+        if f"/{layout.TEMP_PREFIX}" in key:
+            continue  # a temp file (packages on their own filesystem): not a file of the mirror
         filename = key.rsplit("/", 1)[-1]
         if unreadable and not filename.startswith(".") and project_of_filename(filename) in unreadable | {None}:
             continue

@@ -235,6 +235,21 @@ async def _drop(request: web.Request, response: web.StreamResponse | None, keep:
     return stream
 
 
+async def _trickle(request: web.Request, response: web.StreamResponse, piece: int, pause: float) -> web.StreamResponse:
+    """Send the whole body slowly, so the client holds a partial download for a while."""
+    if not isinstance(response, web.Response) or response.body is None:
+        return response
+    body = bytes(response.body)  # type: ignore[arg-type]
+    stream = web.StreamResponse(status=response.status, headers=_copy_headers(response))
+    stream.content_length = len(body)
+    await stream.prepare(request)
+    for start in range(0, len(body), piece):
+        await stream.write(body[start : start + piece])
+        await asyncio.sleep(pause)
+    await stream.write_eof()
+    return stream
+
+
 def _replace_body(response: web.Response, body: bytes) -> web.Response:
     return web.Response(status=response.status, body=body, headers=_copy_headers(response))
 
@@ -279,6 +294,8 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     response = await _call(handler, request)
     if fault.kind is FaultKind.DROP:
         return await _drop(request, response, fault.keep or 0)
+    if fault.kind is FaultKind.TRICKLE:
+        return await _trickle(request, response, fault.keep or 1024, fault.delay)
     if not isinstance(response, web.Response):
         return response
     return _mangle(response, fault)

@@ -27,6 +27,7 @@ class FaultKind(StrEnum):
     BAD_JSON = "bad_json"  # a 200 whose body is not valid JSON
     DELAY = "delay"  # sleep ``delay`` seconds, then answer normally
     PATCH_JSON = "patch_json"  # a JSON object body with top-level ``fields`` replaced (e.g. last_serial)
+    TRICKLE = "trickle"  # the full response, in ``keep``-byte pieces ``delay`` seconds apart
 
 
 @dataclass

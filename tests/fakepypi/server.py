@@ -211,6 +211,12 @@ class FakePyPI:
         """Wait ``seconds`` before answering normally."""
         return self._add(FaultKind.DELAY, pattern, times, method, delay=seconds)
 
+    def trickle(
+        self, pattern: str, *, piece: int = 1024, pause: float = 0.05, times: int | None = 1, method: str | None = None
+    ) -> Fault:
+        """The full response, ``piece`` bytes at a time with ``pause`` seconds between (a slow link)."""
+        return self._add(FaultKind.TRICKLE, pattern, times, method, keep=piece, delay=pause)
+
     def clear_faults(self) -> None:
         self.faults.clear()
 

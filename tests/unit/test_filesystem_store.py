@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from frumious.errors import StorageError
-from frumious.storage import filesystem
+from frumious.storage import filesystem, fstemp
 from frumious.storage.filesystem import FilesystemStore
 
 
 def leftovers(root: Path) -> list[str]:
-    return [p.name for p in root.rglob(".*")]
+    return [p.name for p in root.rglob(".*") if p.is_file()]
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o077, 0o002, 0o000])
@@ -35,14 +35,14 @@ async def test_files_are_0644_whatever_the_umask(tmp_path: Path, mask: int) -> N
 
 
 async def test_a_stale_temp_file_with_our_name_is_stepped_over(tmp_path: Path, monkeypatch) -> None:
-    (tmp_path / "web").mkdir()
+    (tmp_path / ".frumious/tmp").mkdir(parents=True)
     counter = iter(range(100))
-    monkeypatch.setattr(filesystem, "_serials", counter)
-    (tmp_path / "web" / f".page.{os.getpid()}-0").write_bytes(b"stale")
+    monkeypatch.setattr(fstemp, "_serials", counter)
+    (tmp_path / ".frumious/tmp" / f".frumious-{os.getpid()}-0").write_bytes(b"stale")
     store = FilesystemStore(str(tmp_path))
     await store.write("web/page", b"fresh")
     assert (tmp_path / "web" / "page").read_bytes() == b"fresh"
-    assert leftovers(tmp_path) == [f".page.{os.getpid()}-0"]
+    assert leftovers(tmp_path) == [f".frumious-{os.getpid()}-0"]
 
 
 async def test_abort_and_failed_commit_leave_nothing(tmp_path: Path) -> None:

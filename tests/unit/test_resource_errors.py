@@ -15,6 +15,7 @@ from frumious.errors import ResourceError, StateError, StorageError, UpstreamErr
 from frumious.index_errors import IndexUnusable, db_error
 from frumious.pipeline import RunStats
 from frumious.storage.filesystem import FileWriter
+from frumious.storage.fstemp import TempDirs
 
 
 @pytest.mark.parametrize(
@@ -63,7 +64,8 @@ def test_a_network_refusal_is_not_a_resource_error() -> None:
 
 def test_a_write_to_a_full_disk_names_the_target_not_the_temp_file(tmp_path: Path) -> None:
     fd = os.open("/dev/full", os.O_WRONLY)
-    writer = FileWriter(str(tmp_path / "web/packages/f.whl"), str(tmp_path / ".f.whl.tmp"), fd, False)
+    temps = TempDirs(str(tmp_path))
+    writer = FileWriter(str(tmp_path / "web/packages/f.whl"), str(tmp_path / ".f.whl.tmp"), fd, False, temps)
     with pytest.raises(ResourceError) as caught:
         asyncio.run(writer.write(b"x" * 10))
     assert caught.value.path == str(tmp_path / "web/packages/f.whl")

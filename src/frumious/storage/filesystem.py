@@ -1,26 +1,26 @@
 """The filesystem backend: keys are paths under the mirror directory.
 
-Writes go to a dot-prefixed temp file in the target directory and are renamed
-into place, so a reader never sees a partial file. Durability is one
-``flush()`` (a sync) before the serial advances, instead of an fsync per file.
+Writes go to a temp file in a known temp directory on the same filesystem
+(see ``fstemp``) and are renamed into place, so a reader never sees a partial
+file and a crashed run's temps are found without walking the tree. Durability
+is one ``flush()`` (a sync) before the serial advances, instead of an fsync per
+file.
 
 A full sync writes tens of thousands of files, so a write is kept to the fewest
 system calls: the temp file is created ``O_EXCL`` under a name unique to this
-process (no random names, no retries), its directory only when the create says
-it is missing, its mode set by ``open`` unless the umask would strip bits, its
-time set on the open descriptor, then one rename.
+process (no random names, no retries), the target's directory only when the
+rename says it is missing, its mode set by ``open`` unless the umask would strip
+bits, its time set on the open descriptor, then one rename.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import hashlib
-import itertools
+import logging
 import os
 import shutil
-import tempfile
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -28,33 +28,11 @@ import filelock
 
 from frumious.errors import LockHeld, ObjectMissing, StorageError, resource_error
 from frumious.storage.base import ObjectInfo
+from frumious.storage.fstemp import FILE_MODE, TempDirs
 
-FILE_MODE = 0o644
+log = logging.getLogger("frumious.storage")
+
 INLINE_DIGEST = 256 * 1024  # files up to this size are hashed on the event loop's thread
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-_serials = itertools.count()
-
-
-_pid = os.getpid()
-
-
-def _forked() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-if hasattr(os, "register_at_fork"):  # temp names carry the pid; a forked child must not reuse ours
-    os.register_at_fork(after_in_child=_forked)
-
-
-def _make_dir(directory: str) -> None:
-    """Most new files land in a new leaf directory (packages/aa/bb/<hash>/) of an existing parent."""
-    try:
-        os.mkdir(directory)
-    except FileNotFoundError:
-        os.makedirs(directory, exist_ok=True)
-    except FileExistsError:
-        pass  # made meanwhile, or a file (the retried open reports that)
 
 
 def _write_failed(exc: OSError, path: str) -> StorageError:
@@ -76,6 +54,7 @@ class FilesystemStore:
         self._base = str(self.root)
         # Files are created 0644; only a umask that strips some of those bits needs a chmod.
         self._fix_mode = bool(_umask() & FILE_MODE)
+        self.temps = TempDirs(self._base)
 
     @property
     def description(self) -> str:
@@ -108,24 +87,11 @@ class FilesystemStore:
 
     async def writer(self, key: str) -> FileWriter:
         path = f"{self._base}/{key}"
-        directory, _, name = path.rpartition("/")
         try:
-            tmp, fd = self._create(directory, name)
+            tmp, fd = self.temps.new_file(key)
         except OSError as exc:
             raise _write_failed(exc, path) from exc
-        return FileWriter(path, tmp, fd, self._fix_mode)
-
-    def _create(self, directory: str, name: str) -> tuple[str, int]:
-        """A new temp file next to ``directory/name``: its path and an open descriptor."""
-        for _attempt in range(100):
-            tmp = f"{directory}/.{name[:200]}.{_pid}-{next(_serials)}"
-            try:
-                return tmp, os.open(tmp, _CREATE, FILE_MODE)
-            except FileNotFoundError:
-                _make_dir(directory)
-            except FileExistsError:
-                continue  # left behind by an earlier process that had our pid
-        raise FileExistsError(errno.EEXIST, "no free temp file name", directory)
+        return FileWriter(path, tmp, fd, self._fix_mode, self.temps)
 
     async def stat(self, key: str) -> ObjectInfo | None:
         try:
@@ -182,29 +148,32 @@ class FilesystemStore:
 
     async def copy(self, src: str, dst: str) -> None:
         source, target = self._path(src), self._path(dst)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        tmp, fd = self.temps.new_file(dst)
         os.close(fd)
         try:
             copier = shutil.copy2 if self.manage_permissions else shutil.copyfile
             copier(source, tmp)
             if not self.manage_permissions:
                 os.chmod(tmp, FILE_MODE)
-            os.replace(tmp, target)
-        except FileNotFoundError:
-            os.unlink(tmp)
-            raise ObjectMissing(f"{src} is missing from {self.root}") from None
+            self.temps.place(tmp, str(target))
+        except BaseException as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            if isinstance(exc, FileNotFoundError) and not source.exists():
+                raise ObjectMissing(f"{src} is missing from {self.root}") from None
+            raise
 
     async def link(self, key: str, target: str) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Relative links keep the tree valid when it is moved or served from a container.
         relative = os.path.relpath(self._path(target), path.parent)
-        tmp = path.parent / f".{path.name}.link{os.getpid()}"
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        tmp.symlink_to(relative)
-        os.replace(tmp, path)
+        tmp = self.temps.new_symlink(key, relative)
+        try:
+            self.temps.place(tmp, str(path))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
     async def lock(self, key: str) -> FileLockHandle:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -213,7 +182,18 @@ class FilesystemStore:
             lock.acquire()
         except filelock.Timeout:
             raise LockHeld(f"another run holds {self._path(key)}; exiting") from None
-        return FileLockHandle(lock)
+        # Only the lock holder writes, so every temp there now is a crashed run's.
+        self.remove_stale_temps("left by an interrupted run")
+        return FileLockHandle(lock, self)
+
+    def remove_stale_temps(self, why: str) -> int:
+        try:
+            removed = self.temps.remove_stale()
+        except OSError as exc:
+            raise StorageError(f"cannot remove temp files under {self.root}: {exc.strerror}") from exc
+        if removed:
+            log.info("Removed %d temp file(s) %s", removed, why)
+        return removed
 
     async def flush(self) -> None:
         await asyncio.to_thread(os.sync)
@@ -225,10 +205,10 @@ class FilesystemStore:
 class FileWriter:
     """An open temp file; ``commit`` renames it over the target, ``abort`` removes it."""
 
-    __slots__ = ("done", "fd", "fix_mode", "path", "tmp")
+    __slots__ = ("done", "fd", "fix_mode", "path", "temps", "tmp")
 
-    def __init__(self, path: str, tmp: str, fd: int, fix_mode: bool) -> None:
-        self.path, self.tmp, self.fd, self.fix_mode = path, tmp, fd, fix_mode
+    def __init__(self, path: str, tmp: str, fd: int, fix_mode: bool, temps: TempDirs) -> None:
+        self.path, self.tmp, self.fd, self.fix_mode, self.temps = path, tmp, fd, fix_mode, temps
         self.done = False
 
     async def write(self, chunk: bytes) -> None:
@@ -253,13 +233,16 @@ class FileWriter:
                     os.utime(fd, (mtime, mtime))
             finally:
                 os.close(fd)  # on NFS a full disk may first show here
-            os.replace(self.tmp, self.path)
+            self.temps.place(self.tmp, self.path)
         except IsADirectoryError:
             await self.abort()
             raise StorageError(f"cannot replace directory {self.path} with a file") from None
         except OSError as exc:
             await self.abort()
             raise _write_failed(exc, self.path) from exc
+        except BaseException:
+            await self.abort()
+            raise
         self.done = True
 
     async def abort(self) -> None:
@@ -274,11 +257,15 @@ class FileWriter:
 
 
 class FileLockHandle:
-    def __init__(self, lock: filelock.FileLock) -> None:
-        self._lock = lock
+    def __init__(self, lock: filelock.FileLock, store: FilesystemStore) -> None:
+        self._lock, self._store = lock, store
 
     async def release(self) -> None:
-        self._lock.release()
+        try:
+            # Every writer is committed or aborted by now; a temp still there was forgotten.
+            self._store.remove_stale_temps("left behind by this run")
+        finally:
+            self._lock.release()
 
 
 def _hash_file(path: str, algorithm: str) -> str | None:
