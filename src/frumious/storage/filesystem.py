@@ -262,8 +262,16 @@ class FileWriter:
 
 
 class FileLockHandle:
+    """A flock lasts as long as this process: it cannot be lost, so there is nothing to watch."""
+
     def __init__(self, lock: filelock.FileLock) -> None:
         self._lock = lock
+
+    def stop_on_loss(self, task: asyncio.Task[object]) -> None:
+        return None
+
+    def check(self) -> None:
+        return None
 
     async def release(self) -> None:
         self._lock.release()
