@@ -119,7 +119,7 @@ def write_example(path: str) -> str:
 
 def setup_logging(settings: Settings, debug: bool) -> None:
     if settings.mirror.log_config:
-        logging.config.fileConfig(settings.mirror.log_config, disable_existing_loggers=False)
+        _file_config(settings.mirror.log_config)
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -129,6 +129,15 @@ def setup_logging(settings: Settings, debug: bool) -> None:
     if debug:
         logging.getLogger().setLevel(logging.DEBUG)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _file_config(path: str) -> None:
+    """logging's own loader; what config could not check (a handler class, its args) fails here."""
+    try:
+        logging.config.fileConfig(path, disable_existing_loggers=False)
+    except (OSError, ValueError, LookupError, TypeError, AttributeError, ImportError, SyntaxError, NameError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"[mirror] log-config: {path} is not a usable logging config: {reason}") from exc
 
 
 def setup_access_log(settings: Settings) -> None:

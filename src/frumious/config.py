@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from frumious import configguards
 from frumious.configreader import Reader, did_you_mean
 from frumious.errors import ConfigError, ConfigMissing
 from frumious.settings import CompareMethod, MirrorSettings, S3Settings, Settings, SimpleFormat, SwiftSettings
@@ -129,11 +130,17 @@ def load(path: str, environ: Mapping[str, str] | None = None) -> Settings:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"{path}: cannot read the config file: {reason}") from exc
-    return loads(text, path, environ)
+    return loads(text, path, environ, check_files=True)
 
 
-def loads(text: str, path: str = "<string>", environ: Mapping[str, str] | None = None) -> Settings:
-    """Parse and validate config text; raise ``ConfigError`` listing every problem found."""
+def loads(
+    text: str, path: str = "<string>", environ: Mapping[str, str] | None = None, *, check_files: bool = False
+) -> Settings:
+    """Parse and validate config text; raise ``ConfigError`` listing every problem found.
+
+    ``check_files`` also checks what the values name on this machine (the mirror directory
+    is not a file, log-config is a readable logging config), as ``load`` does for a real run.
+    """
     parser = _parse(text, path)
     own = _own_keys(text)
     values, problems = _interpolate(parser, own)
@@ -149,6 +156,8 @@ def loads(text: str, path: str = "<string>", environ: Mapping[str, str] | None =
         warnings=tuple(reader.warnings),
         path=path,
     )
+    if check_files:
+        _check_files(reader, settings.mirror)
     if reader.problems:
         raise ConfigError(reader.problems)
     return settings
@@ -250,6 +259,8 @@ def _mirror(r: Reader) -> MirrorSettings:
     backend = r.choice(m, "storage-backend", ("filesystem", "s3", "swift"), str.lower)
     if backend == "s3" and directory:
         _check_s3_directory(r, directory)
+    elif backend == "filesystem" and directory:
+        _guard(r, "directory", configguards.system_directory_problem(directory))
     download_mirror = _url(r, "download-mirror", ("http", "https")).rstrip("/")
     global_timeout = r.number(m, "global-timeout", lambda x: x >= 0, "a number of seconds, 0 or more")
     release_files = r.boolean(m, "release-files", True)
@@ -294,19 +305,31 @@ def _master(r: Reader, allow_non_https: bool) -> str:
     raw = r.text("mirror", "master")
     # bandersnatch appends "/simple" etc. by concatenation; a trailing "/" would give "//simple".
     master = raw.rstrip("/")
-    scheme = _scheme(master)
-    if scheme not in ("http", "https"):
-        r.bad("mirror", "master", f"{raw!r} is not an http(s) URL; to mirror PyPI use https://pypi.org")
-    elif scheme == "http" and not allow_non_https:
+    if configguards.url_problem(master, ("http", "https")) is not None:
+        r.bad("mirror", "master", f"{raw!r} is not an http(s) URL with a host; to mirror PyPI use https://pypi.org")
+    elif _scheme(master) == "http" and not allow_non_https:
         r.bad("mirror", "master", f"{raw!r} is not https; set allow-non-https = true to allow plain http")
     return master
 
 
 def _url(r: Reader, key: str, schemes: Sequence[str]) -> str:
     raw = r.text("mirror", key)
-    if raw and _scheme(raw) not in schemes:
-        r.bad("mirror", key, f"{raw!r} is not a URL with a host and one of the schemes {', '.join(schemes)}")
+    if raw:
+        _guard(r, key, configguards.url_problem(raw, schemes))
     return raw
+
+
+def _guard(r: Reader, key: str, problem: str | None) -> None:
+    if problem is not None:
+        r.bad("mirror", key, problem)
+
+
+def _check_files(r: Reader, mirror: MirrorSettings) -> None:
+    """What the values name on this machine: problems a later open would hit as a traceback."""
+    if mirror.storage_backend == "filesystem" and mirror.directory:
+        _guard(r, "directory", configguards.not_a_directory_problem(mirror.directory))
+    if mirror.log_config:
+        _guard(r, "log-config", configguards.log_config_problem(mirror.log_config))
 
 
 def _scheme(url: str) -> str | None:

@@ -7,6 +7,7 @@ code the process ends with, so the CLI maps errors to codes without a table::
     ├── ConfigError (2)            bad or missing configuration; lists every problem
     │   └── ConfigMissing (1)      no config file; the example was written or printed
     ├── LockHeld (1)               another run holds the mirror lock
+    ├── LeaseLost (1)              the object-store lease was lost mid-run; the run stopped
     ├── StateError (1)             generation/status/todo unusable
     ├── UpstreamError (1)          upstream misbehaved for one request
     │   ├── NotFound               404: the project or file is gone
@@ -50,6 +51,13 @@ class ConfigMissing(FrumiousError):
 
 class LockHeld(FrumiousError):
     pass
+
+
+class LeaseLost(FrumiousError):
+    """The mirror lock's lease on an object store was taken over or could not be renewed.
+
+    Not a StorageError: it ends the whole run, never just the project that met it.
+    """
 
 
 class StateError(FrumiousError):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from frumious import layout, reindex, sync
+from frumious.errors import LeaseLost
 from frumious.filters import FilterSet, load_filters
 from frumious.pipeline import RunStats
 from frumious.settings import Settings
@@ -30,13 +32,38 @@ async def locked_store(settings: Settings) -> AsyncIterator[Store]:
     """The store, with the mirror lock held for the whole block."""
     store = open_store(settings)
     try:
-        lock = await store.lock(layout.LOCK)
-        try:
+        async with holding_lock(store):
             yield store
-        finally:
-            await lock.release()
     finally:
         await store.close()
+
+
+@asynccontextmanager
+async def holding_lock(store: Store) -> AsyncIterator[None]:
+    """Hold the mirror lock for the block; losing it ends the block at once with LeaseLost.
+
+    The lock cancels this task when its lease is lost, so a run waiting on the network stops
+    too; the cancellation (or whatever error it caused on the way out) becomes the LeaseLost.
+    """
+    lock = await store.lock(layout.LOCK)
+    task = asyncio.current_task()
+    if task is not None:
+        lock.stop_on_loss(task)
+    try:
+        try:
+            yield
+        finally:
+            await lock.release()
+    except BaseException as exc:
+        if isinstance(exc, LeaseLost):
+            raise
+        try:
+            lock.check()
+        except LeaseLost as lost:
+            if task is not None and task.cancelling():
+                task.uncancel()  # the cancellation was ours, and is answered by the LeaseLost
+            raise lost from exc
+        raise
 
 
 async def run_mirror(settings: Settings, stats: RunStats, options: sync.Options) -> sync.SyncReport:

@@ -175,3 +175,76 @@ def test_diff_file_can_live_in_the_bucket(target, fake_pypi, make_config, tmp_pa
     lines = body.decode().split("\n")
     assert f"{directory}/web/simple/foo-bar/index.html" in lines
     assert any(line.endswith("dep_lib-0.1-py3-none-any.whl") for line in lines)
+
+
+@pytest.mark.parametrize("how", ["stolen", "unrenewable"])
+def test_a_lost_lease_stops_the_run_before_another_write(
+    target, fake_pypi, make_config, tmp_path, monkeypatch, capsys, how
+) -> None:
+    import threading
+    import time
+
+    from frumious.errors import StorageError
+    from frumious.storage import objectlock
+    from frumious.storage.s3client import S3LeaseIO
+    from frumious.storage.swift import _SwiftLeaseIO
+
+    # A short lease, so the loss is noticed within a second or two (renewals every ttl / 4).
+    monkeypatch.setattr(objectlock, "DEFAULT_TTL", 3.0)
+    config = make_object_config(make_config, tmp_path, fake_pypi, target)
+    # Every file answer is held back, so the run is mid-way (pages fetched, files pending) when the lease goes.
+    fake_pypi.delay("/packages/*", 8.0, times=None)
+    broken, done = threading.Event(), threading.Event()
+    for io in (S3LeaseIO, _SwiftLeaseIO):
+        original = io.get
+
+        async def get(self, original=original):  # type: ignore[no-untyped-def]
+            if broken.is_set():
+                raise StorageError("read lock: 503 Service Unavailable")
+            return await original(self)
+
+        monkeypatch.setattr(io, "get", get)
+    rival = objectlock.Lease("rival-token", "rival-host:2", time.time() + 600).encode()
+
+    def thief() -> None:
+        while not fake_pypi.downloads and not done.is_set():
+            time.sleep(0.02)
+        if how == "unrenewable":
+            broken.set()
+            return
+        while not done.is_set():  # a rival holder that keeps renewing its own lease
+            target.raw.put(".lock", rival, {})
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=thief)
+    thread.start()
+    try:
+        code = run(config, "mirror")
+    finally:
+        done.set()
+        thread.join()
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err
+    last = [line for line in err.splitlines() if line.startswith("frumious:")]
+    assert len(last) == 1 and last[0].startswith("frumious: lost the mirror lock"), err
+    assert ("another run took it over: rival-host:2" in last[0]) == (how == "stolen")
+    names = target.names()
+    assert not [n for n in names if n.startswith("web/packages/")], "a file was written after the loss"
+    assert "status" not in names, "the serial advanced"
+    if how == "stolen":
+        assert target.raw.names() and b"rival-host:2" in _lock_body(target), "the rival's lease was removed"
+        target.raw.put(".lock", objectlock.Lease("x", "done:1", time.time() - 1).encode(), {})  # it finished
+    else:
+        time.sleep(3.0)  # our own unrenewed lease runs out; the next run takes it over
+    fake_pypi.clear_faults()
+    broken.clear()
+    assert run(config, "mirror") == 0
+    assert "status" in target.names() and any(n.startswith("web/packages/") for n in target.names())
+
+
+def _lock_body(target: Target) -> bytes:
+    if target.kind == "s3":
+        body: bytes = target.raw.client.get_object(Bucket=target.raw.bucket, Key="mirror/.lock")["Body"].read()
+        return body
+    return bytes(target.raw.conn.get_object(target.raw.container, "mirror/.lock")[1])

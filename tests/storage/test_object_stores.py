@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from frumious.errors import LockHeld, StorageError
+from frumious.errors import LeaseLost, LockHeld, StorageError
 from frumious.storage import objectlock
 from frumious.storage.s3 import S3Store
 from frumious.storage.s3client import add_content_md5
@@ -256,9 +256,34 @@ async def test_lease_is_renewed_and_loss_noticed(backend: Backend) -> None:
     await asyncio.sleep(2.0)  # longer than the ttl: only renewal keeps it
     with pytest.raises(LockHeld):
         await rival.lock(".lock")
-    raw.put(".lock", objectlock.Lease("other", "rival:2", time.time() + 60).encode())
-    await asyncio.sleep(0.8)
+    await holder.write("web/before", b"written while the lease was ours")
+    rival_lease = objectlock.Lease("other", "rival:2", time.time() + 60).encode()
+    for _ in range(100):
+        # Written again and again, as a rival holder renews it: a renewal of ours already past
+        # its read may land once more, but the next one reads the rival's token.
+        raw.put(".lock", rival_lease)
+        if lock.lost:
+            break
+        await asyncio.sleep(0.1)
     assert lock.lost
+    # From now on no write of any kind reaches the store.
+    writer = await holder.writer("web/packages/late.whl")
+    await writer.write(b"late")
+    attempts = [
+        holder.write("status", b"999"),
+        writer.commit(),
+        holder.set_meta("web/before", mtime=1.0, digests={}),
+        holder.copy("web/before", "web/copy"),
+        holder.link("web/link", "web/before"),
+        holder.delete("web/before"),
+        holder.delete_prefix("web"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(LeaseLost, match="lost the mirror lock"):
+            await attempt
+    await writer.abort()
+    assert {n.removeprefix(f"{PREFIX}/") for n in raw.names()} == {".lock", "web/before"}
+    assert (await holder.stat("web/before")) is not None and (await holder.stat("web/before")).mtime is None  # type: ignore[union-attr]
     await lock.release()
     assert b"rival:2" in await holder.read(".lock"), "release must not delete another run's lease"
 

@@ -197,3 +197,123 @@ async def test_unreadable_lock_counts_until_last_modified_plus_ttl() -> None:
     lock = await objectlock.acquire(io, "lock", support=objectlock.ConditionalSupport(), ttl=60, settle=0.0)
     await lock.release()
     await lock.release()
+
+
+class GuardedMemoryStore:
+    """Just enough of a Store for ``runner.holding_lock``: a lease on MemoryLease, writes that check it."""
+
+    def __init__(self, io: MemoryLease, ttl: float) -> None:
+        self.io, self.ttl = io, ttl
+        self.guard = objectlock.LeaseGuard()
+        self.written: list[float] = []  # when each accepted write happened
+
+    async def lock(self, key: str) -> objectlock.LeaseLock:
+        self.guard.lock = await objectlock.acquire(
+            self.io, key, support=objectlock.ConditionalSupport(), ttl=self.ttl, settle=0.0
+        )
+        return self.guard.lock
+
+    async def write(self) -> None:
+        self.guard.check()
+        self.written.append(time.time())
+
+
+async def busy_run(store: GuardedMemoryStore, loss_seen: list[int]) -> None:
+    """Two workers writing like run_queue's, each failure caught per project as _sync_one does."""
+
+    async def worker() -> None:
+        while True:
+            try:
+                await store.write()
+            except StorageError:
+                pass
+            except Exception as exc:  # any per-project handler: the loss must still stop the run
+                loss_seen.append(len(store.written))
+                assert "lost the mirror lock" in str(exc)
+            await asyncio.sleep(0.005)
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(2):
+            group.create_task(worker())
+
+
+async def test_a_stolen_lease_stops_the_run_before_another_write() -> None:
+    from frumious.errors import LeaseLost
+    from frumious.runner import holding_lock
+
+    io = MemoryLease(True)
+    store = GuardedMemoryStore(io, ttl=0.4)
+    at_steal: list[int] = []
+    original_get = io.get
+
+    async def get_and_note() -> objectlock.Stored | None:
+        stored = await original_get()
+        if stored is not None and b"rival" in stored.body:
+            at_steal.append(len(store.written))  # the renewal is about to see the rival's token
+        return stored
+
+    io.get = get_and_note  # type: ignore[method-assign]
+
+    async def steal() -> None:
+        await asyncio.sleep(0.25)
+        io.body = objectlock.Lease("rival-token", "rival:2", time.time() + 60).encode()
+
+    thief = asyncio.create_task(steal())
+    with pytest.raises(LeaseLost, match=r"another run took it over: rival:2.*stopped before writing anything more"):
+        async with holding_lock(store):  # type: ignore[arg-type]
+            await busy_run(store, [])
+    await thief
+    assert at_steal and len(store.written) == at_steal[0], "a write landed after the loss was seen"
+    assert io.body is not None and b"rival:2" in io.body, "the rival's lease must stay"
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("failure", ["error", "hang"])
+async def test_a_lease_that_cannot_be_renewed_stops_the_run_before_it_runs_out(failure: str) -> None:
+    from frumious.errors import LeaseLost
+    from frumious.runner import holding_lock
+
+    io = MemoryLease(True)
+    store = GuardedMemoryStore(io, ttl=0.4)
+    broken = asyncio.Event()
+    original_get = io.get
+
+    async def failing_get() -> objectlock.Stored | None:
+        if broken.is_set():
+            if failure == "hang":
+                await asyncio.Event().wait()
+            raise StorageError("read lock: 503 Service Unavailable")
+        return await original_get()
+
+    io.get = failing_get  # type: ignore[method-assign]
+
+    async def break_soon() -> None:
+        await asyncio.sleep(0.15)
+        broken.set()
+
+    breaker = asyncio.create_task(break_soon())
+    with pytest.raises(LeaseLost, match=r"not renewed in time|could not be renewed"):
+        async with holding_lock(store):  # type: ignore[arg-type]
+            await busy_run(store, [])
+    await breaker
+    assert io.body is not None
+    last_expiry = objectlock.Lease.decode(objectlock.Stored(io.body, None), 0.4).expires
+    # Another run may take the lease over from last_expiry on: no write of ours may come that late.
+    assert store.written and max(store.written) < last_expiry
+
+
+async def test_writes_are_checked_after_the_loss_even_without_a_cancellable_run() -> None:
+    from frumious.errors import LeaseLost
+
+    io = MemoryLease(True)
+    store = GuardedMemoryStore(io, ttl=0.4)
+    lock = await store.lock("lock")
+    io.body = objectlock.Lease("rival-token", "rival:2", time.time() + 60).encode()
+    for _ in range(100):
+        if lock.lost:
+            break
+        await asyncio.sleep(0.02)
+    with pytest.raises(LeaseLost):
+        await store.write()
+    await lock.release()
+    assert io.body is not None and b"rival:2" in io.body

@@ -602,3 +602,105 @@ def test_inline_bandersnatch_config_details() -> None:
     assert settings.plugins == ("blacklist_project", "whitelist_project")
     assert settings.sections["blacklist"]["packages"] == "\nexample1\nexample2>=1.4.2,<1.9,!=1.5.*"
     assert len(settings.warnings) == 4  # delete-packages, [blacklist], [whitelist], [blacklist] plugins
+
+
+# --- guards: values that would write into the system, fetch from nowhere or fail late ----------
+
+
+@pytest.mark.parametrize(
+    "directory", ["/", "/usr", "/etc/", "/var", "/root", "/lib64", "/usr/local", "/srv/../usr", "//", "/proc/self"]
+)
+def test_system_directories_are_refused(directory: str) -> None:
+    problems = problems_of(f"[mirror]\ndirectory = {directory}\n")
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("[mirror] directory:")
+    assert "system directory" in problems[0]
+
+
+def test_a_symlink_to_a_system_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "innocent").symlink_to("/etc")
+    assert "system directory (/etc)" in problems_of(f"[mirror]\ndirectory = {tmp_path}/innocent\n")[0]
+
+
+@pytest.mark.parametrize("directory", ["/srv/pypi", "/var/pypi", "/home/mirror/pypi", "/mnt", "relative/pypi"])
+def test_ordinary_directories_pass(directory: str) -> None:
+    assert parse(base=f"[mirror]\ndirectory = {directory}\n").mirror.directory == directory
+
+
+def test_object_store_directories_are_no_system_paths() -> None:
+    # On Swift the directory is a prefix inside the container, not a local path.
+    assert parse(base="[mirror]\ndirectory = /usr\nstorage-backend = swift\n").mirror.directory == "/usr"
+
+
+def test_a_directory_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    afile = tmp_path / "not-a-dir"
+    afile.write_text("x")
+    inside = f"is inside {str(afile)!r}, which is"
+    for directory, what in ((afile, "is"), (afile / "mirror", inside)):
+        with pytest.raises(ConfigError) as caught:
+            loads(f"[mirror]\ndirectory = {directory}\n", environ=NO_ENV, check_files=True)
+        assert caught.value.problems == [f"[mirror] directory: {str(directory)!r} {what} a file, not a directory"]
+    # Only a real run looks at the machine; parsing text alone does not.
+    assert loads(f"[mirror]\ndirectory = {afile}\n", environ=NO_ENV).mirror.directory == str(afile)
+
+
+@pytest.mark.parametrize(
+    "master",
+    [
+        "https://pypi .org",
+        "https://pypi.org/ simple",
+        "https://",
+        "https:///simple",
+        "https://:443",
+        "https://pypi.org:99999",
+        "https://pypi.org:port",
+        "file:///srv/pypi",
+        "javascript:alert(1)",
+        "https://py\tpi.org",
+    ],
+)
+def test_master_must_be_a_valid_http_url(master: str) -> None:
+    problems = problems_of(BASE + f"master = {master}\n")
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("[mirror] master:") and "http(s) URL with a host" in problems[0]
+
+
+@pytest.mark.parametrize("url", ["https://near .example.com", "https://", "ftp://near.example.com", "near"])
+def test_download_mirror_must_be_a_valid_http_url(url: str) -> None:
+    problems = problems_of(BASE + f"download-mirror = {url}\n")
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("[mirror] download-mirror:")
+
+
+LOG_CONFIG = "[loggers]\nkeys=root\n[handlers]\nkeys=\n[formatters]\nkeys=\n[logger_root]\nhandlers=\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "does not exist"),
+        (b"\xff\xfe[loggers]", "cannot read"),
+        (b"just words\n", "is not a logging config file"),
+        (b"[loggers]\nkeys=root\n", "it has no [handlers], [formatters] with keys ="),
+    ],
+)
+def test_log_config_must_be_a_readable_logging_config(tmp_path: Path, content: bytes | None, fragment: str) -> None:
+    log_config = tmp_path / "logging.conf"
+    if content is not None:
+        log_config.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        loads(BASE + f"log-config = {log_config}\n", environ=NO_ENV, check_files=True)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith("[mirror] log-config: ")
+    assert fragment in caught.value.problems[0]
+    log_config.write_text(LOG_CONFIG)
+    assert loads(BASE + f"log-config = {log_config}\n", environ=NO_ENV, check_files=True).mirror.log_config
+
+
+def test_every_guard_is_reported_together(tmp_path: Path) -> None:
+    path = tmp_path / "frumious.conf"
+    path.write_text(f"[mirror]\ndirectory = /\nmaster = https://pypi .org\nlog-config = {tmp_path}/absent.conf\n")
+    with pytest.raises(ConfigError) as caught:
+        load(str(path), environ=NO_ENV)
+    keys = [p.split(":", 1)[0] for p in caught.value.problems]
+    assert keys == ["[mirror] directory", "[mirror] master", "[mirror] log-config"]

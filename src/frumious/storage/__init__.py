@@ -9,9 +9,29 @@ from frumious.storage.base import ObjectInfo, ObjectWriter, Store
 __all__ = ["ObjectInfo", "ObjectWriter", "Store", "open_store"]
 
 
+# The top-level modules each extra brings; a missing one means the extra is not installed.
+_EXTRA_MODULES = {
+    "s3": frozenset({"boto3", "botocore", "s3transfer"}),
+    "swift": frozenset({"swiftclient", "keystoneclient", "keystoneauth1", "requests"}),
+}
+
+
 def open_store(settings: Settings) -> Store:
     """The configured backend; object-store libraries load only when chosen."""
     backend = settings.mirror.storage_backend
+    try:
+        return _open(settings, backend)
+    except ImportError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in _EXTRA_MODULES.get(backend, ()):
+            raise
+        raise ConfigError(
+            f"[mirror] storage-backend: {backend} needs the {backend} extra ({missing} is not installed); "
+            f"install it with: pip install 'frumious[{backend}]'"
+        ) from exc
+
+
+def _open(settings: Settings, backend: str) -> Store:
     if backend == "filesystem":
         from frumious.storage.filesystem import FilesystemStore
 

@@ -8,6 +8,7 @@ visible atomically and complete: ``write`` replaces in one step, and an
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -37,6 +38,16 @@ class ObjectWriter(Protocol):
 
 
 class Lock(Protocol):
+    """The mirror lock. Object-store leases can be lost mid-run; a flock cannot."""
+
+    def stop_on_loss(self, task: asyncio.Task[object]) -> None:
+        """Cancel ``task`` (the run holding the lock) the moment the lock is lost."""
+        ...
+
+    def check(self) -> None:
+        """Raise LeaseLost when the lock has been lost."""
+        ...
+
     async def release(self) -> None: ...
 
 

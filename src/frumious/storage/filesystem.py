@@ -257,8 +257,16 @@ class FileWriter:
 
 
 class FileLockHandle:
+    """A flock lasts as long as this process: it cannot be lost, so there is nothing to watch."""
+
     def __init__(self, lock: filelock.FileLock, store: FilesystemStore) -> None:
         self._lock, self._store = lock, store
+
+    def stop_on_loss(self, task: asyncio.Task[object]) -> None:
+        return None
+
+    def check(self) -> None:
+        return None
 
     async def release(self) -> None:
         try:

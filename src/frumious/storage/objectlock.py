@@ -12,9 +12,15 @@ token, the owner and an expiry). Taking it:
 3. Wait a settle delay, at least twice as long as our own read-to-write took, then read
    the lease back. Only the run whose token is there holds the lock; the others raise
    ``LockHeld`` (the last writer wins, and every contender sees the same last writer).
-4. While held, a task renews the expiry every ``ttl / 4``; it notices if the lease was
-   lost (``lost`` becomes True and an error is logged). ``release`` deletes the lease
-   if it is still ours.
+4. While held, a task renews the expiry every ``ttl / 4`` (every ``ttl / 8`` after a failed
+   renewal, sooner while the lease is short). ``release`` deletes the lease if it is still ours.
+
+Losing the lease stops the run (``LeaseLost``). It is lost when the renewal finds another
+token (or none) in the lock object, or when no renewal succeeded until a quarter ``ttl``
+before the expiry last written: from then on another run may take over, allowing for that
+much clock skew. Every write of the store checks the lease first (``LeaseGuard``: a flag and
+a clock read, no request), and the loss cancels the task given to ``stop_on_loss`` (the
+run), so nothing more is written, the serial never advances and the run ends with one line.
 
 Limits: with conditional writes, two runs can only both hold the lock when both take
 over the same expired lease and one of them stalls for longer than the other's settle
@@ -36,7 +42,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from frumious.errors import LockHeld, StorageError
+from frumious.errors import LeaseLost, LockHeld, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -95,40 +101,108 @@ class Lease:
 
 
 class LeaseLock:
-    """A held lease; ``release`` gives it up. ``lost`` turns True if another run took it over."""
+    """A held lease; ``release`` gives it up, ``check`` raises LeaseLost once it is lost."""
 
     def __init__(self, io: LeaseIO, lease: Lease, name: str, ttl: float) -> None:
         self._io, self._lease, self._name, self._ttl = io, lease, name, ttl
-        self.lost = False
+        self._valid_until = self._margin(lease)
+        self._lost: str | None = None
+        self._released = False
+        self._owner: asyncio.Task[object] | None = None
         self._renewer = asyncio.create_task(self._renew_forever(), name=f"renew {name}")
 
+    @property
+    def lost(self) -> bool:
+        return self._lost is not None
+
+    def stop_on_loss(self, task: asyncio.Task[object]) -> None:
+        """Cancel ``task`` (the run) the moment the lease is lost."""
+        self._owner = task
+
+    def check(self) -> None:
+        """Raise LeaseLost if the lease is lost or may run out before the next renewal lands."""
+        if self._lost is None and not self._released and time.time() >= self._valid_until:
+            self._lose("it was not renewed in time, so another run may take it over")
+        if self._lost is not None:
+            raise LeaseLost(self._lost)
+
     async def release(self) -> None:
-        if self._renewer.done() and self._lease.token == "":
+        if self._released:
             return
+        self._released = True
         self._renewer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._renewer
         if not self.lost and await self._still_ours():
             await self._io.delete()
-        self._lease = Lease("", self._lease.owner, 0.0)
+
+    def _margin(self, lease: Lease) -> float:
+        # Stop writing a quarter ttl before the expiry others see: room for clock skew.
+        return lease.expires - self._ttl / 4
+
+    def _lose(self, why: str) -> None:
+        self._lost = f"lost the mirror lock {self._name}: {why}; stopped before writing anything more"
+        log.error("%s", self._lost)
+        owner = self._owner
+        # Never cancel ourselves: the LeaseLost being raised already stops the caller.
+        if owner is not None and not owner.done() and owner is not asyncio.current_task():
+            owner.cancel()
 
     async def _still_ours(self) -> bool:
         stored = await self._io.get()
         return stored is not None and Lease.decode(stored, self._ttl).token == self._lease.token
 
+    def _next_delay(self, failed: bool) -> float:
+        # Usually ttl / 4 (ttl / 8 after a failure), sooner when the lease is already short:
+        # taking it (the settle delay) or a slow renewal may have used up much of its time.
+        usual = self._ttl / 8 if failed else self._ttl / 4
+        return max(0.0, min(usual, (self._valid_until - time.time()) / 2))
+
     async def _renew_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._ttl / 4)
+        failed = False
+        while self._lost is None:
+            await asyncio.sleep(self._next_delay(failed))
             try:
-                if not await self._still_ours():
-                    self.lost = True
-                    log.error("lost the lock %s: another run took it over; stop this run", self._name)
-                    return
-                self._lease = Lease(self._lease.token, self._lease.owner, time.time() + self._ttl)
-                await self._io.put(self._lease.encode(), create_only=False)
-            except StorageError as exc:
-                # The lease is still valid for a while; the next tick tries again.
-                log.warning("could not renew the lock %s: %s", self._name, exc)
+                # An attempt may take as long as the lease stays good for writes, but no longer.
+                async with asyncio.timeout(max(self._ttl / 4, self._valid_until - time.time())):
+                    await self._renew()
+                failed = False
+            except _Stolen as exc:
+                self._lose(str(exc))
+            except (StorageError, TimeoutError) as exc:
+                reason = str(exc) or "no answer in time"
+                if time.time() >= self._valid_until:
+                    self._lose(f"it could not be renewed ({reason}), so another run may take it over")
+                else:
+                    # Still valid for a while: try again sooner than usual.
+                    log.warning("could not renew the lock %s: %s; trying again", self._name, reason)
+                    failed = True
+
+    async def _renew(self) -> None:
+        stored = await self._io.get()
+        holder = Lease.decode(stored, self._ttl) if stored is not None else None
+        if holder is None:
+            raise _Stolen("the lock object was deleted (by another run, or by hand)")
+        if holder.token != self._lease.token:
+            raise _Stolen(f"another run took it over: {holder.describe()}")
+        renewed = Lease(self._lease.token, self._lease.owner, time.time() + self._ttl)
+        await self._io.put(renewed.encode(), create_only=False)
+        self._lease, self._valid_until = renewed, self._margin(renewed)
+
+
+class _Stolen(Exception):
+    """The lock object no longer holds our token."""
+
+
+class LeaseGuard:
+    """An object store's view of its lease: each write calls ``check`` before touching the store."""
+
+    def __init__(self) -> None:
+        self.lock: LeaseLock | None = None
+
+    def check(self) -> None:
+        if self.lock is not None:
+            self.lock.check()
 
 
 class ConditionalSupport:

@@ -74,7 +74,7 @@ class S3Store(PrefixedKeys):
         multipart_threshold: int = 8 * MIB,
         multipart_chunksize: int = 8 * MIB,
         page_size: int = 1000,
-        lock_ttl: float = objectlock.DEFAULT_TTL,
+        lock_ttl: float | None = None,  # None: objectlock.DEFAULT_TTL
         lock_settle: float = 1.0,
         spool_dir: str | None = None,
     ) -> None:
@@ -97,6 +97,8 @@ class S3Store(PrefixedKeys):
         self._page_size = page_size
         self._lock_ttl, self._lock_settle = lock_ttl, lock_settle
         self._conditional = objectlock.ConditionalSupport()
+        # Every write below calls self._lease.check() first: nothing is written once the lock is lost.
+        self._lease = objectlock.LeaseGuard()
         self._multi_delete = True
         self._spool_dir = spool_dir
 
@@ -192,6 +194,7 @@ class S3Store(PrefixedKeys):
     async def write(
         self, key: str, data: bytes, *, mtime: float | None = None, digests: Mapping[str, str] | None = None
     ) -> None:
+        self._lease.check()
         md5 = hashlib.md5(data, usedforsecurity=False).digest()
         await self._blocking.run(self._put, key, data, md5, metadata(mtime, digests))
 
@@ -210,6 +213,7 @@ class S3Store(PrefixedKeys):
 
     async def writer(self, key: str) -> SpoolWriter:
         async def upload(spooled: Spooled, meta: dict[str, str]) -> None:
+            self._lease.check()
             await self._blocking.run(self._upload, key, spooled, meta)
 
         return SpoolWriter(key, self.description, upload, self._spool_dir)
@@ -227,6 +231,7 @@ class S3Store(PrefixedKeys):
             self._client.upload_file(spooled.path, self.bucket, self._key(key), ExtraArgs=extra, Config=self._transfer)
 
     async def set_meta(self, key: str, *, mtime: float | None, digests: Mapping[str, str]) -> None:
+        self._lease.check()
         await self._blocking.run(self._set_meta, key, metadata(mtime, digests))
 
     def _set_meta(self, key: str, meta: dict[str, str]) -> None:
@@ -238,6 +243,7 @@ class S3Store(PrefixedKeys):
         self._copy(key, key, head["ContentLength"], Metadata=merged, MetadataDirective="REPLACE", **kept)
 
     async def copy(self, src: str, dst: str) -> None:
+        self._lease.check()
         await self._blocking.run(self._copy, src, dst, None)
 
     def _copy(self, src: str, dst: str, size: int | None, **args: Any) -> None:
@@ -270,6 +276,7 @@ class S3Store(PrefixedKeys):
     async def delete(self, key: str) -> bool:
         if await self._blocking.run(self._head, key) is None:
             return False
+        self._lease.check()
         await self._blocking.run(self._delete_one, self._key(key))
         return True
 
@@ -288,6 +295,7 @@ class S3Store(PrefixedKeys):
 
     async def _delete_batch(self, keys: list[str]) -> None:
         for start in range(0, len(keys), DELETE_BATCH):
+            self._lease.check()
             batch = keys[start : start + DELETE_BATCH]
             if self._multi_delete:
                 try:
@@ -296,6 +304,7 @@ class S3Store(PrefixedKeys):
                 except _NoMultiDelete:
                     self._multi_delete = False
             for full in batch:
+                self._lease.check()
                 await self._blocking.run(self._delete_one, full)
 
     def _delete_objects(self, keys: list[str]) -> None:
@@ -355,10 +364,11 @@ class S3Store(PrefixedKeys):
 
     async def lock(self, key: str) -> objectlock.LeaseLock:
         io = S3LeaseIO(self, key)
-        return await objectlock.acquire(
-            io, f"s3://{self.bucket}/{self._key(key)}", support=self._conditional, ttl=self._lock_ttl,
-            settle=self._lock_settle,
+        self._lease.lock = await objectlock.acquire(
+            io, f"s3://{self.bucket}/{self._key(key)}", support=self._conditional,
+            ttl=self._lock_ttl or objectlock.DEFAULT_TTL, settle=self._lock_settle,
         )  # fmt: skip
+        return self._lease.lock
 
     async def flush(self) -> None:
         # Every completed PUT is already durable on the server.

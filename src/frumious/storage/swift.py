@@ -87,7 +87,7 @@ class SwiftStore(PrefixedKeys):
         large_object_threshold: int = 4 * GIB,
         segment_size: int = GIB,
         page_size: int = 10000,
-        lock_ttl: float = objectlock.DEFAULT_TTL,
+        lock_ttl: float | None = None,  # None: objectlock.DEFAULT_TTL
         lock_settle: float = 2.0,
         spool_dir: str | None = None,
     ) -> None:
@@ -99,6 +99,8 @@ class SwiftStore(PrefixedKeys):
         self._page_size = page_size
         self._lock_ttl, self._lock_settle = lock_ttl, lock_settle
         self._conditional = objectlock.ConditionalSupport()
+        # Every write below calls self._lease.check() first: nothing is written once the lock is lost.
+        self._lease = objectlock.LeaseGuard()
         self._bulk_delete = True
         self._spool_dir = spool_dir
 
@@ -155,6 +157,7 @@ class SwiftStore(PrefixedKeys):
     async def write(
         self, key: str, data: bytes, *, mtime: float | None = None, digests: Mapping[str, str] | None = None
     ) -> None:
+        self._lease.check()
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
         headers = _meta_headers(metadata(mtime, digests))
         await self._do(f"write {key}", functools.partial(self._put, key, lambda: data, len(data), etag, headers))
@@ -175,6 +178,7 @@ class SwiftStore(PrefixedKeys):
 
     async def writer(self, key: str) -> SpoolWriter:
         async def upload(spooled: Spooled, meta: dict[str, str]) -> None:
+            self._lease.check()
             await self._blocking.run(self._upload, key, spooled, _meta_headers(meta))
 
         return SpoolWriter(key, self.description, upload, self._spool_dir)
@@ -198,10 +202,12 @@ class SwiftStore(PrefixedKeys):
         if headers is None:
             raise ObjectMissing(f"{key} is missing from {self.description}")
         # A POST replaces all user metadata, so send the old values with the new ones.
+        self._lease.check()
         merged = _meta_headers({**_user_meta(headers), **metadata(mtime, digests)})
         await self._do(f"set metadata of {key}", lambda c: c.post_object(self.container, self._key(key), merged))
 
     async def copy(self, src: str, dst: str) -> None:
+        self._lease.check()
         destination = f"/{self.container}/{self._key(dst)}"
         copied = await self._do(
             f"copy {src} to {dst}",
@@ -220,6 +226,7 @@ class SwiftStore(PrefixedKeys):
         headers = await self._head(key)
         if headers is None:
             return False
+        self._lease.check()
         gone = await self._do(f"delete {key}", _absent(lambda c: c.delete_object(self.container, self._key(key)) or 1))
         if headers.get("x-static-large-object", "").lower() == "true":
             await self._delete_listed(self.segments, f"{self._key(key)}/")
@@ -244,12 +251,14 @@ class SwiftStore(PrefixedKeys):
     async def _delete_many(self, container: str, names: list[str]) -> None:
         if not names:
             return
+        self._lease.check()
         if self._bulk_delete:
             if await self._do(f"bulk delete in {container}", functools.partial(self._bulk, container, names)):
                 return
             log.info("%s has no bulk delete; deleting one object at a time", self.description)
             self._bulk_delete = False
         for name in names:
+            self._lease.check()
             await self._do(f"delete {name}", _absent(functools.partial(_delete_object, container, name)))
 
     def _bulk(self, container: str, names: list[str], conn: swiftclient.Connection) -> bool:
@@ -311,9 +320,11 @@ class SwiftStore(PrefixedKeys):
 
     async def lock(self, key: str) -> objectlock.LeaseLock:
         name = f"swift://{self.container}/{self._key(key)}"
-        return await objectlock.acquire(
-            _SwiftLeaseIO(self, key), name, support=self._conditional, ttl=self._lock_ttl, settle=self._lock_settle
+        ttl = self._lock_ttl or objectlock.DEFAULT_TTL
+        self._lease.lock = await objectlock.acquire(
+            _SwiftLeaseIO(self, key), name, support=self._conditional, ttl=ttl, settle=self._lock_settle
         )
+        return self._lease.lock
 
     async def flush(self) -> None:
         # A PUT that returned is durable on the cluster.
