@@ -283,6 +283,8 @@ def _mirror(r: Reader) -> MirrorSettings:
         prune_filtered=r.boolean(m, "prune-filtered"),
         keep_removed=r.boolean(m, "keep-removed"),
         max_delete_share=r.number(m, "max-delete-share", lambda x: 0 < x <= 1, _SHARE, percent=True),
+        max_listing_size=r.size(m, "max-listing-size"),
+        max_project_size=r.size(m, "max-project-size"),
     )
 
 

@@ -12,6 +12,7 @@ code the process ends with, so the CLI maps errors to codes without a table::
     │   ├── NotFound               404: the project or file is gone
     │   ├── StaleMetadata          X-PyPI-Last-Serial older than asked for
     │   └── BadUpstreamData        JSON/HTML/URL/filename we refuse to mirror
+    │       └── BodyTooLarge       a body past its limit, or a decompression bomb
     ├── DownloadError (1)          size or digest mismatch, truncated body
     ├── StorageError (1)           the backend failed
     │   └── ObjectMissing          a key that should exist does not
@@ -61,6 +62,10 @@ class StaleMetadata(UpstreamError):
 
 
 class BadUpstreamData(UpstreamError):
+    pass
+
+
+class BodyTooLarge(BadUpstreamData):
     pass
 
 

@@ -61,6 +61,10 @@ class MirrorSettings:
     prune_filtered: bool = False
     keep_removed: bool = False
     max_delete_share: float = 0.01
+    # Bodies read whole: the /simple/ listing (PyPI's is ~40 MB), and a project's JSON, page or
+    # .metadata file (the largest JSON documents are tens of MB). Generous: they stop hostile answers.
+    max_listing_size: int = 512 * 2**20
+    max_project_size: int = 256 * 2**20
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 from frumious import __version__, http11, parse
-from frumious.errors import BadUpstreamData, NotFound, StaleMetadata, UpstreamError
+from frumious.errors import BadUpstreamData, BodyTooLarge, NotFound, StaleMetadata, UpstreamError
 from frumious.http11 import HTTPError, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
 
@@ -108,12 +108,16 @@ class Upstream:
         proxy: str = "",
         connections: int = 10,
         retry: RetryPolicy | None = None,
+        max_listing_size: int | None = None,
+        max_project_size: int | None = None,
     ) -> None:
         self.master = master.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.proxy = pick_proxy(proxy)
         self._timeouts = http11.Timeouts(connect=timeout, read=timeout, total=global_timeout)
         self._connections = connections
+        # Bodies read whole are capped (None: no cap); file bodies stop at their advertised size.
+        self.max_listing_size, self.max_project_size = max_listing_size, max_project_size
         self._lean: http11.Client | None = None
         self._session: Session | None = None
 
@@ -169,7 +173,7 @@ class Upstream:
             async with self.get(url, headers) as response:
                 if response.status == 304:
                     return None
-                body = await response.read()
+                body = await _read(response, self.max_listing_size, "max-listing-size")
                 if JSON_LISTING not in response.headers.get("Content-Type", "") and not body.lstrip().startswith(b"{"):
                     raise BadUpstreamData(f"{url} did not answer with a PEP 691 JSON listing")
                 parsed = parse.read_listing(body)
@@ -191,7 +195,7 @@ class Upstream:
                     header = response.headers.get("X-PyPI-Last-Serial", "")
                     if header.isdigit():
                         return ListingEntry(name, int(header))
-                    meta = parse.project_page_serial(await response.read())
+                    meta = parse.project_page_serial(await _read(response, self.max_project_size, "max-project-size"))
                     return None if meta is None else ListingEntry(name, meta)
 
             async with gate:
@@ -210,7 +214,7 @@ class Upstream:
 
         async def fetch() -> tuple[Project, bytes, int | None]:
             async with self.get(url) as response:
-                body = await response.read()
+                body = await _read(response, self.max_project_size, "max-project-size")
                 header = response.headers.get("X-PyPI-Last-Serial", "")
                 project = parse.parse_project(body, expected=name, base_url=response.url)
                 # Mirrors of PyPI often drop the header; the document's own last_serial
@@ -258,6 +262,14 @@ def _check_status(response: Response, url: str) -> None:
         raise NotFound(f"{url} answered 404")
     if status >= 400:
         raise UpstreamError(f"HTTP {status} from {url}")
+
+
+async def _read(response: Response, limit: int | None, key: str) -> bytes:
+    """The whole body, or one line naming the URL and the ``[mirror]`` key that caps it."""
+    try:
+        return await response.read(limit)
+    except BodyTooLarge as exc:
+        raise BodyTooLarge(f"{exc} (the [mirror] {key} setting)") from None
 
 
 def _netrc_present() -> bool:
