@@ -25,6 +25,8 @@ class FaultKind(StrEnum):
     NO_SERIAL = "no_serial"  # no X-PyPI-Last-Serial header
     BAD_JSON = "bad_json"  # a 200 whose body is not valid JSON
     DELAY = "delay"  # sleep ``delay`` seconds, then answer normally
+    OVERSIZE = "oversize"  # the real body, then filler, chunked, up to ``keep`` bytes in all (default 1 GiB)
+    GZIP_BOMB = "gzip_bomb"  # Content-Encoding: gzip, a body of ``keep`` zero bytes (default 1 GiB) once decoded
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Fault:
     keep: int | None = None
     serial: int | None = None
     fired: int = 0
+    sent: int = 0  # body bytes an OVERSIZE fault managed to send before the client left
 
     @property
     def remaining(self) -> int | None:
