@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fakepypi import default_index, run_fake_pypi, write_config  # noqa: E402
+from fakepypi import default_index, run_fake_pypi, write_config
 
 WHEEL = "/packages/*dep_lib-0.1-py3-none-any.whl"
 MEASURED = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator, Mapping
 
-from frumious.errors import BodyTooLarge
+from frumious.errors import BodyTooLarge, DecompressionBomb
 
 __all__ = ["MAX_RATIO", "RATIO_FLOOR", "Collector", "Inflater", "inflater"]
 
@@ -27,7 +27,7 @@ class Inflater:
     """gzip/zlib decoding in pieces of bounded size, refusing a body that expands beyond MAX_RATIO.
 
     ``broken`` is the exception class for bytes that do not decode (a transfer fault the caller
-    retries); an expansion beyond the ratio raises ``BodyTooLarge`` (bad data, not retried).
+    retries); an expansion beyond the ratio raises ``DecompressionBomb`` (bad data, not retried).
     """
 
     __slots__ = ("_broken", "_in", "_out", "_url", "_z")
@@ -70,7 +70,7 @@ class Inflater:
         self._in += consumed
         self._out += produced
         if self._out > RATIO_FLOOR and self._out > MAX_RATIO * self._in:
-            raise BodyTooLarge(
+            raise DecompressionBomb(
                 f"{self._url}: the compressed body expands more than {MAX_RATIO}:1; refused as a decompression bomb"
             )
 

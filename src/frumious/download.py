@@ -115,7 +115,8 @@ async def _attempt(
                 size += len(chunk)
                 if most is not None and size > most:
                     # A body longer than advertised is refused at once, not written to the end.
-                    raise DownloadError(f"{url}: body passes the advertised {most} bytes; download stopped")
+                    # (``download`` puts the URL in front of the message.)
+                    raise DownloadError(f"body passes the advertised {most} bytes; download stopped")
                 await digests.update(chunk)
                 await writer.write(chunk)
         hexdigests = await digests.hexdigests()

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 from frumious import __version__, http11, parse
-from frumious.errors import BadUpstreamData, BodyTooLarge, NotFound, StaleMetadata, UpstreamError
+from frumious.errors import BadUpstreamData, BodyTooLarge, DecompressionBomb, NotFound, StaleMetadata, UpstreamError
 from frumious.http11 import HTTPError, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
 
@@ -268,8 +268,10 @@ async def _read(response: Response, limit: int | None, key: str) -> bytes:
     """The whole body, or one line naming the URL and the ``[mirror]`` key that caps it."""
     try:
         return await response.read(limit)
+    except DecompressionBomb:
+        raise
     except BodyTooLarge as exc:
-        raise BodyTooLarge(f"{exc} (the [mirror] {key} setting)") from None
+        raise BodyTooLarge(f"{exc}; raise [mirror] {key} to accept it") from None
 
 
 def _netrc_present() -> bool:

@@ -15,7 +15,7 @@ import pytest
 
 from frumious import bodies, download
 from frumious.bodies import Collector, Inflater
-from frumious.errors import BadUpstreamData, BodyTooLarge, DownloadError
+from frumious.errors import BadUpstreamData, BodyTooLarge, DecompressionBomb, DownloadError
 from frumious.http11 import Client, ProtocolError, Timeouts
 from frumious.storage.filesystem import FilesystemStore
 
@@ -52,7 +52,7 @@ def test_inflater_refuses_a_bomb_after_bounded_output() -> None:
     bomb = gzip_bomb(1024)  # 1 GiB of zeros in about 1 MiB
     inflater = Inflater("http://x/bomb.json", ProtocolError)
     produced = 0
-    with pytest.raises(BodyTooLarge, match=r"http://x/bomb.json: .* 100:1"):
+    with pytest.raises(DecompressionBomb, match=r"http://x/bomb.json: .* 100:1"):
         for start in range(0, len(bomb), 65536):
             for piece in inflater.feed(bomb[start : start + 65536], 262_144):
                 produced += len(piece)
@@ -227,3 +227,64 @@ async def test_lean_client_refuses_a_declared_length_past_the_limit_before_readi
             with pytest.raises(BodyTooLarge, match="5000000000 bytes"):
                 await response.read(100)
         await client.close()
+
+
+# --- aiohttp (proxies, credentials) decodes through the same bounded code ----------------------
+
+
+def _session() -> Any:
+    from frumious.aioclient import Session
+
+    return Session(proxy="", timeouts=Timeouts(connect=5.0, read=5.0, total=30.0), limit=4, user_agent="test/1")
+
+
+async def test_aiohttp_client_refuses_a_gzip_bomb(bomb: bytes) -> None:
+    server = await _serve_once(_reply(bomb, "Content-Encoding: gzip"))
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/pypi/x/json"
+    async with server:
+        session = _session()
+        try:
+            async with session.get(url) as response:
+                with pytest.raises(DecompressionBomb, match="/pypi/x/json"):
+                    await response.read(1 << 30)
+        finally:
+            await session.close()
+
+
+async def test_aiohttp_client_decodes_gzip_and_caps_bodies() -> None:
+    body = b'{"projects": []}' * 100
+    server = await _serve_once(_reply(gzip.compress(body), "Content-Encoding: gzip"))
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        session = _session()
+        try:
+            async with session.get(f"http://127.0.0.1:{port}/simple/") as response:
+                assert await response.read(len(body)) == body
+            async with session.get(f"http://127.0.0.1:{port}/simple/") as response:
+                with pytest.raises(BodyTooLarge, match="limit of 100"):
+                    await response.read(100)
+        finally:
+            await session.close()
+
+
+# --- the config keys -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("4096", 4096), ("64K", 65536), ("3M", 3 << 20), ("2G", 2 << 30)])
+def test_size_keys_take_bytes_or_suffixes(tmp_path: Path, raw: str, expected: int) -> None:
+    from frumious import config
+
+    settings = config.loads(f"[mirror]\ndirectory = {tmp_path}\nmax-listing-size = {raw}\nmax-project-size = {raw}\n")
+    assert settings.mirror.max_listing_size == settings.mirror.max_project_size == expected
+
+
+def test_size_keys_have_generous_defaults_and_refuse_nonsense(tmp_path: Path) -> None:
+    from frumious import config
+    from frumious.errors import ConfigError
+
+    mirror = config.loads(f"[mirror]\ndirectory = {tmp_path}\n").mirror
+    assert mirror.max_listing_size >= 400 << 20 and mirror.max_project_size >= 100 << 20
+    with pytest.raises(ConfigError, match=r"\[mirror\] max-project-size: '12 apples' is not a size"):
+        config.loads(f"[mirror]\ndirectory = {tmp_path}\nmax-project-size = 12 apples\n")
+    with pytest.raises(ConfigError, match="max-listing-size"):
+        config.loads(f"[mirror]\ndirectory = {tmp_path}\nmax-listing-size = 0\n")
