@@ -3,7 +3,7 @@
     PYTHONPATH=src .venv/bin/python benchmarks/bounded_bodies.py
 
 Each scenario serves the fake PyPI of the test suite with one fault, runs ``frumious mirror``
-in a child process and prints its exit code, its peak RSS (``ru_maxrss``) and how many body
+in a child process and prints its exit code, its peak RSS (``VmHWM``) and how many body
 bytes the fault got to send. Point PYTHONPATH at another checkout's ``src`` to compare.
 """
 
@@ -19,9 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fakepypi import default_index, run_fake_pypi, write_config
 
 WHEEL = "/packages/*dep_lib-0.1-py3-none-any.whl"
+# VmHWM, not ru_maxrss: after fork and exec, ru_maxrss can still count the parent's pages.
 MEASURED = (
-    "import resource, sys; from frumious.cli import main; code = main(sys.argv[1:]); "
-    "print('peak-rss-kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(code)"
+    "import sys; from frumious.cli import main; code = main(sys.argv[1:]); "
+    "hwm = [line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:')]; "
+    "print('peak-rss-kib', hwm[0], file=sys.stderr); sys.exit(code)"
 )
 SCENARIOS = {
     "no fault": lambda pypi: None,
