@@ -12,8 +12,13 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 
+from frumious.bodies import Collector, inflater
 from frumious.errors import UpstreamError
 from frumious.http11 import ConnectionFailed, Timeouts
+
+# Only what ``bodies`` decodes is offered: aiohttp's own decoding has no bound on the output.
+ACCEPT_ENCODING = "gzip, deflate"
+READ_PIECE = 256 * 1024
 
 
 class Session:
@@ -32,9 +37,9 @@ class Session:
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.read),
-            headers={"User-Agent": user_agent},
+            headers={"User-Agent": user_agent, "Accept-Encoding": ACCEPT_ENCODING},
             trust_env=True,
-            auto_decompress=True,
+            auto_decompress=False,
         )
 
     async def close(self) -> None:
@@ -54,16 +59,30 @@ class Session:
 
 
 class _Reply:
-    __slots__ = ("_response", "headers", "status", "url")
+    __slots__ = ("_inflate", "_response", "headers", "status", "url")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
         self.url = str(response.url)
+        self._inflate = inflater(self.url, response.headers, ConnectionFailed)
 
-    async def read(self) -> bytes:
-        return await self._response.read()
+    async def read(self, limit: int | None = None) -> bytes:
+        collector = Collector(self.url, limit)
+        if self._response.content_length is not None:
+            collector.declared(self._response.content_length)
+        async for piece in self.iter_chunks(READ_PIECE):
+            collector.add(piece)
+        return collector.body()
 
-    def iter_chunks(self, size: int) -> AsyncIterator[bytes]:
-        return self._response.content.iter_chunked(size)
+    async def iter_chunks(self, size: int) -> AsyncIterator[bytes]:
+        inflate = self._inflate
+        async for piece in self._response.content.iter_chunked(size):
+            if inflate is None:
+                yield piece
+                continue
+            for decoded in inflate.feed(piece, size):
+                yield decoded
+        if inflate is not None and (tail := inflate.end()):
+            yield tail

@@ -298,6 +298,8 @@ def _mirror(r: Reader) -> MirrorSettings:
         quarantine_after=r.integer(m, "quarantine-after", 3, low=1),
         confirm_removal_after=r.number(m, "confirm-removal-after", lambda x: x >= 0, "a number of seconds, 0 or more"),
         max_delete_file_share=r.number(m, "max-delete-file-share", lambda x: 0 < x <= 1, _FILE_SHARE, percent=True),
+        max_listing_size=r.size(m, "max-listing-size"),
+        max_project_size=r.size(m, "max-project-size"),
     )
 
 

@@ -62,6 +62,17 @@ class Reader:
             return 1.0  # a placeholder: the ConfigError will be raised
         return value
 
+    def size(self, section: str, key: str) -> int:
+        """A byte count: a whole number, optionally with a K, M or G suffix (powers of 1024)."""
+        raw = self.text(section, key)
+        text = raw.strip().upper().removesuffix("B")
+        scale: int = 1024 ** (" KMG".index(text[-1]) if text and text[-1] in "KMG" else 0)
+        digits = text[:-1] if scale > 1 else text
+        if not (digits.isascii() and digits.isdigit()) or int(digits) == 0:
+            self.bad(section, key, f"{raw!r} is not a size; use a whole number of bytes, or one with K, M or G")
+            return 1  # a placeholder: the ConfigError will be raised
+        return int(digits) * scale
+
     def choice(self, section: str, key: str, options: Sequence[str], normalize: Callable[[str], str]) -> str:
         raw = self.text(section, key, options[0])
         value = normalize(raw)

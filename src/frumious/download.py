@@ -44,6 +44,8 @@ class Wanted:
     size: int | None
     digests: Mapping[str, str]
     mtime: float | None
+    # The most bytes a body of unknown size may have (a .metadata sidecar): None for no cap.
+    cap: int | None = None
 
     def expected(self, preferred: str) -> tuple[str, str]:
         """The digest to verify against: sha256 when upstream gave it, else the preferred one."""
@@ -108,10 +110,15 @@ async def _attempt(
     digests = _Digests({algorithm, digest_name, "sha256"})
     writer = await store.writer(wanted.key)
     size = 0
+    most = wanted.size if wanted.size is not None else wanted.cap
     try:
         async with upstream.get(url) as response:
             async for chunk in response.iter_chunks(CHUNK):
                 size += len(chunk)
+                if most is not None and size > most:
+                    # A body longer than advertised is refused at once, not written to the end.
+                    # (``download`` puts the URL in front of the message.)
+                    raise DownloadError(f"body passes the advertised {most} bytes; download stopped")
                 await digests.update(chunk)
                 await writer.write(chunk)
         hexdigests = await digests.hexdigests()

@@ -13,7 +13,9 @@ code the process ends with, so the CLI maps errors to codes without a table::
     │   ├── NotFound               404: the project or file is gone
     │   ├── StaleMetadata          X-PyPI-Last-Serial older than asked for
     │   └── BadUpstreamData        JSON/HTML/URL/filename we refuse to mirror
-    │       └── KeyConflict        a file key another project (or file) already owns
+    │       ├── KeyConflict        a file key another project (or file) already owns
+    │       └── BodyTooLarge       a body past its limit
+    │           └── DecompressionBomb  a compressed body expanding beyond any sane ratio
     ├── DownloadError (1)          size or digest mismatch, truncated body
     ├── StorageError (1)           the backend failed
     │   ├── ObjectMissing          a key that should exist does not
@@ -81,6 +83,14 @@ class BadUpstreamData(UpstreamError):
 
 
 class KeyConflict(BadUpstreamData):
+    pass
+
+
+class BodyTooLarge(BadUpstreamData):
+    pass
+
+
+class DecompressionBomb(BodyTooLarge):
     pass
 
 

@@ -48,7 +48,11 @@ Key = tuple[str, str, int]
 
 
 class Response(Protocol):
-    """What a GET yields, from either client; the body is read once, whole or in pieces."""
+    """What a GET yields, from either client; the body is read once, whole or in pieces.
+
+    Both clients decode gzip/deflate themselves in bounded pieces (``bodies``): a decompression
+    bomb is refused after about a megabyte of output, whichever client fetched it.
+    """
 
     @property
     def status(self) -> int: ...
@@ -59,7 +63,9 @@ class Response(Protocol):
     @property
     def headers(self) -> Mapping[str, str]: ...
 
-    async def read(self) -> bytes: ...
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole body, decoded; ``BodyTooLarge`` once it passes ``limit`` bytes."""
+        ...
 
     def iter_chunks(self, size: int) -> AsyncIterator[bytes]: ...
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import cast
+
+from frumious.bodies import Collector, inflater
 
 MAX_HEAD = 64 * 1024
 # Reading from the socket pauses while this much is buffered and unread.
 HIGH_WATER = 1 << 20
 LOW_WATER = HIGH_WATER // 4
 KEEPALIVE = 15.0  # seconds an idle connection is trusted (aiohttp's default too)
+READ_PIECE = 256 * 1024  # a body read whole is decoded and gathered in pieces this large
 DRAIN = 64 * 1024  # redirect bodies up to this size are read so the connection can be reused
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _LENGTH, _CHUNKED, _UNTIL_CLOSE, _NONE = range(4)
@@ -292,33 +294,35 @@ class Reply:
             self._mode, keep_alive = _UNTIL_CLOSE, False
         self._keep = keep_alive
         self._done = self._mode == _NONE or (self._mode == _LENGTH and not self._left)
-        encoding = fields.get("content-encoding", "").lower() if not self._done else ""
-        # wbits 47: a gzip or zlib header, detected (servers label deflate either way).
-        self._inflate = zlib.decompressobj(47) if encoding in ("gzip", "x-gzip", "deflate") else None
+        self._inflate = None if self._done else inflater(url, self.headers, ProtocolError)
 
-    async def read(self) -> bytes:
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole body, decoded; ``BodyTooLarge`` once it passes ``limit`` bytes (None: no limit)."""
+        collector = Collector(self.url, limit)
         if self._mode == _LENGTH and not self._done:
-            # The common case in one wait and one copy.
-            size = self._left
-            if not await self._conn.fill(size, self._deadline):
-                raise ProtocolError(f"{self.url}: connection closed {size - self._conn.size} bytes short")
-            body, self._left, self._done = self._conn.take(size), 0, True
-        else:
-            parts = []
-            while piece := await self._raw(1 << 30):
-                parts.append(piece)
-            body = b"".join(parts)
-        if self._inflate is None:
-            return body
-        return self._decompressed(body) + self._inflate_end()
+            # Refused before a byte is buffered: fill() would otherwise wait for all of it.
+            collector.declared(self._left)
+            if self._inflate is None:
+                # The common case in one wait and one copy.
+                size = self._left
+                if not await self._conn.fill(size, self._deadline):
+                    raise ProtocolError(f"{self.url}: connection closed {size - self._conn.size} bytes short")
+                self._left, self._done = 0, True
+                return self._conn.take(size)
+        async for piece in self.iter_chunks(READ_PIECE):
+            collector.add(piece)
+        return collector.body()
 
     async def iter_chunks(self, size: int) -> AsyncIterator[bytes]:
+        """The body in pieces of at most ``size`` bytes (decoded pieces too: a bomb cannot balloon)."""
+        inflate = self._inflate
         while piece := await self._raw(size):
-            if self._inflate is not None:
-                piece = self._decompressed(piece)
-            if piece:
+            if inflate is None:
                 yield piece
-        if self._inflate is not None and (tail := self._inflate_end()):
+                continue
+            for decoded in inflate.feed(piece, size):
+                yield decoded
+        if inflate is not None and (tail := inflate.end()):
             yield tail
 
     async def _raw(self, limit: int) -> bytes:
@@ -360,20 +364,6 @@ class Reply:
             pass  # trailer fields, up to the empty line
         self._done = True
         return False
-
-    def _decompressed(self, data: bytes) -> bytes:
-        assert self._inflate is not None
-        try:
-            return self._inflate.decompress(data)
-        except zlib.error as exc:
-            raise ProtocolError(f"{self.url}: cannot decompress the body: {exc}") from None
-
-    def _inflate_end(self) -> bytes:
-        assert self._inflate is not None
-        tail = self._inflate.flush()
-        if not self._inflate.eof:
-            raise ProtocolError(f"{self.url}: compressed body ends early")
-        return tail
 
     async def drain(self) -> None:
         """Read a small redirect body so the connection stays usable."""

@@ -205,6 +205,7 @@ def wanted_files(mirror: MirrorSettings, project: Project) -> list[tuple[DistFil
                 None,
                 dist.metadata_digests,
                 dist.upload_timestamp,
+                cap=mirror.max_project_size,  # upstream gives no size for these
             )
         result.append((dist, wanted, sidecar))
     return result

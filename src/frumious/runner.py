@@ -24,6 +24,8 @@ def make_upstream(settings: Settings) -> Upstream:
         global_timeout=mirror.global_timeout,
         proxy=mirror.proxy,
         connections=max(10, mirror.workers * 3),
+        max_listing_size=mirror.max_listing_size,
+        max_project_size=mirror.max_project_size,
     )
 
 

@@ -67,6 +67,10 @@ class MirrorSettings:
     confirm_removal_after: float = 3600.0
     # Refuse a project sync that would remove more than this share of its files (beyond a small floor).
     max_delete_file_share: float = 0.5
+    # Bodies read whole: the /simple/ listing (PyPI's is ~40 MB), and a project's JSON, page or
+    # .metadata file (the largest JSON documents are tens of MB). Generous: they stop hostile answers.
+    max_listing_size: int = 512 * 2**20
+    max_project_size: int = 256 * 2**20
 
 
 @dataclass(frozen=True, slots=True)

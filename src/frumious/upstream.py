@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 from frumious import __version__, http11, parse
-from frumious.errors import BadUpstreamData, NotFound, StaleMetadata, UpstreamError
+from frumious.errors import BadUpstreamData, BodyTooLarge, DecompressionBomb, NotFound, StaleMetadata, UpstreamError
 from frumious.http11 import HTTPError, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
 
@@ -113,12 +113,16 @@ class Upstream:
         proxy: str = "",
         connections: int = 10,
         retry: RetryPolicy | None = None,
+        max_listing_size: int | None = None,
+        max_project_size: int | None = None,
     ) -> None:
         self.master = master.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.proxy = pick_proxy(proxy)
         self._timeouts = http11.Timeouts(connect=timeout, read=timeout, total=global_timeout)
         self._connections = connections
+        # Bodies read whole are capped (None: no cap); file bodies stop at their advertised size.
+        self.max_listing_size, self.max_project_size = max_listing_size, max_project_size
         self._lean: http11.Client | None = None
         self._session: Session | None = None
 
@@ -174,7 +178,7 @@ class Upstream:
             async with self.get(url, headers) as response:
                 if response.status == 304:
                     return None
-                body = await response.read()
+                body = await _read(response, self.max_listing_size, "max-listing-size")
                 if JSON_LISTING not in response.headers.get("Content-Type", "") and not body.lstrip().startswith(b"{"):
                     raise BadUpstreamData(f"{url} did not answer with a PEP 691 JSON listing")
                 header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
@@ -198,7 +202,9 @@ class Upstream:
                 async with self.get(url, {"Accept": JSON_LISTING}) as response:
                     serial = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                     if serial is None:
-                        serial = parse.read_project_page(await response.read()).serial
+                        serial = parse.read_project_page(
+                            await _read(response, self.max_project_size, "max-project-size")
+                        ).serial
                     return name if serial is None else ListingEntry(name, serial)
 
             async with gate:
@@ -219,7 +225,7 @@ class Upstream:
 
         async def fetch() -> parse.ProjectPage:
             async with self.get(url, {"Accept": JSON_LISTING}) as response:
-                page = parse.read_project_page(await response.read())
+                page = parse.read_project_page(await _read(response, self.max_project_size, "max-project-size"))
                 header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                 return page if header is None else page._replace(serial=header)
 
@@ -234,7 +240,7 @@ class Upstream:
 
         async def fetch() -> tuple[Project, bytes, int | None]:
             async with self.get(url) as response:
-                body = await response.read()
+                body = await _read(response, self.max_project_size, "max-project-size")
                 header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                 project = parse.parse_project(body, expected=name, base_url=response.url)
                 # Mirrors of PyPI often drop the header (and a broken one is no better); the
@@ -290,6 +296,16 @@ def _warn_invalid(names: tuple[str, ...], ceiling: int | None) -> None:
     limit = f" (the root's serial is {ceiling})" if ceiling is not None else ""
     shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
     log.warning("Skipped %d listed project(s) with an invalid serial%s: %s", len(names), limit, shown)
+
+
+async def _read(response: Response, limit: int | None, key: str) -> bytes:
+    """The whole body, or one line naming the URL and the ``[mirror]`` key that caps it."""
+    try:
+        return await response.read(limit)
+    except DecompressionBomb:
+        raise
+    except BodyTooLarge as exc:
+        raise BodyTooLarge(f"{exc}; raise [mirror] {key} to accept it") from None
 
 
 def _netrc_present() -> bool:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import struct
 import threading
 import xmlrpc.client
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -277,6 +279,38 @@ def _mangle(response: web.Response, fault: Fault) -> web.Response:
     return response
 
 
+def gzip_bomb(size: int) -> bytes:
+    """A gzip stream of ``size`` zero bytes (rounded up to MiB), about 1 KiB per MiB, built quickly."""
+    mebibytes, zeros = -(-size // (1 << 20)), bytes(1 << 20)
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    # After a full flush the compressor forgets its history: every MiB compresses to the same bytes.
+    segment = packer.compress(zeros) + packer.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(mebibytes):
+        crc = zlib.crc32(zeros, crc)
+    trailer = struct.pack("<II", crc, (mebibytes << 20) & 0xFFFFFFFF)
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + segment * mebibytes + packer.flush() + trailer
+
+
+async def _oversize(request: web.Request, response: web.Response, fault: Fault) -> web.StreamResponse:
+    """The real body and then filler, chunked, until ``keep`` bytes (1 GiB) or the client leaves."""
+    total = fault.keep if fault.keep is not None else 1 << 30
+    stream = web.StreamResponse(status=response.status, headers=_copy_headers(response))
+    await stream.prepare(request)
+    body = bytes(response.body) if response.body is not None else b""  # type: ignore[arg-type]
+    filler = b"\0" * (256 * 1024)
+    try:
+        piece = body[:total]
+        while piece:
+            await stream.write(piece)
+            fault.sent += len(piece)
+            piece = filler[: total - fault.sent]
+        await stream.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        pass  # the client refused the rest: what matters is how much it took
+    return stream
+
+
 @web.middleware
 async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE]
@@ -298,6 +332,13 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await _trickle(request, response, fault.keep or 1024, fault.delay)
     if not isinstance(response, web.Response):
         return response
+    if fault.kind is FaultKind.OVERSIZE:
+        return await _oversize(request, response, fault)
+    if fault.kind is FaultKind.GZIP_BOMB:
+        bomb = gzip_bomb(fault.keep if fault.keep is not None else 1 << 30)
+        return web.Response(
+            status=response.status, body=bomb, headers={**_copy_headers(response), "Content-Encoding": "gzip"}
+        )
     return _mangle(response, fault)
 
 

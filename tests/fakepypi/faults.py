@@ -28,6 +28,8 @@ class FaultKind(StrEnum):
     DELAY = "delay"  # sleep ``delay`` seconds, then answer normally
     PATCH_JSON = "patch_json"  # a JSON object body with top-level ``fields`` replaced (e.g. last_serial)
     TRICKLE = "trickle"  # the full response, in ``keep``-byte pieces ``delay`` seconds apart
+    OVERSIZE = "oversize"  # the real body, then filler, chunked, up to ``keep`` bytes in all (default 1 GiB)
+    GZIP_BOMB = "gzip_bomb"  # Content-Encoding: gzip, a body of ``keep`` zero bytes (default 1 GiB) once decoded
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Fault:
     every: int = 1
     fired: int = 0
     seen: int = 0
+    sent: int = 0  # body bytes an OVERSIZE fault managed to send before the client left
 
     @property
     def remaining(self) -> int | None:

@@ -217,6 +217,18 @@ class FakePyPI:
         """The full response, ``piece`` bytes at a time with ``pause`` seconds between (a slow link)."""
         return self._add(FaultKind.TRICKLE, pattern, times, method, keep=piece, delay=pause)
 
+    def oversize(
+        self, pattern: str, *, total: int = 1 << 30, times: int | None = 1, method: str | None = None
+    ) -> Fault:
+        """The real body followed by filler, chunked, ``total`` bytes in all; ``.sent`` counts what went out."""
+        return self._add(FaultKind.OVERSIZE, pattern, times, method, keep=total)
+
+    def gzip_bomb(
+        self, pattern: str, *, size: int = 1 << 30, times: int | None = 1, method: str | None = None
+    ) -> Fault:
+        """``Content-Encoding: gzip`` over ``size`` zero bytes (about 1 KiB on the wire per MiB)."""
+        return self._add(FaultKind.GZIP_BOMB, pattern, times, method, keep=size)
+
     def clear_faults(self) -> None:
         self.faults.clear()
 
