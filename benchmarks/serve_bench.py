@@ -28,8 +28,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from frumious import render
 from frumious.models import DistFile, Project
+from frumious.protocol import render
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from integration.nginx import free_port, nginx_missing, run_nginx
@@ -44,7 +44,7 @@ CASES = (
 SERVE = """
 import logging, sys
 from frumious import config
-from frumious.serve_workers import serve_main
+from frumious.serve.workers import serve_main
 logging.basicConfig(level=logging.WARNING)
 sys.exit(serve_main(config.load(sys.argv[1]), "127.0.0.1", int(sys.argv[2]), "/", workers=int(sys.argv[3])))
 """

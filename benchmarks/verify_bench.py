@@ -31,10 +31,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from frumious import index, layout, render, sync
-from frumious.index import MirrorIndex, ProjectRow
+from frumious import sync
 from frumious.models import DistFile, Project
-from frumious.pipeline import index_rows
+from frumious.project import index_rows
+from frumious.protocol import layout, render
+from frumious.record import db
+from frumious.record.db import MirrorIndex, ProjectRow
 from frumious.settings import MirrorSettings
 from frumious.storage.filesystem import FilesystemStore
 
@@ -100,7 +102,7 @@ def write(path: Path, data: bytes, mtime: float | None = None) -> None:
 
 def generate(root: Path, projects: int, files: int, mirror: MirrorSettings) -> None:
     options = {"digest_name": "sha256", "root_uri": "", "core_metadata": False, "has_metadata": lambda d: False}
-    opened = MirrorIndex(str(root / index.INDEX_KEY))
+    opened = MirrorIndex(str(root / db.INDEX_KEY))
     with opened.rebuilding() as add:
         for i in range(projects):
             project, blobs = make_project(i, files)
@@ -118,7 +120,7 @@ def generate(root: Path, projects: int, files: int, mirror: MirrorSettings) -> N
     write(root / "web/last-modified", b"20200101T00:00:00\n")
     (root / "web/local-stats/days").mkdir(parents=True, exist_ok=True)
     store = FilesystemStore(str(root))
-    asyncio.run(index.restamp(store, opened))
+    asyncio.run(db.restamp(store, opened))
     asyncio.run(sync.write_root_index(store, mirror, opened, projects))
     opened.close()
 
@@ -148,7 +150,7 @@ def timed(what: str, command: list[str]) -> float:
 def root_index_bench(base: Path, count: int) -> float:
     root = base / "root-bench"
     root.mkdir()
-    opened = MirrorIndex(str(root / index.INDEX_KEY))
+    opened = MirrorIndex(str(root / db.INDEX_KEY))
     with opened.rebuilding() as add:
         add((ProjectRow(f"project-{i:07d}", f"Project_{i:07d}", i + 1), []) for i in range(count))
     store = FilesystemStore(str(root))
@@ -196,7 +198,7 @@ def main() -> None:
                 "bandersnatch 6.8.0 verify --delete",
                 [args.bandersnatch, "-c", str(hash_conf), "verify", "--delete"],
             )
-        (root / index.INDEX_KEY).unlink()
+        (root / db.INDEX_KEY).unlink()
         timed("frumious reindex", [str(FRUMIOUS), "-c", str(stat_conf), "reindex"])
         root_index_bench(base, args.root_projects)
     finally:

@@ -14,12 +14,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from frumious import layout, state
+from frumious import state
 from frumious.errors import BadUpstreamData, FrumiousError, resource_error
-from frumious.index import MirrorIndex
 from frumious.models import canonicalize_name
-from frumious.pipeline import RunStats
-from frumious.remove import owned_keys, remove_project
+from frumious.project import RunStats
+from frumious.protocol import layout
+from frumious.record.db import MirrorIndex
+from frumious.removal import owned_keys, remove_project
 from frumious.settings import MirrorSettings
 from frumious.storage.base import Store
 from frumious.sync import write_root_index

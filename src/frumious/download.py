@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from frumious.errors import DownloadError, FrumiousError, NotFound, ResourceError, UpstreamError
-from frumious.http11 import HTTPError, ProtocolError
+from frumious.http.client import HTTPError, ProtocolError
 from frumious.settings import CompareMethod
 from frumious.storage.base import Store
 from frumious.upstream import Upstream

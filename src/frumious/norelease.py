@@ -15,7 +15,7 @@ import logging
 
 from frumious.errors import UpstreamError
 from frumious.models import ListingEntry, canonicalize_name
-from frumious.pipeline import Context, previous_keys
+from frumious.project import Context, previous_keys
 
 log = logging.getLogger("frumious.sync")
 

@@ -13,9 +13,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from frumious import layout, retries
+from frumious import retries
 from frumious.errors import ObjectMissing, StateError
 from frumious.models import ListingEntry
+from frumious.protocol import layout
 from frumious.retries import Failure
 from frumious.storage.base import Store
 

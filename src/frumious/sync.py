@@ -18,17 +18,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from frumious import index, layout, render, retries, state
+from frumious import retries, state
 from frumious.errors import resource_error
 from frumious.filters import FilterSet
-from frumious.index import MirrorIndex
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.norelease import listed_404
-from frumious.pipeline import Context, RunStats, sync_project
-from frumious.reconcile import removal_limit
-from frumious.remove import remove_project
+from frumious.plan import Memory, Plan, make_plan, published_serial, removal_limit
+from frumious.project import Context, RunStats, sync_project
+from frumious.protocol import layout, render
+from frumious.record import db
+from frumious.record.db import MirrorIndex
+from frumious.removal import remove_project
 from frumious.retries import Failure
-from frumious.runplan import Memory, Plan, make_plan, published_serial
 from frumious.settings import MirrorSettings
 from frumious.state import Todo, TodoCheckpoint
 from frumious.storage.base import Store
@@ -86,7 +87,7 @@ async def mirror(
     await bootstrap(store, mirror_settings)
     if options.force_check:
         await state.write_serial(store, 0)
-        await index.restamp(store, mirror_index)
+        await db.restamp(store, mirror_index)
     serial = await state.read_serial(store)
     memory = await Memory.load(store)
     plan = await make_plan(upstream, store, mirror_settings, filters, serial, mirror_index, memory, started)
@@ -121,7 +122,7 @@ async def mirror(
         if stats.refused is None:
             await finish(store, plan, started, target)
             await state.write_filters(store, filters.fingerprint)
-            await index.restamp(store, mirror_index)
+            await db.restamp(store, mirror_index)
             report.serial = target
     await write_diff_file(store, mirror_settings, stats.written)
     report.finished = time.time()

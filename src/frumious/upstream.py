@@ -21,13 +21,15 @@ from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
-from frumious import __version__, http11, parse
+from frumious import __version__
 from frumious.errors import BadUpstreamData, BodyTooLarge, DecompressionBomb, NotFound, StaleMetadata, UpstreamError
-from frumious.http11 import HTTPError, Response
+from frumious.http import client as http_client
+from frumious.http.client import HTTPError, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
+from frumious.protocol import parse
 
 if TYPE_CHECKING:
-    from frumious.aioclient import Session
+    from frumious.http.aio import Session
 
 log = logging.getLogger("frumious.upstream")
 
@@ -119,16 +121,16 @@ class Upstream:
         self.master = master.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.proxy = pick_proxy(proxy)
-        self._timeouts = http11.Timeouts(connect=timeout, read=timeout, total=global_timeout)
+        self._timeouts = http_client.Timeouts(connect=timeout, read=timeout, total=global_timeout)
         self._connections = connections
         # Bodies read whole are capped (None: no cap); file bodies stop at their advertised size.
         self.max_listing_size, self.max_project_size = max_listing_size, max_project_size
-        self._lean: http11.Client | None = None
+        self._lean: http_client.Client | None = None
         self._session: Session | None = None
 
     async def __aenter__(self) -> Upstream:
         if not self.proxy and not _netrc_present():
-            self._lean = http11.Client(user_agent=user_agent(), timeouts=self._timeouts, limit=self._connections)
+            self._lean = http_client.Client(user_agent=user_agent(), timeouts=self._timeouts, limit=self._connections)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -155,12 +157,12 @@ class Upstream:
     def get(self, url: str, headers: dict[str, str] | None = None) -> _Checked:
         """``async with upstream.get(url) as response``: retryable statuses raise RetryableStatus, 404 NotFound."""
         lean = self._lean
-        client = lean if lean is not None and http11.handles(url) else self._aiohttp()
+        client = lean if lean is not None and http_client.handles(url) else self._aiohttp()
         return _Checked(client.get(url, headers), url)
 
     def _aiohttp(self) -> Session:
         if self._session is None:
-            from frumious.aioclient import Session
+            from frumious.http.aio import Session
 
             self._session = Session(
                 proxy=self.proxy, timeouts=self._timeouts, limit=self._connections, user_agent=user_agent()

@@ -17,13 +17,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from frumious import layout, owned, render
 from frumious.download import Wanted, download
 from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMissing, ResourceError, resource_error
-from frumious.index import FileRow, MirrorIndex
 from frumious.models import Project
-from frumious.pipeline import RunStats, candidate_urls
-from frumious.reindex import project_of_filename
+from frumious.project import RunStats, candidate_urls
+from frumious.protocol import layout, pagelinks, render
+from frumious.record.db import FileRow, MirrorIndex
+from frumious.record.rebuild import project_of_filename
 from frumious.settings import CompareMethod, MirrorSettings
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
@@ -198,7 +198,7 @@ async def _page_links(run: _Run, name: str, rows: Mapping[str, FileRow]) -> list
     pages = layout.page_keys(layout.simple_dir(name, run.mirror.hash_index))
     keys: dict[str, str | None] = {}  # the HTML and JSON pages link the same hrefs: resolve each once
     links = []
-    for key, reader in ((pages.v1_json, owned.read_json_page), (pages.html, owned.read_html_page)):
+    for key, reader in ((pages.v1_json, pagelinks.read_json_page), (pages.html, pagelinks.read_html_page)):
         try:
             page = reader(await run.store.read(key))
         except ObjectMissing:
@@ -222,7 +222,7 @@ def _file_key(run: _Run, name: str, href: str, rows: Mapping[str, FileRow]) -> s
     # verbatim (no percent-escapes to decode), it is the key; URL parsing cost more than the rest.
     if href.startswith("../../packages/") and "%" not in href and "web/" + href[6:] in rows:
         return "web/" + href[6:]
-    return owned.file_key(name, href, run.mirror.root_uri)
+    return pagelinks.file_key(name, href, run.mirror.root_uri)
 
 
 async def _link_problem(run: _Run, rows: Mapping[str, FileRow], link: tuple[str, str, str]) -> str | None:

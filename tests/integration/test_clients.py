@@ -118,7 +118,7 @@ class Server:
 SERVE = """
 import logging, sys
 from frumious import config
-from frumious.serve_workers import serve_main
+from frumious.serve.workers import serve_main
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
 sys.exit(serve_main(config.load(sys.argv[1]), "127.0.0.1", int(sys.argv[2]), "/"))
 """

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fakepypi import FakePyPI, make_wheel
-from frumious import runner
+from frumious.cli import compose
 from frumious.storage.filesystem import FilesystemStore
 
 from .helpers import mirror_dir, read, run, tree
@@ -157,7 +157,7 @@ def test_object_stores_keep_a_cached_copy_and_upload_it(fake_pypi, make_config, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     config = make_config(tmp_path, fake_pypi)
     root = mirror_dir(config)
-    monkeypatch.setattr(runner, "open_store", lambda settings: RemoteStore(settings.mirror.directory))
+    monkeypatch.setattr(compose, "open_store", lambda settings: RemoteStore(settings.mirror.directory))
     assert run(config, "mirror") == 0
     cached = list((tmp_path / "cache" / "frumious").glob("*.sqlite"))
     assert len(cached) == 1

@@ -21,8 +21,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import frumious
 from fakepypi import Artifact, FakeIndex, FakePyPI, make_sdist, make_wheel
-from frumious import layout
-from frumious.serve import make_app
+from frumious.protocol import layout
+from frumious.serve.app import make_app
 from frumious.storage.filesystem import FilesystemStore
 
 from .helpers import mirror_dir, run, tree

@@ -24,7 +24,7 @@ import pytest
 
 from fakepypi import FakeIndex, FakePyPI, default_index, write_config
 from fakepypi.builder import Artifact
-from frumious.index import MirrorIndex
+from frumious.record.db import MirrorIndex
 
 from .helpers import mirror_dir, read, run, temp_files, tree
 

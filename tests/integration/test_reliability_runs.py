@@ -10,7 +10,7 @@ import pytest
 
 from fakepypi import make_wheel
 from frumious import upstream
-from frumious.index import MirrorIndex
+from frumious.record.db import MirrorIndex
 
 from .helpers import failed_names, mirror_dir, packages, read, run, tree
 

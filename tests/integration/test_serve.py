@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from frumious import serve as serve_module
-from frumious.serve_workers import serve
+from frumious.serve import app as serve_module
+from frumious.serve.workers import serve
 from frumious.storage.filesystem import FilesystemStore
 
 from .nginx import free_port, nginx_missing, require_nginx, run_nginx
@@ -465,7 +465,7 @@ def test_access_log_is_combined_log_format(tree: Path, caplog: pytest.LogCapture
 SERVE_SCRIPT = """
 import logging, sys
 from frumious import config
-from frumious.serve_workers import serve_main
+from frumious.serve.workers import serve_main
 logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
 sys.exit(serve_main(config.load(sys.argv[1]), "127.0.0.1", int(sys.argv[2]), "/", workers=int(sys.argv[3])))
 """

@@ -144,7 +144,7 @@ async def fetch_through_serve(config: Path, content: bytes) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
     from frumious import config as config_module
-    from frumious.serve import make_app
+    from frumious.serve.app import make_app
     from frumious.storage import open_store
 
     store = open_store(config_module.load(str(config)))

@@ -238,8 +238,8 @@ async def busy_run(store: GuardedMemoryStore, loss_seen: list[int]) -> None:
 
 
 async def test_a_stolen_lease_stops_the_run_before_another_write() -> None:
+    from frumious.cli.compose import holding_lock
     from frumious.errors import LeaseLost
-    from frumious.runner import holding_lock
 
     io = MemoryLease(True)
     store = GuardedMemoryStore(io, ttl=0.4)
@@ -270,8 +270,8 @@ async def test_a_stolen_lease_stops_the_run_before_another_write() -> None:
 
 @pytest.mark.parametrize("failure", ["error", "hang"])
 async def test_a_lease_that_cannot_be_renewed_stops_the_run_before_it_runs_out(failure: str) -> None:
+    from frumious.cli.compose import holding_lock
     from frumious.errors import LeaseLost
-    from frumious.runner import holding_lock
 
     io = MemoryLease(True)
     store = GuardedMemoryStore(io, ttl=0.4)

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from frumious import bodies, download
-from frumious.bodies import Collector, Inflater
+from frumious import download
 from frumious.errors import BadUpstreamData, BodyTooLarge, DecompressionBomb, DownloadError
-from frumious.http11 import Client, ProtocolError, Timeouts
+from frumious.http.client import Client, ProtocolError, Timeouts
+from frumious.protocol import bodies
+from frumious.protocol.bodies import Collector, Inflater
 from frumious.storage.filesystem import FilesystemStore
 
 
@@ -233,7 +234,7 @@ async def test_lean_client_refuses_a_declared_length_past_the_limit_before_readi
 
 
 def _session() -> Any:
-    from frumious.aioclient import Session
+    from frumious.http.aio import Session
 
     return Session(proxy="", timeouts=Timeouts(connect=5.0, read=5.0, total=30.0), limit=4, user_agent="test/1")
 

@@ -1,4 +1,4 @@
-"""Key claims and the file-level safety valve (guards.py) against a real index."""
+"""Key claims and the file-level safety valve (claims.py) against a real index."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from frumious import guards
+from frumious import claims
 from frumious.errors import KeyConflict, MassDeleteRefused
-from frumious.index import FileRow, MirrorIndex, ProjectRow
 from frumious.models import DistFile, Project
+from frumious.record.db import FileRow, MirrorIndex, ProjectRow
 from frumious.settings import MirrorSettings
 
 MIRROR = MirrorSettings(directory="/srv/mirror")
@@ -41,16 +41,16 @@ def test_a_key_recorded_for_another_project_is_refused(index) -> None:
     own(index, "first", "web/packages/x/a.whl", "aa")
     for digest, said in (("bb", "different bytes"), ("aa", "the same bytes")):
         with pytest.raises(KeyConflict, match=f"already belongs to first \\({said}\\)"):
-            guards.claim_keys(guards.RunGuard(), index, MIRROR, project("second", dist("/packages/x/a.whl", digest)))
+            claims.claim_keys(claims.RunGuard(), index, MIRROR, project("second", dist("/packages/x/a.whl", digest)))
     # The owner itself may change its file.
-    guards.claim_keys(guards.RunGuard(), index, MIRROR, project("first", dist("/packages/x/a.whl", "cc")))
+    claims.claim_keys(claims.RunGuard(), index, MIRROR, project("first", dist("/packages/x/a.whl", "cc")))
 
 
 def test_claims_of_this_run_count_before_the_index_records_them(index) -> None:
-    guard = guards.RunGuard()
-    guards.claim_keys(guard, index, MIRROR, project("first", dist("/packages/x/a.whl")))
+    guard = claims.RunGuard()
+    claims.claim_keys(guard, index, MIRROR, project("first", dist("/packages/x/a.whl")))
     with pytest.raises(KeyConflict, match="first"):
-        guards.claim_keys(guard, index, MIRROR, project("second", dist("/packages/x/a.whl")))
+        claims.claim_keys(guard, index, MIRROR, project("second", dist("/packages/x/a.whl")))
     assert guard.held_by_other(index, "web/packages/x/a.whl", "second")
     assert not guard.held_by_other(index, "web/packages/x/a.whl", "first")
     # Once the project is done the index speaks for its keys; the run keeps no claim in memory.
@@ -59,27 +59,27 @@ def test_claims_of_this_run_count_before_the_index_records_them(index) -> None:
 
 
 def test_sidecar_keys_cannot_be_shadowed(index) -> None:
-    guard = guards.RunGuard()
-    guards.claim_keys(guard, index, MIRROR, project("first", dist("/packages/x/a.whl", metadata="mm")))
+    guard = claims.RunGuard()
+    claims.claim_keys(guard, index, MIRROR, project("first", dist("/packages/x/a.whl", metadata="mm")))
     with pytest.raises(KeyConflict):
-        guards.claim_keys(guard, index, MIRROR, project("second", dist("/packages/x/a.whl.metadata")))
+        claims.claim_keys(guard, index, MIRROR, project("second", dist("/packages/x/a.whl.metadata")))
     # Without an advertised sidecar the name is still reserved for one.
     own(index, "third", "web/packages/y/b.whl")
     with pytest.raises(KeyConflict, match=r"shadow the \.metadata of third"):
-        guards.claim_keys(guards.RunGuard(), index, MIRROR, project("fourth", dist("/packages/y/b.whl.metadata")))
+        claims.claim_keys(claims.RunGuard(), index, MIRROR, project("fourth", dist("/packages/y/b.whl.metadata")))
     # The other way round: a sidecar key that is already someone's release file.
     own(index, "fifth", "web/packages/z/c.whl.metadata")
     with pytest.raises(KeyConflict, match="fifth"):
-        guards.claim_keys(guards.RunGuard(), index, MIRROR, project("sixth", dist("/packages/z/c.whl", metadata="m")))
+        claims.claim_keys(claims.RunGuard(), index, MIRROR, project("sixth", dist("/packages/z/c.whl", metadata="m")))
 
 
 def test_one_project_cannot_collide_with_itself(index) -> None:
     twice = project("p", dist("/packages/x/a.whl", "aa"), dist("/packages/x/a.whl", "bb"))
     with pytest.raises(KeyConflict, match="twice"):
-        guards.claim_keys(guards.RunGuard(), index, MIRROR, twice)
+        claims.claim_keys(claims.RunGuard(), index, MIRROR, twice)
     shadow = project("p", dist("/packages/x/a.whl", metadata="mm"), dist("/packages/x/a.whl.metadata"))
     with pytest.raises(KeyConflict, match=r"both a file and a \.metadata sidecar"):
-        guards.claim_keys(guards.RunGuard(), index, MIRROR, shadow)
+        claims.claim_keys(claims.RunGuard(), index, MIRROR, shadow)
 
 
 @pytest.mark.parametrize(
@@ -91,13 +91,13 @@ def test_project_share_with_a_floor(index, removing: int, held: int, allowed: bo
         ProjectRow("big", "big", 1),
         [FileRow(f"web/packages/{n}", "big", "1", 1, "sha256", "a", None) for n in range(1000)],
     )
-    guard = guards.RunGuard()
+    guard = claims.RunGuard()
     if allowed:
-        guards.allow_removal(guard, index, MIRROR, "big", removing, held)
+        claims.allow_removal(guard, index, MIRROR, "big", removing, held)
         assert guard.files_removing == removing
     else:
         with pytest.raises(MassDeleteRefused, match=f"{removing} of {held} files of big"):
-            guards.allow_removal(guard, index, MIRROR, "big", removing, held)
+            claims.allow_removal(guard, index, MIRROR, "big", removing, held)
         assert guard.files_removing == 0
 
 
@@ -105,11 +105,11 @@ def test_the_run_total_is_bounded_by_the_mirror_share(index) -> None:
     rows = [FileRow(f"web/packages/{n}", "big", "1", 1, "sha256", "a", None) for n in range(1000)]
     sidecars = [FileRow(f"web/packages/{n}.metadata", "big", "1", 1, "sha256", "a", None, True) for n in range(1000)]
     index.record(ProjectRow("big", "big", 1), rows + sidecars)
-    guard = guards.RunGuard()
+    guard = claims.RunGuard()
     for _ in range(2):  # 1% of 1,000 release files (sidecars do not count) is 10
-        guards.allow_removal(guard, index, MIRROR, "p", 5, 10)
+        claims.allow_removal(guard, index, MIRROR, "p", 5, 10)
     with pytest.raises(MassDeleteRefused, match="11 of the mirror's 1000 files"):
-        guards.allow_removal(guard, index, MIRROR, "q", 1, 10)
+        claims.allow_removal(guard, index, MIRROR, "q", 1, 10)
     guard.allow_mass_delete = True
-    guards.allow_removal(guard, index, MIRROR, "q", 100, 100)
+    claims.allow_removal(guard, index, MIRROR, "q", 100, 100)
     assert guard.files_removing == 110

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from frumious import http11
 from frumious.errors import UpstreamError
-from frumious.http11 import Client, ConnectionFailed, ProtocolError, Timeouts
-from frumious.httpwire import HIGH_WATER
+from frumious.http import client as http_client
+from frumious.http.client import Client, ConnectionFailed, ProtocolError, Timeouts
+from frumious.http.wire import HIGH_WATER
 from frumious.upstream import RetryPolicy, Upstream
 
 # A script answers one request head (bytes) with the bytes to send, and whether to close after.
@@ -260,10 +260,10 @@ async def test_slow_consumer_bounds_the_buffer() -> None:
 
 
 def test_handles_only_plain_http_urls() -> None:
-    assert http11.handles("https://pypi.org/simple/")
-    assert http11.handles("HTTP://127.0.0.1:8080/x")
-    assert not http11.handles("https://user:pw@example.org/simple/")
-    assert not http11.handles("ftp://example.org/")
+    assert http_client.handles("https://pypi.org/simple/")
+    assert http_client.handles("HTTP://127.0.0.1:8080/x")
+    assert not http_client.handles("https://user:pw@example.org/simple/")
+    assert not http_client.handles("ftp://example.org/")
 
 
 ON_UVLOOP = [
@@ -290,8 +290,8 @@ def test_on_uvloop(case: Callable[[], Awaitable[None]]) -> None:
 
 
 def test_request_targets_are_ascii_on_the_wire() -> None:
-    key, host, target = http11._target("http://bücher.example:8080/a b/ü?x=1#frag")
+    key, host, target = http_client._target("http://bücher.example:8080/a b/ü?x=1#frag")
     assert key == ("http", "bücher.example", 8080)
     assert host == "xn--bcher-kva.example:8080"
     assert target == "/a%20b/%C3%BC?x=1"
-    assert http11._target("https://pypi.org")[1:] == ("pypi.org", "/")
+    assert http_client._target("https://pypi.org")[1:] == ("pypi.org", "/")

@@ -7,10 +7,11 @@ from contextlib import closing
 
 import pytest
 
-from frumious import owned, reindex, render
 from frumious.errors import StateError
-from frumious.index import FileRow, MirrorIndex, ProjectRow
 from frumious.models import DistFile, Project
+from frumious.protocol import pagelinks, render
+from frumious.record import rebuild
+from frumious.record.db import FileRow, MirrorIndex, ProjectRow
 from frumious.verify import Watermark
 
 
@@ -113,12 +114,12 @@ def project() -> Project:
 def test_pages_read_back_into_the_rows_sync_records(fmt) -> None:
     options = {"digest_name": "sha256", "root_uri": "", "core_metadata": True, "has_metadata": lambda d: True}
     if fmt == "json":
-        page = owned.read_json_page(render.project_json(project(), **options))  # type: ignore[arg-type]
+        page = pagelinks.read_json_page(render.project_json(project(), **options))  # type: ignore[arg-type]
     else:
-        page = owned.read_html_page(render.project_html(project(), raw_name="Foo", **options))  # type: ignore[arg-type]
+        page = pagelinks.read_html_page(render.project_html(project(), raw_name="Foo", **options))  # type: ignore[arg-type]
         assert page.title == "Foo"
     assert page.serial == 7
-    rows = reindex.file_rows("foo", page, None)
+    rows = rebuild.file_rows("foo", page, None)
     key = "web/packages/ab/cd/ef/foo-1.0-py3-none-any.whl"
     uploaded = project().files[0].upload_timestamp
     size = 10 if fmt == "json" else None
@@ -129,16 +130,16 @@ def test_pages_read_back_into_the_rows_sync_records(fmt) -> None:
 
 
 def test_saved_json_fills_in_what_html_pages_lack() -> None:
-    page = owned.Page([owned.PageFile("../../packages/ab/x/foo-1.0.tar.gz", "sha256", "cc")])
+    page = pagelinks.Page([pagelinks.PageFile("../../packages/ab/x/foo-1.0.tar.gz", "sha256", "cc")])
     saved = {"releases": {"1.0rc": [{"filename": "foo-1.0.tar.gz", "size": 5, "upload_time_iso_8601": "2020-01-01"}]}}
-    (row,) = reindex.file_rows("foo", page, saved)
-    assert (row.version, row.size, row.uploaded) == ("1.0rc", 5, reindex.timestamp("2020-01-01"))
+    (row,) = rebuild.file_rows("foo", page, saved)
+    assert (row.version, row.size, row.uploaded) == ("1.0rc", 5, rebuild.timestamp("2020-01-01"))
 
 
 def test_root_uri_links_are_ours_too() -> None:
     href = "https://mirror.example/packages/ab/x/foo-1.0.tar.gz"
-    assert owned.file_key("foo", href, "https://mirror.example") == "web/packages/ab/x/foo-1.0.tar.gz"
-    assert owned.file_key("foo", href) is None
+    assert pagelinks.file_key("foo", href, "https://mirror.example") == "web/packages/ab/x/foo-1.0.tar.gz"
+    assert pagelinks.file_key("foo", href) is None
 
 
 @pytest.mark.parametrize(
@@ -151,9 +152,9 @@ def test_root_uri_links_are_ours_too() -> None:
     ],
 )
 def test_names_and_versions_from_filenames(filename, project_name, version) -> None:
-    assert reindex.project_of_filename(filename) == project_name
+    assert rebuild.project_of_filename(filename) == project_name
     if not filename.endswith(".metadata"):
-        assert reindex.version_from_filename(filename) == version
+        assert rebuild.version_from_filename(filename) == version
 
 
 def test_watermark_advances_over_a_contiguous_prefix(db, monkeypatch) -> None:

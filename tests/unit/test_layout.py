@@ -2,8 +2,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from frumious import layout
 from frumious.errors import BadUpstreamData
+from frumious.protocol import layout
 
 BLAKE = "8e/3c/5a7b1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1ec56"
 

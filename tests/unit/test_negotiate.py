@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from frumious.negotiate import (
+from frumious.protocol.serving import (
     FULL,
     UNSATISFIABLE,
     ByteRange,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from frumious.owned import file_keys, page_hrefs
+from frumious.protocol.pagelinks import file_keys, page_hrefs
 
 HTML = b'<a href="../../packages/ab/cd/x/foo-1.0.tar.gz#sha256=00">foo</a><br/>\n<a href="https://other/x">x</a>'
 JSON = b'{"files": [{"url": "../../packages/ab/cd/x/foo%2B1.whl"}], "meta": {}}'

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from frumious import parse
 from frumious.errors import BadUpstreamData
 from frumious.models import ListingEntry
+from frumious.protocol import parse
 
 # --------------------------------------------------------------------------- listing
 

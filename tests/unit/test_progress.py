@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from frumious.pipeline import RunStats
-from frumious.progress import human_bytes, human_seconds, progress_line, summary
+from frumious.cli.progress import human_bytes, human_seconds, progress_line, summary
+from frumious.project import RunStats
 
 
 def test_progress_line_shows_counts_bytes_rate_and_eta() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from frumious.models import ListingEntry
-from frumious.reconcile import reconcile, removal_limit
+from frumious.plan import reconcile, removal_limit
 
 
 def entries(**serials: int) -> list[ListingEntry]:

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from frumious import render
 from frumious.errors import BadUpstreamData
 from frumious.models import DistFile, Project
+from frumious.protocol import render
 
 T = "2020-01-02T03:04:05.123456Z"
 A1, B2, C3, D4, E5, F6 = ("a1" * 32, "b2" * 32, "c3" * 32, "d4" * 32, "e5" * 32, "f6" * 32)

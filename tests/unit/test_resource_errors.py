@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from frumious import progress
+from frumious.cli import progress
 from frumious.errors import ResourceError, StateError, StorageError, UpstreamError, resource_error
-from frumious.index_errors import IndexUnusable, db_error
-from frumious.pipeline import RunStats
+from frumious.project import RunStats
+from frumious.record.errors import IndexUnusable, db_error
 from frumious.storage.filesystem import FileWriter
 from frumious.storage.fstemp import TempDirs
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from frumious import parse, retries, state
+from frumious import retries, state
+from frumious.cli.progress import summary
 from frumious.models import ListingEntry
-from frumious.pipeline import RunStats
-from frumious.progress import summary
-from frumious.reconcile import reconcile
+from frumious.plan import reconcile
+from frumious.project import RunStats
+from frumious.protocol import parse
 from frumious.retries import Failure
 
 

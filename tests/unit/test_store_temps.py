@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from frumious import layout
+from frumious.protocol import layout
 from frumious.storage import filesystem
 from frumious.storage.filesystem import FilesystemStore
 

@@ -28,7 +28,7 @@ import os
 import shutil
 from collections.abc import Callable
 
-from frumious import layout
+from frumious.protocol import layout
 
 FILE_MODE = 0o644
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)

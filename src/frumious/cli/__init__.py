@@ -14,7 +14,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from frumious import __version__, config, progress
+from frumious import __version__, config
+from frumious.cli import progress
 from frumious.errors import ConfigError, ConfigMissing, FrumiousError, resource_error
 from frumious.settings import Settings
 
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     mirror.add_argument(
         "--allow-mass-delete", action="store_true", help="remove more than max-delete-share of the mirror if needed"
     )
-    from frumious import commands as extra
+    from frumious.cli import commands as extra
 
     extra.register(commands)
     serve = commands.add_parser("serve", help="serve the mirror over HTTP (PEP 691 content negotiation)")
@@ -154,16 +155,17 @@ def setup_access_log(settings: Settings) -> None:
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "mirror":
-        from frumious import runner, sync
+        from frumious import sync
+        from frumious.cli import compose
 
         options = sync.Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
-        return run_with_progress(lambda stats: runner.run_mirror(settings, stats, options))
+        return run_with_progress(lambda stats: compose.run_mirror(settings, stats, options))
     if args.command == "serve":
-        from frumious.serve_workers import serve_main
+        from frumious.serve.workers import serve_main
 
         setup_access_log(settings)
         return serve_main(settings, args.host, args.port, args.root_path, args.workers)
-    from frumious import commands
+    from frumious.cli import commands
 
     return commands.dispatch(args, settings)
 
@@ -172,7 +174,7 @@ def run_with_progress(
     job: Callable[[Any], Coroutine[Any, Any, Any]], summarize: Callable[[Any], list[str]] | None = None
 ) -> int:
     """Run a sync-like job, with a live progress line on a terminal, then the summary (``summarize(report)``)."""
-    from frumious.pipeline import RunStats
+    from frumious.project import RunStats
 
     stats = RunStats()
     stream = sys.stderr

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from frumious import progress
-from frumious.pipeline import RunStats
+from frumious.cli import progress
+from frumious.project import RunStats
 from frumious.settings import Settings
 
 MAX_WORKERS = 64
@@ -54,25 +54,24 @@ def register(commands: Any) -> None:
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from frumious import jobs
-    from frumious.cli import run_with_progress
+    from frumious.cli import compose, run_with_progress
 
     if args.command == "sync":
         return run_with_progress(
-            lambda stats: jobs.sync(settings, stats, args.names, args.skip_simple_root, args.allow_mass_delete),
+            lambda stats: compose.run_sync(settings, stats, args.names, args.skip_simple_root, args.allow_mass_delete),
             sync_summary,
         )
     if args.command == "verify":
-        options = jobs.verify_options(settings, args)
-        return run_with_progress(lambda stats: jobs.verify(settings, stats, options), verify_summary)
+        options = compose.verify_options(settings, args)
+        return run_with_progress(lambda stats: compose.run_verify(settings, stats, options), verify_summary)
     if args.command == "delete":
         workers = args.workers or settings.mirror.workers
         return run_with_progress(
-            lambda stats: jobs.delete(settings, stats, args.names, dry_run=args.dry_run, workers=workers),
+            lambda stats: compose.run_delete(settings, stats, args.names, dry_run=args.dry_run, workers=workers),
             delete_summary,
         )
     if args.command == "reindex":
-        return run_with_progress(lambda stats: jobs.reindex(settings, stats), reindex_summary)
+        return run_with_progress(lambda stats: compose.run_reindex(settings, stats), reindex_summary)
     raise SystemExit(f"frumious: unknown command {args.command}")
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
-from frumious import layout
 from frumious.errors import BadUpstreamData
+from frumious.protocol import layout
 
 _HREF = re.compile(rb'<a href="([^"]*)"')
 _ANCHOR = re.compile(r"<a ([^>]*)>")

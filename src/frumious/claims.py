@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from frumious import layout
 from frumious.errors import KeyConflict, MassDeleteRefused
-from frumious.index import MirrorIndex
 from frumious.models import Project
+from frumious.protocol import layout
+from frumious.record.db import MirrorIndex
 from frumious.settings import MirrorSettings
 
 # Up to this many files may go in one project (and in one run) whatever the shares say:

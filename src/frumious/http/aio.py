@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 
-from frumious.bodies import Collector, inflater
 from frumious.errors import UpstreamError
-from frumious.http11 import ConnectionFailed, Timeouts
+from frumious.http.client import ConnectionFailed, Timeouts
+from frumious.protocol.bodies import Collector, inflater
 
 # Only what ``bodies`` decodes is offered: aiohttp's own decoding has no bound on the output.
 ACCEPT_ENCODING = "gzip, deflate"

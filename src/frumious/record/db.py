@@ -26,12 +26,12 @@ from dataclasses import dataclass, fields
 from operator import attrgetter
 from pathlib import Path
 
-from frumious import layout
 from frumious.errors import ObjectMissing, ResourceError
-from frumious.index_errors import IndexUnusable, db_error, writes
+from frumious.protocol import layout
+from frumious.record.errors import IndexUnusable, db_error, writes
 from frumious.storage.base import Store
 
-log = logging.getLogger("frumious.index")
+log = logging.getLogger("frumious.record.db")
 
 INDEX_KEY = "frumious.sqlite"
 # A random token, rewritten with every upload, tells a cached copy from a stale one.

@@ -20,14 +20,14 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from frumious import configguards
-from frumious.configreader import Reader, did_you_mean
+from frumious.config import guards
+from frumious.config.reader import Reader, did_you_mean
 from frumious.errors import ConfigError, ConfigMissing
 from frumious.settings import CompareMethod, MirrorSettings, S3Settings, Settings, SimpleFormat, SwiftSettings
 
 __all__ = ["EXAMPLE_CONFIG", "default_config_path", "load", "loads"]
 
-EXAMPLE_CONFIG: str = resources.files("frumious").joinpath("example.conf").read_text(encoding="utf-8")
+EXAMPLE_CONFIG: str = resources.files("frumious.config").joinpath("example.conf").read_text(encoding="utf-8")
 
 _CONFIG_CANDIDATES = ("/etc/frumious.conf", "/etc/bandersnatch.conf")
 
@@ -260,7 +260,7 @@ def _mirror(r: Reader) -> MirrorSettings:
     if backend == "s3" and directory:
         _check_s3_directory(r, directory)
     elif backend == "filesystem" and directory:
-        _guard(r, "directory", configguards.system_directory_problem(directory))
+        _guard(r, "directory", guards.system_directory_problem(directory))
     download_mirror = _url(r, "download-mirror", ("http", "https")).rstrip("/")
     global_timeout = r.number(m, "global-timeout", lambda x: x >= 0, "a number of seconds, 0 or more")
     release_files = r.boolean(m, "release-files", True)
@@ -307,7 +307,7 @@ def _master(r: Reader, allow_non_https: bool) -> str:
     raw = r.text("mirror", "master")
     # bandersnatch appends "/simple" etc. by concatenation; a trailing "/" would give "//simple".
     master = raw.rstrip("/")
-    if configguards.url_problem(master, ("http", "https")) is not None:
+    if guards.url_problem(master, ("http", "https")) is not None:
         r.bad("mirror", "master", f"{raw!r} is not an http(s) URL with a host; to mirror PyPI use https://pypi.org")
     elif _scheme(master) == "http" and not allow_non_https:
         r.bad("mirror", "master", f"{raw!r} is not https; set allow-non-https = true to allow plain http")
@@ -317,7 +317,7 @@ def _master(r: Reader, allow_non_https: bool) -> str:
 def _url(r: Reader, key: str, schemes: Sequence[str]) -> str:
     raw = r.text("mirror", key)
     if raw:
-        _guard(r, key, configguards.url_problem(raw, schemes))
+        _guard(r, key, guards.url_problem(raw, schemes))
     return raw
 
 
@@ -329,9 +329,9 @@ def _guard(r: Reader, key: str, problem: str | None) -> None:
 def _check_files(r: Reader, mirror: MirrorSettings) -> None:
     """What the values name on this machine: problems a later open would hit as a traceback."""
     if mirror.storage_backend == "filesystem" and mirror.directory:
-        _guard(r, "directory", configguards.not_a_directory_problem(mirror.directory))
+        _guard(r, "directory", guards.not_a_directory_problem(mirror.directory))
     if mirror.log_config:
-        _guard(r, "log-config", configguards.log_config_problem(mirror.log_config))
+        _guard(r, "log-config", guards.log_config_problem(mirror.log_config))
 
 
 def _scheme(url: str) -> str | None:

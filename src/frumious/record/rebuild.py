@@ -21,15 +21,16 @@ from typing import Any
 
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
-from frumious import index, layout, owned
 from frumious.errors import BadUpstreamData, ObjectMissing
-from frumious.index import FileRow, MirrorIndex, ProjectRow
 from frumious.models import canonicalize_name
-from frumious.pipeline import RunStats
+from frumious.project import RunStats
+from frumious.protocol import layout, pagelinks
+from frumious.record import db
+from frumious.record.db import FileRow, MirrorIndex, ProjectRow
 from frumious.settings import MirrorSettings
 from frumious.storage.base import Store
 
-log = logging.getLogger("frumious.reindex")
+log = logging.getLogger("frumious.record.rebuild")
 
 # Projects read concurrently (object stores answer in parallel; local reads are quick anyway).
 BATCH = 256
@@ -50,7 +51,7 @@ class Rebuilt:
 @asynccontextmanager
 async def current_index(store: Store, mirror: MirrorSettings) -> AsyncIterator[MirrorIndex]:
     """The mirror's index, rebuilt from the tree first when it may not match it."""
-    async with index.attached(store) as opened:
+    async with db.attached(store) as opened:
         reason = await stale_reason(store, opened)
         if reason:
             log.info("Indexing the mirror from its pages: %s", reason)
@@ -64,7 +65,7 @@ async def stale_reason(store: Store, opened: MirrorIndex) -> str | None:
         return "there is no index yet"
     if opened.was_unclean:
         return "the last command did not close the index cleanly"
-    if opened.get_meta("stamp") != await index.tree_stamp(store):
+    if opened.get_meta("stamp") != await db.tree_stamp(store):
         return "the tree was synced by another tool since (status or web/last-modified changed)"
     return None
 
@@ -88,7 +89,7 @@ async def rebuild(store: Store, mirror: MirrorSettings, opened: MirrorIndex, sta
             add(found)
             stats.projects_done += len(chunk)
             stats.files_done = stats.files_total = result.files
-    await index.restamp(store, opened)
+    await db.restamp(store, opened)
     if result.unparsed:
         log.warning(
             "%d project page(s) could not be read; their files are kept but unknown: %s",
@@ -147,15 +148,15 @@ async def _has_page(store: Store, directory: str) -> bool:
     return await store.exists(pages.html) or await store.exists(pages.v1_json)
 
 
-def _page(json_body: bytes | None, html_body: bytes | None) -> owned.Page | None:
+def _page(json_body: bytes | None, html_body: bytes | None) -> pagelinks.Page | None:
     if json_body is not None:
         try:
-            return owned.read_json_page(json_body)
+            return pagelinks.read_json_page(json_body)
         except (ValueError, KeyError, TypeError, AttributeError):
             pass
     if html_body is not None:
         try:
-            return owned.read_html_page(html_body)
+            return pagelinks.read_html_page(html_body)
         except UnicodeDecodeError:
             pass
     return None
@@ -180,7 +181,7 @@ def _display(saved: Mapping[str, Any] | None, html_body: bytes | None, canonical
     info = (saved or {}).get("info")
     if isinstance(info, dict) and isinstance(info.get("name"), str) and info["name"]:
         return str(info["name"])
-    title = owned.page_title(html_body) if html_body is not None else None
+    title = pagelinks.page_title(html_body) if html_body is not None else None
     return title or canonical
 
 
@@ -197,12 +198,14 @@ def _saved_files(saved: Mapping[str, Any] | None) -> dict[str, tuple[str, dict[s
     return found
 
 
-def file_rows(canonical: str, page: owned.Page, saved: Mapping[str, Any] | None, root_uri: str = "") -> list[FileRow]:
+def file_rows(
+    canonical: str, page: pagelinks.Page, saved: Mapping[str, Any] | None, root_uri: str = ""
+) -> list[FileRow]:
     """The rows of the files (and advertised sidecars) a page links to."""
     known = _saved_files(saved)
     rows = []
     for entry in page.files:
-        key = owned.file_key(canonical, entry.href, root_uri)
+        key = pagelinks.file_key(canonical, entry.href, root_uri)
         if key is None:
             continue
         filename = key.rsplit("/", 1)[-1]

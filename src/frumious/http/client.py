@@ -25,7 +25,7 @@ from typing import Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
 from frumious.errors import UpstreamError
-from frumious.httpwire import (
+from frumious.http.wire import (
     Connection,
     ConnectionFailed,
     Headers,

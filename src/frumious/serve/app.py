@@ -1,7 +1,7 @@
 """``frumious serve``: the mirror's ``web/`` tree over HTTP, read through the Store port.
 
 Routes (under ``root_path``): ``/simple/`` and ``/simple/<project>/`` with PEP 691
-content negotiation (``negotiate.choose``); ``/packages/...`` files and their
+content negotiation (``serving.choose``); ``/packages/...`` files and their
 ``.metadata`` sidecars with ETag, 304, Range and immutable caching;
 ``/json/<project>`` and ``/pypi/<project>/json`` when the mirror keeps JSON;
 ``/last-modified``; ``/-/health``. Everything else is a 404: no listings, and no
@@ -30,14 +30,14 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from packaging.utils import canonicalize_name
 
-from frumious import layout, negotiate
 from frumious.errors import FrumiousError
-from frumious.negotiate import Variant, make_etag
+from frumious.protocol import layout, serving
+from frumious.protocol.serving import Variant, make_etag
 from frumious.storage.base import Store
 
 __all__ = ["Handler", "Mirror", "make_app"]
 
-log = logging.getLogger("frumious.serve")
+log = logging.getLogger("frumious.serve.app")
 
 PAGE_CACHE_CONTROL = "max-age=600"
 FILE_CACHE_CONTROL = "max-age=365000000, immutable"
@@ -122,7 +122,7 @@ class Mirror:
         if body is None or len(body) != st.st_size:  # large, or replaced while read: sendfile
             entry = Entry(key, st.st_size, st.st_mtime, etag, path=path, sig=_sig(st))
         else:
-            entry = Entry(key, st.st_size, st.st_mtime, etag, body, serial=negotiate.page_serial(body), sig=_sig(st))
+            entry = Entry(key, st.st_size, st.st_mtime, etag, body, serial=serving.page_serial(body), sig=_sig(st))
         self._remember(entry)
         return entry
 
@@ -146,7 +146,7 @@ class Mirror:
         if info is None:
             return None
         size = len(body) if body is not None else info.size
-        serial = negotiate.page_serial(body) if body is not None else None
+        serial = serving.page_serial(body) if body is not None else None
         entry = Entry(key, size, info.mtime, make_etag(size, info.mtime, info.digests), body, None, serial)
         if page:
             self._remember(replace(entry, loaded=time.monotonic()))
@@ -222,13 +222,13 @@ async def respond(
         fd, entry = opened
     try:
         headers = {**headers, **entry.validators}
-        outcome = negotiate.evaluate(request.headers, entry.size, entry.etag, entry.mtime)
+        outcome = serving.evaluate(request.headers, entry.size, entry.etag, entry.mtime)
         if outcome == 304:
             return web.Response(status=304, headers=headers)
         if outcome == 416:
             return _plain(416, "416 Range Not Satisfiable\n", {**headers, "Content-Range": f"bytes */{entry.size}"})
         status, start, length = 200, 0, entry.size
-        if isinstance(outcome, negotiate.ByteRange):
+        if isinstance(outcome, serving.ByteRange):
             status, start, length = 206, outcome.start, outcome.length
             headers["Content-Range"] = outcome.content_range
         headers["Content-Type"] = content_type
@@ -258,7 +258,7 @@ class Handler:
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
             return _plain(405, "405 Method Not Allowed\n", {"Allow": "GET, HEAD"})
-        parts = negotiate.split_path(request.raw_path, self.root_path)
+        parts = serving.split_path(request.raw_path, self.root_path)
         if parts is None:
             return _not_found()
         segments, slash = parts
@@ -307,7 +307,7 @@ class Handler:
                 found[html] = found[twin]
         if not found:
             return _not_found()
-        variant = negotiate.choose(request.headers.get("Accept"), found, request.query.get("format"))
+        variant = serving.choose(request.headers.get("Accept"), found, request.query.get("format"))
         headers = {"Vary": "Accept", "Cache-Control": PAGE_CACHE_CONTROL}
         if variant is None:
             offered = ", ".join(v.media_type for v in found)

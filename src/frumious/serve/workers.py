@@ -19,15 +19,15 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
-from frumious import negotiate
-from frumious.serve import Handler, Mirror
+from frumious.protocol import serving
+from frumious.serve.app import Handler, Mirror
 from frumious.settings import Settings
 from frumious.storage import open_store
 from frumious.storage.base import Store
 
 __all__ = ["CombinedLog", "serve", "serve_main"]
 
-log = logging.getLogger("frumious.serve")
+log = logging.getLogger("frumious.serve.app")
 
 
 class _ServerLog(logging.LoggerAdapter[logging.Logger]):
@@ -49,7 +49,7 @@ class CombinedLog(AbstractAccessLogger):
         h = request.headers
         sent = 0 if empty else (response.content_length or 0)
         args = (request.remote, line, response.status, sent, h.get("Referer"), h.get("User-Agent"))
-        self.logger.info("%s", negotiate.combined_log_line(*args))
+        self.logger.info("%s", serving.combined_log_line(*args))
 
     @property
     def enabled(self) -> bool:

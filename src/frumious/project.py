@@ -15,13 +15,14 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from frumious import guards, layout, render
+from frumious import claims
 from frumious.download import Wanted, download, is_current
 from frumious.errors import BadUpstreamData, NotFound, resource_error
 from frumious.filters import FilterSet
-from frumious.index import FileRow, MirrorIndex, ProjectRow
 from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
-from frumious.remove import project_file_keys, remove_files
+from frumious.protocol import layout, render
+from frumious.record.db import FileRow, MirrorIndex, ProjectRow
+from frumious.removal import project_file_keys, remove_files
 from frumious.settings import MirrorSettings
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
@@ -68,7 +69,7 @@ class Context:
     # Projects that vanished from the listing: removed when upstream confirms with a 404.
     vanished: set[str] = field(default_factory=set)
     # Keys claimed and files being removed this run; it also carries --allow-mass-delete.
-    guard: guards.RunGuard = field(default_factory=guards.RunGuard)
+    guard: claims.RunGuard = field(default_factory=claims.RunGuard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +110,12 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
 
 async def plan_files(ctx: Context, upstream: Project, kept: Project) -> set[str]:
     """Claim the project's keys and reserve the removal of its stale files; the files to remove."""
-    guards.claim_keys(ctx.guard, ctx.index, ctx.mirror, kept)
+    claims.claim_keys(ctx.guard, ctx.index, ctx.mirror, kept)
     previous = await previous_keys(ctx, kept.canonical)
     if not previous:
         return set()
     doomed = stale_files(ctx, upstream, kept, previous)
-    guards.allow_removal(ctx.guard, ctx.index, ctx.mirror, kept.name, len(doomed), len(previous))
+    claims.allow_removal(ctx.guard, ctx.index, ctx.mirror, kept.name, len(doomed), len(previous))
     return doomed
 
 
@@ -169,7 +170,7 @@ def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[st
 
 async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> None:
     """Remove the files ``stale_files`` chose, except any another project holds."""
-    removed = await remove_files(ctx.store, doomed, guards.foreign(ctx.guard, ctx.index, kept.canonical))
+    removed = await remove_files(ctx.store, doomed, claims.foreign(ctx.guard, ctx.index, kept.canonical))
     if removed:
         log.info("%s: removed %d file(s) no longer offered or now filtered out", kept.name, len(removed))
         ctx.stats.removed.extend(removed)

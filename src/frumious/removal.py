@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from frumious import layout, owned
 from frumious.errors import BadUpstreamData, ObjectMissing
-from frumious.index import MirrorIndex
 from frumious.models import canonicalize_name
+from frumious.protocol import layout, pagelinks
+from frumious.record.db import MirrorIndex
 from frumious.settings import MirrorSettings
 from frumious.storage.base import Store
 
-log = logging.getLogger("frumious.remove")
+log = logging.getLogger("frumious.removal")
 
 
 async def project_file_keys(store: Store, mirror: MirrorSettings, name: str) -> set[str] | None:
@@ -30,7 +30,7 @@ async def project_file_keys(store: Store, mirror: MirrorSettings, name: str) -> 
             body = await store.read(key)
         except ObjectMissing:
             continue
-        return owned.file_keys(canonical, owned.page_hrefs(body, json_page=json_page), mirror.root_uri)
+        return pagelinks.file_keys(canonical, pagelinks.page_hrefs(body, json_page=json_page), mirror.root_uri)
     return None
 
 

@@ -21,8 +21,8 @@ from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import urljoin, urlsplit
 
 from frumious.errors import BadUpstreamData
-from frumious.layout import check_filename, package_key
 from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
+from frumious.protocol.layout import check_filename, package_key
 
 __all__ = [
     "MAX_SERIAL",

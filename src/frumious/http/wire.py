@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import cast
 
-from frumious.bodies import Collector, inflater
+from frumious.protocol.bodies import Collector, inflater
 
 MAX_HEAD = 64 * 1024
 # Reading from the socket pauses while this much is buffered and unread.
