@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from frumious import state
 from frumious.errors import BadUpstreamData, FrumiousError, resource_error
 from frumious.models import canonicalize_name
-from frumious.project import RunStats
 from frumious.protocol import layout
 from frumious.record.db import MirrorIndex
 from frumious.removal import owned_keys, remove_project
 from frumious.settings import MirrorSettings
+from frumious.stats import RunStats
 from frumious.storage.base import Store
 from frumious.sync import write_root_index
 

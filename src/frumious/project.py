@@ -24,36 +24,11 @@ from frumious.protocol import layout, render
 from frumious.record.db import FileRow, MirrorIndex, ProjectRow
 from frumious.removal import project_file_keys, remove_files
 from frumious.settings import MirrorSettings
+from frumious.stats import RunStats
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
 
 log = logging.getLogger("frumious.sync")
-
-
-@dataclass
-class RunStats:
-    """Live counters, read by the progress display."""
-
-    projects_total: int = 0
-    projects_done: int = 0
-    files_total: int = 0
-    files_done: int = 0
-    files_downloaded: int = 0
-    bytes_downloaded: int = 0
-    synced: int = 0
-    skipped: int = 0
-    gone: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    written: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    removed_projects: list[str] = field(default_factory=list)
-    would_prune: list[str] = field(default_factory=list)
-    refused: str | None = None
-    # Projects that failed quarantine-after runs in a row: name -> when they are tried next.
-    quarantined: dict[str, str] = field(default_factory=dict)
-    # Listed upstream with no releases (their JSON is a 404); of those, the ones the mirror holds files for.
-    no_releases: list[str] = field(default_factory=list)
-    no_releases_kept: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

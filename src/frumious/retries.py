@@ -19,6 +19,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from frumious.models import ListingEntry, canonicalize_name
+from frumious.protocol.statefiles import (
+    Failure,
+    parse_failures,
+    parse_vanishing,
+    render_failures,
+    render_vanishing,
+)
 
 __all__ = [
     "Failure",
@@ -33,27 +40,6 @@ __all__ = [
 # The first quarantine wait, doubled on every further failure, never above a day.
 FIRST_BACKOFF = 3600.0
 MAX_BACKOFF = 86400.0
-_MAX_SERIAL = 2**63 - 1
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A project that failed: the serial it wanted, failed runs in a row, when to retry it (epoch)."""
-
-    name: str
-    serial: int
-    count: int
-    retry_at: float = 0.0
-
-    def due(self, now: float) -> bool:
-        return self.retry_at <= now
-
-    def quarantined(self, after: int) -> bool:
-        return self.count >= after
-
-    @property
-    def entry(self) -> ListingEntry:
-        return ListingEntry(self.name, self.serial)
 
 
 def backoff(count: int, after: int) -> float:
@@ -69,44 +55,6 @@ def after_failure(previous: Failure | None, entry: ListingEntry, now: float, aft
     serial = max(entry.serial, previous.serial if previous else 0)
     wait = backoff(count, after)
     return Failure(entry.name, serial, count, now + wait if wait else 0.0)
-
-
-def parse_failures(text: str) -> dict[str, Failure]:
-    """Records by canonical name; malformed lines are dropped (the listing still finds those projects)."""
-    found: dict[str, Failure] = {}
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) != 4 or not (fields[1].isdigit() and fields[2].isdigit()) or len(fields[1]) > 19:
-            continue
-        try:
-            retry_at = float(fields[3])
-        except ValueError:
-            continue
-        serial = int(fields[1])
-        if serial <= _MAX_SERIAL:
-            found[canonicalize_name(fields[0])] = Failure(fields[0], serial, int(fields[2]), retry_at)
-    return found
-
-
-def render_failures(failures: Mapping[str, Failure]) -> bytes:
-    lines = [f"{f.name} {f.serial} {f.count} {int(f.retry_at)}" for _, f in sorted(failures.items())]
-    return "".join(line + "\n" for line in lines).encode("utf-8")
-
-
-def parse_vanishing(text: str) -> dict[str, float]:
-    """Canonical name -> when its absence was first confirmed (epoch)."""
-    found: dict[str, float] = {}
-    for line in text.splitlines():
-        name, _, when = line.strip().partition(" ")
-        try:
-            found[canonicalize_name(name)] = float(when)
-        except ValueError:
-            continue
-    return found
-
-
-def render_vanishing(vanishing: Mapping[str, float]) -> bytes:
-    return "".join(f"{name} {int(when)}\n" for name, when in sorted(vanishing.items())).encode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)

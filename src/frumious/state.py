@@ -13,11 +13,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from frumious import retries
 from frumious.errors import ObjectMissing, StateError
 from frumious.models import ListingEntry
 from frumious.protocol import layout
-from frumious.retries import Failure
+from frumious.protocol.statefiles import Failure, parse_failures, parse_vanishing, render_failures, render_vanishing
 from frumious.storage.base import Store
 
 log = logging.getLogger("frumious.state")
@@ -166,23 +165,23 @@ def target_serial(current: int, entries: Iterable[ListingEntry], ceiling: int | 
 
 
 async def read_failures(store: Store) -> dict[str, Failure]:
-    return retries.parse_failures(await _read_text(store, FAILED) or "")
+    return parse_failures(await _read_text(store, FAILED) or "")
 
 
 async def write_failures(store: Store, failures: dict[str, Failure]) -> None:
     if failures:
-        await store.write(FAILED, retries.render_failures(failures))
+        await store.write(FAILED, render_failures(failures))
     else:
         await store.delete(FAILED)
 
 
 async def read_vanishing(store: Store) -> dict[str, float]:
-    return retries.parse_vanishing(await _read_text(store, VANISHING) or "")
+    return parse_vanishing(await _read_text(store, VANISHING) or "")
 
 
 async def write_vanishing(store: Store, vanishing: dict[str, float]) -> None:
     if vanishing:
-        await store.write(VANISHING, retries.render_vanishing(vanishing))
+        await store.write(VANISHING, render_vanishing(vanishing))
     else:
         await store.delete(VANISHING)
 

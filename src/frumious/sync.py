@@ -24,7 +24,7 @@ from frumious.filters import FilterSet
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.norelease import listed_404
 from frumious.plan import Memory, Plan, make_plan, published_serial, removal_limit
-from frumious.project import Context, RunStats, sync_project
+from frumious.project import Context, sync_project
 from frumious.protocol import layout, render
 from frumious.record import db
 from frumious.record.db import MirrorIndex
@@ -32,6 +32,7 @@ from frumious.removal import remove_project
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings
 from frumious.state import Todo, TodoCheckpoint
+from frumious.stats import RunStats
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
 

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from frumious.download import Wanted, download
 from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMissing, ResourceError, resource_error
 from frumious.models import Project
-from frumious.project import RunStats, candidate_urls
+from frumious.project import candidate_urls
 from frumious.protocol import layout, pagelinks, render
 from frumious.record.db import FileRow, MirrorIndex
 from frumious.record.rebuild import project_of_filename
 from frumious.settings import CompareMethod, MirrorSettings
+from frumious.stats import RunStats
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from frumious.cli.progress import human_bytes, human_seconds, progress_line, summary
-from frumious.project import RunStats
+from frumious.stats import RunStats
 
 
 def test_progress_line_shows_counts_bytes_rate_and_eta() -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from frumious.cli import progress
 from frumious.errors import ResourceError, StateError, StorageError, UpstreamError, resource_error
-from frumious.project import RunStats
 from frumious.record.errors import IndexUnusable, db_error
+from frumious.stats import RunStats
 from frumious.storage.filesystem import FileWriter
 from frumious.storage.fstemp import TempDirs
 

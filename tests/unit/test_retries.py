@@ -8,9 +8,9 @@ from frumious import retries, state
 from frumious.cli.progress import summary
 from frumious.models import ListingEntry
 from frumious.plan import reconcile
-from frumious.project import RunStats
 from frumious.protocol import parse
 from frumious.retries import Failure
+from frumious.stats import RunStats
 
 
 def test_failures_round_trip() -> None:

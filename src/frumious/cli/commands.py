@@ -11,8 +11,9 @@ import argparse
 from typing import Any
 
 from frumious.cli import progress
-from frumious.project import RunStats
+from frumious.cli.running import run_with_progress
 from frumious.settings import Settings
+from frumious.stats import RunStats
 
 MAX_WORKERS = 64
 
@@ -54,7 +55,7 @@ def register(commands: Any) -> None:
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from frumious.cli import compose, run_with_progress
+    from frumious.cli import compose
 
     if args.command == "sync":
         return run_with_progress(

@@ -15,11 +15,11 @@ from frumious import sync as sync_core
 from frumious import verify as verify_core
 from frumious.errors import LeaseLost
 from frumious.filters import FilterSet, load_filters
-from frumious.project import RunStats
 from frumious.protocol import layout
 from frumious.record import db
 from frumious.record import rebuild as reindex_core
 from frumious.settings import Settings
+from frumious.stats import RunStats
 from frumious.storage import open_store
 from frumious.storage.base import Store
 from frumious.upstream import Upstream

@@ -5,7 +5,7 @@ Pure formatting over ``RunStats``; the CLI decides where the text goes.
 
 from __future__ import annotations
 
-from frumious.project import RunStats
+from frumious.stats import RunStats
 
 
 def human_bytes(count: float) -> str:

@@ -23,11 +23,11 @@ from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sd
 
 from frumious.errors import BadUpstreamData, ObjectMissing
 from frumious.models import canonicalize_name
-from frumious.project import RunStats
 from frumious.protocol import layout, pagelinks
 from frumious.record import db
 from frumious.record.db import FileRow, MirrorIndex, ProjectRow
 from frumious.settings import MirrorSettings
+from frumious.stats import RunStats
 from frumious.storage.base import Store
 
 log = logging.getLogger("frumious.record.rebuild")

@@ -36,7 +36,6 @@ from frumious.storage.objectbase import (
 from frumious.storage.s3client import (
     MISSING,
     NO_MULTI_DELETE,
-    S3LeaseIO,
     code,
     is_missing,
     make_client,
@@ -381,3 +380,45 @@ class S3Store(PrefixedKeys):
 
 class _NoMultiDelete(Exception):
     pass
+
+
+class S3LeaseIO:
+    """The lock object's three calls, for objectlock."""
+
+    def __init__(self, store: S3Store, key: str) -> None:
+        self._store, self._key = store, key
+
+    async def get(self) -> objectlock.Stored | None:
+        return await self._store._blocking.run(self._get)
+
+    def _get(self) -> objectlock.Stored | None:
+        store = self._store
+        with store._errors("lock", self._key):
+            try:
+                response = store._client.get_object(Bucket=store.bucket, Key=store._key(self._key))
+            except ClientError as exc:
+                if is_missing(exc):
+                    return None
+                raise
+            return objectlock.Stored(response["Body"].read(), response["LastModified"].timestamp())
+
+    async def put(self, body: bytes, *, create_only: bool) -> None:
+        await self._store._blocking.run(self._put, body, create_only)
+
+    def _put(self, body: bytes, create_only: bool) -> None:
+        store = self._store
+        args: dict[str, Any] = {"IfNoneMatch": "*"} if create_only else {}
+        with store._errors("lock", self._key):
+            try:
+                store._client.put_object(Bucket=store.bucket, Key=store._key(self._key), Body=body, **args)
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                # 409 ConditionalRequestConflict: AWS saw a concurrent conditional write to the same key.
+                if create_only and (status in {409, 412} or code(exc) == "PreconditionFailed"):
+                    raise objectlock.CreateConflict from None
+                if create_only and (status == 501 or code(exc) == "NotImplemented"):
+                    raise objectlock.ConditionalUnsupported from None
+                raise
+
+    async def delete(self) -> None:
+        await self._store._blocking.run(self._store._delete_one, self._store._key(self._key))

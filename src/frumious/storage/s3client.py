@@ -13,12 +13,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from frumious.errors import ConfigError
-from frumious.storage import objectlock
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from frumious.storage.s3 import S3Store
 
 CHECKSUM_OPTIONS = {
     "request_checksum_calculation": "AWS_REQUEST_CHECKSUM_CALCULATION",
@@ -111,45 +109,3 @@ def typed_extra(client: S3Client, operation: str, values: Mapping[str, str]) -> 
         else:
             extra[name] = value
     return extra
-
-
-class S3LeaseIO:
-    """The lock object's three calls, for objectlock."""
-
-    def __init__(self, store: S3Store, key: str) -> None:
-        self._store, self._key = store, key
-
-    async def get(self) -> objectlock.Stored | None:
-        return await self._store._blocking.run(self._get)
-
-    def _get(self) -> objectlock.Stored | None:
-        store = self._store
-        with store._errors("lock", self._key):
-            try:
-                response = store._client.get_object(Bucket=store.bucket, Key=store._key(self._key))
-            except ClientError as exc:
-                if is_missing(exc):
-                    return None
-                raise
-            return objectlock.Stored(response["Body"].read(), response["LastModified"].timestamp())
-
-    async def put(self, body: bytes, *, create_only: bool) -> None:
-        await self._store._blocking.run(self._put, body, create_only)
-
-    def _put(self, body: bytes, create_only: bool) -> None:
-        store = self._store
-        args: dict[str, Any] = {"IfNoneMatch": "*"} if create_only else {}
-        with store._errors("lock", self._key):
-            try:
-                store._client.put_object(Bucket=store.bucket, Key=store._key(self._key), Body=body, **args)
-            except ClientError as exc:
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                # 409 ConditionalRequestConflict: AWS saw a concurrent conditional write to the same key.
-                if create_only and (status in {409, 412} or code(exc) == "PreconditionFailed"):
-                    raise objectlock.CreateConflict from None
-                if create_only and (status == 501 or code(exc) == "NotImplemented"):
-                    raise objectlock.ConditionalUnsupported from None
-                raise
-
-    async def delete(self) -> None:
-        await self._store._blocking.run(self._store._delete_one, self._store._key(self._key))

@@ -12,15 +12,27 @@ import contextlib
 import functools
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import swiftclient
 
 from frumious.errors import StorageError
 from frumious.storage.objectbase import Spooled, content_type
 
-if TYPE_CHECKING:
-    from frumious.storage.swift import SwiftStore
+T = TypeVar("T")
+
+
+class SwiftStore(Protocol):
+    """What segmenting needs of the Swift store (declared here so the two modules form no cycle)."""
+
+    container: str
+    segments: str
+    _segment_size: int
+
+    def _key(self, key: str) -> str: ...
+
+    def _sync(self, what: str, fn: Callable[[swiftclient.Connection], T]) -> T: ...
 
 
 def upload_large(store: SwiftStore, key: str, spooled: Spooled, headers: dict[str, str]) -> None:

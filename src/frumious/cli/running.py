@@ -1,0 +1,155 @@
+"""Run one job on the event loop: the live progress line, a clean stop on SIGINT/SIGTERM, the summary."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO
+
+from frumious.cli import progress
+from frumious.errors import FrumiousError, resource_error
+from frumious.stats import RunStats
+
+# A run stopped by a signal exits as shells report a death by that signal (128 + its number).
+STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def run_with_progress(
+    job: Callable[[Any], Coroutine[Any, Any, Any]], summarize: Callable[[Any], list[str]] | None = None
+) -> int:
+    """Run a sync-like job, with a live progress line on a terminal, then the summary (``summarize(report)``)."""
+    stats = RunStats()
+    stream = sys.stderr
+    live = stream.isatty() and os.environ.get("TERM") != "dumb"
+    if live:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_ClearLine(stream))
+    started = time.monotonic()
+    # Outside the event loop (starting it, printing the summary) a SIGTERM stops the same way.
+    previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        try:
+            with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
+                report = loop_runner.run(_stoppable(_with_ticker(job(stats), stats, stream if live else None)))
+        except (FrumiousError, OSError, BaseExceptionGroup) as exc:
+            if (refused := resource_error(exc)) is None:
+                raise
+            _clear_line(stream, live)
+            return _refused(refused, stats, time.monotonic() - started)
+        _clear_line(stream, live)
+        if summarize is not None:
+            lines = summarize(report)
+        else:
+            lines = progress.summary(report.stats, report.seconds, report.serial, stopped_early=report.stopped_early)
+        for line in lines:
+            print(line, file=sys.stdout)
+    except _Stopped as stop:
+        _clear_line(stream, live)
+        print(f"frumious: stopped by {stop.signum.name}; the next run resumes where this one stopped", file=sys.stderr)
+        return STOP_SIGNALS[stop.signum]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0 if report.ok else 1
+
+
+def _clear_line(stream: TextIO, live: bool) -> None:
+    if live:
+        stream.write("\r\033[K")
+
+
+def _refused(refused: FrumiousError, stats: Any, seconds: float) -> int:
+    """The disk refused a write: one line, then what the run did before it stopped."""
+    print(f"frumious: {refused}", file=sys.stderr)
+    for line in progress.stopped_summary(stats, seconds):
+        print(line, file=sys.stdout)
+    return refused.exit_code
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where installed: its transports and timers cost far less CPU per request."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+class _Stopped(Exception):
+    def __init__(self, signum: signal.Signals) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise _Stopped(signal.Signals(signum))
+
+
+async def _stoppable(job: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``job``; SIGINT or SIGTERM cancels it, which stops it cleanly.
+
+    Cancelling takes no new work and unwinds every task through its cleanup: open downloads
+    remove their temp files, ``todo`` is checkpointed, the lock (and with it any temp file
+    still there) is released. A second signal ends the process at once, as a kill would; the
+    next run removes what that leaves.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[signal.Signals] = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        if received:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        received.append(signum)
+        if task is not None:
+            task.cancel()
+
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await job
+    except asyncio.CancelledError:
+        if received:
+            raise _Stopped(received[0]) from None
+        raise
+    finally:
+        for signum, handler in previous.items():
+            loop.remove_signal_handler(signum)  # which resets it to the default, not to ``handler``
+            signal.signal(signum, handler)
+
+
+async def _with_ticker(job: Coroutine[Any, Any, Any], stats: Any, stream: TextIO | None) -> Any:
+    if stream is None:
+        return await job
+    started = time.monotonic()
+
+    async def tick() -> None:
+        while True:
+            stream.write("\r\033[K" + progress.progress_line(stats, time.monotonic() - started))
+            stream.flush()
+            await asyncio.sleep(0.5)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        return await job
+    finally:
+        ticker.cancel()
+
+
+class _ClearLine(logging.Filter):
+    """Clear the progress line before a log line lands on the same terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.stream.write("\r\033[K")
+        return True

@@ -1,0 +1,31 @@
+"""The live counters of a run, read by the progress display (a plain value every layer may fill)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RunStats:
+    """Live counters, read by the progress display."""
+
+    projects_total: int = 0
+    projects_done: int = 0
+    files_total: int = 0
+    files_done: int = 0
+    files_downloaded: int = 0
+    bytes_downloaded: int = 0
+    synced: int = 0
+    skipped: int = 0
+    gone: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    removed_projects: list[str] = field(default_factory=list)
+    would_prune: list[str] = field(default_factory=list)
+    refused: str | None = None
+    # Projects that failed quarantine-after runs in a row: name -> when they are tried next.
+    quarantined: dict[str, str] = field(default_factory=dict)
+    # Listed upstream with no releases (their JSON is a 404); of those, the ones the mirror holds files for.
+    no_releases: list[str] = field(default_factory=list)
+    no_releases_kept: dict[str, int] = field(default_factory=dict)
