@@ -36,7 +36,7 @@ from frumious.models import DistFile, Project
 from frumious.project import index_rows
 from frumious.protocol import layout, render
 from frumious.record import db
-from frumious.record.db import MirrorIndex, ProjectRow
+from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
 from frumious.storage.filesystem import FilesystemStore
 
@@ -102,7 +102,7 @@ def write(path: Path, data: bytes, mtime: float | None = None) -> None:
 
 def generate(root: Path, projects: int, files: int, mirror: MirrorSettings) -> None:
     options = {"digest_name": "sha256", "root_uri": "", "core_metadata": False, "has_metadata": lambda d: False}
-    opened = MirrorIndex(str(root / db.INDEX_KEY))
+    opened = MirrorRecord(str(root / db.RECORD_KEY))
     with opened.rebuilding() as add:
         for i in range(projects):
             project, blobs = make_project(i, files)
@@ -150,7 +150,7 @@ def timed(what: str, command: list[str]) -> float:
 def root_index_bench(base: Path, count: int) -> float:
     root = base / "root-bench"
     root.mkdir()
-    opened = MirrorIndex(str(root / db.INDEX_KEY))
+    opened = MirrorRecord(str(root / db.RECORD_KEY))
     with opened.rebuilding() as add:
         add((ProjectRow(f"project-{i:07d}", f"Project_{i:07d}", i + 1), []) for i in range(count))
     store = FilesystemStore(str(root))
@@ -198,7 +198,7 @@ def main() -> None:
                 "bandersnatch 6.8.0 verify --delete",
                 [args.bandersnatch, "-c", str(hash_conf), "verify", "--delete"],
             )
-        (root / db.INDEX_KEY).unlink()
+        (root / db.RECORD_KEY).unlink()
         timed("frumious reindex", [str(FRUMIOUS), "-c", str(stat_conf), "reindex"])
         root_index_bench(base, args.root_projects)
     finally:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from frumious.errors import KeyConflict, MassDeleteRefused
 from frumious.models import Project
 from frumious.protocol import layout
-from frumious.record.db import MirrorIndex
+from frumious.record.db import MirrorRecord
 from frumious.settings import MirrorSettings
 
 # Up to this many files may go in one project (and in one run) whatever the shares say:
@@ -42,15 +42,15 @@ class RunGuard:
     files_removing: int = 0
     mirror_files: int | None = None
 
-    def holders(self, index: MirrorIndex, keys: Iterable[str]) -> dict[str, tuple[str, str]]:
+    def holders(self, record: MirrorRecord, keys: Iterable[str]) -> dict[str, tuple[str, str]]:
         """Who holds each of ``keys`` that is held: a claim of this run, else the index."""
         wanted = list(keys)
-        found = index.holders(key for key in wanted if key not in self.claims)
+        found = record.holders(key for key in wanted if key not in self.claims)
         found.update((key, self.claims[key]) for key in wanted if key in self.claims)
         return found
 
-    def held_by_other(self, index: MirrorIndex, key: str, project: str) -> bool:
-        holder = self.holders(index, [key]).get(key)
+    def held_by_other(self, record: MirrorRecord, key: str, project: str) -> bool:
+        holder = self.holders(record, [key]).get(key)
         return holder is not None and holder[0] != project
 
     def release(self, project: str) -> None:
@@ -74,7 +74,7 @@ def project_keys(mirror: MirrorSettings, project: Project) -> tuple[dict[str, st
     return files, sidecars
 
 
-def claim_keys(guard: RunGuard, index: MirrorIndex, mirror: MirrorSettings, project: Project) -> None:
+def claim_keys(guard: RunGuard, record: MirrorRecord, mirror: MirrorSettings, project: Project) -> None:
     """Claim every key the project's files need, or raise KeyConflict naming who holds one."""
     name = project.canonical
     files, sidecars = project_keys(mirror, project)
@@ -84,7 +84,7 @@ def claim_keys(guard: RunGuard, index: MirrorIndex, mirror: MirrorSettings, proj
         if key in sidecars or base in files:
             raise KeyConflict(f"{project.name}: {key} would be both a file and a .metadata sidecar")
     wanted = files | sidecars
-    held = guard.holders(index, [*wanted, *bases.values()])
+    held = guard.holders(record, [*wanted, *bases.values()])
     for key, digest in wanted.items():
         owner, their_digest = held.get(key, (name, ""))
         if owner != name:
@@ -101,7 +101,7 @@ def claim_keys(guard: RunGuard, index: MirrorIndex, mirror: MirrorSettings, proj
 
 
 def allow_removal(
-    guard: RunGuard, index: MirrorIndex, mirror: MirrorSettings, display: str, removing: int, held: int
+    guard: RunGuard, record: MirrorRecord, mirror: MirrorSettings, display: str, removing: int, held: int
 ) -> None:
     """Reserve ``removing`` of the project's ``held`` files for removal, or raise MassDeleteRefused."""
     if not removing:
@@ -114,7 +114,7 @@ def allow_removal(
                 f" (max-delete-file-share allows {limit}); if that is intended, rerun with --allow-mass-delete"
             )
         if guard.mirror_files is None:
-            guard.mirror_files = index.count_release_files()
+            guard.mirror_files = record.count_release_files()
         total = guard.files_removing + removing
         run_limit = max(FILE_FLOOR, int(guard.mirror_files * mirror.max_delete_share))
         if total > run_limit:
@@ -126,6 +126,6 @@ def allow_removal(
     guard.files_removing += removing
 
 
-def foreign(guard: RunGuard, index: MirrorIndex, name: str) -> Callable[[str], bool]:
+def foreign(guard: RunGuard, record: MirrorRecord, name: str) -> Callable[[str], bool]:
     """Whether a key is held by a project other than ``name``: such keys are never removed for it."""
-    return lambda key: guard.held_by_other(index, key, name)
+    return lambda key: guard.held_by_other(record, key, name)

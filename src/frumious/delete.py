@@ -18,7 +18,7 @@ from frumious import state
 from frumious.errors import BadUpstreamData, FrumiousError, resource_error
 from frumious.models import canonicalize_name
 from frumious.protocol import layout
-from frumious.record.db import MirrorIndex
+from frumious.record.db import MirrorRecord
 from frumious.removal import owned_keys, remove_project
 from frumious.settings import MirrorSettings
 from frumious.stats import RunStats
@@ -49,7 +49,7 @@ class DeleteReport:
 async def delete_projects(
     store: Store,
     mirror: MirrorSettings,
-    index: MirrorIndex,
+    record: MirrorRecord,
     names: Sequence[str],
     stats: RunStats,
     *,
@@ -64,7 +64,7 @@ async def delete_projects(
     async def one(name: str) -> None:
         async with gate:
             try:
-                await _delete_one(store, mirror, index, name, report)
+                await _delete_one(store, mirror, record, name, report)
             except (FrumiousError, OSError) as exc:
                 if resource_error(exc) is not None:
                     raise  # a read-only or full disk stops the whole command
@@ -74,35 +74,35 @@ async def delete_projects(
 
     await asyncio.gather(*(one(name) for name in targets))
     if stats.removed_projects:
-        await write_root_index(store, mirror, index, await state.read_serial(store))
+        await write_root_index(store, mirror, record, await state.read_serial(store))
         await store.flush()
     report.finished = time.time()
     return report
 
 
 async def _delete_one(
-    store: Store, mirror: MirrorSettings, index: MirrorIndex, name: str, report: DeleteReport
+    store: Store, mirror: MirrorSettings, record: MirrorRecord, name: str, report: DeleteReport
 ) -> None:
     canonical = canonicalize_name(name)
     try:
-        present = await project_objects(store, mirror, index, name)
+        present = await project_objects(store, mirror, record, name)
     except BadUpstreamData:
         raise FrumiousError(f"{name!r} cannot be a project name") from None
-    if not present and index.project(canonical) is None:
+    if not present and record.project(canonical) is None:
         raise FrumiousError("not in the mirror")
     if report.dry_run:
         report.planned[canonical] = present
         log.info("[dry run] would remove %s (%d objects)", canonical, len(present))
         return
-    report.stats.removed.extend(await remove_project(store, mirror, index, name))
+    report.stats.removed.extend(await remove_project(store, mirror, record, name))
     report.stats.removed_projects.append(canonical)
 
 
-async def project_objects(store: Store, mirror: MirrorSettings, index: MirrorIndex, name: str) -> list[str]:
+async def project_objects(store: Store, mirror: MirrorSettings, record: MirrorRecord, name: str) -> list[str]:
     """Every stored object that removing the project would delete."""
     canonical = canonicalize_name(name)
     found = []
-    for key in sorted(await owned_keys(store, mirror, index, canonical)):
+    for key in sorted(await owned_keys(store, mirror, record, canonical)):
         for candidate in (key, layout.metadata_key(key)):
             if await store.exists(candidate):
                 found.append(candidate)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from frumious import retries, state
 from frumious.filters import FilterSet
 from frumious.models import ListingEntry, canonicalize_name
-from frumious.record.db import MirrorIndex
+from frumious.record.db import MirrorRecord
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings
 from frumious.storage.base import Store
@@ -119,11 +119,11 @@ async def make_plan(
     mirror_settings: MirrorSettings,
     filters: FilterSet,
     serial: int,
-    mirror_index: MirrorIndex,
+    record: MirrorRecord,
     memory: Memory,
     now: float,
 ) -> Plan:
-    plan = await _base_plan(upstream, store, mirror_settings, filters, serial, mirror_index, memory)
+    plan = await _base_plan(upstream, store, mirror_settings, filters, serial, record, memory)
     # A failure the filters now exclude is forgotten: blocklisting a broken project works.
     failures = {name: f for name, f in memory.failures.items() if filters.allows_project(f.name)}
     requeued = retries.requeue(plan.queue, failures, now)
@@ -138,7 +138,7 @@ async def _base_plan(
     mirror_settings: MirrorSettings,
     filters: FilterSet,
     serial: int,
-    mirror_index: MirrorIndex,
+    record: MirrorRecord,
     memory: Memory,
 ) -> Plan:
     todo = await state.read_todo(store)
@@ -155,7 +155,7 @@ async def _base_plan(
     if listing is None:
         log.info("The upstream listing is unchanged since serial %d", serial)
         # Unchanged listing: the projects absent from it before are absent still.
-        held = [n for n in sorted(memory.vanishing) if mirror_index.project(n) is not None]
+        held = [n for n in sorted(memory.vanishing) if record.project(n) is not None]
         vanished = tuple(n for n in held if filters.allows_project(n))
         queue = tuple(ListingEntry(name, 0) for name in vanished)
         return Plan(queue, serial, False, listing_etag=etag, listing_unchanged=True, vanished=vanished)
@@ -170,7 +170,7 @@ async def _base_plan(
         )
     found = reconcile(
         listing.entries,
-        set(mirror_index.names()),
+        set(record.names()),
         filters.allows_project,
         serial=serial,
         filters_changed=changed_filters and serial > 0,

@@ -21,7 +21,7 @@ from frumious.errors import BadUpstreamData, NotFound, resource_error
 from frumious.filters import FilterSet
 from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
 from frumious.protocol import layout, render
-from frumious.record.db import FileRow, MirrorIndex, ProjectRow
+from frumious.record.db import FileRow, MirrorRecord, ProjectRow
 from frumious.removal import project_file_keys, remove_files
 from frumious.settings import MirrorSettings
 from frumious.stats import RunStats
@@ -39,7 +39,7 @@ class Context:
     filters: FilterSet
     stats: RunStats
     files_gate: asyncio.Semaphore
-    index: MirrorIndex
+    record: MirrorRecord
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Projects that vanished from the listing: removed when upstream confirms with a 404.
     vanished: set[str] = field(default_factory=set)
@@ -73,7 +73,7 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
             await save_json(ctx, upstream_project)
         with_metadata = await mirror_files(ctx, project) if ctx.mirror.release_files else None
         await write_pages(ctx, project, entry, with_metadata)
-        ctx.index.record(*index_rows(ctx.mirror, project, with_metadata))
+        ctx.record.record(*index_rows(ctx.mirror, project, with_metadata))
     finally:
         ctx.guard.release(project.canonical)
     if doomed:
@@ -85,18 +85,18 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
 
 async def plan_files(ctx: Context, upstream: Project, kept: Project) -> set[str]:
     """Claim the project's keys and reserve the removal of its stale files; the files to remove."""
-    claims.claim_keys(ctx.guard, ctx.index, ctx.mirror, kept)
+    claims.claim_keys(ctx.guard, ctx.record, ctx.mirror, kept)
     previous = await previous_keys(ctx, kept.canonical)
     if not previous:
         return set()
     doomed = stale_files(ctx, upstream, kept, previous)
-    claims.allow_removal(ctx.guard, ctx.index, ctx.mirror, kept.name, len(doomed), len(previous))
+    claims.allow_removal(ctx.guard, ctx.record, ctx.mirror, kept.name, len(doomed), len(previous))
     return doomed
 
 
 async def previous_keys(ctx: Context, canonical: str) -> set[str] | None:
     """The files the mirror held for the project before this sync: the index, else its page."""
-    keys = ctx.index.file_keys(canonical)
+    keys = ctx.record.file_keys(canonical)
     if keys is None:
         keys = await project_file_keys(ctx.store, ctx.mirror, canonical)
     return keys
@@ -145,7 +145,7 @@ def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[st
 
 async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> None:
     """Remove the files ``stale_files`` chose, except any another project holds."""
-    removed = await remove_files(ctx.store, doomed, claims.foreign(ctx.guard, ctx.index, kept.canonical))
+    removed = await remove_files(ctx.store, doomed, claims.foreign(ctx.guard, ctx.record, kept.canonical))
     if removed:
         log.info("%s: removed %d file(s) no longer offered or now filtered out", kept.name, len(removed))
         ctx.stats.removed.extend(removed)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from frumious.errors import BadUpstreamData, ObjectMissing
 from frumious.models import canonicalize_name
 from frumious.protocol import layout, pagelinks
-from frumious.record.db import MirrorIndex
+from frumious.record.db import MirrorRecord
 from frumious.settings import MirrorSettings
 from frumious.storage.base import Store
 
@@ -47,31 +47,31 @@ async def remove_files(store: Store, keys: Iterable[str], keep: Callable[[str], 
     return removed
 
 
-async def owned_keys(store: Store, mirror: MirrorSettings, index: MirrorIndex, name: str) -> set[str]:
+async def owned_keys(store: Store, mirror: MirrorSettings, record: MirrorRecord, name: str) -> set[str]:
     """The release files a project owns: from the index, else from its page."""
     canonical = canonicalize_name(name)
-    keys = index.file_keys(canonical)
+    keys = record.file_keys(canonical)
     if keys is None:
         keys = await project_file_keys(store, mirror, canonical)
     return keys or set()
 
 
-def _owned_elsewhere(index: MirrorIndex, name: str) -> Callable[[str], bool]:
+def _owned_elsewhere(record: MirrorRecord, name: str) -> Callable[[str], bool]:
     def keep(key: str) -> bool:
-        owner = index.owner(key)
+        owner = record.owner(key)
         return owner is not None and owner != name
 
     return keep
 
 
-async def remove_project(store: Store, mirror: MirrorSettings, index: MirrorIndex, name: str) -> list[str]:
+async def remove_project(store: Store, mirror: MirrorSettings, record: MirrorRecord, name: str) -> list[str]:
     """Remove a whole project: files, sidecars, pages (any spelling), JSON, and its index rows."""
     canonical = canonicalize_name(name)
     # Keys another project owns (a page from an older tree may link them) stay.
     removed = await remove_files(
-        store, await owned_keys(store, mirror, index, canonical), _owned_elsewhere(index, canonical)
+        store, await owned_keys(store, mirror, record, canonical), _owned_elsewhere(record, canonical)
     )
-    index.forget(canonical)
+    record.forget(canonical)
     for spelling in dict.fromkeys((canonical, name)):
         try:
             directory = layout.simple_dir(spelling, mirror.hash_index)

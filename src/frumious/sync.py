@@ -27,7 +27,7 @@ from frumious.plan import Memory, Plan, make_plan, published_serial, removal_lim
 from frumious.project import Context, sync_project
 from frumious.protocol import layout, render
 from frumious.record import db
-from frumious.record.db import MirrorIndex
+from frumious.record.db import MirrorRecord
 from frumious.removal import remove_project
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings
@@ -80,7 +80,7 @@ async def mirror(
     mirror_settings: MirrorSettings,
     filters: FilterSet,
     stats: RunStats,
-    mirror_index: MirrorIndex,
+    record: MirrorRecord,
     options: Options = Options(),
 ) -> SyncReport:
     """One ``frumious mirror`` run; the lock is held by the caller."""
@@ -88,17 +88,17 @@ async def mirror(
     await bootstrap(store, mirror_settings)
     if options.force_check:
         await state.write_serial(store, 0)
-        await db.restamp(store, mirror_index)
+        await db.restamp(store, record)
     serial = await state.read_serial(store)
     memory = await Memory.load(store)
-    plan = await make_plan(upstream, store, mirror_settings, filters, serial, mirror_index, memory, started)
+    plan = await make_plan(upstream, store, mirror_settings, filters, serial, record, memory, started)
     report = SyncReport(stats=stats, serial=serial, started=started, listing_unchanged=plan.listing_unchanged)
-    plan = apply_safety_valve(mirror_settings, plan, stats, options, mirror_index.count())
+    plan = apply_safety_valve(mirror_settings, plan, stats, options, record.count())
     for name in plan.invalid:
         stats.failed[name] = "the upstream listing gives it an invalid serial; skipped this run"
     stats.projects_total = len(plan.queue)
-    removed = await prune_excluded(store, mirror_settings, mirror_index, plan, stats)
-    ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), mirror_index)
+    removed = await prune_excluded(store, mirror_settings, record, plan, stats)
+    ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), record)
     ctx.vanished = set(plan.vanished)
     results = Results()
     ctx.guard.allow_mass_delete = options.allow_mass_delete
@@ -108,11 +108,11 @@ async def mirror(
         report.stopped_early = await run_queue(ctx, plan.queue, todo, results)
     vanishing, confirmed = settle_vanishing(mirror_settings, plan, results, memory.vanishing, started)
     for name in confirmed:
-        stats.removed.extend(await remove_project(store, mirror_settings, mirror_index, name))
+        stats.removed.extend(await remove_project(store, mirror_settings, record, name))
         stats.removed_projects.append(name)
     target = published_serial(plan, serial, results.synced) if stats.refused is None else serial
     if plan.queue or removed or confirmed or plan.resumed:  # a run killed before its root index resumes an empty todo
-        await write_root_index(store, mirror_settings, mirror_index, target)
+        await write_root_index(store, mirror_settings, record, target)
     if not report.stopped_early:
         # The run finished: whatever failed is carried by name, so the serial need not wait for it.
         await store.flush()
@@ -123,7 +123,7 @@ async def mirror(
         if stats.refused is None:
             await finish(store, plan, started, target)
             await state.write_filters(store, filters.fingerprint)
-            await db.restamp(store, mirror_index)
+            await db.restamp(store, record)
             report.serial = target
     await write_diff_file(store, mirror_settings, stats.written)
     report.finished = time.time()
@@ -176,7 +176,7 @@ async def sync_projects(
     mirror_settings: MirrorSettings,
     filters: FilterSet,
     stats: RunStats,
-    mirror_index: MirrorIndex,
+    record: MirrorRecord,
     names: Sequence[str],
     *,
     skip_root: bool = False,
@@ -195,17 +195,17 @@ async def sync_projects(
             log.warning("%s is excluded by the %s filter; skipped", name, filters.project_rejected_by(name))
             report.excluded.append(canonical)
             continue
-        known = mirror_index.project(canonical)
+        known = record.project(canonical)
         # Serial 0: any answer from upstream is new enough.
         queue.setdefault(canonical, ListingEntry(known.display if known else name, 0))
     stats.projects_total = len(queue)
     if queue:
         log.info("Syncing %d project(s)", len(queue))
-        ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), mirror_index)
+        ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), record)
         ctx.guard.allow_mass_delete = allow_mass_delete
         report.stopped_early = await run_queue(ctx, queue.values(), None)
     if queue and not skip_root:
-        await write_root_index(store, mirror_settings, mirror_index, report.serial)
+        await write_root_index(store, mirror_settings, record, report.serial)
     await store.flush()
     report.finished = time.time()
     return report
@@ -249,12 +249,12 @@ def apply_safety_valve(
 
 
 async def prune_excluded(
-    store: Store, mirror_settings: MirrorSettings, mirror_index: MirrorIndex, plan: Plan, stats: RunStats
+    store: Store, mirror_settings: MirrorSettings, record: MirrorRecord, plan: Plan, stats: RunStats
 ) -> bool:
     """Remove (or report) projects that project filters now exclude."""
     for name in plan.excluded:
         if mirror_settings.prune_filtered:
-            stats.removed.extend(await remove_project(store, mirror_settings, mirror_index, name))
+            stats.removed.extend(await remove_project(store, mirror_settings, record, name))
             stats.removed_projects.append(name)
         else:
             stats.would_prune.append(name)
@@ -340,11 +340,9 @@ def _failed(ctx: Context, entry: ListingEntry, results: Results, reason: str) ->
     log.error("%s failed: %s", entry.name, reason)
 
 
-async def write_root_index(
-    store: Store, mirror_settings: MirrorSettings, mirror_index: MirrorIndex, serial: int
-) -> None:
+async def write_root_index(store: Store, mirror_settings: MirrorSettings, record: MirrorRecord, serial: int) -> None:
     """The root pages, from the index: every project, and in JSON each one's last serial."""
-    names, serials = mirror_index.names_and_serials()
+    names, serials = record.names_and_serials()
     fmt = mirror_settings.simple_format
     if fmt.html:
         html = render.root_html(names)

@@ -22,7 +22,7 @@ from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMiss
 from frumious.models import Project
 from frumious.project import candidate_urls
 from frumious.protocol import layout, pagelinks, render
-from frumious.record.db import FileRow, MirrorIndex
+from frumious.record.db import FileRow, MirrorRecord
 from frumious.record.rebuild import project_of_filename
 from frumious.settings import CompareMethod, MirrorSettings
 from frumious.stats import RunStats
@@ -72,7 +72,7 @@ class _Run:
     upstream: Upstream
     store: Store
     mirror: MirrorSettings
-    index: MirrorIndex
+    record: MirrorRecord
     options: VerifyOptions
     report: VerifyReport
 
@@ -80,8 +80,8 @@ class _Run:
 class Watermark:
     """The last project such that it and every project before it were checked."""
 
-    def __init__(self, index: MirrorIndex, names: Sequence[str], *, enabled: bool) -> None:
-        self.index, self.names, self.enabled = index, names, enabled
+    def __init__(self, record: MirrorRecord, names: Sequence[str], *, enabled: bool) -> None:
+        self.record, self.names, self.enabled = record, names, enabled
         self.position = 0
         self.done: set[str] = set()
         self.saved_at = time.monotonic()
@@ -97,35 +97,35 @@ class Watermark:
     def save(self) -> None:
         self.saved_at = time.monotonic()
         if self.enabled and self.position:
-            self.index.set_meta(CHECKPOINT, self.names[self.position - 1])
+            self.record.set_meta(CHECKPOINT, self.names[self.position - 1])
 
 
 async def verify(
     upstream: Upstream,
     store: Store,
     mirror: MirrorSettings,
-    index: MirrorIndex,
+    record: MirrorRecord,
     options: VerifyOptions,
     stats: RunStats,
 ) -> VerifyReport:
     report = VerifyReport(stats=stats, options=options, started=time.time())
-    run = _Run(upstream, store, mirror, index, options, report)
-    after = "" if options.restart or options.dry_run else index.get_meta(CHECKPOINT) or ""
-    names = index.names(after)
+    run = _Run(upstream, store, mirror, record, options, report)
+    after = "" if options.restart or options.dry_run else record.get_meta(CHECKPOINT) or ""
+    names = record.names(after)
     if after:
-        report.resumed_after, report.already_checked = after, index.count() - len(names)
+        report.resumed_after, report.already_checked = after, record.count() - len(names)
         log.info(
             "Resuming an interrupted verify after %s (%d project(s) already checked)", after, report.already_checked
         )
-    stats.projects_total, stats.files_total = len(names), index.count_files(after)
-    mark = Watermark(index, names, enabled=not options.dry_run)
+    stats.projects_total, stats.files_total = len(names), record.count_files(after)
+    mark = Watermark(record, names, enabled=not options.dry_run)
     try:
         await _check_all(run, names, mark)
     except BaseException:
         mark.save()  # interrupted: the next verify continues after the last project checked
         raise
     if not options.dry_run:
-        index.set_meta(CHECKPOINT, None)  # a complete pass: the next one starts from the top
+        record.set_meta(CHECKPOINT, None)  # a complete pass: the next one starts from the top
     if options.delete:
         await delete_orphans(run)
     if report.repaired or stats.removed:
@@ -151,11 +151,11 @@ async def _check_all(run: _Run, names: Sequence[str], mark: Watermark) -> None:
 async def check_project(run: _Run, name: str) -> None:
     stats = run.report.stats
     try:
-        if not _parsed(run.index, name):
+        if not _parsed(run.record, name):
             raise FrumiousError(f"its page could not be read when the mirror was indexed; run 'frumious sync {name}'")
         upstream = await refresh_json(run, name) if run.options.json_update else None
         bad = []
-        rows = run.index.files(name)
+        rows = run.record.files(name)
         for row in rows:
             problem = await check_file(run.store, row, run.mirror.compare_method, fix=not run.options.dry_run)
             stats.files_done += 1
@@ -230,7 +230,7 @@ async def _link_problem(run: _Run, rows: Mapping[str, FileRow], link: tuple[str,
     file_key, algorithm, digest = link
     row = rows.get(file_key)
     if row is None:
-        owner = run.index.owner(file_key)
+        owner = run.record.owner(file_key)
         return f"that file belongs to {owner}" if owner else "the index has no record of that file"
     if row.algorithm == algorithm:
         actual: str | None = row.digest
@@ -241,8 +241,8 @@ async def _link_problem(run: _Run, rows: Mapping[str, FileRow], link: tuple[str,
     return None
 
 
-def _parsed(index: MirrorIndex, name: str) -> bool:
-    row = index.project(name)
+def _parsed(record: MirrorRecord, name: str) -> bool:
+    row = record.project(name)
     return row is None or row.parsed
 
 
@@ -323,13 +323,13 @@ async def repair(run: _Run, name: str, bad: list[FileRow], project: Project | No
         raise FrumiousError(f"{len(failures)} file(s) not repaired: {'; '.join(failures)}")
 
 
-async def find_orphans(store: Store, index: MirrorIndex) -> list[str]:
+async def find_orphans(store: Store, record: MirrorRecord) -> list[str]:
     """Files under web/packages no project owns (a sidecar of an owned file counts as owned).
 
     Files that may belong to a project whose page could not be read are kept.
     """
-    owned = index.owned_keys()
-    unreadable = index.unparsed()
+    owned = record.owned_keys()
+    unreadable = record.unparsed()
     orphans = []
     async for key in store.walk(layout.PACKAGES):
         if key in owned or (key.endswith(".metadata") and key.removesuffix(".metadata") in owned):
@@ -345,7 +345,7 @@ async def find_orphans(store: Store, index: MirrorIndex) -> list[str]:
 
 async def delete_orphans(run: _Run) -> None:
     report = run.report
-    report.orphans = await find_orphans(run.store, run.index)
+    report.orphans = await find_orphans(run.store, run.record)
     log.info("%d unowned file(s) under %s", len(report.orphans), layout.PACKAGES)
     if run.options.dry_run or not report.orphans:
         return

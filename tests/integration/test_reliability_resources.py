@@ -24,7 +24,7 @@ import pytest
 
 from fakepypi import FakeIndex, FakePyPI, default_index, write_config
 from fakepypi.builder import Artifact
-from frumious.record.db import MirrorIndex
+from frumious.record.db import MirrorRecord
 
 from .helpers import mirror_dir, read, run, temp_files, tree
 
@@ -193,21 +193,21 @@ def test_disk_full_during_downloads(fake_pypi, tmp_path, small_fs, capsys) -> No
 def test_disk_full_during_the_index_update(fake_pypi, tmp_path, small_fs, capsys, monkeypatch) -> None:
     config = _config(tmp_path, fake_pypi, small_fs)
     balloon = Balloon(small_fs)
-    record = MirrorIndex.record
+    record = MirrorRecord.record
 
-    def record_on_a_full_disk(self: MirrorIndex, *args: object) -> None:
+    def record_on_a_full_disk(self: MirrorRecord, *args: object) -> None:
         # The project's files and pages are written; now the disk is full for SQLite.
         balloon.fill(leave=0)
         record(self, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(MirrorIndex, "record", record_on_a_full_disk)
+    monkeypatch.setattr(MirrorRecord, "record", record_on_a_full_disk)
     assert run(config, "mirror") == 1
     captured = capsys.readouterr()
     one_error_line(captured.err, "No space left on device", "frumious.sqlite")
     root = _root(config)
     assert_stopped_cleanly(root, captured.out, None)
     assert (root / "frumious.sqlite").exists()
-    monkeypatch.setattr(MirrorIndex, "record", record)
+    monkeypatch.setattr(MirrorRecord, "record", record)
     balloon.pop()
     assert index_projects(root) == 0
     converge(config, tmp_path, fake_pypi)

@@ -10,7 +10,7 @@ import pytest
 
 from fakepypi import make_wheel
 from frumious import upstream
-from frumious.record.db import MirrorIndex
+from frumious.record.db import MirrorRecord
 
 from .helpers import failed_names, mirror_dir, packages, read, run, tree
 
@@ -200,14 +200,14 @@ def test_a_huge_page_serial_in_allowlist_mode_fails_that_project_only(fake_pypi,
 def test_an_unexpected_error_in_one_project_fails_only_that_project(
     fake_pypi, make_config, tmp_path, capsys, monkeypatch
 ) -> None:
-    record = MirrorIndex.record
+    record = MirrorRecord.record
 
-    def broken(self: MirrorIndex, project, files) -> None:
+    def broken(self: MirrorRecord, project, files) -> None:
         if project.name == "yanky":
             raise sqlite3.IntegrityError("UNIQUE constraint failed: files.key")
         record(self, project, files)
 
-    monkeypatch.setattr(MirrorIndex, "record", broken)
+    monkeypatch.setattr(MirrorRecord, "record", broken)
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "mirror") == 1
     captured = capsys.readouterr()

@@ -9,15 +9,15 @@ import pytest
 from frumious import claims
 from frumious.errors import KeyConflict, MassDeleteRefused
 from frumious.models import DistFile, Project
-from frumious.record.db import FileRow, MirrorIndex, ProjectRow
+from frumious.record.db import FileRow, MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
 
 MIRROR = MirrorSettings(directory="/srv/mirror")
 
 
 @pytest.fixture
-def index(tmp_path) -> Iterator[MirrorIndex]:
-    opened = MirrorIndex(str(tmp_path / "frumious.sqlite"))
+def index(tmp_path) -> Iterator[MirrorRecord]:
+    opened = MirrorRecord(str(tmp_path / "frumious.sqlite"))
     yield opened
     opened.db.close()
 
@@ -33,7 +33,7 @@ def project(name: str, *files: DistFile) -> Project:
     return Project(name, 1, {"1.0": files})
 
 
-def own(index: MirrorIndex, name: str, key: str, digest: str = "aa", *, metadata: bool = False) -> None:
+def own(index: MirrorRecord, name: str, key: str, digest: str = "aa", *, metadata: bool = False) -> None:
     index.record(ProjectRow(name, name, 1), [FileRow(key, name, "1.0", 3, "sha256", digest, None, metadata)])
 
 

@@ -11,7 +11,7 @@ from frumious.errors import StateError
 from frumious.models import DistFile, Project
 from frumious.protocol import pagelinks, render
 from frumious.record import rebuild
-from frumious.record.db import FileRow, MirrorIndex, ProjectRow
+from frumious.record.db import FileRow, MirrorRecord, ProjectRow
 from frumious.verify import Watermark
 
 
@@ -22,8 +22,8 @@ def file_row(key: str, project: str = "foo", **kw: object) -> FileRow:
 
 
 @pytest.fixture
-def db(tmp_path) -> MirrorIndex:
-    opened = MirrorIndex(str(tmp_path / "frumious.sqlite"))
+def db(tmp_path) -> MirrorRecord:
+    opened = MirrorRecord(str(tmp_path / "frumious.sqlite"))
     yield opened
     opened.db.close()
 
@@ -62,13 +62,13 @@ def test_a_failed_rebuild_leaves_the_old_index(db) -> None:
 
 def test_open_marker_tells_an_unclean_close(tmp_path) -> None:
     path = str(tmp_path / "i.sqlite")
-    first = MirrorIndex(path)
+    first = MirrorRecord(path)
     assert not first.was_unclean
     first.db.close()  # as if killed: no clean close
-    second = MirrorIndex(path)
+    second = MirrorRecord(path)
     assert second.was_unclean
     second.close()
-    assert not MirrorIndex(path).was_unclean
+    assert not MirrorRecord(path).was_unclean
 
 
 def test_meta_writes_only_on_change(db) -> None:
@@ -82,11 +82,11 @@ def test_meta_writes_only_on_change(db) -> None:
 
 def test_another_schema_is_dropped_for_a_rebuild(tmp_path) -> None:
     path = tmp_path / "i.sqlite"
-    MirrorIndex(str(path)).close()
+    MirrorRecord(str(path)).close()
     with closing(sqlite3.connect(path)) as raw, raw:
         raw.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
         raw.execute("INSERT INTO meta VALUES ('built', '1')")
-    reopened = MirrorIndex(str(path))
+    reopened = MirrorRecord(str(path))
     assert not reopened.built and reopened.get_meta("schema") == "1"
 
 
@@ -94,7 +94,7 @@ def test_a_file_that_is_not_sqlite_is_a_state_error(tmp_path) -> None:
     path = tmp_path / "i.sqlite"
     path.write_bytes(b"not a database" * 100)
     with pytest.raises(StateError, match="delete it to rebuild it"):
-        MirrorIndex(str(path))
+        MirrorRecord(str(path))
 
 
 def project() -> Project:

@@ -12,7 +12,7 @@ import pytest
 
 from frumious.cli import progress
 from frumious.errors import ResourceError, StateError, StorageError, UpstreamError, resource_error
-from frumious.record.errors import IndexUnusable, db_error
+from frumious.record.errors import RecordUnusable, db_error
 from frumious.stats import RunStats
 from frumious.storage.filesystem import FileWriter
 from frumious.storage.fstemp import TempDirs
@@ -81,12 +81,12 @@ def _sqlite_error(code: int, message: str) -> sqlite3.OperationalError:
 
 def test_only_a_damaged_index_is_unusable(tmp_path: Path) -> None:
     path = str(tmp_path / "frumious.sqlite")
-    assert isinstance(db_error(_sqlite_error(sqlite3.SQLITE_CORRUPT, "malformed"), path), IndexUnusable)
-    assert isinstance(db_error(_sqlite_error(sqlite3.SQLITE_NOTADB, "not a database"), path), IndexUnusable)
+    assert isinstance(db_error(_sqlite_error(sqlite3.SQLITE_CORRUPT, "malformed"), path), RecordUnusable)
+    assert isinstance(db_error(_sqlite_error(sqlite3.SQLITE_NOTADB, "not a database"), path), RecordUnusable)
     full = db_error(_sqlite_error(sqlite3.SQLITE_FULL, "database or disk is full"), path)
     assert isinstance(full, ResourceError) and full.code == errno.ENOSPC and full.path == path
     busy = db_error(_sqlite_error(sqlite3.SQLITE_BUSY, "database is locked"), path)
-    assert isinstance(busy, StateError) and not isinstance(busy, IndexUnusable)
+    assert isinstance(busy, StateError) and not isinstance(busy, RecordUnusable)
     assert "delete it" not in str(full) + str(busy)
 
 

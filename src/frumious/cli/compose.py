@@ -16,8 +16,7 @@ from frumious import verify as verify_core
 from frumious.errors import LeaseLost
 from frumious.filters import FilterSet, load_filters
 from frumious.protocol import layout
-from frumious.record import db
-from frumious.record import rebuild as reindex_core
+from frumious.record import db, rebuild
 from frumious.settings import Settings
 from frumious.stats import RunStats
 from frumious.storage import open_store
@@ -81,10 +80,10 @@ async def run_mirror(settings: Settings, stats: RunStats, options: sync_core.Opt
     filters: FilterSet = load_filters(settings)
     async with (
         locked_store(settings) as store,
-        reindex_core.current_index(store, settings.mirror) as index,
+        rebuild.current_record(store, settings.mirror) as record,
         make_upstream(settings) as upstream,
     ):
-        return await sync_core.mirror(upstream, store, settings.mirror, filters, stats, index, options)
+        return await sync_core.mirror(upstream, store, settings.mirror, filters, stats, record, options)
 
 
 async def run_sync(
@@ -93,7 +92,7 @@ async def run_sync(
     filters = load_filters(settings)
     async with (
         locked_store(settings) as store,
-        reindex_core.current_index(store, settings.mirror) as opened,
+        rebuild.current_record(store, settings.mirror) as opened,
         make_upstream(settings) as upstream,
     ):
         return await sync_core.sync_projects(
@@ -124,7 +123,7 @@ async def run_verify(
 ) -> verify_core.VerifyReport:
     async with (
         locked_store(settings) as store,
-        reindex_core.current_index(store, settings.mirror) as opened,
+        rebuild.current_record(store, settings.mirror) as opened,
         make_upstream(settings) as upstream,
     ):
         return await verify_core.verify(upstream, store, settings.mirror, opened, options, stats)
@@ -133,12 +132,12 @@ async def run_verify(
 async def run_delete(
     settings: Settings, stats: RunStats, names: Sequence[str], *, dry_run: bool, workers: int
 ) -> delete_core.DeleteReport:
-    async with locked_store(settings) as store, reindex_core.current_index(store, settings.mirror) as opened:
+    async with locked_store(settings) as store, rebuild.current_record(store, settings.mirror) as opened:
         return await delete_core.delete_projects(
             store, settings.mirror, opened, names, stats, dry_run=dry_run, workers=workers
         )
 
 
-async def run_reindex(settings: Settings, stats: RunStats) -> reindex_core.Rebuilt:
+async def run_reindex(settings: Settings, stats: RunStats) -> rebuild.Rebuilt:
     async with locked_store(settings) as store, db.attached(store) as opened:
-        return await reindex_core.rebuild(store, settings.mirror, opened, stats)
+        return await rebuild.rebuild(store, settings.mirror, opened, stats)

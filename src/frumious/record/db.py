@@ -28,12 +28,12 @@ from pathlib import Path
 
 from frumious.errors import ObjectMissing, ResourceError
 from frumious.protocol import layout
-from frumious.record.errors import IndexUnusable, db_error, writes
+from frumious.record.errors import RecordUnusable, db_error, writes
 from frumious.storage.base import Store
 
 log = logging.getLogger("frumious.record.db")
 
-INDEX_KEY = "frumious.sqlite"
+RECORD_KEY = "frumious.sqlite"
 # A random token, rewritten with every upload, tells a cached copy from a stale one.
 TOKEN_KEY = ".frumious/index-token"
 SCHEMA_VERSION = "1"
@@ -97,7 +97,7 @@ _project_values = attrgetter(*(f.name for f in fields(ProjectRow)))
 _file_values = attrgetter(*(f.name for f in fields(FileRow)))
 
 
-class MirrorIndex:
+class MirrorRecord:
     """One open index database; every method is a short synchronous SQLite call."""
 
     def __init__(self, path: str) -> None:
@@ -317,47 +317,47 @@ async def tree_stamp(store: Store) -> str:
     return "|".join(parts)
 
 
-async def restamp(store: Store, index: MirrorIndex) -> None:
-    index.set_meta("stamp", await tree_stamp(store))
+async def restamp(store: Store, record: MirrorRecord) -> None:
+    record.set_meta("stamp", await tree_stamp(store))
 
 
 @asynccontextmanager
-async def attached(store: Store) -> AsyncIterator[MirrorIndex]:
+async def attached(store: Store) -> AsyncIterator[MirrorRecord]:
     """The mirror's index, opened for one command and closed (and uploaded) after it."""
-    local = store.local_path(INDEX_KEY)
+    local = store.local_path(RECORD_KEY)
     if local is not None:
-        index = open_or_replace(local)
+        record = open_or_replace(local)
         try:
-            yield index
+            yield record
         finally:
-            index.close()
+            record.close()
         return
     path = cache_path(store)
     interrupted = await _fetch_copy(store, path)
-    index = open_or_replace(str(path))
-    index.was_unclean = index.was_unclean or interrupted
+    record = open_or_replace(str(path))
+    record.was_unclean = record.was_unclean or interrupted
     # Until the upload at the end, the store's copy may lag the tree: say so.
     await store.write(TOKEN_KEY, IN_USE.encode("ascii"))
     try:
-        yield index
+        yield record
     finally:
-        await _upload(store, index)
+        await _upload(store, record)
 
 
-def open_or_replace(path: str) -> MirrorIndex:
+def open_or_replace(path: str) -> MirrorRecord:
     """Open the index; a damaged one is set aside (it is rebuilt from the tree).
 
     Only damage does that: an index the disk will not let us write (full, read-only)
     is an error, and the file and its WAL stay as they are.
     """
     try:
-        return MirrorIndex(path)
-    except IndexUnusable as exc:
+        return MirrorRecord(path)
+    except RecordUnusable as exc:
         log.warning("%s; moving it to %s.unusable", str(exc).split(";")[0], path)
         os.replace(path, path + ".unusable")
         for suffix in ("-wal", "-shm"):
             Path(path + suffix).unlink(missing_ok=True)
-        return MirrorIndex(path)
+        return MirrorRecord(path)
 
 
 async def _fetch_copy(store: Store, path: Path) -> bool:
@@ -374,7 +374,7 @@ async def _fetch_copy(store: Store, path: Path) -> bool:
         return False  # no index in the store: start empty, the tree is indexed from scratch
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        data = await store.read(INDEX_KEY)
+        data = await store.read(RECORD_KEY)
     except ObjectMissing:
         return False
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
@@ -393,16 +393,16 @@ def _local_token(path: Path) -> str | None:
     return None if row is None else str(row[0])
 
 
-async def _upload(store: Store, index: MirrorIndex) -> None:
+async def _upload(store: Store, record: MirrorRecord) -> None:
     """Put the working copy back into the store (when it changed), then its token."""
-    changed = index.changed
-    token = secrets.token_hex(16) if changed else index.get_meta("token") or secrets.token_hex(16)
-    index.set_meta("token", token)
-    index.close()
+    changed = record.changed
+    token = secrets.token_hex(16) if changed else record.get_meta("token") or secrets.token_hex(16)
+    record.set_meta("token", token)
+    record.close()
     if changed:
-        writer = await store.writer(INDEX_KEY)
+        writer = await store.writer(RECORD_KEY)
         try:
-            with open(index.path, "rb") as handle:
+            with open(record.path, "rb") as handle:
                 while chunk := handle.read(1024 * 1024):
                     await writer.write(chunk)
             await writer.commit()

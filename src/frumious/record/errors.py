@@ -18,7 +18,7 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 from frumious.errors import FrumiousError, ResourceError, StateError
 
 
-class IndexUnusable(StateError):
+class RecordUnusable(StateError):
     """The index file is damaged (not a database, or malformed): only this sets it aside."""
 
 
@@ -32,7 +32,7 @@ def db_error(exc: sqlite3.Error, path: str) -> FrumiousError:
     """What a failed SQLite call means: a damaged index, a refused disk, or another problem (named)."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     if code in _DAMAGED:
-        return IndexUnusable(f"the mirror index {path} is unusable ({exc}); delete it to rebuild it")
+        return RecordUnusable(f"the mirror index {path} is unusable ({exc}); delete it to rebuild it")
     if code == sqlite3.SQLITE_FULL:
         return ResourceError(errno.ENOSPC, path)
     refused = _refusal(os.path.dirname(path))
@@ -60,21 +60,21 @@ def _refusal(directory: str) -> int | None:
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-_Index = TypeVar("_Index", bound="HasPath")
+_Record = TypeVar("_Record", bound="HasPath")
 
 
 class HasPath(Protocol):
     path: str
 
 
-def writes(method: Callable[Concatenate[_Index, _P], _R]) -> Callable[Concatenate[_Index, _P], _R]:
+def writes(method: Callable[Concatenate[_Record, _P], _R]) -> Callable[Concatenate[_Record, _P], _R]:
     """A method that writes to the index: SQLite's errors become frumious's (a full disk is a ResourceError)."""
 
     @functools.wraps(method)
-    def wrapper(index: _Index, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    def wrapper(record: _Record, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
-            return method(index, *args, **kwargs)
+            return method(record, *args, **kwargs)
         except sqlite3.OperationalError as exc:
-            raise db_error(exc, index.path) from exc
+            raise db_error(exc, record.path) from exc
 
     return wrapper

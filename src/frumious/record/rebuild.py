@@ -25,7 +25,7 @@ from frumious.errors import BadUpstreamData, ObjectMissing
 from frumious.models import canonicalize_name
 from frumious.protocol import layout, pagelinks
 from frumious.record import db
-from frumious.record.db import FileRow, MirrorIndex, ProjectRow
+from frumious.record.db import FileRow, MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
 from frumious.stats import RunStats
 from frumious.storage.base import Store
@@ -49,7 +49,7 @@ class Rebuilt:
 
 
 @asynccontextmanager
-async def current_index(store: Store, mirror: MirrorSettings) -> AsyncIterator[MirrorIndex]:
+async def current_record(store: Store, mirror: MirrorSettings) -> AsyncIterator[MirrorRecord]:
     """The mirror's index, rebuilt from the tree first when it may not match it."""
     async with db.attached(store) as opened:
         reason = await stale_reason(store, opened)
@@ -60,7 +60,7 @@ async def current_index(store: Store, mirror: MirrorSettings) -> AsyncIterator[M
         yield opened
 
 
-async def stale_reason(store: Store, opened: MirrorIndex) -> str | None:
+async def stale_reason(store: Store, opened: MirrorRecord) -> str | None:
     if not opened.built:
         return "there is no index yet"
     if opened.was_unclean:
@@ -70,7 +70,7 @@ async def stale_reason(store: Store, opened: MirrorIndex) -> str | None:
     return None
 
 
-async def rebuild(store: Store, mirror: MirrorSettings, opened: MirrorIndex, stats: RunStats | None = None) -> Rebuilt:
+async def rebuild(store: Store, mirror: MirrorSettings, opened: MirrorRecord, stats: RunStats | None = None) -> Rebuilt:
     """Replace the whole index with what the tree's pages say (``stats`` shows the progress)."""
     started = time.monotonic()
     result = Rebuilt()
