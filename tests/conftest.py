@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,17 @@ if str(Path(__file__).parent) not in sys.path:  # so `import fakepypi` works wha
     sys.path.insert(0, str(Path(__file__).parent))
 
 from fakepypi import FakeIndex, FakePyPI, default_index, run_fake_pypi, write_config
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """``frumious.cli.main`` points the root logger at the sys.stderr of its moment (a test's captured
+    stream): put the handlers back, so a later server thread never logs into a closed stream."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
