@@ -92,13 +92,16 @@ async def mirror(
     plan = await make_plan(upstream, store, mirror_settings, filters, serial, mirror_index, memory, started)
     report = SyncReport(stats=stats, serial=serial, started=started, listing_unchanged=plan.listing_unchanged)
     plan = apply_safety_valve(mirror_settings, plan, stats, options, mirror_index.count())
+    results = Results()
     for name in plan.invalid:
         stats.failed[name] = "the upstream listing gives it an invalid serial; skipped this run"
+        # Carried like any failure, at serial 0 (any answer will do): once upstream fixes the
+        # serial it may sit below ``status``, and the listing alone would never queue it again.
+        results.failed[name] = ListingEntry(name, 0)
     stats.projects_total = len(plan.queue)
     removed = await prune_excluded(store, mirror_settings, mirror_index, plan, stats)
     ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), mirror_index)
     ctx.vanished = set(plan.vanished)
-    results = Results()
     ctx.guard.allow_mass_delete = options.allow_mass_delete
     if plan.queue:
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)

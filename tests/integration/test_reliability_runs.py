@@ -288,3 +288,22 @@ def test_sync_of_a_project_with_no_releases_is_not_a_failure(fake_pypi, make_con
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "sync", "placeholder") == 0
     assert "1 listed with no releases" in capsys.readouterr().out
+
+
+def test_a_change_behind_a_bad_listing_serial_is_retried_once_the_serial_is_fixed(
+    fake_pypi, make_config, tmp_path
+) -> None:
+    config = make_config(tmp_path, fake_pypi)
+    root = mirror_dir(config)
+    assert run(config, "mirror") == 0
+    fake_pypi.index.add("yanky", "2.0", make_wheel("yanky", "2.0"))
+    real = serial_of(fake_pypi, "yanky")
+    fake_pypi.index.project("yanky").last_serial = 10**30
+    fake_pypi.index.add("dep-lib", "0.2", make_wheel("dep-lib", "0.2"))
+    assert run(config, "mirror") == 1
+    assert read(root, "status") == str(serial_of(fake_pypi, "dep-lib"))
+    # Upstream fixes the listing: yanky's serial is now below the mirror's status.
+    fake_pypi.index.project("yanky").last_serial = real
+    assert run(config, "mirror") == 0
+    assert "yanky-2.0-py3-none-any.whl" in packages(root)
+    assert failed_names(root) == set()
