@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from frumious import guards, layout, render
 from frumious.download import Wanted, download, is_current
-from frumious.errors import BadUpstreamData, NotFound, resource_error
+from frumious.errors import BadUpstreamData, NotFound, ends_run
 from frumious.filters import FilterSet
 from frumious.index import FileRow, MirrorIndex, ProjectRow
 from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
@@ -225,8 +225,8 @@ async def mirror_files(ctx: Context, project: Project) -> set[str]:
     results = await asyncio.gather(*(_mirror_one(ctx, d, w, s) for d, w, s in plan), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
-        # Every file was attempted; a refused disk stops the run, else the first failure fails the project.
-        raise next((e for e in errors if resource_error(e) is not None), errors[0])
+        # Every file was attempted; a refused disk or lost lease stops the run, else the first failure fails it.
+        raise next((e for e in errors if ends_run(e)), errors[0])
     return {dist.filename for (dist, _w, _s), has_meta in zip(plan, results, strict=True) if has_meta is True}
 
 

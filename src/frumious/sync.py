@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from frumious import index, layout, render, retries, state
-from frumious.errors import resource_error
+from frumious.errors import ends_run
 from frumious.filters import FilterSet
 from frumious.index import MirrorIndex
 from frumious.models import ListingEntry, canonicalize_name
@@ -312,8 +312,8 @@ async def _sync_one(ctx: Context, entry: ListingEntry, results: Results) -> bool
         reason = await listed_404(ctx, entry) if listed else None
     # Whatever one project raises (sqlite3 overflow included) fails that project only.
     except Exception as exc:
-        if getattr(exc, "stops_run", False) or resource_error(exc) is not None:
-            raise  # a full or read-only disk, a lost lease: the run stops, not just this project
+        if ends_run(exc):
+            raise  # a full or read-only disk, a lost lease, a damaged index: the run stops, not just this project
         _failed(ctx, entry, results, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         log.debug("%s failed", entry.name, exc_info=exc)
         return False

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from frumious import layout, owned, render
 from frumious.download import Wanted, download
-from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMissing, ResourceError, resource_error
+from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMissing, ends_run
 from frumious.index import FileRow, MirrorIndex
 from frumious.models import Project
 from frumious.pipeline import RunStats, candidate_urls
@@ -166,8 +166,8 @@ async def check_project(run: _Run, name: str) -> None:
             await repair(run, name, bad, upstream)
         await check_pages(run, name, rows)
     except (FrumiousError, OSError, ValueError) as exc:
-        if resource_error(exc) is not None:
-            raise  # a full or read-only disk stops the whole verify
+        if ends_run(exc):
+            raise  # a full or read-only disk, a lost lease, a damaged index stop the whole verify
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         stats.failed[name] = reason
         log.error("%s failed: %s", name, reason)
@@ -309,9 +309,9 @@ async def repair(run: _Run, name: str, bad: list[FileRow], project: Project | No
         wanted = Wanted(row.key, sources, row.size, {row.algorithm: row.digest}, row.uploaded)
         try:
             size = await download(run.upstream, run.store, wanted, run.mirror.digest_name)
-        except ResourceError:
-            raise  # a full or read-only disk: the next repair would fail the same way
         except FrumiousError as exc:
+            if ends_run(exc):
+                raise  # a full or read-only disk, a lost lease: the next repair would fail the same way
             failures.append(str(exc).splitlines()[0])
             continue
         run.report.stats.files_downloaded += 1
