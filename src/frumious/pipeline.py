@@ -90,6 +90,7 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         return Outcome(None)
     upstream_project = project
     project = _drop_empty_releases(ctx.filters.apply(project))
+    doomed: set[str] = set()
     try:
         # Refusals (a key another project owns, too many files to remove) come before any write.
         doomed = await plan_files(ctx, upstream_project, project) if ctx.mirror.release_files else set()
@@ -98,6 +99,10 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         with_metadata = await mirror_files(ctx, project) if ctx.mirror.release_files else None
         await write_pages(ctx, project, entry, with_metadata)
         ctx.index.record(*index_rows(ctx.mirror, project, with_metadata))
+    except BaseException:
+        # The project failed before removing anything: its reserved removals go back to the run's limit.
+        ctx.guard.files_removing -= len(doomed)
+        raise
     finally:
         ctx.guard.release(project.canonical)
     if doomed:
