@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from frumious import index, layout, render, retries, state
+from frumious import guards, index, layout, render, retries, state
 from frumious.errors import ends_run
 from frumious.filters import FilterSet
 from frumious.index import MirrorIndex
@@ -91,7 +91,7 @@ async def mirror(
     memory = await Memory.load(store)
     plan = await make_plan(upstream, store, mirror_settings, filters, serial, mirror_index, memory, started)
     report = SyncReport(stats=stats, serial=serial, started=started, listing_unchanged=plan.listing_unchanged)
-    plan = apply_safety_valve(mirror_settings, plan, stats, options, mirror_index.count())
+    plan = apply_safety_valve(mirror_settings, plan, stats, options, mirror_index)
     results = Results()
     for name in plan.invalid:
         stats.failed[name] = "the upstream listing gives it an invalid serial; skipped this run"
@@ -103,6 +103,8 @@ async def mirror(
     ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), mirror_index)
     ctx.vanished = set(plan.vanished)
     ctx.guard.allow_mass_delete = options.allow_mass_delete
+    # Whole projects removed this run take their files from the same mirror-wide file limit.
+    ctx.guard.files_removing = guards.owned_files(mirror_index, _whole_removals(mirror_settings, plan))
     if plan.queue:
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
         todo = TodoCheckpoint(store, Todo(plan.target, plan.queue))
@@ -220,22 +222,34 @@ async def bootstrap(store: Store, mirror_settings: MirrorSettings) -> None:
             os.makedirs(path, exist_ok=True)
 
 
+def _whole_removals(mirror_settings: MirrorSettings, plan: Plan) -> list[str]:
+    """The projects this run removes whole if upstream confirms: confirmable absences, pruned exclusions."""
+    confirmable = [] if mirror_settings.keep_removed else list(plan.confirmable)
+    return confirmable + (list(plan.excluded) if mirror_settings.prune_filtered else [])
+
+
 def apply_safety_valve(
-    mirror_settings: MirrorSettings, plan: Plan, stats: RunStats, options: Options, local: int
+    mirror_settings: MirrorSettings, plan: Plan, stats: RunStats, options: Options, mirror_index: MirrorIndex
 ) -> Plan:
-    """Refuse to remove more than the configured share of the mirror (``local`` projects) in one run.
+    """Refuse to remove more than the configured share of the mirror's projects, or of its files, in one run.
 
     Only confirmable absences count: a first sighting removes nothing this run.
     """
-    removing = len(plan.confirmable) * (not mirror_settings.keep_removed)
-    removing += len(plan.excluded) * mirror_settings.prune_filtered
-    limit = removal_limit(local, mirror_settings.max_delete_share)
-    if removing <= limit or options.allow_mass_delete:
+    names = _whole_removals(mirror_settings, plan)
+    if not names or options.allow_mass_delete:
         return plan
-    stats.refused = (
-        f"refusing to remove {removing} of {local} projects in one run (max-delete-share allows {limit});"
-        " if that is intended, rerun with --allow-mass-delete"
-    )
+    local, share = mirror_index.count(), mirror_settings.max_delete_share
+    limit, files = removal_limit(local, share), guards.owned_files(mirror_index, names)
+    total = mirror_index.count_release_files()
+    if len(names) > limit:
+        stats.refused = f"refusing to remove {len(names)} of {local} projects in one run"
+        stats.refused += f" (max-delete-share allows {limit})"
+    elif files > guards.file_limit(total, share):
+        stats.refused = f"refusing to remove {len(names)} project(s) holding {files} of the mirror's {total} files"
+        stats.refused += f" in one run (max-delete-share allows {guards.file_limit(total, share)} files)"
+    else:
+        return plan
+    stats.refused += "; if that is intended, rerun with --allow-mass-delete"
     log.error("%s", stats.refused)
     vanished = set(plan.vanished)
     queue = tuple(entry for entry in plan.queue if entry.name not in vanished)

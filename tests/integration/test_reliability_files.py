@@ -245,3 +245,23 @@ def test_a_failed_project_gives_back_its_share_of_the_mirror_limit(fake_pypi, ma
     out = capsys.readouterr().out
     assert "aaa:" in out and "zzz:" not in out
     assert {name for name in packages(root) if name.startswith("zzz-")} == {"zzz-1.2.tar.gz", "zzz-1.3.tar.gz"}
+
+
+def test_a_vanished_project_holding_too_many_of_the_mirrors_files_is_refused(
+    fake_pypi, make_config, tmp_path, capsys
+) -> None:
+    for n in range(BIG_FILES, 14):
+        fake_pypi.index.add("big", f"1.{n}", blob("big", f"1.{n}"))
+    # One of four projects may go (0.3 of 4 rounds to 1), but not 14 of the mirror's files.
+    config = make_config(tmp_path, fake_pypi, max_delete_share=0.3, confirm_removal_after=0)
+    assert run(config, "mirror") == 0
+    root = mirror_dir(config)
+    fake_pypi.index.remove_project("big")
+    assert run(config, "mirror") == 0  # the first sighting
+    capsys.readouterr()
+    assert run(config, "mirror") == 1
+    err = capsys.readouterr().err
+    assert "holding 14 of the mirror's" in err and "--allow-mass-delete" in err
+    assert len(big_files(root)) == 14
+    assert run(config, "mirror", "--allow-mass-delete") == 0
+    assert big_files(root) == set()
