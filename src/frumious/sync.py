@@ -89,7 +89,17 @@ async def mirror(
         await index.restamp(store, mirror_index)
     serial = await state.read_serial(store)
     memory = await Memory.load(store)
-    plan = await make_plan(upstream, store, mirror_settings, filters, serial, mirror_index, memory, started)
+    plan = await make_plan(
+        upstream,
+        store,
+        mirror_settings,
+        filters,
+        serial,
+        mirror_index,
+        memory,
+        started,
+        skip_backoff=options.allow_mass_delete,
+    )
     report = SyncReport(stats=stats, serial=serial, started=started, listing_unchanged=plan.listing_unchanged)
     plan = apply_safety_valve(mirror_settings, plan, stats, options, mirror_index)
     results = Results()

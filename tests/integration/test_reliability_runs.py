@@ -307,3 +307,18 @@ def test_a_change_behind_a_bad_listing_serial_is_retried_once_the_serial_is_fixe
     assert run(config, "mirror") == 0
     assert "yanky-2.0-py3-none-any.whl" in packages(root)
     assert failed_names(root) == set()
+
+
+def test_allow_mass_delete_reaches_a_quarantined_project(fake_pypi, make_config, tmp_path) -> None:
+    config = make_config(tmp_path, fake_pypi, quarantine_after=1)
+    root = mirror_dir(config)
+    fake_pypi.fail("/pypi/yanky/json", 500, times=None)
+    assert run(config, "mirror") == 1
+    fake_pypi.clear_faults()
+    fake_pypi.reset_log()
+    assert run(config, "mirror") == 0
+    assert "/pypi/yanky/json" not in fake_pypi.paths("/pypi/")
+    # Its backoff has not run out, but the override is meant to reach it now.
+    assert run(config, "mirror", "--allow-mass-delete") == 0
+    assert "web/simple/yanky/index.html" in tree(root)
+    assert failed_names(root) == set()
