@@ -322,3 +322,17 @@ def test_allow_mass_delete_reaches_a_quarantined_project(fake_pypi, make_config,
     assert run(config, "mirror", "--allow-mass-delete") == 0
     assert "web/simple/yanky/index.html" in tree(root)
     assert failed_names(root) == set()
+
+
+def test_a_no_release_page_without_a_serial_is_retried(fake_pypi, make_config, tmp_path, capsys) -> None:
+    fake_pypi.index.add_project("placeholder")
+    no_serial = {"meta": {"api-version": "1.1"}}
+    fake_pypi.patch_json("/simple/placeholder/", no_serial, headers={"X-PyPI-Last-Serial": ""}, times=None)
+    config = make_config(tmp_path, fake_pypi)
+    root = mirror_dir(config)
+    assert run(config, "mirror") == 1
+    assert "placeholder: not found upstream (404); its simple page gives no serial" in capsys.readouterr().out
+    assert failed_names(root) == {"placeholder"}
+    fake_pypi.clear_faults()
+    assert run(config, "mirror") == 0
+    assert failed_names(root) == set()
