@@ -116,9 +116,10 @@ async def _attempt(
             async for chunk in response.iter_chunks(CHUNK):
                 size += len(chunk)
                 if most is not None and size > most:
-                    # A body longer than advertised is refused at once, not written to the end.
-                    # (``download`` puts the URL in front of the message.)
-                    raise DownloadError(f"body passes the advertised {most} bytes; download stopped")
+                    # A body longer than advertised is refused at once, not written to the end; like
+                    # any size mismatch it may be a fault in transit, so it is retried (each attempt
+                    # stops here). ``download`` puts the URL in front of the message.
+                    raise BodyMismatch(f"body passes the advertised {most} bytes; download stopped")
                 await digests.update(chunk)
                 await writer.write(chunk)
         hexdigests = await digests.hexdigests()

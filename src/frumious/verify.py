@@ -306,7 +306,9 @@ async def repair(run: _Run, name: str, bad: list[FileRow], project: Project | No
         sources = candidate_urls(run.mirror, url)
         if row.metadata:
             sources = [f"{source}.metadata" for source in sources]
-        wanted = Wanted(row.key, sources, row.size, {row.algorithm: row.digest}, row.uploaded)
+        # A .metadata sidecar has no recorded size: its body is bounded like the sync's.
+        cap = run.mirror.max_project_size
+        wanted = Wanted(row.key, sources, row.size, {row.algorithm: row.digest}, row.uploaded, cap=cap)
         try:
             size = await download(run.upstream, run.store, wanted, run.mirror.digest_name)
         except FrumiousError as exc:

@@ -81,3 +81,28 @@ def test_a_stopping_error_ends_delete(monkeypatch: pytest.MonkeyPatch, exc: Exce
     with pytest.raises(type(exc)):
         asyncio.run(delete.delete_projects(None, None, None, ["a"], stats))  # type: ignore[arg-type]
     assert stats.failed == {}
+
+
+def test_verify_bounds_a_repaired_metadata_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A .metadata sidecar has no recorded size: the repair caps it at max-project-size."""
+    from frumious.index import FileRow
+    from frumious.settings import MirrorSettings
+
+    seen: list[download.Wanted] = []
+
+    async def fake_download(upstream: Any, store: Any, wanted: download.Wanted, digest_name: str) -> int:
+        seen.append(wanted)
+        return 1
+
+    monkeypatch.setattr(verify, "download", fake_download)
+    mirror = MirrorSettings(directory="/m", master="https://pypi.org", max_project_size=12345)  # type: ignore[call-arg]
+    url = "https://files.example/packages/ab/x-1-py3-none-any.whl"
+    project: Any = SimpleNamespace(files=[SimpleNamespace(url=url)])
+    key = "web/packages/ab/x-1-py3-none-any.whl"
+    row = FileRow(f"{key}.metadata", "x", "1", None, "sha256", "0" * 64, None, metadata=True)
+    stats = RunStats()
+    run: Any = SimpleNamespace(
+        mirror=mirror, report=SimpleNamespace(stats=stats, repaired=[]), upstream=None, store=None
+    )
+    asyncio.run(verify.repair(run, "x", [row], project))
+    assert [w.cap for w in seen] == [12345]
