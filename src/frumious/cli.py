@@ -193,6 +193,8 @@ def run_with_progress(
             _clear_line(stream, live)
             return _refused(refused, stats, time.monotonic() - started)
         _clear_line(stream, live)
+        # The run finished: a late SIGTERM just ends the process, not "stopped... resumes" and 143.
+        signal.signal(signal.SIGTERM, previous)
         if summarize is not None:
             lines = summarize(report)
         else:
