@@ -181,7 +181,7 @@ def run_with_progress(
         for handler in logging.getLogger().handlers:
             handler.addFilter(_ClearLine(stream))
     started = time.monotonic()
-    # Outside the event loop (starting it, printing the summary) a SIGTERM stops the same way.
+    # While the event loop starts, a SIGTERM stops the same way; once the run finished it just ends the process.
     previous = signal.signal(signal.SIGTERM, _raise_stopped)
     try:
         try:

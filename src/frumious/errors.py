@@ -20,8 +20,8 @@ code the process ends with, so the CLI maps errors to codes without a table::
     ├── StorageError (1)           the backend failed
     │   ├── ObjectMissing          a key that should exist does not
     │   └── ResourceError          disk full, read-only, quota, permission: the run stops
-    ├── SafetyValveError (1)       a run would remove too much of the mirror
-    │   └── MassDeleteRefused      one project's sync would remove too many files
+    ├── SafetyValveError (1)       base only: the run-level valve is a summary line, not an error
+    │   └── MassDeleteRefused      a project's sync would remove too many of its or the mirror's files
     └── SyncFailed (1)             a run finished with failed projects
 
 Errors marked ``stops_run`` (LeaseLost, ResourceError, the index's IndexUnusable) end the

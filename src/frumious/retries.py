@@ -50,10 +50,6 @@ class Failure:
     def quarantined(self, after: int) -> bool:
         return self.count >= after
 
-    @property
-    def entry(self) -> ListingEntry:
-        return ListingEntry(self.name, self.serial)
-
 
 def backoff(count: int, after: int) -> float:
     """Seconds to wait before retrying a project that failed ``count`` runs in a row."""
