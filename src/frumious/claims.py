@@ -116,7 +116,7 @@ def allow_removal(
         if guard.mirror_files is None:
             guard.mirror_files = record.count_release_files()
         total = guard.files_removing + removing
-        run_limit = max(FILE_FLOOR, int(guard.mirror_files * mirror.max_delete_share))
+        run_limit = file_limit(guard.mirror_files, mirror.max_delete_share)
         if total > run_limit:
             raise MassDeleteRefused(
                 f"refusing to remove {removing} files of {display}: the run would remove {total} of the"
@@ -124,6 +124,16 @@ def allow_removal(
                 " if that is intended, rerun with --allow-mass-delete"
             )
     guard.files_removing += removing
+
+
+def file_limit(mirror_files: int, share: float) -> int:
+    """How many release files one run may remove: ``share`` of the mirror's, at least ``FILE_FLOOR``."""
+    return max(FILE_FLOOR, int(mirror_files * share))
+
+
+def owned_files(record: MirrorRecord, names: Iterable[str]) -> int:
+    """The release files the index records for these projects (what removing them all removes)."""
+    return sum(1 for name in names for row in record.files(name) if not row.metadata)
 
 
 def foreign(guard: RunGuard, record: MirrorRecord, name: str) -> Callable[[str], bool]:

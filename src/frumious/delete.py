@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from frumious import state
-from frumious.errors import BadUpstreamData, FrumiousError, resource_error
+from frumious.errors import BadUpstreamData, FrumiousError, ends_run
 from frumious.models import canonicalize_name
 from frumious.protocol import layout
 from frumious.record.db import MirrorRecord
@@ -66,8 +66,8 @@ async def delete_projects(
             try:
                 await _delete_one(store, mirror, record, name, report)
             except (FrumiousError, OSError) as exc:
-                if resource_error(exc) is not None:
-                    raise  # a read-only or full disk stops the whole command
+                if ends_run(exc):
+                    raise  # a read-only or full disk, a lost lease stop the whole command
                 stats.failed[name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 log.error("Deleting %s failed: %s", name, stats.failed[name])
             stats.projects_done += 1

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from frumious.errors import DownloadError, FrumiousError, NotFound, ResourceError, UpstreamError
+from frumious.errors import DownloadError, FrumiousError, NotFound, UpstreamError, ends_run
 from frumious.http.client import HTTPError, ProtocolError
 from frumious.settings import CompareMethod
 from frumious.storage.base import Store
@@ -92,9 +92,9 @@ async def download(upstream: Upstream, store: Store, wanted: Wanted, digest_name
                 f"downloading {url}",
                 lambda url=url: _attempt(upstream, store, wanted, url, algorithm, expected, digest_name),  # type: ignore[misc]
             )
-        except ResourceError:
-            raise  # our disk refused the bytes: no other source can help
         except (FrumiousError, HTTPError) as exc:
+            if ends_run(exc):
+                raise  # our disk refused the bytes, the lease is lost: no other source can help
             failures.append(f"{url}: {exc}")
             if len(wanted.urls) > 1:
                 log.info("Download of %s failed (%s); trying the next source", url, exc)
@@ -116,9 +116,10 @@ async def _attempt(
             async for chunk in response.iter_chunks(CHUNK):
                 size += len(chunk)
                 if most is not None and size > most:
-                    # A body longer than advertised is refused at once, not written to the end.
-                    # (``download`` puts the URL in front of the message.)
-                    raise DownloadError(f"body passes the advertised {most} bytes; download stopped")
+                    # A body longer than advertised is refused at once, not written to the end; like
+                    # any size mismatch it may be a fault in transit, so it is retried (each attempt
+                    # stops here). ``download`` puts the URL in front of the message.
+                    raise BodyMismatch(f"body passes the advertised {most} bytes; download stopped")
                 await digests.update(chunk)
                 await writer.write(chunk)
         hexdigests = await digests.hexdigests()

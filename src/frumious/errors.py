@@ -20,9 +20,12 @@ code the process ends with, so the CLI maps errors to codes without a table::
     ├── StorageError (1)           the backend failed
     │   ├── ObjectMissing          a key that should exist does not
     │   └── ResourceError          disk full, read-only, quota, permission: the run stops
-    ├── SafetyValveError (1)       a run would remove too much of the mirror
-    │   └── MassDeleteRefused      one project's sync would remove too many files
+    ├── SafetyValveError (1)       base only: the run-level valve is a summary line, not an error
+    │   └── MassDeleteRefused      a project's sync would remove too many of its or the mirror's files
     └── SyncFailed (1)             a run finished with failed projects
+
+Errors marked ``stops_run`` (LeaseLost, ResourceError, the record's RecordUnusable) end the
+whole run: ``ends_run`` tells the per-project and per-URL handlers not to swallow them.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from typing import ClassVar
 
 class FrumiousError(Exception):
     exit_code: ClassVar[int] = 1
-    # True for errors that must end the whole run rather than fail one project
-    # (the per-project handler re-raises them).
+    # True for errors that must end the whole run rather than fail one project or file:
+    # every handler that swallows errors per project or per URL re-raises them (``ends_run``).
     stops_run: ClassVar[bool] = False
 
 
@@ -60,6 +63,8 @@ class LeaseLost(FrumiousError):
 
     Not a StorageError: it ends the whole run, never just the project that met it.
     """
+
+    stops_run: ClassVar[bool] = True
 
 
 class StateError(FrumiousError):
@@ -112,6 +117,8 @@ class ResourceError(StorageError):
     Unlike a project's failure it stops the whole run: every later write would meet it too.
     """
 
+    stops_run: ClassVar[bool] = True
+
     def __init__(self, code: int, path: str, problem: str = "") -> None:
         self.code, self.path = code, path
         self.problem = problem or os.strerror(code)
@@ -145,6 +152,19 @@ def resource_error(exc: BaseException) -> ResourceError | None:
         elif isinstance(current, StorageError) and current.__cause__ is not None:
             pending.append(current.__cause__)
     return None
+
+
+def ends_run(exc: BaseException) -> bool:
+    """Whether ``exc`` must end the whole run rather than fail one project or one source:
+    an error marked ``stops_run`` (a lost lease, an unusable index), also in a group, or a refused disk."""
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if getattr(current, "stops_run", False):
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+    return resource_error(exc) is not None
 
 
 class SafetyValveError(FrumiousError):

@@ -14,7 +14,32 @@ from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-__all__ = ["DistFile", "ListingEntry", "NormalizedName", "Project", "canonicalize_name"]
+__all__ = [
+    "MAX_SERIAL",
+    "DistFile",
+    "ListingEntry",
+    "NormalizedName",
+    "Project",
+    "canonicalize_name",
+    "serial_from_text",
+]
+
+# SQLite's INTEGER (and PyPI's bigint) end here; a larger serial is corrupt data, never real.
+MAX_SERIAL = 2**63 - 1
+# More digits than this is no serial (and Python refuses to convert 4,300 digits at all).
+_SERIAL_DIGITS = 40
+
+
+def serial_from_text(text: str) -> int | None:
+    """A serial given as decimal text (a header, a todo or failed line), or None when it is not a valid one.
+
+    The one range check for serials read as text: a poisoned one must never become ``status``.
+    """
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > _SERIAL_DIGITS:
+        return None
+    value = int(text)
+    return value if value <= MAX_SERIAL else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ at least the listing's, it shows the project exists with nothing to mirror. That
 failure (else every full mirror would fail every run), and like bandersnatch the mirror
 writes nothing for it. Files the mirror already holds for such a project are never removed
 on this signal alone: they are kept and reported (``frumious delete`` removes them).
-Anything else (a 404 there too, an error, files listed, an older page) stays a failure.
+Anything else (a 404 there too, an error, files listed, an older page or one without a
+serial) stays a failure.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ async def listed_404(ctx: Context, entry: ListingEntry) -> str | None:
         return f"{NOT_FOUND}; its simple page is not a PEP 691 JSON page"
     if page.files:
         return f"{NOT_FOUND} though its simple page lists {page.files} file(s)"
-    if page.serial is not None and page.serial < entry.serial:
+    if page.serial is None:
+        # Without a serial nothing says the page is as new as the listing: it may predate a release.
+        return f"{NOT_FOUND}; its simple page gives no serial"
+    if page.serial < entry.serial:
         # A cached page older than the listing may predate a new release.
         return f"{NOT_FOUND}; its simple page (serial {page.serial}) is older than the listing ({entry.serial})"
     await _no_releases(ctx, entry)

@@ -122,11 +122,15 @@ async def make_plan(
     record: MirrorRecord,
     memory: Memory,
     now: float,
+    *,
+    skip_backoff: bool = False,
 ) -> Plan:
     plan = await _base_plan(upstream, store, mirror_settings, filters, serial, record, memory)
     # A failure the filters now exclude is forgotten: blocklisting a broken project works.
     failures = {name: f for name, f in memory.failures.items() if filters.allows_project(f.name)}
-    requeued = retries.requeue(plan.queue, failures, now)
+    # --allow-mass-delete retries quarantined projects at once: a project refused by the file
+    # valve must not wait out its backoff before the override can reach it.
+    requeued = retries.requeue(plan.queue, failures, float("inf") if skip_backoff else now)
     delay = mirror_settings.confirm_removal_after
     confirmable = tuple(n for n in plan.vanished if n in memory.vanishing and now - memory.vanishing[n] >= delay)
     return replace(plan, queue=requeued.queue, waiting=requeued.waiting, confirmable=confirmable)

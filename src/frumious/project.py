@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from frumious import claims
 from frumious.download import Wanted, download, is_current
-from frumious.errors import BadUpstreamData, NotFound, resource_error
+from frumious.errors import BadUpstreamData, NotFound, ends_run
 from frumious.filters import FilterSet
 from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
 from frumious.protocol import layout, render
@@ -66,6 +66,7 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         return Outcome(None)
     upstream_project = project
     project = _drop_empty_releases(ctx.filters.apply(project))
+    doomed: set[str] = set()
     try:
         # Refusals (a key another project owns, too many files to remove) come before any write.
         doomed = await plan_files(ctx, upstream_project, project) if ctx.mirror.release_files else set()
@@ -74,6 +75,10 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         with_metadata = await mirror_files(ctx, project) if ctx.mirror.release_files else None
         await write_pages(ctx, project, entry, with_metadata)
         ctx.record.record(*index_rows(ctx.mirror, project, with_metadata))
+    except BaseException:
+        # The project failed before removing anything: its reserved removals go back to the run's limit.
+        ctx.guard.files_removing -= len(doomed)
+        raise
     finally:
         ctx.guard.release(project.canonical)
     if doomed:
@@ -201,8 +206,8 @@ async def mirror_files(ctx: Context, project: Project) -> set[str]:
     results = await asyncio.gather(*(_mirror_one(ctx, d, w, s) for d, w, s in plan), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
-        # Every file was attempted; a refused disk stops the run, else the first failure fails the project.
-        raise next((e for e in errors if resource_error(e) is not None), errors[0])
+        # Every file was attempted; a refused disk or lost lease stops the run, else the first failure fails it.
+        raise next((e for e in errors if ends_run(e)), errors[0])
     return {dist.filename for (dist, _w, _s), has_meta in zip(plan, results, strict=True) if has_meta is True}
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from frumious.errors import ObjectMissing, StateError
-from frumious.models import ListingEntry
+from frumious.models import ListingEntry, serial_from_text
 from frumious.protocol import layout
 from frumious.protocol.statefiles import Failure, parse_failures, parse_vanishing, render_failures, render_vanishing
 from frumious.storage.base import Store
@@ -27,7 +27,6 @@ FILTERS = ".frumious/filters"
 # Projects carried by name from run to run: failures, and absences awaiting a second 404.
 FAILED = ".frumious/failed"
 VANISHING = ".frumious/vanishing"
-_MAX_SERIAL = 2**63 - 1
 
 
 async def _read_text(store: Store, key: str) -> str | None:
@@ -78,7 +77,7 @@ class Todo:
 def parse_todo(text: str) -> Todo | None:
     """The todo, or None when it is unusable (bandersnatch then discards it)."""
     lines = text.split("\n")
-    target = _serial(lines[0])
+    target = serial_from_text(lines[0])
     if target is None:
         return None
     entries = []
@@ -86,20 +85,11 @@ def parse_todo(text: str) -> Todo | None:
         if not line.strip():
             continue
         name, _, serial = line.rpartition(" ")
-        value = _serial(serial)
+        value = serial_from_text(serial)
         if not name or value is None:
             return None
         entries.append(ListingEntry(name=name, serial=value))
     return Todo(target=target, entries=tuple(entries))
-
-
-def _serial(text: str) -> int | None:
-    """A serial from a todo line; None when out of range (a poisoned todo must not become ``status``)."""
-    text = text.strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
-        return None
-    value = int(text)
-    return value if value <= _MAX_SERIAL else None
 
 
 async def read_todo(store: Store) -> Todo | None:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from frumious import retries, state
-from frumious.errors import resource_error
+from frumious import claims, retries, state
+from frumious.errors import ends_run
 from frumious.filters import FilterSet
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.norelease import listed_404
@@ -91,17 +91,32 @@ async def mirror(
         await db.restamp(store, record)
     serial = await state.read_serial(store)
     memory = await Memory.load(store)
-    plan = await make_plan(upstream, store, mirror_settings, filters, serial, record, memory, started)
+    plan = await make_plan(
+        upstream,
+        store,
+        mirror_settings,
+        filters,
+        serial,
+        record,
+        memory,
+        started,
+        skip_backoff=options.allow_mass_delete,
+    )
     report = SyncReport(stats=stats, serial=serial, started=started, listing_unchanged=plan.listing_unchanged)
-    plan = apply_safety_valve(mirror_settings, plan, stats, options, record.count())
+    plan = apply_safety_valve(mirror_settings, plan, stats, options, record)
+    results = Results()
     for name in plan.invalid:
         stats.failed[name] = "the upstream listing gives it an invalid serial; skipped this run"
+        # Carried like any failure, at serial 0 (any answer will do): once upstream fixes the
+        # serial it may sit below ``status``, and the listing alone would never queue it again.
+        results.failed[name] = ListingEntry(name, 0)
     stats.projects_total = len(plan.queue)
     removed = await prune_excluded(store, mirror_settings, record, plan, stats)
     ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), record)
     ctx.vanished = set(plan.vanished)
-    results = Results()
     ctx.guard.allow_mass_delete = options.allow_mass_delete
+    # Whole projects removed this run take their files from the same mirror-wide file limit.
+    ctx.guard.files_removing = claims.owned_files(record, _whole_removals(mirror_settings, plan))
     if plan.queue:
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
         todo = TodoCheckpoint(store, Todo(plan.target, plan.queue))
@@ -219,22 +234,34 @@ async def bootstrap(store: Store, mirror_settings: MirrorSettings) -> None:
             os.makedirs(path, exist_ok=True)
 
 
+def _whole_removals(mirror_settings: MirrorSettings, plan: Plan) -> list[str]:
+    """The projects this run removes whole if upstream confirms: confirmable absences, pruned exclusions."""
+    confirmable = [] if mirror_settings.keep_removed else list(plan.confirmable)
+    return confirmable + (list(plan.excluded) if mirror_settings.prune_filtered else [])
+
+
 def apply_safety_valve(
-    mirror_settings: MirrorSettings, plan: Plan, stats: RunStats, options: Options, local: int
+    mirror_settings: MirrorSettings, plan: Plan, stats: RunStats, options: Options, record: MirrorRecord
 ) -> Plan:
-    """Refuse to remove more than the configured share of the mirror (``local`` projects) in one run.
+    """Refuse to remove more than the configured share of the mirror's projects, or of its files, in one run.
 
     Only confirmable absences count: a first sighting removes nothing this run.
     """
-    removing = len(plan.confirmable) * (not mirror_settings.keep_removed)
-    removing += len(plan.excluded) * mirror_settings.prune_filtered
-    limit = removal_limit(local, mirror_settings.max_delete_share)
-    if removing <= limit or options.allow_mass_delete:
+    names = _whole_removals(mirror_settings, plan)
+    if not names or options.allow_mass_delete:
         return plan
-    stats.refused = (
-        f"refusing to remove {removing} of {local} projects in one run (max-delete-share allows {limit});"
-        " if that is intended, rerun with --allow-mass-delete"
-    )
+    local, share = record.count(), mirror_settings.max_delete_share
+    limit, files = removal_limit(local, share), claims.owned_files(record, names)
+    total = record.count_release_files()
+    if len(names) > limit:
+        stats.refused = f"refusing to remove {len(names)} of {local} projects in one run"
+        stats.refused += f" (max-delete-share allows {limit})"
+    elif files > claims.file_limit(total, share):
+        stats.refused = f"refusing to remove {len(names)} project(s) holding {files} of the mirror's {total} files"
+        stats.refused += f" in one run (max-delete-share allows {claims.file_limit(total, share)} files)"
+    else:
+        return plan
+    stats.refused += "; if that is intended, rerun with --allow-mass-delete"
     log.error("%s", stats.refused)
     vanished = set(plan.vanished)
     queue = tuple(entry for entry in plan.queue if entry.name not in vanished)
@@ -311,8 +338,8 @@ async def _sync_one(ctx: Context, entry: ListingEntry, results: Results) -> bool
         reason = await listed_404(ctx, entry) if listed else None
     # Whatever one project raises (sqlite3 overflow included) fails that project only.
     except Exception as exc:
-        if getattr(exc, "stops_run", False) or resource_error(exc) is not None:
-            raise  # a full or read-only disk, a lost lease: the run stops, not just this project
+        if ends_run(exc):
+            raise  # a full or read-only disk, a lost lease, a damaged index: the run stops, not just this project
         _failed(ctx, entry, results, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         log.debug("%s failed", entry.name, exc_info=exc)
         return False

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from frumious.download import Wanted, download
-from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMissing, ResourceError, resource_error
+from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMissing, ends_run
 from frumious.models import Project
 from frumious.project import candidate_urls
 from frumious.protocol import layout, pagelinks, render
@@ -167,8 +167,8 @@ async def check_project(run: _Run, name: str) -> None:
             await repair(run, name, bad, upstream)
         await check_pages(run, name, rows)
     except (FrumiousError, OSError, ValueError) as exc:
-        if resource_error(exc) is not None:
-            raise  # a full or read-only disk stops the whole verify
+        if ends_run(exc):
+            raise  # a full or read-only disk, a lost lease, a damaged index stop the whole verify
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         stats.failed[name] = reason
         log.error("%s failed: %s", name, reason)
@@ -307,12 +307,14 @@ async def repair(run: _Run, name: str, bad: list[FileRow], project: Project | No
         sources = candidate_urls(run.mirror, url)
         if row.metadata:
             sources = [f"{source}.metadata" for source in sources]
-        wanted = Wanted(row.key, sources, row.size, {row.algorithm: row.digest}, row.uploaded)
+        # A .metadata sidecar has no recorded size: its body is bounded like the sync's.
+        cap = run.mirror.max_project_size
+        wanted = Wanted(row.key, sources, row.size, {row.algorithm: row.digest}, row.uploaded, cap=cap)
         try:
             size = await download(run.upstream, run.store, wanted, run.mirror.digest_name)
-        except ResourceError:
-            raise  # a full or read-only disk: the next repair would fail the same way
         except FrumiousError as exc:
+            if ends_run(exc):
+                raise  # a full or read-only disk, a lost lease: the next repair would fail the same way
             failures.append(str(exc).splitlines()[0])
             continue
         run.report.stats.files_downloaded += 1

@@ -223,3 +223,45 @@ def test_sync_name_honours_the_file_valve_and_its_override(fake_pypi, make_confi
     assert len(big_files(root)) == BIG_FILES
     assert run(config, "sync", "big", "--allow-mass-delete") == 0
     assert big_files(root) == {"big-1.6.tar.gz", "big-1.7.tar.gz"}
+
+
+def test_a_failed_project_gives_back_its_share_of_the_mirror_limit(fake_pypi, make_config, tmp_path, capsys) -> None:
+    for n in range(5):
+        fake_pypi.index.add("aaa", f"1.{n}", blob("aaa", f"1.{n}"))
+    for n in range(4):
+        fake_pypi.index.add("zzz", f"1.{n}", blob("zzz", f"1.{n}"))
+    config = make_config(tmp_path, fake_pypi, workers=1)
+    assert run(config, "mirror") == 0
+    root = mirror_dir(config)
+    # aaa would remove 4 files but fails on its new one; zzz then removes 2 (the floor is 5).
+    for n in range(4):
+        fake_pypi.index.remove_release("aaa", f"1.{n}")
+    fake_pypi.index.add("aaa", "2.0", blob("aaa", "2.0"))
+    fake_pypi.fail("*/aaa-2.0.tar.gz", 500, times=None)
+    for n in range(2):
+        fake_pypi.index.remove_release("zzz", f"1.{n}")
+    capsys.readouterr()
+    assert run(config, "mirror") == 1
+    out = capsys.readouterr().out
+    assert "aaa:" in out and "zzz:" not in out
+    assert {name for name in packages(root) if name.startswith("zzz-")} == {"zzz-1.2.tar.gz", "zzz-1.3.tar.gz"}
+
+
+def test_a_vanished_project_holding_too_many_of_the_mirrors_files_is_refused(
+    fake_pypi, make_config, tmp_path, capsys
+) -> None:
+    for n in range(BIG_FILES, 14):
+        fake_pypi.index.add("big", f"1.{n}", blob("big", f"1.{n}"))
+    # One of four projects may go (0.3 of 4 rounds to 1), but not 14 of the mirror's files.
+    config = make_config(tmp_path, fake_pypi, max_delete_share=0.3, confirm_removal_after=0)
+    assert run(config, "mirror") == 0
+    root = mirror_dir(config)
+    fake_pypi.index.remove_project("big")
+    assert run(config, "mirror") == 0  # the first sighting
+    capsys.readouterr()
+    assert run(config, "mirror") == 1
+    err = capsys.readouterr().err
+    assert "holding 14 of the mirror's" in err and "--allow-mass-delete" in err
+    assert len(big_files(root)) == 14
+    assert run(config, "mirror", "--allow-mass-delete") == 0
+    assert big_files(root) == set()

@@ -288,3 +288,51 @@ def test_sync_of_a_project_with_no_releases_is_not_a_failure(fake_pypi, make_con
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "sync", "placeholder") == 0
     assert "1 listed with no releases" in capsys.readouterr().out
+
+
+def test_a_change_behind_a_bad_listing_serial_is_retried_once_the_serial_is_fixed(
+    fake_pypi, make_config, tmp_path
+) -> None:
+    config = make_config(tmp_path, fake_pypi)
+    root = mirror_dir(config)
+    assert run(config, "mirror") == 0
+    fake_pypi.index.add("yanky", "2.0", make_wheel("yanky", "2.0"))
+    real = serial_of(fake_pypi, "yanky")
+    fake_pypi.index.project("yanky").last_serial = 10**30
+    fake_pypi.index.add("dep-lib", "0.2", make_wheel("dep-lib", "0.2"))
+    assert run(config, "mirror") == 1
+    assert read(root, "status") == str(serial_of(fake_pypi, "dep-lib"))
+    # Upstream fixes the listing: yanky's serial is now below the mirror's status.
+    fake_pypi.index.project("yanky").last_serial = real
+    assert run(config, "mirror") == 0
+    assert "yanky-2.0-py3-none-any.whl" in packages(root)
+    assert failed_names(root) == set()
+
+
+def test_allow_mass_delete_reaches_a_quarantined_project(fake_pypi, make_config, tmp_path) -> None:
+    config = make_config(tmp_path, fake_pypi, quarantine_after=1)
+    root = mirror_dir(config)
+    fake_pypi.fail("/pypi/yanky/json", 500, times=None)
+    assert run(config, "mirror") == 1
+    fake_pypi.clear_faults()
+    fake_pypi.reset_log()
+    assert run(config, "mirror") == 0
+    assert "/pypi/yanky/json" not in fake_pypi.paths("/pypi/")
+    # Its backoff has not run out, but the override is meant to reach it now.
+    assert run(config, "mirror", "--allow-mass-delete") == 0
+    assert "web/simple/yanky/index.html" in tree(root)
+    assert failed_names(root) == set()
+
+
+def test_a_no_release_page_without_a_serial_is_retried(fake_pypi, make_config, tmp_path, capsys) -> None:
+    fake_pypi.index.add_project("placeholder")
+    no_serial = {"meta": {"api-version": "1.1"}}
+    fake_pypi.patch_json("/simple/placeholder/", no_serial, headers={"X-PyPI-Last-Serial": ""}, times=None)
+    config = make_config(tmp_path, fake_pypi)
+    root = mirror_dir(config)
+    assert run(config, "mirror") == 1
+    assert "placeholder: not found upstream (404); its simple page gives no serial" in capsys.readouterr().out
+    assert failed_names(root) == {"placeholder"}
+    fake_pypi.clear_faults()
+    assert run(config, "mirror") == 0
+    assert failed_names(root) == set()

@@ -289,3 +289,11 @@ def test_size_keys_have_generous_defaults_and_refuse_nonsense(tmp_path: Path) ->
         config.loads(f"[mirror]\ndirectory = {tmp_path}\nmax-project-size = 12 apples\n")
     with pytest.raises(ConfigError, match="max-listing-size"):
         config.loads(f"[mirror]\ndirectory = {tmp_path}\nmax-listing-size = 0\n")
+
+
+def test_a_size_of_thousands_of_digits_is_a_config_error(tmp_path: Path) -> None:
+    from frumious import config
+    from frumious.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"max-listing-size: '9999.*' is not a size"):
+        config.loads(f"[mirror]\ndirectory = {tmp_path}\nmax-listing-size = {'9' * 5000}\n")

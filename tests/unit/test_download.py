@@ -80,3 +80,26 @@ async def test_a_wrong_digest_commits_nothing(tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match="sha256"):
         await download.download(FakeUpstream(chunks), store, wanted, "sha256")  # type: ignore[arg-type]
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+class RecordingUpstream(FakeUpstream):
+    """Records what each attempt raised (what upstream.with_retries decides to retry on)."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        super().__init__(chunks)
+        self.raised: list[BaseException] = []
+
+    async def with_retries(self, what: str, call: Callable[[], Awaitable[int]]) -> int:
+        try:
+            return await call()
+        except BaseException as exc:
+            self.raised.append(exc)
+            raise
+
+
+async def test_a_body_past_its_advertised_size_is_a_mismatch_to_retry(tmp_path: Path) -> None:
+    upstream = RecordingUpstream(pieces(1000, 1000))
+    wanted = download.Wanted("web/packages/a/f.whl", ["http://x/f"], 1500, {"sha256": "0" * 64}, None)
+    with pytest.raises(DownloadError, match="passes the advertised 1500 bytes"):
+        await download.download(upstream, FilesystemStore(str(tmp_path)), wanted, "sha256")  # type: ignore[arg-type]
+    assert [type(exc) for exc in upstream.raised] == [download.BodyMismatch]

@@ -371,3 +371,12 @@ def test_read_listing_leaves_garbage_collection_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("meta", [{}, {"_last-serial": 5}])
+def test_a_19_digit_serial_beyond_2_63_is_invalid_on_the_fast_path(meta: dict[str, Any]) -> None:
+    projects = [{"name": "good", "_last-serial": 3}, {"name": "poisoned", "_last-serial": 9300000000000000000}]
+    body = json.dumps({"meta": {"api-version": "1.1", **meta}, "projects": projects}).encode()
+    listing = parse.read_listing(body)
+    assert listing.entries == [ListingEntry("good", 3)]
+    assert listing.invalid == ("poisoned",)

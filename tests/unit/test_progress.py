@@ -26,3 +26,38 @@ def test_human_units() -> None:
     assert human_bytes(512) == "512 B"
     assert human_bytes(1536) == "1.5 KiB"
     assert human_seconds(3725) == "1h02m"
+
+
+def test_the_failed_heading_says_what_happened_to_the_rest() -> None:
+    stats = RunStats(failed={"bad": "HTTP 500"})
+    assert "everything else was mirrored" in "\n".join(summary(stats, 1, 9))
+    stopped = "\n".join(summary(stats, 1, None, stopped_early=True))
+    assert "everything else" not in stopped and "stopped at the first failure" in stopped
+    stats.refused = "refusing to remove 3 of 4 projects in one run"
+    refused = "\n".join(summary(stats, 1, None))
+    assert "everything else" not in refused and "refused removals" in refused
+
+
+def test_a_sigterm_while_the_summary_prints_just_ends_a_finished_run(capsys) -> None:
+    import os
+    import signal
+    from types import SimpleNamespace
+
+    from frumious import cli
+
+    seen: list[int] = []
+
+    async def job(stats: RunStats) -> SimpleNamespace:
+        return SimpleNamespace(ok=True)
+
+    def summarize(report: SimpleNamespace) -> list[str]:
+        os.kill(os.getpid(), signal.SIGTERM)  # a late signal: the run has finished
+        return ["done"]
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        assert cli.run_with_progress(job, summarize) == 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [signal.SIGTERM]
+    assert "stopped" not in capsys.readouterr().err

@@ -60,7 +60,7 @@ def summary(stats: RunStats, seconds: float, serial: int | None, *, stopped_earl
         lines.append("Stopped at the first error (stop-on-error = true)")
     failed = {name: reason for name, reason in stats.failed.items() if name not in stats.quarantined}
     if failed:
-        lines.append("Failed projects (retried next run; everything else was mirrored):")
+        lines.append(_failed_heading(stats, stopped_early))
         lines.extend(f"  {name}: {reason}" for name, reason in sorted(failed.items()))
     if stats.quarantined:
         lines.append("Quarantined projects (failing run after run; retried with backoff, holding nothing back):")
@@ -68,6 +68,15 @@ def summary(stats: RunStats, seconds: float, serial: int | None, *, stopped_earl
             reason = stats.failed.get(name)
             lines.append(f"  {name}: {why}" + (f" (this run: {reason})" if reason else ""))
     return lines
+
+
+def _failed_heading(stats: RunStats, stopped_early: bool) -> str:
+    """What the failures cost the rest of the run: only a run that went on mirrored everything else."""
+    if stopped_early:
+        return "Failed projects (the run stopped at the first failure; the next run resumes and retries them):"
+    if stats.refused:
+        return "Failed projects (retried next run; the refused removals above were not made):"
+    return "Failed projects (retried next run; everything else was mirrored):"
 
 
 def stopped_summary(stats: RunStats, seconds: float) -> list[str]:

@@ -30,7 +30,7 @@ def run_with_progress(
         for handler in logging.getLogger().handlers:
             handler.addFilter(_ClearLine(stream))
     started = time.monotonic()
-    # Outside the event loop (starting it, printing the summary) a SIGTERM stops the same way.
+    # While the event loop starts, a SIGTERM stops the same way; once the run finished it just ends the process.
     previous = signal.signal(signal.SIGTERM, _raise_stopped)
     try:
         try:
@@ -42,6 +42,8 @@ def run_with_progress(
             _clear_line(stream, live)
             return _refused(refused, stats, time.monotonic() - started)
         _clear_line(stream, live)
+        # The run finished: a late SIGTERM just ends the process, not "stopped... resumes" and 143.
+        signal.signal(signal.SIGTERM, previous)
         if summarize is not None:
             lines = summarize(report)
         else:

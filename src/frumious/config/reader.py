@@ -68,8 +68,10 @@ class Reader:
         text = raw.strip().upper().removesuffix("B")
         scale: int = 1024 ** (" KMG".index(text[-1]) if text and text[-1] in "KMG" else 0)
         digits = text[:-1] if scale > 1 else text
-        if not (digits.isascii() and digits.isdigit()) or int(digits) == 0:
-            self.bad(section, key, f"{raw!r} is not a size; use a whole number of bytes, or one with K, M or G")
+        # Bounded before int(): Python refuses to convert thousands of digits (a ValueError, not a config error).
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > 18 or int(digits) == 0:
+            shown = raw if len(raw) <= 40 else raw[:37] + "..."
+            self.bad(section, key, f"{shown!r} is not a size; use a whole number of bytes, or one with K, M or G")
             return 1  # a placeholder: the ConfigError will be raised
         return int(digits) * scale
 

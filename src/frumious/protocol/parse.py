@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import urljoin, urlsplit
 
 from frumious.errors import BadUpstreamData
-from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
+from frumious.models import MAX_SERIAL, DistFile, ListingEntry, Project, canonicalize_name, serial_from_text
 from frumious.protocol.layout import check_filename, package_key
 
 __all__ = [
@@ -37,8 +37,6 @@ __all__ = [
     "serial_from_text",
 ]
 
-# SQLite's INTEGER (and PyPI's bigint) end here; a larger serial is corrupt data, never real.
-MAX_SERIAL = 2**63 - 1
 # A JSON integer longer than this is no count we could use; Python refuses to convert one of
 # more than 4,300 digits at all (ValueError), so such numbers are kept as a marker instead.
 _MAX_DIGITS = 40
@@ -71,7 +69,7 @@ def _item(capture: bool) -> bytes:
     """
     group = b"(" if capture else b"(?:"
     name = rb'"name"' + _COLON + b'"' + group + rb'[^"\\\x00-\x1f]*)"'
-    # At most 19 digits: longer serials take the json.loads path, which checks the range.
+    # At most 19 digits (range-checked in _fast_entries): longer serials take the json.loads path.
     serial = rb'"_last-serial"' + _COLON + group + rb"0|[1-9][0-9]{0,18})"
     either = b"(?:" + name + _COMMA + serial + b"|" + serial + _COMMA + name + b")"
     return rb"\{" + _WS + either + _WS + rb"\}"
@@ -135,15 +133,6 @@ def _is_serial(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SERIAL
 
 
-def serial_from_text(text: str) -> int | None:
-    """A serial given as decimal text (a header, a todo line), or None when it is not a valid one."""
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_DIGITS:
-        return None
-    value = int(text)
-    return value if value <= MAX_SERIAL else None
-
-
 def _check_meta(document: Any) -> int | None:
     if not isinstance(document, dict) or not isinstance(document.get("projects"), list):
         raise BadUpstreamData("the body is not a PEP 691 project listing (no 'projects' list)")
@@ -158,7 +147,7 @@ def _check_meta(document: Any) -> int | None:
     return serial if _is_serial(serial) else None
 
 
-def _fast_entries(body: bytes, start: int, end: int) -> tuple[list[ListingEntry], int]:
+def _fast_entries(body: bytes, start: int, end: int) -> tuple[list[ListingEntry], int, list[str]]:
     # The array decoded once (the whole body was checked to be UTF-8 in _split_listing), not
     # each name; and no garbage collection while 700,000 entries are made: every full pass
     # would walk all the entries made so far, for nothing (a third of the time, measured).
@@ -167,16 +156,20 @@ def _fast_entries(body: bytes, start: int, end: int) -> tuple[list[ListingEntry]
     gc.disable()
     try:
         entries: list[ListingEntry] = []
+        invalid: list[str] = []
         skipped = 0
         # finditer, not findall: one match alive at a time keeps the peak near the result's size.
         for match in _ENTRY_TEXT.finditer(text):
             name1, serial1, serial2, name2 = match.groups()
             raw = name1 if name1 is not None else name2
-            if raw:
-                entries.append(ListingEntry(raw, int(serial1 or serial2)))
-            else:
+            serial = int(serial1 or serial2)
+            if not raw:
                 skipped += 1
-        return entries, skipped
+            elif serial <= MAX_SERIAL:
+                entries.append(ListingEntry(raw, serial))
+            else:
+                invalid.append(raw)  # 19 digits can pass 2**63 - 1: listed, but not synced
+        return entries, skipped, invalid
     finally:
         if collecting:
             gc.enable()
@@ -214,7 +207,7 @@ def read_listing(body: bytes, root_serial: int | None = None) -> Listing:
     else:
         envelope, start, end = split
         serial = _check_meta(envelope)
-        entries, skipped = _fast_entries(body, start, end)
+        entries, skipped, invalid = _fast_entries(body, start, end)
     ceiling = serial if serial is not None else root_serial
     if ceiling is not None and any(entry.serial > ceiling for entry in entries):
         invalid += [entry.name for entry in entries if entry.serial > ceiling]

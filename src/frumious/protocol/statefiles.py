@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from frumious.models import ListingEntry, canonicalize_name
-
-_MAX_SERIAL = 2**63 - 1
+from frumious.models import ListingEntry, canonicalize_name, serial_from_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +37,14 @@ def parse_failures(text: str) -> dict[str, Failure]:
     found: dict[str, Failure] = {}
     for line in text.splitlines():
         fields = line.split()
-        if len(fields) != 4 or not (fields[1].isdigit() and fields[2].isdigit()) or len(fields[1]) > 19:
+        serial = serial_from_text(fields[1]) if len(fields) == 4 else None
+        if serial is None or not fields[2].isdigit() or len(fields[2]) > 9:
             continue
         try:
             retry_at = float(fields[3])
         except ValueError:
             continue
-        serial = int(fields[1])
-        if serial <= _MAX_SERIAL:
-            found[canonicalize_name(fields[0])] = Failure(fields[0], serial, int(fields[2]), retry_at)
+        found[canonicalize_name(fields[0])] = Failure(fields[0], serial, int(fields[2]), retry_at)
     return found
 
 

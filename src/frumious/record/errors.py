@@ -13,13 +13,18 @@ import functools
 import os
 import sqlite3
 from collections.abc import Callable
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
+from typing import ClassVar, Concatenate, ParamSpec, Protocol, TypeVar
 
 from frumious.errors import FrumiousError, ResourceError, StateError
 
 
 class RecordUnusable(StateError):
-    """The index file is damaged (not a database, or malformed): only this sets it aside."""
+    """The index file is damaged (not a database, or malformed): only this sets it aside.
+
+    Met mid-run it ends the run: every later project would need the index too.
+    """
+
+    stops_run: ClassVar[bool] = True
 
 
 # SQLite's primary result codes for a damaged file; every other failure is not the file's fault.
