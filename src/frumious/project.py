@@ -25,7 +25,7 @@ from frumious.record.db import FileRow, MirrorRecord, ProjectRow
 from frumious.removal import project_file_keys, remove_files
 from frumious.settings import MirrorSettings
 from frumious.stats import RunStats
-from frumious.storage.base import Store
+from frumious.storage.base import Store, local_path
 from frumious.upstream import Upstream
 
 log = logging.getLogger("frumious.sync")
@@ -295,7 +295,7 @@ async def cleanup_legacy_dirs(ctx: Context, name: str) -> None:
         directory = layout.simple_dir(legacy, ctx.mirror.hash_index)
         if not await ctx.store.children(directory):
             continue
-        here, there = ctx.store.local_path(directory), ctx.store.local_path(canonical_dir)
+        here, there = local_path(ctx.store, directory), local_path(ctx.store, canonical_dir)
         if here and there and os.path.exists(there) and os.path.samefile(here, there):
             continue  # a case-insensitive filesystem: it is the canonical directory
         log.info("Removing legacy simple directory %s", directory)

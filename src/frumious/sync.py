@@ -33,7 +33,7 @@ from frumious.retries import Failure
 from frumious.settings import MirrorSettings
 from frumious.state import Todo, TodoCheckpoint
 from frumious.stats import RunStats
-from frumious.storage.base import Store
+from frumious.storage.base import Store, local_path, local_paths
 from frumious.upstream import Upstream
 
 log = logging.getLogger("frumious.sync")
@@ -229,7 +229,7 @@ async def sync_projects(
 async def bootstrap(store: Store, mirror_settings: MirrorSettings) -> None:
     await state.ensure_generation(store)
     for key in (layout.SIMPLE, layout.PACKAGES, layout.LOCAL_STATS):
-        path = store.local_path(key)
+        path = local_path(store, key)
         if path is not None:
             os.makedirs(path, exist_ok=True)
 
@@ -391,11 +391,12 @@ async def write_diff_file(store: Store, mirror_settings: MirrorSettings, written
     if not mirror_settings.diff_file:
         return
     directory = mirror_settings.directory.rstrip("/")
-    lines = [store.local_path(key) or f"{directory}/{key}" for key in written]
+    paths = local_paths(store)
+    lines = [f"{directory}/{key}" if paths is None else paths.local_path(key) for key in written]
     data = "\n".join(lines).encode("utf-8")
     epoch = f"-{int(time.time())}" if mirror_settings.diff_append_epoch else ""
     diff_file = mirror_settings.diff_file.rstrip("/")
-    if store.local_path("") is None and (diff_file + "/").startswith(directory + "/"):
+    if paths is None and (diff_file + "/").startswith(directory + "/"):
         # On an object store a diff file under the mirror directory lives in the bucket too.
         key = diff_file[len(directory) :].strip("/")
         if not key or await store.children(key):

@@ -26,7 +26,7 @@ from frumious.record.db import FileRow, MirrorRecord
 from frumious.record.rebuild import project_of_filename
 from frumious.settings import CompareMethod, MirrorSettings
 from frumious.stats import RunStats
-from frumious.storage.base import Store
+from frumious.storage.base import Store, local_paths
 from frumious.upstream import Upstream
 
 log = logging.getLogger("frumious.verify")
@@ -263,7 +263,7 @@ async def check_file(store: Store, row: FileRow, method: CompareMethod, *, fix: 
     if actual.lower() != row.digest.lower():
         return f"{row.algorithm} is {actual}, not {row.digest}"
     wrong_time = row.uploaded is not None and (info.mtime is None or abs(info.mtime - row.uploaded) >= 1e-3)
-    unrecorded = not recorded and store.local_path(row.key) is None  # object stores can keep the digest
+    unrecorded = not recorded and local_paths(store) is None  # object stores can keep the digest
     if fix and (wrong_time or unrecorded):
         # Right content: record the upload time (and digest on object stores) so the next check is a stat.
         await store.set_meta(row.key, mtime=row.uploaded, digests={row.algorithm: actual})

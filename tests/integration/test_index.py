@@ -149,8 +149,8 @@ def test_an_unclean_close_leads_to_a_rebuild(fake_pypi, make_config, tmp_path, c
 class RemoteStore(FilesystemStore):
     """A filesystem store that pretends to be an object store: no local paths."""
 
-    def local_path(self, key: str) -> str | None:
-        return None
+    # Withdraws the LocalPaths capability (a runtime Protocol treats a None member as absent).
+    local_path = None
 
 
 def test_object_stores_keep_a_cached_copy_and_upload_it(fake_pypi, make_config, tmp_path, monkeypatch, capsys) -> None:

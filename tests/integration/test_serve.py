@@ -303,8 +303,8 @@ def test_hash_index_tree_is_served_without_rewrites(tmp_path: Path) -> None:
 class RemoteStore(FilesystemStore):
     """A filesystem store that claims not to be local: everything goes through the port."""
 
-    def local_path(self, key: str) -> str | None:
-        return None
+    # Withdraws the LocalPaths capability (a runtime Protocol treats a None member as absent).
+    local_path = None
 
 
 @pytest.fixture(scope="module", params=["local", "remote"])

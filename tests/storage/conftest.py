@@ -187,6 +187,7 @@ class Backend:
 
 BACKENDS = [
     pytest.param("filesystem", id="filesystem"),
+    pytest.param("memory", id="memory"),
     pytest.param("s3", id="s3", marks=pytest.mark.swift),
     pytest.param("s3-moto", id="s3-moto"),
     pytest.param("swift", id="swift", marks=pytest.mark.swift),
@@ -211,6 +212,12 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
         root = tmp_path / "mirror"
         result = Backend(kind, lambda **kw: remember(FilesystemStore(str(root), **kw)), spool)
+    elif kind == "memory":
+        # The backend guide's example: required verbs only, every other verb the base class's.
+        from frumious.testing.memstore import MemoryStore, Volume
+
+        volume = Volume()
+        result = Backend(kind, lambda: remember(MemoryStore(volume)), spool)
     elif kind in ("s3", "s3-moto"):
         result, cleanup = _s3_backend(request, kind, spool, remember)
     else:

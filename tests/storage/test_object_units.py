@@ -10,7 +10,7 @@ import swiftclient
 
 from frumious.errors import ConfigError, LockHeld, StorageError
 from frumious.settings import MirrorSettings, S3Settings, Settings, SwiftSettings
-from frumious.storage import objectlock
+from frumious.storage import local_paths, objectlock
 from frumious.storage.objectbase import content_type, info_from_meta, metadata
 from frumious.storage.s3 import S3Store
 from frumious.storage.s3client import parse_directory
@@ -44,7 +44,7 @@ async def test_s3_from_settings() -> None:
     try:
         assert (store.bucket, store.prefix) == ("bucket", "pre/fix")
         assert store.description == "s3://bucket/pre/fix"
-        assert store.local_path("status") is None
+        assert local_paths(store) is None
         config = store._client.meta.config
         # botocore counts retries after the first try, as bandersnatch passed it.
         assert config.retries == {"total_max_attempts": 8, "mode": "adaptive"}
@@ -87,7 +87,7 @@ async def test_swift_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         assert store.description == "swift://c/pypi"
         assert store._conns._auth.username == "u:v"
-        assert store.local_path("x") is None
+        assert local_paths(store) is None
     finally:
         await store.close()
 

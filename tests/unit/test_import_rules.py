@@ -32,6 +32,7 @@ LAYERS = {
     "frumious.upstream": 2,
     "frumious.state": 2,
     "frumious.serve": 3,
+    "frumious.testing": 3,
     "frumious.cli": 4,
     "frumious.__main__": 4,
 }

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from enum import Enum
 from importlib import resources
+from importlib.metadata import entry_points
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from urllib.parse import urlsplit
@@ -28,6 +29,9 @@ from frumious.settings import CompareMethod, MirrorSettings, S3Settings, Setting
 __all__ = ["EXAMPLE_CONFIG", "default_config_path", "load", "loads"]
 
 EXAMPLE_CONFIG: str = resources.files("frumious.config").joinpath("example.conf").read_text(encoding="utf-8")
+
+# Where storage backends register (frumious.storage.ENTRY_POINT_GROUP; config may not import storage).
+STORAGE_ENTRY_POINT_GROUP = "frumious.storage.v1"
 
 _CONFIG_CANDIDATES = ("/etc/frumious.conf", "/etc/bandersnatch.conf")
 
@@ -256,7 +260,7 @@ def _mirror(r: Reader) -> MirrorSettings:
     if not directory:
         r.bad(m, "directory", "required but not set; name the directory the mirror lives in")
     allow_non_https = r.boolean(m, "allow-non-https")
-    backend = r.choice(m, "storage-backend", ("filesystem", "s3", "swift"), str.lower)
+    backend = r.choice(m, "storage-backend", _storage_backends(), str.lower)
     if backend == "s3" and directory:
         _check_s3_directory(r, directory)
     elif backend == "filesystem" and directory:
@@ -332,6 +336,12 @@ def _check_files(r: Reader, mirror: MirrorSettings) -> None:
         _guard(r, "directory", guards.not_a_directory_problem(mirror.directory))
     if mirror.log_config:
         _guard(r, "log-config", guards.log_config_problem(mirror.log_config))
+
+
+def _storage_backends() -> tuple[str, ...]:
+    """The built-in backends and the installed ones (frumious.storage lists the same, and loads them)."""
+    installed = (ep.name for ep in entry_points(group=STORAGE_ENTRY_POINT_GROUP))
+    return tuple(dict.fromkeys(("filesystem", "s3", "swift", *installed)))
 
 
 def _scheme(url: str) -> str | None:

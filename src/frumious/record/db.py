@@ -29,7 +29,7 @@ from pathlib import Path
 from frumious.errors import ObjectMissing, ResourceError
 from frumious.protocol import layout
 from frumious.record.errors import RecordUnusable, db_error, writes
-from frumious.storage.base import Store
+from frumious.storage.base import Store, local_path
 
 log = logging.getLogger("frumious.record.db")
 
@@ -324,7 +324,7 @@ async def restamp(store: Store, record: MirrorRecord) -> None:
 @asynccontextmanager
 async def attached(store: Store) -> AsyncIterator[MirrorRecord]:
     """The mirror's index, opened for one command and closed (and uploaded) after it."""
-    local = store.local_path(RECORD_KEY)
+    local = local_path(store, RECORD_KEY)
     if local is not None:
         record = open_or_replace(local)
         try:

@@ -33,7 +33,7 @@ from packaging.utils import canonicalize_name
 from frumious.errors import FrumiousError
 from frumious.protocol import layout, serving
 from frumious.protocol.serving import Variant, make_etag
-from frumious.storage.base import Store
+from frumious.storage.base import Store, local_paths
 
 __all__ = ["Handler", "Mirror", "make_app"]
 
@@ -86,7 +86,8 @@ class Mirror:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        web_root = store.local_path("web")
+        self._files = local_paths(store)
+        web_root = self._files.local_path("web") if self._files else None
         self.local_root = os.path.realpath(web_root) + os.sep if web_root else None
         self._cache: OrderedDict[str, Entry] = OrderedDict()  # least recently used first
         self._bytes = 0
@@ -97,7 +98,7 @@ class Mirror:
         if path is None:
             if len(self._paths) >= 4 * CACHE_ENTRIES:
                 self._paths.clear()
-            path = self._paths[key] = self.store.local_path(key) or ""
+            path = self._paths[key] = self._files.local_path(key) if self._files else ""
         return path
 
     async def lookup(self, key: str, *, page: bool) -> Entry | None:

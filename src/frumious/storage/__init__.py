@@ -1,13 +1,42 @@
-"""Storage backends behind one port (see ``base.Store``)."""
+"""Storage backends behind one port (see ``base.Store``), found by name.
+
+The built-in backends are named here, in code, so they open even from a broken install;
+third-party ones come from the ``frumious.storage.v1`` entry-point group, whose entry
+point names a ``Store`` subclass (docs/storage.md). A backend's module is imported only
+when it is chosen, so object-store libraries load only for object stores.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from importlib import import_module
+from importlib.metadata import EntryPoint, entry_points
+
 from frumious.errors import ConfigError
 from frumious.settings import Settings
-from frumious.storage.base import ObjectInfo, ObjectWriter, Store
+from frumious.storage.base import LocalPaths, ObjectInfo, ObjectWriter, Store, local_path, local_paths
 
-__all__ = ["ObjectInfo", "ObjectWriter", "Store", "open_store"]
+__all__ = [
+    "BUILTIN_BACKENDS",
+    "ENTRY_POINT_GROUP",
+    "LocalPaths",
+    "ObjectInfo",
+    "ObjectWriter",
+    "Store",
+    "backend_names",
+    "local_path",
+    "local_paths",
+    "open_store",
+]
 
+ENTRY_POINT_GROUP = "frumious.storage.v1"
+
+# name -> "module:Class", imported on use.
+BUILTIN_BACKENDS = {
+    "filesystem": "frumious.storage.filesystem:FilesystemStore",
+    "s3": "frumious.storage.s3:S3Store",
+    "swift": "frumious.storage.swift:SwiftStore",
+}
 
 # The top-level modules each extra brings; a missing one means the extra is not installed.
 _EXTRA_MODULES = {
@@ -16,11 +45,21 @@ _EXTRA_MODULES = {
 }
 
 
+def _plugin_entry_points() -> Iterable[EntryPoint]:
+    # A seam for tests, which cannot install packages.
+    return entry_points(group=ENTRY_POINT_GROUP)
+
+
+def backend_names() -> list[str]:
+    """Every backend a config may name: the built-in ones, then the installed ones."""
+    return list(dict.fromkeys([*BUILTIN_BACKENDS, *(ep.name for ep in _plugin_entry_points())]))
+
+
 def open_store(settings: Settings) -> Store:
-    """The configured backend; object-store libraries load only when chosen."""
+    """The configured backend; its libraries load only when it is chosen."""
     backend = settings.mirror.storage_backend
     try:
-        return _open(settings, backend)
+        return _backend_class(backend).from_settings(settings)
     except ImportError as exc:
         missing = (exc.name or "").partition(".")[0]
         if missing not in _EXTRA_MODULES.get(backend, ()):
@@ -31,17 +70,24 @@ def open_store(settings: Settings) -> Store:
         ) from exc
 
 
-def _open(settings: Settings, backend: str) -> Store:
-    if backend == "filesystem":
-        from frumious.storage.filesystem import FilesystemStore
+def _backend_class(backend: str) -> type[Store]:
+    builtin = BUILTIN_BACKENDS.get(backend)
+    if builtin is not None:
+        module, _, name = builtin.partition(":")
+        loaded: object = getattr(import_module(module), name)
+    else:
+        loaded = _load_plugin(backend)
+    if not (isinstance(loaded, type) and issubclass(loaded, Store)):
+        raise ConfigError(f"[mirror] storage-backend: {backend} names {loaded!r}, which is not a Store subclass")
+    return loaded
 
-        return FilesystemStore(settings.mirror.directory, manage_permissions=settings.mirror.manage_permissions)
-    if backend == "s3":
-        from frumious.storage.s3 import S3Store
 
-        return S3Store.from_settings(settings)
-    if backend == "swift":
-        from frumious.storage.swift import SwiftStore
-
-        return SwiftStore.from_settings(settings)
-    raise ConfigError(f"[mirror] storage-backend: unknown backend {backend!r} (filesystem, s3 or swift)")
+def _load_plugin(backend: str) -> object:
+    found = [ep for ep in _plugin_entry_points() if ep.name == backend]
+    if not found:
+        known = ", ".join(backend_names())
+        raise ConfigError(f"[mirror] storage-backend: unknown backend {backend!r} ({known})")
+    try:
+        return found[0].load()
+    except Exception as exc:  # any import-time failure of third-party code
+        raise ConfigError(f"[mirror] storage-backend: {backend} ({found[0].value}) failed to load: {exc!r}") from None

@@ -1,4 +1,4 @@
-"""The storage port: the narrow async interface every backend implements.
+"""The storage port: seven verbs every backend implements, the rest built on them.
 
 Backends know keys, not projects. A key is a ``/``-separated path relative to the
 mirror root (``status``, ``web/simple/foo/index.html``). Every write becomes
@@ -8,10 +8,15 @@ visible atomically and complete: ``write`` replaces in one step, and an
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from frumious.errors import ObjectMissing
+from frumious.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,76 +56,131 @@ class Lock(Protocol):
     async def release(self) -> None: ...
 
 
-class Store(Protocol):
-    """A mirror's storage, addressed by key."""
+class Store(abc.ABC):
+    """A mirror's storage, addressed by key: the port the core calls.
+
+    A backend subclasses it and implements the seven abstract verbs (``read``, ``writer``,
+    ``stat``, ``set_meta``, ``delete``, ``walk``, ``lock``) and ``from_settings``; every other
+    verb has a default here built on those, which a backend overrides when it has a faster way
+    (the filesystem's rename-based ``write``, a server-side ``copy``, a bulk ``delete_prefix``).
+    docs/storage.md is the guide; ``frumious.testing.memstore`` follows it.
+    """
+
+    @classmethod
+    @abc.abstractmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """The store the config names; a backend reads its own section (``settings.sections``)."""
+
+    # -- the required verbs --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def read(self, key: str) -> bytes:
+        """The object's bytes; raises ObjectMissing."""
+
+    @abc.abstractmethod
+    async def writer(self, key: str) -> ObjectWriter:
+        """Start a streamed write of ``key``; nothing shows until the writer commits."""
+
+    @abc.abstractmethod
+    async def stat(self, key: str) -> ObjectInfo | None:
+        """Size, upload time and recorded digests, or None when missing."""
+
+    @abc.abstractmethod
+    async def set_meta(self, key: str, *, mtime: float | None, digests: Mapping[str, str]) -> None:
+        """Record upload time and digests for an existing object (merged with what is there)."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> bool:
+        """Remove an object; True when something was removed."""
+
+    @abc.abstractmethod
+    def walk(self, prefix: str) -> AsyncIterator[str]:
+        """Every object key under ``prefix/`` (the whole store for ""), recursively, in no set order."""
+
+    @abc.abstractmethod
+    async def lock(self, key: str) -> Lock:
+        """Take the mirror lock or raise LockHeld at once."""
+
+    # -- defaults built on them ----------------------------------------------------------------
 
     @property
     def description(self) -> str:
         """Where the mirror lives, for messages (a path or a URL)."""
-        ...
-
-    def local_path(self, key: str) -> str | None:
-        """The filesystem path of a key, or None when the store is not local."""
-        ...
-
-    async def read(self, key: str) -> bytes:
-        """The object's bytes; raises ObjectMissing."""
-        ...
+        return type(self).__name__
 
     async def write(
         self, key: str, data: bytes, *, mtime: float | None = None, digests: Mapping[str, str] | None = None
     ) -> None:
         """Replace ``key`` with ``data`` atomically."""
-        ...
+        writer = await self.writer(key)
+        try:
+            await writer.write(data)
+            await writer.commit(mtime=mtime, digests=digests)
+        except BaseException:
+            await writer.abort()
+            raise
 
-    async def writer(self, key: str) -> ObjectWriter:
-        """Start a streamed write of ``key``."""
-        ...
-
-    async def stat(self, key: str) -> ObjectInfo | None:
-        """Size, upload time and recorded digests, or None when missing."""
-        ...
+    async def exists(self, key: str) -> bool:
+        return await self.stat(key) is not None
 
     async def digest(self, key: str, algorithm: str) -> str | None:
-        """Hash the object's content; None when missing."""
-        ...
-
-    async def set_meta(self, key: str, *, mtime: float | None, digests: Mapping[str, str]) -> None:
-        """Record upload time and digests for an existing object."""
-        ...
-
-    async def delete(self, key: str) -> bool:
-        """Remove an object; True when something was removed."""
-        ...
+        """Hash the object's content (never a recorded digest); None when missing."""
+        try:
+            data = await self.read(key)
+        except ObjectMissing:
+            return None
+        return hashlib.new(algorithm, data).hexdigest()
 
     async def delete_prefix(self, prefix: str) -> int:
         """Remove every object under ``prefix/``; the count removed."""
-        ...
-
-    async def exists(self, key: str) -> bool: ...
-
-    def walk(self, prefix: str) -> AsyncIterator[str]:
-        """Every object key under ``prefix/``, recursively, in no set order."""
-        ...
+        # Listed first: deleting while a listing is under way can skip keys on some stores.
+        keys = [key async for key in self.walk(prefix)]
+        return sum([await self.delete(key) for key in keys])
 
     async def children(self, prefix: str) -> list[str]:
         """Names directly under ``prefix/`` (objects and pseudo-directories)."""
-        ...
+        start = len(prefix.strip("/")) + 1 if prefix.strip("/") else 0
+        return sorted({key[start:].partition("/")[0] async for key in self.walk(prefix)})
 
     async def copy(self, src: str, dst: str) -> None:
-        """Atomically make ``dst`` a copy of ``src``."""
-        ...
+        """Atomically make ``dst`` a copy of ``src``, its time and digests included."""
+        info = await self.stat(src)
+        if info is None:
+            raise ObjectMissing(f"{src} is missing from {self.description}")
+        await self.write(dst, await self.read(src), mtime=info.mtime, digests=info.digests)
 
     async def link(self, key: str, target: str) -> None:
-        """Make ``key`` resolve to ``target``: a symlink, or a copy on object stores."""
-        ...
-
-    async def lock(self, key: str) -> Lock:
-        """Take the mirror lock or raise LockHeld at once."""
-        ...
+        """Make ``key`` resolve to ``target``: a symlink on filesystems, a copy by default."""
+        await self.copy(target, key)
 
     async def flush(self) -> None:
-        """Make everything written so far durable."""
+        """Make everything written so far durable (nothing to do where a commit already is)."""
+        return None
+
+    async def close(self) -> None:
+        """Release connections and threads; the store is not used after."""
+        return None
+
+
+@runtime_checkable
+class LocalPaths(Protocol):
+    """The optional capability of a store whose keys are files on this machine.
+
+    ``serve`` uses it for sendfile and the record opens its SQLite file in place; other stores
+    lack it and those callers take their object-store path.
+    """
+
+    def local_path(self, key: str) -> str:
+        """The filesystem path of ``key`` (whether or not it exists)."""
         ...
 
-    async def close(self) -> None: ...
+
+def local_paths(store: Store) -> LocalPaths | None:
+    """The store as ``LocalPaths`` when it has local files; check once, outside loops."""
+    return store if isinstance(store, LocalPaths) else None
+
+
+def local_path(store: Store, key: str) -> str | None:
+    """The filesystem path of ``key``, or None when the store is not local."""
+    paths = local_paths(store)
+    return None if paths is None else paths.local_path(key)

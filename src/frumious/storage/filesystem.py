@@ -27,7 +27,8 @@ from pathlib import Path
 import filelock
 
 from frumious.errors import LockHeld, ObjectMissing, StorageError, resource_error
-from frumious.storage.base import ObjectInfo
+from frumious.settings import Settings
+from frumious.storage.base import ObjectInfo, Store
 from frumious.storage.fstemp import FILE_MODE, TempDirs
 
 log = logging.getLogger("frumious.storage")
@@ -47,7 +48,9 @@ def _umask() -> int:
     return mask
 
 
-class FilesystemStore:
+class FilesystemStore(Store):
+    """Keys are files under ``root``; it has the ``LocalPaths`` capability."""
+
     def __init__(self, root: str, *, manage_permissions: bool = True) -> None:
         self.root = Path(root)
         self.manage_permissions = manage_permissions
@@ -56,11 +59,15 @@ class FilesystemStore:
         self._fix_mode = bool(_umask() & FILE_MODE)
         self.temps = TempDirs(self._base)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FilesystemStore:
+        return cls(settings.mirror.directory, manage_permissions=settings.mirror.manage_permissions)
+
     @property
     def description(self) -> str:
         return str(self.root)
 
-    def local_path(self, key: str) -> str | None:
+    def local_path(self, key: str) -> str:
         return str(self._path(key))
 
     def _path(self, key: str) -> Path:

@@ -96,12 +96,9 @@ def content_type(key: str) -> str:
 
 
 class PrefixedKeys:
-    """Keys of an object store live under ``prefix``; object stores have no local paths."""
+    """Keys of an object store live under ``prefix``."""
 
     prefix: str
-
-    def local_path(self, key: str) -> str | None:
-        return None
 
     def _key(self, key: str) -> str:
         return join(self.prefix, key)

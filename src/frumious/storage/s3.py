@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from frumious.errors import ObjectMissing, StorageError
 from frumious.settings import Settings
 from frumious.storage import objectlock
-from frumious.storage.base import ObjectInfo
+from frumious.storage.base import ObjectInfo, Store
 from frumious.storage.objectbase import (
     Blocking,
     PrefixedKeys,
@@ -54,7 +54,7 @@ DELETE_BATCH = 1000
 KEPT_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage")
 
 
-class S3Store(PrefixedKeys):
+class S3Store(PrefixedKeys, Store):
     """A Store on S3. ``from_settings`` reads the config; the constructor takes plain values."""
 
     def __init__(

@@ -22,7 +22,7 @@ import swiftclient
 from frumious.errors import ObjectMissing, StorageError
 from frumious.settings import Settings
 from frumious.storage import objectlock
-from frumious.storage.base import ObjectInfo
+from frumious.storage.base import ObjectInfo, Store
 from frumious.storage.objectbase import (
     Blocking,
     PrefixedKeys,
@@ -73,7 +73,7 @@ def _delete_object(container: str, name: str, conn: swiftclient.Connection) -> N
     conn.delete_object(container, name)
 
 
-class SwiftStore(PrefixedKeys):
+class SwiftStore(PrefixedKeys, Store):
     """A Store in a Swift container. ``from_settings`` reads the config; the constructor takes values."""
 
     def __init__(
