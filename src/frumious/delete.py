@@ -14,16 +14,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from frumious import state
 from frumious.errors import BadUpstreamData, FrumiousError, ends_run
+from frumious.mirror import Mirror
 from frumious.models import canonicalize_name
 from frumious.protocol import layout
-from frumious.record.db import MirrorRecord
-from frumious.removal import owned_keys, remove_project
-from frumious.settings import MirrorSettings
 from frumious.stats import RunStats
-from frumious.storage.base import Store
-from frumious.sync import write_root_index
 
 log = logging.getLogger("frumious.delete")
 
@@ -47,9 +42,7 @@ class DeleteReport:
 
 
 async def delete_projects(
-    store: Store,
-    mirror: MirrorSettings,
-    record: MirrorRecord,
+    tree: Mirror,
     names: Sequence[str],
     stats: RunStats,
     *,
@@ -64,7 +57,7 @@ async def delete_projects(
     async def one(name: str) -> None:
         async with gate:
             try:
-                await _delete_one(store, mirror, record, name, report)
+                await _delete_one(tree, name, report)
             except (FrumiousError, OSError) as exc:
                 if ends_run(exc):
                     raise  # a read-only or full disk, a lost lease stop the whole command
@@ -74,39 +67,37 @@ async def delete_projects(
 
     await asyncio.gather(*(one(name) for name in targets))
     if stats.removed_projects:
-        await write_root_index(store, mirror, record, await state.read_serial(store))
-        await store.flush()
+        await tree.write_root_index(await tree.serial())
+        await tree.flush()
     report.finished = time.time()
     return report
 
 
-async def _delete_one(
-    store: Store, mirror: MirrorSettings, record: MirrorRecord, name: str, report: DeleteReport
-) -> None:
+async def _delete_one(tree: Mirror, name: str, report: DeleteReport) -> None:
     canonical = canonicalize_name(name)
     try:
-        present = await project_objects(store, mirror, record, name)
+        present = await project_objects(tree, name)
     except BadUpstreamData:
         raise FrumiousError(f"{name!r} cannot be a project name") from None
-    if not present and record.project(canonical) is None:
+    if not present and tree.record.project(canonical) is None:
         raise FrumiousError("not in the mirror")
     if report.dry_run:
         report.planned[canonical] = present
         log.info("[dry run] would remove %s (%d objects)", canonical, len(present))
         return
-    report.stats.removed.extend(await remove_project(store, mirror, record, name))
+    report.stats.removed.extend(await tree.remove_project(name))
     report.stats.removed_projects.append(canonical)
 
 
-async def project_objects(store: Store, mirror: MirrorSettings, record: MirrorRecord, name: str) -> list[str]:
+async def project_objects(tree: Mirror, name: str) -> list[str]:
     """Every stored object that removing the project would delete."""
-    canonical = canonicalize_name(name)
+    store, canonical = tree.store, canonicalize_name(name)
     found = []
-    for key in sorted(await owned_keys(store, mirror, record, canonical)):
+    for key in sorted(await tree.owned_keys(canonical)):
         for candidate in (key, layout.metadata_key(key)):
             if await store.exists(candidate):
                 found.append(candidate)
-    prefixes = [layout.simple_dir(spelling, mirror.hash_index) for spelling in dict.fromkeys((canonical, name))]
+    prefixes = [layout.simple_dir(spelling, tree.layout.hash_index) for spelling in dict.fromkeys((canonical, name))]
     prefixes.append(f"{layout.PYPI_DIR}/{canonical}")
     for prefix in prefixes:
         found.extend(sorted([key async for key in store.walk(prefix)]))

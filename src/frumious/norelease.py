@@ -16,7 +16,7 @@ import logging
 
 from frumious.errors import UpstreamError
 from frumious.models import ListingEntry, canonicalize_name
-from frumious.project import Context, previous_keys
+from frumious.project import Context
 
 log = logging.getLogger("frumious.sync")
 
@@ -46,7 +46,7 @@ async def listed_404(ctx: Context, entry: ListingEntry) -> str | None:
 
 
 async def _no_releases(ctx: Context, entry: ListingEntry) -> None:
-    held = await previous_keys(ctx, canonicalize_name(entry.name))
+    held = await ctx.mirror.held_keys(canonicalize_name(entry.name))
     ctx.stats.no_releases.append(entry.name)
     if not held:
         log.info("%s is listed upstream with no releases; nothing to mirror", entry.name)

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field, replace
 
 from frumious import retries, state
 from frumious.filters import FilterSet
+from frumious.mirror import Mirror
 from frumious.models import ListingEntry, canonicalize_name
-from frumious.record.db import MirrorRecord
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings
-from frumious.storage.base import Store
 from frumious.upstream import Listing, Upstream
 
 
@@ -86,8 +85,8 @@ class Memory:
     vanishing: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    async def load(cls, store: Store) -> Memory:
-        return cls(await state.read_failures(store), await state.read_vanishing(store))
+    async def load(cls, tree: Mirror) -> Memory:
+        return cls(await tree.failures(), await tree.vanishing())
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +114,18 @@ class Plan:
 
 async def make_plan(
     upstream: Upstream,
-    store: Store,
-    mirror_settings: MirrorSettings,
+    tree: Mirror,
     filters: FilterSet,
     serial: int,
-    record: MirrorRecord,
     memory: Memory,
     now: float,
     *,
     skip_backoff: bool = False,
+    read_only: bool = False,
 ) -> Plan:
-    plan = await _base_plan(upstream, store, mirror_settings, filters, serial, record, memory)
+    """The plan; ``read_only`` (a dry run) leaves even an unusable todo in place."""
+    plan = await _base_plan(upstream, tree, filters, serial, memory, read_only)
+    mirror_settings = tree.settings
     # A failure the filters now exclude is forgotten: blocklisting a broken project works.
     failures = {name: f for name, f in memory.failures.items() if filters.allows_project(f.name)}
     # --allow-mass-delete retries quarantined projects at once: a project refused by the file
@@ -137,15 +137,10 @@ async def make_plan(
 
 
 async def _base_plan(
-    upstream: Upstream,
-    store: Store,
-    mirror_settings: MirrorSettings,
-    filters: FilterSet,
-    serial: int,
-    record: MirrorRecord,
-    memory: Memory,
+    upstream: Upstream, tree: Mirror, filters: FilterSet, serial: int, memory: Memory, read_only: bool
 ) -> Plan:
-    todo = await state.read_todo(store)
+    record = tree.record
+    todo = await tree.todo(discard_unusable=not read_only)
     if todo is not None:
         # Filters apply to resumed work too: a project blocklisted since is not fetched.
         entries = tuple(entry for entry in todo.entries if filters.allows_project(entry.name))
@@ -153,9 +148,9 @@ async def _base_plan(
             log.info("Dropped %d resumed project(s) the filters now exclude", len(todo.entries) - len(entries))
         log.info("Resuming an interrupted run: %d project(s) left", len(entries))
         return Plan(queue=entries, target=max(serial, todo.target), resumed=True, keep_vanishing=True)
-    changed_filters = await state.filters_changed(store, filters.fingerprint)
-    etag = await state.read_listing_etag(store, serial) if serial and not changed_filters else None
-    listing = await fetch_listing(upstream, mirror_settings, filters, etag)
+    changed_filters = await tree.filters_changed(filters.fingerprint)
+    etag = await tree.listing_etag(serial) if serial and not changed_filters else None
+    listing = await fetch_listing(upstream, tree.settings, filters, etag)
     if listing is None:
         log.info("The upstream listing is unchanged since serial %d", serial)
         # Unchanged listing: the projects absent from it before are absent still.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -19,13 +18,13 @@ from frumious import claims
 from frumious.download import Wanted, download, is_current
 from frumious.errors import BadUpstreamData, NotFound, ends_run
 from frumious.filters import FilterSet
+from frumious.mirror import Mirror
 from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
 from frumious.protocol import layout, render
 from frumious.record.db import FileRow, MirrorRecord, ProjectRow
-from frumious.removal import project_file_keys, remove_files
 from frumious.settings import MirrorSettings
 from frumious.stats import RunStats
-from frumious.storage.base import Store, local_path
+from frumious.storage.base import Store
 from frumious.upstream import Upstream
 
 log = logging.getLogger("frumious.sync")
@@ -34,17 +33,27 @@ log = logging.getLogger("frumious.sync")
 @dataclass
 class Context:
     upstream: Upstream
-    store: Store
-    mirror: MirrorSettings
+    mirror: Mirror
     filters: FilterSet
     stats: RunStats
     files_gate: asyncio.Semaphore
-    record: MirrorRecord
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Projects that vanished from the listing: removed when upstream confirms with a 404.
     vanished: set[str] = field(default_factory=set)
     # Keys claimed and files being removed this run; it also carries --allow-mass-delete.
     guard: claims.RunGuard = field(default_factory=claims.RunGuard)
+
+    @property
+    def settings(self) -> MirrorSettings:
+        return self.mirror.settings
+
+    @property
+    def store(self) -> Store:
+        return self.mirror.store
+
+    @property
+    def record(self) -> MirrorRecord:
+        return self.mirror.record
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +78,12 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     doomed: set[str] = set()
     try:
         # Refusals (a key another project owns, too many files to remove) come before any write.
-        doomed = await plan_files(ctx, upstream_project, project) if ctx.mirror.release_files else set()
-        if ctx.mirror.json:
-            await save_json(ctx, upstream_project)
-        with_metadata = await mirror_files(ctx, project) if ctx.mirror.release_files else None
+        doomed = await plan_files(ctx, upstream_project, project) if ctx.settings.release_files else set()
+        if ctx.settings.json:
+            _wrote(ctx, await ctx.mirror.save_json(upstream_project))
+        with_metadata = await mirror_files(ctx, project) if ctx.settings.release_files else None
         await write_pages(ctx, project, entry, with_metadata)
-        ctx.record.record(*index_rows(ctx.mirror, project, with_metadata))
+        ctx.record.record(*index_rows(ctx.settings, project, with_metadata))
     except BaseException:
         # The project failed before removing anything: its reserved removals go back to the run's limit.
         ctx.guard.files_removing -= len(doomed)
@@ -83,28 +92,20 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         ctx.guard.release(project.canonical)
     if doomed:
         await prune_stale_files(ctx, project, doomed)
-    if ctx.mirror.cleanup:
+    if ctx.settings.cleanup:
         await cleanup_legacy_dirs(ctx, entry.name)
     return Outcome(project)
 
 
 async def plan_files(ctx: Context, upstream: Project, kept: Project) -> set[str]:
     """Claim the project's keys and reserve the removal of its stale files; the files to remove."""
-    claims.claim_keys(ctx.guard, ctx.record, ctx.mirror, kept)
-    previous = await previous_keys(ctx, kept.canonical)
+    claims.claim_keys(ctx.guard, ctx.record, ctx.settings, kept)
+    previous = await ctx.mirror.held_keys(kept.canonical)
     if not previous:
         return set()
     doomed = stale_files(ctx, upstream, kept, previous)
-    claims.allow_removal(ctx.guard, ctx.record, ctx.mirror, kept.name, len(doomed), len(previous))
+    claims.allow_removal(ctx.guard, ctx.record, ctx.settings, kept.name, len(doomed), len(previous))
     return doomed
-
-
-async def previous_keys(ctx: Context, canonical: str) -> set[str] | None:
-    """The files the mirror held for the project before this sync: the index, else its page."""
-    keys = ctx.record.file_keys(canonical)
-    if keys is None:
-        keys = await project_file_keys(ctx.store, ctx.mirror, canonical)
-    return keys
 
 
 def index_rows(
@@ -137,20 +138,20 @@ def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[st
         with contextlib.suppress(BadUpstreamData):
             offered.add(layout.package_key(dist.url))
     filtered, vanished = stale & offered, stale - offered
-    if filtered and not ctx.mirror.prune_filtered:
+    if filtered and not ctx.settings.prune_filtered:
         ctx.stats.would_prune.extend(sorted(filtered))
         log.warning(
             "%s: %d file(s) now excluded by filters are kept (prune-filtered = false)", kept.name, len(filtered)
         )
         filtered = set()
-    if ctx.mirror.keep_removed:
+    if ctx.settings.keep_removed:
         vanished = set()
     return filtered | vanished
 
 
 async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> None:
     """Remove the files ``stale_files`` chose, except any another project holds."""
-    removed = await remove_files(ctx.store, doomed, claims.foreign(ctx.guard, ctx.record, kept.canonical))
+    removed = await ctx.mirror.remove_files(doomed, claims.foreign(ctx.guard, ctx.record, kept.canonical))
     if removed:
         log.info("%s: removed %d file(s) no longer offered or now filtered out", kept.name, len(removed))
         ctx.stats.removed.extend(removed)
@@ -159,14 +160,6 @@ async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> No
 def _drop_empty_releases(project: Project) -> Project:
     releases = {version: files for version, files in project.releases.items() if files}
     return replace(project, releases=releases)
-
-
-async def save_json(ctx: Context, project: Project) -> None:
-    data = render.saved_json(project.raw)
-    json_key = layout.json_key(project.canonical)
-    await ctx.store.write(json_key, data)
-    await ctx.store.write(layout.pypi_json_key(project.canonical), data)
-    _wrote(ctx, json_key)
 
 
 def wanted_files(mirror: MirrorSettings, project: Project) -> list[tuple[DistFile, Wanted, Wanted | None]]:
@@ -201,7 +194,7 @@ def candidate_urls(mirror: MirrorSettings, url: str) -> list[str]:
 
 async def mirror_files(ctx: Context, project: Project) -> set[str]:
     """Make every file current; the filenames whose .metadata is mirrored."""
-    plan = wanted_files(ctx.mirror, project)
+    plan = wanted_files(ctx.settings, project)
     ctx.stats.files_total += len(plan) + sum(1 for _d, _w, sidecar in plan if sidecar is not None)
     results = await asyncio.gather(*(_mirror_one(ctx, d, w, s) for d, w, s in plan), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
@@ -229,9 +222,9 @@ async def _mirror_one(ctx: Context, dist: DistFile, wanted: Wanted, sidecar: Wan
 
 
 async def _ensure(ctx: Context, wanted: Wanted) -> None:
-    if await is_current(ctx.store, wanted, ctx.mirror.compare_method, ctx.mirror.digest_name):
+    if await is_current(ctx.store, wanted, ctx.settings.compare_method, ctx.settings.digest_name):
         return
-    size = await download(ctx.upstream, ctx.store, wanted, ctx.mirror.digest_name)
+    size = await download(ctx.upstream, ctx.store, wanted, ctx.settings.digest_name)
     ctx.stats.files_downloaded += 1
     ctx.stats.bytes_downloaded += size
     _wrote(ctx, wanted.key)
@@ -239,7 +232,7 @@ async def _ensure(ctx: Context, wanted: Wanted) -> None:
 
 async def write_pages(ctx: Context, project: Project, entry: ListingEntry, with_metadata: set[str] | None) -> None:
     """Render and write the project's pages in the configured formats."""
-    mirror = ctx.mirror
+    mirror = ctx.settings
 
     def has_metadata(dist: DistFile) -> bool:
         return with_metadata is None or dist.filename in with_metadata
@@ -258,28 +251,12 @@ async def write_pages(ctx: Context, project: Project, entry: ListingEntry, with_
         pages["v1_json"] = render.project_json(project, **options)  # type: ignore[arg-type]
     directory = layout.simple_dir(project.canonical, mirror.hash_index)
     for ext, data in pages.items():
-        key = f"{directory}/index.{ext}" if ext != "html" else f"{directory}/index.html"
-        if mirror.keep_index_versions > 0:
-            await _write_versioned(ctx, directory, ext, key, data, entry.serial)
-        else:
-            await ctx.store.write(key, data)
-            _wrote(ctx, key)
-
-
-async def _write_versioned(ctx: Context, directory: str, ext: str, key: str, data: bytes, serial: int) -> None:
-    versions_dir = f"{directory}/versions"
-    existing = sorted(n for n in await ctx.store.children(versions_dir) if n.endswith(f".{ext}"))
-    for name in layout.versions_to_prune(existing, ctx.mirror.keep_index_versions):
-        await ctx.store.delete(f"{versions_dir}/{name}")
-    versioned = layout.versioned_page_key(directory, serial, ctx.now, ext)
-    await ctx.store.write(versioned, data)
-    await ctx.store.link(key, versioned)
-    _wrote(ctx, versioned)
+        _wrote(ctx, await ctx.mirror.write_page(directory, ext, data, entry.serial, ctx.now))
 
 
 def _wrote(ctx: Context, key: str) -> None:
     # Only the diff file reads this list; without one it would hold every key of the run.
-    if ctx.mirror.diff_file:
+    if ctx.settings.diff_file:
         ctx.stats.written.append(key)
 
 
@@ -290,13 +267,6 @@ def legacy_names(name: str) -> set[str]:
 
 
 async def cleanup_legacy_dirs(ctx: Context, name: str) -> None:
-    canonical_dir = layout.simple_dir(canonicalize_name(name), ctx.mirror.hash_index)
+    canonical_dir = layout.simple_dir(canonicalize_name(name), ctx.settings.hash_index)
     for legacy in legacy_names(name):
-        directory = layout.simple_dir(legacy, ctx.mirror.hash_index)
-        if not await ctx.store.children(directory):
-            continue
-        here, there = local_path(ctx.store, directory), local_path(ctx.store, canonical_dir)
-        if here and there and os.path.exists(there) and os.path.samefile(here, there):
-            continue  # a case-insensitive filesystem: it is the canonical directory
-        log.info("Removing legacy simple directory %s", directory)
-        await ctx.store.delete_prefix(directory)
+        await ctx.mirror.remove_legacy_dir(layout.simple_dir(legacy, ctx.settings.hash_index), canonical_dir)

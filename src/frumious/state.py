@@ -1,4 +1,4 @@
-"""Mirror state in bandersnatch's formats: ``generation``, ``status``, ``todo``.
+"""Mirror state in bandersnatch's formats: ``generation``, ``status``, ``todo`` (``mirror.Mirror`` is the one user).
 
 ``todo`` holds the target serial on its first line and one ``<name> <serial>``
 line per project still to sync. bandersnatch rewrites it after every project
@@ -92,14 +92,16 @@ def parse_todo(text: str) -> Todo | None:
     return Todo(target=target, entries=tuple(entries))
 
 
-async def read_todo(store: Store) -> Todo | None:
+async def read_todo(store: Store, *, discard: bool = True) -> Todo | None:
+    """The todo; an unusable one is deleted (``discard``) and read as none."""
     text = await _read_text(store, layout.TODO)
     if text is None:
         return None
     todo = parse_todo(text)
     if todo is None:
         log.warning("Discarding unusable todo file (%s)", text.split("\n", 1)[0][:40])
-        await store.delete(layout.TODO)
+        if discard:
+            await store.delete(layout.TODO)
     return todo
 
 

@@ -11,29 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 
-from frumious import claims, retries, state
+from frumious import claims, retries
 from frumious.errors import ends_run
 from frumious.filters import FilterSet
+from frumious.mirror import Mirror
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.norelease import listed_404
 from frumious.plan import Memory, Plan, make_plan, published_serial, removal_limit
 from frumious.project import Context, sync_project
-from frumious.protocol import layout, render
-from frumious.record import db
 from frumious.record.db import MirrorRecord
-from frumious.removal import remove_project
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings
 from frumious.state import Todo, TodoCheckpoint
 from frumious.stats import RunStats
-from frumious.storage.base import Store, local_path, local_paths
 from frumious.upstream import Upstream
 
 log = logging.getLogger("frumious.sync")
@@ -75,35 +70,18 @@ class Options:
 
 
 async def mirror(
-    upstream: Upstream,
-    store: Store,
-    mirror_settings: MirrorSettings,
-    filters: FilterSet,
-    stats: RunStats,
-    record: MirrorRecord,
-    options: Options = Options(),
+    upstream: Upstream, tree: Mirror, filters: FilterSet, stats: RunStats, options: Options = Options()
 ) -> SyncReport:
     """One ``frumious mirror`` run; the lock is held by the caller."""
     started = time.time()
-    await bootstrap(store, mirror_settings)
+    await tree.bootstrap()
     if options.force_check:
-        await state.write_serial(store, 0)
-        await db.restamp(store, record)
-    serial = await state.read_serial(store)
-    memory = await Memory.load(store)
-    plan = await make_plan(
-        upstream,
-        store,
-        mirror_settings,
-        filters,
-        serial,
-        record,
-        memory,
-        started,
-        skip_backoff=options.allow_mass_delete,
-    )
+        await tree.forget_serial()
+    serial = await tree.serial()
+    memory = await Memory.load(tree)
+    plan = await make_plan(upstream, tree, filters, serial, memory, started, skip_backoff=options.allow_mass_delete)
     report = SyncReport(stats=stats, serial=serial, started=started, listing_unchanged=plan.listing_unchanged)
-    plan = apply_safety_valve(mirror_settings, plan, stats, options, record)
+    plan = apply_safety_valve(tree.settings, plan, stats, options, tree.record)
     results = Results()
     for name in plan.invalid:
         stats.failed[name] = "the upstream listing gives it an invalid serial; skipped this run"
@@ -111,38 +89,65 @@ async def mirror(
         # serial it may sit below ``status``, and the listing alone would never queue it again.
         results.failed[name] = ListingEntry(name, 0)
     stats.projects_total = len(plan.queue)
-    removed = await prune_excluded(store, mirror_settings, record, plan, stats)
-    ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), record)
+    removed = await prune_excluded(tree, plan, stats)
+    ctx = Context(upstream, tree, filters, stats, _gate(tree.settings))
     ctx.vanished = set(plan.vanished)
     ctx.guard.allow_mass_delete = options.allow_mass_delete
     # Whole projects removed this run take their files from the same mirror-wide file limit.
-    ctx.guard.files_removing = claims.owned_files(record, _whole_removals(mirror_settings, plan))
+    ctx.guard.files_removing = claims.owned_files(tree.record, _whole_removals(tree.settings, plan))
     if plan.queue:
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
-        todo = TodoCheckpoint(store, Todo(plan.target, plan.queue))
+        todo = tree.checkpoint(Todo(plan.target, plan.queue))
         report.stopped_early = await run_queue(ctx, plan.queue, todo, results)
-    vanishing, confirmed = settle_vanishing(mirror_settings, plan, results, memory.vanishing, started)
+    vanishing, confirmed = settle_vanishing(tree.settings, plan, results, memory.vanishing, started)
     for name in confirmed:
-        stats.removed.extend(await remove_project(store, mirror_settings, record, name))
+        stats.removed.extend(await tree.remove_project(name))
         stats.removed_projects.append(name)
     target = published_serial(plan, serial, results.synced) if stats.refused is None else serial
     if plan.queue or removed or confirmed or plan.resumed:  # a run killed before its root index resumes an empty todo
-        await write_root_index(store, mirror_settings, record, target)
+        await tree.write_root_index(target)
     if not report.stopped_early:
         # The run finished: whatever failed is carried by name, so the serial need not wait for it.
-        await store.flush()
-        failures = carry_failures(mirror_settings, plan, results, memory.failures, stats, started)
-        await state.write_failures(store, failures)
-        await state.write_vanishing(store, vanishing)
-        await store.delete(layout.TODO)
+        await tree.flush()
+        await tree.carry(carry_failures(tree.settings, plan, results, memory.failures, stats, started), vanishing)
         if stats.refused is None:
-            await finish(store, plan, started, target)
-            await state.write_filters(store, filters.fingerprint)
-            await db.restamp(store, record)
+            await tree.publish(target, started, plan.listing_etag, filters.fingerprint)
             report.serial = target
-    await write_diff_file(store, mirror_settings, stats.written)
+    await tree.write_diff_file(stats.written)
     report.finished = time.time()
     return report
+
+
+@dataclass
+class DryRun:
+    """``mirror --dry-run``: the plan a run would follow, after the safety valve; nothing was written."""
+
+    stats: RunStats
+    serial: int
+    plan: Plan
+    prune_filtered: bool
+    started: float
+    finished: float = 0.0
+    ok = True  # a plan, even one that refuses removals, is a successful dry run
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+async def dry_run(
+    upstream: Upstream, tree: Mirror, filters: FilterSet, stats: RunStats, options: Options = Options()
+) -> DryRun:
+    """What ``mirror`` would do, read-only: no generation, todo, serial or record is written."""
+    started = time.time()
+    serial = 0 if options.force_check else await tree.serial()
+    memory = await Memory.load(tree)
+    plan = await make_plan(
+        upstream, tree, filters, serial, memory, started, read_only=True, skip_backoff=options.allow_mass_delete
+    )
+    plan = apply_safety_valve(tree.settings, plan, stats, options, tree.record)
+    prune = tree.settings.prune_filtered
+    return DryRun(stats, serial, plan, prune, started, finished=time.time())
 
 
 def carry_failures(
@@ -187,11 +192,9 @@ def settle_vanishing(
 
 async def sync_projects(
     upstream: Upstream,
-    store: Store,
-    mirror_settings: MirrorSettings,
+    tree: Mirror,
     filters: FilterSet,
     stats: RunStats,
-    record: MirrorRecord,
     names: Sequence[str],
     *,
     skip_root: bool = False,
@@ -201,8 +204,8 @@ async def sync_projects(
 
     Unlike bandersnatch, project filters apply: an excluded name is reported and skipped.
     """
-    await bootstrap(store, mirror_settings)
-    report = SyncReport(stats=stats, serial=await state.read_serial(store), started=time.time())
+    await tree.bootstrap()
+    report = SyncReport(stats=stats, serial=await tree.serial(), started=time.time())
     queue: dict[str, ListingEntry] = {}
     for name in names:
         canonical = canonicalize_name(name)
@@ -210,28 +213,20 @@ async def sync_projects(
             log.warning("%s is excluded by the %s filter; skipped", name, filters.project_rejected_by(name))
             report.excluded.append(canonical)
             continue
-        known = record.project(canonical)
+        known = tree.record.project(canonical)
         # Serial 0: any answer from upstream is new enough.
         queue.setdefault(canonical, ListingEntry(known.display if known else name, 0))
     stats.projects_total = len(queue)
     if queue:
         log.info("Syncing %d project(s)", len(queue))
-        ctx = Context(upstream, store, mirror_settings, filters, stats, _gate(mirror_settings), record)
+        ctx = Context(upstream, tree, filters, stats, _gate(tree.settings))
         ctx.guard.allow_mass_delete = allow_mass_delete
         report.stopped_early = await run_queue(ctx, queue.values(), None)
     if queue and not skip_root:
-        await write_root_index(store, mirror_settings, record, report.serial)
-    await store.flush()
+        await tree.write_root_index(report.serial)
+    await tree.flush()
     report.finished = time.time()
     return report
-
-
-async def bootstrap(store: Store, mirror_settings: MirrorSettings) -> None:
-    await state.ensure_generation(store)
-    for key in (layout.SIMPLE, layout.PACKAGES, layout.LOCAL_STATS):
-        path = local_path(store, key)
-        if path is not None:
-            os.makedirs(path, exist_ok=True)
 
 
 def _whole_removals(mirror_settings: MirrorSettings, plan: Plan) -> list[str]:
@@ -275,13 +270,11 @@ def apply_safety_valve(
     )
 
 
-async def prune_excluded(
-    store: Store, mirror_settings: MirrorSettings, record: MirrorRecord, plan: Plan, stats: RunStats
-) -> bool:
+async def prune_excluded(tree: Mirror, plan: Plan, stats: RunStats) -> bool:
     """Remove (or report) projects that project filters now exclude."""
     for name in plan.excluded:
-        if mirror_settings.prune_filtered:
-            stats.removed.extend(await remove_project(store, mirror_settings, record, name))
+        if tree.settings.prune_filtered:
+            stats.removed.extend(await tree.remove_project(name))
             stats.removed_projects.append(name)
         else:
             stats.would_prune.append(name)
@@ -291,7 +284,7 @@ async def prune_excluded(
             len(stats.would_prune),
             ", ".join(stats.would_prune[:20]),
         )
-    return bool(mirror_settings.prune_filtered and plan.excluded)
+    return bool(tree.settings.prune_filtered and plan.excluded)
 
 
 def _gate(mirror_settings: MirrorSettings) -> asyncio.Semaphore:
@@ -315,13 +308,13 @@ async def run_queue(
             if await _sync_one(ctx, entry, results):
                 if todo is not None:
                     await todo.done(entry.name)
-            elif ctx.mirror.stop_on_error:
+            elif ctx.settings.stop_on_error:
                 stop.set()
             ctx.stats.projects_done += 1
 
     try:
         async with asyncio.TaskGroup() as group:
-            for _ in range(ctx.mirror.workers):
+            for _ in range(ctx.settings.workers):
                 group.create_task(worker())
     finally:
         if todo is not None:  # also when a signal stopped the run: the next one resumes from here
@@ -365,49 +358,3 @@ def _failed(ctx: Context, entry: ListingEntry, results: Results, reason: str) ->
     ctx.stats.failed[entry.name] = reason
     results.failed[canonicalize_name(entry.name)] = entry
     log.error("%s failed: %s", entry.name, reason)
-
-
-async def write_root_index(store: Store, mirror_settings: MirrorSettings, record: MirrorRecord, serial: int) -> None:
-    """The root pages, from the index: every project, and in JSON each one's last serial."""
-    names, serials = record.names_and_serials()
-    fmt = mirror_settings.simple_format
-    if fmt.html:
-        html = render.root_html(names)
-        await store.write(f"{layout.SIMPLE}/index.html", html)
-        await store.write(f"{layout.SIMPLE}/index.v1_html", html)
-    if fmt.json:
-        await store.write(f"{layout.SIMPLE}/index.v1_json", render.root_json(names, serial, serials))
-
-
-async def finish(store: Store, plan: Plan, started: float, target: int) -> None:
-    """Publish the serial: only reached after a finished run whose files are durable."""
-    await state.write_serial(store, target)
-    await store.write(layout.LAST_MODIFIED, render.last_modified(datetime.fromtimestamp(started, UTC)))
-    await state.write_listing_etag(store, plan.listing_etag, target)
-
-
-async def write_diff_file(store: Store, mirror_settings: MirrorSettings, written: Iterable[str]) -> None:
-    """bandersnatch's diff file: every path written this run, one a line."""
-    if not mirror_settings.diff_file:
-        return
-    directory = mirror_settings.directory.rstrip("/")
-    paths = local_paths(store)
-    lines = [f"{directory}/{key}" if paths is None else paths.local_path(key) for key in written]
-    data = "\n".join(lines).encode("utf-8")
-    epoch = f"-{int(time.time())}" if mirror_settings.diff_append_epoch else ""
-    diff_file = mirror_settings.diff_file.rstrip("/")
-    if paths is None and (diff_file + "/").startswith(directory + "/"):
-        # On an object store a diff file under the mirror directory lives in the bucket too.
-        key = diff_file[len(directory) :].strip("/")
-        if not key or await store.children(key):
-            key = f"{key}/mirrored-files".lstrip("/")
-        await store.write(key + epoch, data)
-        return
-    target = Path(diff_file)
-    if target.is_dir():
-        target = target / "mirrored-files"
-    target = target.with_name(target.name + epoch)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)

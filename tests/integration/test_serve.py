@@ -443,7 +443,7 @@ async def test_page_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyP
     for name in ("a", "b", "c"):
         (tmp_path / "web" / "simple" / name).mkdir(parents=True)
         (tmp_path / "web" / "simple" / name / "index.html").write_bytes(name.encode() * 60)
-    mirror = serve_module.Mirror(FilesystemStore(str(tmp_path)))
+    mirror = serve_module.ServedFiles(FilesystemStore(str(tmp_path)))
     for name in ("a", "b", "c"):
         entry = await mirror.lookup(f"web/simple/{name}/index.html", page=True)
         assert entry is not None and entry.body == name.encode() * 60

@@ -186,7 +186,7 @@ def test_a_lost_lease_stops_the_run_before_another_write(
 
     from frumious.errors import StorageError
     from frumious.storage import objectlock
-    from frumious.storage.s3client import S3LeaseIO
+    from frumious.storage.s3 import S3LeaseIO
     from frumious.storage.swift import _SwiftLeaseIO
 
     # A short lease, so the loss is noticed within a second or two (renewals every ttl / 4).

@@ -43,7 +43,7 @@ def test_a_sigterm_while_the_summary_prints_just_ends_a_finished_run(capsys) -> 
     import signal
     from types import SimpleNamespace
 
-    from frumious import cli
+    from frumious.cli import running
 
     seen: list[int] = []
 
@@ -56,7 +56,7 @@ def test_a_sigterm_while_the_summary_prints_just_ends_a_finished_run(capsys) -> 
 
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
     try:
-        assert cli.run_with_progress(job, summarize) == 0
+        assert running.run_with_progress(job, summarize) == 0
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert seen == [signal.SIGTERM]

@@ -79,7 +79,7 @@ def test_a_stopping_error_ends_delete(monkeypatch: pytest.MonkeyPatch, exc: Exce
     monkeypatch.setattr(delete, "_delete_one", broken)
     stats = RunStats()
     with pytest.raises(type(exc)):
-        asyncio.run(delete.delete_projects(None, None, None, ["a"], stats))  # type: ignore[arg-type]
+        asyncio.run(delete.delete_projects(None, ["a"], stats))  # type: ignore[arg-type]
     assert stats.failed == {}
 
 

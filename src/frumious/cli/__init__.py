@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from frumious import __version__, config
-from frumious.cli.running import run_with_progress
 from frumious.errors import ConfigError, ConfigMissing, FrumiousError, resource_error
 from frumious.settings import Settings
 
@@ -25,37 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="log in detail")
     parser.add_argument("--version", action="version", version=f"frumious {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    mirror = commands.add_parser("mirror", help="sync the mirror with upstream")
-    mirror.add_argument("--force-check", action="store_true", help="re-check every project, not just changed ones")
-    mirror.add_argument(
-        "--allow-mass-delete", action="store_true", help="remove more than max-delete-share of the mirror if needed"
-    )
-    from frumious.cli import commands as extra
+    from frumious.cli import commands as table
 
-    extra.register(commands)
-    serve = commands.add_parser("serve", help="serve the mirror over HTTP (PEP 691 content negotiation)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
-    serve.add_argument("--root-path", default="/", help="URL prefix the mirror is served under (default /)")
-    serve.add_argument("--workers", type=_positive, default=1, help="server processes sharing the port (default 1)")
+    table.register(commands)
     return parser
-
-
-def _port(text: str) -> int:
-    value = _positive(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"{text} is not a port number (1-65535)")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,30 +105,7 @@ def _file_config(path: str) -> None:
         raise ConfigError(f"[mirror] log-config: {path} is not a usable logging config: {reason}") from exc
 
 
-def setup_access_log(settings: Settings) -> None:
-    """Access lines in plain Combined Log Format, not behind the run-log prefix."""
-    if settings.mirror.log_config:
-        return
-    access = logging.getLogger("frumious.access")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access.handlers[:] = [handler]
-    access.propagate = False
-    access.setLevel(logging.INFO)
-
-
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "mirror":
-        from frumious import sync
-        from frumious.cli import compose
-
-        options = sync.Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
-        return run_with_progress(lambda stats: compose.run_mirror(settings, stats, options))
-    if args.command == "serve":
-        from frumious.serve.workers import serve_main
-
-        setup_access_log(settings)
-        return serve_main(settings, args.host, args.port, args.root_path, args.workers)
     from frumious.cli import commands
 
     return commands.dispatch(args, settings)

@@ -1,13 +1,17 @@
-"""Subcommands beyond ``mirror``: ``sync``, ``verify``, ``delete`` and ``reindex``.
+"""The command table: ``mirror``, ``sync``, ``verify``, ``delete``, ``reindex`` and ``serve``.
 
-Registered on the CLI's parser and dispatched here; each runs under the mirror
-lock with the index open, shows the live progress line on a terminal and ends
-with a summary that names whatever failed.
+Each ``Command`` adds its arguments to the CLI's parser and runs; every command but
+``serve`` runs under the mirror lock with the record open (``compose.open_mirror``), shows
+the live progress line on a terminal and ends with a summary that names whatever failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from frumious.cli import progress
@@ -28,55 +32,189 @@ def _workers(text: str) -> int:
     return value
 
 
-def register(commands: Any) -> None:
-    """Add the subcommands' parsers to ``commands`` (an argparse subparsers action)."""
-    sync = commands.add_parser("sync", help="mirror just the named projects, whatever the serial")
-    sync.add_argument("names", nargs="+", metavar="NAME", help="project to sync")
-    sync.add_argument("--skip-simple-root", action="store_true", help="do not rewrite the root index")
-    sync.add_argument(
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port number (1-65535)")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Settings], int]
+
+
+def _mirror_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force-check", action="store_true", help="re-check every project, not just changed ones")
+    parser.add_argument(
+        "--allow-mass-delete", action="store_true", help="remove more than max-delete-share of the mirror if needed"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="change nothing; print what a run would fetch, prune and remove"
+    )
+
+
+def _run_mirror(args: argparse.Namespace, settings: Settings) -> int:
+    from frumious import sync
+    from frumious.cli import compose
+
+    options = sync.Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
+    if args.dry_run:
+        return run_with_progress(lambda stats: compose.run_dry_mirror(settings, stats, options), dry_run_summary)
+    return run_with_progress(lambda stats: compose.run_mirror(settings, stats, options), mirror_summary)
+
+
+def _sync_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="+", metavar="NAME", help="project to sync")
+    parser.add_argument("--skip-simple-root", action="store_true", help="do not rewrite the root index")
+    parser.add_argument(
         "--allow-mass-delete",
         action="store_true",
         help="let a project drop more than max-delete-file-share of its files",
     )
 
-    verify = commands.add_parser("verify", help="re-check every mirrored file and repair what is bad")
-    verify.add_argument("--delete", action="store_true", help="also remove files no project owns")
-    verify.add_argument("--dry-run", action="store_true", help="change nothing; report what would be done")
-    verify.add_argument("--json-update", action="store_true", help="refresh web/json from upstream")
-    verify.add_argument("--workers", type=_workers, default=0, help="projects checked at once (0: [mirror] verifiers)")
-    verify.add_argument("--restart", action="store_true", help="start from the top, not after an interrupted verify")
 
-    delete = commands.add_parser("delete", help="remove whole projects from the mirror")
-    delete.add_argument("names", nargs="+", metavar="NAME", help="project to remove")
-    delete.add_argument("--dry-run", action="store_true", help="change nothing; list what would be removed")
-    delete.add_argument("--workers", type=_workers, default=0, help="projects removed at once (0: [mirror] workers)")
+def _run_sync(args: argparse.Namespace, settings: Settings) -> int:
+    from frumious.cli import compose
 
-    commands.add_parser("reindex", help="rebuild the mirror's index (frumious.sqlite) from its pages, offline")
+    return run_with_progress(
+        lambda stats: compose.run_sync(settings, stats, args.names, args.skip_simple_root, args.allow_mass_delete),
+        sync_summary,
+    )
+
+
+def _verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--delete", action="store_true", help="also remove files no project owns")
+    parser.add_argument("--dry-run", action="store_true", help="change nothing; report what would be done")
+    parser.add_argument("--json-update", action="store_true", help="refresh web/json from upstream")
+    parser.add_argument("--workers", type=_workers, default=0, help="projects checked at once (0: [mirror] verifiers)")
+    parser.add_argument("--restart", action="store_true", help="start from the top, not after an interrupted verify")
+
+
+def _run_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from frumious.cli import compose
+
+    options = compose.verify_options(settings, args)
+    return run_with_progress(lambda stats: compose.run_verify(settings, stats, options), verify_summary)
+
+
+def _delete_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="+", metavar="NAME", help="project to remove")
+    parser.add_argument("--dry-run", action="store_true", help="change nothing; list what would be removed")
+    parser.add_argument("--workers", type=_workers, default=0, help="projects removed at once (0: [mirror] workers)")
+
+
+def _run_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from frumious.cli import compose
+
+    workers = args.workers or settings.mirror.workers
+    return run_with_progress(
+        lambda stats: compose.run_delete(settings, stats, args.names, dry_run=args.dry_run, workers=workers),
+        delete_summary,
+    )
+
+
+def _run_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    from frumious.cli import compose
+
+    return run_with_progress(lambda stats: compose.run_reindex(settings, stats), reindex_summary)
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--root-path", default="/", help="URL prefix the mirror is served under (default /)")
+    parser.add_argument("--workers", type=_positive, default=1, help="server processes sharing the port (default 1)")
+
+
+def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from frumious.serve.workers import serve_main
+
+    setup_access_log(settings)
+    return serve_main(settings, args.host, args.port, args.root_path, args.workers)
+
+
+def setup_access_log(settings: Settings) -> None:
+    """Access lines in plain Combined Log Format, not behind the run-log prefix."""
+    if settings.mirror.log_config:
+        return
+    access = logging.getLogger("frumious.access")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.handlers[:] = [handler]
+    access.propagate = False
+    access.setLevel(logging.INFO)
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    return None
+
+
+COMMANDS = (
+    Command("mirror", "sync the mirror with upstream", _mirror_arguments, _run_mirror),
+    Command("sync", "mirror just the named projects, whatever the serial", _sync_arguments, _run_sync),
+    Command("verify", "re-check every mirrored file and repair what is bad", _verify_arguments, _run_verify),
+    Command("delete", "remove whole projects from the mirror", _delete_arguments, _run_delete),
+    Command(
+        "reindex", "rebuild the mirror's index (frumious.sqlite) from its pages, offline", _no_arguments, _run_reindex
+    ),
+    Command("serve", "serve the mirror over HTTP (PEP 691 content negotiation)", _serve_arguments, _run_serve),
+)
+
+
+def register(commands: Any) -> None:
+    """Add every command's parser to ``commands`` (an argparse subparsers action)."""
+    for command in COMMANDS:
+        command.arguments(commands.add_parser(command.name, help=command.help))
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from frumious.cli import compose
-
-    if args.command == "sync":
-        return run_with_progress(
-            lambda stats: compose.run_sync(settings, stats, args.names, args.skip_simple_root, args.allow_mass_delete),
-            sync_summary,
-        )
-    if args.command == "verify":
-        options = compose.verify_options(settings, args)
-        return run_with_progress(lambda stats: compose.run_verify(settings, stats, options), verify_summary)
-    if args.command == "delete":
-        workers = args.workers or settings.mirror.workers
-        return run_with_progress(
-            lambda stats: compose.run_delete(settings, stats, args.names, dry_run=args.dry_run, workers=workers),
-            delete_summary,
-        )
-    if args.command == "reindex":
-        return run_with_progress(lambda stats: compose.run_reindex(settings, stats), reindex_summary)
+    for command in COMMANDS:
+        if command.name == args.command:
+            return command.run(args, settings)
     raise SystemExit(f"frumious: unknown command {args.command}")
 
 
 # -- summaries (pure text) ------------------------------------------------------------------
+
+
+def mirror_summary(report: Any) -> list[str]:
+    return progress.summary(report.stats, report.seconds, report.serial, stopped_early=report.stopped_early)
+
+
+def dry_run_summary(report: Any) -> list[str]:
+    """The plan of ``mirror --dry-run``, one project a line under each heading."""
+    plan = report.plan
+    lines = [f"[dry run] Nothing was changed; the mirror is at serial {report.serial}"]
+    if plan.resumed:
+        lines.append("Would resume an interrupted run")
+    elif plan.listing_unchanged:
+        lines.append("The upstream listing is unchanged")
+    lines.append(f"Would fetch: {len(plan.queue)} project(s), heading for serial {plan.target}")
+    lines.extend(f"  {entry.name} (serial {entry.serial})" for entry in plan.queue)
+    verb = "Would prune (now excluded by filters)" if report.prune_filtered else "Excluded by filters, kept"
+    lines.append(f"{verb}: {len(plan.excluded)} project(s)")
+    lines.extend(f"  {name}" for name in plan.excluded)
+    lines.append(f"Would remove once upstream confirms they are gone: {len(plan.confirmable)} project(s)")
+    lines.extend(f"  {name}" for name in plan.confirmable)
+    lines.extend(f"Waiting (quarantined): {failure.name}" for failure in plan.waiting)
+    lines.extend(f"Skipped (invalid serial upstream): {name}" for name in plan.invalid)
+    if report.stats.refused:
+        lines.append(f"Refused: {report.stats.refused}")
+    return lines
 
 
 def _failures(stats: RunStats, heading: str) -> list[str]:

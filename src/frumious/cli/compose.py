@@ -1,4 +1,5 @@
-"""The composition root: wire settings to ports (store under the lock, record, upstream, filters), run one core.
+"""The composition root: ``open_mirror`` wires settings to ports (store under the lock, record,
+upstream, filters) for every command; each ``run_*`` runs one core with them.
 
 Each job returns a report with ``ok`` and ``seconds`` for the CLI's summary.
 """
@@ -8,20 +9,65 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Literal
 
 from frumious import delete as delete_core
 from frumious import sync as sync_core
 from frumious import verify as verify_core
 from frumious.errors import LeaseLost
 from frumious.filters import FilterSet, load_filters
+from frumious.mirror import Mirror
 from frumious.protocol import layout
-from frumious.record import db, rebuild
+from frumious.record import copy, db, rebuild
+from frumious.record.db import MirrorRecord
 from frumious.settings import Settings
 from frumious.stats import RunStats
 from frumious.storage import open_store
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
+
+# How a command opens the record: brought up to date (most), as it is (``reindex`` rebuilds it
+# anyway), or a private copy that is thrown away (a dry run, which must not write the mirror).
+RecordMode = Literal["current", "as-is", "copy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What a command works with: the mirror, the upstream and the filters."""
+
+    mirror: Mirror
+    upstream: Upstream
+    filters: FilterSet
+
+
+@asynccontextmanager
+async def open_mirror(
+    settings: Settings, *, filters: bool = False, record: RecordMode = "current", lock: bool = True
+) -> AsyncIterator[Opened]:
+    """The one place the ports are built; the mirror lock (unless ``lock`` is False) is held for the block.
+
+    Filters load (``filters``) before anything is opened, so a filter config mistake touches nothing.
+    """
+    chosen = load_filters(settings) if filters else FilterSet()
+    async with AsyncExitStack() as stack:
+        if lock:
+            store = await stack.enter_async_context(locked_store(settings))
+        else:
+            store = open_store(settings)
+            stack.push_async_callback(store.close)
+        opened = await stack.enter_async_context(_record(store, settings, record))
+        upstream = await stack.enter_async_context(make_upstream(settings))
+        yield Opened(Mirror(store, opened, settings.mirror), upstream, chosen)
+
+
+def _record(store: Store, settings: Settings, mode: RecordMode) -> AbstractAsyncContextManager[MirrorRecord]:
+    if mode == "as-is":
+        return db.attached(store)
+    if mode == "copy":
+        return copy.private_copy(store, settings.mirror)
+    return rebuild.current_record(store, settings.mirror)
 
 
 def make_upstream(settings: Settings) -> Upstream:
@@ -77,31 +123,25 @@ async def holding_lock(store: Store) -> AsyncIterator[None]:
 
 
 async def run_mirror(settings: Settings, stats: RunStats, options: sync_core.Options) -> sync_core.SyncReport:
-    filters: FilterSet = load_filters(settings)
-    async with (
-        locked_store(settings) as store,
-        rebuild.current_record(store, settings.mirror) as record,
-        make_upstream(settings) as upstream,
-    ):
-        return await sync_core.mirror(upstream, store, settings.mirror, filters, stats, record, options)
+    async with open_mirror(settings, filters=True) as opened:
+        return await sync_core.mirror(opened.upstream, opened.mirror, opened.filters, stats, options)
+
+
+async def run_dry_mirror(settings: Settings, stats: RunStats, options: sync_core.Options) -> sync_core.DryRun:
+    """``mirror --dry-run``: no lock and a private copy of the record, so nothing in the mirror is written."""
+    async with open_mirror(settings, filters=True, record="copy", lock=False) as opened:
+        return await sync_core.dry_run(opened.upstream, opened.mirror, opened.filters, stats, options)
 
 
 async def run_sync(
     settings: Settings, stats: RunStats, names: Sequence[str], skip_root: bool, allow_mass_delete: bool
 ) -> sync_core.SyncReport:
-    filters = load_filters(settings)
-    async with (
-        locked_store(settings) as store,
-        rebuild.current_record(store, settings.mirror) as opened,
-        make_upstream(settings) as upstream,
-    ):
+    async with open_mirror(settings, filters=True) as opened:
         return await sync_core.sync_projects(
-            upstream,
-            store,
-            settings.mirror,
-            filters,
+            opened.upstream,
+            opened.mirror,
+            opened.filters,
             stats,
-            opened,
             names,
             skip_root=skip_root,
             allow_mass_delete=allow_mass_delete,
@@ -121,23 +161,19 @@ def verify_options(settings: Settings, args: argparse.Namespace) -> verify_core.
 async def run_verify(
     settings: Settings, stats: RunStats, options: verify_core.VerifyOptions
 ) -> verify_core.VerifyReport:
-    async with (
-        locked_store(settings) as store,
-        rebuild.current_record(store, settings.mirror) as opened,
-        make_upstream(settings) as upstream,
-    ):
-        return await verify_core.verify(upstream, store, settings.mirror, opened, options, stats)
+    async with open_mirror(settings) as opened:
+        tree = opened.mirror
+        return await verify_core.verify(opened.upstream, tree.store, tree.settings, tree.record, options, stats)
 
 
 async def run_delete(
     settings: Settings, stats: RunStats, names: Sequence[str], *, dry_run: bool, workers: int
 ) -> delete_core.DeleteReport:
-    async with locked_store(settings) as store, rebuild.current_record(store, settings.mirror) as opened:
-        return await delete_core.delete_projects(
-            store, settings.mirror, opened, names, stats, dry_run=dry_run, workers=workers
-        )
+    async with open_mirror(settings) as opened:
+        return await delete_core.delete_projects(opened.mirror, names, stats, dry_run=dry_run, workers=workers)
 
 
 async def run_reindex(settings: Settings, stats: RunStats) -> rebuild.Rebuilt:
-    async with locked_store(settings) as store, db.attached(store) as opened:
-        return await rebuild.rebuild(store, settings.mirror, opened, stats)
+    async with open_mirror(settings, record="as-is") as opened:
+        tree = opened.mirror
+        return await rebuild.rebuild(tree.store, tree.settings, tree.record, stats)

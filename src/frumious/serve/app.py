@@ -35,7 +35,7 @@ from frumious.protocol import layout, serving
 from frumious.protocol.serving import Variant, make_etag
 from frumious.storage.base import Store, local_paths
 
-__all__ = ["Handler", "Mirror", "make_app"]
+__all__ = ["Handler", "ServedFiles", "make_app"]
 
 log = logging.getLogger("frumious.serve.app")
 
@@ -81,7 +81,7 @@ def _sig(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-class Mirror:
+class ServedFiles:
     """Finds objects in the store, refusing anything outside ``web/``, with a small page cache."""
 
     def __init__(self, store: Store) -> None:
@@ -213,7 +213,7 @@ def _not_found() -> web.Response:
 
 
 async def respond(
-    request: web.BaseRequest, mirror: Mirror, entry: Entry, content_type: str, headers: dict[str, str]
+    request: web.BaseRequest, mirror: ServedFiles, entry: Entry, content_type: str, headers: dict[str, str]
 ) -> web.StreamResponse:
     """Answer for ``entry``: 304, 416, 206 or 200, from memory, by sendfile or from the store."""
     fd: int | None = None
@@ -251,7 +251,7 @@ async def respond(
 class Handler:
     """Routes a request path to a key of the tree (the single handler of the app)."""
 
-    def __init__(self, mirror: Mirror, *, hash_index: bool, root_path: str, json_enabled: bool) -> None:
+    def __init__(self, mirror: ServedFiles, *, hash_index: bool, root_path: str, json_enabled: bool) -> None:
         self.mirror, self.hash_index, self.json_enabled = mirror, hash_index, json_enabled
         self.root_path = root_path
         self.prefix = "/" + root_path.strip("/") + "/" if root_path.strip("/") else "/"
@@ -345,6 +345,6 @@ class Handler:
 def make_app(store: Store, *, hash_index: bool, root_path: str = "/", json_enabled: bool = True) -> web.Application:
     """The aiohttp application serving ``store``'s ``web/`` tree."""
     app = web.Application()
-    handler = Handler(Mirror(store), hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
+    handler = Handler(ServedFiles(store), hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
     app.router.add_route("*", "/{tail:.*}", handler.handle)
     return app

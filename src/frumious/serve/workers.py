@@ -20,7 +20,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
 from frumious.protocol import serving
-from frumious.serve.app import Handler, Mirror
+from frumious.serve.app import Handler, ServedFiles
 from frumious.settings import Settings
 from frumious.storage import open_store
 from frumious.storage.base import Store
@@ -72,7 +72,7 @@ async def serve(
     The handler runs on aiohttp's low-level server: ``make_app``'s router adds nothing here
     but a regex match per request.
     """
-    handler = Handler(Mirror(store), hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
+    handler = Handler(ServedFiles(store), hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
     access = logging.getLogger("frumious.access")
     server = web.Server(handler.handle, access_log=access, access_log_class=CombinedLog, logger=_ServerLog(log, {}))
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=10.0)

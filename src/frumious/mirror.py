@@ -1,0 +1,245 @@
+"""The mirror: one noun for the tree, its record and its state files.
+
+``Mirror`` owns the store, the SQLite record and the state files (through ``state``),
+and offers the verbs the commands need: the serial and the todo, the files a project
+owns, writing pages and JSON, removing projects or files, the root index, and
+publishing a clean run. The core asks the mirror; it never builds keys for state
+files or calls the filesystem itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from frumious import state
+from frumious.errors import BadUpstreamData, ObjectMissing
+from frumious.models import Project, canonicalize_name
+from frumious.protocol import layout, pagelinks, render
+from frumious.record import db
+from frumious.record.db import MirrorRecord
+from frumious.retries import Failure
+from frumious.settings import MirrorSettings, SimpleFormat
+from frumious.state import Todo, TodoCheckpoint
+from frumious.storage import localfs
+from frumious.storage.base import Store, local_paths
+
+log = logging.getLogger("frumious.mirror")
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The settings that shape the tree (and so must agree between runs)."""
+
+    hash_index: bool = False
+    root_uri: str = ""
+    formats: SimpleFormat = SimpleFormat.ALL
+    digest: str = "sha256"
+    keep_index_versions: int = 0
+    json: bool = False
+
+    @classmethod
+    def of(cls, settings: MirrorSettings) -> Layout:
+        return cls(
+            hash_index=settings.hash_index,
+            root_uri=settings.root_uri,
+            formats=settings.simple_format,
+            digest=settings.digest_name,
+            keep_index_versions=settings.keep_index_versions,
+            json=settings.json,
+        )
+
+
+class Mirror:
+    """The tree in ``store``, its ``record``, and the state files beside them."""
+
+    def __init__(self, store: Store, record: MirrorRecord, settings: MirrorSettings) -> None:
+        self.store, self.record, self.settings = store, record, settings
+        self.layout = Layout.of(settings)
+
+    # -- state: serial, todo, what earlier runs carried ------------------------------------
+
+    async def bootstrap(self) -> None:
+        """Upgrade the generation marker and make the top directories a local tree needs."""
+        await state.ensure_generation(self.store)
+        localfs.ensure_dirs(self.store, (layout.SIMPLE, layout.PACKAGES, layout.LOCAL_STATS))
+
+    async def serial(self) -> int:
+        return await state.read_serial(self.store)
+
+    async def forget_serial(self) -> None:
+        """``--force-check``: serial 0, and the record restamped so it is not taken as stale."""
+        await state.write_serial(self.store, 0)
+        await db.restamp(self.store, self.record)
+
+    async def todo(self, *, discard_unusable: bool = True) -> Todo | None:
+        return await state.read_todo(self.store, discard=discard_unusable)
+
+    def checkpoint(self, todo: Todo) -> TodoCheckpoint:
+        return TodoCheckpoint(self.store, todo)
+
+    async def failures(self) -> dict[str, Failure]:
+        return await state.read_failures(self.store)
+
+    async def vanishing(self) -> dict[str, float]:
+        return await state.read_vanishing(self.store)
+
+    async def filters_changed(self, fingerprint: str) -> bool:
+        return await state.filters_changed(self.store, fingerprint)
+
+    async def listing_etag(self, serial: int) -> str | None:
+        return await state.read_listing_etag(self.store, serial)
+
+    async def carry(self, failures: dict[str, Failure], vanishing: dict[str, float]) -> None:
+        """A finished run: remember failures and first absences by name; the todo is done."""
+        await state.write_failures(self.store, failures)
+        await state.write_vanishing(self.store, vanishing)
+        await self.store.delete(layout.TODO)
+
+    async def publish(self, serial: int, started: float, listing_etag: str | None, fingerprint: str) -> None:
+        """Publish the serial: only reached after a finished run whose files are durable."""
+        await state.write_serial(self.store, serial)
+        await self.store.write(layout.LAST_MODIFIED, render.last_modified(datetime.fromtimestamp(started, UTC)))
+        await state.write_listing_etag(self.store, listing_etag, serial)
+        await state.write_filters(self.store, fingerprint)
+        await db.restamp(self.store, self.record)
+
+    async def flush(self) -> None:
+        await self.store.flush()
+
+    # -- what a project owns -----------------------------------------------------------------
+
+    async def page_file_keys(self, name: str) -> set[str] | None:
+        """The release-file keys the project's current page links to; None without a page."""
+        canonical = canonicalize_name(name)
+        pages = layout.page_keys(layout.simple_dir(canonical, self.layout.hash_index))
+        for key, json_page in ((pages.v1_json, True), (pages.html, False)):
+            try:
+                body = await self.store.read(key)
+            except ObjectMissing:
+                continue
+            return pagelinks.file_keys(canonical, pagelinks.page_hrefs(body, json_page=json_page), self.layout.root_uri)
+        return None
+
+    async def held_keys(self, name: str) -> set[str] | None:
+        """The files the mirror holds for a project: the record, else its page; None when neither knows it."""
+        canonical = canonicalize_name(name)
+        keys = self.record.file_keys(canonical)
+        if keys is None:
+            keys = await self.page_file_keys(canonical)
+        return keys
+
+    async def owned_keys(self, name: str) -> set[str]:
+        return await self.held_keys(name) or set()
+
+    # -- writing a project -------------------------------------------------------------------
+
+    async def save_json(self, project: Project) -> str:
+        """The project's Warehouse JSON, at both of bandersnatch's places; the key written."""
+        data = render.saved_json(project.raw)
+        json_key = layout.json_key(project.canonical)
+        await self.store.write(json_key, data)
+        await self.store.write(layout.pypi_json_key(project.canonical), data)
+        return json_key
+
+    async def write_page(self, directory: str, ext: str, data: bytes, serial: int, now: datetime) -> str:
+        """One page of a project; with ``keep_index_versions`` a versioned copy it links to. The key written."""
+        key = f"{directory}/index.{ext}"
+        if self.layout.keep_index_versions <= 0:
+            await self.store.write(key, data)
+            return key
+        versions_dir = f"{directory}/versions"
+        existing = sorted(n for n in await self.store.children(versions_dir) if n.endswith(f".{ext}"))
+        for name in layout.versions_to_prune(existing, self.layout.keep_index_versions):
+            await self.store.delete(f"{versions_dir}/{name}")
+        versioned = layout.versioned_page_key(directory, serial, now, ext)
+        await self.store.write(versioned, data)
+        await self.store.link(key, versioned)
+        return versioned
+
+    async def write_root_index(self, serial: int) -> None:
+        """The root pages, from the record: every project, and in JSON each one's last serial."""
+        names, serials = self.record.names_and_serials()
+        if self.layout.formats.html:
+            html = render.root_html(names)
+            await self.store.write(f"{layout.SIMPLE}/index.html", html)
+            await self.store.write(f"{layout.SIMPLE}/index.v1_html", html)
+        if self.layout.formats.json:
+            await self.store.write(f"{layout.SIMPLE}/index.v1_json", render.root_json(names, serial, serials))
+
+    # -- removing ----------------------------------------------------------------------------
+
+    async def remove_files(self, keys: Iterable[str], keep: Callable[[str], bool] | None = None) -> list[str]:
+        """Remove release files and their .metadata sidecars, except those ``keep`` names; the keys removed."""
+        removed = []
+        for key in sorted(keys):
+            for candidate in (key, layout.metadata_key(key)):
+                if keep is not None and keep(candidate):
+                    log.warning("Keeping %s: another project's page links it", candidate)
+                    continue
+                if await self.store.delete(candidate):
+                    removed.append(candidate)
+        return removed
+
+    async def remove_project(self, name: str) -> list[str]:
+        """Remove a whole project: files, sidecars, pages (any spelling), JSON, and its record rows."""
+        canonical = canonicalize_name(name)
+        # Keys another project owns (a page from an older tree may link them) stay.
+        removed = await self.remove_files(await self.owned_keys(canonical), self._owned_elsewhere(canonical))
+        self.record.forget(canonical)
+        for spelling in dict.fromkeys((canonical, name)):
+            try:
+                directory = layout.simple_dir(spelling, self.layout.hash_index)
+            except BadUpstreamData:
+                continue  # a spelling that cannot be a directory name has nothing to remove
+            if await self.store.delete_prefix(directory):
+                removed.append(directory + "/")
+        for key in (layout.json_key(canonical), layout.json_key(name)):
+            if await self.store.delete(key):
+                removed.append(key)
+        if await self.store.delete_prefix(f"{layout.PYPI_DIR}/{canonical}"):
+            removed.append(f"{layout.PYPI_DIR}/{canonical}/")
+        log.info("Removed %s (%d objects)", name, len(removed))
+        return removed
+
+    def _owned_elsewhere(self, name: str) -> Callable[[str], bool]:
+        def keep(key: str) -> bool:
+            owner = self.record.owner(key)
+            return owner is not None and owner != name
+
+        return keep
+
+    async def remove_legacy_dir(self, directory: str, canonical_dir: str) -> bool:
+        """Remove a pre-PEP 503 spelling of a project's directory unless it is the canonical one."""
+        if not await self.store.children(directory):
+            return False
+        if localfs.same_directory(self.store, directory, canonical_dir):
+            return False  # a case-insensitive filesystem: it is the canonical directory
+        log.info("Removing legacy simple directory %s", directory)
+        await self.store.delete_prefix(directory)
+        return True
+
+    # -- the diff file -----------------------------------------------------------------------
+
+    async def write_diff_file(self, written: Iterable[str]) -> None:
+        """bandersnatch's diff file: every path written this run, one a line."""
+        settings = self.settings
+        if not settings.diff_file:
+            return
+        directory = settings.directory.rstrip("/")
+        paths = local_paths(self.store)
+        lines = [f"{directory}/{key}" if paths is None else paths.local_path(key) for key in written]
+        data = "\n".join(lines).encode("utf-8")
+        epoch = f"-{int(time.time())}" if settings.diff_append_epoch else ""
+        diff_file = settings.diff_file.rstrip("/")
+        if paths is None and (diff_file + "/").startswith(directory + "/"):
+            # On an object store a diff file under the mirror directory lives in the bucket too.
+            key = diff_file[len(directory) :].strip("/")
+            if not key or await self.store.children(key):
+                key = f"{key}/mirrored-files".lstrip("/")
+            await self.store.write(key + epoch, data)
+            return
+        localfs.write_outside(diff_file, data, default_name="mirrored-files", suffix=epoch)
