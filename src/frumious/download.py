@@ -17,8 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from frumious.errors import DownloadError, FrumiousError, NotFound, ResourceError, UpstreamError
-from frumious.http.client import HTTPError, ProtocolError
+from frumious.errors import (
+    BodyMismatch,
+    DownloadError,
+    FrumiousError,
+    NotFound,
+    ResourceError,
+    ShortBody,
+    UpstreamError,
+)
 from frumious.settings import CompareMethod
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
@@ -94,7 +101,7 @@ async def download(upstream: Upstream, store: Store, wanted: Wanted, digest_name
             )
         except ResourceError:
             raise  # our disk refused the bytes: no other source can help
-        except (FrumiousError, HTTPError) as exc:
+        except FrumiousError as exc:
             failures.append(f"{url}: {exc}")
             if len(wanted.urls) > 1:
                 log.info("Download of %s failed (%s); trying the next source", url, exc)
@@ -177,18 +184,10 @@ def _hash_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="frumious-hash")
 
 
-class BodyMismatch(ProtocolError):
-    """The body's size or digest is not what upstream advertised.
-
-    Often a fault in transit (a flipped byte, a cache serving another object), so it is
-    retried with backoff like a dropped connection; only a repeated mismatch fails the file.
-    """
-
-
 def _verify(url: str, wanted: Wanted, size: int, actual: str, algorithm: str, expected: str) -> None:
     if wanted.size is not None and size < wanted.size:
-        # A short body is a transfer fault: retried like a dropped connection.
-        raise ProtocolError(f"{url}: body ended after {size} of {wanted.size} bytes")
+        # A short body is most likely a transfer fault: ShortBody is retried like a dropped connection.
+        raise ShortBody(f"{url}: body ended after {size} of {wanted.size} bytes")
     if wanted.size is not None and size != wanted.size:
         raise BodyMismatch(f"{url}: got {size} bytes, upstream said {wanted.size}")
     if actual != expected:

@@ -22,9 +22,18 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 from frumious import __version__
-from frumious.errors import BadUpstreamData, BodyTooLarge, DecompressionBomb, NotFound, StaleMetadata, UpstreamError
+from frumious.errors import (
+    BadUpstreamData,
+    BodyTooLarge,
+    DecompressionBomb,
+    FrumiousError,
+    NotFound,
+    RetryableStatus,
+    StaleMetadata,
+    UpstreamError,
+)
 from frumious.http import client as http_client
-from frumious.http.client import HTTPError, Response
+from frumious.http.client import Response
 from frumious.models import ListingEntry, Project, canonicalize_name
 from frumious.protocol import parse
 
@@ -59,12 +68,6 @@ class Listing:
     invalid: tuple[str, ...] = ()
     # Built from per-project pages (allowlist mode): ``serial`` is theirs, not the root's.
     partial: bool = False
-
-
-class RetryableStatus(UpstreamError):
-    def __init__(self, status: int, url: str, retry_after: float | None) -> None:
-        super().__init__(f"HTTP {status} from {url}")
-        self.status, self.retry_after = status, retry_after
 
 
 def user_agent() -> str:
@@ -140,15 +143,17 @@ class Upstream:
             await self._session.close()
 
     async def with_retries(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run ``call``, retrying transient failures with backoff."""
+        """Run ``call``, retrying timeouts and the errors marked ``retryable`` with backoff."""
         for attempt in range(self.retry.attempts):
             try:
                 return await call()
-            except RetryableStatus as exc:
+            except (FrumiousError, TimeoutError) as exc:
+                if isinstance(exc, FrumiousError) and not exc.retryable:
+                    raise
                 failure: Exception = exc
-                delay = exc.retry_after if exc.retry_after is not None else self.retry.delay(attempt)
-            except (HTTPError, TimeoutError) as exc:
-                failure, delay = exc, self.retry.delay(attempt)
+                delay = self.retry.delay(attempt)
+                if isinstance(exc, RetryableStatus) and exc.retry_after is not None:
+                    delay = exc.retry_after
             if attempt + 1 < self.retry.attempts:
                 log.debug("%s failed (%s); retrying in %.1fs", what, _describe(failure), delay)
                 await asyncio.sleep(min(delay, 300.0))

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from frumious.errors import UpstreamError
+from frumious.errors import ConnectionFailed, ProtocolError, UpstreamError
 from frumious.http import client as http_client
-from frumious.http.client import Client, ConnectionFailed, ProtocolError, Timeouts
+from frumious.http.client import Client, Timeouts
 from frumious.http.wire import HIGH_WATER
 from frumious.upstream import RetryPolicy, Upstream
 
@@ -253,7 +253,7 @@ async def test_slow_consumer_bounds_the_buffer() -> None:
             async for piece in response.iter_chunks(256 * 1024):
                 got += len(piece)
                 await asyncio.sleep(0.002)
-                peak = max(peak, response.connection.size)  # type: ignore[attr-defined]
+                peak = max(peak, response.connection.buffer.size)  # type: ignore[attr-defined]
         assert got == size
         assert peak < 3 * HIGH_WATER
         await c.close()

@@ -4,12 +4,12 @@ Why not aiohttp here: its request path (tracing hooks, URL objects, cookie jar, 
 per request for the environment's proxy settings) was the largest CPU cost of a full sync.
 A mirror needs a small part of HTTP: GET to one or two hosts, Content-Length or chunked
 bodies, gzip, redirects. A request is one write of a prebuilt header block; the response is
-parsed from the connection's receive buffer (``httpwire``). ``upstream`` sends proxied
-requests through aiohttp (``aioclient``) instead; both hand out the same ``Response``.
+parsed sans I/O (``parser``) from the bytes the connection (``wire``) receives. ``upstream``
+sends proxied requests through aiohttp (``aio``) instead; both hand out the same ``Response``.
 
-Errors: ``HTTPError`` (no connection, a dropped connection, a malformed or cut-short
-response) and ``TimeoutError`` are transient and the caller retries them; a redirect loop or
-an unusable URL raises ``UpstreamError``.
+Errors: ``TransportError`` (no connection, a dropped connection, a malformed or cut-short
+response; ``retryable``) and ``TimeoutError`` are transient and the caller retries them; a
+redirect loop or an unusable URL raises a plain ``UpstreamError``.
 """
 
 from __future__ import annotations
@@ -24,19 +24,11 @@ from types import TracebackType
 from typing import Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
-from frumious.errors import UpstreamError
-from frumious.http.wire import (
-    Connection,
-    ConnectionFailed,
-    Headers,
-    HTTPError,
-    ProtocolError,
-    Reply,
-    Unanswered,
-    read_head,
-)
+from frumious.errors import ConnectionFailed, Unanswered, UpstreamError
+from frumious.http.parser import Headers
+from frumious.http.wire import Connection, Reply, read_head
 
-__all__ = ["ConnectionFailed", "Client", "HTTPError", "Headers", "ProtocolError", "Response", "Timeouts", "handles"]
+__all__ = ["Client", "Headers", "Response", "Timeouts", "handles"]
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10  # as aiohttp, so both clients follow the same chains
