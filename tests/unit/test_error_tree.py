@@ -11,6 +11,16 @@ from frumious.download import Wanted
 from frumious.upstream import RetryPolicy, Upstream
 
 
+class _NoClient:
+    """No request is made: ``with_retries`` is given the call to run."""
+
+    def get(self, url: str, headers: object = None) -> object:
+        raise AssertionError(url)
+
+    async def close(self) -> None:
+        pass
+
+
 def drawn() -> dict[str, tuple[str, bool]]:
     """Each class in the docstring's drawing: (its parent as drawn, whether it is marked R)."""
     assert errors.__doc__ is not None
@@ -60,7 +70,7 @@ def test_transport_errors_are_frumious_errors_marked_retryable() -> None:
     ],
 )
 async def test_with_retries_decides_by_the_mark(raised: Exception, calls: int) -> None:
-    upstream = Upstream("http://127.0.0.1:9", retry=RetryPolicy(attempts=3, base=0.0))
+    upstream = Upstream("http://127.0.0.1:9", _NoClient(), retry=RetryPolicy(attempts=3, base=0.0))
     made = 0
 
     async def call() -> None:

@@ -193,7 +193,10 @@ async def test_bad_chunk_size_and_bad_length_are_protocol_errors() -> None:
 
 async def test_malformed_status_through_upstream_fails_after_retries() -> None:
     retry = RetryPolicy(attempts=2, base=0.01)
-    async with serve(lambda head: (b"garbage\r\n\r\n", True)) as server, Upstream(server.url, retry=retry) as up:
+    async with (
+        serve(lambda head: (b"garbage\r\n\r\n", True)) as server,
+        Upstream(server.url, client(), retry=retry) as up,
+    ):
         with pytest.raises(UpstreamError, match=r"malformed status line 'garbage' after 2 attempts"):
             await up.project("foo", 0)
 

@@ -19,6 +19,7 @@ import re
 import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -28,7 +29,7 @@ from frumious.errors import ConnectionFailed, Unanswered, UpstreamError
 from frumious.http.parser import Headers
 from frumious.http.wire import Connection, Reply, read_head
 
-__all__ = ["Client", "Headers", "Response", "Timeouts", "handles"]
+__all__ = ["Client", "HTTPClient", "Headers", "Response", "Timeouts", "handles"]
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10  # as aiohttp, so both clients follow the same chains
@@ -60,6 +61,18 @@ class Response(Protocol):
         ...
 
     def iter_chunks(self, size: int) -> AsyncIterator[bytes]: ...
+
+
+class HTTPClient(Protocol):
+    """What ``Upstream`` needs of an HTTP client: GETs, each an ``async with`` of a ``Response``.
+
+    The lean ``Client``, aiohttp's ``Session`` (``aio``), their router (``choose.Clients``) and
+    ``frumious.testing.memhttp`` (no sockets) all fit.
+    """
+
+    def get(self, url: str, headers: Mapping[str, str] | None = None) -> AbstractAsyncContextManager[Response]: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
