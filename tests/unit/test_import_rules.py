@@ -31,6 +31,7 @@ LAYERS = {
     "frumious.record": 2,
     "frumious.upstream": 2,
     "frumious.state": 2,
+    "frumious.testing": 3,
     "frumious.serve": 3,
     "frumious.cli": 4,
     "frumious.__main__": 4,
