@@ -17,8 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from frumious.errors import DownloadError, FrumiousError, NotFound, UpstreamError, ends_run
-from frumious.http.client import HTTPError, ProtocolError
+from frumious.errors import (
+    BodyMismatch,
+    DownloadError,
+    FrumiousError,
+    NotFound,
+    ShortBody,
+    UpstreamError,
+    ends_run,
+)
 from frumious.settings import CompareMethod
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
@@ -92,7 +99,7 @@ async def download(upstream: Upstream, store: Store, wanted: Wanted, digest_name
                 f"downloading {url}",
                 lambda url=url: _attempt(upstream, store, wanted, url, algorithm, expected, digest_name),  # type: ignore[misc]
             )
-        except (FrumiousError, HTTPError) as exc:
+        except FrumiousError as exc:
             if ends_run(exc):
                 raise  # our disk refused the bytes, the lease is lost: no other source can help
             failures.append(f"{url}: {exc}")
@@ -178,18 +185,10 @@ def _hash_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="frumious-hash")
 
 
-class BodyMismatch(ProtocolError):
-    """The body's size or digest is not what upstream advertised.
-
-    Often a fault in transit (a flipped byte, a cache serving another object), so it is
-    retried with backoff like a dropped connection; only a repeated mismatch fails the file.
-    """
-
-
 def _verify(url: str, wanted: Wanted, size: int, actual: str, algorithm: str, expected: str) -> None:
     if wanted.size is not None and size < wanted.size:
-        # A short body is a transfer fault: retried like a dropped connection.
-        raise ProtocolError(f"{url}: body ended after {size} of {wanted.size} bytes")
+        # A short body is most likely a transfer fault: ShortBody is retried like a dropped connection.
+        raise ShortBody(f"{url}: body ended after {size} of {wanted.size} bytes")
     if wanted.size is not None and size != wanted.size:
         raise BodyMismatch(f"{url}: got {size} bytes, upstream said {wanted.size}")
     if actual != expected:

@@ -5,27 +5,35 @@ code the process ends with, so the CLI maps errors to codes without a table::
 
     FrumiousError (1)
     ├── ConfigError (2)            bad or missing configuration; lists every problem
-    │   └── ConfigMissing (1)      no config file; the example was written or printed
+    ├── ConfigMissing (1)          no config file; the example was written or printed
     ├── LockHeld (1)               another run holds the mirror lock
     ├── LeaseLost (1)              the object-store lease was lost mid-run; the run stopped
     ├── StateError (1)             generation/status/todo unusable
     ├── UpstreamError (1)          upstream misbehaved for one request
     │   ├── NotFound               404: the project or file is gone
     │   ├── StaleMetadata          X-PyPI-Last-Serial older than asked for
+    │   ├── RetryableStatus    R   429 or a 5xx, with its Retry-After
+    │   ├── TransportError     R   the transfer failed
+    │   │   ├── ConnectionFailed R no connection, or it dropped
+    │   │   │   └── Unanswered R  closed before a byte: on a reused connection the request never ran
+    │   │   └── ProtocolError  R   a malformed or cut-short response
     │   └── BadUpstreamData        JSON/HTML/URL/filename we refuse to mirror
     │       ├── KeyConflict        a file key another project (or file) already owns
     │       └── BodyTooLarge       a body past its limit
     │           └── DecompressionBomb  a compressed body expanding beyond any sane ratio
-    ├── DownloadError (1)          size or digest mismatch, truncated body
+    ├── DownloadError (1)          no digest to check, a body past its advertised size, every source failed
+    │   └── BodyMismatch       R   size or digest not as advertised (often a fault in transit)
+    │       └── ShortBody      R   the body ended before its advertised size
     ├── StorageError (1)           the backend failed
     │   ├── ObjectMissing          a key that should exist does not
     │   └── ResourceError          disk full, read-only, quota, permission: the run stops
-    ├── SafetyValveError (1)       base only: the run-level valve is a summary line, not an error
-    │   └── MassDeleteRefused      a project's sync would remove too many of its or the mirror's files
-    └── SyncFailed (1)             a run finished with failed projects
+    └── MassDeleteRefused (1)      one project's sync would remove too many files
 
 Errors marked ``stops_run`` (LeaseLost, ResourceError, the record's RecordUnusable) end the
 whole run: ``ends_run`` tells the per-project and per-URL handlers not to swallow them.
+
+R: ``retryable`` is True (subclasses inherit it): ``Upstream.with_retries`` tries the request again with backoff
+(as it does a ``TimeoutError``); any other error ends the attempt at once.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ class FrumiousError(Exception):
     # True for errors that must end the whole run rather than fail one project or file:
     # every handler that swallows errors per project or per URL re-raises them (``ends_run``).
     stops_run: ClassVar[bool] = False
+    # True for transient faults that the same request may not meet again (see the drawing).
+    retryable: ClassVar[bool] = False
 
 
 class ConfigError(FrumiousError):
@@ -83,6 +93,34 @@ class StaleMetadata(UpstreamError):
     pass
 
 
+class RetryableStatus(UpstreamError):
+    """429 or a 5xx; ``retry_after`` is the server's Retry-After in seconds, when it gave one."""
+
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, status: int, url: str, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status} from {url}")
+        self.status, self.retry_after = status, retry_after
+
+
+class TransportError(UpstreamError):
+    """A transfer failed: no connection, a dropped connection, a malformed or cut-short response."""
+
+    retryable: ClassVar[bool] = True
+
+
+class ConnectionFailed(TransportError):
+    pass
+
+
+class Unanswered(ConnectionFailed):
+    """The peer closed before sending a byte: on a reused connection, the request never ran."""
+
+
+class ProtocolError(TransportError):
+    pass
+
+
 class BadUpstreamData(UpstreamError):
     pass
 
@@ -100,6 +138,20 @@ class DecompressionBomb(BodyTooLarge):
 
 
 class DownloadError(FrumiousError):
+    pass
+
+
+class BodyMismatch(DownloadError):
+    """The body's size or digest is not what upstream advertised.
+
+    Often a fault in transit (a flipped byte, a cache serving another object), so it is
+    retried with backoff like a dropped connection; only a repeated mismatch fails the file.
+    """
+
+    retryable: ClassVar[bool] = True
+
+
+class ShortBody(BodyMismatch):
     pass
 
 
@@ -167,15 +219,5 @@ def ends_run(exc: BaseException) -> bool:
     return resource_error(exc) is not None
 
 
-class SafetyValveError(FrumiousError):
+class MassDeleteRefused(FrumiousError):
     pass
-
-
-class MassDeleteRefused(SafetyValveError):
-    pass
-
-
-class SyncFailed(FrumiousError):
-    def __init__(self, failures: dict[str, str]) -> None:
-        self.failures = dict(failures)
-        super().__init__(f"{len(failures)} project(s) failed")

@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import platform
 import random
-import urllib.request
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-from frumious import __version__
-from frumious.errors import BadUpstreamData, BodyTooLarge, DecompressionBomb, NotFound, StaleMetadata, UpstreamError
-from frumious.http import client as http_client
-from frumious.http.client import HTTPError, Response
+from frumious.errors import (
+    BadUpstreamData,
+    BodyTooLarge,
+    DecompressionBomb,
+    FrumiousError,
+    NotFound,
+    RetryableStatus,
+    StaleMetadata,
+    UpstreamError,
+)
+from frumious.http.client import HTTPClient, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
 from frumious.protocol import parse
-
-if TYPE_CHECKING:
-    from frumious.http.aio import Session
 
 log = logging.getLogger("frumious.upstream")
 
@@ -61,28 +62,6 @@ class Listing:
     partial: bool = False
 
 
-class RetryableStatus(UpstreamError):
-    def __init__(self, status: int, url: str, retry_after: float | None) -> None:
-        super().__init__(f"HTTP {status} from {url}")
-        self.status, self.retry_after = status, retry_after
-
-
-def user_agent() -> str:
-    impl = platform.python_implementation()
-    return f"frumious/{__version__} ({impl} {platform.python_version()}, {platform.system()} {platform.machine()})"
-
-
-def pick_proxy(configured: str) -> str:
-    """The configured proxy, else the environment's, in bandersnatch's precedence."""
-    if configured:
-        return configured
-    env = urllib.request.getproxies()
-    for scheme in ("socks5", "socks4", "socks", "https", "http", "all"):
-        if env.get(scheme):
-            return env[scheme]
-    return ""
-
-
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -100,55 +79,46 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class Upstream:
-    """The HTTP client against ``master`` (and any file host).
+    """The package index at ``master`` (and any file host), fetched through ``client``.
 
-    Requests go through the lean ``http11`` client; through aiohttp (``aioclient``) when a
-    proxy is configured, a ``.netrc`` may hold credentials, or a URL carries them.
+    The composition root chooses the client (``http.choose``: the lean one, or aiohttp for
+    proxies and credentials; tests pass ``frumious.testing.memhttp``). ``Upstream`` owns it
+    from then on and closes it on exit.
     """
 
     def __init__(
         self,
         master: str,
+        client: HTTPClient,
         *,
-        timeout: float = 10.0,
-        global_timeout: float = 1800.0,
-        proxy: str = "",
-        connections: int = 10,
         retry: RetryPolicy | None = None,
         max_listing_size: int | None = None,
         max_project_size: int | None = None,
     ) -> None:
         self.master = master.rstrip("/")
+        self.client = client
         self.retry = retry or RetryPolicy()
-        self.proxy = pick_proxy(proxy)
-        self._timeouts = http_client.Timeouts(connect=timeout, read=timeout, total=global_timeout)
-        self._connections = connections
         # Bodies read whole are capped (None: no cap); file bodies stop at their advertised size.
         self.max_listing_size, self.max_project_size = max_listing_size, max_project_size
-        self._lean: http_client.Client | None = None
-        self._session: Session | None = None
 
     async def __aenter__(self) -> Upstream:
-        if not self.proxy and not _netrc_present():
-            self._lean = http_client.Client(user_agent=user_agent(), timeouts=self._timeouts, limit=self._connections)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._lean is not None:
-            await self._lean.close()
-        if self._session is not None:
-            await self._session.close()
+        await self.client.close()
 
     async def with_retries(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run ``call``, retrying transient failures with backoff."""
+        """Run ``call``, retrying timeouts and the errors marked ``retryable`` with backoff."""
         for attempt in range(self.retry.attempts):
             try:
                 return await call()
-            except RetryableStatus as exc:
+            except (FrumiousError, TimeoutError) as exc:
+                if isinstance(exc, FrumiousError) and not exc.retryable:
+                    raise
                 failure: Exception = exc
-                delay = exc.retry_after if exc.retry_after is not None else self.retry.delay(attempt)
-            except (HTTPError, TimeoutError) as exc:
-                failure, delay = exc, self.retry.delay(attempt)
+                delay = self.retry.delay(attempt)
+                if isinstance(exc, RetryableStatus) and exc.retry_after is not None:
+                    delay = exc.retry_after
             if attempt + 1 < self.retry.attempts:
                 log.debug("%s failed (%s); retrying in %.1fs", what, _describe(failure), delay)
                 await asyncio.sleep(min(delay, 300.0))
@@ -156,18 +126,7 @@ class Upstream:
 
     def get(self, url: str, headers: dict[str, str] | None = None) -> _Checked:
         """``async with upstream.get(url) as response``: retryable statuses raise RetryableStatus, 404 NotFound."""
-        lean = self._lean
-        client = lean if lean is not None and http_client.handles(url) else self._aiohttp()
-        return _Checked(client.get(url, headers), url)
-
-    def _aiohttp(self) -> Session:
-        if self._session is None:
-            from frumious.http.aio import Session
-
-            self._session = Session(
-                proxy=self.proxy, timeouts=self._timeouts, limit=self._connections, user_agent=user_agent()
-            )
-        return self._session
+        return _Checked(self.client.get(url, headers), url)
 
     async def listing(self, etag: str | None = None) -> Listing | None:
         """The PEP 691 listing, or None when ``etag`` still matches (304)."""
@@ -308,11 +267,6 @@ async def _read(response: Response, limit: int | None, key: str) -> bytes:
         raise
     except BodyTooLarge as exc:
         raise BodyTooLarge(f"{exc}; raise [mirror] {key} to accept it") from None
-
-
-def _netrc_present() -> bool:
-    """aiohttp (trust_env) sends credentials from ``.netrc``; the lean client does not read it."""
-    return os.path.isfile(os.environ.get("NETRC") or os.path.expanduser("~/.netrc"))
 
 
 def _describe(exc: BaseException) -> str:

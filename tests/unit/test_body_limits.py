@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from frumious import download
-from frumious.errors import BadUpstreamData, BodyTooLarge, DecompressionBomb, DownloadError
-from frumious.http.client import Client, ProtocolError, Timeouts
+from frumious.errors import BadUpstreamData, BodyTooLarge, DecompressionBomb, DownloadError, ProtocolError
+from frumious.http.client import Client, Timeouts
 from frumious.protocol import bodies
 from frumious.protocol.bodies import Collector, Inflater
 from frumious.storage.filesystem import FilesystemStore

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from frumious.errors import UpstreamError
+from frumious.errors import ConnectionFailed, ProtocolError, UpstreamError
 from frumious.http import client as http_client
-from frumious.http.client import Client, ConnectionFailed, ProtocolError, Timeouts
+from frumious.http.client import Client, Timeouts
 from frumious.http.wire import HIGH_WATER
 from frumious.upstream import RetryPolicy, Upstream
 
@@ -193,7 +193,10 @@ async def test_bad_chunk_size_and_bad_length_are_protocol_errors() -> None:
 
 async def test_malformed_status_through_upstream_fails_after_retries() -> None:
     retry = RetryPolicy(attempts=2, base=0.01)
-    async with serve(lambda head: (b"garbage\r\n\r\n", True)) as server, Upstream(server.url, retry=retry) as up:
+    async with (
+        serve(lambda head: (b"garbage\r\n\r\n", True)) as server,
+        Upstream(server.url, client(), retry=retry) as up,
+    ):
         with pytest.raises(UpstreamError, match=r"malformed status line 'garbage' after 2 attempts"):
             await up.project("foo", 0)
 
@@ -253,7 +256,7 @@ async def test_slow_consumer_bounds_the_buffer() -> None:
             async for piece in response.iter_chunks(256 * 1024):
                 got += len(piece)
                 await asyncio.sleep(0.002)
-                peak = max(peak, response.connection.size)  # type: ignore[attr-defined]
+                peak = max(peak, response.connection.buffer.size)  # type: ignore[attr-defined]
         assert got == size
         assert peak < 3 * HIGH_WATER
         await c.close()

@@ -31,8 +31,8 @@ LAYERS = {
     "frumious.record": 2,
     "frumious.upstream": 2,
     "frumious.state": 2,
-    "frumious.serve": 3,
     "frumious.testing": 3,
+    "frumious.serve": 3,
     "frumious.cli": 4,
     "frumious.__main__": 4,
 }

@@ -18,6 +18,8 @@ from frumious import sync as sync_core
 from frumious import verify as verify_core
 from frumious.errors import LeaseLost
 from frumious.filters import FilterSet, load_filters
+from frumious.http.choose import make_client
+from frumious.http.client import Timeouts
 from frumious.mirror import Mirror
 from frumious.protocol import layout
 from frumious.record import copy, db, rebuild
@@ -71,15 +73,12 @@ def _record(store: Store, settings: Settings, mode: RecordMode) -> AbstractAsync
 
 
 def make_upstream(settings: Settings) -> Upstream:
+    """The upstream, over the lean HTTP client or aiohttp (proxies, ``.netrc``: ``http.choose``)."""
     mirror = settings.mirror
+    timeouts = Timeouts(connect=mirror.timeout, read=mirror.timeout, total=mirror.global_timeout)
+    client = make_client(proxy=mirror.proxy, timeouts=timeouts, connections=max(10, mirror.workers * 3))
     return Upstream(
-        mirror.master,
-        timeout=mirror.timeout,
-        global_timeout=mirror.global_timeout,
-        proxy=mirror.proxy,
-        connections=max(10, mirror.workers * 3),
-        max_listing_size=mirror.max_listing_size,
-        max_project_size=mirror.max_project_size,
+        mirror.master, client, max_listing_size=mirror.max_listing_size, max_project_size=mirror.max_project_size
     )
 
 

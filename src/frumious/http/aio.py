@@ -2,7 +2,7 @@
 
 ``upstream`` imports this only when such a request comes up: aiohttp's import alone costs a
 tenth of a second of CPU, more than a small incremental run spends on its requests. aiohttp's
-transfer errors are raised as ``http11`` ones, so retries treat both clients alike.
+transfer errors are raised as the lean client's (``ConnectionFailed``), so retries treat both clients alike.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 
-from frumious.errors import UpstreamError
-from frumious.http.client import ConnectionFailed, Timeouts
+from frumious.errors import ConnectionFailed, UpstreamError
+from frumious.http.client import Timeouts
 from frumious.protocol.bodies import Collector, inflater
 
 # Only what ``bodies`` decodes is offered: aiohttp's own decoding has no bound on the output.

@@ -4,12 +4,12 @@ Why not aiohttp here: its request path (tracing hooks, URL objects, cookie jar, 
 per request for the environment's proxy settings) was the largest CPU cost of a full sync.
 A mirror needs a small part of HTTP: GET to one or two hosts, Content-Length or chunked
 bodies, gzip, redirects. A request is one write of a prebuilt header block; the response is
-parsed from the connection's receive buffer (``httpwire``). ``upstream`` sends proxied
-requests through aiohttp (``aioclient``) instead; both hand out the same ``Response``.
+parsed sans I/O (``parser``) from the bytes the connection (``wire``) receives. ``upstream``
+sends proxied requests through aiohttp (``aio``) instead; both hand out the same ``Response``.
 
-Errors: ``HTTPError`` (no connection, a dropped connection, a malformed or cut-short
-response) and ``TimeoutError`` are transient and the caller retries them; a redirect loop or
-an unusable URL raises ``UpstreamError``.
+Errors: ``TransportError`` (no connection, a dropped connection, a malformed or cut-short
+response; ``retryable``) and ``TimeoutError`` are transient and the caller retries them; a
+redirect loop or an unusable URL raises a plain ``UpstreamError``.
 """
 
 from __future__ import annotations
@@ -19,24 +19,17 @@ import re
 import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
-from frumious.errors import UpstreamError
-from frumious.http.wire import (
-    Connection,
-    ConnectionFailed,
-    Headers,
-    HTTPError,
-    ProtocolError,
-    Reply,
-    Unanswered,
-    read_head,
-)
+from frumious.errors import ConnectionFailed, Unanswered, UpstreamError
+from frumious.http.parser import Headers
+from frumious.http.wire import Connection, Reply, read_head
 
-__all__ = ["ConnectionFailed", "Client", "HTTPError", "Headers", "ProtocolError", "Response", "Timeouts", "handles"]
+__all__ = ["Client", "HTTPClient", "Headers", "Response", "Timeouts", "handles"]
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10  # as aiohttp, so both clients follow the same chains
@@ -68,6 +61,18 @@ class Response(Protocol):
         ...
 
     def iter_chunks(self, size: int) -> AsyncIterator[bytes]: ...
+
+
+class HTTPClient(Protocol):
+    """What ``Upstream`` needs of an HTTP client: GETs, each an ``async with`` of a ``Response``.
+
+    The lean ``Client``, aiohttp's ``Session`` (``aio``), their router (``choose.Clients``) and
+    ``frumious.testing.memhttp`` (no sockets) all fit.
+    """
+
+    def get(self, url: str, headers: Mapping[str, str] | None = None) -> AbstractAsyncContextManager[Response]: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

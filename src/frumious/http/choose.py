@@ -1,0 +1,89 @@
+"""Which HTTP client fetches what: the lean one, or aiohttp for proxies and credentials.
+
+The composition root calls ``make_client``; ``Upstream`` only sees an ``HTTPClient``. The rules
+are bandersnatch's: a configured proxy, else the environment's; aiohttp (which reads
+``.netrc``) whenever a proxy is in use or a ``.netrc`` may hold credentials, and for any URL
+that carries credentials itself; the lean client for everything else.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import urllib.request
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
+
+from frumious import __version__
+from frumious.http import client as lean
+from frumious.http.client import Response, Timeouts
+
+if TYPE_CHECKING:
+    from frumious.http.aio import Session
+
+
+def user_agent() -> str:
+    impl = platform.python_implementation()
+    return f"frumious/{__version__} ({impl} {platform.python_version()}, {platform.system()} {platform.machine()})"
+
+
+def pick_proxy(configured: str) -> str:
+    """The configured proxy, else the environment's, in bandersnatch's precedence."""
+    if configured:
+        return configured
+    env = urllib.request.getproxies()
+    for scheme in ("socks5", "socks4", "socks", "https", "http", "all"):
+        if env.get(scheme):
+            return env[scheme]
+    return ""
+
+
+def netrc_present() -> bool:
+    """aiohttp (trust_env) sends credentials from ``.netrc``; the lean client does not read it."""
+    return os.path.isfile(os.environ.get("NETRC") or os.path.expanduser("~/.netrc"))
+
+
+def make_client(*, proxy: str, timeouts: Timeouts, connections: int) -> Clients:
+    """The client for a run: the lean one unless a proxy or a ``.netrc`` asks for aiohttp."""
+    proxy = pick_proxy(proxy)
+    agent = user_agent()
+    use_lean = not proxy and not netrc_present()
+    first = lean.Client(user_agent=agent, timeouts=timeouts, limit=connections) if use_lean else None
+    return Clients(first, proxy=proxy, timeouts=timeouts, connections=connections, user_agent=agent)
+
+
+class Clients:
+    """The lean client for the URLs it handles, aiohttp (opened on first use) for the rest.
+
+    aiohttp is imported only when a request needs it: its import alone costs more CPU than a
+    small incremental run spends on its requests.
+    """
+
+    def __init__(
+        self, first: lean.Client | None, *, proxy: str, timeouts: Timeouts, connections: int, user_agent: str
+    ) -> None:
+        self._lean, self.proxy = first, proxy
+        self._timeouts, self._connections, self._agent = timeouts, connections, user_agent
+        self._session: Session | None = None
+
+    def get(self, url: str, headers: Mapping[str, str] | None = None) -> AbstractAsyncContextManager[Response]:
+        first = self._lean
+        if first is not None and lean.handles(url):
+            return first.get(url, headers)
+        return self._aiohttp().get(url, headers)
+
+    def _aiohttp(self) -> Session:
+        if self._session is None:
+            from frumious.http.aio import Session
+
+            self._session = Session(
+                proxy=self.proxy, timeouts=self._timeouts, limit=self._connections, user_agent=self._agent
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._lean is not None:
+            await self._lean.close()
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,80 @@
+"""``sync.mirror`` end to end on the in-memory PyPI (``frumious.testing.memhttp``): no sockets.
+
+The filesystem store in a temp dir receives the run; the upstream is ``MemHTTP``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from pathlib import Path
+
+import pytest
+
+from frumious import sync
+from frumious.cli.compose import locked_store
+from frumious.config import loads
+from frumious.filters import load_filters
+from frumious.mirror import Mirror
+from frumious.record import rebuild
+from frumious.settings import Settings
+from frumious.stats import RunStats
+from frumious.testing.memhttp import BASE, MemHTTP, MemIndex
+from frumious.upstream import Upstream
+
+
+def settings(directory: Path) -> Settings:
+    text = f"[mirror]\ndirectory = {directory}\nmaster = {BASE}\nworkers = 2\n"
+    return loads(text, environ={})
+
+
+async def run(config: Settings, client: MemHTTP) -> sync.SyncReport:
+    async with (
+        locked_store(config) as store,
+        rebuild.current_record(store, config.mirror) as record,
+        Upstream(config.mirror.master, client) as upstream,
+    ):
+        return await sync.mirror(upstream, Mirror(store, record, config.mirror), load_filters(config), RunStats())
+
+
+@pytest.fixture
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any network socket opened during the test fails it (the event loop's own pipe is a Unix one)."""
+    real = socket.socket
+
+    def refuse(family: int = socket.AF_INET, *args: object, **kwargs: object) -> socket.socket:
+        if family in (socket.AF_INET, socket.AF_INET6):
+            raise AssertionError("a network socket was opened")
+        return real(family, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "socket", refuse)
+
+
+@pytest.mark.usefixtures("no_sockets")
+async def test_mirror_runs_end_to_end_against_the_in_memory_index(tmp_path: Path) -> None:
+    index = MemIndex()
+    index.add("Alpha", "1.0", {"alpha-1.0.tar.gz": b"alpha one", "alpha-1.0-py3-none-any.whl": b"wheel"})
+    index.add("beta", "2.0", {"beta-2.0.tar.gz": b"beta two" * 100})
+    client = MemHTTP(index)
+    config = settings(tmp_path / "mirror")
+
+    report = await run(config, client)
+
+    assert report.ok and report.serial == index.serial == 2
+    web = tmp_path / "mirror" / "web"
+    for body in (b"alpha one", b"wheel", b"beta two" * 100):
+        digest = hashlib.sha256(body).hexdigest()
+        assert [p.read_bytes() for p in (web / "packages" / digest[:2] / digest[2:4] / digest[4:]).iterdir()] == [body]
+    assert (web / "simple" / "alpha" / "index.html").read_text().count("alpha-1.0") >= 2
+    assert (tmp_path / "mirror" / "generation").read_text().strip() == "5"
+    assert (tmp_path / "mirror" / "status").read_text().strip() == "2"
+    assert f"{BASE}/simple/" in client.requests and f"{BASE}/pypi/alpha/json" in client.requests
+    assert client.closed
+
+    # A new release upstream: the next run fetches only what changed.
+    index.add("beta", "2.1", {"beta-2.1.tar.gz": b"beta newer"})
+    client = MemHTTP(index)
+    report = await run(config, client)
+    assert report.ok and (tmp_path / "mirror" / "status").read_text().strip() == "3"
+    assert f"{BASE}/pypi/alpha/json" not in client.requests
+    assert "beta-2.1.tar.gz" in (web / "simple" / "beta" / "index.html").read_text()
