@@ -608,7 +608,21 @@ def test_inline_bandersnatch_config_details() -> None:
 
 
 @pytest.mark.parametrize(
-    "directory", ["/", "/usr", "/etc/", "/var", "/root", "/lib64", "/usr/local", "/srv/../usr", "//", "/proc/self"]
+    "directory",
+    [
+        "/",
+        "/usr",
+        "/etc/",
+        "/var",
+        "/root",
+        "/lib64",
+        "/usr/local",
+        "/srv/../usr",
+        "//",
+        "/proc/self",
+        "/dev/shm",
+        "/dev/sda",
+    ],
 )
 def test_system_directories_are_refused(directory: str) -> None:
     problems = problems_of(f"[mirror]\ndirectory = {directory}\n")
@@ -622,7 +636,9 @@ def test_a_symlink_to_a_system_directory_is_refused(tmp_path: Path) -> None:
     assert "system directory (/etc)" in problems_of(f"[mirror]\ndirectory = {tmp_path}/innocent\n")[0]
 
 
-@pytest.mark.parametrize("directory", ["/srv/pypi", "/var/pypi", "/home/mirror/pypi", "/mnt", "relative/pypi"])
+@pytest.mark.parametrize(
+    "directory", ["/srv/pypi", "/var/pypi", "/home/mirror/pypi", "/mnt", "relative/pypi", "/dev/shm/pypi"]
+)
 def test_ordinary_directories_pass(directory: str) -> None:
     assert parse(base=f"[mirror]\ndirectory = {directory}\n").mirror.directory == directory
 

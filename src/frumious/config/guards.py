@@ -32,8 +32,10 @@ SYSTEM_DIRECTORIES = frozenset(
         "/usr/share", "/usr/src", "/var/cache", "/var/lib", "/var/log", "/var/spool", "/var/tmp",
     }
 )  # fmt: skip
-# Kernel and device filesystems: nothing below them can hold a mirror.
+# Kernel and device filesystems: nothing below them can hold a mirror, except /dev/shm (a tmpfs
+# meant for files; the benchmarks and some test rigs keep throwaway mirrors there).
 _KERNEL_TREES = ("/proc/", "/sys/", "/dev/")
+_FILE_TREES = ("/dev/shm/",)
 # Sections logging.config.fileConfig cannot work without.
 _LOG_SECTIONS = ("loggers", "handlers", "formatters")
 
@@ -42,7 +44,8 @@ def system_directory_problem(directory: str) -> str | None:
     """Why a filesystem mirror may not have ``directory`` as its root, or None."""
     # realpath too: "/srv/../usr" or a symlink to /etc must not get through.
     for path in dict.fromkeys((_absolute(directory), os.path.realpath(directory))):
-        if path in SYSTEM_DIRECTORIES or path.startswith(_KERNEL_TREES):
+        kernel = path.startswith(_KERNEL_TREES) and not path.startswith(_FILE_TREES)
+        if path in SYSTEM_DIRECTORIES or kernel:
             return f"{directory!r} is a system directory ({path}); name a directory of its own, such as /srv/pypi"
     return None
 
