@@ -14,7 +14,7 @@ import aiohttp
 
 from frumious.errors import ConnectionFailed, UpstreamError
 from frumious.http.client import Timeouts
-from frumious.protocol.bodies import Collector, inflater
+from frumious.protocol.bodies import Collector, decoded, inflater
 
 # Only what ``bodies`` decodes is offered: aiohttp's own decoding has no bound on the output.
 ACCEPT_ENCODING = "gzip, deflate"
@@ -76,13 +76,5 @@ class _Reply:
             collector.add(piece)
         return collector.body()
 
-    async def iter_chunks(self, size: int) -> AsyncIterator[bytes]:
-        inflate = self._inflate
-        async for piece in self._response.content.iter_chunked(size):
-            if inflate is None:
-                yield piece
-                continue
-            for decoded in inflate.feed(piece, size):
-                yield decoded
-        if inflate is not None and (tail := inflate.end()):
-            yield tail
+    def iter_chunks(self, size: int) -> AsyncIterator[bytes]:
+        return decoded(self._response.content.iter_chunked(size), self._inflate, size)

@@ -15,7 +15,7 @@ from typing import cast
 
 from frumious.errors import ConnectionFailed, ProtocolError, Unanswered
 from frumious.http.parser import LENGTH, Buffer, Framing, Head, Headers, parse_head
-from frumious.protocol.bodies import Collector, inflater
+from frumious.protocol.bodies import Collector, decoded, inflater
 
 # Reading from the socket pauses while this much is buffered and unread.
 HIGH_WATER = 1 << 20
@@ -171,17 +171,13 @@ class Reply:
             collector.add(piece)
         return collector.body()
 
-    async def iter_chunks(self, size: int) -> AsyncIterator[bytes]:
+    def iter_chunks(self, size: int) -> AsyncIterator[bytes]:
         """The body in pieces of at most ``size`` bytes (decoded pieces too: a bomb cannot balloon)."""
-        inflate = self._inflate
+        return decoded(self._pieces(size), self._inflate, size)
+
+    async def _pieces(self, size: int) -> AsyncIterator[bytes]:
         while piece := await self._raw(size):
-            if inflate is None:
-                yield piece
-                continue
-            for decoded in inflate.feed(piece, size):
-                yield decoded
-        if inflate is not None and (tail := inflate.end()):
-            yield tail
+            yield piece
 
     async def _raw(self, limit: int) -> bytes:
         """The next piece of the body as framed on the wire; b"" at its end."""

@@ -10,11 +10,11 @@ memory stays bounded while a hostile answer is refused with one line naming the 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 from frumious.errors import BodyTooLarge, DecompressionBomb
 
-__all__ = ["MAX_RATIO", "RATIO_FLOOR", "Collector", "Inflater", "inflater"]
+__all__ = ["MAX_RATIO", "RATIO_FLOOR", "Collector", "Inflater", "decoded", "inflater"]
 
 # Real JSON and HTML compress 5-20:1; deflate's ceiling is about 1032:1, which only bombs reach.
 MAX_RATIO = 100
@@ -109,3 +109,15 @@ class Collector:
     def body(self) -> bytes:
         parts = self._parts
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+async def decoded(pieces: AsyncIterator[bytes], inflate: Inflater | None, size: int) -> AsyncIterator[bytes]:
+    """``pieces`` as the wire framed them, decoded (when ``inflate``) in pieces of at most ``size`` bytes."""
+    async for piece in pieces:
+        if inflate is None:
+            yield piece
+            continue
+        for out in inflate.feed(piece, size):
+            yield out
+    if inflate is not None and (tail := inflate.end()):
+        yield tail
