@@ -23,7 +23,6 @@ class RunStats:
     removed: list[str] = field(default_factory=list)
     removed_projects: list[str] = field(default_factory=list)
     would_prune: list[str] = field(default_factory=list)
-    refused: str | None = None
     # Projects that failed quarantine-after runs in a row: name -> when they are tried next.
     quarantined: dict[str, str] = field(default_factory=dict)
     # Listed upstream with no releases (their JSON is a 404); of those, the ones the mirror holds files for.

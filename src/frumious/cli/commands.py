@@ -68,10 +68,10 @@ def _mirror_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_mirror(args: argparse.Namespace, settings: Settings) -> int:
-    from frumious import sync
     from frumious.cli import compose
+    from frumious.plan import Options
 
-    options = sync.Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
+    options = Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
     if args.dry_run:
         return run_with_progress(lambda stats: compose.run_dry_mirror(settings, stats, options), dry_run_summary)
     return run_with_progress(lambda stats: compose.run_mirror(settings, stats, options), mirror_summary)
@@ -192,7 +192,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def mirror_summary(report: Any) -> list[str]:
-    return progress.summary(report.stats, report.seconds, report.serial, stopped_early=report.stopped_early)
+    return progress.summary(
+        report.stats, report.seconds, report.serial, stopped_early=report.stopped_early, refused=report.refused
+    )
 
 
 def dry_run_summary(report: Any) -> list[str]:
@@ -212,8 +214,8 @@ def dry_run_summary(report: Any) -> list[str]:
     lines.extend(f"  {name}" for name in plan.confirmable)
     lines.extend(f"Waiting (quarantined): {failure.name}" for failure in plan.waiting)
     lines.extend(f"Skipped (invalid serial upstream): {name}" for name in plan.invalid)
-    if report.stats.refused:
-        lines.append(f"Refused: {report.stats.refused}")
+    if plan.refused:
+        lines.append(f"Refused: {plan.refused}")
     return lines
 
 
