@@ -27,7 +27,7 @@ from frumious.project import Context, sync_project
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings
 from frumious.state import Todo, TodoCheckpoint
-from frumious.stats import RunStats
+from frumious.stats import Report, RunStats
 from frumious.upstream import Upstream
 
 log = logging.getLogger("frumious.sync")
@@ -35,11 +35,8 @@ NO_OPTIONS = Options()
 
 
 @dataclass
-class SyncReport:
-    stats: RunStats
-    serial: int
-    started: float
-    finished: float = 0.0
+class SyncReport(Report):
+    serial: int = 0
     listing_unchanged: bool = False
     stopped_early: bool = False
     notes: list[str] = field(default_factory=list)
@@ -49,11 +46,7 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
-        return not self.stats.failed and self.refused is None
-
-    @property
-    def seconds(self) -> float:
-        return self.finished - self.started
+        return not self.failures and self.refused is None
 
 
 @dataclass
@@ -89,7 +82,9 @@ async def mirror(
 
 async def sync(upstream: Upstream, tree: Mirror, found: Plan, policy: Policy, stats: RunStats) -> SyncReport:
     """Follow the plan: prune, sync the queue, settle absences, then the root index and (if finished) publish."""
-    report = SyncReport(stats, found.serial, found.started, listing_unchanged=found.listing_unchanged)
+    report = SyncReport(
+        stats=stats, serial=found.serial, started=found.started, listing_unchanged=found.listing_unchanged
+    )
     report.refused = found.refused
     if found.refused is not None:
         log.error("%s", found.refused)
@@ -131,20 +126,16 @@ async def sync(upstream: Upstream, tree: Mirror, found: Plan, policy: Policy, st
 
 
 @dataclass
-class DryRun:
+class DryRun(Report):
     """``mirror --dry-run``: the plan a run would follow, after the safety valve; nothing was written."""
 
-    stats: RunStats
     serial: int
     plan: Plan
     prune_filtered: bool
-    started: float
-    finished: float = 0.0
-    ok = True  # a plan, even one that refuses removals, is a successful dry run
 
     @property
-    def seconds(self) -> float:
-        return self.finished - self.started
+    def ok(self) -> bool:
+        return True  # a plan, even one that refuses removals, is a successful dry run
 
 
 async def dry_run(
@@ -156,7 +147,9 @@ async def dry_run(
     found = plan(inputs, filters.allows_project, tree.settings, options)
     if found.refused is not None:
         log.error("%s", found.refused)
-    return DryRun(stats, inputs.serial, found, tree.settings.prune_filtered, started, finished=time.time())
+    return DryRun(
+        inputs.serial, found, tree.settings.prune_filtered, stats=stats, started=started, finished=time.time()
+    )
 
 
 def carry_failures(
