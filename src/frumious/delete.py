@@ -18,27 +18,16 @@ from frumious.errors import BadUpstreamData, FrumiousError, ends_run
 from frumious.mirror import Mirror
 from frumious.models import canonicalize_name
 from frumious.protocol import layout
-from frumious.stats import RunStats
+from frumious.stats import Report, RunStats
 
 log = logging.getLogger("frumious.delete")
 
 
 @dataclass
-class DeleteReport:
-    stats: RunStats
-    started: float
+class DeleteReport(Report):
     dry_run: bool = False
-    finished: float = 0.0
     # --dry-run: what each project's removal would take away.
     planned: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.stats.failed
-
-    @property
-    def seconds(self) -> float:
-        return self.finished - self.started
 
 
 async def delete_projects(

@@ -1,9 +1,12 @@
-"""What one ``frumious mirror`` run will do: the queue, the serial it heads for, what may go.
+"""What one ``frumious mirror`` run will do: the queue, the serial it heads for, what may go, what is refused.
 
-A run resumes an interrupted run's ``todo`` (filtered by today's filters), or reads the
-listing (or learns it is unchanged) and diffs it against the mirror. Either way the
-projects remembered as failed are queued again when their backoff allows, and the
-projects that left the listing are asked for again, to confirm their absence.
+``gather`` does the reading (the todo, the listing or its 304, the remembered failures
+and absences); ``plan`` is pure: from those values, the filters' verdict, the settings,
+the options and ``now`` it returns one frozen ``Plan``. A run resumes an interrupted run's
+``todo`` (filtered by today's filters), or diffs the listing against the mirror. Either way
+remembered failures are queued again when their backoff allows, projects that left the
+listing are asked for again to confirm their absence, and the safety valve may refuse
+the run's removals (``Plan.refused``).
 """
 
 from __future__ import annotations
@@ -11,14 +14,116 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
-from frumious import retries, state
+from frumious import claims, retries, state
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, canonicalize_name
+from frumious.record.db import MirrorRecord
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings
+from frumious.state import Todo
 from frumious.upstream import Listing, Upstream
+
+log = logging.getLogger("frumious.sync")
+
+# Up to this many allowlisted projects, asking each one is cheaper than PyPI's full listing.
+FAST_PATH_LIMIT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    force_check: bool = False
+    allow_mass_delete: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """What earlier finished runs carried forward (see ``retries``)."""
+
+    failures: dict[str, Failure] = field(default_factory=dict)
+    vanishing: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    async def load(cls, tree: Mirror) -> Memory:
+        return cls(await tree.failures(), await tree.vanishing())
+
+
+class Holdings(Protocol):
+    """What the mirror holds, read-only: the record, or a plain value in tests."""
+
+    def names(self) -> list[str]: ...
+    def holds(self, name: str) -> bool: ...
+    def count(self) -> int: ...
+    def release_files(self) -> int: ...
+    def release_files_of(self, names: Iterable[str]) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecordHoldings:
+    """``Holdings`` read from the SQLite record, on demand (a no-op run never lists every name)."""
+
+    record: MirrorRecord
+
+    def names(self) -> list[str]:
+        return self.record.names()
+
+    def holds(self, name: str) -> bool:
+        return self.record.project(name) is not None
+
+    def count(self) -> int:
+        return self.record.count()
+
+    def release_files(self) -> int:
+        return self.record.count_release_files()
+
+    def release_files_of(self, names: Iterable[str]) -> int:
+        return claims.owned_files(self.record, names)
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Everything ``plan`` reads, gathered by ``gather``: a todo, else a listing, else (both None) a 304."""
+
+    serial: int
+    now: float
+    memory: Memory
+    holdings: Holdings
+    todo: Todo | None = None
+    listing: Listing | None = None
+    # The ETag sent with the listing request (kept when upstream answers 304).
+    etag: str | None = None
+    filters_changed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    queue: tuple[ListingEntry, ...]
+    # Where the run heads (written to ``todo``); the serial published is worked out at the end.
+    target: int
+    resumed: bool
+    listing_etag: str | None = None
+    listing_unchanged: bool = False
+    excluded: tuple[str, ...] = ()
+    vanished: tuple[str, ...] = ()
+    # Vanished projects whose first confirmed absence is old enough: a 404 now removes them.
+    confirmable: tuple[str, ...] = ()
+    # The root's serial: nothing published may exceed it.
+    ceiling: int | None = None
+    # Listed projects with an invalid serial, skipped this run.
+    invalid: tuple[str, ...] = ()
+    # Quarantined failures whose backoff has not expired: carried, not tried.
+    waiting: tuple[Failure, ...] = ()
+    # True when this run cannot tell which projects left the listing (resumed, or refused
+    # removals): earlier first sightings are then carried unchanged.
+    keep_vanishing: bool = False
+    # The safety valve's refusal: this run removes no whole project and publishes no serial.
+    refused: str | None = None
+    # What the run starts from: the mirror's serial, the time, what earlier runs remembered.
+    serial: int = 0
+    started: float = 0.0
+    memory: Memory = field(default_factory=Memory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +131,91 @@ class Reconciled:
     queue: tuple[ListingEntry, ...]
     excluded: tuple[str, ...]
     vanished: tuple[str, ...]
+
+
+async def gather(
+    upstream: Upstream, tree: Mirror, filters: FilterSet, now: float, options: Options, *, read_only: bool = False
+) -> Inputs:
+    """Read what ``plan`` needs; ``read_only`` (a dry run) leaves even an unusable todo in place."""
+    serial = 0 if options.force_check else await tree.serial()
+    memory, holdings = await Memory.load(tree), RecordHoldings(tree.record)
+    todo = await tree.todo(discard_unusable=not read_only)
+    if todo is not None:
+        return Inputs(serial, now, memory, holdings, todo=todo)
+    changed = await tree.filters_changed(filters.fingerprint)
+    etag = await tree.listing_etag(serial) if serial and not changed else None
+    listing = await fetch_listing(upstream, tree.settings, filters, etag)
+    return Inputs(serial, now, memory, holdings, listing=listing, etag=etag, filters_changed=changed)
+
+
+async def fetch_listing(
+    upstream: Upstream, mirror_settings: MirrorSettings, filters: FilterSet, etag: str | None
+) -> Listing | None:
+    only = filters.only_projects
+    if only is not None and len(only) <= FAST_PATH_LIMIT:
+        log.info("Allowlist of %d project(s): asking each instead of fetching the full listing", len(only))
+        return await upstream.listing_of(only, mirror_settings.workers * 2)
+    return await upstream.listing(etag)
+
+
+def plan(inputs: Inputs, allows: Callable[[str], bool], settings: MirrorSettings, options: Options) -> Plan:
+    """The run's plan, pure: the queue with failures due again, confirmable absences, then the safety valve."""
+    base = _base_plan(inputs, allows)
+    # A failure the filters now exclude is forgotten: blocklisting a broken project works.
+    failures = {name: f for name, f in inputs.memory.failures.items() if allows(f.name)}
+    # --allow-mass-delete retries quarantined projects at once: a project refused by the file
+    # valve must not wait out its backoff before the override can reach it.
+    requeued = retries.requeue(base.queue, failures, float("inf") if options.allow_mass_delete else inputs.now)
+    seen, delay = inputs.memory.vanishing, settings.confirm_removal_after
+    confirmable = tuple(n for n in base.vanished if n in seen and inputs.now - seen[n] >= delay)
+    found = replace(base, queue=requeued.queue, waiting=requeued.waiting, confirmable=confirmable)
+    found = replace(found, serial=inputs.serial, started=inputs.now, memory=inputs.memory)
+    return safety_valve(found, inputs.holdings, settings, options)
+
+
+def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
+    serial, todo, listing = inputs.serial, inputs.todo, inputs.listing
+    if todo is not None:
+        # Filters apply to resumed work too: a project blocklisted since is not fetched.
+        entries = tuple(entry for entry in todo.entries if allows(entry.name))
+        if len(entries) < len(todo.entries):
+            log.info("Dropped %d resumed project(s) the filters now exclude", len(todo.entries) - len(entries))
+        log.info("Resuming an interrupted run: %d project(s) left", len(entries))
+        return Plan(queue=entries, target=max(serial, todo.target), resumed=True, keep_vanishing=True)
+    if listing is None:
+        log.info("The upstream listing is unchanged since serial %d", serial)
+        # Unchanged listing: the projects absent from it before are absent still.
+        held = [n for n in sorted(inputs.memory.vanishing) if inputs.holdings.holds(n)]
+        vanished = tuple(n for n in held if allows(n))
+        queue = tuple(ListingEntry(name, 0) for name in vanished)
+        return Plan(queue, serial, False, listing_etag=inputs.etag, listing_unchanged=True, vanished=vanished)
+    if listing.serial is not None and not listing.partial and serial > listing.serial:
+        # Nothing upstream looks new until it passes our serial: say so rather than stall quietly.
+        log.warning(
+            "The mirror's serial %d is beyond the upstream's own (%d), so changes up to %d go unseen"
+            " (a serial from another master or an older frumious?); run `frumious mirror --force-check`",
+            serial,
+            listing.serial,
+            serial,
+        )
+    found = reconcile(
+        listing.entries,
+        set(inputs.holdings.names()),
+        allows,
+        serial=serial,
+        filters_changed=inputs.filters_changed and serial > 0,
+        unsynced=listing.invalid,
+    )
+    return Plan(
+        queue=found.queue,
+        target=state.target_serial(serial, found.queue, listing.serial),
+        resumed=False,
+        listing_etag=listing.etag,
+        excluded=found.excluded,
+        vanished=found.vanished,
+        ceiling=listing.serial,
+        invalid=tuple(sorted({canonicalize_name(n) for n in listing.invalid if allows(n)})),
+    )
 
 
 def reconcile(
@@ -71,137 +261,50 @@ def removal_limit(local_count: int, share: float) -> int:
     return max(1, int(local_count * share))
 
 
-log = logging.getLogger("frumious.sync")
-
-# Up to this many allowlisted projects, asking each one is cheaper than PyPI's full listing.
-FAST_PATH_LIMIT = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class Memory:
-    """What earlier finished runs carried forward (see ``retries``)."""
-
-    failures: dict[str, Failure] = field(default_factory=dict)
-    vanishing: dict[str, float] = field(default_factory=dict)
-
-    @classmethod
-    async def load(cls, tree: Mirror) -> Memory:
-        return cls(await tree.failures(), await tree.vanishing())
+def whole_removals(settings: MirrorSettings, found: Plan) -> list[str]:
+    """The projects this run removes whole if upstream confirms: confirmable absences, pruned exclusions."""
+    confirmable = [] if settings.keep_removed else list(found.confirmable)
+    return confirmable + (list(found.excluded) if settings.prune_filtered else [])
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    queue: tuple[ListingEntry, ...]
-    # Where the run heads (written to ``todo``); the serial published is worked out at the end.
-    target: int
-    resumed: bool
-    listing_etag: str | None = None
-    listing_unchanged: bool = False
-    excluded: tuple[str, ...] = ()
-    vanished: tuple[str, ...] = ()
-    # Vanished projects whose first confirmed absence is old enough: a 404 now removes them.
-    confirmable: tuple[str, ...] = ()
-    # The root's serial: nothing published may exceed it.
-    ceiling: int | None = None
-    # Listed projects with an invalid serial, skipped this run.
-    invalid: tuple[str, ...] = ()
-    # Quarantined failures whose backoff has not expired: carried, not tried.
-    waiting: tuple[Failure, ...] = ()
-    # True when this run cannot tell which projects left the listing (resumed, or refused
-    # removals): earlier first sightings are then carried unchanged.
-    keep_vanishing: bool = False
+def safety_valve(found: Plan, holdings: Holdings, settings: MirrorSettings, options: Options) -> Plan:
+    """Refuse to remove more than the configured share of the mirror's projects, or of its files, in one run.
 
-
-async def make_plan(
-    upstream: Upstream,
-    tree: Mirror,
-    filters: FilterSet,
-    serial: int,
-    memory: Memory,
-    now: float,
-    *,
-    skip_backoff: bool = False,
-    read_only: bool = False,
-) -> Plan:
-    """The plan; ``read_only`` (a dry run) leaves even an unusable todo in place."""
-    plan = await _base_plan(upstream, tree, filters, serial, memory, read_only)
-    mirror_settings = tree.settings
-    # A failure the filters now exclude is forgotten: blocklisting a broken project works.
-    failures = {name: f for name, f in memory.failures.items() if filters.allows_project(f.name)}
-    # --allow-mass-delete retries quarantined projects at once: a project refused by the file
-    # valve must not wait out its backoff before the override can reach it.
-    requeued = retries.requeue(plan.queue, failures, float("inf") if skip_backoff else now)
-    delay = mirror_settings.confirm_removal_after
-    confirmable = tuple(n for n in plan.vanished if n in memory.vanishing and now - memory.vanishing[n] >= delay)
-    return replace(plan, queue=requeued.queue, waiting=requeued.waiting, confirmable=confirmable)
-
-
-async def _base_plan(
-    upstream: Upstream, tree: Mirror, filters: FilterSet, serial: int, memory: Memory, read_only: bool
-) -> Plan:
-    record = tree.record
-    todo = await tree.todo(discard_unusable=not read_only)
-    if todo is not None:
-        # Filters apply to resumed work too: a project blocklisted since is not fetched.
-        entries = tuple(entry for entry in todo.entries if filters.allows_project(entry.name))
-        if len(entries) < len(todo.entries):
-            log.info("Dropped %d resumed project(s) the filters now exclude", len(todo.entries) - len(entries))
-        log.info("Resuming an interrupted run: %d project(s) left", len(entries))
-        return Plan(queue=entries, target=max(serial, todo.target), resumed=True, keep_vanishing=True)
-    changed_filters = await tree.filters_changed(filters.fingerprint)
-    etag = await tree.listing_etag(serial) if serial and not changed_filters else None
-    listing = await fetch_listing(upstream, tree.settings, filters, etag)
-    if listing is None:
-        log.info("The upstream listing is unchanged since serial %d", serial)
-        # Unchanged listing: the projects absent from it before are absent still.
-        held = [n for n in sorted(memory.vanishing) if record.project(n) is not None]
-        vanished = tuple(n for n in held if filters.allows_project(n))
-        queue = tuple(ListingEntry(name, 0) for name in vanished)
-        return Plan(queue, serial, False, listing_etag=etag, listing_unchanged=True, vanished=vanished)
-    if listing.serial is not None and not listing.partial and serial > listing.serial:
-        # Nothing upstream looks new until it passes our serial: say so rather than stall quietly.
-        log.warning(
-            "The mirror's serial %d is beyond the upstream's own (%d), so changes up to %d go unseen"
-            " (a serial from another master or an older frumious?); run `frumious mirror --force-check`",
-            serial,
-            listing.serial,
-            serial,
-        )
-    found = reconcile(
-        listing.entries,
-        set(record.names()),
-        filters.allows_project,
-        serial=serial,
-        filters_changed=changed_filters and serial > 0,
-        unsynced=listing.invalid,
-    )
-    return Plan(
-        queue=found.queue,
-        target=state.target_serial(serial, found.queue, listing.serial),
-        resumed=False,
-        listing_etag=listing.etag,
-        excluded=found.excluded,
-        vanished=found.vanished,
-        ceiling=listing.serial,
-        invalid=tuple(sorted({canonicalize_name(n) for n in listing.invalid if filters.allows_project(n)})),
+    Only confirmable absences count: a first sighting removes nothing this run. A refused
+    plan drops the vanished projects from the queue, keeps earlier sightings and prunes nothing.
+    """
+    names = whole_removals(settings, found)
+    if not names or options.allow_mass_delete:
+        return found
+    local, share = holdings.count(), settings.max_delete_share
+    limit, files = removal_limit(local, share), holdings.release_files_of(names)
+    total = holdings.release_files()
+    if len(names) > limit:
+        refused = f"refusing to remove {len(names)} of {local} projects in one run (max-delete-share allows {limit})"
+    elif files > claims.file_limit(total, share):
+        refused = f"refusing to remove {len(names)} project(s) holding {files} of the mirror's {total} files"
+        refused += f" in one run (max-delete-share allows {claims.file_limit(total, share)} files)"
+    else:
+        return found
+    vanished = set(found.vanished)
+    return replace(
+        found,
+        queue=tuple(entry for entry in found.queue if entry.name not in vanished),
+        vanished=(),
+        confirmable=(),
+        keep_vanishing=True,
+        excluded=() if settings.prune_filtered else found.excluded,
+        refused=refused + "; if that is intended, rerun with --allow-mass-delete",
     )
 
 
-async def fetch_listing(
-    upstream: Upstream, mirror_settings: MirrorSettings, filters: FilterSet, etag: str | None
-) -> Listing | None:
-    only = filters.only_projects
-    if only is not None and len(only) <= FAST_PATH_LIMIT:
-        log.info("Allowlist of %d project(s): asking each instead of fetching the full listing", len(only))
-        return await upstream.listing_of(only, mirror_settings.workers * 2)
-    return await upstream.listing(etag)
-
-
-def published_serial(plan: Plan, current: int, synced: set[str]) -> int:
+def published_serial(found: Plan, current: int, synced: set[str]) -> int:
     """The serial a finished run publishes: the newest that every synced project reached.
 
     Failed projects do not hold it back (they are carried by name); a resumed run
-    publishes at least the target its interrupted run was heading for.
+    publishes at least the target its interrupted run was heading for; a refused run publishes nothing new.
     """
-    reached = [entry for entry in plan.queue if canonicalize_name(entry.name) in synced]
-    return state.target_serial(max(current, plan.target) if plan.resumed else current, reached, plan.ceiling)
+    if found.refused is not None:
+        return current
+    reached = [entry for entry in found.queue if canonicalize_name(entry.name) in synced]
+    return state.target_serial(max(current, found.target) if found.resumed else current, reached, found.ceiling)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from frumious import claims, retries
@@ -22,36 +22,31 @@ from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.norelease import listed_404
-from frumious.plan import Memory, Plan, make_plan, published_serial, removal_limit
+from frumious.plan import Options, Plan, gather, plan, published_serial, whole_removals
 from frumious.project import Context, sync_project
-from frumious.record.db import MirrorRecord
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings
 from frumious.state import Todo, TodoCheckpoint
-from frumious.stats import RunStats
+from frumious.stats import Report, RunStats
 from frumious.upstream import Upstream
 
 log = logging.getLogger("frumious.sync")
+NO_OPTIONS = Options()
 
 
 @dataclass
-class SyncReport:
-    stats: RunStats
-    serial: int
-    started: float
-    finished: float = 0.0
+class SyncReport(Report):
+    serial: int = 0
     listing_unchanged: bool = False
     stopped_early: bool = False
     notes: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
+    # The plan's refusal (the safety valve): nothing removed whole, no serial published.
+    refused: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.stats.failed and self.stats.refused is None
-
-    @property
-    def seconds(self) -> float:
-        return self.finished - self.started
+        return not self.failures and self.refused is None
 
 
 @dataclass
@@ -64,54 +59,66 @@ class Results:
 
 
 @dataclass(frozen=True, slots=True)
-class Options:
-    force_check: bool = False
-    allow_mass_delete: bool = False
+class Policy:
+    """How a run decides per project: the filters and the command's options."""
+
+    filters: FilterSet
+    options: Options = NO_OPTIONS
 
 
 async def mirror(
-    upstream: Upstream, tree: Mirror, filters: FilterSet, stats: RunStats, options: Options = Options()
+    upstream: Upstream, tree: Mirror, filters: FilterSet, stats: RunStats, options: Options = NO_OPTIONS
 ) -> SyncReport:
-    """One ``frumious mirror`` run; the lock is held by the caller."""
+    """One ``frumious mirror`` run (the lock is held by the caller): read, plan, sync."""
     started = time.time()
     await tree.bootstrap()
     if options.force_check:
         await tree.forget_serial()
-    serial = await tree.serial()
-    memory = await Memory.load(tree)
-    plan = await make_plan(upstream, tree, filters, serial, memory, started, skip_backoff=options.allow_mass_delete)
-    report = SyncReport(stats=stats, serial=serial, started=started, listing_unchanged=plan.listing_unchanged)
-    plan = apply_safety_valve(tree.settings, plan, stats, options, tree.record)
+    inputs = await gather(upstream, tree, filters, started, options)
+    return await sync(
+        upstream, tree, plan(inputs, filters.allows_project, tree.settings, options), Policy(filters, options), stats
+    )
+
+
+async def sync(upstream: Upstream, tree: Mirror, found: Plan, policy: Policy, stats: RunStats) -> SyncReport:
+    """Follow the plan: prune, sync the queue, settle absences, then the root index and (if finished) publish."""
+    report = SyncReport(
+        stats=stats, serial=found.serial, started=found.started, listing_unchanged=found.listing_unchanged
+    )
+    report.refused = found.refused
+    if found.refused is not None:
+        log.error("%s", found.refused)
     results = Results()
-    for name in plan.invalid:
+    for name in found.invalid:
         stats.failed[name] = "the upstream listing gives it an invalid serial; skipped this run"
         # Carried like any failure, at serial 0 (any answer will do): once upstream fixes the
         # serial it may sit below ``status``, and the listing alone would never queue it again.
         results.failed[name] = ListingEntry(name, 0)
-    stats.projects_total = len(plan.queue)
-    removed = await prune_excluded(tree, plan, stats)
-    ctx = Context(upstream, tree, filters, stats, _gate(tree.settings))
-    ctx.vanished = set(plan.vanished)
-    ctx.guard.allow_mass_delete = options.allow_mass_delete
+    stats.projects_total = len(found.queue)
+    removed = await prune_excluded(tree, found, stats)
+    ctx = Context(upstream, tree, policy.filters, stats, _gate(tree.settings))
+    ctx.vanished = set(found.vanished)
+    ctx.guard.allow_mass_delete = policy.options.allow_mass_delete
     # Whole projects removed this run take their files from the same mirror-wide file limit.
-    ctx.guard.files_removing = claims.owned_files(tree.record, _whole_removals(tree.settings, plan))
-    if plan.queue:
-        log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
-        todo = tree.checkpoint(Todo(plan.target, plan.queue))
-        report.stopped_early = await run_queue(ctx, plan.queue, todo, results)
-    vanishing, confirmed = settle_vanishing(tree.settings, plan, results, memory.vanishing, started)
+    ctx.guard.files_removing = claims.owned_files(tree.record, whole_removals(tree.settings, found))
+    if found.queue:
+        log.info("Syncing %d project(s) towards serial %d", len(found.queue), found.target)
+        todo = tree.checkpoint(Todo(found.target, found.queue))
+        report.stopped_early = await run_queue(ctx, found.queue, todo, results)
+    vanishing, confirmed = settle_vanishing(tree.settings, found, results, found.memory.vanishing, found.started)
     for name in confirmed:
         stats.removed.extend(await tree.remove_project(name))
         stats.removed_projects.append(name)
-    target = published_serial(plan, serial, results.synced) if stats.refused is None else serial
-    if plan.queue or removed or confirmed or plan.resumed:  # a run killed before its root index resumes an empty todo
+    target = published_serial(found, found.serial, results.synced)
+    if found.queue or removed or confirmed or found.resumed:  # a run killed before its root index resumes an empty todo
         await tree.write_root_index(target)
     if not report.stopped_early:
         # The run finished: whatever failed is carried by name, so the serial need not wait for it.
         await tree.flush()
-        await tree.carry(carry_failures(tree.settings, plan, results, memory.failures, stats, started), vanishing)
-        if stats.refused is None:
-            await tree.publish(target, started, plan.listing_etag, filters.fingerprint)
+        carried = carry_failures(tree.settings, found, results, found.memory.failures, stats, found.started)
+        await tree.carry(carried, vanishing)
+        if found.refused is None:
+            await tree.publish(target, found.started, found.listing_etag, policy.filters.fingerprint)
             report.serial = target
     await tree.write_diff_file(stats.written)
     report.finished = time.time()
@@ -119,35 +126,30 @@ async def mirror(
 
 
 @dataclass
-class DryRun:
+class DryRun(Report):
     """``mirror --dry-run``: the plan a run would follow, after the safety valve; nothing was written."""
 
-    stats: RunStats
     serial: int
     plan: Plan
     prune_filtered: bool
-    started: float
-    finished: float = 0.0
-    ok = True  # a plan, even one that refuses removals, is a successful dry run
 
     @property
-    def seconds(self) -> float:
-        return self.finished - self.started
+    def ok(self) -> bool:
+        return True  # a plan, even one that refuses removals, is a successful dry run
 
 
 async def dry_run(
-    upstream: Upstream, tree: Mirror, filters: FilterSet, stats: RunStats, options: Options = Options()
+    upstream: Upstream, tree: Mirror, filters: FilterSet, stats: RunStats, options: Options = NO_OPTIONS
 ) -> DryRun:
     """What ``mirror`` would do, read-only: no generation, todo, serial or record is written."""
     started = time.time()
-    serial = 0 if options.force_check else await tree.serial()
-    memory = await Memory.load(tree)
-    plan = await make_plan(
-        upstream, tree, filters, serial, memory, started, read_only=True, skip_backoff=options.allow_mass_delete
+    inputs = await gather(upstream, tree, filters, started, options, read_only=True)
+    found = plan(inputs, filters.allows_project, tree.settings, options)
+    if found.refused is not None:
+        log.error("%s", found.refused)
+    return DryRun(
+        inputs.serial, found, tree.settings.prune_filtered, stats=stats, started=started, finished=time.time()
     )
-    plan = apply_safety_valve(tree.settings, plan, stats, options, tree.record)
-    prune = tree.settings.prune_filtered
-    return DryRun(stats, serial, plan, prune, started, finished=time.time())
 
 
 def carry_failures(
@@ -227,47 +229,6 @@ async def sync_projects(
     await tree.flush()
     report.finished = time.time()
     return report
-
-
-def _whole_removals(mirror_settings: MirrorSettings, plan: Plan) -> list[str]:
-    """The projects this run removes whole if upstream confirms: confirmable absences, pruned exclusions."""
-    confirmable = [] if mirror_settings.keep_removed else list(plan.confirmable)
-    return confirmable + (list(plan.excluded) if mirror_settings.prune_filtered else [])
-
-
-def apply_safety_valve(
-    mirror_settings: MirrorSettings, plan: Plan, stats: RunStats, options: Options, record: MirrorRecord
-) -> Plan:
-    """Refuse to remove more than the configured share of the mirror's projects, or of its files, in one run.
-
-    Only confirmable absences count: a first sighting removes nothing this run.
-    """
-    names = _whole_removals(mirror_settings, plan)
-    if not names or options.allow_mass_delete:
-        return plan
-    local, share = record.count(), mirror_settings.max_delete_share
-    limit, files = removal_limit(local, share), claims.owned_files(record, names)
-    total = record.count_release_files()
-    if len(names) > limit:
-        stats.refused = f"refusing to remove {len(names)} of {local} projects in one run"
-        stats.refused += f" (max-delete-share allows {limit})"
-    elif files > claims.file_limit(total, share):
-        stats.refused = f"refusing to remove {len(names)} project(s) holding {files} of the mirror's {total} files"
-        stats.refused += f" in one run (max-delete-share allows {claims.file_limit(total, share)} files)"
-    else:
-        return plan
-    stats.refused += "; if that is intended, rerun with --allow-mass-delete"
-    log.error("%s", stats.refused)
-    vanished = set(plan.vanished)
-    queue = tuple(entry for entry in plan.queue if entry.name not in vanished)
-    return replace(
-        plan,
-        queue=queue,
-        vanished=(),
-        confirmable=(),
-        keep_vanishing=True,
-        excluded=() if mirror_settings.prune_filtered else plan.excluded,
-    )
 
 
 async def prune_excluded(tree: Mirror, plan: Plan, stats: RunStats) -> bool:

@@ -25,7 +25,7 @@ from frumious.protocol import layout, pagelinks, render
 from frumious.record.db import FileRow, MirrorRecord
 from frumious.record.rebuild import project_of_filename
 from frumious.settings import CompareMethod, MirrorSettings
-from frumious.stats import RunStats
+from frumious.stats import Report, RunStats
 from frumious.storage.base import Store, local_paths
 from frumious.upstream import Upstream
 
@@ -46,25 +46,14 @@ class VerifyOptions:
 
 
 @dataclass
-class VerifyReport:
-    stats: RunStats
+class VerifyReport(Report):
     options: VerifyOptions
-    started: float
-    finished: float = 0.0
     resumed_after: str | None = None
     already_checked: int = 0
     bad: dict[str, str] = field(default_factory=dict)
     repaired: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     json_updated: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.stats.failed
-
-    @property
-    def seconds(self) -> float:
-        return self.finished - self.started
 
 
 @dataclass

@@ -33,8 +33,7 @@ def test_the_failed_heading_says_what_happened_to_the_rest() -> None:
     assert "everything else was mirrored" in "\n".join(summary(stats, 1, 9))
     stopped = "\n".join(summary(stats, 1, None, stopped_early=True))
     assert "everything else" not in stopped and "stopped at the first failure" in stopped
-    stats.refused = "refusing to remove 3 of 4 projects in one run"
-    refused = "\n".join(summary(stats, 1, None))
+    refused = "\n".join(summary(stats, 1, None, refused="refusing to remove 3 of 4 projects in one run"))
     assert "everything else" not in refused and "refused removals" in refused
 
 

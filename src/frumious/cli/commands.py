@@ -12,12 +12,18 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from frumious.cli import progress
 from frumious.cli.running import run_with_progress
 from frumious.settings import Settings
 from frumious.stats import RunStats
+
+if TYPE_CHECKING:  # the cores are imported when a command runs, not when the CLI starts
+    from frumious.delete import DeleteReport
+    from frumious.record.rebuild import Rebuilt
+    from frumious.sync import DryRun, SyncReport
+    from frumious.verify import VerifyReport
 
 MAX_WORKERS = 64
 
@@ -68,10 +74,10 @@ def _mirror_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_mirror(args: argparse.Namespace, settings: Settings) -> int:
-    from frumious import sync
     from frumious.cli import compose
+    from frumious.plan import Options
 
-    options = sync.Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
+    options = Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
     if args.dry_run:
         return run_with_progress(lambda stats: compose.run_dry_mirror(settings, stats, options), dry_run_summary)
     return run_with_progress(lambda stats: compose.run_mirror(settings, stats, options), mirror_summary)
@@ -191,11 +197,13 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 # -- summaries (pure text) ------------------------------------------------------------------
 
 
-def mirror_summary(report: Any) -> list[str]:
-    return progress.summary(report.stats, report.seconds, report.serial, stopped_early=report.stopped_early)
+def mirror_summary(report: SyncReport) -> list[str]:
+    return progress.summary(
+        report.stats, report.seconds, report.serial, stopped_early=report.stopped_early, refused=report.refused
+    )
 
 
-def dry_run_summary(report: Any) -> list[str]:
+def dry_run_summary(report: DryRun) -> list[str]:
     """The plan of ``mirror --dry-run``, one project a line under each heading."""
     plan = report.plan
     lines = [f"[dry run] Nothing was changed; the mirror is at serial {report.serial}"]
@@ -212,8 +220,8 @@ def dry_run_summary(report: Any) -> list[str]:
     lines.extend(f"  {name}" for name in plan.confirmable)
     lines.extend(f"Waiting (quarantined): {failure.name}" for failure in plan.waiting)
     lines.extend(f"Skipped (invalid serial upstream): {name}" for name in plan.invalid)
-    if report.stats.refused:
-        lines.append(f"Refused: {report.stats.refused}")
+    if plan.refused:
+        lines.append(f"Refused: {plan.refused}")
     return lines
 
 
@@ -223,8 +231,8 @@ def _failures(stats: RunStats, heading: str) -> list[str]:
     return [heading, *(f"  {name}: {reason}" for name, reason in sorted(stats.failed.items()))]
 
 
-def sync_summary(report: Any) -> list[str]:
-    stats: RunStats = report.stats
+def sync_summary(report: SyncReport) -> list[str]:
+    stats = report.stats
     lines = [
         f"Projects: {stats.synced} synced, {len(stats.failed)} failed, {stats.skipped} skipped by metadata filters"
         + progress.no_releases(stats),
@@ -240,8 +248,8 @@ def sync_summary(report: Any) -> list[str]:
     return lines + _failures(stats, "Failed projects:")
 
 
-def verify_summary(report: Any) -> list[str]:
-    stats: RunStats = report.stats
+def verify_summary(report: VerifyReport) -> list[str]:
+    stats = report.stats
     dry = "[dry run] " if report.options.dry_run else ""
     lines = []
     if report.resumed_after:
@@ -263,8 +271,8 @@ def verify_summary(report: Any) -> list[str]:
     return lines + _failures(stats, "Failed projects:")
 
 
-def delete_summary(report: Any) -> list[str]:
-    stats: RunStats = report.stats
+def delete_summary(report: DeleteReport) -> list[str]:
+    stats = report.stats
     if report.dry_run:
         lines = [f"[dry run] Would remove {len(report.planned)} project(s)"]
         for name, keys in sorted(report.planned.items()):
@@ -276,7 +284,7 @@ def delete_summary(report: Any) -> list[str]:
     return lines + _failures(stats, "Not deleted:")
 
 
-def reindex_summary(report: Any) -> list[str]:
+def reindex_summary(report: Rebuilt) -> list[str]:
     lines = [f"Indexed: {report.projects} project(s), {report.files} file(s) in {report.seconds:.1f}s"]
     if report.unparsed:
         lines.append("Pages that could not be read (their files are kept; run 'frumious sync NAME' for each):")

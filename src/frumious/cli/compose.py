@@ -21,6 +21,7 @@ from frumious.filters import FilterSet, load_filters
 from frumious.http.choose import make_client
 from frumious.http.client import Timeouts
 from frumious.mirror import Mirror
+from frumious.plan import Options
 from frumious.protocol import layout
 from frumious.record import copy, db, rebuild
 from frumious.record.db import MirrorRecord
@@ -121,12 +122,12 @@ async def holding_lock(store: Store) -> AsyncIterator[None]:
         raise
 
 
-async def run_mirror(settings: Settings, stats: RunStats, options: sync_core.Options) -> sync_core.SyncReport:
+async def run_mirror(settings: Settings, stats: RunStats, options: Options) -> sync_core.SyncReport:
     async with open_mirror(settings, filters=True) as opened:
         return await sync_core.mirror(opened.upstream, opened.mirror, opened.filters, stats, options)
 
 
-async def run_dry_mirror(settings: Settings, stats: RunStats, options: sync_core.Options) -> sync_core.DryRun:
+async def run_dry_mirror(settings: Settings, stats: RunStats, options: Options) -> sync_core.DryRun:
     """``mirror --dry-run``: no lock and a private copy of the record, so nothing in the mirror is written."""
     async with open_mirror(settings, filters=True, record="copy", lock=False) as opened:
         return await sync_core.dry_run(opened.upstream, opened.mirror, opened.filters, stats, options)

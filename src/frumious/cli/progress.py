@@ -39,8 +39,13 @@ def progress_line(stats: RunStats, elapsed: float) -> str:
     )
 
 
-def summary(stats: RunStats, seconds: float, serial: int | None, *, stopped_early: bool = False) -> list[str]:
-    """The end-of-run summary; ``serial`` None when the run stopped before it could advance it."""
+def summary(
+    stats: RunStats, seconds: float, serial: int | None, *, stopped_early: bool = False, refused: str | None = None
+) -> list[str]:
+    """The end-of-run summary; ``serial`` None when the run stopped before it could advance it.
+
+    ``refused`` is the plan's refusal (the safety valve), when it refused the run's removals.
+    """
     lines = [
         f"Projects: {stats.synced} synced, {len(stats.failed)} failed, {stats.skipped} skipped by filters,"
         f" {len(stats.gone)} gone upstream{no_releases(stats)}",
@@ -54,13 +59,13 @@ def summary(stats: RunStats, seconds: float, serial: int | None, *, stopped_earl
     if stats.would_prune:
         lines.append(f"Excluded by filters but kept (prune-filtered = false): {len(stats.would_prune)}")
     lines.extend(kept_without_releases(stats))
-    if stats.refused:
-        lines.append(f"Refused: {stats.refused}")
+    if refused:
+        lines.append(f"Refused: {refused}")
     if stopped_early:
         lines.append("Stopped at the first error (stop-on-error = true)")
     failed = {name: reason for name, reason in stats.failed.items() if name not in stats.quarantined}
     if failed:
-        lines.append(_failed_heading(stats, stopped_early))
+        lines.append(_failed_heading(stopped_early, refused))
         lines.extend(f"  {name}: {reason}" for name, reason in sorted(failed.items()))
     if stats.quarantined:
         lines.append("Quarantined projects (failing run after run; retried with backoff, holding nothing back):")
@@ -70,11 +75,11 @@ def summary(stats: RunStats, seconds: float, serial: int | None, *, stopped_earl
     return lines
 
 
-def _failed_heading(stats: RunStats, stopped_early: bool) -> str:
+def _failed_heading(stopped_early: bool, refused: str | None) -> str:
     """What the failures cost the rest of the run: only a run that went on mirrored everything else."""
     if stopped_early:
         return "Failed projects (the run stopped at the first failure; the next run resumes and retries them):"
-    if stats.refused:
+    if refused:
         return "Failed projects (retried next run; the refused removals above were not made):"
     return "Failed projects (retried next run; everything else was mirrored):"
 

@@ -9,19 +9,20 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from frumious.cli import progress
 from frumious.errors import FrumiousError, resource_error
-from frumious.stats import RunStats
+from frumious.stats import Report, RunStats
 
 # A run stopped by a signal exits as shells report a death by that signal (128 + its number).
 STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
-def run_with_progress(
-    job: Callable[[Any], Coroutine[Any, Any, Any]], summarize: Callable[[Any], list[str]] | None = None
-) -> int:
+R = TypeVar("R", bound=Report)
+
+
+def run_with_progress(job: Callable[[RunStats], Coroutine[Any, Any, R]], summarize: Callable[[R], list[str]]) -> int:
     """Run a sync-like job, with a live progress line on a terminal, then the summary (``summarize(report)``)."""
     stats = RunStats()
     stream = sys.stderr
@@ -44,11 +45,7 @@ def run_with_progress(
         _clear_line(stream, live)
         # The run finished: a late SIGTERM just ends the process, not "stopped... resumes" and 143.
         signal.signal(signal.SIGTERM, previous)
-        if summarize is not None:
-            lines = summarize(report)
-        else:
-            lines = progress.summary(report.stats, report.seconds, report.serial, stopped_early=report.stopped_early)
-        for line in lines:
+        for line in summarize(report):
             print(line, file=sys.stdout)
     except _Stopped as stop:
         _clear_line(stream, live)
@@ -64,7 +61,7 @@ def _clear_line(stream: TextIO, live: bool) -> None:
         stream.write("\r\033[K")
 
 
-def _refused(refused: FrumiousError, stats: Any, seconds: float) -> int:
+def _refused(refused: FrumiousError, stats: RunStats, seconds: float) -> int:
     """The disk refused a write: one line, then what the run did before it stopped."""
     print(f"frumious: {refused}", file=sys.stderr)
     for line in progress.stopped_summary(stats, seconds):
@@ -91,7 +88,7 @@ def _raise_stopped(signum: int, _frame: object) -> None:
     raise _Stopped(signal.Signals(signum))
 
 
-async def _stoppable(job: Coroutine[Any, Any, Any]) -> Any:
+async def _stoppable(job: Coroutine[Any, Any, R]) -> R:
     """Run ``job``; SIGINT or SIGTERM cancels it, which stops it cleanly.
 
     Cancelling takes no new work and unwinds every task through its cleanup: open downloads
@@ -127,7 +124,7 @@ async def _stoppable(job: Coroutine[Any, Any, Any]) -> Any:
             signal.signal(signum, handler)
 
 
-async def _with_ticker(job: Coroutine[Any, Any, Any], stats: Any, stream: TextIO | None) -> Any:
+async def _with_ticker(job: Coroutine[Any, Any, R], stats: RunStats, stream: TextIO | None) -> R:
     if stream is None:
         return await job
     started = time.monotonic()

@@ -27,7 +27,7 @@ from frumious.protocol import layout, pagelinks
 from frumious.record import db
 from frumious.record.db import FileRow, MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
-from frumious.stats import RunStats
+from frumious.stats import Report, RunStats
 from frumious.storage.base import Store
 
 log = logging.getLogger("frumious.record.rebuild")
@@ -37,11 +37,12 @@ BATCH = 256
 
 
 @dataclass
-class Rebuilt:
+class Rebuilt(Report):
+    """The ``reindex`` result; ``started``/``finished`` are monotonic clock readings."""
+
     projects: int = 0
     files: int = 0
     unparsed: list[str] = field(default_factory=list)
-    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -72,10 +73,9 @@ async def stale_reason(store: Store, opened: MirrorRecord) -> str | None:
 
 async def rebuild(store: Store, mirror: MirrorSettings, opened: MirrorRecord, stats: RunStats | None = None) -> Rebuilt:
     """Replace the whole index with what the tree's pages say (``stats`` shows the progress)."""
-    started = time.monotonic()
-    result = Rebuilt()
-    names = await project_dirs(store, mirror.hash_index)
     stats = stats or RunStats()
+    result = Rebuilt(stats=stats, started=time.monotonic())
+    names = await project_dirs(store, mirror.hash_index)
     stats.projects_total = len(names)
     with opened.rebuilding() as add:
         for start in range(0, len(names), BATCH):
@@ -96,7 +96,7 @@ async def rebuild(store: Store, mirror: MirrorSettings, opened: MirrorRecord, st
             len(result.unparsed),
             ", ".join(result.unparsed[:20]),
         )
-    result.seconds = time.monotonic() - started
+    result.finished = time.monotonic()
     return result
 
 
