@@ -11,7 +11,7 @@ import contextlib
 import logging
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from frumious import claims
@@ -66,7 +66,7 @@ class Outcome:
 
 async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     try:
-        project, _body = await ctx.upstream.project(entry.name, entry.serial)
+        project = await ctx.upstream.project(entry.name, entry.serial)
     except NotFound:
         log.info("%s no longer exists upstream", entry.name)
         return Outcome(None, gone=True)
@@ -74,7 +74,7 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         log.info("%s excluded by a metadata filter", entry.name)
         return Outcome(None)
     upstream_project = project
-    project = _drop_empty_releases(ctx.filters.apply(project))
+    project = ctx.filters.apply(project)  # releases left without files are dropped there
     doomed: set[str] = set()
     try:
         # Refusals (a key another project owns, too many files to remove) come before any write.
@@ -155,11 +155,6 @@ async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> No
     if removed:
         log.info("%s: removed %d file(s) no longer offered or now filtered out", kept.name, len(removed))
         ctx.stats.removed.extend(removed)
-
-
-def _drop_empty_releases(project: Project) -> Project:
-    releases = {version: files for version, files in project.releases.items() if files}
-    return replace(project, releases=releases)
 
 
 def wanted_files(mirror: MirrorSettings, project: Project) -> list[tuple[DistFile, Wanted, Wanted | None]]:

@@ -276,7 +276,7 @@ async def refresh_json(run: _Run, name: str) -> Project | None:
         log.info("[dry run] would refresh the JSON of %s", name)
         return None
     try:
-        project, _body = await run.upstream.project(name, 0)
+        project = await run.upstream.project(name, 0)
     except NotFound:
         log.warning("%s is gone upstream; its JSON and files are kept", name)
         run.report.stats.gone.append(name)
@@ -293,7 +293,7 @@ async def refresh_json(run: _Run, name: str) -> Project | None:
 async def repair(run: _Run, name: str, bad: list[FileRow], project: Project | None) -> None:
     """Download the bad files again, from the URLs upstream gives for them now."""
     if project is None:
-        project, _body = await run.upstream.project(name, 0)
+        project = await run.upstream.project(name, 0)
     urls = {}
     for dist in project.files:
         with contextlib.suppress(BadUpstreamData):

@@ -112,8 +112,6 @@ def test_check_filename_rejects(name: str) -> None:
 
 def test_metadata_and_json_keys() -> None:
     assert layout.metadata_key("web/packages/aa/x.whl") == "web/packages/aa/x.whl.metadata"
-    assert layout.metadata_url("https://h/packages/aa/x.whl") == "https://h/packages/aa/x.whl.metadata"
-    assert layout.metadata_url("https://h/packages/aa/x.whl?t=1") == "https://h/packages/aa/x.whl.metadata?t=1"
     assert layout.json_key("foo-bar") == "web/json/foo-bar"
     assert layout.pypi_json_key("foo-bar") == "web/pypi/foo-bar/json"
 

@@ -46,7 +46,6 @@ __all__ = [
     "download_url",
     "json_key",
     "metadata_key",
-    "metadata_url",
     "package_key",
     "page_keys",
     "pypi_json_key",
@@ -171,12 +170,6 @@ def package_key(url: str) -> str:
 def metadata_key(file_key: str) -> str:
     """The PEP 658 core-metadata file stored beside a release file."""
     return file_key + ".metadata"
-
-
-def metadata_url(file_url: str) -> str:
-    """The URL of a release file's core metadata (PEP 658: the file URL plus .metadata)."""
-    parts = urlsplit(file_url)
-    return parts._replace(path=parts.path + ".metadata").geturl()
 
 
 def json_key(canonical: str) -> str:
