@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ __all__ = [
     "ListingEntry",
     "NormalizedName",
     "Project",
+    "StoredFile",
     "canonicalize_name",
     "serial_from_text",
 ]
@@ -116,3 +118,40 @@ class ListingEntry:
 
     name: str
     serial: int
+
+
+# Shared by every StoredFile read back from the record (which keeps one digest): no dict per row.
+_NO_DIGESTS: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """One object under ``web/packages`` the mirror keeps: a release file or its PEP 658 sidecar.
+
+    The sync builds it from upstream (what to download and check), the record stores it as a
+    row (the first eight fields are the columns) and ``verify`` checks and repairs from it.
+    """
+
+    key: str
+    project: str  # canonical
+    version: str | None
+    size: int | None  # None when unknown (sidecars, or an HTML-only page)
+    algorithm: str  # the digest the record keeps (digest-name, or the sidecar's best)
+    digest: str
+    uploaded: float | None  # upload time (a POSIX timestamp), the stat check's mtime
+    metadata: bool = False  # a PEP 658 sidecar
+    # Where to fetch it from, first choice first (empty for rows read back from the record).
+    urls: tuple[str, ...] = field(default=(), compare=False)
+    # Every digest upstream gave; a download is verified with sha256 when it is among them.
+    digests: Mapping[str, str] = field(default_factory=lambda: _NO_DIGESTS, compare=False, repr=False)
+
+    @property
+    def dist_key(self) -> str:
+        """The release file this is, or belongs to."""
+        return self.key.removesuffix(".metadata") if self.metadata else self.key
+
+    @property
+    def expected(self) -> tuple[str, str]:
+        """The digest a download is verified against: upstream's sha256 when given, else the recorded one."""
+        sha256 = self.digests.get("sha256")
+        return ("sha256", sha256.lower()) if sha256 else (self.algorithm, self.digest.lower())
