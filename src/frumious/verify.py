@@ -218,11 +218,16 @@ async def _page_links(run: _Run, name: str, rows: Mapping[str, StoredFile]) -> l
     return links
 
 
+_OWN_LINK = "../../packages/"
+
+
 def _file_key(run: _Run, name: str, href: str, rows: Mapping[str, StoredFile]) -> str | None:
     # The pages frumious writes link "../../packages/<path>": when that path is a recorded key
     # verbatim (no percent-escapes to decode), it is the key; URL parsing cost more than the rest.
-    if href.startswith("../../packages/") and "%" not in href and "web/" + href[6:] in rows:
-        return "web/" + href[6:]
+    if href.startswith(_OWN_LINK) and "%" not in href:
+        key = f"{layout.PACKAGES}/{href[len(_OWN_LINK) :]}"
+        if key in rows:
+            return key
     return pagelinks.file_key(name, href, run.mirror.root_uri)
 
 

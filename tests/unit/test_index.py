@@ -127,7 +127,7 @@ def test_pages_read_back_into_the_rows_sync_records(fmt) -> None:
         StoredFile(key, "foo", "1.0", size, "sha256", "aa" * 32, uploaded if fmt == "json" else None),
         StoredFile(
             key + ".metadata", "foo", "1.0", None, "sha256", "bb" * 32, uploaded if fmt == "json" else None, True
-        ),  # noqa: E501
+        ),
     ]
 
 
