@@ -24,6 +24,7 @@ __all__ = [
     "StoredFile",
     "canonicalize_name",
     "serial_from_text",
+    "serial_from_value",
 ]
 
 # SQLite's INTEGER (and PyPI's bigint) end here; a larger serial is corrupt data, never real.
@@ -42,6 +43,18 @@ def serial_from_text(text: str) -> int | None:
         return None
     value = int(text)
     return value if value <= MAX_SERIAL else None
+
+
+def serial_from_value(value: object) -> int | None:
+    """A serial as a page's ``meta`` gives it (a JSON integer, or decimal text), or None when invalid.
+
+    The one reader of a page's serial, for upstream's pages and the mirror's own alike.
+    """
+    if isinstance(value, str):
+        return serial_from_text(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SERIAL:
+        return value
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,15 @@ from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import urljoin, urlsplit
 
 from frumious.errors import BadUpstreamData
-from frumious.models import MAX_SERIAL, DistFile, ListingEntry, Project, canonicalize_name, serial_from_text
+from frumious.models import (
+    MAX_SERIAL,
+    DistFile,
+    ListingEntry,
+    Project,
+    canonicalize_name,
+    serial_from_text,
+    serial_from_value,
+)
 from frumious.protocol.layout import check_filename, package_key
 
 __all__ = [
@@ -373,6 +381,5 @@ def read_project_page(body: bytes) -> ProjectPage:
     if not isinstance(document, dict):
         return ProjectPage(None, None)
     meta, files = document.get("meta"), document.get("files")
-    value = meta.get("_last-serial") if isinstance(meta, dict) else None
-    serial = serial_from_text(value) if isinstance(value, str) else value
-    return ProjectPage(len(files) if isinstance(files, list) else None, serial if _is_serial(serial) else None)
+    serial = serial_from_value(meta.get("_last-serial")) if isinstance(meta, dict) else None
+    return ProjectPage(len(files) if isinstance(files, list) else None, serial)
