@@ -12,9 +12,8 @@ import asyncio
 import functools
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from frumious.errors import (
@@ -26,8 +25,9 @@ from frumious.errors import (
     UpstreamError,
     ends_run,
 )
+from frumious.models import StoredFile
 from frumious.settings import CompareMethod
-from frumious.storage.base import Store
+from frumious.storage.base import Store, local_paths
 from frumious.upstream import Upstream
 
 if TYPE_CHECKING:
@@ -42,62 +42,53 @@ OFFLOAD = 64 * 1024
 BATCH = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class Wanted:
-    """What a stored object must be: its size (None when unknown), digests and upload time."""
+async def check_stored(store: Store, file: StoredFile, method: CompareMethod, *, fix: bool = True) -> str | None:
+    """What is wrong with the stored copy of ``file``, or None when it is right.
 
-    key: str
-    urls: Sequence[str]
-    size: int | None
-    digests: Mapping[str, str]
-    mtime: float | None
-    # The most bytes a body of unknown size may have (a .metadata sidecar): None for no cap.
-    cap: int | None = None
-
-    def expected(self, preferred: str) -> tuple[str, str]:
-        """The digest to verify against: sha256 when upstream gave it, else the preferred one."""
-        for algorithm in ("sha256", preferred, *sorted(self.digests)):
-            if self.digests.get(algorithm):
-                return algorithm, self.digests[algorithm].lower()
-        raise DownloadError(f"{self.key}: upstream gave no digest to verify it against")
-
-
-async def is_current(store: Store, wanted: Wanted, method: CompareMethod, digest_name: str) -> bool:
-    info = await store.stat(wanted.key)
-    if info is None or (wanted.size is not None and info.size != wanted.size):
-        return False
-    stat_mode = method is CompareMethod.STAT and wanted.mtime is not None and info.mtime is not None
-    if stat_mode and abs(info.mtime - wanted.mtime) < 1e-3:  # type: ignore[operator]
-        return True
-    algorithm = digest_name if wanted.digests.get(digest_name) else wanted.expected(digest_name)[0]
-    expected = wanted.digests[algorithm].lower()
-    recorded = info.digests.get(algorithm)
-    actual = recorded if recorded else await store.digest(wanted.key, algorithm)
-    if actual is None or actual.lower() != expected:
-        return False
-    if not recorded or (method is CompareMethod.STAT and info.mtime != wanted.mtime):
-        # Right content: record what we learned (upload time on the filesystem,
-        # digest metadata on object stores) so the next check is one stat.
-        await store.set_meta(wanted.key, mtime=wanted.mtime, digests=_record(wanted, digest_name, actual))
-    return True
+    The one check for the sync (is it current?) and ``verify``: ``stat`` trusts size plus
+    upload time and hashes only when they disagree, ``hash`` always compares the digest.
+    With ``fix``, right content whose upload time (or, on object stores, digest) is not on
+    record gets it, so the next check is one stat.
+    """
+    info = await store.stat(file.key)
+    if info is None:
+        return "missing"
+    if file.size is not None and info.size != file.size:
+        return f"has {info.size} bytes, not {file.size}"
+    same_time = file.uploaded is not None and info.mtime is not None and abs(info.mtime - file.uploaded) < 1e-3
+    if method is CompareMethod.STAT and same_time:
+        return None
+    recorded = info.digests.get(file.algorithm)
+    actual = recorded or await store.digest(file.key, file.algorithm)
+    if actual is None:
+        return "missing"
+    if actual.lower() != file.digest.lower():
+        return f"{file.algorithm} is {actual}, not {file.digest}"
+    unrecorded = not recorded and local_paths(store) is None  # object stores can keep the digest
+    if fix and ((file.uploaded is not None and not same_time) or unrecorded):
+        await store.set_meta(file.key, mtime=file.uploaded, digests=_record(file, actual))
+    return None
 
 
-def _record(wanted: Wanted, digest_name: str, actual: str) -> dict[str, str]:
-    recorded = {digest_name: actual}
-    if wanted.digests.get("sha256"):
-        recorded["sha256"] = wanted.digests["sha256"].lower()
+def _record(file: StoredFile, actual: str) -> dict[str, str]:
+    recorded = {file.algorithm: actual}
+    if file.digests.get("sha256"):
+        recorded["sha256"] = file.digests["sha256"].lower()
     return recorded
 
 
-async def download(upstream: Upstream, store: Store, wanted: Wanted, digest_name: str) -> int:
-    """Fetch ``wanted`` from the first URL that yields verified bytes; the byte count."""
-    algorithm, expected = wanted.expected(digest_name)
+async def download(upstream: Upstream, store: Store, wanted: StoredFile, digest_name: str, cap: int | None) -> int:
+    """Fetch ``wanted`` from the first URL that yields verified bytes; the byte count.
+
+    ``cap`` bounds a body of unknown size (a .metadata sidecar): None for no cap.
+    """
+    algorithm, expected = wanted.expected
     failures: list[str] = []
     for url in wanted.urls:
         try:
             return await upstream.with_retries(
                 f"downloading {url}",
-                lambda url=url: _attempt(upstream, store, wanted, url, algorithm, expected, digest_name),  # type: ignore[misc]
+                lambda url=url: _attempt(upstream, store, wanted, url, (algorithm, expected), digest_name, cap),  # type: ignore[misc]
             )
         except FrumiousError as exc:
             if ends_run(exc):
@@ -112,12 +103,19 @@ async def download(upstream: Upstream, store: Store, wanted: Wanted, digest_name
 
 
 async def _attempt(
-    upstream: Upstream, store: Store, wanted: Wanted, url: str, algorithm: str, expected: str, digest_name: str
+    upstream: Upstream,
+    store: Store,
+    wanted: StoredFile,
+    url: str,
+    check: tuple[str, str],
+    digest_name: str,
+    cap: int | None,
 ) -> int:
+    algorithm, expected = check
     digests = _Digests({algorithm, digest_name, "sha256"})
     writer = await store.writer(wanted.key)
     size = 0
-    most = wanted.size if wanted.size is not None else wanted.cap
+    most = wanted.size if wanted.size is not None else cap
     try:
         async with upstream.get(url) as response:
             async for chunk in response.iter_chunks(CHUNK):
@@ -131,7 +129,7 @@ async def _attempt(
                 await writer.write(chunk)
         hexdigests = await digests.hexdigests()
         _verify(url, wanted, size, hexdigests[algorithm], algorithm, expected)
-        await writer.commit(mtime=wanted.mtime, digests={k: hexdigests[k] for k in (digest_name, "sha256")})
+        await writer.commit(mtime=wanted.uploaded, digests={k: hexdigests[k] for k in (digest_name, "sha256")})
     except BaseException:
         await writer.abort()
         raise
@@ -185,7 +183,7 @@ def _hash_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="frumious-hash")
 
 
-def _verify(url: str, wanted: Wanted, size: int, actual: str, algorithm: str, expected: str) -> None:
+def _verify(url: str, wanted: StoredFile, size: int, actual: str, algorithm: str, expected: str) -> None:
     if wanted.size is not None and size < wanted.size:
         # A short body is most likely a transfer fault: ShortBody is retried like a dropped connection.
         raise ShortBody(f"{url}: body ended after {size} of {wanted.size} bytes")
@@ -195,4 +193,4 @@ def _verify(url: str, wanted: Wanted, size: int, actual: str, algorithm: str, ex
         raise BodyMismatch(f"{url}: {algorithm} is {actual}, upstream said {expected}")
 
 
-__all__ = ["DownloadError", "NotFound", "UpstreamError", "Wanted", "download", "is_current"]
+__all__ = ["DownloadError", "NotFound", "UpstreamError", "check_stored", "download"]

@@ -147,11 +147,11 @@ class Mirror:
 
     async def write_page(self, directory: str, ext: str, data: bytes, serial: int, now: datetime) -> str:
         """One page of a project; with ``keep_index_versions`` a versioned copy it links to. The key written."""
-        key = f"{directory}/index.{ext}"
+        key = layout.page_key(directory, ext)
         if self.layout.keep_index_versions <= 0:
             await self.store.write(key, data)
             return key
-        versions_dir = f"{directory}/versions"
+        versions_dir = layout.versions_dir(directory)
         existing = sorted(n for n in await self.store.children(versions_dir) if n.endswith(f".{ext}"))
         for name in layout.versions_to_prune(existing, self.layout.keep_index_versions):
             await self.store.delete(f"{versions_dir}/{name}")
@@ -163,12 +163,13 @@ class Mirror:
     async def write_root_index(self, serial: int) -> None:
         """The root pages, from the record: every project, and in JSON each one's last serial."""
         names, serials = self.record.names_and_serials()
+        pages = layout.root_page_keys()
         if self.layout.formats.html:
             html = render.root_html(names)
-            await self.store.write(f"{layout.SIMPLE}/index.html", html)
-            await self.store.write(f"{layout.SIMPLE}/index.v1_html", html)
+            await self.store.write(pages.html, html)
+            await self.store.write(pages.v1_html, html)
         if self.layout.formats.json:
-            await self.store.write(f"{layout.SIMPLE}/index.v1_json", render.root_json(names, serial, serials))
+            await self.store.write(pages.v1_json, render.root_json(names, serial, serials))
 
     # -- removing ----------------------------------------------------------------------------
 

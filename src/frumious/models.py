@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,8 +21,10 @@ __all__ = [
     "ListingEntry",
     "NormalizedName",
     "Project",
+    "StoredFile",
     "canonicalize_name",
     "serial_from_text",
+    "serial_from_value",
 ]
 
 # SQLite's INTEGER (and PyPI's bigint) end here; a larger serial is corrupt data, never real.
@@ -40,6 +43,18 @@ def serial_from_text(text: str) -> int | None:
         return None
     value = int(text)
     return value if value <= MAX_SERIAL else None
+
+
+def serial_from_value(value: object) -> int | None:
+    """A serial as a page's ``meta`` gives it (a JSON integer, or decimal text), or None when invalid.
+
+    The one reader of a page's serial, for upstream's pages and the mirror's own alike.
+    """
+    if isinstance(value, str):
+        return serial_from_text(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SERIAL:
+        return value
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +131,40 @@ class ListingEntry:
 
     name: str
     serial: int
+
+
+# Shared by every StoredFile read back from the record (which keeps one digest): no dict per row.
+_NO_DIGESTS: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """One object under ``web/packages`` the mirror keeps: a release file or its PEP 658 sidecar.
+
+    The sync builds it from upstream (what to download and check), the record stores it as a
+    row (the first eight fields are the columns) and ``verify`` checks and repairs from it.
+    """
+
+    key: str
+    project: str  # canonical
+    version: str | None
+    size: int | None  # None when unknown (sidecars, or an HTML-only page)
+    algorithm: str  # the digest the record keeps (digest-name, or the sidecar's best)
+    digest: str
+    uploaded: float | None  # upload time (a POSIX timestamp), the stat check's mtime
+    metadata: bool = False  # a PEP 658 sidecar
+    # Where to fetch it from, first choice first (empty for rows read back from the record).
+    urls: tuple[str, ...] = field(default=(), compare=False)
+    # Every digest upstream gave; a download is verified with sha256 when it is among them.
+    digests: Mapping[str, str] = field(default_factory=lambda: _NO_DIGESTS, compare=False, repr=False)
+
+    @property
+    def dist_key(self) -> str:
+        """The release file this is, or belongs to."""
+        return self.key.removesuffix(".metadata") if self.metadata else self.key
+
+    @property
+    def expected(self) -> tuple[str, str]:
+        """The digest a download is verified against: upstream's sha256 when given, else the recorded one."""
+        sha256 = self.digests.get("sha256")
+        return ("sha256", sha256.lower()) if sha256 else (self.algorithm, self.digest.lower())

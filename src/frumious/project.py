@@ -11,17 +11,17 @@ import contextlib
 import logging
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from frumious import claims
-from frumious.download import Wanted, download, is_current
+from frumious.download import check_stored, download
 from frumious.errors import BadUpstreamData, NotFound, ends_run
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
-from frumious.models import DistFile, ListingEntry, Project, canonicalize_name
+from frumious.models import DistFile, ListingEntry, Project, StoredFile, canonicalize_name
 from frumious.protocol import layout, render
-from frumious.record.db import FileRow, MirrorRecord, ProjectRow
+from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
 from frumious.stats import RunStats
 from frumious.storage.base import Store
@@ -66,7 +66,7 @@ class Outcome:
 
 async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     try:
-        project, _body = await ctx.upstream.project(entry.name, entry.serial)
+        project = await ctx.upstream.project(entry.name, entry.serial)
     except NotFound:
         log.info("%s no longer exists upstream", entry.name)
         return Outcome(None, gone=True)
@@ -74,7 +74,7 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         log.info("%s excluded by a metadata filter", entry.name)
         return Outcome(None)
     upstream_project = project
-    project = _drop_empty_releases(ctx.filters.apply(project))
+    project = ctx.filters.apply(project)  # releases left without files are dropped there
     doomed: set[str] = set()
     try:
         # Refusals (a key another project owns, too many files to remove) come before any write.
@@ -110,21 +110,16 @@ async def plan_files(ctx: Context, upstream: Project, kept: Project) -> set[str]
 
 def index_rows(
     mirror: MirrorSettings, project: Project, with_metadata: set[str] | None
-) -> tuple[ProjectRow, list[FileRow]]:
+) -> tuple[ProjectRow, list[StoredFile]]:
     """What the index records for a project whose pages were just written."""
     row = ProjectRow(project.canonical, project.name, project.serial, time.time())
     if with_metadata is None:
         return row, []
     files = []
-    for dist in project.files:
-        key = layout.package_key(dist.url)
-        digest = dist.digests[mirror.digest_name]
-        uploaded = dist.upload_timestamp
-        files.append(FileRow(key, project.canonical, dist.version, dist.size, mirror.digest_name, digest, uploaded))
-        sidecar = render.metadata_digest(dist, mirror.digest_name) if mirror.core_metadata else None
+    for dist, file, sidecar in stored_files(mirror, project):
+        files.append(file)
         if sidecar is not None and dist.filename in with_metadata:
-            key = layout.metadata_key(key)
-            files.append(FileRow(key, project.canonical, dist.version, None, *sidecar, uploaded, metadata=True))
+            files.append(sidecar)
     return row, files
 
 
@@ -157,44 +152,43 @@ async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> No
         ctx.stats.removed.extend(removed)
 
 
-def _drop_empty_releases(project: Project) -> Project:
-    releases = {version: files for version, files in project.releases.items() if files}
-    return replace(project, releases=releases)
-
-
-def wanted_files(mirror: MirrorSettings, project: Project) -> list[tuple[DistFile, Wanted, Wanted | None]]:
+def stored_files(mirror: MirrorSettings, project: Project) -> list[tuple[DistFile, StoredFile, StoredFile | None]]:
     """Each file of ``project`` with the object it needs and its .metadata sidecar, if any."""
     result = []
+    canonical = project.canonical
     for dist in project.files:
-        if not dist.digests.get(mirror.digest_name):
+        digest = dist.digests.get(mirror.digest_name)
+        if not digest:
             raise BadUpstreamData(f"{dist.filename} has no {mirror.digest_name} digest upstream")
         key = layout.package_key(dist.url)
         urls = candidate_urls(mirror, dist.url)
-        wanted = Wanted(key, urls, dist.size, dist.digests, dist.upload_timestamp)
+        uploaded = dist.upload_timestamp
+        file = StoredFile(
+            key, canonical, dist.version, dist.size, mirror.digest_name, digest, uploaded, False, urls, dist.digests
+        )
         sidecar = None
-        if mirror.core_metadata and dist.metadata_digests:
-            sidecar = Wanted(
-                layout.metadata_key(key),
-                [f"{url}.metadata" for url in urls],
-                None,
+        best = render.metadata_digest(dist, mirror.digest_name) if mirror.core_metadata else None
+        if best is not None:
+            # PEP 658: the metadata lives at the file's URL plus ".metadata", as pip builds it.
+            sidecar_urls = tuple(f"{url}.metadata" for url in urls)
+            sidecar = StoredFile(
+                layout.metadata_key(key), canonical, dist.version, None, *best, uploaded, True, sidecar_urls,
                 dist.metadata_digests,
-                dist.upload_timestamp,
-                cap=mirror.max_project_size,  # upstream gives no size for these
-            )
-        result.append((dist, wanted, sidecar))
+            )  # fmt: skip
+        result.append((dist, file, sidecar))
     return result
 
 
-def candidate_urls(mirror: MirrorSettings, url: str) -> list[str]:
+def candidate_urls(mirror: MirrorSettings, url: str) -> tuple[str, ...]:
     if not mirror.download_mirror:
-        return [url]
+        return (url,)
     mirrored = layout.download_url(url, mirror.download_mirror)
-    return [mirrored] if mirror.download_mirror_no_fallback else [mirrored, url]
+    return (mirrored,) if mirror.download_mirror_no_fallback else (mirrored, url)
 
 
 async def mirror_files(ctx: Context, project: Project) -> set[str]:
     """Make every file current; the filenames whose .metadata is mirrored."""
-    plan = wanted_files(ctx.settings, project)
+    plan = stored_files(ctx.settings, project)
     ctx.stats.files_total += len(plan) + sum(1 for _d, _w, sidecar in plan if sidecar is not None)
     results = await asyncio.gather(*(_mirror_one(ctx, d, w, s) for d, w, s in plan), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
@@ -204,7 +198,7 @@ async def mirror_files(ctx: Context, project: Project) -> set[str]:
     return {dist.filename for (dist, _w, _s), has_meta in zip(plan, results, strict=True) if has_meta is True}
 
 
-async def _mirror_one(ctx: Context, dist: DistFile, wanted: Wanted, sidecar: Wanted | None) -> bool:
+async def _mirror_one(ctx: Context, dist: DistFile, wanted: StoredFile, sidecar: StoredFile | None) -> bool:
     async with ctx.files_gate:
         await _ensure(ctx, wanted)
         ctx.stats.files_done += 1
@@ -221,10 +215,11 @@ async def _mirror_one(ctx: Context, dist: DistFile, wanted: Wanted, sidecar: Wan
     return has_metadata
 
 
-async def _ensure(ctx: Context, wanted: Wanted) -> None:
-    if await is_current(ctx.store, wanted, ctx.settings.compare_method, ctx.settings.digest_name):
+async def _ensure(ctx: Context, wanted: StoredFile) -> None:
+    if await check_stored(ctx.store, wanted, ctx.settings.compare_method) is None:
         return
-    size = await download(ctx.upstream, ctx.store, wanted, ctx.settings.digest_name)
+    # upstream gives no size for a .metadata sidecar: its body is bounded by max-project-size
+    size = await download(ctx.upstream, ctx.store, wanted, ctx.settings.digest_name, ctx.settings.max_project_size)
     ctx.stats.files_downloaded += 1
     ctx.stats.bytes_downloaded += size
     _wrote(ctx, wanted.key)

@@ -195,23 +195,23 @@ class Upstream:
         except NotFound:
             return None
 
-    async def project(self, name: str, min_serial: int) -> tuple[Project, bytes]:
+    async def project(self, name: str, min_serial: int) -> Project:
         """A project's metadata, at least as new as ``min_serial``."""
         url = f"{self.master}/pypi/{canonicalize_name(name)}/json"
 
-        async def fetch() -> tuple[Project, bytes, int | None]:
+        async def fetch() -> tuple[Project, int | None]:
             async with self.get(url) as response:
                 body = await _read(response, self.max_project_size, "max-project-size")
                 header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                 project = parse.parse_project(body, expected=name, base_url=response.url)
                 # Mirrors of PyPI often drop the header (and a broken one is no better); the
                 # document's own last_serial is then the best word on how fresh it is.
-                return project, body, header if header is not None else project.serial
+                return project, header if header is not None else project.serial
 
         for attempt in range(self.retry.stale_attempts):
-            project, body, serial = await self.with_retries(f"fetching {name}", fetch)
+            project, serial = await self.with_retries(f"fetching {name}", fetch)
             if serial is not None and serial >= min_serial:
-                return project, body
+                return project
             if attempt + 1 < self.retry.stale_attempts:
                 await asyncio.sleep(self.retry.delay(attempt + 1))
         got = "no X-PyPI-Last-Serial header" if serial is None else f"serial {serial}"

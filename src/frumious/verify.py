@@ -15,18 +15,18 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from frumious.download import Wanted, download
+from frumious.download import check_stored, download
 from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMissing, ends_run
-from frumious.models import Project
+from frumious.models import Project, StoredFile
 from frumious.project import candidate_urls
 from frumious.protocol import layout, pagelinks, render
-from frumious.record.db import FileRow, MirrorRecord
+from frumious.record.db import MirrorRecord
 from frumious.record.rebuild import project_of_filename
-from frumious.settings import CompareMethod, MirrorSettings
+from frumious.settings import MirrorSettings
 from frumious.stats import Report, RunStats
-from frumious.storage.base import Store, local_paths
+from frumious.storage.base import Store
 from frumious.upstream import Upstream
 
 log = logging.getLogger("frumious.verify")
@@ -146,7 +146,7 @@ async def check_project(run: _Run, name: str) -> None:
         bad = []
         rows = run.record.files(name)
         for row in rows:
-            problem = await check_file(run.store, row, run.mirror.compare_method, fix=not run.options.dry_run)
+            problem = await check_stored(run.store, row, run.mirror.compare_method, fix=not run.options.dry_run)
             stats.files_done += 1
             if problem:
                 log.warning("%s: %s", row.key, problem)
@@ -163,7 +163,7 @@ async def check_project(run: _Run, name: str) -> None:
         log.error("%s failed: %s", name, reason)
 
 
-async def check_pages(run: _Run, name: str, rows: Sequence[FileRow]) -> None:
+async def check_pages(run: _Run, name: str, rows: Sequence[StoredFile]) -> None:
     """Each page's links must name files this project owns, with the digests recorded for them.
 
     The file checks above prove the bytes match the index; this proves every page advertises
@@ -183,7 +183,7 @@ async def check_pages(run: _Run, name: str, rows: Sequence[FileRow]) -> None:
         raise FrumiousError(f"{problems[0]}{more}; run 'frumious sync {name}' to rewrite its pages")
 
 
-async def _page_links(run: _Run, name: str, rows: Mapping[str, FileRow]) -> list[tuple[str, tuple[str, str, str]]]:
+async def _page_links(run: _Run, name: str, rows: Mapping[str, StoredFile]) -> list[tuple[str, tuple[str, str, str]]]:
     """(page key, (file key, algorithm, digest)) for every mirrored file and sidecar its pages advertise."""
     pages = layout.page_keys(layout.simple_dir(name, run.mirror.hash_index))
     keys: dict[str, str | None] = {}  # the HTML and JSON pages link the same hrefs: resolve each once
@@ -207,15 +207,20 @@ async def _page_links(run: _Run, name: str, rows: Mapping[str, FileRow]) -> list
     return links
 
 
-def _file_key(run: _Run, name: str, href: str, rows: Mapping[str, FileRow]) -> str | None:
+_OWN_LINK = "../../packages/"
+
+
+def _file_key(run: _Run, name: str, href: str, rows: Mapping[str, StoredFile]) -> str | None:
     # The pages frumious writes link "../../packages/<path>": when that path is a recorded key
     # verbatim (no percent-escapes to decode), it is the key; URL parsing cost more than the rest.
-    if href.startswith("../../packages/") and "%" not in href and "web/" + href[6:] in rows:
-        return "web/" + href[6:]
+    if href.startswith(_OWN_LINK) and "%" not in href:
+        key = f"{layout.PACKAGES}/{href[len(_OWN_LINK) :]}"
+        if key in rows:
+            return key
     return pagelinks.file_key(name, href, run.mirror.root_uri)
 
 
-async def _link_problem(run: _Run, rows: Mapping[str, FileRow], link: tuple[str, str, str]) -> str | None:
+async def _link_problem(run: _Run, rows: Mapping[str, StoredFile], link: tuple[str, str, str]) -> str | None:
     file_key, algorithm, digest = link
     row = rows.get(file_key)
     if row is None:
@@ -235,37 +240,13 @@ def _parsed(record: MirrorRecord, name: str) -> bool:
     return row is None or row.parsed
 
 
-async def check_file(store: Store, row: FileRow, method: CompareMethod, *, fix: bool) -> str | None:
-    """What is wrong with the stored copy of ``row``, or None when it is right."""
-    info = await store.stat(row.key)
-    if info is None:
-        return "missing"
-    if row.size is not None and info.size != row.size:
-        return f"has {info.size} bytes, not {row.size}"
-    trusted_time = row.uploaded is not None and info.mtime is not None
-    if method is CompareMethod.STAT and trusted_time and abs(info.mtime - row.uploaded) < 1e-3:  # type: ignore[operator]
-        return None
-    recorded = info.digests.get(row.algorithm)
-    actual = recorded or await store.digest(row.key, row.algorithm)
-    if actual is None:
-        return "missing"
-    if actual.lower() != row.digest.lower():
-        return f"{row.algorithm} is {actual}, not {row.digest}"
-    wrong_time = row.uploaded is not None and (info.mtime is None or abs(info.mtime - row.uploaded) >= 1e-3)
-    unrecorded = not recorded and local_paths(store) is None  # object stores can keep the digest
-    if fix and (wrong_time or unrecorded):
-        # Right content: record the upload time (and digest on object stores) so the next check is a stat.
-        await store.set_meta(row.key, mtime=row.uploaded, digests={row.algorithm: actual})
-    return None
-
-
 async def refresh_json(run: _Run, name: str) -> Project | None:
     """``--json-update``: rewrite web/json (and web/pypi) from upstream; the project, None when gone."""
     if run.options.dry_run:
         log.info("[dry run] would refresh the JSON of %s", name)
         return None
     try:
-        project, _body = await run.upstream.project(name, 0)
+        project = await run.upstream.project(name, 0)
     except NotFound:
         log.warning("%s is gone upstream; its JSON and files are kept", name)
         run.report.stats.gone.append(name)
@@ -279,10 +260,10 @@ async def refresh_json(run: _Run, name: str) -> Project | None:
     return project
 
 
-async def repair(run: _Run, name: str, bad: list[FileRow], project: Project | None) -> None:
+async def repair(run: _Run, name: str, bad: list[StoredFile], project: Project | None) -> None:
     """Download the bad files again, from the URLs upstream gives for them now."""
     if project is None:
-        project, _body = await run.upstream.project(name, 0)
+        project = await run.upstream.project(name, 0)
     urls = {}
     for dist in project.files:
         with contextlib.suppress(BadUpstreamData):
@@ -295,12 +276,11 @@ async def repair(run: _Run, name: str, bad: list[FileRow], project: Project | No
             continue
         sources = candidate_urls(run.mirror, url)
         if row.metadata:
-            sources = [f"{source}.metadata" for source in sources]
+            sources = tuple(f"{source}.metadata" for source in sources)
         # A .metadata sidecar has no recorded size: its body is bounded like the sync's.
         cap = run.mirror.max_project_size
-        wanted = Wanted(row.key, sources, row.size, {row.algorithm: row.digest}, row.uploaded, cap=cap)
         try:
-            size = await download(run.upstream, run.store, wanted, run.mirror.digest_name)
+            size = await download(run.upstream, run.store, replace(row, urls=sources), run.mirror.digest_name, cap)
         except FrumiousError as exc:
             if ends_run(exc):
                 raise  # a full or read-only disk, a lost lease: the next repair would fail the same way

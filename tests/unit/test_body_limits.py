@@ -16,6 +16,7 @@ import pytest
 from frumious import download
 from frumious.errors import BadUpstreamData, BodyTooLarge, DecompressionBomb, DownloadError, ProtocolError
 from frumious.http.client import Client, Timeouts
+from frumious.models import StoredFile
 from frumious.protocol import bodies
 from frumious.protocol.bodies import Collector, Inflater
 from frumious.storage.filesystem import FilesystemStore
@@ -143,9 +144,9 @@ class CountingStore(FilesystemStore):
 async def test_a_download_stops_at_its_advertised_size(tmp_path: Path) -> None:
     response = EndlessResponse(b"x" * 1000)  # a 3,000-byte file that streams on and on
     store = CountingStore(str(tmp_path))
-    wanted = download.Wanted("web/packages/a/f.whl", ["http://x/f.whl"], 3000, {"sha256": "0" * 64}, None)
+    wanted = StoredFile("web/packages/a/f.whl", "a", "1", 3000, "sha256", "0" * 64, None, urls=("http://x/f.whl",))
     with pytest.raises(DownloadError, match=r"http://x/f.whl: .*3000"):
-        await download.download(OneResponseUpstream(response), store, wanted, "sha256")  # type: ignore[arg-type]
+        await download.download(OneResponseUpstream(response), store, wanted, "sha256", None)  # type: ignore[arg-type]
     assert store.written <= 3000
     assert response.taken == 4  # the chunk that passed the size was read, none after it
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
@@ -154,11 +155,10 @@ async def test_a_download_stops_at_its_advertised_size(tmp_path: Path) -> None:
 async def test_an_unsized_download_stops_at_its_cap(tmp_path: Path) -> None:
     response = EndlessResponse(b"m" * 1000)
     store = CountingStore(str(tmp_path))
-    wanted = download.Wanted(
-        "web/packages/a/f.whl.metadata", ["http://x/f.whl.metadata"], None, {"sha256": "0" * 64}, None, cap=5000
-    )
+    key, urls = "web/packages/a/f.whl.metadata", ("http://x/f.whl.metadata",)
+    wanted = StoredFile(key, "a", "1", None, "sha256", "0" * 64, None, True, urls)
     with pytest.raises(DownloadError, match="5000"):
-        await download.download(OneResponseUpstream(response), store, wanted, "sha256")  # type: ignore[arg-type]
+        await download.download(OneResponseUpstream(response), store, wanted, "sha256", 5000)  # type: ignore[arg-type]
     assert store.written <= 5000 and response.taken == 6
 
 

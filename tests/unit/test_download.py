@@ -12,6 +12,7 @@ import pytest
 
 from frumious import download
 from frumious.errors import DownloadError
+from frumious.models import StoredFile
 from frumious.storage.filesystem import FilesystemStore
 
 
@@ -49,6 +50,12 @@ class FakeUpstream:
         return await call()
 
 
+def wanted_file(size: int, digests: dict[str, str], uploaded: float | None) -> StoredFile:
+    key, urls = "web/packages/a/f.whl", ("http://x/f",)
+    algorithm = "md5" if "md5" in digests else "sha256"
+    return StoredFile(key, "a", "1", size, algorithm, digests[algorithm], uploaded, False, urls, digests)
+
+
 def pieces(*sizes: int) -> list[bytes]:
     return [os.urandom(size) for size in sizes]
 
@@ -66,8 +73,8 @@ async def test_hashes_match_whatever_the_chunking(tmp_path: Path, sizes: tuple[i
     data = b"".join(chunks)
     digests = {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
     store = FilesystemStore(str(tmp_path))
-    wanted = download.Wanted("web/packages/a/f.whl", ["http://x/f"], len(data), digests, 1_700_000_000.0)
-    size = await download.download(FakeUpstream(chunks), store, wanted, "md5")  # type: ignore[arg-type]
+    wanted = wanted_file(len(data), digests, 1_700_000_000.0)
+    size = await download.download(FakeUpstream(chunks), store, wanted, "md5", None)  # type: ignore[arg-type]
     assert size == len(data)
     assert (tmp_path / "web/packages/a/f.whl").read_bytes() == data
     assert (tmp_path / "web/packages/a/f.whl").stat().st_mtime == 1_700_000_000.0
@@ -75,10 +82,10 @@ async def test_hashes_match_whatever_the_chunking(tmp_path: Path, sizes: tuple[i
 
 async def test_a_wrong_digest_commits_nothing(tmp_path: Path) -> None:
     chunks = pieces(300_000, 300_000)
-    wanted = download.Wanted("web/packages/a/f.whl", ["http://x/f"], 600_000, {"sha256": "0" * 64}, None)
+    wanted = wanted_file(600_000, {"sha256": "0" * 64}, None)
     store = FilesystemStore(str(tmp_path))
     with pytest.raises(DownloadError, match="sha256"):
-        await download.download(FakeUpstream(chunks), store, wanted, "sha256")  # type: ignore[arg-type]
+        await download.download(FakeUpstream(chunks), store, wanted, "sha256", None)  # type: ignore[arg-type]
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
@@ -99,7 +106,7 @@ class RecordingUpstream(FakeUpstream):
 
 async def test_a_body_past_its_advertised_size_is_a_mismatch_to_retry(tmp_path: Path) -> None:
     upstream = RecordingUpstream(pieces(1000, 1000))
-    wanted = download.Wanted("web/packages/a/f.whl", ["http://x/f"], 1500, {"sha256": "0" * 64}, None)
+    wanted = wanted_file(1500, {"sha256": "0" * 64}, None)
     with pytest.raises(DownloadError, match="passes the advertised 1500 bytes"):
-        await download.download(upstream, FilesystemStore(str(tmp_path)), wanted, "sha256")  # type: ignore[arg-type]
+        await download.download(upstream, FilesystemStore(str(tmp_path)), wanted, "sha256", None)  # type: ignore[arg-type]
     assert [type(exc) for exc in upstream.raised] == [download.BodyMismatch]

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from frumious import download, errors
-from frumious.download import Wanted
+from frumious.models import StoredFile
 from frumious.upstream import RetryPolicy, Upstream
 
 
@@ -84,7 +84,7 @@ async def test_with_retries_decides_by_the_mark(raised: Exception, calls: int) -
 
 
 def test_a_short_body_is_a_download_error_not_the_transports() -> None:
-    wanted = Wanted("k", ("http://x/f",), 10, {"sha256": "ab"}, None)
+    wanted = StoredFile("k", "x", "1", 10, "sha256", "ab", None, urls=("http://x/f",))
     with pytest.raises(errors.ShortBody, match="ended after 4 of 10") as caught:
         download._verify("http://x/f", wanted, 4, "ab", "sha256", "ab")
     assert isinstance(caught.value, errors.DownloadError) and caught.value.retryable

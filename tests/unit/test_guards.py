@@ -8,8 +8,8 @@ import pytest
 
 from frumious import claims
 from frumious.errors import KeyConflict, MassDeleteRefused
-from frumious.models import DistFile, Project
-from frumious.record.db import FileRow, MirrorRecord, ProjectRow
+from frumious.models import DistFile, Project, StoredFile
+from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
 
 MIRROR = MirrorSettings(directory="/srv/mirror")
@@ -34,7 +34,7 @@ def project(name: str, *files: DistFile) -> Project:
 
 
 def own(index: MirrorRecord, name: str, key: str, digest: str = "aa", *, metadata: bool = False) -> None:
-    index.record(ProjectRow(name, name, 1), [FileRow(key, name, "1.0", 3, "sha256", digest, None, metadata)])
+    index.record(ProjectRow(name, name, 1), [StoredFile(key, name, "1.0", 3, "sha256", digest, None, metadata)])
 
 
 def test_a_key_recorded_for_another_project_is_refused(index) -> None:
@@ -89,7 +89,7 @@ def test_one_project_cannot_collide_with_itself(index) -> None:
 def test_project_share_with_a_floor(index, removing: int, held: int, allowed: bool) -> None:
     index.record(
         ProjectRow("big", "big", 1),
-        [FileRow(f"web/packages/{n}", "big", "1", 1, "sha256", "a", None) for n in range(1000)],
+        [StoredFile(f"web/packages/{n}", "big", "1", 1, "sha256", "a", None) for n in range(1000)],
     )
     guard = claims.RunGuard()
     if allowed:
@@ -102,8 +102,8 @@ def test_project_share_with_a_floor(index, removing: int, held: int, allowed: bo
 
 
 def test_the_run_total_is_bounded_by_the_mirror_share(index) -> None:
-    rows = [FileRow(f"web/packages/{n}", "big", "1", 1, "sha256", "a", None) for n in range(1000)]
-    sidecars = [FileRow(f"web/packages/{n}.metadata", "big", "1", 1, "sha256", "a", None, True) for n in range(1000)]
+    rows = [StoredFile(f"web/packages/{n}", "big", "1", 1, "sha256", "a", None) for n in range(1000)]
+    sidecars = [StoredFile(f"web/packages/{n}.metadata", "big", "1", 1, "sha256", "a", None, True) for n in range(1000)]
     index.record(ProjectRow("big", "big", 1), rows + sidecars)
     guard = claims.RunGuard()
     for _ in range(2):  # 1% of 1,000 release files (sidecars do not count) is 10

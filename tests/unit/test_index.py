@@ -8,17 +8,17 @@ from contextlib import closing
 import pytest
 
 from frumious.errors import StateError
-from frumious.models import DistFile, Project
+from frumious.models import DistFile, Project, StoredFile
 from frumious.protocol import pagelinks, render
 from frumious.record import rebuild
-from frumious.record.db import FileRow, MirrorRecord, ProjectRow
+from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.verify import Watermark
 
 
-def file_row(key: str, project: str = "foo", **kw: object) -> FileRow:
+def file_row(key: str, project: str = "foo", **kw: object) -> StoredFile:
     values: dict[str, object] = {"version": "1.0", "size": 3, "algorithm": "sha256", "digest": "ab", "uploaded": 1.5}
     values.update(kw)
-    return FileRow(key, project, **values)  # type: ignore[arg-type]
+    return StoredFile(key, project, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -124,8 +124,10 @@ def test_pages_read_back_into_the_rows_sync_records(fmt) -> None:
     uploaded = project().files[0].upload_timestamp
     size = 10 if fmt == "json" else None
     assert rows == [
-        FileRow(key, "foo", "1.0", size, "sha256", "aa" * 32, uploaded if fmt == "json" else None),
-        FileRow(key + ".metadata", "foo", "1.0", None, "sha256", "bb" * 32, uploaded if fmt == "json" else None, True),
+        StoredFile(key, "foo", "1.0", size, "sha256", "aa" * 32, uploaded if fmt == "json" else None),
+        StoredFile(
+            key + ".metadata", "foo", "1.0", None, "sha256", "bb" * 32, uploaded if fmt == "json" else None, True
+        ),
     ]
 
 

@@ -112,8 +112,6 @@ def test_check_filename_rejects(name: str) -> None:
 
 def test_metadata_and_json_keys() -> None:
     assert layout.metadata_key("web/packages/aa/x.whl") == "web/packages/aa/x.whl.metadata"
-    assert layout.metadata_url("https://h/packages/aa/x.whl") == "https://h/packages/aa/x.whl.metadata"
-    assert layout.metadata_url("https://h/packages/aa/x.whl?t=1") == "https://h/packages/aa/x.whl.metadata?t=1"
     assert layout.json_key("foo-bar") == "web/json/foo-bar"
     assert layout.pypi_json_key("foo-bar") == "web/pypi/foo-bar/json"
 
@@ -169,3 +167,12 @@ def test_download_url_joins_without_double_slash(mirror: str) -> None:
 
 def test_download_url_keeps_a_mirror_path_prefix() -> None:
     assert layout.download_url("https://h/packages/aa/x.whl", "https://dl/pypi/") == "https://dl/pypi/packages/aa/x.whl"
+
+
+def test_page_key_is_the_one_builder_of_page_keys() -> None:
+    directory = layout.simple_dir("foo", hash_index=True)
+    assert layout.page_key(directory, "v1_json") == "web/simple/f/foo/index.v1_json"
+    assert layout.page_keys(directory) == tuple(layout.page_key(directory, ext) for ext in layout.PAGE_EXTENSIONS)
+    assert layout.root_page_keys().html == "web/simple/index.html"
+    with pytest.raises(ValueError, match="unknown page extension"):
+        layout.page_key(directory, "json")

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from frumious.mirror import Layout, Mirror
-from frumious.record.db import FileRow, MirrorRecord, ProjectRow
+from frumious.models import StoredFile
+from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings, SimpleFormat
 from frumious.storage.filesystem import FilesystemStore
 
@@ -21,8 +22,8 @@ def tree(tmp_path) -> Mirror:
     record.close()
 
 
-def row(key: str, project: str) -> FileRow:
-    return FileRow(key, project, "1.0", 3, "sha256", "00", None)
+def row(key: str, project: str) -> StoredFile:
+    return StoredFile(key, project, "1.0", 3, "sha256", "00", None)
 
 
 def test_layout_is_a_frozen_value_of_the_settings(tree) -> None:

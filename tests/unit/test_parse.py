@@ -21,8 +21,6 @@ def test_listing_pypi_shape_takes_the_fast_path() -> None:
     assert parse._split_listing(PYPI_SHAPE) is not None
     listing = parse.read_listing(PYPI_SHAPE)
     assert listing == (EXPECTED, 10333929, 0, ())
-    assert parse.parse_listing(PYPI_SHAPE) == EXPECTED
-    assert parse.listing_serial(PYPI_SHAPE) == 10333929
 
 
 def test_listing_pretty_printed_name_first() -> None:
@@ -37,8 +35,7 @@ def test_listing_pretty_printed_name_first() -> None:
 def test_listing_raw_utf8_names_stay_on_the_fast_path() -> None:
     body = '{"meta": {}, "projects": [{"name": "café", "_last-serial": 1}]}'.encode()
     assert parse._split_listing(body) is not None
-    assert parse.parse_listing(body) == [ListingEntry("café", 1)]
-    assert parse.listing_serial(body) is None
+    assert parse.read_listing(body) == ([ListingEntry("café", 1)], None, 0, ())
 
 
 @pytest.mark.parametrize(
@@ -88,9 +85,9 @@ def test_listing_with_projects_in_meta_too() -> None:
         b'{"meta": {"_last-serial": 2, "projects": [{"name": "decoy", "_last-serial": 1}]},'
         b' "projects": [{"name": "real", "_last-serial": 2}]}'
     )
-    assert parse.parse_listing(body) == [ListingEntry("real", 2)]
+    assert parse.read_listing(body).entries == [ListingEntry("real", 2)]
     hidden = b'{"meta": {"projects": [{"name": "decoy", "_last-serial": 1}]}, "project\\u0073": []}'
-    assert parse.parse_listing(hidden) == []
+    assert parse.read_listing(hidden).entries == []
 
 
 @pytest.mark.parametrize(
@@ -113,9 +110,7 @@ def test_listing_with_projects_in_meta_too() -> None:
 )
 def test_listing_rejects(body: bytes, reason: str) -> None:
     with pytest.raises(BadUpstreamData, match=reason):
-        parse.parse_listing(body)
-    with pytest.raises(BadUpstreamData):
-        parse.listing_serial(body)
+        parse.read_listing(body)
 
 
 def test_listing_700k_projects() -> None:
@@ -130,28 +125,6 @@ def test_listing_700k_projects() -> None:
     assert listing.entries[0] == ListingEntry("project-0", 1_000_000)
     assert listing.entries[123_456] == ListingEntry("project-123456", 1_123_456)
     assert listing.entries[-1] == ListingEntry("project-699999", 1_699_999)
-
-
-def test_listing_html() -> None:
-    body = (
-        b"<!DOCTYPE html>\n<html><head><title>Simple index</title></head><body>\n"
-        b'<a href="/simple/0/">0</a>\n'
-        b'<A HREF="/simple/foo-bar/">Foo.Bar</A><br/>\n'
-        b'<a href="/simple/x/">  a&amp;b  </a>\n'
-        b'<a href="/simple/y/"><span>caf\xc3\xa9</span></a>\n'
-        b'<a href="/simple/z/"></a>\n'
-        b"</body></html>"
-    )
-    assert parse.parse_listing_html(body) == ["0", "Foo.Bar", "a&b", "café"]
-    assert parse.parse_listing_html(b"") == []
-    with pytest.raises(BadUpstreamData, match="UTF-8"):
-        parse.parse_listing_html(b"<a>\xff</a>")
-
-
-def test_listing_html_unclosed_anchors_stay_linear() -> None:
-    # Quadratic scanning would take minutes here; the possessive pattern takes milliseconds.
-    body = b"<a href=x>" * 200_000 + b'<a href="/simple/ok/">ok</a>'
-    assert parse.parse_listing_html(body) == ["ok"]
 
 
 # --------------------------------------------------------------------------- project

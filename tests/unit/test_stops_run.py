@@ -12,7 +12,7 @@ import pytest
 
 from frumious import delete, download, sync, verify
 from frumious.errors import LeaseLost, ResourceError, UpstreamError, ends_run
-from frumious.models import ListingEntry
+from frumious.models import ListingEntry, StoredFile
 from frumious.record.errors import RecordUnusable
 from frumious.stats import RunStats
 
@@ -53,9 +53,10 @@ class _Upstream:
 @pytest.mark.parametrize("exc", STOPPERS)
 def test_a_stopping_error_is_not_answered_by_the_next_url(exc: Exception) -> None:
     upstream: Any = _Upstream(exc)
-    wanted = download.Wanted("packages/x.whl", ["http://a/x.whl", "http://b/x.whl"], 1, {"sha256": "0" * 64}, None)
+    urls = ("http://a/x.whl", "http://b/x.whl")
+    wanted = StoredFile("packages/x.whl", "x", "1", 1, "sha256", "0" * 64, None, urls=urls)
     with pytest.raises(type(exc)):
-        asyncio.run(download.download(upstream, None, wanted, "sha256"))  # type: ignore[arg-type]
+        asyncio.run(download.download(upstream, None, wanted, "sha256", None))  # type: ignore[arg-type]
     assert upstream.tried == 1
 
 
@@ -85,13 +86,12 @@ def test_a_stopping_error_ends_delete(monkeypatch: pytest.MonkeyPatch, exc: Exce
 
 def test_verify_bounds_a_repaired_metadata_body(monkeypatch: pytest.MonkeyPatch) -> None:
     """A .metadata sidecar has no recorded size: the repair caps it at max-project-size."""
-    from frumious.record.db import FileRow
     from frumious.settings import MirrorSettings
 
-    seen: list[download.Wanted] = []
+    seen: list[tuple[StoredFile, int | None]] = []
 
-    async def fake_download(upstream: Any, store: Any, wanted: download.Wanted, digest_name: str) -> int:
-        seen.append(wanted)
+    async def fake_download(upstream: Any, store: Any, wanted: StoredFile, digest_name: str, cap: int | None) -> int:
+        seen.append((wanted, cap))
         return 1
 
     monkeypatch.setattr(verify, "download", fake_download)
@@ -99,10 +99,10 @@ def test_verify_bounds_a_repaired_metadata_body(monkeypatch: pytest.MonkeyPatch)
     url = "https://files.example/packages/ab/x-1-py3-none-any.whl"
     project: Any = SimpleNamespace(files=[SimpleNamespace(url=url)])
     key = "web/packages/ab/x-1-py3-none-any.whl"
-    row = FileRow(f"{key}.metadata", "x", "1", None, "sha256", "0" * 64, None, metadata=True)
+    row = StoredFile(f"{key}.metadata", "x", "1", None, "sha256", "0" * 64, None, metadata=True)
     stats = RunStats()
     run: Any = SimpleNamespace(
         mirror=mirror, report=SimpleNamespace(stats=stats, repaired=[]), upstream=None, store=None
     )
     asyncio.run(verify.repair(run, "x", [row], project))
-    assert [w.cap for w in seen] == [12345]
+    assert [(w.urls, cap) for w, cap in seen] == [((f"{url}.metadata",), 12345)]

@@ -46,8 +46,8 @@ __all__ = [
     "download_url",
     "json_key",
     "metadata_key",
-    "metadata_url",
     "package_key",
+    "page_key",
     "page_keys",
     "pypi_json_key",
     "root_page_keys",
@@ -134,9 +134,15 @@ def simple_dir(name: str, hash_index: bool) -> str:
     return f"{SIMPLE}/{name}"
 
 
+def page_key(simple_dir: str, ext: str) -> str:
+    """``<simple_dir>/index.<ext>``, one of the three page formats."""
+    _check_ext(ext)
+    return f"{simple_dir}/index.{ext}"
+
+
 def page_keys(simple_dir: str) -> PageKeys:
     """The index.html / index.v1_html / index.v1_json keys inside ``simple_dir``."""
-    return PageKeys(f"{simple_dir}/index.html", f"{simple_dir}/index.v1_html", f"{simple_dir}/index.v1_json")
+    return PageKeys(*(f"{simple_dir}/index.{ext}" for ext in PAGE_EXTENSIONS))
 
 
 def root_page_keys() -> PageKeys:
@@ -173,12 +179,6 @@ def metadata_key(file_key: str) -> str:
     return file_key + ".metadata"
 
 
-def metadata_url(file_url: str) -> str:
-    """The URL of a release file's core metadata (PEP 658: the file URL plus .metadata)."""
-    parts = urlsplit(file_url)
-    return parts._replace(path=parts.path + ".metadata").geturl()
-
-
 def json_key(canonical: str) -> str:
     _check_name(canonical)
     return f"{JSON_DIR}/{canonical}"
@@ -205,9 +205,13 @@ def version_timestamp(timestamp: datetime) -> str:
 
 def versioned_page_key(simple_dir: str, serial: int, timestamp: datetime, ext: str) -> str:
     """``<simple_dir>/versions/index_<serial>_<ts>.<ext>`` (keep_index_versions > 0)."""
+    _check_ext(ext)
+    return f"{versions_dir(simple_dir)}/index_{serial}_{version_timestamp(timestamp)}.{ext}"
+
+
+def _check_ext(ext: str) -> None:
     if ext not in PAGE_EXTENSIONS:
         raise ValueError(f"unknown page extension {ext!r}; expected one of {PAGE_EXTENSIONS}")
-    return f"{versions_dir(simple_dir)}/index_{serial}_{version_timestamp(timestamp)}.{ext}"
 
 
 def versions_to_prune(existing_names: list[str], keep: int) -> list[str]:

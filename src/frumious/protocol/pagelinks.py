@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from frumious.errors import BadUpstreamData
+from frumious.models import serial_from_text, serial_from_value
 from frumious.protocol import layout
 
 _HREF = re.compile(rb'<a href="([^"]*)"')
@@ -96,19 +97,14 @@ def read_json_page(body: bytes) -> Page:
                 metadata=_json_metadata(entry.get("core-metadata", entry.get("data-dist-info-metadata"))),
             )
         )
-    return Page(files=files, serial=_serial(document.get("meta", {}).get("_last-serial")))
+    meta = document.get("meta")
+    return Page(files=files, serial=serial_from_value(meta.get("_last-serial")) if isinstance(meta, dict) else None)
 
 
 def _json_metadata(value: Any) -> tuple[str, str] | None:
     if isinstance(value, dict) and value:
         algorithm, digest = next(iter(value.items()))
         return str(algorithm), str(digest)
-    return None
-
-
-def _serial(value: Any) -> int | None:
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        return int(value)
     return None
 
 
@@ -129,7 +125,7 @@ def read_html_page(body: bytes) -> Page:
     serial = _SERIAL.search(text)
     return Page(
         files=files,
-        serial=int(serial.group(1)) if serial else None,
+        serial=serial_from_text(serial.group(1)) if serial else None,
         title=html.unescape(title.group(1)) if title else None,
     )
 

@@ -13,7 +13,6 @@ keys, unusual types) takes the ``json.loads`` path, with the same result.
 from __future__ import annotations
 
 import gc
-import html
 import json
 import re
 from collections.abc import Mapping
@@ -21,16 +20,21 @@ from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import urljoin, urlsplit
 
 from frumious.errors import BadUpstreamData
-from frumious.models import MAX_SERIAL, DistFile, ListingEntry, Project, canonicalize_name, serial_from_text
+from frumious.models import (
+    MAX_SERIAL,
+    DistFile,
+    ListingEntry,
+    Project,
+    canonicalize_name,
+    serial_from_text,
+    serial_from_value,
+)
 from frumious.protocol.layout import check_filename, package_key
 
 __all__ = [
     "MAX_SERIAL",
     "Listing",
     "ProjectPage",
-    "listing_serial",
-    "parse_listing",
-    "parse_listing_html",
     "parse_project",
     "read_listing",
     "read_project_page",
@@ -215,39 +219,11 @@ def read_listing(body: bytes, root_serial: int | None = None) -> Listing:
     return Listing(entries, ceiling, skipped, tuple(invalid))
 
 
-def parse_listing(body: bytes) -> list[ListingEntry]:
-    """The projects of a PEP 691 JSON ``/simple/``; entries lacking a name or serial are skipped."""
-    return read_listing(body).entries
-
-
-def listing_serial(body: bytes) -> int | None:
-    """The listing's ``meta._last-serial``, or None when absent."""
-    split = _split_listing(body)
-    return _check_meta(split[0] if split is not None else _loads(body, _LISTING))
-
-
 def _decode(body: bytes, what: str) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as e:
         raise BadUpstreamData(f"{what} is not valid UTF-8: {e}") from None
-
-
-# The text up to the closing tag, never crossing another anchor; possessive
-# repeats keep hostile input (thousands of unclosed <a>) linear.
-_ANCHOR = re.compile(r"<a(?:\s[^>]*)?>((?:[^<]++|<(?!/?a\b))*+)</a\s*>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
-
-
-def parse_listing_html(body: bytes) -> list[str]:
-    """The project names (anchor texts) of a PEP 503 HTML ``/simple/``."""
-    text = _decode(body, "the HTML project listing")
-    names = []
-    for inner in _ANCHOR.findall(text):
-        name = html.unescape(_TAG.sub("", inner)).strip()
-        if name:
-            names.append(name)
-    return names
 
 
 # ---------------------------------------------------------------------------
@@ -405,6 +381,5 @@ def read_project_page(body: bytes) -> ProjectPage:
     if not isinstance(document, dict):
         return ProjectPage(None, None)
     meta, files = document.get("meta"), document.get("files")
-    value = meta.get("_last-serial") if isinstance(meta, dict) else None
-    serial = serial_from_text(value) if isinstance(value, str) else value
-    return ProjectPage(len(files) if isinstance(files, list) else None, serial if _is_serial(serial) else None)
+    serial = serial_from_value(meta.get("_last-serial")) if isinstance(meta, dict) else None
+    return ProjectPage(len(files) if isinstance(files, list) else None, serial)

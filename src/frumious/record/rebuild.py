@@ -22,10 +22,10 @@ from typing import Any
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
 from frumious.errors import BadUpstreamData, ObjectMissing
-from frumious.models import canonicalize_name
+from frumious.models import StoredFile, canonicalize_name
 from frumious.protocol import layout, pagelinks
 from frumious.record import db
-from frumious.record.db import FileRow, MirrorRecord, ProjectRow
+from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
 from frumious.stats import Report, RunStats
 from frumious.storage.base import Store
@@ -118,7 +118,9 @@ async def _read(store: Store, key: str) -> bytes | None:
         return None
 
 
-async def read_project(store: Store, mirror: MirrorSettings, dirname: str) -> tuple[ProjectRow, list[FileRow]] | None:
+async def read_project(
+    store: Store, mirror: MirrorSettings, dirname: str
+) -> tuple[ProjectRow, list[StoredFile]] | None:
     """One project's rows from its pages; None for a directory that holds no page."""
     canonical = canonicalize_name(dirname)
     # A pre-PEP 503 spelling is indexed (under the canonical name) only when there is no canonical directory.
@@ -200,7 +202,7 @@ def _saved_files(saved: Mapping[str, Any] | None) -> dict[str, tuple[str, dict[s
 
 def file_rows(
     canonical: str, page: pagelinks.Page, saved: Mapping[str, Any] | None, root_uri: str = ""
-) -> list[FileRow]:
+) -> list[StoredFile]:
     """The rows of the files (and advertised sidecars) a page links to."""
     known = _saved_files(saved)
     rows = []
@@ -214,10 +216,11 @@ def file_rows(
         upload_time = entry.upload_time or str(upstream.get("upload_time_iso_8601") or "")
         uploaded = timestamp(upload_time)
         version = version or version_from_filename(filename)
-        rows.append(FileRow(key, canonical, version, size, entry.algorithm, entry.digest, uploaded))
+        rows.append(StoredFile(key, canonical, version, size, entry.algorithm, entry.digest, uploaded))
         if entry.metadata is not None:
             algorithm, digest = entry.metadata
-            rows.append(FileRow(layout.metadata_key(key), canonical, version, None, algorithm, digest, uploaded, True))
+            sidecar = StoredFile(layout.metadata_key(key), canonical, version, None, algorithm, digest, uploaded, True)
+            rows.append(sidecar)
     return rows
 
 
