@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,3 +51,16 @@ def download_mirror(fake_pypi: FakePyPI) -> Iterator[FakePyPI]:
 def make_config() -> Callable[..., Path]:
     """``make_config(tmp_path, pypi, **mirror_keys) -> Path`` (see fakepypi.write_config)."""
     return write_config
+
+
+@pytest.fixture
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any network socket opened during the test fails it (the event loop's own pipe is a Unix one)."""
+    real = socket.socket
+
+    def refuse(family: int = socket.AF_INET, *args: object, **kwargs: object) -> socket.socket:
+        if family in (socket.AF_INET, socket.AF_INET6):
+            raise AssertionError("a network socket was opened")
+        return real(family, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "socket", refuse)

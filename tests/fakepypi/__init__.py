@@ -15,6 +15,7 @@ from .config import write_config
 from .defaults import DEFAULT_PROJECTS, default_index
 from .faults import Fault, FaultKind, Faults
 from .index import FakeFile, FakeIndex, FakeProject, FakeRelease, JournalEntry, packages_path
+from .memory import mem_index
 from .server import FakePyPI, run_fake_pypi, serve_fake_pypi
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "default_index",
     "make_sdist",
     "make_wheel",
+    "mem_index",
     "packages_path",
     "run_fake_pypi",
     "serve_fake_pypi",

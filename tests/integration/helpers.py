@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from frumious.cli import main
+from frumious.storage import ENTRY_POINT_GROUP
 
 
 def run(config: Path, *args: str) -> int:
@@ -43,3 +46,13 @@ def failed_names(root: Path) -> set[str]:
     """The projects a finished run carried by name to the next (``.frumious/failed``)."""
     path = root / ".frumious" / "failed"
     return {line.split()[0] for line in path.read_text().splitlines()} if path.exists() else set()
+
+
+def install_backends(site: Path, monkeypatch: pytest.MonkeyPatch, **backends: str) -> None:
+    """A distribution on sys.path whose ``frumious.storage.v1`` entry points name ``backends`` (name -> module:attr)."""
+    info = site / "frumious_extra_backend-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: frumious-extra-backend\nVersion: 1.0\n")
+    lines = "".join(f"{name} = {target}\n" for name, target in backends.items())
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}")
+    monkeypatch.syspath_prepend(str(site))

@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 
 from fakepypi import FakePyPI, make_wheel
-from frumious.cli import compose
-from frumious.storage.filesystem import FilesystemStore
 
-from .helpers import mirror_dir, read, run, tree
+from .helpers import install_backends, mirror_dir, read, run, tree
 
 FILE_COLUMNS = "key, project, version, size, algorithm, digest, uploaded, metadata"
 
@@ -146,18 +144,12 @@ def test_an_unclean_close_leads_to_a_rebuild(fake_pypi, make_config, tmp_path, c
     assert "did not close the index cleanly" in capsys.readouterr().err
 
 
-class RemoteStore(FilesystemStore):
-    """A filesystem store that pretends to be an object store: no local paths."""
-
-    # Withdraws the LocalPaths capability (a runtime Protocol treats a None member as absent).
-    local_path = None
-
-
 def test_object_stores_keep_a_cached_copy_and_upload_it(fake_pypi, make_config, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    config = make_config(tmp_path, fake_pypi)
+    # An object store as the core sees it: a tree without local paths, chosen by config as any backend is.
+    install_backends(tmp_path / "site", monkeypatch, pathless="frumious.testing.fsvariants:PathlessStore")
+    config = make_config(tmp_path, fake_pypi, storage_backend="pathless")
     root = mirror_dir(config)
-    monkeypatch.setattr(compose, "open_store", lambda settings: RemoteStore(settings.mirror.directory))
     assert run(config, "mirror") == 0
     cached = list((tmp_path / "cache" / "frumious").glob("*.sqlite"))
     assert len(cached) == 1

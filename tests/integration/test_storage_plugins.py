@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -11,17 +10,8 @@ from frumious.config import STORAGE_ENTRY_POINT_GROUP
 from frumious.storage import ENTRY_POINT_GROUP, backend_names
 from frumious.testing.memstore import VOLUMES
 
+from .helpers import install_backends as install
 from .helpers import mirror_dir, run
-
-
-def install(site: Path, monkeypatch: pytest.MonkeyPatch, **backends: str) -> None:
-    """A distribution on sys.path whose entry points name ``backends`` (name -> module:attr)."""
-    info = site / "frumious_extra_backend-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: frumious-extra-backend\nVersion: 1.0\n")
-    lines = "".join(f"{name} = {target}\n" for name, target in backends.items())
-    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}")
-    monkeypatch.syspath_prepend(str(site))
 
 
 def test_config_and_storage_name_the_same_group() -> None:

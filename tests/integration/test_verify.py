@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from fakepypi import FakePyPI
-from frumious import verify as verify_module
 
-from .helpers import mirror_dir, read, run, tree
+from .helpers import install_backends, mirror_dir, read, run, tree
 
 FOO_WHEEL = "foo_bar-1.0-py3-none-any.whl"
 DEP_WHEEL = "dep_lib-0.1-py3-none-any.whl"
@@ -189,19 +188,17 @@ def test_an_interrupted_verify_resumes_after_the_last_project_checked(
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "mirror") == 0
     root = mirror_dir(config)
-    real = verify_module.check_project
-    checked: list[str] = []
-
-    async def interrupted(run_state, name: str) -> None:
-        if checked:
-            raise KeyboardInterrupt  # as Ctrl-C in the middle of the second project
-        checked.append(name)
-        await real(run_state, name)
-
-    monkeypatch.setattr(verify_module, "check_project", interrupted)
-    assert run(config, "verify", "--workers", "1") == 130
-    assert checked == ["dep-lib"]
-    monkeypatch.setattr(verify_module, "check_project", real)
+    # The same tree through a store that stops the command as Ctrl-C would on the first look at
+    # a file of foo-bar: in the middle of the second project (verify goes in name order).
+    install_backends(tmp_path / "site", monkeypatch, tripwire="frumious.testing.fsvariants:TripwireStore")
+    tripwire = make_config(
+        tmp_path,
+        fake_pypi,
+        filename="tripwire.conf",
+        storage_backend="tripwire",
+        sections={"tripwire": {"key": "foo_bar-"}},
+    )
+    assert run(tripwire, "verify", "--workers", "1") == 130
     with closing(sqlite3.connect(root / "frumious.sqlite")) as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'verify-after'").fetchone() == ("dep-lib",)
 

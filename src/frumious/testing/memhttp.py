@@ -52,6 +52,12 @@ class MemIndex:
         self.projects[key] = Project(name, self.serial, releases, {"name": name, "version": version})
         return self.projects[key]
 
+    def put(self, project: Project, bodies: Mapping[str, bytes]) -> None:
+        """Publish ``project`` as it is (its own serial) and ``bodies`` by URL path; the index serial follows."""
+        self.projects[project.canonical] = project
+        self.bodies.update(bodies)
+        self.serial = max(self.serial, project.serial)
+
     def remove(self, name: str) -> None:
         self.serial += 1
         del self.projects[canonicalize_name(name)]
@@ -70,7 +76,8 @@ class MemIndex:
                 project, digest_name="sha256", root_uri=self.base, core_metadata=False, has_metadata=lambda f: False
             )
             return 200, {"content-type": JSON_LISTING, "x-pypi-last-serial": str(project.serial)}, page
-        if parts[0] == "pypi" and parts[2:] == ["json"] and project is not None:
+        # A project without releases is listed, but its JSON is a 404, as on PyPI.
+        if parts[0] == "pypi" and parts[2:] == ["json"] and project is not None and project.releases:
             headers = {"content-type": "application/json", "x-pypi-last-serial": str(project.serial)}
             return 200, headers, json.dumps(_warehouse(project)).encode()
         if path in self.bodies:
@@ -90,6 +97,8 @@ def _warehouse(project: Project) -> dict[str, Any]:
                 "upload_time_iso_8601": f.upload_time,
                 "requires_python": f.requires_python,
                 "yanked": f.yanked,
+                "yanked_reason": f.yanked_reason,
+                "core-metadata": f.core_metadata,
                 "packagetype": f.packagetype,
                 "python_version": f.python_version,
             }
