@@ -18,7 +18,7 @@ from frumious.errors import BadUpstreamData, FrumiousError, ends_run
 from frumious.mirror import Mirror
 from frumious.models import canonicalize_name
 from frumious.protocol import layout
-from frumious.stats import Report, RunStats
+from frumious.stats import Progress, Report, stops_with
 
 log = logging.getLogger("frumious.delete")
 
@@ -28,19 +28,22 @@ class DeleteReport(Report):
     dry_run: bool = False
     # --dry-run: what each project's removal would take away.
     planned: dict[str, list[str]] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)  # object keys
+    removed_projects: list[str] = field(default_factory=list)
 
 
 async def delete_projects(
     tree: Mirror,
     names: Sequence[str],
-    stats: RunStats,
+    progress: Progress,
     *,
     dry_run: bool = False,
     workers: int = 3,
 ) -> DeleteReport:
-    report = DeleteReport(stats=stats, started=time.time(), dry_run=dry_run)
+    """Remove each named project; a refused disk stops it with ``RunStopped`` carrying the report so far."""
+    report = DeleteReport(progress=progress, started=time.time(), dry_run=dry_run)
     targets = list(dict.fromkeys(names))
-    stats.projects_total = len(targets)
+    progress.projects_total = len(targets)
     gate = asyncio.Semaphore(max(1, workers))
 
     async def one(name: str) -> None:
@@ -50,14 +53,15 @@ async def delete_projects(
             except (FrumiousError, OSError) as exc:
                 if ends_run(exc):
                     raise  # a read-only or full disk, a lost lease stop the whole command
-                stats.failed[name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                log.error("Deleting %s failed: %s", name, stats.failed[name])
-            stats.projects_done += 1
+                report.failed[name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                log.error("Deleting %s failed: %s", name, report.failed[name])
+            progress.projects_done += 1
 
-    await asyncio.gather(*(one(name) for name in targets))
-    if stats.removed_projects:
-        await tree.write_root_index(await tree.serial())
-        await tree.flush()
+    with stops_with(report):
+        await asyncio.gather(*(one(name) for name in targets))
+        if report.removed_projects:
+            await tree.write_root_index(await tree.serial())
+            await tree.flush()
     report.finished = time.time()
     return report
 
@@ -74,8 +78,8 @@ async def _delete_one(tree: Mirror, name: str, report: DeleteReport) -> None:
         report.planned[canonical] = present
         log.info("[dry run] would remove %s (%d objects)", canonical, len(present))
         return
-    report.stats.removed.extend(await tree.remove_project(name))
-    report.stats.removed_projects.append(canonical)
+    report.removed.extend(await tree.remove_project(name))
+    report.removed_projects.append(canonical)
 
 
 async def project_objects(tree: Mirror, name: str) -> list[str]:

@@ -16,14 +16,22 @@ import logging
 
 from frumious.errors import UpstreamError
 from frumious.models import ListingEntry, canonicalize_name
-from frumious.project import Context
+from frumious.project import Context, Kind, Outcome
 
 log = logging.getLogger("frumious.sync")
 
 NOT_FOUND = "not found upstream (404)"
 
 
-async def listed_404(ctx: Context, entry: ListingEntry) -> str | None:
+async def listed_404(ctx: Context, entry: ListingEntry) -> Outcome:
+    """A project with NO_RELEASES (and the files it still holds), else a failure to retry and why."""
+    reason = await _why_failed(ctx, entry)
+    if reason is not None:
+        return Outcome(entry.name, Kind.FAILED, reason)
+    return Outcome(entry.name, Kind.NO_RELEASES, kept=await _no_releases(ctx, entry))
+
+
+async def _why_failed(ctx: Context, entry: ListingEntry) -> str | None:
     """Why this 404 is a failure to retry; None when the project merely has no releases."""
     try:
         page = await ctx.upstream.project_page(entry.name)
@@ -41,17 +49,15 @@ async def listed_404(ctx: Context, entry: ListingEntry) -> str | None:
     if page.serial < entry.serial:
         # A cached page older than the listing may predate a new release.
         return f"{NOT_FOUND}; its simple page (serial {page.serial}) is older than the listing ({entry.serial})"
-    await _no_releases(ctx, entry)
     return None
 
 
-async def _no_releases(ctx: Context, entry: ListingEntry) -> None:
+async def _no_releases(ctx: Context, entry: ListingEntry) -> int:
+    """How many files the mirror keeps for a project listed with no releases (logged)."""
     held = await ctx.mirror.held_keys(canonicalize_name(entry.name))
-    ctx.stats.no_releases.append(entry.name)
     if not held:
         log.info("%s is listed upstream with no releases; nothing to mirror", entry.name)
-        return
-    ctx.stats.no_releases_kept[entry.name] = len(held)
+        return 0
     log.warning(
         "%s is listed upstream with no releases; keeping the %d file(s) the mirror holds for it"
         " (`frumious delete %s` removes them)",
@@ -59,3 +65,4 @@ async def _no_releases(ctx: Context, entry: ListingEntry) -> None:
         len(held),
         entry.name,
     )
+    return len(held)

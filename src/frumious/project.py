@@ -13,6 +13,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 
 from frumious import claims
 from frumious.download import check_stored, download
@@ -23,7 +24,7 @@ from frumious.models import DistFile, ListingEntry, Project, StoredFile, canonic
 from frumious.protocol import layout, render
 from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
-from frumious.stats import RunStats
+from frumious.stats import Progress
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
 
@@ -35,13 +36,15 @@ class Context:
     upstream: Upstream
     mirror: Mirror
     filters: FilterSet
-    stats: RunStats
+    progress: Progress
     files_gate: asyncio.Semaphore
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Projects that vanished from the listing: removed when upstream confirms with a 404.
     vanished: set[str] = field(default_factory=set)
     # Keys claimed and files being removed this run; it also carries --allow-mass-delete.
     guard: claims.RunGuard = field(default_factory=claims.RunGuard)
+    # Every key written this run, for the diff file only (failed projects' files included, as on disk).
+    written: list[str] = field(default_factory=list)
 
     @property
     def settings(self) -> MirrorSettings:
@@ -56,12 +59,34 @@ class Context:
         return self.mirror.record
 
 
+class Kind(Enum):
+    """What became of one queued project."""
+
+    SYNCED = "synced"
+    SKIPPED = "skipped by a metadata filter"
+    NO_RELEASES = "listed with no releases"
+    GONE = "gone upstream"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What syncing one project did: ``project`` is None when it was not mirrored."""
+    """What syncing one project did, by its listed name; the run aggregates these into its report.
 
-    project: Project | None
-    gone: bool = False
+    ``reason`` says why it FAILED; ``kept`` counts the files a project with NO_RELEASES still holds;
+    ``removed`` its stale files removed, ``would_prune`` those kept though filtered (prune-filtered = false).
+    """
+
+    name: str
+    kind: Kind
+    reason: str = ""
+    kept: int = 0
+    removed: tuple[str, ...] = ()
+    would_prune: tuple[str, ...] = ()
+
+    @property
+    def canonical(self) -> str:
+        return canonicalize_name(self.name)
 
 
 async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
@@ -69,16 +94,18 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         project = await ctx.upstream.project(entry.name, entry.serial)
     except NotFound:
         log.info("%s no longer exists upstream", entry.name)
-        return Outcome(None, gone=True)
+        return Outcome(entry.name, Kind.GONE)
     if not ctx.filters.allows_metadata(project):
         log.info("%s excluded by a metadata filter", entry.name)
-        return Outcome(None)
+        return Outcome(entry.name, Kind.SKIPPED)
     upstream_project = project
     project = ctx.filters.apply(project)  # releases left without files are dropped there
     doomed: set[str] = set()
+    kept: list[str] = []
     try:
         # Refusals (a key another project owns, too many files to remove) come before any write.
-        doomed = await plan_files(ctx, upstream_project, project) if ctx.settings.release_files else set()
+        if ctx.settings.release_files:
+            doomed = await plan_files(ctx, upstream_project, project, kept)
         if ctx.settings.json:
             _wrote(ctx, await ctx.mirror.save_json(upstream_project))
         with_metadata = await mirror_files(ctx, project) if ctx.settings.release_files else None
@@ -90,20 +117,22 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         raise
     finally:
         ctx.guard.release(project.canonical)
-    if doomed:
-        await prune_stale_files(ctx, project, doomed)
+    removed = await prune_stale_files(ctx, project, doomed) if doomed else []
     if ctx.settings.cleanup:
         await cleanup_legacy_dirs(ctx, entry.name)
-    return Outcome(project)
+    return Outcome(entry.name, Kind.SYNCED, removed=tuple(removed), would_prune=tuple(kept))
 
 
-async def plan_files(ctx: Context, upstream: Project, kept: Project) -> set[str]:
-    """Claim the project's keys and reserve the removal of its stale files; the files to remove."""
+async def plan_files(ctx: Context, upstream: Project, kept: Project, would_prune: list[str]) -> set[str]:
+    """Claim the project's keys and reserve the removal of its stale files; the files to remove.
+
+    Stale files kept because prune-filtered is false are added to ``would_prune``.
+    """
     claims.claim_keys(ctx.guard, ctx.record, ctx.settings, kept)
     previous = await ctx.mirror.held_keys(kept.canonical)
     if not previous:
         return set()
-    doomed = stale_files(ctx, upstream, kept, previous)
+    doomed = stale_files(ctx, upstream, kept, previous, would_prune)
     claims.allow_removal(ctx.guard, ctx.record, ctx.settings, kept.name, len(doomed), len(previous))
     return doomed
 
@@ -123,7 +152,7 @@ def index_rows(
     return row, files
 
 
-def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[str]) -> set[str]:
+def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[str], would_prune: list[str]) -> set[str]:
     """Files the old page listed that the new one does not and that go: filtered out, or gone upstream."""
     stale = previous - {layout.package_key(dist.url) for dist in kept.files}
     if not stale:
@@ -134,7 +163,7 @@ def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[st
             offered.add(layout.package_key(dist.url))
     filtered, vanished = stale & offered, stale - offered
     if filtered and not ctx.settings.prune_filtered:
-        ctx.stats.would_prune.extend(sorted(filtered))
+        would_prune.extend(sorted(filtered))
         log.warning(
             "%s: %d file(s) now excluded by filters are kept (prune-filtered = false)", kept.name, len(filtered)
         )
@@ -144,12 +173,12 @@ def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[st
     return filtered | vanished
 
 
-async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> None:
-    """Remove the files ``stale_files`` chose, except any another project holds."""
+async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> list[str]:
+    """Remove the files ``stale_files`` chose, except any another project holds; the keys removed."""
     removed = await ctx.mirror.remove_files(doomed, claims.foreign(ctx.guard, ctx.record, kept.canonical))
     if removed:
         log.info("%s: removed %d file(s) no longer offered or now filtered out", kept.name, len(removed))
-        ctx.stats.removed.extend(removed)
+    return removed
 
 
 def stored_files(mirror: MirrorSettings, project: Project) -> list[tuple[DistFile, StoredFile, StoredFile | None]]:
@@ -189,7 +218,7 @@ def candidate_urls(mirror: MirrorSettings, url: str) -> tuple[str, ...]:
 async def mirror_files(ctx: Context, project: Project) -> set[str]:
     """Make every file current; the filenames whose .metadata is mirrored."""
     plan = stored_files(ctx.settings, project)
-    ctx.stats.files_total += len(plan) + sum(1 for _d, _w, sidecar in plan if sidecar is not None)
+    ctx.progress.files_total += len(plan) + sum(1 for _d, _w, sidecar in plan if sidecar is not None)
     results = await asyncio.gather(*(_mirror_one(ctx, d, w, s) for d, w, s in plan), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
@@ -201,17 +230,17 @@ async def mirror_files(ctx: Context, project: Project) -> set[str]:
 async def _mirror_one(ctx: Context, dist: DistFile, wanted: StoredFile, sidecar: StoredFile | None) -> bool:
     async with ctx.files_gate:
         await _ensure(ctx, wanted)
-        ctx.stats.files_done += 1
+        ctx.progress.files_done += 1
         has_metadata = False
         if sidecar is not None:
             try:
                 await _ensure(ctx, sidecar)
                 has_metadata = True
-                ctx.stats.files_done += 1
+                ctx.progress.files_done += 1
             except NotFound:
                 # Advertised upstream but not served: we simply don't advertise it.
                 log.warning("%s: upstream has no .metadata file; not advertising one", dist.filename)
-                ctx.stats.files_total -= 1
+                ctx.progress.files_total -= 1
     return has_metadata
 
 
@@ -220,8 +249,8 @@ async def _ensure(ctx: Context, wanted: StoredFile) -> None:
         return
     # upstream gives no size for a .metadata sidecar: its body is bounded by max-project-size
     size = await download(ctx.upstream, ctx.store, wanted, ctx.settings.digest_name, ctx.settings.max_project_size)
-    ctx.stats.files_downloaded += 1
-    ctx.stats.bytes_downloaded += size
+    ctx.progress.files_downloaded += 1
+    ctx.progress.bytes_downloaded += size
     _wrote(ctx, wanted.key)
 
 
@@ -252,7 +281,7 @@ async def write_pages(ctx: Context, project: Project, entry: ListingEntry, with_
 def _wrote(ctx: Context, key: str) -> None:
     # Only the diff file reads this list; without one it would hold every key of the run.
     if ctx.settings.diff_file:
-        ctx.stats.written.append(key)
+        ctx.written.append(key)
 
 
 def legacy_names(name: str) -> set[str]:

@@ -1,13 +1,22 @@
-"""The live counters of a run, read by the progress display (a plain value every layer may fill)."""
+"""Live progress counters, the base every command's report shares, and a run stopped with its partial report.
+
+Values only: the core fills a ``Progress`` as it goes (the CLI's ticker reads it) and returns
+a report; a run the disk stopped raises ``RunStopped`` carrying the report as far as it got.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from frumious.errors import FrumiousError, resource_error
 
 
 @dataclass
-class RunStats:
-    """Live counters, read by the progress display."""
+class Progress:
+    """Live counters, read by the progress line while the run goes (and by the summary's Files line)."""
 
     projects_total: int = 0
     projects_done: int = 0
@@ -15,35 +24,24 @@ class RunStats:
     files_done: int = 0
     files_downloaded: int = 0
     bytes_downloaded: int = 0
-    synced: int = 0
-    skipped: int = 0
-    gone: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    written: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    removed_projects: list[str] = field(default_factory=list)
-    would_prune: list[str] = field(default_factory=list)
-    # Projects that failed quarantine-after runs in a row: name -> when they are tried next.
-    quarantined: dict[str, str] = field(default_factory=dict)
-    # Listed upstream with no releases (their JSON is a 404); of those, the ones the mirror holds files for.
-    no_releases: list[str] = field(default_factory=list)
-    no_releases_kept: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
 class Report:
-    """What every command's report shares: when it ran, and whether it went well (no failures).
+    """What every command's report shares: when it ran, what failed, the counters it left.
 
-    ``failures`` names each project (or page) that failed, with its reason.
+    ``failed`` names each project (or page) that failed, with its reason; ``progress`` is the
+    run's live counters, final once the report is returned.
     """
 
-    stats: RunStats = field(default_factory=RunStats)
     started: float = 0.0
     finished: float = 0.0
+    failed: dict[str, str] = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress)
 
     @property
     def failures(self) -> dict[str, str]:
-        return self.stats.failed
+        return self.failed
 
     @property
     def ok(self) -> bool:
@@ -52,3 +50,31 @@ class Report:
     @property
     def seconds(self) -> float:
         return self.finished - self.started
+
+
+class RunStopped(FrumiousError):
+    """An error that ends the run (a refused disk) with the report of what was done before it.
+
+    It reads as its cause (message, exit code), so the CLI prints one line, then the partial report.
+    """
+
+    def __init__(self, cause: FrumiousError, report: Report) -> None:
+        super().__init__(str(cause))
+        self.cause, self.report = cause, report
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return self.cause.exit_code
+
+
+@contextmanager
+def stops_with(report: Report) -> Iterator[None]:
+    """Turn a refused disk inside the block into ``RunStopped`` carrying ``report`` as it stands."""
+    try:
+        yield
+    except (FrumiousError, OSError, BaseExceptionGroup) as exc:
+        cause = resource_error(exc)
+        if cause is None:
+            raise
+        report.finished = time.time()
+        raise RunStopped(cause, report) from exc

@@ -25,7 +25,7 @@ from frumious.protocol import layout, pagelinks, render
 from frumious.record.db import MirrorRecord
 from frumious.record.rebuild import project_of_filename
 from frumious.settings import MirrorSettings
-from frumious.stats import Report, RunStats
+from frumious.stats import Progress, Report, stops_with
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
 
@@ -54,6 +54,8 @@ class VerifyReport(Report):
     repaired: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     json_updated: int = 0
+    gone: list[str] = field(default_factory=list)  # with --json-update: gone upstream, kept
+    removed: list[str] = field(default_factory=list)  # unowned files removed (--delete)
 
 
 @dataclass
@@ -95,10 +97,18 @@ async def verify(
     mirror: MirrorSettings,
     record: MirrorRecord,
     options: VerifyOptions,
-    stats: RunStats,
+    progress: Progress,
 ) -> VerifyReport:
-    report = VerifyReport(stats=stats, options=options, started=time.time())
-    run = _Run(upstream, store, mirror, record, options, report)
+    """Check every recorded file; a refused disk stops it with ``RunStopped`` carrying the report so far."""
+    report = VerifyReport(progress=progress, options=options, started=time.time())
+    with stops_with(report):
+        await _verify(_Run(upstream, store, mirror, record, options, report))
+    report.finished = time.time()
+    return report
+
+
+async def _verify(run: _Run) -> None:
+    record, options, report, progress = run.record, run.options, run.report, run.report.progress
     after = "" if options.restart or options.dry_run else record.get_meta(CHECKPOINT) or ""
     names = record.names(after)
     if after:
@@ -106,7 +116,7 @@ async def verify(
         log.info(
             "Resuming an interrupted verify after %s (%d project(s) already checked)", after, report.already_checked
         )
-    stats.projects_total, stats.files_total = len(names), record.count_files(after)
+    progress.projects_total, progress.files_total = len(names), record.count_files(after)
     mark = Watermark(record, names, enabled=not options.dry_run)
     try:
         await _check_all(run, names, mark)
@@ -117,10 +127,8 @@ async def verify(
         record.set_meta(CHECKPOINT, None)  # a complete pass: the next one starts from the top
     if options.delete:
         await delete_orphans(run)
-    if report.repaired or stats.removed:
-        await store.flush()
-    report.finished = time.time()
-    return report
+    if report.repaired or report.removed:
+        await run.store.flush()
 
 
 async def _check_all(run: _Run, names: Sequence[str], mark: Watermark) -> None:
@@ -129,7 +137,7 @@ async def _check_all(run: _Run, names: Sequence[str], mark: Watermark) -> None:
     async def worker() -> None:
         for name in queue:
             await check_project(run, name)
-            run.report.stats.projects_done += 1
+            run.report.progress.projects_done += 1
             mark.finished(name)
 
     async with asyncio.TaskGroup() as group:
@@ -138,7 +146,6 @@ async def _check_all(run: _Run, names: Sequence[str], mark: Watermark) -> None:
 
 
 async def check_project(run: _Run, name: str) -> None:
-    stats = run.report.stats
     try:
         if not _parsed(run.record, name):
             raise FrumiousError(f"its page could not be read when the mirror was indexed; run 'frumious sync {name}'")
@@ -147,7 +154,7 @@ async def check_project(run: _Run, name: str) -> None:
         rows = run.record.files(name)
         for row in rows:
             problem = await check_stored(run.store, row, run.mirror.compare_method, fix=not run.options.dry_run)
-            stats.files_done += 1
+            run.report.progress.files_done += 1
             if problem:
                 log.warning("%s: %s", row.key, problem)
                 run.report.bad[row.key] = problem
@@ -159,7 +166,7 @@ async def check_project(run: _Run, name: str) -> None:
         if ends_run(exc):
             raise  # a full or read-only disk, a lost lease, a damaged index stop the whole verify
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        stats.failed[name] = reason
+        run.report.failed[name] = reason
         log.error("%s failed: %s", name, reason)
 
 
@@ -249,7 +256,7 @@ async def refresh_json(run: _Run, name: str) -> Project | None:
         project = await run.upstream.project(name, 0)
     except NotFound:
         log.warning("%s is gone upstream; its JSON and files are kept", name)
-        run.report.stats.gone.append(name)
+        run.report.gone.append(name)
         return None
     json_key = layout.json_key(project.canonical)
     if run.mirror.json or await run.store.exists(json_key):
@@ -286,8 +293,8 @@ async def repair(run: _Run, name: str, bad: list[StoredFile], project: Project |
                 raise  # a full or read-only disk, a lost lease: the next repair would fail the same way
             failures.append(str(exc).splitlines()[0])
             continue
-        run.report.stats.files_downloaded += 1
-        run.report.stats.bytes_downloaded += size
+        run.report.progress.files_downloaded += 1
+        run.report.progress.bytes_downloaded += size
         run.report.repaired.append(row.key)
         log.info("Repaired %s", row.key)
     if failures:
@@ -325,6 +332,6 @@ async def delete_orphans(run: _Run) -> None:
     async def remove(key: str) -> None:
         async with gate:
             if await run.store.delete(key):
-                report.stats.removed.append(key)
+                report.removed.append(key)
 
     await asyncio.gather(*(remove(key) for key in report.orphans))

@@ -18,7 +18,7 @@ from frumious.filters import load_filters
 from frumious.mirror import Mirror
 from frumious.record import rebuild
 from frumious.settings import Settings
-from frumious.stats import RunStats
+from frumious.stats import Progress
 from frumious.testing.memhttp import BASE, MemHTTP, MemIndex
 from frumious.upstream import Upstream
 
@@ -34,7 +34,7 @@ async def run(config: Settings, client: MemHTTP) -> sync.SyncReport:
         rebuild.current_record(store, config.mirror) as record,
         Upstream(config.mirror.master, client) as upstream,
     ):
-        return await sync.mirror(upstream, Mirror(store, record, config.mirror), load_filters(config), RunStats())
+        return await sync.mirror(upstream, Mirror(store, record, config.mirror), load_filters(config), Progress())
 
 
 @pytest.fixture

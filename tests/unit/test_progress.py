@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from frumious.cli.progress import human_bytes, human_seconds, progress_line, summary
-from frumious.stats import RunStats
+from frumious.stats import Progress
+from frumious.sync import SyncReport
 
 
 def test_progress_line_shows_counts_bytes_rate_and_eta() -> None:
-    stats = RunStats(projects_total=100, projects_done=25, files_total=80, files_done=40, bytes_downloaded=10 * 2**20)
+    stats = Progress(projects_total=100, projects_done=25, files_total=80, files_done=40, bytes_downloaded=10 * 2**20)
     line = progress_line(stats, elapsed=10.0)
     assert "projects 25/100" in line and "files 40/80" in line
     assert "10.0 MiB" in line and "1.0 MiB/s" in line
@@ -15,7 +16,9 @@ def test_progress_line_shows_counts_bytes_rate_and_eta() -> None:
 
 
 def test_summary_names_each_failure() -> None:
-    stats = RunStats(synced=3, failed={"bad": "HTTP 500", "worse": "digest mismatch"}, files_downloaded=2)
+    stats = SyncReport(
+        synced=["a", "b", "c"], failed={"bad": "HTTP 500", "worse": "digest mismatch"}, progress=Progress(files_done=2)
+    )
     lines = summary(stats, 61, 99)
     assert lines[0].startswith("Projects: 3 synced, 2 failed")
     assert "  bad: HTTP 500" in lines and "  worse: digest mismatch" in lines
@@ -29,7 +32,7 @@ def test_human_units() -> None:
 
 
 def test_the_failed_heading_says_what_happened_to_the_rest() -> None:
-    stats = RunStats(failed={"bad": "HTTP 500"})
+    stats = SyncReport(failed={"bad": "HTTP 500"})
     assert "everything else was mirrored" in "\n".join(summary(stats, 1, 9))
     stopped = "\n".join(summary(stats, 1, None, stopped_early=True))
     assert "everything else" not in stopped and "stopped at the first failure" in stopped
@@ -46,7 +49,7 @@ def test_a_sigterm_while_the_summary_prints_just_ends_a_finished_run(capsys) -> 
 
     seen: list[int] = []
 
-    async def job(stats: RunStats) -> SimpleNamespace:
+    async def job(counters: Progress) -> SimpleNamespace:
         return SimpleNamespace(ok=True)
 
     def summarize(report: SimpleNamespace) -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 from frumious.delete import DeleteReport
 from frumious.plan import Plan
 from frumious.record.rebuild import Rebuilt
-from frumious.stats import Report, RunStats
+from frumious.stats import Report
 from frumious.sync import DryRun, SyncReport
 from frumious.verify import VerifyOptions, VerifyReport
 
@@ -30,11 +30,11 @@ def test_every_report_shares_the_base(report: Report) -> None:
 
 
 def test_a_failure_makes_a_report_not_ok_except_a_dry_run() -> None:
-    failed = RunStats(failed={"bad": "HTTP 500"})
-    assert not SyncReport(stats=failed).ok
-    assert not VerifyReport(VerifyOptions(), stats=failed).ok
-    assert not DeleteReport(stats=failed).ok
-    assert DryRun(0, Plan((), 0, False), False, stats=failed).ok
+    failed = {"bad": "HTTP 500"}
+    assert not SyncReport(failed=failed).ok
+    assert not VerifyReport(VerifyOptions(), failed=failed).ok
+    assert not DeleteReport(failed=failed).ok
+    assert DryRun(0, Plan((), 0, False), False, failed=failed).ok
 
 
 def test_a_refused_plan_makes_the_sync_report_not_ok() -> None:

@@ -13,7 +13,6 @@ import pytest
 from frumious.cli import progress
 from frumious.errors import ResourceError, StateError, StorageError, UpstreamError, resource_error
 from frumious.record.errors import RecordUnusable, db_error
-from frumious.stats import RunStats
 from frumious.storage.filesystem import FileWriter
 from frumious.storage.fstemp import TempDirs
 
@@ -97,9 +96,9 @@ def test_an_io_error_on_a_healthy_disk_is_still_not_damage(tmp_path: Path) -> No
 
 
 def test_the_summary_of_a_stopped_run_says_status_is_unchanged() -> None:
-    stats = RunStats()
-    stats.synced = 2
-    lines = progress.stopped_summary(stats, 3.0)
+    from frumious.sync import SyncReport
+
+    lines = progress.stopped_summary(SyncReport(synced=["a", "b"]), 3.0)
     assert lines[0].startswith("Projects: 2 synced")
     assert "status unchanged" in lines[2]
     assert lines[-1].startswith("Stopped:")

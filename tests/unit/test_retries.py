@@ -10,7 +10,7 @@ from frumious.models import ListingEntry
 from frumious.plan import reconcile
 from frumious.protocol import parse
 from frumious.retries import Failure
-from frumious.stats import RunStats
+from frumious.sync import SyncReport
 
 
 def test_failures_round_trip() -> None:
@@ -118,7 +118,7 @@ def test_unsynced_listed_names_are_not_vanished() -> None:
 
 
 def test_summary_separates_quarantined_from_failed() -> None:
-    stats = RunStats(failed={"bad": "HTTP 500", "stuck": "HTTP 500"}, quarantined={"stuck": "failed 3 runs in a row"})
+    stats = SyncReport(failed={"bad": "HTTP 500", "stuck": "HTTP 500"}, quarantined={"stuck": "failed 3 runs in a row"})
     lines = summary(stats, 1, 9)
     assert "Failed projects (retried next run; everything else was mirrored):" in lines
     assert "  bad: HTTP 500" in lines

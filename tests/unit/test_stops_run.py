@@ -14,7 +14,7 @@ from frumious import delete, download, sync, verify
 from frumious.errors import LeaseLost, ResourceError, UpstreamError, ends_run
 from frumious.models import ListingEntry, StoredFile
 from frumious.record.errors import RecordUnusable
-from frumious.stats import RunStats
+from frumious.stats import Progress
 
 STOPPERS = [LeaseLost("the lease was taken over"), RecordUnusable("the mirror index is unusable")]
 
@@ -35,10 +35,9 @@ def test_a_stopping_error_in_a_project_ends_the_run(monkeypatch: pytest.MonkeyPa
         raise exc
 
     monkeypatch.setattr(sync, "sync_project", broken)
-    ctx: Any = SimpleNamespace(stats=RunStats(), vanished=set())
+    ctx: Any = SimpleNamespace(progress=Progress(), vanished=set())
     with pytest.raises(type(exc)):
-        asyncio.run(sync._sync_one(ctx, ListingEntry("yanky", 1), sync.Results()))
-    assert ctx.stats.failed == {}
+        asyncio.run(sync.sync_one(ctx, ListingEntry("yanky", 1)))
 
 
 class _Upstream:
@@ -66,10 +65,10 @@ def test_a_stopping_error_ends_verify(monkeypatch: pytest.MonkeyPatch, exc: Exce
         raise exc
 
     monkeypatch.setattr(verify, "_parsed", broken)
-    run: Any = SimpleNamespace(report=SimpleNamespace(stats=RunStats()), record=None)
+    run: Any = SimpleNamespace(report=SimpleNamespace(failed={}, progress=Progress()), record=None)
     with pytest.raises(type(exc)):
         asyncio.run(verify.check_project(run, "yanky"))
-    assert run.report.stats.failed == {}
+    assert run.report.failed == {}
 
 
 @pytest.mark.parametrize("exc", STOPPERS)
@@ -78,10 +77,8 @@ def test_a_stopping_error_ends_delete(monkeypatch: pytest.MonkeyPatch, exc: Exce
         raise exc
 
     monkeypatch.setattr(delete, "_delete_one", broken)
-    stats = RunStats()
     with pytest.raises(type(exc)):
-        asyncio.run(delete.delete_projects(None, ["a"], stats))  # type: ignore[arg-type]
-    assert stats.failed == {}
+        asyncio.run(delete.delete_projects(None, ["a"], Progress()))  # type: ignore[arg-type]
 
 
 def test_verify_bounds_a_repaired_metadata_body(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,9 +97,8 @@ def test_verify_bounds_a_repaired_metadata_body(monkeypatch: pytest.MonkeyPatch)
     project: Any = SimpleNamespace(files=[SimpleNamespace(url=url)])
     key = "web/packages/ab/x-1-py3-none-any.whl"
     row = StoredFile(f"{key}.metadata", "x", "1", None, "sha256", "0" * 64, None, metadata=True)
-    stats = RunStats()
     run: Any = SimpleNamespace(
-        mirror=mirror, report=SimpleNamespace(stats=stats, repaired=[]), upstream=None, store=None
+        mirror=mirror, report=SimpleNamespace(progress=Progress(), repaired=[]), upstream=None, store=None
     )
     asyncio.run(verify.repair(run, "x", [row], project))
     assert [(w.urls, cap) for w, cap in seen] == [((f"{url}.metadata",), 12345)]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from frumious.cli import progress
 from frumious.cli.running import run_with_progress
 from frumious.settings import Settings
-from frumious.stats import RunStats
+from frumious.stats import Report
 
 if TYPE_CHECKING:  # the cores are imported when a command runs, not when the CLI starts
     from frumious.delete import DeleteReport
@@ -79,8 +79,8 @@ def _run_mirror(args: argparse.Namespace, settings: Settings) -> int:
 
     options = Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
     if args.dry_run:
-        return run_with_progress(lambda stats: compose.run_dry_mirror(settings, stats, options), dry_run_summary)
-    return run_with_progress(lambda stats: compose.run_mirror(settings, stats, options), mirror_summary)
+        return run_with_progress(lambda live: compose.run_dry_mirror(settings, live, options), dry_run_summary)
+    return run_with_progress(lambda live: compose.run_mirror(settings, live, options), mirror_summary)
 
 
 def _sync_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +97,7 @@ def _run_sync(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
 
     return run_with_progress(
-        lambda stats: compose.run_sync(settings, stats, args.names, args.skip_simple_root, args.allow_mass_delete),
+        lambda live: compose.run_sync(settings, live, args.names, args.skip_simple_root, args.allow_mass_delete),
         sync_summary,
     )
 
@@ -114,7 +114,7 @@ def _run_verify(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
 
     options = compose.verify_options(settings, args)
-    return run_with_progress(lambda stats: compose.run_verify(settings, stats, options), verify_summary)
+    return run_with_progress(lambda live: compose.run_verify(settings, live, options), verify_summary)
 
 
 def _delete_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,7 +128,7 @@ def _run_delete(args: argparse.Namespace, settings: Settings) -> int:
 
     workers = args.workers or settings.mirror.workers
     return run_with_progress(
-        lambda stats: compose.run_delete(settings, stats, args.names, dry_run=args.dry_run, workers=workers),
+        lambda live: compose.run_delete(settings, live, args.names, dry_run=args.dry_run, workers=workers),
         delete_summary,
     )
 
@@ -136,7 +136,7 @@ def _run_delete(args: argparse.Namespace, settings: Settings) -> int:
 def _run_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
 
-    return run_with_progress(lambda stats: compose.run_reindex(settings, stats), reindex_summary)
+    return run_with_progress(lambda live: compose.run_reindex(settings, live), reindex_summary)
 
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -199,7 +199,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def mirror_summary(report: SyncReport) -> list[str]:
     return progress.summary(
-        report.stats, report.seconds, report.serial, stopped_early=report.stopped_early, refused=report.refused
+        report, report.seconds, report.serial, stopped_early=report.stopped_early, refused=report.refused
     )
 
 
@@ -225,63 +225,60 @@ def dry_run_summary(report: DryRun) -> list[str]:
     return lines
 
 
-def _failures(stats: RunStats, heading: str) -> list[str]:
-    if not stats.failed:
+def _failures(report: Report, heading: str) -> list[str]:
+    if not report.failed:
         return []
-    return [heading, *(f"  {name}: {reason}" for name, reason in sorted(stats.failed.items()))]
+    return [heading, *(f"  {name}: {reason}" for name, reason in sorted(report.failed.items()))]
 
 
 def sync_summary(report: SyncReport) -> list[str]:
-    stats = report.stats
     lines = [
-        f"Projects: {stats.synced} synced, {len(stats.failed)} failed, {stats.skipped} skipped by metadata filters"
-        + progress.no_releases(stats),
-        f"Files: {stats.files_downloaded} downloaded ({progress.human_bytes(stats.bytes_downloaded)}),"
-        f" {stats.files_done - stats.files_downloaded} already current",
+        f"Projects: {len(report.synced)} synced, {len(report.failed)} failed,"
+        f" {len(report.skipped)} skipped by metadata filters" + progress.no_releases(report),
+        progress.files_line(report.progress),
         f"Time: {progress.human_seconds(report.seconds)}; status left at serial {report.serial}",
     ]
-    lines.extend(progress.kept_without_releases(stats))
+    lines.extend(progress.kept_without_releases(report))
     if report.excluded:
         lines.append(f"Excluded by project filters, not synced: {', '.join(report.excluded)}")
     if report.stopped_early:
         lines.append("Stopped at the first error (stop-on-error = true)")
-    return lines + _failures(stats, "Failed projects:")
+    return lines + _failures(report, "Failed projects:")
 
 
 def verify_summary(report: VerifyReport) -> list[str]:
-    stats = report.stats
+    counted = report.progress
     dry = "[dry run] " if report.options.dry_run else ""
     lines = []
     if report.resumed_after:
         lines.append(f"Resumed after {report.resumed_after}: {report.already_checked} project(s) were already checked")
-    lines.append(f"Checked: {stats.projects_done} project(s), {stats.files_done} file(s)")
+    lines.append(f"Checked: {counted.projects_done} project(s), {counted.files_done} file(s)")
     lines.append(f"{dry}Bad or missing: {len(report.bad)}")
     if report.options.dry_run:
         lines.extend(f"  would download {key} ({problem})" for key, problem in sorted(report.bad.items()))
     else:
-        size = progress.human_bytes(stats.bytes_downloaded)
+        size = progress.human_bytes(counted.bytes_downloaded)
         lines.append(f"Repaired: {len(report.repaired)} file(s) downloaded again ({size})")
     if report.options.json_update and not report.options.dry_run:
-        lines.append(f"JSON refreshed: {report.json_updated}; gone upstream (kept): {len(stats.gone)}")
+        lines.append(f"JSON refreshed: {report.json_updated}; gone upstream (kept): {len(report.gone)}")
     if report.options.delete:
         verb = "would remove" if report.options.dry_run else "removed"
         lines.append(f"{dry}Unowned files: {len(report.orphans)}")
         lines.extend(f"  {verb} {key}" for key in report.orphans)
     lines.append(f"Time: {progress.human_seconds(report.seconds)}")
-    return lines + _failures(stats, "Failed projects:")
+    return lines + _failures(report, "Failed projects:")
 
 
 def delete_summary(report: DeleteReport) -> list[str]:
-    stats = report.stats
     if report.dry_run:
         lines = [f"[dry run] Would remove {len(report.planned)} project(s)"]
         for name, keys in sorted(report.planned.items()):
             lines.append(f"  {name}: {len(keys)} object(s)")
             lines.extend(f"    {key}" for key in keys)
     else:
-        lines = [f"Removed: {len(stats.removed_projects)} project(s), {len(stats.removed)} object(s)"]
-        lines.extend(f"  removed project {name}" for name in sorted(stats.removed_projects))
-    return lines + _failures(stats, "Not deleted:")
+        lines = [f"Removed: {len(report.removed_projects)} project(s), {len(report.removed)} object(s)"]
+        lines.extend(f"  removed project {name}" for name in sorted(report.removed_projects))
+    return lines + _failures(report, "Not deleted:")
 
 
 def reindex_summary(report: Rebuilt) -> list[str]:

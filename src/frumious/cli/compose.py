@@ -26,7 +26,7 @@ from frumious.protocol import layout
 from frumious.record import copy, db, rebuild
 from frumious.record.db import MirrorRecord
 from frumious.settings import Settings
-from frumious.stats import RunStats
+from frumious.stats import Progress
 from frumious.storage import open_store
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
@@ -122,26 +122,26 @@ async def holding_lock(store: Store) -> AsyncIterator[None]:
         raise
 
 
-async def run_mirror(settings: Settings, stats: RunStats, options: Options) -> sync_core.SyncReport:
+async def run_mirror(settings: Settings, progress: Progress, options: Options) -> sync_core.SyncReport:
     async with open_mirror(settings, filters=True) as opened:
-        return await sync_core.mirror(opened.upstream, opened.mirror, opened.filters, stats, options)
+        return await sync_core.mirror(opened.upstream, opened.mirror, opened.filters, progress, options)
 
 
-async def run_dry_mirror(settings: Settings, stats: RunStats, options: Options) -> sync_core.DryRun:
+async def run_dry_mirror(settings: Settings, progress: Progress, options: Options) -> sync_core.DryRun:
     """``mirror --dry-run``: no lock and a private copy of the record, so nothing in the mirror is written."""
     async with open_mirror(settings, filters=True, record="copy", lock=False) as opened:
-        return await sync_core.dry_run(opened.upstream, opened.mirror, opened.filters, stats, options)
+        return await sync_core.dry_run(opened.upstream, opened.mirror, opened.filters, progress, options)
 
 
 async def run_sync(
-    settings: Settings, stats: RunStats, names: Sequence[str], skip_root: bool, allow_mass_delete: bool
+    settings: Settings, progress: Progress, names: Sequence[str], skip_root: bool, allow_mass_delete: bool
 ) -> sync_core.SyncReport:
     async with open_mirror(settings, filters=True) as opened:
         return await sync_core.sync_projects(
             opened.upstream,
             opened.mirror,
             opened.filters,
-            stats,
+            progress,
             names,
             skip_root=skip_root,
             allow_mass_delete=allow_mass_delete,
@@ -159,21 +159,21 @@ def verify_options(settings: Settings, args: argparse.Namespace) -> verify_core.
 
 
 async def run_verify(
-    settings: Settings, stats: RunStats, options: verify_core.VerifyOptions
+    settings: Settings, progress: Progress, options: verify_core.VerifyOptions
 ) -> verify_core.VerifyReport:
     async with open_mirror(settings) as opened:
         tree = opened.mirror
-        return await verify_core.verify(opened.upstream, tree.store, tree.settings, tree.record, options, stats)
+        return await verify_core.verify(opened.upstream, tree.store, tree.settings, tree.record, options, progress)
 
 
 async def run_delete(
-    settings: Settings, stats: RunStats, names: Sequence[str], *, dry_run: bool, workers: int
+    settings: Settings, progress: Progress, names: Sequence[str], *, dry_run: bool, workers: int
 ) -> delete_core.DeleteReport:
     async with open_mirror(settings) as opened:
-        return await delete_core.delete_projects(opened.mirror, names, stats, dry_run=dry_run, workers=workers)
+        return await delete_core.delete_projects(opened.mirror, names, progress, dry_run=dry_run, workers=workers)
 
 
-async def run_reindex(settings: Settings, stats: RunStats) -> rebuild.Rebuilt:
+async def run_reindex(settings: Settings, progress: Progress) -> rebuild.Rebuilt:
     async with open_mirror(settings, record="as-is") as opened:
         tree = opened.mirror
-        return await rebuild.rebuild(tree.store, tree.settings, tree.record, stats)
+        return await rebuild.rebuild(tree.store, tree.settings, tree.record, progress)

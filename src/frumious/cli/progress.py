@@ -1,11 +1,16 @@
 """Text for humans: the live progress line and the end-of-run summary.
 
-Pure formatting over ``RunStats``; the CLI decides where the text goes.
+Pure formatting over the live ``Progress`` and the run's report; the CLI decides where the text goes.
 """
 
 from __future__ import annotations
 
-from frumious.stats import RunStats
+from typing import TYPE_CHECKING
+
+from frumious.stats import Progress, Report
+
+if TYPE_CHECKING:  # the core is imported when a run stops, not when the CLI starts
+    from frumious.sync import SyncReport
 
 
 def human_bytes(count: float) -> str:
@@ -27,7 +32,7 @@ def human_seconds(seconds: float) -> str:
     return f"{secs}s"
 
 
-def progress_line(stats: RunStats, elapsed: float) -> str:
+def progress_line(stats: Progress, elapsed: float) -> str:
     done, total = stats.projects_done, stats.projects_total
     rate = stats.bytes_downloaded / elapsed if elapsed > 0 else 0.0
     eta = ""
@@ -40,37 +45,36 @@ def progress_line(stats: RunStats, elapsed: float) -> str:
 
 
 def summary(
-    stats: RunStats, seconds: float, serial: int | None, *, stopped_early: bool = False, refused: str | None = None
+    report: SyncReport, seconds: float, serial: int | None, *, stopped_early: bool = False, refused: str | None = None
 ) -> list[str]:
     """The end-of-run summary; ``serial`` None when the run stopped before it could advance it.
 
     ``refused`` is the plan's refusal (the safety valve), when it refused the run's removals.
     """
     lines = [
-        f"Projects: {stats.synced} synced, {len(stats.failed)} failed, {stats.skipped} skipped by filters,"
-        f" {len(stats.gone)} gone upstream{no_releases(stats)}",
-        f"Files: {stats.files_downloaded} downloaded ({human_bytes(stats.bytes_downloaded)}),"
-        f" {stats.files_done - stats.files_downloaded} already current",
+        f"Projects: {len(report.synced)} synced, {len(report.failed)} failed, {len(report.skipped)} skipped by filters,"
+        f" {len(report.gone)} gone upstream{no_releases(report)}",
+        files_line(report.progress),
         f"Time: {human_seconds(seconds)}; " + ("status unchanged" if serial is None else f"serial now {serial}"),
     ]
-    if stats.removed_projects or stats.removed:
-        lines.append(f"Removed: {len(stats.removed_projects)} project(s), {len(stats.removed)} object(s)")
-        lines.extend(f"  removed project {name}" for name in sorted(stats.removed_projects))
-    if stats.would_prune:
-        lines.append(f"Excluded by filters but kept (prune-filtered = false): {len(stats.would_prune)}")
-    lines.extend(kept_without_releases(stats))
+    if report.removed_projects or report.removed:
+        lines.append(f"Removed: {len(report.removed_projects)} project(s), {len(report.removed)} object(s)")
+        lines.extend(f"  removed project {name}" for name in sorted(report.removed_projects))
+    if report.would_prune:
+        lines.append(f"Excluded by filters but kept (prune-filtered = false): {len(report.would_prune)}")
+    lines.extend(kept_without_releases(report))
     if refused:
         lines.append(f"Refused: {refused}")
     if stopped_early:
         lines.append("Stopped at the first error (stop-on-error = true)")
-    failed = {name: reason for name, reason in stats.failed.items() if name not in stats.quarantined}
+    failed = {name: reason for name, reason in report.failed.items() if name not in report.quarantined}
     if failed:
         lines.append(_failed_heading(stopped_early, refused))
         lines.extend(f"  {name}: {reason}" for name, reason in sorted(failed.items()))
-    if stats.quarantined:
+    if report.quarantined:
         lines.append("Quarantined projects (failing run after run; retried with backoff, holding nothing back):")
-        for name, why in sorted(stats.quarantined.items()):
-            reason = stats.failed.get(name)
+        for name, why in sorted(report.quarantined.items()):
+            reason = report.failed.get(name)
             lines.append(f"  {name}: {why}" + (f" (this run: {reason})" if reason else ""))
     return lines
 
@@ -84,20 +88,41 @@ def _failed_heading(stopped_early: bool, refused: str | None) -> str:
     return "Failed projects (retried next run; everything else was mirrored):"
 
 
-def stopped_summary(stats: RunStats, seconds: float) -> list[str]:
-    """The summary of a run a refused write (full or read-only disk) stopped."""
+def files_line(progress: Progress) -> str:
+    return (
+        f"Files: {progress.files_downloaded} downloaded ({human_bytes(progress.bytes_downloaded)}),"
+        f" {progress.files_done - progress.files_downloaded} already current"
+    )
+
+
+def stopped_summary(report: Report | None, seconds: float) -> list[str]:
+    """The summary of a run a refused write (full or read-only disk) stopped: what it did before.
+
+    ``report`` is the partial report the stopped command carried (None when it stopped outside one).
+    """
+    from frumious.sync import SyncReport
+
+    if not isinstance(report, SyncReport):
+        # verify, delete and reindex stop with the same lines: what they removed, failed or found gone.
+        report = SyncReport(
+            failed=report.failed if report else {},
+            progress=report.progress if report else Progress(),
+            gone=list(getattr(report, "gone", [])),
+            removed=list(getattr(report, "removed", [])),
+            removed_projects=list(getattr(report, "removed_projects", [])),
+        )
     stop = "Stopped: the mirror's storage refused a write (see the error above); the next run resumes from here"
-    return [*summary(stats, seconds, None), stop]
+    return [*summary(report, seconds, None), stop]
 
 
-def no_releases(stats: RunStats) -> str:
+def no_releases(report: SyncReport) -> str:
     """A suffix for the Projects line: listed projects with no releases are neither synced nor failed."""
-    return f", {len(stats.no_releases)} listed with no releases" if stats.no_releases else ""
+    return f", {len(report.no_releases)} listed with no releases" if report.no_releases else ""
 
 
-def kept_without_releases(stats: RunStats) -> list[str]:
-    if not stats.no_releases_kept:
+def kept_without_releases(report: SyncReport) -> list[str]:
+    if not report.no_releases_kept:
         return []
-    kept = sorted(stats.no_releases_kept.items())
+    kept = sorted(report.no_releases_kept.items())
     heading = "Listed upstream with no releases; their mirrored files are kept (frumious delete removes them):"
     return [heading, *(f"  kept {name}: {count} file(s)" for name, count in kept)]

@@ -13,7 +13,7 @@ from typing import Any, TextIO, TypeVar
 
 from frumious.cli import progress
 from frumious.errors import FrumiousError, resource_error
-from frumious.stats import Report, RunStats
+from frumious.stats import Progress, Report, RunStopped
 
 # A run stopped by a signal exits as shells report a death by that signal (128 + its number).
 STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -22,9 +22,9 @@ STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 R = TypeVar("R", bound=Report)
 
 
-def run_with_progress(job: Callable[[RunStats], Coroutine[Any, Any, R]], summarize: Callable[[R], list[str]]) -> int:
+def run_with_progress(job: Callable[[Progress], Coroutine[Any, Any, R]], summarize: Callable[[R], list[str]]) -> int:
     """Run a sync-like job, with a live progress line on a terminal, then the summary (``summarize(report)``)."""
-    stats = RunStats()
+    counters = Progress()
     stream = sys.stderr
     live = stream.isatty() and os.environ.get("TERM") != "dumb"
     if live:
@@ -36,12 +36,16 @@ def run_with_progress(job: Callable[[RunStats], Coroutine[Any, Any, R]], summari
     try:
         try:
             with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
-                report = loop_runner.run(_stoppable(_with_ticker(job(stats), stats, stream if live else None)))
+                report = loop_runner.run(_stoppable(_with_ticker(job(counters), counters, stream if live else None)))
+        except RunStopped as stopped:
+            _clear_line(stream, live)
+            return _refused(stopped.cause, stopped.report, time.monotonic() - started)
         except (FrumiousError, OSError, BaseExceptionGroup) as exc:
+            # Refused outside the core's run (opening the mirror, releasing the lock): no report to show.
             if (refused := resource_error(exc)) is None:
                 raise
             _clear_line(stream, live)
-            return _refused(refused, stats, time.monotonic() - started)
+            return _refused(refused, None, time.monotonic() - started)
         _clear_line(stream, live)
         # The run finished: a late SIGTERM just ends the process, not "stopped... resumes" and 143.
         signal.signal(signal.SIGTERM, previous)
@@ -61,10 +65,10 @@ def _clear_line(stream: TextIO, live: bool) -> None:
         stream.write("\r\033[K")
 
 
-def _refused(refused: FrumiousError, stats: RunStats, seconds: float) -> int:
+def _refused(refused: FrumiousError, report: Report | None, seconds: float) -> int:
     """The disk refused a write: one line, then what the run did before it stopped."""
     print(f"frumious: {refused}", file=sys.stderr)
-    for line in progress.stopped_summary(stats, seconds):
+    for line in progress.stopped_summary(report, seconds):
         print(line, file=sys.stdout)
     return refused.exit_code
 
@@ -124,14 +128,14 @@ async def _stoppable(job: Coroutine[Any, Any, R]) -> R:
             signal.signal(signum, handler)
 
 
-async def _with_ticker(job: Coroutine[Any, Any, R], stats: RunStats, stream: TextIO | None) -> R:
+async def _with_ticker(job: Coroutine[Any, Any, R], counters: Progress, stream: TextIO | None) -> R:
     if stream is None:
         return await job
     started = time.monotonic()
 
     async def tick() -> None:
         while True:
-            stream.write("\r\033[K" + progress.progress_line(stats, time.monotonic() - started))
+            stream.write("\r\033[K" + progress.progress_line(counters, time.monotonic() - started))
             stream.flush()
             await asyncio.sleep(0.5)
 

@@ -27,7 +27,7 @@ from frumious.protocol import layout, pagelinks
 from frumious.record import db
 from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
-from frumious.stats import Report, RunStats
+from frumious.stats import Progress, Report, stops_with
 from frumious.storage.base import Store
 
 log = logging.getLogger("frumious.record.rebuild")
@@ -71,12 +71,30 @@ async def stale_reason(store: Store, opened: MirrorRecord) -> str | None:
     return None
 
 
-async def rebuild(store: Store, mirror: MirrorSettings, opened: MirrorRecord, stats: RunStats | None = None) -> Rebuilt:
-    """Replace the whole index with what the tree's pages say (``stats`` shows the progress)."""
-    stats = stats or RunStats()
-    result = Rebuilt(stats=stats, started=time.monotonic())
+async def rebuild(
+    store: Store, mirror: MirrorSettings, opened: MirrorRecord, progress: Progress | None = None
+) -> Rebuilt:
+    """Replace the whole index with what the tree's pages say (``progress`` shows how far it got).
+
+    A refused disk stops it with ``RunStopped`` carrying the result so far.
+    """
+    result = Rebuilt(progress=progress or Progress(), started=time.monotonic())
+    with stops_with(result):
+        await _rebuild(store, mirror, opened, result)
+    if result.unparsed:
+        log.warning(
+            "%d project page(s) could not be read; their files are kept but unknown: %s",
+            len(result.unparsed),
+            ", ".join(result.unparsed[:20]),
+        )
+    result.finished = time.monotonic()
+    return result
+
+
+async def _rebuild(store: Store, mirror: MirrorSettings, opened: MirrorRecord, result: Rebuilt) -> None:
+    progress = result.progress
     names = await project_dirs(store, mirror.hash_index)
-    stats.projects_total = len(names)
+    progress.projects_total = len(names)
     with opened.rebuilding() as add:
         for start in range(0, len(names), BATCH):
             chunk = names[start : start + BATCH]
@@ -87,17 +105,9 @@ async def rebuild(store: Store, mirror: MirrorSettings, opened: MirrorRecord, st
                 if not project.parsed:
                     result.unparsed.append(project.name)
             add(found)
-            stats.projects_done += len(chunk)
-            stats.files_done = stats.files_total = result.files
+            progress.projects_done += len(chunk)
+            progress.files_done = progress.files_total = result.files
     await db.restamp(store, opened)
-    if result.unparsed:
-        log.warning(
-            "%d project page(s) could not be read; their files are kept but unknown: %s",
-            len(result.unparsed),
-            ", ".join(result.unparsed[:20]),
-        )
-    result.finished = time.monotonic()
-    return result
 
 
 async def project_dirs(store: Store, hash_index: bool) -> list[str]:
