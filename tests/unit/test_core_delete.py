@@ -8,7 +8,7 @@ import pytest
 
 from fakepypi import default_index, mem_index
 from frumious.delete import delete_projects
-from frumious.stats import RunStats
+from frumious.stats import Progress
 from frumious.testing.harness import Bench
 
 pytestmark = pytest.mark.usefixtures("no_sockets")
@@ -23,7 +23,7 @@ async def test_deleting_a_project_removes_its_files_pages_and_rows(tmp_path: Pat
     assert yanky <= bench.stored() and "web/json/yanky" in bench.stored()
 
     async with bench.opened() as (tree, _upstream):
-        report = await delete_projects(tree, ["yanky"], RunStats())
+        report = await delete_projects(tree, ["yanky"], Progress())
         assert report.ok
         assert tree.record.project("yanky") is None and tree.record.files("yanky") == []
         assert tree.record.project("foo-bar") is not None
@@ -42,6 +42,6 @@ async def test_deleting_a_project_the_mirror_lacks_fails_and_removes_nothing(tmp
     assert (await bench.mirror()).ok
     before = bench.stored()
     async with bench.opened() as (tree, _upstream):
-        report = await delete_projects(tree, ["no-such-project"], RunStats())
+        report = await delete_projects(tree, ["no-such-project"], Progress())
     assert not report.ok and "no-such-project" in report.failures
     assert bench.stored() == before

@@ -12,7 +12,7 @@ from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry
 from frumious.project import Context, sync_project
-from frumious.stats import RunStats
+from frumious.stats import Progress
 from frumious.testing.harness import Bench
 from frumious.upstream import Upstream
 
@@ -25,7 +25,7 @@ async def sync_one(bench: Bench, name: str) -> None:
 
 
 def context(tree: Mirror, upstream: Upstream) -> Context:
-    return Context(upstream, tree, FilterSet(), RunStats(), asyncio.Semaphore(4))
+    return Context(upstream, tree, FilterSet(), Progress(), asyncio.Semaphore(4))
 
 
 async def test_a_project_gets_its_files_pages_and_record_rows(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from frumious.mirror import Mirror
 from frumious.plan import Options
 from frumious.record.db import MirrorRecord
 from frumious.settings import Settings
-from frumious.stats import RunStats
+from frumious.stats import Progress
 from frumious.testing.memhttp import MemHTTP, MemIndex
 from frumious.testing.memstore import MemoryStore
 from frumious.upstream import Upstream
@@ -74,7 +74,7 @@ class Bench:
     async def mirror(self, options: Options | None = None) -> sync.SyncReport:
         """One ``frumious mirror`` run with the configured filters."""
         async with self.opened() as (tree, upstream):
-            return await sync.mirror(upstream, tree, load_filters(self.settings), RunStats(), options or Options())
+            return await sync.mirror(upstream, tree, load_filters(self.settings), Progress(), options or Options())
 
     def stored(self, prefix: str = "") -> set[str]:
         """The keys in the store under ``prefix``."""
