@@ -188,9 +188,9 @@ async def _page_links(run: _Run, name: str, rows: Mapping[str, StoredFile]) -> l
     pages = layout.page_keys(layout.simple_dir(name, run.mirror.hash_index))
     keys: dict[str, str | None] = {}  # the HTML and JSON pages link the same hrefs: resolve each once
     links = []
-    for key, reader in ((pages.v1_json, pagelinks.read_json_page), (pages.html, pagelinks.read_html_page)):
+    for key, json_page in ((pages.v1_json, True), (pages.html, False)):
         try:
-            page = reader(await run.store.read(key))
+            page = pagelinks.read_page(await run.store.read(key), json_page=json_page)
         except ObjectMissing:
             continue
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
