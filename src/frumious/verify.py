@@ -253,7 +253,7 @@ async def refresh_json(run: _Run, name: str) -> Project | None:
         return None
     json_key = layout.json_key(project.canonical)
     if run.mirror.json or await run.store.exists(json_key):
-        data = render.saved_json(project.raw)
+        data = render.saved_json(project)
         await run.store.write(json_key, data)
         await run.store.write(layout.pypi_json_key(project.canonical), data)
         run.report.json_updated += 1

@@ -312,6 +312,7 @@ def _dist_file(data: object, version: str, ctx: _Context, base: str | None = Non
         packagetype=_optional_str(data, "packagetype", ctx) or "",
         python_version=_optional_str(data, "python_version", ctx) or "",
         core_metadata=_core_metadata(data, ctx),
+        fields=data,
     )
 
 
@@ -364,5 +365,5 @@ def parse_project(body: bytes, *, expected: str | None = None, base_url: str | N
         serial=_last_serial(document["last_serial"], ctx),
         releases=_releases(document["releases"], ctx, base_url),
         info=info,
-        raw=document,
+        extra={key: value for key, value in document.items() if key not in ("info", "releases")},
     )
