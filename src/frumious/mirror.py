@@ -139,7 +139,7 @@ class Mirror:
 
     async def save_json(self, project: Project) -> str:
         """The project's Warehouse JSON, at both of bandersnatch's places; the key written."""
-        data = render.saved_json(project.raw)
+        data = render.saved_json(project)
         json_key = layout.json_key(project.canonical)
         await self.store.write(json_key, data)
         await self.store.write(layout.pypi_json_key(project.canonical), data)

@@ -78,6 +78,27 @@ class DistFile:
     # A digest mapping, False when upstream said false, True when it said true
     # without a digest, None when it said nothing.
     core_metadata: Mapping[str, str] | bool | None = None
+    # Upstream's file object as it gave it (keys the fields above do not keep, such as
+    # comment_text): what release-file filter paths reach and what the saved JSON keeps.
+    fields: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def document(self) -> Mapping[str, Any]:
+        """The Warehouse-shaped file object: upstream's, or one rebuilt from the fields when it gave none."""
+        if self.fields:
+            return self.fields
+        return {
+            "filename": self.filename,
+            "url": self.url,
+            "size": self.size,
+            "digests": dict(self.digests),
+            "packagetype": self.packagetype,
+            "python_version": self.python_version,
+            "requires_python": self.requires_python,
+            "upload_time_iso_8601": self.upload_time,
+            "yanked": self.yanked,
+            "yanked_reason": self.yanked_reason,
+        }
 
     @property
     def url_path(self) -> str:
@@ -109,8 +130,9 @@ class Project:
     serial: int
     releases: Mapping[str, tuple[DistFile, ...]]
     info: Mapping[str, Any] = field(default_factory=dict)
-    # The upstream JSON document as parsed, for metadata filters and json=true.
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Upstream's other top-level keys as it gave them (last_serial, urls, vulnerabilities...):
+    # what metadata filter paths outside info and releases reach, and what the saved JSON keeps.
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def canonical(self) -> NormalizedName:
@@ -123,6 +145,25 @@ class Project:
     @property
     def versions(self) -> tuple[str, ...]:
         return tuple(self.releases)
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """Warehouse's JSON document for this project, from the fields (upstream's exactly, for a parsed one).
+
+        Built on demand: what metadata filters walk and ``json = true`` saves; nothing keeps a second copy.
+        """
+        releases = {version: [f.document for f in files] for version, files in self.releases.items()}
+        document = {**self.extra, "info": self.info, "releases": releases}
+        document.setdefault("last_serial", self.serial)
+        return document
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The upstream JSON, for third-party metadata filters written against ``project.raw``.
+
+        Prefer the typed fields (``info``, ``releases``, ``DistFile.fields``) or ``document``.
+        """
+        return self.document
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,10 +39,10 @@ async def _why_failed(ctx: Context, entry: ListingEntry) -> str | None:
         return f"{NOT_FOUND}; its simple page: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
     if page is None:
         return f"{NOT_FOUND}, nor its simple page"
-    if page.files is None:
+    if page.listed is None:
         return f"{NOT_FOUND}; its simple page is not a PEP 691 JSON page"
-    if page.files:
-        return f"{NOT_FOUND} though its simple page lists {page.files} file(s)"
+    if page.listed:
+        return f"{NOT_FOUND} though its simple page lists {page.listed} file(s)"
     if page.serial is None:
         # Without a serial nothing says the page is as new as the listing: it may predate a release.
         return f"{NOT_FOUND}; its simple page gives no serial"

@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TypeVar
@@ -30,7 +30,7 @@ from frumious.errors import (
 )
 from frumious.http.client import HTTPClient, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
-from frumious.protocol import parse
+from frumious.protocol import pagelinks, parse
 
 log = logging.getLogger("frumious.upstream")
 
@@ -163,9 +163,8 @@ class Upstream:
                 async with self.get(url, {"Accept": JSON_LISTING}) as response:
                     serial = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                     if serial is None:
-                        serial = parse.read_project_page(
-                            await _read(response, self.max_project_size, "max-project-size")
-                        ).serial
+                        body = await _read(response, self.max_project_size, "max-project-size")
+                        serial = pagelinks.read_page(body, json_page=True, strict=False).serial
                     return name if serial is None else ListingEntry(name, serial)
 
             async with gate:
@@ -180,15 +179,16 @@ class Upstream:
         _warn_invalid(invalid, None)
         return Listing(entries, max((e.serial for e in entries), default=None), None, invalid, partial=True)
 
-    async def project_page(self, name: str) -> parse.ProjectPage | None:
+    async def project_page(self, name: str) -> pagelinks.Page | None:
         """A project's PEP 691 page, None on a 404; its serial is ``X-PyPI-Last-Serial``'s, else the page's."""
         url = f"{self.master}/simple/{canonicalize_name(name)}/"
 
-        async def fetch() -> parse.ProjectPage:
+        async def fetch() -> pagelinks.Page:
             async with self.get(url, {"Accept": JSON_LISTING}) as response:
-                page = parse.read_project_page(await _read(response, self.max_project_size, "max-project-size"))
+                body = await _read(response, self.max_project_size, "max-project-size")
+                page = pagelinks.read_page(body, json_page=True, strict=False)
                 header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
-                return page if header is None else page._replace(serial=header)
+                return page if header is None else replace(page, serial=header)
 
         try:
             return await self.with_retries(f"fetching {url}", fetch)

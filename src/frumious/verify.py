@@ -195,9 +195,9 @@ async def _page_links(run: _Run, name: str, rows: Mapping[str, StoredFile]) -> l
     pages = layout.page_keys(layout.simple_dir(name, run.mirror.hash_index))
     keys: dict[str, str | None] = {}  # the HTML and JSON pages link the same hrefs: resolve each once
     links = []
-    for key, reader in ((pages.v1_json, pagelinks.read_json_page), (pages.html, pagelinks.read_html_page)):
+    for key, json_page in ((pages.v1_json, True), (pages.html, False)):
         try:
-            page = reader(await run.store.read(key))
+            page = pagelinks.read_page(await run.store.read(key), json_page=json_page)
         except ObjectMissing:
             continue
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
@@ -260,7 +260,7 @@ async def refresh_json(run: _Run, name: str) -> Project | None:
         return None
     json_key = layout.json_key(project.canonical)
     if run.mirror.json or await run.store.exists(json_key):
-        data = render.saved_json(project.raw)
+        data = render.saved_json(project)
         await run.store.write(json_key, data)
         await run.store.write(layout.pypi_json_key(project.canonical), data)
         run.report.json_updated += 1

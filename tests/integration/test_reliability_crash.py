@@ -99,6 +99,13 @@ def reference_tree(fake_pypi: FakePyPI, make_config, tmp_path: Path) -> tuple[di
     return snapshot(mirror_dir(config)), time.monotonic() - started
 
 
+def wait_for_a_temp(root: Path, process: subprocess.Popen[bytes], limit: float = 30.0) -> None:
+    """Until a temp file exists in the mirror (a write in flight), or the run ended."""
+    deadline = time.monotonic() + limit
+    while process.poll() is None and time.monotonic() < deadline and not stray_temps(root):
+        time.sleep(0.01)
+
+
 def slow_files(fake_pypi: FakePyPI) -> None:
     fake_pypi.trickle("/packages/*", piece=512, pause=0.02, times=None)
 
@@ -114,9 +121,15 @@ def test_kill_9_at_random_moments_converges(fake_pypi: FakePyPI, make_config, tm
     root = mirror_dir(config)
     rng = random.Random(10)
     left_behind = 0
-    for _ in range(12):
+    for attempt in range(12):
         process = start_mirror(config)
-        time.sleep(rng.uniform(0.2, seconds))
+        if attempt % 2:
+            time.sleep(rng.uniform(0.2, seconds))
+        else:
+            # Half the kills wait for a download in flight, so some surely land mid-write
+            # whatever the machine's load does to the timing of the others.
+            wait_for_a_temp(root, process)
+            time.sleep(rng.uniform(0.0, 0.2))
         process.kill()
         process.communicate(timeout=30)
         assert_visible_files_are_whole(root, fake_pypi.index)

@@ -184,7 +184,7 @@ def test_disk_full_during_downloads(fake_pypi, tmp_path, small_fs, capsys) -> No
     root = _root(config)
     assert_stopped_cleanly(root, captured.out, None)
     blobs = {path.name for path in (root / "web/packages").rglob("blob_*")}
-    assert 0 < len(blobs) < BLOBS
+    assert len(blobs) < BLOBS  # stopped before the last one (which landed first depends on scheduling)
     assert (root / "frumious.sqlite").exists()
     balloon.pop()
     converge(config, tmp_path, fake_pypi)

@@ -12,6 +12,7 @@ import sys
 import tomllib
 import types
 from collections.abc import Callable
+from dataclasses import replace
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -75,15 +76,22 @@ def make(name: str, versions: list[str], current: str, size: int = 10, **info: o
             for suffix, t, rp in KINDS.values()
         )
     full_info = {"name": name, "version": current, **info}
-    raw_files = {
-        v: [
-            {"filename": f.filename, "size": f.size, "packagetype": f.packagetype, "requires_python": f.requires_python}
+    releases = {
+        v: tuple(
+            replace(
+                f,
+                fields={
+                    "filename": f.filename,
+                    "size": f.size,
+                    "packagetype": f.packagetype,
+                    "requires_python": f.requires_python,
+                },
+            )
             for f in fs
-        ]
+        )
         for v, fs in releases.items()
     }
-    raw = {"info": full_info, "releases": raw_files}
-    return Project(name, 1, releases, info=full_info, raw=raw)
+    return Project(name, 1, releases, info=full_info)
 
 
 EXAMPLE = make("example", ["1.0", "1.1", "2.0rc1", "2.0", "2.1.dev1"], current="2.0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 
@@ -140,8 +141,9 @@ def test_regex_release_file_metadata(section: dict[str, str], expected: list[str
 
 def test_regex_release_file_metadata_reads_raw_file_objects() -> None:
     files = [dist("pkg-1.0.tar.gz"), dist("pkg-1.0.zip")]
-    raw = {"releases": {"1.0": [{"filename": "pkg-1.0.tar.gz", "comment_text": "ok"}, {"filename": "pkg-1.0.zip"}]}}
-    p = Project("pkg", 1, {"1.0": tuple(files)}, info={"name": "pkg"}, raw=raw)
+    fields = [{"filename": "pkg-1.0.tar.gz", "comment_text": "ok"}, {"filename": "pkg-1.0.zip"}]
+    files = [replace(f, fields=upstream) for f, upstream in zip(files, fields, strict=True)]
+    p = Project("pkg", 1, {"1.0": tuple(files)}, info={"name": "pkg"})
     filters = load(
         "regex_release_file_metadata", {"regex_release_file_metadata": {"not-null:release_file.comment_text": "ok"}}
     )

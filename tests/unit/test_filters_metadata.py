@@ -22,14 +22,19 @@ def load(plugins: str, sections: Mapping[str, Mapping[str, str]]) -> FilterSet:
 def project(name: str, sizes: dict[str, list[int]], **info: Any) -> Project:
     releases = {
         v: tuple(
-            DistFile(f"{name}-{v}-{i}.whl", f"https://f/packages/{name}-{v}-{i}.whl", s, {}, v)
+            DistFile(
+                f"{name}-{v}-{i}.whl",
+                f"https://f/packages/{name}-{v}-{i}.whl",
+                s,
+                {},
+                v,
+                fields={"filename": f"{name}-{v}-{i}.whl", "size": s},
+            )
             for i, s in enumerate(ss)
         )
         for v, ss in sizes.items()
     }
-    raw_releases = {v: [{"filename": f.filename, "size": f.size} for f in fs] for v, fs in releases.items()}
-    full_info = {"name": name, **info}
-    return Project(name, 1, releases, info=full_info, raw={"info": full_info, "releases": raw_releases})
+    return Project(name, 1, releases, info={"name": name, **info})
 
 
 SMALL = project("Small_One", {"1.0": [100], "2.0": [100, 100]}, classifiers=["Programming Language :: Python :: 3"])

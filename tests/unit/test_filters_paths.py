@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -120,11 +121,18 @@ def _file(filename: str = "x-1.0.tar.gz", version: str = "1.0") -> DistFile:
     return DistFile(filename, f"https://files/packages/{filename}", 5, {"sha256": "ab"}, version, packagetype="sdist")
 
 
-def test_documents_prefer_raw_json() -> None:
-    raw = {"info": {"name": "x"}, "releases": {"1.0": [{"filename": "x-1.0.tar.gz", "comment_text": "c"}]}}
-    project = Project("x", 1, {"1.0": (_file(),)}, info={"name": "x"}, raw=raw)
-    assert project_document(project) is raw
-    assert file_document(project, _file())["release_file"] == {"filename": "x-1.0.tar.gz", "comment_text": "c"}
+def test_documents_show_upstreams_own_objects() -> None:
+    upstream = {"filename": "x-1.0.tar.gz", "comment_text": "c"}
+    file = replace(_file(), fields=upstream)
+    project = Project("x", 1, {"1.0": (file,)}, info={"name": "x"}, extra={"urls": [], "last_serial": "1"})
+    assert project_document(project) == {
+        "info": {"name": "x"},
+        "last_serial": "1",
+        "releases": {"1.0": [upstream]},
+        "urls": [],
+    }
+    assert file_document(project, file)["release_file"] is upstream
+    assert project.raw == project_document(project)  # older third-party filters read project.raw
 
 
 def test_documents_built_from_model_without_raw() -> None:

@@ -114,9 +114,9 @@ def project() -> Project:
 def test_pages_read_back_into_the_rows_sync_records(fmt) -> None:
     options = {"digest_name": "sha256", "root_uri": "", "core_metadata": True, "has_metadata": lambda d: True}
     if fmt == "json":
-        page = pagelinks.read_json_page(render.project_json(project(), **options))  # type: ignore[arg-type]
+        page = pagelinks.read_page(render.project_json(project(), **options), json_page=True)  # type: ignore[arg-type]
     else:
-        page = pagelinks.read_html_page(render.project_html(project(), raw_name="Foo", **options))  # type: ignore[arg-type]
+        page = pagelinks.read_page(render.project_html(project(), raw_name="Foo", **options), json_page=False)  # type: ignore[arg-type]
         assert page.title == "Foo"
     assert page.serial == 7
     rows = rebuild.file_rows("foo", page, None)

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -6,7 +7,7 @@ import pytest
 
 from frumious.errors import BadUpstreamData
 from frumious.models import DistFile, Project
-from frumious.protocol import render
+from frumious.protocol import parse, render
 
 T = "2020-01-02T03:04:05.123456Z"
 A1, B2, C3, D4, E5, F6 = ("a1" * 32, "b2" * 32, "c3" * 32, "d4" * 32, "e5" * 32, "f6" * 32)
@@ -278,7 +279,7 @@ def test_root_json_bytes() -> None:
 
 def test_saved_json_is_sorted_indented_ascii_without_final_newline() -> None:
     raw = {"releases": {"1.0": []}, "info": {"name": "Ça", "b": None, "a": [1, True]}, "last_serial": 3}
-    assert render.saved_json(raw) == (
+    assert render.saved_json(parse.parse_project(json.dumps(raw).encode())) == (
         b"{\n"
         b'    "info": {\n'
         b'        "a": [\n'
@@ -301,3 +302,19 @@ def test_last_modified() -> None:
     aware = datetime(2023, 12, 5, 4, 43, 56, 999, tzinfo=timezone(timedelta(hours=1)))
     assert render.last_modified(aware) == b"20231205T03:43:56\n"
     assert render.last_modified(datetime(2023, 1, 2, 3, 4, 5, tzinfo=UTC)) == b"20230102T03:04:05\n"
+
+
+def test_saved_json_is_upstreams_document_though_the_project_keeps_no_copy_of_it() -> None:
+    """Typed fields (info, files' own objects, the other top-level keys) rebuild the document exactly."""
+    file = {
+        "filename": "a-1.0.tar.gz", "url": "https://f/packages/a-1.0.tar.gz", "size": 5,
+        "digests": {"sha256": "ab"}, "comment_text": "", "has_sig": False, "yanked": False,
+    }  # fmt: skip
+    raw = {
+        "info": {"name": "a", "classifiers": ["X"]}, "last_serial": "12", "releases": {"1.0": [file], "0.9": []},
+        "urls": [file], "vulnerabilities": [{"id": "V-1", "n": 10**30}],
+    }  # fmt: skip
+    project = parse.parse_project(json.dumps(raw).encode())
+    assert "raw" not in {f.name for f in dataclasses.fields(Project)}
+    assert render.saved_json(project) == json.dumps(raw, indent=4, sort_keys=True).encode("ascii")
+    assert project.raw == raw  # what older third-party metadata filters read

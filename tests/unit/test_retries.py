@@ -8,7 +8,7 @@ from frumious import retries, state
 from frumious.cli.progress import summary
 from frumious.models import ListingEntry
 from frumious.plan import reconcile
-from frumious.protocol import parse
+from frumious.protocol import pagelinks, parse
 from frumious.retries import Failure
 from frumious.sync import SyncReport
 
@@ -85,19 +85,24 @@ def test_the_header_is_the_ceiling_when_meta_has_no_serial() -> None:
     assert parse.read_listing(body).invalid == ()
 
 
+def _upstream_page(body: bytes) -> pagelinks.Page:
+    return pagelinks.read_page(body, json_page=True, strict=False)
+
+
 def test_project_page_serial_refuses_absurd_values() -> None:
-    assert parse.read_project_page(b'{"meta": {"_last-serial": 7}}').serial == 7
-    assert parse.read_project_page(b'{"meta": {"_last-serial": ' + b"9" * 5000 + b"}}").serial is None
-    assert parse.read_project_page(b'{"meta": {"_last-serial": "' + b"9" * 5000 + b'"}}').serial is None
-    assert parse.read_project_page(b'{"meta": {"_last-serial": 9223372036854775808}}').serial is None
+    assert _upstream_page(b'{"meta": {"_last-serial": 7}}').serial == 7
+    assert _upstream_page(b'{"meta": {"_last-serial": ' + b"9" * 5000 + b"}}").serial is None
+    assert _upstream_page(b'{"meta": {"_last-serial": "' + b"9" * 5000 + b'"}}').serial is None
+    assert _upstream_page(b'{"meta": {"_last-serial": 9223372036854775808}}').serial is None
 
 
 def test_a_project_page_counts_its_files_only_when_it_is_a_pep_691_page() -> None:
-    assert parse.read_project_page(b'{"meta": {"_last-serial": 3}, "files": []}') == (0, 3)
-    assert parse.read_project_page(b'{"files": [{}, {}]}').files == 2
-    assert parse.read_project_page(b'{"files": {}}').files is None
-    assert parse.read_project_page(b"<html><body></body></html>") == (None, None)
-    assert parse.read_project_page(b"[]") == (None, None)
+    assert _upstream_page(b'{"meta": {"_last-serial": 3}, "files": []}').listed == 0
+    assert _upstream_page(b'{"meta": {"_last-serial": 3}, "files": []}').serial == 3
+    assert _upstream_page(b'{"files": [{}, {}]}').listed == 2
+    assert _upstream_page(b'{"files": {}}').listed is None
+    assert _upstream_page(b"<html><body></body></html>") == pagelinks.Page([])
+    assert _upstream_page(b"[]") == pagelinks.Page([])
 
 
 def test_todo_with_an_out_of_range_serial_is_unusable() -> None:

@@ -9,7 +9,8 @@ one error.
 Kinds, in the order a project meets them:
 
 - ``ProjectFilter``: the upstream listing name, before anything is fetched.
-- ``MetadataFilter``: the whole upstream project (``project.raw`` is Warehouse's JSON).
+- ``MetadataFilter``: the whole upstream project (typed fields; ``project.document`` is Warehouse's
+  JSON, ``project.raw`` the same for older filters).
 - ``ReleaseFileFilter``: one file of one release.
 - ``ReleaseFilter``: one version, after release-file filtering emptied-out releases are gone.
 """
@@ -124,7 +125,11 @@ class ProjectFilter(Filter):
 class MetadataFilter(Filter):
     @abstractmethod
     def allows_metadata(self, project: Project) -> bool:
-        """Called with the unfiltered project; ``project.raw`` is the upstream JSON."""
+        """Called with the unfiltered project.
+
+        ``project.info``, ``project.releases`` and each file's ``fields`` hold the upstream JSON;
+        ``project.raw`` (rebuilt from them) stays for filters written against it.
+        """
 
 
 class ReleaseFileFilter(Filter):

@@ -127,34 +127,11 @@ def _as_specifier(node: Any) -> SpecifierSet | None:
         return None
 
 
-def _file_dict(file: DistFile) -> dict[str, Any]:
-    """A Warehouse-shaped file object rebuilt from the model, for projects without raw JSON."""
-    return {
-        "filename": file.filename,
-        "url": file.url,
-        "size": file.size,
-        "digests": dict(file.digests),
-        "packagetype": file.packagetype,
-        "python_version": file.python_version,
-        "requires_python": file.requires_python,
-        "upload_time_iso_8601": file.upload_time,
-        "yanked": file.yanked,
-        "yanked_reason": file.yanked_reason,
-    }
-
-
 def project_document(project: Project) -> Mapping[str, Any]:
-    """The upstream JSON the metadata filters see, or an equivalent built from the model."""
-    if project.raw:
-        return project.raw
-    releases = {version: [_file_dict(f) for f in files] for version, files in project.releases.items()}
-    return {"info": dict(project.info), "last_serial": project.serial, "releases": releases}
+    """The upstream JSON the metadata filters see (rebuilt from the model's fields)."""
+    return project.document
 
 
 def file_document(project: Project, file: DistFile) -> dict[str, Any]:
     """What a release-file filter sees: ``info``, ``release`` (the version) and ``release_file``."""
-    release_file: Any = None
-    upstream = project.raw.get("releases", {}).get(file.version) if project.raw else None
-    if isinstance(upstream, list):
-        release_file = next((f for f in upstream if isinstance(f, dict) and f.get("filename") == file.filename), None)
-    return {"info": project.info, "release": file.version, "release_file": release_file or _file_dict(file)}
+    return {"info": project.info, "release": file.version, "release_file": file.document}

@@ -27,17 +27,15 @@ from frumious.models import (
     Project,
     canonicalize_name,
     serial_from_text,
-    serial_from_value,
 )
 from frumious.protocol.layout import check_filename, package_key
 
 __all__ = [
     "MAX_SERIAL",
     "Listing",
-    "ProjectPage",
+    "bounded_json",
     "parse_project",
     "read_listing",
-    "read_project_page",
     "serial_from_text",
 ]
 
@@ -98,9 +96,14 @@ def _bounded_int(text: str) -> int | float:
     return int(text) if len(text) <= _MAX_DIGITS else _HugeNumber("inf")
 
 
+def bounded_json(text: str | bytes) -> Any:
+    """``json.loads`` whose integers are bounded (raises ValueError or RecursionError, as it does)."""
+    return json.loads(text, parse_int=_bounded_int)
+
+
 def _loads(text: str | bytes, what: str) -> Any:
     try:
-        return json.loads(text, parse_int=_bounded_int)
+        return bounded_json(text)
     except (ValueError, RecursionError) as e:
         raise BadUpstreamData(f"{what} is not valid JSON: {e}") from None
 
@@ -309,6 +312,7 @@ def _dist_file(data: object, version: str, ctx: _Context, base: str | None = Non
         packagetype=_optional_str(data, "packagetype", ctx) or "",
         python_version=_optional_str(data, "python_version", ctx) or "",
         core_metadata=_core_metadata(data, ctx),
+        fields=data,
     )
 
 
@@ -361,25 +365,5 @@ def parse_project(body: bytes, *, expected: str | None = None, base_url: str | N
         serial=_last_serial(document["last_serial"], ctx),
         releases=_releases(document["releases"], ctx, base_url),
         info=info,
-        raw=document,
+        extra={key: value for key, value in document.items() if key not in ("info", "releases")},
     )
-
-
-class ProjectPage(NamedTuple):
-    """A PEP 691 project page: how many files it lists (None: not such a page) and its serial."""
-
-    files: int | None
-    serial: int | None
-
-
-def read_project_page(body: bytes) -> ProjectPage:
-    """The page's file count and ``meta._last-serial``; None for what it does not validly carry."""
-    try:
-        document = json.loads(body, parse_int=_bounded_int)
-    except (ValueError, RecursionError):
-        return ProjectPage(None, None)
-    if not isinstance(document, dict):
-        return ProjectPage(None, None)
-    meta, files = document.get("meta"), document.get("files")
-    serial = serial_from_value(meta.get("_last-serial")) if isinstance(meta, dict) else None
-    return ProjectPage(len(files) if isinstance(files, list) else None, serial)

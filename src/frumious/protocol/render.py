@@ -220,9 +220,9 @@ def root_json(names: Iterable[str], serial: int, serials: Mapping[str, int] | No
     return json.dumps(page).encode("ascii")
 
 
-def saved_json(raw: Mapping[str, Any]) -> bytes:
+def saved_json(project: Project) -> bytes:
     """``web/json/<name>``: upstream's document re-dumped as bandersnatch does (no final newline)."""
-    return json.dumps(dict(raw), indent=4, sort_keys=True).encode("ascii")
+    return json.dumps(project.document, indent=4, sort_keys=True).encode("ascii")
 
 
 def last_modified(ts: datetime) -> bytes:

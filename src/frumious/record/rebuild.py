@@ -163,13 +163,13 @@ async def _has_page(store: Store, directory: str) -> bool:
 def _page(json_body: bytes | None, html_body: bytes | None) -> pagelinks.Page | None:
     if json_body is not None:
         try:
-            return pagelinks.read_json_page(json_body)
-        except (ValueError, KeyError, TypeError, AttributeError):
+            return pagelinks.read_page(json_body, json_page=True)
+        except ValueError:
             pass
     if html_body is not None:
         try:
-            return pagelinks.read_html_page(html_body)
-        except UnicodeDecodeError:
+            return pagelinks.read_page(html_body, json_page=False)
+        except ValueError:  # UnicodeDecodeError
             pass
     return None
 

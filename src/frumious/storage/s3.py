@@ -42,6 +42,7 @@ from frumious.storage.s3client import (
     parse_directory,
     typed_extra,
 )
+from frumious.storage.s3lease import S3LeaseIO
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CopySourceTypeDef
@@ -362,7 +363,10 @@ class S3Store(PrefixedKeys, Store):
     # -- lock and lifecycle ----------------------------------------------------------------
 
     async def lock(self, key: str) -> objectlock.LeaseLock:
-        io = S3LeaseIO(self, key)
+        io = S3LeaseIO(
+            self._client, self.bucket, key, self._key(key),
+            blocking=self._blocking, errors=self._errors, delete=self._delete_one,
+        )  # fmt: skip
         self._lease.lock = await objectlock.acquire(
             io, f"s3://{self.bucket}/{self._key(key)}", support=self._conditional,
             ttl=self._lock_ttl or objectlock.DEFAULT_TTL, settle=self._lock_settle,
@@ -380,45 +384,3 @@ class S3Store(PrefixedKeys, Store):
 
 class _NoMultiDelete(Exception):
     pass
-
-
-class S3LeaseIO:
-    """The lock object's three calls, for objectlock."""
-
-    def __init__(self, store: S3Store, key: str) -> None:
-        self._store, self._key = store, key
-
-    async def get(self) -> objectlock.Stored | None:
-        return await self._store._blocking.run(self._get)
-
-    def _get(self) -> objectlock.Stored | None:
-        store = self._store
-        with store._errors("lock", self._key):
-            try:
-                response = store._client.get_object(Bucket=store.bucket, Key=store._key(self._key))
-            except ClientError as exc:
-                if is_missing(exc):
-                    return None
-                raise
-            return objectlock.Stored(response["Body"].read(), response["LastModified"].timestamp())
-
-    async def put(self, body: bytes, *, create_only: bool) -> None:
-        await self._store._blocking.run(self._put, body, create_only)
-
-    def _put(self, body: bytes, create_only: bool) -> None:
-        store = self._store
-        args: dict[str, Any] = {"IfNoneMatch": "*"} if create_only else {}
-        with store._errors("lock", self._key):
-            try:
-                store._client.put_object(Bucket=store.bucket, Key=store._key(self._key), Body=body, **args)
-            except ClientError as exc:
-                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                # 409 ConditionalRequestConflict: AWS saw a concurrent conditional write to the same key.
-                if create_only and (status in {409, 412} or code(exc) == "PreconditionFailed"):
-                    raise objectlock.CreateConflict from None
-                if create_only and (status == 501 or code(exc) == "NotImplemented"):
-                    raise objectlock.ConditionalUnsupported from None
-                raise
-
-    async def delete(self) -> None:
-        await self._store._blocking.run(self._store._delete_one, self._store._key(self._key))
