@@ -1,7 +1,8 @@
 """The one exception tree of frumious.
 
 Every error the CLI can report derives from ``FrumiousError`` and carries the exit
-code the process ends with, so the CLI maps errors to codes without a table::
+code the process ends with, so the CLI maps errors to codes without a table. Two live
+beside what they are about (their module is noted); all the others are here::
 
     FrumiousError (1)
     ├── ConfigError (2)            bad or missing configuration; lists every problem
@@ -9,6 +10,7 @@ code the process ends with, so the CLI maps errors to codes without a table::
     ├── LockHeld (1)               another run holds the mirror lock
     ├── LeaseLost (1)              the object-store lease was lost mid-run; the run stopped
     ├── StateError (1)             generation/status/todo unusable
+    │   └── RecordUnusable         the record (frumious.sqlite) is damaged (record/errors.py)
     ├── UpstreamError (1)          upstream misbehaved for one request
     │   ├── NotFound               404: the project or file is gone
     │   ├── StaleMetadata          X-PyPI-Last-Serial older than asked for
@@ -27,9 +29,10 @@ code the process ends with, so the CLI maps errors to codes without a table::
     ├── StorageError (1)           the backend failed
     │   ├── ObjectMissing          a key that should exist does not
     │   └── ResourceError          disk full, read-only, quota, permission: the run stops
-    └── MassDeleteRefused (1)      one project's sync would remove too many files
+    ├── MassDeleteRefused (1)      one project's sync would remove too many files
+    └── RunStopped (cause's)       a run-ending error, with the partial report (stats.py)
 
-Errors marked ``stops_run`` (LeaseLost, ResourceError, the record's RecordUnusable) end the
+Errors marked ``stops_run`` (LeaseLost, ResourceError, RecordUnusable) end the
 whole run: ``ends_run`` tells the per-project and per-URL handlers not to swallow them.
 
 R: ``retryable`` is True (subclasses inherit it): ``Upstream.with_retries`` tries the request again with backoff
@@ -208,7 +211,7 @@ def resource_error(exc: BaseException) -> ResourceError | None:
 
 def ends_run(exc: BaseException) -> bool:
     """Whether ``exc`` must end the whole run rather than fail one project or one source:
-    an error marked ``stops_run`` (a lost lease, an unusable index), also in a group, or a refused disk."""
+    an error marked ``stops_run`` (a lost lease, an unusable record), also in a group, or a refused disk."""
     pending: list[BaseException] = [exc]
     while pending:
         current = pending.pop()

@@ -1,13 +1,18 @@
-"""The error tree: the drawing in errors.py is the code, and retries follow the ``retryable`` mark."""
+"""The error tree: the drawing in errors.py is every error class in frumious; retries follow the ``retryable`` mark."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
+from dataclasses import dataclass
 
 import pytest
 
+import frumious
 from frumious import download, errors
 from frumious.models import StoredFile
+from frumious.stats import Report, RunStopped
 from frumious.upstream import RetryPolicy, Upstream
 
 
@@ -21,35 +26,68 @@ class _NoClient:
         pass
 
 
-def drawn() -> dict[str, tuple[str, bool]]:
-    """Each class in the docstring's drawing: (its parent as drawn, whether it is marked R)."""
+@dataclass(frozen=True)
+class Drawn:
+    parent: str
+    retryable: bool
+    exit_code: str  # as drawn: "2", "cause's", or "" (inherited from the parent)
+    module: str  # the module noted after it, else frumious.errors
+
+
+def drawn() -> dict[str, Drawn]:
+    """Each class in the docstring's drawing, as drawn."""
     assert errors.__doc__ is not None
-    found: dict[str, tuple[str, bool]] = {}
+    found: dict[str, Drawn] = {}
     parents: list[str] = []
     for line in errors.__doc__.splitlines():
-        match = re.match(r"^ {4}([│ ├└─]*)(\w+)(.*)$", line)
-        if not match or not match.group(2)[0].isupper() or not hasattr(errors, match.group(2)):
+        match = re.match(r"^ {4}([│ ├└─]*)([A-Z]\w+)(?: \((\d|cause's)\))?(.*)$", line)
+        if not match:
             continue
         depth = len(match.group(1)) // 4
         parents[depth:] = [match.group(2)]
-        found[match.group(2)] = (
-            parents[depth - 1] if depth else "",
-            bool(re.match(r"\s+(\(\d\)\s+)?R\s", match.group(3))),
+        module = re.search(r"\(([\w/]+)\.py\)$", match.group(4))
+        found[match.group(2)] = Drawn(
+            parent=parents[depth - 1] if depth else "",
+            retryable=bool(re.match(r"\s+R\s", match.group(4))),
+            exit_code=match.group(3) or "",
+            module="frumious." + module.group(1).replace("/", ".") if module else errors.__name__,
         )
     return found
 
 
-def test_the_drawing_matches_the_classes() -> None:
-    tree = drawn()
-    classes = {
-        name: cls
-        for name, cls in vars(errors).items()
-        if isinstance(cls, type) and issubclass(cls, errors.FrumiousError) and cls.__module__ == errors.__name__
-    }
+def every_error_class() -> dict[str, type[errors.FrumiousError]]:
+    """Every ``FrumiousError`` subclass defined anywhere in frumious, once every module is imported."""
+    for module in pkgutil.walk_packages(frumious.__path__, "frumious."):
+        if module.name != "frumious.__main__":  # importing it runs the CLI
+            importlib.import_module(module.name)
+    found: dict[str, type[errors.FrumiousError]] = {}
+    pending = [errors.FrumiousError]
+    while pending:
+        cls = pending.pop()
+        found[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def test_the_drawing_matches_every_error_class_in_frumious() -> None:
+    tree, classes = drawn(), every_error_class()
     assert set(tree) == set(classes)  # every class drawn, nothing drawn that is not a class
-    for name, (parent, retryable) in tree.items():
+    codes: dict[str, str] = {"": ""}
+    for name, shown in tree.items():  # parents are drawn before their children
         cls = classes[name]
-        assert (cls.__bases__[0].__name__ if parent else "", cls.retryable) == (parent, retryable), name
+        codes[name] = shown.exit_code or codes[shown.parent]
+        parent = cls.__bases__[0].__name__ if shown.parent else ""
+        assert (parent, cls.retryable, cls.__module__) == (shown.parent, shown.retryable, shown.module), name
+        if codes[name] == "cause's":
+            assert isinstance(vars(cls)["exit_code"], property), name
+        elif name != "FrumiousError":
+            assert str(cls.exit_code) == codes[name], name
+
+
+def test_a_stopped_run_exits_as_its_cause() -> None:
+    for cause in (errors.ConfigError("bad"), errors.ResourceError(28, "/m")):
+        stopped = RunStopped(cause, Report())
+        assert (stopped.exit_code, str(stopped)) == (cause.exit_code, str(cause))
 
 
 def test_transport_errors_are_frumious_errors_marked_retryable() -> None:
