@@ -6,12 +6,12 @@
 It writes a mirror tree straight to disk: ``--projects`` x ``--files`` release files (small,
 deterministic bytes at PyPI-style blake2b paths, mtimes = upload times), their PEP 503/691
 pages and ``web/json`` documents (rendered by frumious' own renderer), ``status`` and the
-index. Then it times, each as a fresh process where a command is timed:
+record (``frumious.sqlite``). Then it times, each as a fresh process where a command is timed:
 
 * ``frumious verify`` with ``compare-method = stat`` and with ``= hash``;
 * ``bandersnatch verify`` (6.8.0 always hashes, and reads every ``web/json`` file);
-* ``frumious reindex`` (the index rebuilt from the pages);
-* root index regeneration for ``--root-projects`` projects (in process: index query + render + write).
+* ``frumious reindex`` (the record rebuilt from the pages);
+* root index regeneration for ``--root-projects`` projects (in process: record query + render + write).
 
 Targets (100,000 files): verify in stat mode < 10 s, reindex < 60 s, root index for 700,000
 projects < 3 s. This is not a test; run it by hand.
@@ -142,7 +142,7 @@ def timed(what: str, command: list[str]) -> float:
     seconds = time.perf_counter() - started
     status = "ok" if done.returncode == 0 else f"EXIT {done.returncode}"
     lines = (done.stdout + done.stderr).strip().splitlines()
-    shown = lines[-1:] if done.returncode else [ln for ln in lines if ln.startswith(("Checked", "Bad", "Indexed"))]
+    shown = lines[-1:] if done.returncode else [ln for ln in lines if ln.startswith(("Checked", "Bad", "Recorded"))]
     print(f"{what:<44} {seconds:8.2f} s  {status}  {' / '.join(shown)[:200]}", flush=True)
     return seconds
 

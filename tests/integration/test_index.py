@@ -141,7 +141,7 @@ def test_an_unclean_close_leads_to_a_rebuild(fake_pypi, make_config, tmp_path, c
         db.execute("UPDATE meta SET value = '1' WHERE key = 'open'")
     capsys.readouterr()
     assert run(config, "mirror") == 0
-    assert "did not close the index cleanly" in capsys.readouterr().err
+    assert "did not close the record cleanly" in capsys.readouterr().err
 
 
 def test_object_stores_keep_a_cached_copy_and_upload_it(fake_pypi, make_config, tmp_path, monkeypatch, capsys) -> None:
@@ -164,7 +164,7 @@ def test_object_stores_keep_a_cached_copy_and_upload_it(fake_pypi, make_config, 
     capsys.readouterr()
     assert run(config, "verify") == 0
     err = capsys.readouterr().err
-    assert "Fetched the mirror index" in err and "Indexing the mirror" not in err
+    assert "Fetched the mirror's record" in err and "Rebuilding the mirror's record" not in err
     assert read(root, ".frumious/index-token") == token  # nothing changed, nothing uploaded
     fake_pypi.index.add("dep-lib", "0.2", make_wheel("dep-lib", "0.2"))
     assert run(config, "mirror") == 0
@@ -175,7 +175,7 @@ def test_object_stores_keep_a_cached_copy_and_upload_it(fake_pypi, make_config, 
     (root / ".frumious/index-token").write_text("in-use")
     capsys.readouterr()
     assert run(config, "mirror") == 0
-    assert "did not close the index cleanly" in capsys.readouterr().err
+    assert "did not close the record cleanly" in capsys.readouterr().err
     assert "frumious.sqlite" in tree(root)
 
 

@@ -16,7 +16,7 @@ from frumious.models import ListingEntry, StoredFile
 from frumious.record.errors import RecordUnusable
 from frumious.stats import Progress
 
-STOPPERS = [LeaseLost("the lease was taken over"), RecordUnusable("the mirror index is unusable")]
+STOPPERS = [LeaseLost("the lease was taken over"), RecordUnusable("the mirror's record is unusable")]
 
 
 @pytest.mark.parametrize("exc", [*STOPPERS, ResourceError(errno.ENOSPC, "/m/x")])

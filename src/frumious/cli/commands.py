@@ -175,7 +175,7 @@ COMMANDS = (
     Command("verify", "re-check every mirrored file and repair what is bad", _verify_arguments, _run_verify),
     Command("delete", "remove whole projects from the mirror", _delete_arguments, _run_delete),
     Command(
-        "reindex", "rebuild the mirror's index (frumious.sqlite) from its pages, offline", _no_arguments, _run_reindex
+        "reindex", "rebuild the mirror's record (frumious.sqlite) from its pages, offline", _no_arguments, _run_reindex
     ),
     Command("serve", "serve the mirror over HTTP (PEP 691 content negotiation)", _serve_arguments, _run_serve),
 )
@@ -282,7 +282,7 @@ def delete_summary(report: DeleteReport) -> list[str]:
 
 
 def reindex_summary(report: Rebuilt) -> list[str]:
-    lines = [f"Indexed: {report.projects} project(s), {report.files} file(s) in {report.seconds:.1f}s"]
+    lines = [f"Recorded: {report.projects} project(s), {report.files} file(s) in {report.seconds:.1f}s"]
     if report.unparsed:
         lines.append("Pages that could not be read (their files are kept; run 'frumious sync NAME' for each):")
         lines.extend(f"  {name}" for name in report.unparsed)

@@ -21,7 +21,7 @@ __all__ = [
     "url_problem",
 ]
 
-# A mirror writes web/, status, todo, its lock and its index into ``directory`` and may later
+# A mirror writes web/, status, todo, its lock and its record into ``directory`` and may later
 # remove what it owns there; none of these may become the mirror's root. Their subdirectories
 # (/var/pypi, /home/mirror) are fine.
 SYSTEM_DIRECTORIES = frozenset(

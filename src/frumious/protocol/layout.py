@@ -149,7 +149,7 @@ def root_page_keys() -> PageKeys:
     return page_keys(SIMPLE)
 
 
-# A sync asks for each file's key three times (validating the JSON, planning downloads, indexing):
+# A sync asks for each file's key three times (validating the JSON, planning downloads, recording):
 # remembered, the URL is checked once (a project with more files than this is merely checked again).
 @functools.lru_cache(maxsize=4096)
 def package_key(url: str) -> str:

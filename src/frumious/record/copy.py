@@ -33,7 +33,7 @@ async def private_copy(store: Store, mirror: MirrorSettings) -> AsyncIterator[Mi
         try:
             reason = await stale_reason(store, record)
             if reason:
-                log.info("Indexing a copy of the mirror's record from its pages: %s", reason)
+                log.info("Rebuilding a copy of the mirror's record from its pages: %s", reason)
                 await rebuild(store, mirror, record)
             yield record
         finally:
@@ -51,4 +51,4 @@ async def _copy_into(store: Store, path: Path) -> None:
     try:
         path.write_bytes(await store.read(RECORD_KEY))
     except ObjectMissing:
-        return  # no record yet: an empty copy, indexed from the pages
+        return  # no record yet: an empty copy, rebuilt from the pages

@@ -1,4 +1,4 @@
-"""The mirror's own record: an SQLite index of every project and every file it owns.
+"""The mirror's own record: an SQLite database of every project and every file it owns.
 
 ``frumious.sqlite`` sits at the mirror root, next to ``status``. It holds one row per
 project (canonical name, display name, serial, last sync time) and one row per owned
@@ -7,7 +7,7 @@ sidecars: key, project, version, size, digest, upload time). Every command updat
 in the same step that changes the tree, so ``verify``, ``delete``, pruning and the
 root index never have to walk the tree or read every page.
 
-The index is derived data: ``reindex`` rebuilds it from the pages (see reindex.py).
+The record is derived data: ``reindex`` rebuilds it from the pages (see record/rebuild.py).
 On object stores SQLite still needs a local file; ``attached`` keeps a working copy in
 the user's cache directory, fetches it from the store when the local copy is missing
 or stale, and uploads it when the command ends.
@@ -38,7 +38,7 @@ RECORD_KEY = "frumious.sqlite"
 # A random token, rewritten with every upload, tells a cached copy from a stale one.
 TOKEN_KEY = ".frumious/index-token"
 SCHEMA_VERSION = "1"
-# The store's token while a command has the index checked out.
+# The store's token while a command has the record checked out.
 IN_USE = "in-use"
 
 _SCHEMA = """
@@ -82,7 +82,7 @@ _file_values = attrgetter(*_FILE_COLUMNS.split(", "))
 
 
 class MirrorRecord:
-    """One open index database; every method is a short synchronous SQLite call."""
+    """One open record; every method is a short synchronous SQLite call."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -93,7 +93,7 @@ class MirrorRecord:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self._migrate()
-                # Whether the previous command closed the index cleanly (else it may lag the tree).
+                # Whether the previous command closed the record cleanly (else it may lag the tree).
                 self.was_unclean = self.get_meta("open") == "1"
                 self.set_meta("open", "1")
             except BaseException:
@@ -108,7 +108,7 @@ class MirrorRecord:
             self.db.executescript(_SCHEMA)
         version = self.get_meta("schema")
         if version not in (None, SCHEMA_VERSION):
-            log.warning("The mirror index has schema %s, not %s; it will be rebuilt", version, SCHEMA_VERSION)
+            log.warning("The mirror's record has schema %s, not %s; it will be rebuilt", version, SCHEMA_VERSION)
             with self.db:
                 self.db.executescript("DROP TABLE files; DROP TABLE projects; DELETE FROM meta;")
                 self.db.executescript(_SCHEMA)
@@ -158,7 +158,7 @@ class MirrorRecord:
 
     @writes
     def record(self, project: ProjectRow, files: Iterable[StoredFile]) -> None:
-        """Replace what the index knows of one project, in one transaction."""
+        """Replace what the record knows of one project, in one transaction."""
         with self.db:
             self._insert(project, files, replace=True)
 
@@ -180,7 +180,7 @@ class MirrorRecord:
 
     @contextmanager
     def rebuilding(self) -> Iterator[Callable[[Iterable[tuple[ProjectRow, list[StoredFile]]]], None]]:
-        """Replace the whole index: add batches of rows; all of it is committed at the end, or none."""
+        """Replace the whole record: add batches of rows; all of it is committed at the end, or none."""
 
         def add(batch: Iterable[tuple[ProjectRow, list[StoredFile]]]) -> None:
             for project, files in batch:
@@ -227,7 +227,7 @@ class MirrorRecord:
         return {n for (n,) in self.db.execute("SELECT name FROM projects WHERE parsed = 0")}
 
     def file_keys(self, name: str) -> set[str] | None:
-        """The release-file keys (no sidecars) a project owns; None when the index has no record of them."""
+        """The release-file keys (no sidecars) a project owns; None when the record has no row for the project."""
         found = self.db.execute("SELECT parsed FROM projects WHERE name = ?", (name,)).fetchone()
         if found is None or not found[0]:
             return None
@@ -287,10 +287,10 @@ def cache_path(store: Store) -> Path:
 
 
 async def tree_stamp(store: Store) -> str:
-    """What the index was last in step with: ``status`` and ``web/last-modified``.
+    """What the record was last in step with: ``status`` and ``web/last-modified``.
 
     Another tool (bandersnatch) syncing the tree rewrites both, so a changed stamp
-    means the index may lag the tree and must be rebuilt.
+    means the record may lag the tree and must be rebuilt.
     """
     parts = []
     for key in (layout.STATUS, layout.LAST_MODIFIED):
@@ -307,7 +307,7 @@ async def restamp(store: Store, record: MirrorRecord) -> None:
 
 @asynccontextmanager
 async def attached(store: Store) -> AsyncIterator[MirrorRecord]:
-    """The mirror's index, opened for one command and closed (and uploaded) after it."""
+    """The mirror's record, opened for one command and closed (and uploaded) after it."""
     local = local_path(store, RECORD_KEY)
     if local is not None:
         record = open_or_replace(local)
@@ -329,9 +329,9 @@ async def attached(store: Store) -> AsyncIterator[MirrorRecord]:
 
 
 def open_or_replace(path: str) -> MirrorRecord:
-    """Open the index; a damaged one is set aside (it is rebuilt from the tree).
+    """Open the record; a damaged one is set aside (it is rebuilt from the tree).
 
-    Only damage does that: an index the disk will not let us write (full, read-only)
+    Only damage does that: a record the disk will not let us write (full, read-only)
     is an error, and the file and its WAL stay as they are.
     """
     try:
@@ -345,7 +345,7 @@ def open_or_replace(path: str) -> MirrorRecord:
 
 
 async def _fetch_copy(store: Store, path: Path) -> bool:
-    """Make ``path`` a copy of the store's index unless it is one; True when that copy may lag the tree."""
+    """Make ``path`` a copy of the store's record unless it is one; True when that copy may lag the tree."""
     try:
         remote_token = (await store.read(TOKEN_KEY)).decode("ascii", "replace").strip()
     except ObjectMissing:
@@ -355,7 +355,7 @@ async def _fetch_copy(store: Store, path: Path) -> bool:
     for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)
     if not remote_token:
-        return False  # no index in the store: start empty, the tree is indexed from scratch
+        return False  # no record in the store: start empty, rebuilt from the pages
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         data = await store.read(RECORD_KEY)
@@ -364,7 +364,7 @@ async def _fetch_copy(store: Store, path: Path) -> bool:
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-    log.info("Fetched the mirror index from %s (%d bytes)", store.description, len(data))
+    log.info("Fetched the mirror's record from %s (%d bytes)", store.description, len(data))
     return remote_token == IN_USE
 
 

@@ -1,9 +1,9 @@
-"""What a failed SQLite call on the mirror index means.
+"""What a failed SQLite call on the mirror's record means.
 
 SQLite reports a full disk, a read-only filesystem and a damaged file all as
 ``sqlite3.OperationalError`` or ``DatabaseError``. Only a damaged file may be set
 aside and rebuilt; a disk that refuses writes is a ``ResourceError`` that stops the
-command and keeps the index (and its WAL) as they are.
+command and keeps the record (and its WAL) as they are.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from frumious.errors import FrumiousError, ResourceError, StateError
 
 
 class RecordUnusable(StateError):
-    """The index file is damaged (not a database, or malformed): only this sets it aside.
+    """The record's file is damaged (not a database, or malformed): only this sets it aside.
 
-    Met mid-run it ends the run: every later project would need the index too.
+    Met mid-run it ends the run: every later project would need the record too.
     """
 
     stops_run: ClassVar[bool] = True
@@ -34,10 +34,10 @@ _REFUSED = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PER
 
 
 def db_error(exc: sqlite3.Error, path: str) -> FrumiousError:
-    """What a failed SQLite call means: a damaged index, a refused disk, or another problem (named)."""
+    """What a failed SQLite call means: a damaged record, a refused disk, or another problem (named)."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     if code in _DAMAGED:
-        return RecordUnusable(f"the mirror index {path} is unusable ({exc}); delete it to rebuild it")
+        return RecordUnusable(f"the mirror's record {path} is unusable ({exc}); delete it to rebuild it")
     if code == sqlite3.SQLITE_FULL:
         return ResourceError(errno.ENOSPC, path)
     refused = _refusal(os.path.dirname(path))
@@ -45,7 +45,7 @@ def db_error(exc: sqlite3.Error, path: str) -> FrumiousError:
         return ResourceError(refused, path)
     if code == sqlite3.SQLITE_IOERR:
         return ResourceError(errno.EIO, path, str(exc))
-    return StateError(f"cannot use the mirror index {path}: {exc}")
+    return StateError(f"cannot use the mirror's record {path}: {exc}")
 
 
 def _refusal(directory: str) -> int | None:
@@ -73,7 +73,7 @@ class HasPath(Protocol):
 
 
 def writes(method: Callable[Concatenate[_Record, _P], _R]) -> Callable[Concatenate[_Record, _P], _R]:
-    """A method that writes to the index: SQLite's errors become frumious's (a full disk is a ResourceError)."""
+    """A method that writes to the record: SQLite's errors become frumious's (a full disk is a ResourceError)."""
 
     @functools.wraps(method)
     def wrapper(record: _Record, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:

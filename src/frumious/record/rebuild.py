@@ -1,10 +1,10 @@
-"""Build the index from the tree, without the network.
+"""Build the record from the tree, without the network.
 
 The project pages (``web/simple/<name>/index.v1_json``, else ``index.html``) list
 every file the mirror keeps, with its digest, and in JSON its size and upload
 time; ``web/json/<name>``, when present, adds exact versions and the display
 name. That is enough to rebuild ``frumious.sqlite`` for a bandersnatch mirror,
-or after the index was lost, and to keep it when another tool changed the tree.
+or after the record was lost, and to keep it when another tool changed the tree.
 """
 
 from __future__ import annotations
@@ -51,21 +51,21 @@ class Rebuilt(Report):
 
 @asynccontextmanager
 async def current_record(store: Store, mirror: MirrorSettings) -> AsyncIterator[MirrorRecord]:
-    """The mirror's index, rebuilt from the tree first when it may not match it."""
+    """The mirror's record, rebuilt from the tree first when it may not match it."""
     async with db.attached(store) as opened:
         reason = await stale_reason(store, opened)
         if reason:
-            log.info("Indexing the mirror from its pages: %s", reason)
+            log.info("Rebuilding the mirror's record from its pages: %s", reason)
             found = await rebuild(store, mirror, opened)
-            log.info("Indexed %d project(s) and %d file(s) in %.1fs", found.projects, found.files, found.seconds)
+            log.info("Recorded %d project(s) and %d file(s) in %.1fs", found.projects, found.files, found.seconds)
         yield opened
 
 
 async def stale_reason(store: Store, opened: MirrorRecord) -> str | None:
     if not opened.built:
-        return "there is no index yet"
+        return "there is no record yet"
     if opened.was_unclean:
-        return "the last command did not close the index cleanly"
+        return "the last command did not close the record cleanly"
     if opened.get_meta("stamp") != await db.tree_stamp(store):
         return "the tree was synced by another tool since (status or web/last-modified changed)"
     return None
@@ -74,7 +74,7 @@ async def stale_reason(store: Store, opened: MirrorRecord) -> str | None:
 async def rebuild(
     store: Store, mirror: MirrorSettings, opened: MirrorRecord, progress: Progress | None = None
 ) -> Rebuilt:
-    """Replace the whole index with what the tree's pages say (``progress`` shows how far it got).
+    """Replace the whole record with what the tree's pages say (``progress`` shows how far it got).
 
     A refused disk stops it with ``RunStopped`` carrying the result so far.
     """
@@ -133,7 +133,7 @@ async def read_project(
 ) -> tuple[ProjectRow, list[StoredFile]] | None:
     """One project's rows from its pages; None for a directory that holds no page."""
     canonical = canonicalize_name(dirname)
-    # A pre-PEP 503 spelling is indexed (under the canonical name) only when there is no canonical directory.
+    # A pre-PEP 503 spelling is recorded (under the canonical name) only when there is no canonical directory.
     if canonical != dirname and await _has_page(store, layout.simple_dir(canonical, mirror.hash_index)):
         return None
     try:
