@@ -443,11 +443,11 @@ async def test_page_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyP
     for name in ("a", "b", "c"):
         (tmp_path / "web" / "simple" / name).mkdir(parents=True)
         (tmp_path / "web" / "simple" / name / "index.html").write_bytes(name.encode() * 60)
-    mirror = serve_module.ServedFiles(FilesystemStore(str(tmp_path)))
+    files = serve_module.ServedFiles(FilesystemStore(str(tmp_path)))
     for name in ("a", "b", "c"):
-        entry = await mirror.lookup(f"web/simple/{name}/index.html", page=True)
+        entry = await files.lookup(f"web/simple/{name}/index.html", page=True)
         assert entry is not None and entry.body == name.encode() * 60
-    assert len(mirror._cache) == 1 and mirror._bytes == 60
+    assert len(files._cache) == 1 and files._bytes == 60
 
 
 def test_access_log_is_combined_log_format(tree: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,4 +1,4 @@
-"""aiohttp behind ``http11.Response``: proxies (http, https, socks) and URLs with credentials.
+"""aiohttp behind ``http.client.Response``: proxies (http, https, socks) and URLs with credentials.
 
 ``upstream`` imports this only when such a request comes up: aiohttp's import alone costs a
 tenth of a second of CPU, more than a small incremental run spends on its requests. aiohttp's

@@ -1,7 +1,7 @@
 """Bounded bodies: decoding that refuses decompression bombs, whole bodies read up to a limit.
 
-Pure code on bytes, shared by both HTTP clients (``httpwire`` for the lean one, ``aioclient``
-for aiohttp). Upstream bytes are not trusted: 1 MiB of gzip can expand to 1 GiB, and a server
+Pure code on bytes, shared by both HTTP clients (``http/parser`` and ``http/wire`` for the lean
+one, ``http/aio`` for aiohttp). Upstream bytes are not trusted: 1 MiB of gzip can expand to 1 GiB, and a server
 can send far more than it declared. Decoding therefore yields bounded pieces and stops at an
 absurd expansion ratio, and a body read whole is refused as soon as it passes its limit, so
 memory stays bounded while a hostile answer is refused with one line naming the URL.

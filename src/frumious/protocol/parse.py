@@ -32,7 +32,7 @@ from frumious.protocol.layout import check_filename, package_key
 
 __all__ = [
     "MAX_SERIAL",
-    "Listing",
+    "ParsedListing",
     "bounded_json",
     "parse_project",
     "read_listing",
@@ -44,7 +44,9 @@ __all__ = [
 _MAX_DIGITS = 40
 
 
-class Listing(NamedTuple):
+class ParsedListing(NamedTuple):
+    """The listing as parsed from its bytes; ``upstream.Listing`` adds the response's ETag."""
+
     entries: list[ListingEntry]
     # meta._last-serial, when upstream gave an integer one.
     serial: int | None
@@ -199,7 +201,7 @@ def _slow_entries(document: dict[str, Any]) -> tuple[list[ListingEntry], int, li
     return entries, skipped, invalid
 
 
-def read_listing(body: bytes, root_serial: int | None = None) -> Listing:
+def read_listing(body: bytes, root_serial: int | None = None) -> ParsedListing:
     """Entries, root serial and skipped count of a PEP 691 JSON ``/simple/``.
 
     The root serial is ``meta._last-serial``, else ``root_serial`` (the response's
@@ -219,7 +221,7 @@ def read_listing(body: bytes, root_serial: int | None = None) -> Listing:
     if ceiling is not None and any(entry.serial > ceiling for entry in entries):
         invalid += [entry.name for entry in entries if entry.serial > ceiling]
         entries = [entry for entry in entries if entry.serial <= ceiling]
-    return Listing(entries, ceiling, skipped, tuple(invalid))
+    return ParsedListing(entries, ceiling, skipped, tuple(invalid))
 
 
 def _decode(body: bytes, what: str) -> str:

@@ -213,7 +213,7 @@ def _not_found() -> web.Response:
 
 
 async def respond(
-    request: web.BaseRequest, mirror: ServedFiles, entry: Entry, content_type: str, headers: dict[str, str]
+    request: web.BaseRequest, files: ServedFiles, entry: Entry, content_type: str, headers: dict[str, str]
 ) -> web.StreamResponse:
     """Answer for ``entry``: 304, 416, 206 or 200, from memory, by sendfile or from the store."""
     fd: int | None = None
@@ -240,7 +240,7 @@ async def respond(
         if request.method == "HEAD":
             return web.Response(status=status, headers={**headers, "Content-Length": str(length)})
         if entry.body is None:
-            return web.Response(status=status, body=await mirror.read(entry, start, length), headers=headers)
+            return web.Response(status=status, body=await files.read(entry, start, length), headers=headers)
         body = entry.body if status == 200 else entry.body[start : start + length]
         return web.Response(status=status, body=body, headers=headers)
     finally:
@@ -251,8 +251,8 @@ async def respond(
 class Handler:
     """Routes a request path to a key of the tree (the single handler of the app)."""
 
-    def __init__(self, mirror: ServedFiles, *, hash_index: bool, root_path: str, json_enabled: bool) -> None:
-        self.mirror, self.hash_index, self.json_enabled = mirror, hash_index, json_enabled
+    def __init__(self, files: ServedFiles, *, hash_index: bool, root_path: str, json_enabled: bool) -> None:
+        self.files, self.hash_index, self.json_enabled = files, hash_index, json_enabled
         self.root_path = root_path
         self.prefix = "/" + root_path.strip("/") + "/" if root_path.strip("/") else "/"
 
@@ -301,7 +301,7 @@ class Handler:
     async def simple(self, request: web.BaseRequest, directory: str) -> web.StreamResponse:
         found: dict[Variant, Entry] = {}
         for offer in Variant:
-            if (entry := await self.mirror.lookup(f"{directory}/{offer.filename}", page=True)) is not None:
+            if (entry := await self.files.lookup(f"{directory}/{offer.filename}", page=True)) is not None:
                 found[offer] = entry
         for html, twin in ((Variant.TEXT_HTML, Variant.V1_HTML), (Variant.V1_HTML, Variant.TEXT_HTML)):
             if html not in found and twin in found:  # the two HTML files hold the same bytes
@@ -314,7 +314,7 @@ class Handler:
             offered = ", ".join(v.media_type for v in found)
             return _plain(406, f"406 Not Acceptable; this page is available as: {offered}\n", headers)
         media = "text/html; charset=utf-8" if variant is Variant.TEXT_HTML else variant.media_type
-        return await respond(request, self.mirror, found[variant], media, headers)
+        return await respond(request, self.files, found[variant], media, headers)
 
     async def json_doc(
         self, request: web.BaseRequest, name: str, key_of: Callable[[str], str], path: str
@@ -329,16 +329,16 @@ class Handler:
         return await self.document(request, key, "application/json")
 
     async def document(self, request: web.BaseRequest, key: str, kind: str, *, page: bool = True) -> web.StreamResponse:
-        if (entry := await self.mirror.lookup(key, page=page)) is None:
+        if (entry := await self.files.lookup(key, page=page)) is None:
             return _not_found()
         cache = PAGE_CACHE_CONTROL if page else FILE_CACHE_CONTROL
-        return await respond(request, self.mirror, entry, kind, {"Cache-Control": cache})
+        return await respond(request, self.files, entry, kind, {"Cache-Control": cache})
 
     async def health(self) -> web.Response:
         serial: int | None = None
         with contextlib.suppress(FrumiousError, ValueError):
-            serial = int((await self.mirror.store.read(layout.STATUS)).decode("ascii").strip())
-        body = {"status": "ok", "serial": serial, "store": self.mirror.store.description}
+            serial = int((await self.files.store.read(layout.STATUS)).decode("ascii").strip())
+        body = {"status": "ok", "serial": serial, "store": self.files.store.description}
         return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 

@@ -1,4 +1,4 @@
-"""Key claims and the file-level safety valve (claims.py) against a real index."""
+"""Key claims and the file-level safety valve (claims.py) against a real record."""
 
 from __future__ import annotations
 

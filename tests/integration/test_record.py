@@ -1,4 +1,4 @@
-"""The SQLite index of the mirror: kept current by mirror, rebuilt from the tree, feeding the root index."""
+"""The mirror's SQLite record: kept current by mirror, rebuilt from the tree, feeding the root index."""
 
 from __future__ import annotations
 

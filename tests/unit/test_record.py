@@ -1,4 +1,4 @@
-"""The index database, reading pages back into rows, and the verify watermark."""
+"""The record database (frumious.sqlite), reading pages back into rows, and the verify watermark."""
 
 from __future__ import annotations
 

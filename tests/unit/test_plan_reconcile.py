@@ -1,4 +1,4 @@
-"""reconcile: what to sync and what may go, from the listing and the tree."""
+"""plan.reconcile: what to sync and what may go, from the listing and the tree."""
 
 from __future__ import annotations
 
