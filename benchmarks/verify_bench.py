@@ -31,7 +31,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from frumious import sync
+from frumious.mirror import Mirror
 from frumious.models import DistFile, Project
 from frumious.project import index_rows
 from frumious.protocol import layout, render
@@ -113,7 +113,7 @@ def generate(root: Path, projects: int, files: int, mirror: MirrorSettings) -> N
             write(root / pages.html, html)
             write(root / pages.v1_html, html)
             write(root / pages.v1_json, render.project_json(project, **options))  # type: ignore[arg-type]
-            write(root / layout.json_key(project.canonical), render.saved_json(project.raw))
+            write(root / layout.json_key(project.canonical), render.saved_json(project))
             add([index_rows(mirror, project, set())])
     write(root / "generation", b"5")
     write(root / "status", str(projects).encode())
@@ -121,7 +121,7 @@ def generate(root: Path, projects: int, files: int, mirror: MirrorSettings) -> N
     (root / "web/local-stats/days").mkdir(parents=True, exist_ok=True)
     store = FilesystemStore(str(root))
     asyncio.run(db.restamp(store, opened))
-    asyncio.run(sync.write_root_index(store, mirror, opened, projects))
+    asyncio.run(Mirror(store, opened, mirror).write_root_index(projects))
     opened.close()
 
 
@@ -156,7 +156,7 @@ def root_index_bench(base: Path, count: int) -> float:
     store = FilesystemStore(str(root))
     mirror = MirrorSettings(directory=str(root))
     started = time.perf_counter()
-    asyncio.run(sync.write_root_index(store, mirror, opened, count))
+    asyncio.run(Mirror(store, opened, mirror).write_root_index(count))
     seconds = time.perf_counter() - started
     opened.close()
     size = sum((root / key).stat().st_size for key in ("web/simple/index.html", "web/simple/index.v1_json"))
