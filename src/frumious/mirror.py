@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from frumious import state
-from frumious.errors import BadUpstreamData, ObjectMissing
+from frumious.errors import ObjectMissing
 from frumious.models import Project, canonicalize_name
 from frumious.protocol import layout, pagelinks, render
 from frumious.record import db
@@ -188,30 +188,57 @@ class Mirror:
     async def remove_project(self, name: str) -> list[str]:
         """Remove a whole project: files, sidecars, pages (any spelling), JSON, and its record rows."""
         canonical = canonicalize_name(name)
+        files, prefixes, documents = await self._project_parts(name)
         # Keys another project owns (a page from an older tree may link them) stay.
-        removed = await self.remove_files(await self.owned_keys(canonical), self._owned_elsewhere(canonical))
+        removed = await self.remove_files(files, self.owned_elsewhere(canonical))
         self.record.forget(canonical)
-        for spelling in dict.fromkeys((canonical, name)):
-            try:
-                directory = layout.simple_dir(spelling, self.layout.hash_index)
-            except BadUpstreamData:
-                continue  # a spelling that cannot be a directory name has nothing to remove
-            if await self.store.delete_prefix(directory):
-                removed.append(directory + "/")
-        for key in (layout.json_key(canonical), layout.json_key(name)):
+        for prefix in prefixes:
+            if await self.store.delete_prefix(prefix):
+                removed.append(prefix + "/")
+        for key in documents:
             if await self.store.delete(key):
                 removed.append(key)
-        if await self.store.delete_prefix(f"{layout.PYPI_DIR}/{canonical}"):
-            removed.append(f"{layout.PYPI_DIR}/{canonical}/")
         log.info("Removed %s (%d objects)", name, len(removed))
         return removed
 
-    def _owned_elsewhere(self, name: str) -> Callable[[str], bool]:
-        def keep(key: str) -> bool:
-            owner = self.record.owner(key)
+    async def project_objects(self, name: str) -> list[str]:
+        """Every stored object ``remove_project`` would delete (``delete --dry-run``): the same parts."""
+        files, prefixes, documents = await self._project_parts(name)
+        found = []
+        for key in sorted(files):
+            for candidate in (key, layout.metadata_key(key)):
+                if await self.store.exists(candidate):
+                    found.append(candidate)
+        for prefix in prefixes:
+            found.extend(sorted([key async for key in self.store.walk(prefix)]))
+        found.extend([key for key in documents if await self.store.exists(key)])
+        return found
+
+    async def _project_parts(self, name: str) -> tuple[set[str], list[str], list[str]]:
+        """What a project is made of: its file keys, its directories (both spellings) and its JSON keys.
+
+        A name that cannot be a key raises BadUpstreamData here, before anything is removed.
+        """
+        canonical = canonicalize_name(name)
+        spellings = dict.fromkeys((canonical, name))
+        documents = [layout.json_key(spelling) for spelling in spellings]
+        prefixes = [layout.simple_dir(spelling, self.layout.hash_index) for spelling in spellings]
+        prefixes.append(layout.pypi_dir(canonical))
+        return await self.owned_keys(canonical), prefixes, documents
+
+    def owned_elsewhere(self, name: str, claims: Mapping[str, tuple[str, str]] | None = None) -> Callable[[str], bool]:
+        """Whether a key is held by a project other than ``name``: such keys are never removed for it.
+
+        ``claims`` (key -> (project, digest)) are a run's claims of projects still in flight; they
+        speak for a key before the record does.
+        """
+        pending = claims or {}
+
+        def held_by_other(key: str) -> bool:
+            owner = pending[key][0] if key in pending else self.record.owner(key)
             return owner is not None and owner != name
 
-        return keep
+        return held_by_other
 
     async def remove_legacy_dir(self, directory: str, canonical_dir: str) -> bool:
         """Remove a pre-PEP 503 spelling of a project's directory unless it is the canonical one."""

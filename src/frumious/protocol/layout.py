@@ -233,3 +233,9 @@ def versions_to_prune(existing_names: list[str], keep: int) -> list[str]:
 def download_url(file_url: str, download_mirror: str) -> str:
     """The file's URL on a download mirror: the mirror's base plus the file URL's path."""
     return download_mirror.rstrip("/") + urlsplit(file_url).path
+
+
+def pypi_dir(canonical: str) -> str:
+    """``web/pypi/<name>``: the directory of a project's ``json`` (bandersnatch's second JSON place)."""
+    _check_name(canonical)
+    return f"{PYPI_DIR}/{canonical}"
