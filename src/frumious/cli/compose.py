@@ -162,8 +162,7 @@ async def run_verify(
     settings: Settings, progress: Progress, options: verify_core.VerifyOptions
 ) -> verify_core.VerifyReport:
     async with open_mirror(settings) as opened:
-        tree = opened.mirror
-        return await verify_core.verify(opened.upstream, tree.store, tree.settings, tree.record, options, progress)
+        return await verify_core.verify(opened.upstream, opened.mirror, options, progress)
 
 
 async def run_delete(
