@@ -239,3 +239,12 @@ def pypi_dir(canonical: str) -> str:
     """``web/pypi/<name>``: the directory of a project's ``json`` (bandersnatch's second JSON place)."""
     _check_name(canonical)
     return f"{PYPI_DIR}/{canonical}"
+
+
+# frumious' own state files beside bandersnatch's (GENERATION, STATUS, TODO): the listing's
+# ETag, the filter fingerprint, and the projects carried by name from run to run (failures,
+# and absences awaiting a second 404).
+LISTING_ETAG = ".frumious/listing-etag"
+FILTERS = ".frumious/filters"
+FAILED = ".frumious/failed"
+VANISHING = ".frumious/vanishing"
