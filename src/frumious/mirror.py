@@ -192,7 +192,7 @@ class Mirror:
         versions_dir = layout.versions_dir(directory)
         existing = sorted(n for n in await self.store.children(versions_dir) if n.endswith(f".{ext}"))
         for name in layout.versions_to_prune(existing, self.layout.keep_index_versions):
-            await self.store.delete(f"{versions_dir}/{name}")
+            await self.store.delete(layout.versions_file_key(directory, name))
         versioned = layout.versioned_page_key(directory, serial, now, ext)
         await self.store.write(versioned, data)
         await self.store.link(key, versioned)

@@ -241,6 +241,11 @@ def pypi_dir(canonical: str) -> str:
     return f"{PYPI_DIR}/{canonical}"
 
 
+def versions_file_key(simple_dir: str, filename: str) -> str:
+    """A file of ``<simple_dir>/versions``, by the name ``store.children`` gives it."""
+    return f"{versions_dir(simple_dir)}/{filename}"
+
+
 # frumious' own state files beside bandersnatch's (GENERATION, STATUS, TODO): the listing's
 # ETag, the filter fingerprint, and the projects carried by name from run to run (failures,
 # and absences awaiting a second 404).
