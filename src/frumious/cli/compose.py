@@ -176,3 +176,10 @@ async def run_reindex(settings: Settings, progress: Progress) -> rebuild.Rebuilt
     async with open_mirror(settings, record="as-is") as opened:
         tree = opened.mirror
         return await rebuild.rebuild(tree.store, tree.settings, tree.record, progress)
+
+
+def run_serve(settings: Settings, host: str, port: int, root_path: str, workers: int) -> int:
+    """``frumious serve``: the server processes, each opening the store this root builds."""
+    from frumious.serve.workers import serve_main  # aiohttp loads only for ``serve``
+
+    return serve_main(settings, host, port, root_path, workers, open_store=open_store)
