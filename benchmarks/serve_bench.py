@@ -44,9 +44,9 @@ CASES = (
 SERVE = """
 import logging, sys
 from frumious import config
-from frumious.serve.workers import serve_main
+from frumious.cli.compose import run_serve
 logging.basicConfig(level=logging.WARNING)
-sys.exit(serve_main(config.load(sys.argv[1]), "127.0.0.1", int(sys.argv[2]), "/", workers=int(sys.argv[3])))
+sys.exit(run_serve(config.load(sys.argv[1]), "127.0.0.1", int(sys.argv[2]), "/", int(sys.argv[3])))
 """
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from frumious.errors import BadUpstreamData, FrumiousError, ends_run
 from frumious.mirror import Mirror
 from frumious.models import canonicalize_name
-from frumious.protocol import layout
 from frumious.stats import Progress, Report, stops_with
 
 log = logging.getLogger("frumious.delete")
@@ -69,7 +68,7 @@ async def delete_projects(
 async def _delete_one(tree: Mirror, name: str, report: DeleteReport) -> None:
     canonical = canonicalize_name(name)
     try:
-        present = await project_objects(tree, name)
+        present = await tree.project_objects(name)
     except BadUpstreamData:
         raise FrumiousError(f"{name!r} cannot be a project name") from None
     if not present and tree.record.project(canonical) is None:
@@ -80,21 +79,3 @@ async def _delete_one(tree: Mirror, name: str, report: DeleteReport) -> None:
         return
     report.removed.extend(await tree.remove_project(name))
     report.removed_projects.append(canonical)
-
-
-async def project_objects(tree: Mirror, name: str) -> list[str]:
-    """Every stored object that removing the project would delete."""
-    store, canonical = tree.store, canonicalize_name(name)
-    found = []
-    for key in sorted(await tree.owned_keys(canonical)):
-        for candidate in (key, layout.metadata_key(key)):
-            if await store.exists(candidate):
-                found.append(candidate)
-    prefixes = [layout.simple_dir(spelling, tree.layout.hash_index) for spelling in dict.fromkeys((canonical, name))]
-    prefixes.append(f"{layout.PYPI_DIR}/{canonical}")
-    for prefix in prefixes:
-        found.extend(sorted([key async for key in store.walk(prefix)]))
-    for key in dict.fromkeys((layout.json_key(canonical), layout.json_key(name))):
-        if await store.exists(key):
-            found.append(key)
-    return found

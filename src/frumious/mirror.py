@@ -1,9 +1,10 @@
 """The mirror: one noun for the tree, its record and its state files.
 
-``Mirror`` owns the store, the SQLite record and the state files (through ``state``),
-and offers the verbs the commands need: the serial and the todo, the files a project
-owns, writing pages and JSON, removing projects or files, the root index, and
-publishing a clean run. The core asks the mirror; it never builds keys for state
+``Mirror`` owns the store, the SQLite record and the state files (their text is
+``protocol.statefiles``, their keys ``layout``; ``state`` keeps the todo checkpoint), and
+offers the verbs the commands need: the serial and the todo, the files a project owns,
+writing pages and JSON, removing projects or files, the root index, and publishing a
+clean run. The core asks the mirror; it never builds keys for state
 files or calls the filesystem itself.
 """
 
@@ -11,19 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from frumious import state
-from frumious.errors import BadUpstreamData, ObjectMissing
+from frumious.errors import ObjectMissing, StateError
 from frumious.models import Project, canonicalize_name
-from frumious.protocol import layout, pagelinks, render
+from frumious.protocol import layout, pagelinks, render, statefiles
+from frumious.protocol.statefiles import Todo
 from frumious.record import db
 from frumious.record.db import MirrorRecord
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings, SimpleFormat
-from frumious.state import Todo, TodoCheckpoint
+from frumious.state import TodoCheckpoint
 from frumious.storage import localfs
 from frumious.storage.base import Store, local_paths
 
@@ -64,48 +65,85 @@ class Mirror:
 
     async def bootstrap(self) -> None:
         """Upgrade the generation marker and make the top directories a local tree needs."""
-        await state.ensure_generation(self.store)
+        await self._upgrade_generation()
         localfs.ensure_dirs(self.store, (layout.SIMPLE, layout.PACKAGES, layout.LOCAL_STATS))
 
+    async def _upgrade_generation(self) -> None:
+        """Upgrade or initialise the generation marker, as bandersnatch does."""
+        generation = statefiles.parse_generation(await self._read_text(layout.GENERATION))
+        if generation == statefiles.CURRENT_GENERATION:
+            return
+        if generation not in statefiles.UPGRADABLE_GENERATIONS:
+            raise StateError(f"unknown mirror generation {generation} in {layout.GENERATION}; refusing to touch it")
+        # Older or unknown state layouts force a full sync.
+        await self.store.delete(layout.STATUS)
+        await self.store.delete(layout.TODO)
+        await self.store.write(layout.GENERATION, str(statefiles.CURRENT_GENERATION).encode())
+
     async def serial(self) -> int:
-        return await state.read_serial(self.store)
+        return statefiles.parse_serial(await self._read_text(layout.STATUS) or "") or 0
 
     async def forget_serial(self) -> None:
         """``--force-check``: serial 0, and the record restamped so it is not taken as stale."""
-        await state.write_serial(self.store, 0)
+        await self.store.write(layout.STATUS, b"0")
         await db.restamp(self.store, self.record)
 
     async def todo(self, *, discard_unusable: bool = True) -> Todo | None:
-        return await state.read_todo(self.store, discard=discard_unusable)
+        """The todo; an unusable one is deleted (``discard_unusable``) and read as none."""
+        text = await self._read_text(layout.TODO)
+        if text is None:
+            return None
+        todo = statefiles.parse_todo(text)
+        if todo is None:
+            log.warning("Discarding unusable todo file (%s)", text.split("\n", 1)[0][:40])
+            if discard_unusable:
+                await self.store.delete(layout.TODO)
+        return todo
 
     def checkpoint(self, todo: Todo) -> TodoCheckpoint:
         return TodoCheckpoint(self.store, todo)
 
     async def failures(self) -> dict[str, Failure]:
-        return await state.read_failures(self.store)
+        return statefiles.parse_failures(await self._read_text(layout.FAILED) or "")
 
     async def vanishing(self) -> dict[str, float]:
-        return await state.read_vanishing(self.store)
+        return statefiles.parse_vanishing(await self._read_text(layout.VANISHING) or "")
 
     async def filters_changed(self, fingerprint: str) -> bool:
-        return await state.filters_changed(self.store, fingerprint)
+        """Whether the filter configuration differs from the last clean run's."""
+        return await self._read_text(layout.FILTERS) != fingerprint
 
     async def listing_etag(self, serial: int) -> str | None:
-        return await state.read_listing_etag(self.store, serial)
+        text = await self._read_text(layout.LISTING_ETAG)
+        return statefiles.parse_listing_etag(text, serial) if text else None
 
     async def carry(self, failures: dict[str, Failure], vanishing: dict[str, float]) -> None:
         """A finished run: remember failures and first absences by name; the todo is done."""
-        await state.write_failures(self.store, failures)
-        await state.write_vanishing(self.store, vanishing)
+        await self._write_or_delete(layout.FAILED, statefiles.render_failures(failures) if failures else None)
+        await self._write_or_delete(layout.VANISHING, statefiles.render_vanishing(vanishing) if vanishing else None)
         await self.store.delete(layout.TODO)
 
     async def publish(self, serial: int, started: float, listing_etag: str | None, fingerprint: str) -> None:
         """Publish the serial: only reached after a finished run whose files are durable."""
-        await state.write_serial(self.store, serial)
+        await self.store.write(layout.STATUS, str(serial).encode())
         await self.store.write(layout.LAST_MODIFIED, render.last_modified(datetime.fromtimestamp(started, UTC)))
-        await state.write_listing_etag(self.store, listing_etag, serial)
-        await state.write_filters(self.store, fingerprint)
+        etag = statefiles.render_listing_etag(listing_etag, serial) if listing_etag else None
+        await self._write_or_delete(layout.LISTING_ETAG, etag)
+        await self.store.write(layout.FILTERS, fingerprint.encode())
         await db.restamp(self.store, self.record)
+
+    async def _read_text(self, key: str) -> str | None:
+        try:
+            return (await self.store.read(key)).decode("ascii", "replace")
+        except ObjectMissing:
+            return None
+
+    async def _write_or_delete(self, key: str, data: bytes | None) -> None:
+        # Nothing to carry is no file at all, so a mirror without failures holds none.
+        if data is None:
+            await self.store.delete(key)
+        else:
+            await self.store.write(key, data)
 
     async def flush(self) -> None:
         await self.store.flush()
@@ -154,7 +192,7 @@ class Mirror:
         versions_dir = layout.versions_dir(directory)
         existing = sorted(n for n in await self.store.children(versions_dir) if n.endswith(f".{ext}"))
         for name in layout.versions_to_prune(existing, self.layout.keep_index_versions):
-            await self.store.delete(f"{versions_dir}/{name}")
+            await self.store.delete(layout.versions_file_key(directory, name))
         versioned = layout.versioned_page_key(directory, serial, now, ext)
         await self.store.write(versioned, data)
         await self.store.link(key, versioned)
@@ -188,30 +226,57 @@ class Mirror:
     async def remove_project(self, name: str) -> list[str]:
         """Remove a whole project: files, sidecars, pages (any spelling), JSON, and its record rows."""
         canonical = canonicalize_name(name)
+        files, prefixes, documents = await self._project_parts(name)
         # Keys another project owns (a page from an older tree may link them) stay.
-        removed = await self.remove_files(await self.owned_keys(canonical), self._owned_elsewhere(canonical))
+        removed = await self.remove_files(files, self.owned_elsewhere(canonical))
         self.record.forget(canonical)
-        for spelling in dict.fromkeys((canonical, name)):
-            try:
-                directory = layout.simple_dir(spelling, self.layout.hash_index)
-            except BadUpstreamData:
-                continue  # a spelling that cannot be a directory name has nothing to remove
-            if await self.store.delete_prefix(directory):
-                removed.append(directory + "/")
-        for key in (layout.json_key(canonical), layout.json_key(name)):
+        for prefix in prefixes:
+            if await self.store.delete_prefix(prefix):
+                removed.append(prefix + "/")
+        for key in documents:
             if await self.store.delete(key):
                 removed.append(key)
-        if await self.store.delete_prefix(f"{layout.PYPI_DIR}/{canonical}"):
-            removed.append(f"{layout.PYPI_DIR}/{canonical}/")
         log.info("Removed %s (%d objects)", name, len(removed))
         return removed
 
-    def _owned_elsewhere(self, name: str) -> Callable[[str], bool]:
-        def keep(key: str) -> bool:
-            owner = self.record.owner(key)
+    async def project_objects(self, name: str) -> list[str]:
+        """Every stored object ``remove_project`` would delete (``delete --dry-run``): the same parts."""
+        files, prefixes, documents = await self._project_parts(name)
+        found = []
+        for key in sorted(files):
+            for candidate in (key, layout.metadata_key(key)):
+                if await self.store.exists(candidate):
+                    found.append(candidate)
+        for prefix in prefixes:
+            found.extend(sorted([key async for key in self.store.walk(prefix)]))
+        found.extend([key for key in documents if await self.store.exists(key)])
+        return found
+
+    async def _project_parts(self, name: str) -> tuple[set[str], list[str], list[str]]:
+        """What a project is made of: its file keys, its directories (both spellings) and its JSON keys.
+
+        A name that cannot be a key raises BadUpstreamData here, before anything is removed.
+        """
+        canonical = canonicalize_name(name)
+        spellings = dict.fromkeys((canonical, name))
+        documents = [layout.json_key(spelling) for spelling in spellings]
+        prefixes = [layout.simple_dir(spelling, self.layout.hash_index) for spelling in spellings]
+        prefixes.append(layout.pypi_dir(canonical))
+        return await self.owned_keys(canonical), prefixes, documents
+
+    def owned_elsewhere(self, name: str, claims: Mapping[str, tuple[str, str]] | None = None) -> Callable[[str], bool]:
+        """Whether a key is held by a project other than ``name``: such keys are never removed for it.
+
+        ``claims`` (key -> (project, digest)) are a run's claims of projects still in flight; they
+        speak for a key before the record does.
+        """
+        pending = claims or {}
+
+        def held_by_other(key: str) -> bool:
+            owner = pending[key][0] if key in pending else self.record.owner(key)
             return owner is not None and owner != name
 
-        return keep
+        return held_by_other
 
     async def remove_legacy_dir(self, directory: str, canonical_dir: str) -> bool:
         """Remove a pre-PEP 503 spelling of a project's directory unless it is the canonical one."""

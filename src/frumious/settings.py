@@ -9,6 +9,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+# Storage backends: the group third-party ones register in, and the built-in ones, named here
+# (in code, so a broken install still opens them) where both config and storage can read them.
+# pyproject.toml registers the same three (tests/unit/test_storage_guide.py checks).
+STORAGE_ENTRY_POINT_GROUP = "frumious.storage.v1"
+BUILTIN_BACKENDS: Mapping[str, str] = {  # name -> "module:Class", imported on use
+    "filesystem": "frumious.storage.filesystem:FilesystemStore",
+    "s3": "frumious.storage.s3:S3Store",
+    "swift": "frumious.storage.swift:SwiftStore",
+}
+
 
 class SimpleFormat(Enum):
     ALL = "ALL"

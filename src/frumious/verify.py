@@ -19,12 +19,12 @@ from dataclasses import dataclass, field, replace
 
 from frumious.download import check_stored, download
 from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMissing, ends_run
+from frumious.mirror import Mirror
 from frumious.models import Project, StoredFile
 from frumious.project import candidate_urls
-from frumious.protocol import layout, pagelinks, render
+from frumious.protocol import layout, pagelinks
 from frumious.record.db import MirrorRecord
 from frumious.record.rebuild import project_of_filename
-from frumious.settings import MirrorSettings
 from frumious.stats import Progress, Report, stops_with
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
@@ -61,9 +61,7 @@ class VerifyReport(Report):
 @dataclass
 class _Run:
     upstream: Upstream
-    store: Store
-    mirror: MirrorSettings
-    record: MirrorRecord
+    tree: Mirror
     options: VerifyOptions
     report: VerifyReport
 
@@ -91,24 +89,17 @@ class Watermark:
             self.record.set_meta(CHECKPOINT, self.names[self.position - 1])
 
 
-async def verify(
-    upstream: Upstream,
-    store: Store,
-    mirror: MirrorSettings,
-    record: MirrorRecord,
-    options: VerifyOptions,
-    progress: Progress,
-) -> VerifyReport:
+async def verify(upstream: Upstream, tree: Mirror, options: VerifyOptions, progress: Progress) -> VerifyReport:
     """Check every recorded file; a refused disk stops it with ``RunStopped`` carrying the report so far."""
     report = VerifyReport(progress=progress, options=options, started=time.time())
     with stops_with(report):
-        await _verify(_Run(upstream, store, mirror, record, options, report))
+        await _verify(_Run(upstream, tree, options, report))
     report.finished = time.time()
     return report
 
 
 async def _verify(run: _Run) -> None:
-    record, options, report, progress = run.record, run.options, run.report, run.report.progress
+    record, options, report, progress = run.tree.record, run.options, run.report, run.report.progress
     after = "" if options.restart or options.dry_run else record.get_meta(CHECKPOINT) or ""
     names = record.names(after)
     if after:
@@ -128,7 +119,7 @@ async def _verify(run: _Run) -> None:
     if options.delete:
         await delete_orphans(run)
     if report.repaired or report.removed:
-        await run.store.flush()
+        await run.tree.store.flush()
 
 
 async def _check_all(run: _Run, names: Sequence[str], mark: Watermark) -> None:
@@ -147,13 +138,15 @@ async def _check_all(run: _Run, names: Sequence[str], mark: Watermark) -> None:
 
 async def check_project(run: _Run, name: str) -> None:
     try:
-        if not _parsed(run.record, name):
+        if not _parsed(run.tree.record, name):
             raise FrumiousError(f"its page could not be read when the mirror was indexed; run 'frumious sync {name}'")
         upstream = await refresh_json(run, name) if run.options.json_update else None
         bad = []
-        rows = run.record.files(name)
+        rows = run.tree.record.files(name)
         for row in rows:
-            problem = await check_stored(run.store, row, run.mirror.compare_method, fix=not run.options.dry_run)
+            problem = await check_stored(
+                run.tree.store, row, run.tree.settings.compare_method, fix=not run.options.dry_run
+            )
             run.report.progress.files_done += 1
             if problem:
                 log.warning("%s: %s", row.key, problem)
@@ -192,12 +185,12 @@ async def check_pages(run: _Run, name: str, rows: Sequence[StoredFile]) -> None:
 
 async def _page_links(run: _Run, name: str, rows: Mapping[str, StoredFile]) -> list[tuple[str, tuple[str, str, str]]]:
     """(page key, (file key, algorithm, digest)) for every mirrored file and sidecar its pages advertise."""
-    pages = layout.page_keys(layout.simple_dir(name, run.mirror.hash_index))
+    pages = layout.page_keys(layout.simple_dir(name, run.tree.settings.hash_index))
     keys: dict[str, str | None] = {}  # the HTML and JSON pages link the same hrefs: resolve each once
     links = []
     for key, json_page in ((pages.v1_json, True), (pages.html, False)):
         try:
-            page = pagelinks.read_page(await run.store.read(key), json_page=json_page)
+            page = pagelinks.read_page(await run.tree.store.read(key), json_page=json_page)
         except ObjectMissing:
             continue
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
@@ -224,19 +217,19 @@ def _file_key(run: _Run, name: str, href: str, rows: Mapping[str, StoredFile]) -
         key = f"{layout.PACKAGES}/{href[len(_OWN_LINK) :]}"
         if key in rows:
             return key
-    return pagelinks.file_key(name, href, run.mirror.root_uri)
+    return pagelinks.file_key(name, href, run.tree.settings.root_uri)
 
 
 async def _link_problem(run: _Run, rows: Mapping[str, StoredFile], link: tuple[str, str, str]) -> str | None:
     file_key, algorithm, digest = link
     row = rows.get(file_key)
     if row is None:
-        owner = run.record.owner(file_key)
+        owner = run.tree.record.owner(file_key)
         return f"that file belongs to {owner}" if owner else "the index has no record of that file"
     if row.algorithm == algorithm:
         actual: str | None = row.digest
     else:
-        actual = await run.store.digest(file_key, algorithm)
+        actual = await run.tree.store.digest(file_key, algorithm)
     if actual is None or actual.lower() != digest.lower():
         return f"the page says {algorithm} {digest} and the file has {actual}"
     return None
@@ -258,11 +251,8 @@ async def refresh_json(run: _Run, name: str) -> Project | None:
         log.warning("%s is gone upstream; its JSON and files are kept", name)
         run.report.gone.append(name)
         return None
-    json_key = layout.json_key(project.canonical)
-    if run.mirror.json or await run.store.exists(json_key):
-        data = render.saved_json(project)
-        await run.store.write(json_key, data)
-        await run.store.write(layout.pypi_json_key(project.canonical), data)
+    if run.tree.settings.json or await run.tree.store.exists(layout.json_key(project.canonical)):
+        await run.tree.save_json(project)
         run.report.json_updated += 1
     return project
 
@@ -281,13 +271,15 @@ async def repair(run: _Run, name: str, bad: list[StoredFile], project: Project |
         if url is None:
             failures.append(f"{row.key} is no longer offered upstream")
             continue
-        sources = candidate_urls(run.mirror, url)
+        sources = candidate_urls(run.tree.settings, url)
         if row.metadata:
             sources = tuple(f"{source}.metadata" for source in sources)
         # A .metadata sidecar has no recorded size: its body is bounded like the sync's.
-        cap = run.mirror.max_project_size
+        cap = run.tree.settings.max_project_size
         try:
-            size = await download(run.upstream, run.store, replace(row, urls=sources), run.mirror.digest_name, cap)
+            size = await download(
+                run.upstream, run.tree.store, replace(row, urls=sources), run.tree.settings.digest_name, cap
+            )
         except FrumiousError as exc:
             if ends_run(exc):
                 raise  # a full or read-only disk, a lost lease: the next repair would fail the same way
@@ -323,7 +315,7 @@ async def find_orphans(store: Store, record: MirrorRecord) -> list[str]:
 
 async def delete_orphans(run: _Run) -> None:
     report = run.report
-    report.orphans = await find_orphans(run.store, run.record)
+    report.orphans = await find_orphans(run.tree.store, run.tree.record)
     log.info("%d unowned file(s) under %s", len(report.orphans), layout.PACKAGES)
     if run.options.dry_run or not report.orphans:
         return
@@ -331,7 +323,7 @@ async def delete_orphans(run: _Run) -> None:
 
     async def remove(key: str) -> None:
         async with gate:
-            if await run.store.delete(key):
+            if await run.tree.store.delete(key):
                 report.removed.append(key)
 
     await asyncio.gather(*(remove(key) for key in report.orphans))

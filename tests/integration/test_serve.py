@@ -465,9 +465,9 @@ def test_access_log_is_combined_log_format(tree: Path, caplog: pytest.LogCapture
 SERVE_SCRIPT = """
 import logging, sys
 from frumious import config
-from frumious.serve.workers import serve_main
+from frumious.cli.compose import run_serve
 logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
-sys.exit(serve_main(config.load(sys.argv[1]), "127.0.0.1", int(sys.argv[2]), "/", workers=int(sys.argv[3])))
+sys.exit(run_serve(config.load(sys.argv[1]), "127.0.0.1", int(sys.argv[2]), "/", int(sys.argv[3])))
 """
 
 

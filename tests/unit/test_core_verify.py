@@ -19,7 +19,7 @@ ORPHAN = "web/packages/ab/cd/0123456789/orphan-1.0.tar.gz"
 
 async def run_verify(bench: Bench, options: VerifyOptions) -> VerifyReport:
     async with bench.opened() as (tree, upstream):
-        return await verify(upstream, tree.store, tree.settings, tree.record, options, Progress())
+        return await verify(upstream, tree, options, Progress())
 
 
 async def test_a_truncated_file_is_found_and_repaired_from_upstream(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ The filesystem store in a temp dir receives the run; the upstream is ``MemHTTP``
 from __future__ import annotations
 
 import hashlib
-import socket
 from pathlib import Path
 
 import pytest
@@ -35,19 +34,6 @@ async def run(config: Settings, client: MemHTTP) -> sync.SyncReport:
         Upstream(config.mirror.master, client) as upstream,
     ):
         return await sync.mirror(upstream, Mirror(store, record, config.mirror), load_filters(config), Progress())
-
-
-@pytest.fixture
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any network socket opened during the test fails it (the event loop's own pipe is a Unix one)."""
-    real = socket.socket
-
-    def refuse(family: int = socket.AF_INET, *args: object, **kwargs: object) -> socket.socket:
-        if family in (socket.AF_INET, socket.AF_INET6):
-            raise AssertionError("a network socket was opened")
-        return real(family, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(socket, "socket", refuse)
 
 
 @pytest.mark.usefixtures("no_sockets")

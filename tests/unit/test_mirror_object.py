@@ -47,7 +47,7 @@ async def test_removing_a_project_keeps_files_another_project_owns(tree, tmp_pat
     tree.record.record(ProjectRow("foo", "foo", 1), [row("web/packages/a/foo-1.0.tar.gz", "foo")])
     tree.record.record(ProjectRow("bar", "bar", 1), [row("web/packages/b/shared.tar.gz", "bar")])
     removed = await tree.remove_files(
-        ["web/packages/a/foo-1.0.tar.gz", "web/packages/b/shared.tar.gz"], tree._owned_elsewhere("foo")
+        ["web/packages/a/foo-1.0.tar.gz", "web/packages/b/shared.tar.gz"], tree.owned_elsewhere("foo")
     )
     assert removed == ["web/packages/a/foo-1.0.tar.gz"]
     assert (tmp_path / "web/packages/b/shared.tar.gz").exists()

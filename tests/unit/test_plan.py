@@ -10,9 +10,9 @@ import pytest
 
 from frumious.models import ListingEntry
 from frumious.plan import Inputs, Memory, Options, Plan, plan
+from frumious.protocol.statefiles import Todo
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings
-from frumious.state import Todo
 from frumious.upstream import Listing
 
 NOW = 1_000_000.0

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from frumious import retries, state
+from frumious import retries
 from frumious.cli.progress import summary
 from frumious.models import ListingEntry
 from frumious.plan import reconcile
-from frumious.protocol import pagelinks, parse
+from frumious.protocol import pagelinks, parse, statefiles
 from frumious.retries import Failure
 from frumious.sync import SyncReport
 
@@ -106,15 +106,15 @@ def test_a_project_page_counts_its_files_only_when_it_is_a_pep_691_page() -> Non
 
 
 def test_todo_with_an_out_of_range_serial_is_unusable() -> None:
-    assert state.parse_todo(f"{2**63}\nfoo 1") is None
-    assert state.parse_todo(f"5\nfoo {2**63}") is None
+    assert statefiles.parse_todo(f"{2**63}\nfoo 1") is None
+    assert statefiles.parse_todo(f"5\nfoo {2**63}") is None
 
 
 def test_target_never_passes_the_ceiling() -> None:
     entries = [ListingEntry("a", 5), ListingEntry("b", 50)]
-    assert state.target_serial(3, entries) == 50
-    assert state.target_serial(3, entries, 20) == 20
-    assert state.target_serial(30, entries, 20) == 30
+    assert statefiles.target_serial(3, entries) == 50
+    assert statefiles.target_serial(3, entries, 20) == 20
+    assert statefiles.target_serial(30, entries, 20) == 30
 
 
 def test_unsynced_listed_names_are_not_vanished() -> None:

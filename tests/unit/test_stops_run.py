@@ -65,7 +65,9 @@ def test_a_stopping_error_ends_verify(monkeypatch: pytest.MonkeyPatch, exc: Exce
         raise exc
 
     monkeypatch.setattr(verify, "_parsed", broken)
-    run: Any = SimpleNamespace(report=SimpleNamespace(failed={}, progress=Progress()), record=None)
+    run: Any = SimpleNamespace(
+        report=SimpleNamespace(failed={}, progress=Progress()), tree=SimpleNamespace(record=None)
+    )
     with pytest.raises(type(exc)):
         asyncio.run(verify.check_project(run, "yanky"))
     assert run.report.failed == {}
@@ -98,7 +100,9 @@ def test_verify_bounds_a_repaired_metadata_body(monkeypatch: pytest.MonkeyPatch)
     key = "web/packages/ab/x-1-py3-none-any.whl"
     row = StoredFile(f"{key}.metadata", "x", "1", None, "sha256", "0" * 64, None, metadata=True)
     run: Any = SimpleNamespace(
-        mirror=mirror, report=SimpleNamespace(progress=Progress(), repaired=[]), upstream=None, store=None
+        tree=SimpleNamespace(settings=mirror, store=None),
+        report=SimpleNamespace(progress=Progress(), repaired=[]),
+        upstream=None,
     )
     asyncio.run(verify.repair(run, "x", [row], project))
     assert [(w.urls, cap) for w, cap in seen] == [((f"{url}.metadata",), 12345)]

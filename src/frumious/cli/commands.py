@@ -147,10 +147,10 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from frumious.serve.workers import serve_main
+    from frumious.cli import compose
 
     setup_access_log(settings)
-    return serve_main(settings, args.host, args.port, args.root_path, args.workers)
+    return compose.run_serve(settings, args.host, args.port, args.root_path, args.workers)
 
 
 def setup_access_log(settings: Settings) -> None:

@@ -162,8 +162,7 @@ async def run_verify(
     settings: Settings, progress: Progress, options: verify_core.VerifyOptions
 ) -> verify_core.VerifyReport:
     async with open_mirror(settings) as opened:
-        tree = opened.mirror
-        return await verify_core.verify(opened.upstream, tree.store, tree.settings, tree.record, options, progress)
+        return await verify_core.verify(opened.upstream, opened.mirror, options, progress)
 
 
 async def run_delete(
@@ -177,3 +176,10 @@ async def run_reindex(settings: Settings, progress: Progress) -> rebuild.Rebuilt
     async with open_mirror(settings, record="as-is") as opened:
         tree = opened.mirror
         return await rebuild.rebuild(tree.store, tree.settings, tree.record, progress)
+
+
+def run_serve(settings: Settings, host: str, port: int, root_path: str, workers: int) -> int:
+    """``frumious serve``: the server processes, each opening the store this root builds."""
+    from frumious.serve.workers import serve_main  # aiohttp loads only for ``serve``
+
+    return serve_main(settings, host, port, root_path, workers, open_store=open_store)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from frumious.config import guards
 from frumious.config.reader import Reader
-from frumious.settings import CompareMethod, MirrorSettings, SimpleFormat
+from frumious.settings import BUILTIN_BACKENDS, STORAGE_ENTRY_POINT_GROUP, CompareMethod, MirrorSettings, SimpleFormat
 
 __all__ = [
     "DEAD_MIRROR_KEYS",
@@ -28,9 +28,6 @@ __all__ = [
     "check_mirror_files",
     "read_mirror",
 ]
-
-# Where storage backends register (frumious.storage.ENTRY_POINT_GROUP; config may not import storage).
-STORAGE_ENTRY_POINT_GROUP = "frumious.storage.v1"
 
 
 # bandersnatch spells these with underscores; every other [mirror] key is its field name with "-".
@@ -164,7 +161,7 @@ def check_mirror_files(r: Reader, mirror: MirrorSettings) -> None:
 def _storage_backends() -> tuple[str, ...]:
     """The built-in backends and the installed ones (frumious.storage lists the same, and loads them)."""
     installed = (ep.name for ep in entry_points(group=STORAGE_ENTRY_POINT_GROUP))
-    return tuple(dict.fromkeys(("filesystem", "s3", "swift", *installed)))
+    return tuple(dict.fromkeys((*BUILTIN_BACKENDS, *installed)))
 
 
 def _scheme(url: str) -> str | None:

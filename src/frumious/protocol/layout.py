@@ -233,3 +233,23 @@ def versions_to_prune(existing_names: list[str], keep: int) -> list[str]:
 def download_url(file_url: str, download_mirror: str) -> str:
     """The file's URL on a download mirror: the mirror's base plus the file URL's path."""
     return download_mirror.rstrip("/") + urlsplit(file_url).path
+
+
+def pypi_dir(canonical: str) -> str:
+    """``web/pypi/<name>``: the directory of a project's ``json`` (bandersnatch's second JSON place)."""
+    _check_name(canonical)
+    return f"{PYPI_DIR}/{canonical}"
+
+
+def versions_file_key(simple_dir: str, filename: str) -> str:
+    """A file of ``<simple_dir>/versions``, by the name ``store.children`` gives it."""
+    return f"{versions_dir(simple_dir)}/{filename}"
+
+
+# frumious' own state files beside bandersnatch's (GENERATION, STATUS, TODO): the listing's
+# ETag, the filter fingerprint, and the projects carried by name from run to run (failures,
+# and absences awaiting a second 404).
+LISTING_ETAG = ".frumious/listing-etag"
+FILTERS = ".frumious/filters"
+FAILED = ".frumious/failed"
+VANISHING = ".frumious/vanishing"

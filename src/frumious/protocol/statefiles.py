@@ -1,15 +1,83 @@
-"""The text of the two files a finished run carries to the next (``.frumious/failed``, ``vanishing``).
+"""The text of the mirror's state files, in bandersnatch's formats where it has them (pure).
 
-Both hold one project a line, fields separated by spaces (names never hold one). ``retries``
-decides what they mean; ``state`` reads and writes them.
+``status`` holds the serial; ``todo`` the target serial on its first line and one
+``<name> <serial>`` line per project still to sync; ``.frumious/listing-etag`` the listing's
+ETag and the serial it was seen at. The two files a finished run carries to the next
+(``.frumious/failed``, ``vanishing``) hold one project a line, fields separated by spaces
+(names never hold one); ``retries`` decides what they mean. ``mirror.Mirror`` reads and
+writes them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from frumious.errors import StateError
 from frumious.models import ListingEntry, canonicalize_name, serial_from_text
+
+# The state layout this version writes; bandersnatch's 2 to 4 are upgraded by a full sync.
+CURRENT_GENERATION = 5
+UPGRADABLE_GENERATIONS = (None, 2, 3, 4)
+
+
+def parse_generation(text: str | None) -> int | None:
+    """The generation marker's number; None when there is none (or it is not a number)."""
+    return int(text.strip()) if text and text.strip().isdigit() else None
+
+
+def parse_serial(text: str) -> int | None:
+    """The serial in ``status``; None when it is empty, StateError when it is not a serial."""
+    if not text.strip():
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise StateError(f"status holds {text.strip()[:40]!r}, not a serial") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Todo:
+    target: int
+    entries: tuple[ListingEntry, ...]
+
+    def render(self) -> bytes:
+        lines = [str(self.target), *(f"{e.name} {e.serial}" for e in self.entries)]
+        return "\n".join(lines).encode("utf-8")
+
+
+def parse_todo(text: str) -> Todo | None:
+    """The todo, or None when it is unusable (bandersnatch then discards it)."""
+    lines = text.split("\n")
+    target = serial_from_text(lines[0])
+    if target is None:
+        return None
+    entries = []
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        name, _, serial = line.rpartition(" ")
+        value = serial_from_text(serial)
+        if not name or value is None:
+            return None
+        entries.append(ListingEntry(name=name, serial=value))
+    return Todo(target=target, entries=tuple(entries))
+
+
+def target_serial(current: int, entries: Iterable[ListingEntry], ceiling: int | None = None) -> int:
+    """The newest serial of ``entries`` (never above ``ceiling``, the root's serial), or ``current``."""
+    newest = max([current, *(entry.serial for entry in entries)])
+    return newest if ceiling is None else max(current, min(newest, ceiling))
+
+
+def parse_listing_etag(text: str, serial: int) -> str | None:
+    """The listing ETag remembered for ``serial``, if the last run saw that serial."""
+    etag, _, saved = text.partition("\n")
+    return etag if saved.strip() == str(serial) else None
+
+
+def render_listing_etag(etag: str, serial: int) -> bytes:
+    return f"{etag}\n{serial}".encode()
 
 
 @dataclass(frozen=True, slots=True)

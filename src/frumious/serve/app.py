@@ -31,7 +31,7 @@ from aiohttp.abc import AbstractStreamWriter
 from packaging.utils import canonicalize_name
 
 from frumious.errors import FrumiousError
-from frumious.protocol import layout, serving
+from frumious.protocol import layout, serving, statefiles
 from frumious.protocol.serving import Variant, make_etag
 from frumious.storage.base import Store, local_paths
 
@@ -336,8 +336,8 @@ class Handler:
 
     async def health(self) -> web.Response:
         serial: int | None = None
-        with contextlib.suppress(FrumiousError, ValueError):
-            serial = int((await self.files.store.read(layout.STATUS)).decode("ascii").strip())
+        with contextlib.suppress(FrumiousError):  # no status yet, or one without a serial
+            serial = statefiles.parse_serial((await self.files.store.read(layout.STATUS)).decode("ascii", "replace"))
         body = {"status": "ok", "serial": serial, "store": self.files.store.description}
         return web.json_response(body, headers={"Cache-Control": "no-store"})
 

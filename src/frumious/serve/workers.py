@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +23,6 @@ from aiohttp.http_exceptions import HttpProcessingError
 from frumious.protocol import serving
 from frumious.serve.app import Handler, ServedFiles
 from frumious.settings import Settings
-from frumious.storage import open_store
 from frumious.storage.base import Store
 
 __all__ = ["CombinedLog", "serve", "serve_main"]
@@ -99,16 +99,24 @@ async def serve(
         await runner.cleanup()
 
 
-def serve_main(settings: Settings, host: str, port: int, root_path: str, workers: int = 1) -> int:
+# Builds the configured store: the composition root (cli.compose) passes its own in.
+OpenStore = Callable[[Settings], Store]
+
+
+def serve_main(
+    settings: Settings, host: str, port: int, root_path: str, workers: int = 1, *, open_store: OpenStore
+) -> int:
     """``frumious serve``: serve the configured mirror until signalled; the exit code."""
     if workers <= 1:
-        asyncio.run(_serve_settings(settings, host, port, root_path, reuse_port=False))
+        asyncio.run(_serve_settings(settings, open_store, host, port, root_path, reuse_port=False))
         return 0
-    return _serve_workers(settings, host, port, root_path, workers)
+    return _serve_workers(settings, open_store, host, port, root_path, workers)
 
 
-async def _serve_settings(settings: Settings, host: str, port: int, root_path: str, *, reuse_port: bool) -> None:
-    store = open_store(settings)
+async def _serve_settings(
+    settings: Settings, open_store: OpenStore, host: str, port: int, root_path: str, *, reuse_port: bool
+) -> None:
+    store = open_store(settings)  # in the process that serves it: a forked worker opens its own
     mirror = settings.mirror
     try:
         await serve(store, host=host, port=port, root_path=root_path, hash_index=mirror.hash_index,
@@ -117,7 +125,9 @@ async def _serve_settings(settings: Settings, host: str, port: int, root_path: s
         await store.close()
 
 
-def _serve_workers(settings: Settings, host: str, port: int, root_path: str, workers: int) -> int:
+def _serve_workers(
+    settings: Settings, open_store: OpenStore, host: str, port: int, root_path: str, workers: int
+) -> int:
     """Fork ``workers`` processes that each listen with SO_REUSEPORT; relay SIGTERM/SIGINT to them.
 
     When one worker fails the others are stopped too, and the exit code is 1.
@@ -138,7 +148,7 @@ def _serve_workers(settings: Settings, host: str, port: int, root_path: str, wor
     try:
         for _ in range(workers):
             if (pid := os.fork()) == 0:  # pragma: no cover - the child
-                _worker(settings, host, port, root_path, reservation)
+                _worker(settings, open_store, host, port, root_path, reservation)
             children.add(pid)
         while children:
             pid, status = os.wait()
@@ -154,13 +164,15 @@ def _serve_workers(settings: Settings, host: str, port: int, root_path: str, wor
     return 1 if failed else 0
 
 
-def _worker(settings: Settings, host: str, port: int, root_path: str, reservation: socket.socket) -> None:
+def _worker(
+    settings: Settings, open_store: OpenStore, host: str, port: int, root_path: str, reservation: socket.socket
+) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):  # until serve() takes over: nothing to finish yet
         signal.signal(signum, lambda _signum, _frame: os._exit(0))
     reservation.close()
     code = 0
     try:
-        asyncio.run(_serve_settings(settings, host, port, root_path, reuse_port=True))
+        asyncio.run(_serve_settings(settings, open_store, host, port, root_path, reuse_port=True))
     except BaseException:
         log.exception("worker %d failed", os.getpid())
         code = 1

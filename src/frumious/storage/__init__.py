@@ -1,8 +1,9 @@
 """Storage backends behind one port (see ``base.Store``), found by name.
 
-The built-in backends are named here, in code, so they open even from a broken install;
-third-party ones come from the ``frumious.storage.v1`` entry-point group, whose entry
-point names a ``Store`` subclass (docs/storage.md). A backend's module is imported only
+The built-in backends are named in code (``settings.BUILTIN_BACKENDS``, which config reads
+too), so they open even from a broken install; third-party ones come from the
+``frumious.storage.v1`` entry-point group, whose entry point names a ``Store`` subclass
+(docs/storage.md). A backend's module is imported only
 when it is chosen, so object-store libraries load only for object stores.
 """
 
@@ -13,7 +14,7 @@ from importlib import import_module
 from importlib.metadata import EntryPoint, entry_points
 
 from frumious.errors import ConfigError
-from frumious.settings import Settings
+from frumious.settings import BUILTIN_BACKENDS, STORAGE_ENTRY_POINT_GROUP, Settings
 from frumious.storage.base import LocalPaths, ObjectInfo, ObjectWriter, Store, local_path, local_paths
 
 __all__ = [
@@ -29,14 +30,7 @@ __all__ = [
     "open_store",
 ]
 
-ENTRY_POINT_GROUP = "frumious.storage.v1"
-
-# name -> "module:Class", imported on use.
-BUILTIN_BACKENDS = {
-    "filesystem": "frumious.storage.filesystem:FilesystemStore",
-    "s3": "frumious.storage.s3:S3Store",
-    "swift": "frumious.storage.swift:SwiftStore",
-}
+ENTRY_POINT_GROUP = STORAGE_ENTRY_POINT_GROUP
 
 # The top-level modules each extra brings; a missing one means the extra is not installed.
 _EXTRA_MODULES = {
