@@ -88,14 +88,14 @@ async def plan_files(
 
 
 def index_rows(
-    mirror: MirrorSettings, project: Project, with_metadata: set[str] | None
+    settings: MirrorSettings, project: Project, with_metadata: set[str] | None
 ) -> tuple[ProjectRow, list[StoredFile]]:
-    """What the index records for a project whose pages were just written."""
+    """What the record keeps for a project whose pages were just written."""
     row = ProjectRow(project.canonical, project.name, project.serial, time.time())
     if with_metadata is None:
         return row, []
     files = []
-    for dist, file, sidecar in stored_files(mirror, project):
+    for dist, file, sidecar in stored_files(settings, project):
         files.append(file)
         if sidecar is not None and dist.filename in with_metadata:
             files.append(sidecar)
@@ -131,22 +131,22 @@ async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> li
     return removed
 
 
-def stored_files(mirror: MirrorSettings, project: Project) -> list[FileEntry]:
+def stored_files(settings: MirrorSettings, project: Project) -> list[FileEntry]:
     """Each file of ``project`` with the object it needs and its .metadata sidecar, if any."""
     result = []
     canonical = project.canonical
     for dist in project.files:
-        digest = dist.digests.get(mirror.digest_name)
+        digest = dist.digests.get(settings.digest_name)
         if not digest:
-            raise BadUpstreamData(f"{dist.filename} has no {mirror.digest_name} digest upstream")
+            raise BadUpstreamData(f"{dist.filename} has no {settings.digest_name} digest upstream")
         key = layout.package_key(dist.url)
-        urls = candidate_urls(mirror, dist.url)
+        urls = candidate_urls(settings, dist.url)
         uploaded = dist.upload_timestamp
         file = StoredFile(
-            key, canonical, dist.version, dist.size, mirror.digest_name, digest, uploaded, False, urls, dist.digests
+            key, canonical, dist.version, dist.size, settings.digest_name, digest, uploaded, False, urls, dist.digests
         )
         sidecar = None
-        best = render.metadata_digest(dist, mirror.digest_name) if mirror.core_metadata else None
+        best = render.metadata_digest(dist, settings.digest_name) if settings.core_metadata else None
         if best is not None:
             # PEP 658: the metadata lives at the file's URL plus ".metadata", as pip builds it.
             sidecar_urls = tuple(f"{url}.metadata" for url in urls)
@@ -163,22 +163,22 @@ def objects(files: list[FileEntry]) -> list[StoredFile]:
     return [obj for _dist, file, sidecar in files for obj in (file, sidecar) if obj is not None]
 
 
-def candidate_urls(mirror: MirrorSettings, url: str) -> tuple[str, ...]:
-    if not mirror.download_mirror:
+def candidate_urls(settings: MirrorSettings, url: str) -> tuple[str, ...]:
+    if not settings.download_mirror:
         return (url,)
-    mirrored = layout.download_url(url, mirror.download_mirror)
-    return (mirrored,) if mirror.download_mirror_no_fallback else (mirrored, url)
+    mirrored = layout.download_url(url, settings.download_mirror)
+    return (mirrored,) if settings.download_mirror_no_fallback else (mirrored, url)
 
 
-async def mirror_files(ctx: Context, plan: list[FileEntry]) -> set[str]:
+async def mirror_files(ctx: Context, files: list[FileEntry]) -> set[str]:
     """Make every file current; the filenames whose .metadata is mirrored."""
-    ctx.progress.files_total += len(plan) + sum(1 for _d, _w, sidecar in plan if sidecar is not None)
-    results = await asyncio.gather(*(_mirror_one(ctx, d, w, s) for d, w, s in plan), return_exceptions=True)
+    ctx.progress.files_total += len(files) + sum(1 for _d, _w, sidecar in files if sidecar is not None)
+    results = await asyncio.gather(*(_mirror_one(ctx, d, w, s) for d, w, s in files), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         # Every file was attempted; a refused disk or lost lease stops the run, else the first failure fails it.
         raise next((e for e in errors if ends_run(e)), errors[0])
-    return {dist.filename for (dist, _w, _s), has_meta in zip(plan, results, strict=True) if has_meta is True}
+    return {dist.filename for (dist, _w, _s), has_meta in zip(files, results, strict=True) if has_meta is True}
 
 
 async def _mirror_one(ctx: Context, dist: DistFile, wanted: StoredFile, sidecar: StoredFile | None) -> bool:
@@ -210,24 +210,24 @@ async def _ensure(ctx: Context, wanted: StoredFile) -> None:
 
 async def write_pages(ctx: Context, project: Project, entry: ListingEntry, with_metadata: set[str] | None) -> None:
     """Render and write the project's pages in the configured formats."""
-    mirror = ctx.settings
+    settings = ctx.settings
 
     def has_metadata(dist: DistFile) -> bool:
         return with_metadata is None or dist.filename in with_metadata
 
     options = {
-        "digest_name": mirror.digest_name,
-        "root_uri": mirror.root_uri,
-        "core_metadata": mirror.core_metadata,
+        "digest_name": settings.digest_name,
+        "root_uri": settings.root_uri,
+        "core_metadata": settings.core_metadata,
         "has_metadata": has_metadata,
     }
     pages: dict[str, bytes] = {}
-    if mirror.simple_format.html:
+    if settings.simple_format.html:
         html = render.project_html(project, raw_name=entry.name, **options)  # type: ignore[arg-type]
         pages["html"], pages["v1_html"] = html, html
-    if mirror.simple_format.json:
+    if settings.simple_format.json:
         pages["v1_json"] = render.project_json(project, **options)  # type: ignore[arg-type]
-    directory = layout.simple_dir(project.canonical, mirror.hash_index)
+    directory = layout.simple_dir(project.canonical, settings.hash_index)
     for ext, data in pages.items():
         ctx.wrote(await ctx.mirror.write_page(directory, ext, data, entry.serial, ctx.now))
 
