@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from frumious.errors import KeyConflict, MassDeleteRefused
-from frumious.models import Project
-from frumious.protocol import layout
+from frumious.models import Project, StoredFile
 from frumious.record.db import MirrorRecord
 from frumious.settings import MirrorSettings
 
@@ -60,24 +59,23 @@ class RunGuard:
                 del self.claims[key]
 
 
-def project_keys(mirror: MirrorSettings, project: Project) -> tuple[dict[str, str], dict[str, str]]:
-    """The release-file keys and the .metadata sidecar keys a project wants, each with its digest."""
+def split_keys(project: Project, stored: Iterable[StoredFile]) -> tuple[dict[str, str], dict[str, str]]:
+    """The release-file keys and the .metadata sidecar keys of ``stored``, each with its digest."""
     files: dict[str, str] = {}
     sidecars: dict[str, str] = {}
-    for dist in project.files:
-        key = layout.package_key(dist.url)
-        digest = dist.digests.get(mirror.digest_name, "").lower()
-        if files.setdefault(key, digest) != digest:
-            raise KeyConflict(f"{project.name}: {key} is advertised twice with different digests")
-        if mirror.core_metadata and dist.metadata_digests:
-            sidecars[layout.metadata_key(key)] = next(iter(dist.metadata_digests.values()), "").lower()
+    for file in stored:
+        digest = file.digest.lower()
+        if file.metadata:
+            sidecars[file.key] = digest
+        elif files.setdefault(file.key, digest) != digest:
+            raise KeyConflict(f"{project.name}: {file.key} is advertised twice with different digests")
     return files, sidecars
 
 
-def claim_keys(guard: RunGuard, record: MirrorRecord, mirror: MirrorSettings, project: Project) -> None:
-    """Claim every key the project's files need, or raise KeyConflict naming who holds one."""
+def claim_keys(guard: RunGuard, record: MirrorRecord, project: Project, stored: Iterable[StoredFile]) -> None:
+    """Claim every key of the project's ``stored`` files (and sidecars), or raise KeyConflict naming who holds one."""
     name = project.canonical
-    files, sidecars = project_keys(mirror, project)
+    files, sidecars = split_keys(project, stored)
     # A release file named like a sidecar must not take the sidecar of the file it is named after.
     bases = {key: key.removesuffix(".metadata") for key in files if key.endswith(".metadata")}
     for key, base in bases.items():

@@ -16,7 +16,8 @@ import logging
 
 from frumious.errors import UpstreamError
 from frumious.models import ListingEntry, canonicalize_name
-from frumious.project import Context, Kind, Outcome
+from frumious.project import Context
+from frumious.runreport import Kind, Outcome
 
 log = logging.getLogger("frumious.sync")
 

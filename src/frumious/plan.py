@@ -2,8 +2,9 @@
 
 ``gather`` does the reading (the todo, the listing or its 304, the remembered failures
 and absences); ``plan`` is pure: from those values, the filters' verdict, the settings,
-the options and ``now`` it returns one frozen ``Plan``. A run resumes an interrupted run's
-``todo`` (filtered by today's filters), or diffs the listing against the mirror. Either way
+the options and ``now`` it returns one frozen ``Plan`` (with notes for the caller to log).
+A run resumes an interrupted run's ``todo`` (filtered by today's filters), or diffs the
+listing against the mirror. Either way
 remembered failures are queued again when their backoff allows, projects that left the
 listing are asked for again to confirm their absence, and the safety valve may refuse
 the run's removals (``Plan.refused``).
@@ -46,8 +47,8 @@ class Memory:
     vanishing: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    async def load(cls, tree: Mirror) -> Memory:
-        return cls(await tree.failures(), await tree.vanishing())
+    async def load(cls, mirror: Mirror) -> Memory:
+        return cls(await mirror.failures(), await mirror.vanishing())
 
 
 class Holdings(Protocol):
@@ -124,6 +125,9 @@ class Plan:
     serial: int = 0
     started: float = 0.0
     memory: Memory = field(default_factory=Memory)
+    # What the plan decided and why, for the caller to log (``plan`` itself does no I/O).
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,17 +138,17 @@ class Reconciled:
 
 
 async def gather(
-    upstream: Upstream, tree: Mirror, filters: FilterSet, now: float, options: Options, *, read_only: bool = False
+    upstream: Upstream, mirror: Mirror, filters: FilterSet, now: float, options: Options, *, read_only: bool = False
 ) -> Inputs:
     """Read what ``plan`` needs; ``read_only`` (a dry run) leaves even an unusable todo in place."""
-    serial = 0 if options.force_check else await tree.serial()
-    memory, holdings = await Memory.load(tree), RecordHoldings(tree.record)
-    todo = await tree.todo(discard_unusable=not read_only)
+    serial = 0 if options.force_check else await mirror.serial()
+    memory, holdings = await Memory.load(mirror), RecordHoldings(mirror.record)
+    todo = await mirror.todo(discard_unusable=not read_only)
     if todo is not None:
         return Inputs(serial, now, memory, holdings, todo=todo)
-    changed = await tree.filters_changed(filters.fingerprint)
-    etag = await tree.listing_etag(serial) if serial and not changed else None
-    listing = await fetch_listing(upstream, tree.settings, filters, etag)
+    changed = await mirror.filters_changed(filters.fingerprint)
+    etag = await mirror.listing_etag(serial) if serial and not changed else None
+    listing = await fetch_listing(upstream, mirror.settings, filters, etag)
     return Inputs(serial, now, memory, holdings, listing=listing, etag=etag, filters_changed=changed)
 
 
@@ -178,25 +182,27 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
     if todo is not None:
         # Filters apply to resumed work too: a project blocklisted since is not fetched.
         entries = tuple(entry for entry in todo.entries if allows(entry.name))
-        if len(entries) < len(todo.entries):
-            log.info("Dropped %d resumed project(s) the filters now exclude", len(todo.entries) - len(entries))
-        log.info("Resuming an interrupted run: %d project(s) left", len(entries))
-        return Plan(queue=entries, target=max(serial, todo.target), resumed=True, keep_vanishing=True)
+        dropped = len(todo.entries) - len(entries)
+        notes = [f"Dropped {dropped} resumed project(s) the filters now exclude"] if dropped else []
+        notes.append(f"Resuming an interrupted run: {len(entries)} project(s) left")
+        target = max(serial, todo.target)
+        return Plan(queue=entries, target=target, resumed=True, keep_vanishing=True, notes=tuple(notes))
     if listing is None:
-        log.info("The upstream listing is unchanged since serial %d", serial)
+        note = f"The upstream listing is unchanged since serial {serial}"
         # Unchanged listing: the projects absent from it before are absent still.
         held = [n for n in sorted(inputs.memory.vanishing) if inputs.holdings.holds(n)]
         vanished = tuple(n for n in held if allows(n))
         queue = tuple(ListingEntry(name, 0) for name in vanished)
-        return Plan(queue, serial, False, listing_etag=inputs.etag, listing_unchanged=True, vanished=vanished)
+        return Plan(
+            queue, serial, False, listing_etag=inputs.etag, listing_unchanged=True, vanished=vanished, notes=(note,)
+        )
+    warnings: tuple[str, ...] = ()
     if listing.serial is not None and not listing.partial and serial > listing.serial:
         # Nothing upstream looks new until it passes our serial: say so rather than stall quietly.
-        log.warning(
-            "The mirror's serial %d is beyond the upstream's own (%d), so changes up to %d go unseen"
-            " (a serial from another master or an older frumious?); run `frumious mirror --force-check`",
-            serial,
-            listing.serial,
-            serial,
+        warnings = (
+            f"The mirror's serial {serial} is beyond the upstream's own ({listing.serial}), so changes up to"
+            f" {serial} go unseen (a serial from another master or an older frumious?);"
+            " run `frumious mirror --force-check`",
         )
     found = reconcile(
         listing.entries,
@@ -215,6 +221,7 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
         vanished=found.vanished,
         ceiling=listing.serial,
         invalid=tuple(sorted({canonicalize_name(n) for n in listing.invalid if allows(n)})),
+        warnings=warnings,
     )
 
 
@@ -261,10 +268,10 @@ def removal_limit(local_count: int, share: float) -> int:
     return max(1, int(local_count * share))
 
 
-def whole_removals(settings: MirrorSettings, found: Plan) -> list[str]:
+def whole_removals(settings: MirrorSettings, plan: Plan) -> list[str]:
     """The projects this run removes whole if upstream confirms: confirmable absences, pruned exclusions."""
-    confirmable = [] if settings.keep_removed else list(found.confirmable)
-    return confirmable + (list(found.excluded) if settings.prune_filtered else [])
+    confirmable = [] if settings.keep_removed else list(plan.confirmable)
+    return confirmable + (list(plan.excluded) if settings.prune_filtered else [])
 
 
 def safety_valve(found: Plan, holdings: Holdings, settings: MirrorSettings, options: Options) -> Plan:
@@ -298,13 +305,14 @@ def safety_valve(found: Plan, holdings: Holdings, settings: MirrorSettings, opti
     )
 
 
-def published_serial(found: Plan, current: int, synced: set[str]) -> int:
-    """The serial a finished run publishes: the newest that every synced project reached.
+def published_serial(plan: Plan, synced: set[str]) -> int:
+    """The serial a finished run publishes: the newest that every synced project (canonical names) reached.
 
     Failed projects do not hold it back (they are carried by name); a resumed run
     publishes at least the target its interrupted run was heading for; a refused run publishes nothing new.
     """
-    if found.refused is not None:
+    current = plan.serial
+    if plan.refused is not None:
         return current
-    reached = [entry for entry in found.queue if canonicalize_name(entry.name) in synced]
-    return state.target_serial(max(current, found.target) if found.resumed else current, reached, found.ceiling)
+    reached = [entry for entry in plan.queue if canonicalize_name(entry.name) in synced]
+    return state.target_serial(max(current, plan.target) if plan.resumed else current, reached, plan.ceiling)

@@ -40,12 +40,8 @@ class Report:
     progress: Progress = field(default_factory=Progress)
 
     @property
-    def failures(self) -> dict[str, str]:
-        return self.failed
-
-    @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failed
 
     @property
     def seconds(self) -> float:

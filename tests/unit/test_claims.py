@@ -9,6 +9,7 @@ import pytest
 from frumious import claims
 from frumious.errors import KeyConflict, MassDeleteRefused
 from frumious.models import DistFile, Project, StoredFile
+from frumious.project import objects, stored_files
 from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
 
@@ -33,6 +34,10 @@ def project(name: str, *files: DistFile) -> Project:
     return Project(name, 1, {"1.0": files})
 
 
+def claim(guard: claims.RunGuard, index: MirrorRecord, wanted: Project) -> None:
+    claims.claim_keys(guard, index, wanted, objects(stored_files(MIRROR, wanted)))
+
+
 def own(index: MirrorRecord, name: str, key: str, digest: str = "aa", *, metadata: bool = False) -> None:
     index.record(ProjectRow(name, name, 1), [StoredFile(key, name, "1.0", 3, "sha256", digest, None, metadata)])
 
@@ -41,16 +46,16 @@ def test_a_key_recorded_for_another_project_is_refused(index) -> None:
     own(index, "first", "web/packages/x/a.whl", "aa")
     for digest, said in (("bb", "different bytes"), ("aa", "the same bytes")):
         with pytest.raises(KeyConflict, match=f"already belongs to first \\({said}\\)"):
-            claims.claim_keys(claims.RunGuard(), index, MIRROR, project("second", dist("/packages/x/a.whl", digest)))
+            claim(claims.RunGuard(), index, project("second", dist("/packages/x/a.whl", digest)))
     # The owner itself may change its file.
-    claims.claim_keys(claims.RunGuard(), index, MIRROR, project("first", dist("/packages/x/a.whl", "cc")))
+    claim(claims.RunGuard(), index, project("first", dist("/packages/x/a.whl", "cc")))
 
 
 def test_claims_of_this_run_count_before_the_index_records_them(index) -> None:
     guard = claims.RunGuard()
-    claims.claim_keys(guard, index, MIRROR, project("first", dist("/packages/x/a.whl")))
+    claim(guard, index, project("first", dist("/packages/x/a.whl")))
     with pytest.raises(KeyConflict, match="first"):
-        claims.claim_keys(guard, index, MIRROR, project("second", dist("/packages/x/a.whl")))
+        claim(guard, index, project("second", dist("/packages/x/a.whl")))
     assert guard.held_by_other(index, "web/packages/x/a.whl", "second")
     assert not guard.held_by_other(index, "web/packages/x/a.whl", "first")
     # Once the project is done the index speaks for its keys; the run keeps no claim in memory.
@@ -60,26 +65,26 @@ def test_claims_of_this_run_count_before_the_index_records_them(index) -> None:
 
 def test_sidecar_keys_cannot_be_shadowed(index) -> None:
     guard = claims.RunGuard()
-    claims.claim_keys(guard, index, MIRROR, project("first", dist("/packages/x/a.whl", metadata="mm")))
+    claim(guard, index, project("first", dist("/packages/x/a.whl", metadata="mm")))
     with pytest.raises(KeyConflict):
-        claims.claim_keys(guard, index, MIRROR, project("second", dist("/packages/x/a.whl.metadata")))
+        claim(guard, index, project("second", dist("/packages/x/a.whl.metadata")))
     # Without an advertised sidecar the name is still reserved for one.
     own(index, "third", "web/packages/y/b.whl")
     with pytest.raises(KeyConflict, match=r"shadow the \.metadata of third"):
-        claims.claim_keys(claims.RunGuard(), index, MIRROR, project("fourth", dist("/packages/y/b.whl.metadata")))
+        claim(claims.RunGuard(), index, project("fourth", dist("/packages/y/b.whl.metadata")))
     # The other way round: a sidecar key that is already someone's release file.
     own(index, "fifth", "web/packages/z/c.whl.metadata")
     with pytest.raises(KeyConflict, match="fifth"):
-        claims.claim_keys(claims.RunGuard(), index, MIRROR, project("sixth", dist("/packages/z/c.whl", metadata="m")))
+        claim(claims.RunGuard(), index, project("sixth", dist("/packages/z/c.whl", metadata="m")))
 
 
 def test_one_project_cannot_collide_with_itself(index) -> None:
     twice = project("p", dist("/packages/x/a.whl", "aa"), dist("/packages/x/a.whl", "bb"))
     with pytest.raises(KeyConflict, match="twice"):
-        claims.claim_keys(claims.RunGuard(), index, MIRROR, twice)
+        claim(claims.RunGuard(), index, twice)
     shadow = project("p", dist("/packages/x/a.whl", metadata="mm"), dist("/packages/x/a.whl.metadata"))
     with pytest.raises(KeyConflict, match=r"both a file and a \.metadata sidecar"):
-        claims.claim_keys(claims.RunGuard(), index, MIRROR, shadow)
+        claim(claims.RunGuard(), index, shadow)
 
 
 @pytest.mark.parametrize(

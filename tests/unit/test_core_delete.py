@@ -43,5 +43,5 @@ async def test_deleting_a_project_the_mirror_lacks_fails_and_removes_nothing(tmp
     before = bench.stored()
     async with bench.opened() as (tree, _upstream):
         report = await delete_projects(tree, ["no-such-project"], Progress())
-    assert not report.ok and "no-such-project" in report.failures
+    assert not report.ok and "no-such-project" in report.failed
     assert bench.stored() == before

@@ -1,4 +1,4 @@
-"""``project.sync_project`` on in-memory fakes: one project's files, pages, record rows and pruning."""
+"""``sync.sync_project`` on in-memory fakes: one project's files, pages, record rows and pruning."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from fakepypi import default_index, mem_index
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry
-from frumious.project import Context, sync_project
+from frumious.project import Context
 from frumious.stats import Progress
+from frumious.sync import sync_project
 from frumious.testing.harness import Bench
 from frumious.upstream import Upstream
 

@@ -15,10 +15,9 @@ from frumious.errors import ResourceError
 from frumious.filters import load_filters
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry
-from frumious.project import Kind, Outcome
 from frumious.record import rebuild
+from frumious.runreport import Kind, Outcome, SyncReport
 from frumious.stats import Progress, RunStopped, stops_with
-from frumious.sync import Results, SyncReport
 from frumious.testing.memhttp import BASE, MemHTTP, MemIndex
 from frumious.upstream import Upstream
 
@@ -41,7 +40,7 @@ from frumious.upstream import Upstream
 )
 def test_an_outcome_lands_in_its_place_in_the_report(outcome: Outcome, expected: dict[str, object]) -> None:
     report = SyncReport()
-    report.add(outcome)
+    report.add(ListingEntry(outcome.name, 7), outcome)
     fields = ("synced", "skipped", "gone", "failed", "no_releases", "no_releases_kept", "removed", "would_prune")
     for name in fields:
         empty: object = {} if isinstance(getattr(report, name), dict) else []
@@ -50,13 +49,13 @@ def test_an_outcome_lands_in_its_place_in_the_report(outcome: Outcome, expected:
 
 
 def test_only_failed_and_gone_projects_hold_the_serial_back() -> None:
-    results = Results()
+    report = SyncReport()
     entries = {kind: ListingEntry(f"P-{kind.name}", 7) for kind in Kind}
     for kind, entry in entries.items():
-        results.add(entry, Outcome(entry.name, kind))
-    assert results.failed == {"p-failed": entries[Kind.FAILED]}
-    assert results.gone == ["p-gone"]
-    assert results.synced == {"p-synced", "p-skipped", "p-no-releases"}
+        report.add(entry, Outcome(entry.name, kind))
+    assert report.retry == {"p-failed": entries[Kind.FAILED]}
+    assert report.gone == ["P-GONE"]
+    assert report.reached == {"p-synced", "p-skipped", "p-no-releases"}
 
 
 def test_outcomes_are_frozen() -> None:

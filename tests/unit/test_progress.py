@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from frumious.cli.progress import human_bytes, human_seconds, progress_line, summary
+from frumious.runreport import SyncReport
 from frumious.stats import Progress
-from frumious.sync import SyncReport
 
 
 def test_progress_line_shows_counts_bytes_rate_and_eta() -> None:

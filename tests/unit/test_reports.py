@@ -7,8 +7,8 @@ import pytest
 from frumious.delete import DeleteReport
 from frumious.plan import Plan
 from frumious.record.rebuild import Rebuilt
+from frumious.runreport import DryRun, SyncReport
 from frumious.stats import Report
-from frumious.sync import DryRun, SyncReport
 from frumious.verify import VerifyOptions, VerifyReport
 
 
@@ -26,7 +26,7 @@ from frumious.verify import VerifyOptions, VerifyReport
 def test_every_report_shares_the_base(report: Report) -> None:
     assert isinstance(report, Report)
     assert report.seconds == 2.5
-    assert report.ok and report.failures == {}
+    assert report.ok and report.failed == {}
 
 
 def test_a_failure_makes_a_report_not_ok_except_a_dry_run() -> None:

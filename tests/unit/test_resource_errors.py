@@ -96,7 +96,7 @@ def test_an_io_error_on_a_healthy_disk_is_still_not_damage(tmp_path: Path) -> No
 
 
 def test_the_summary_of_a_stopped_run_says_status_is_unchanged() -> None:
-    from frumious.sync import SyncReport
+    from frumious.runreport import SyncReport
 
     lines = progress.stopped_summary(SyncReport(synced=["a", "b"]), 3.0)
     assert lines[0].startswith("Projects: 2 synced")

@@ -10,7 +10,7 @@ from frumious.models import ListingEntry
 from frumious.plan import reconcile
 from frumious.protocol import pagelinks, parse, statefiles
 from frumious.retries import Failure
-from frumious.sync import SyncReport
+from frumious.runreport import SyncReport
 
 
 def test_failures_round_trip() -> None:

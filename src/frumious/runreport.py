@@ -1,0 +1,110 @@
+"""What a sync returns: one frozen ``Outcome`` per project, aggregated into the run's ``SyncReport``.
+
+``mirror --dry-run`` returns a ``DryRun`` instead: the plan, and nothing written. Values only:
+the algorithm that fills them is ``sync.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from frumious.models import ListingEntry, canonicalize_name
+from frumious.plan import Plan
+from frumious.stats import Report
+
+
+class Kind(Enum):
+    """What became of one queued project."""
+
+    SYNCED = "synced"
+    SKIPPED = "skipped by a metadata filter"
+    NO_RELEASES = "listed with no releases"
+    GONE = "gone upstream"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What syncing one project did, by its listed name; the run aggregates these into its report.
+
+    ``reason`` says why it FAILED; ``kept`` counts the files a project with NO_RELEASES still holds;
+    ``removed`` its stale files removed, ``would_prune`` those kept though filtered (prune-filtered = false).
+    """
+
+    name: str
+    kind: Kind
+    reason: str = ""
+    kept: int = 0
+    removed: tuple[str, ...] = ()
+    would_prune: tuple[str, ...] = ()
+
+    @property
+    def canonical(self) -> str:
+        return canonicalize_name(self.name)
+
+
+@dataclass
+class SyncReport(Report):
+    """What a run did: the projects' outcomes aggregated (``add``), and what the run itself removed or refused."""
+
+    serial: int = 0
+    listing_unchanged: bool = False
+    stopped_early: bool = False
+    excluded: list[str] = field(default_factory=list)
+    # The plan's refusal (the safety valve): nothing removed whole, no serial published.
+    refused: str | None = None
+    synced: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # by a metadata filter
+    gone: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # object keys
+    removed_projects: list[str] = field(default_factory=list)
+    # Projects (and files) now excluded by filters but kept: prune-filtered = false.
+    would_prune: list[str] = field(default_factory=list)
+    # Projects that failed quarantine-after runs in a row: name -> when they are tried next.
+    quarantined: dict[str, str] = field(default_factory=dict)
+    # Listed upstream with no releases (their JSON is a 404); of those, the ones the mirror holds files for.
+    no_releases: list[str] = field(default_factory=list)
+    no_releases_kept: dict[str, int] = field(default_factory=dict)
+    # The run's bookkeeping, by canonical name: the failures to carry, at their listed serial, and
+    # the projects that reached theirs (synced, skipped by a filter, or listed with no releases).
+    retry: dict[str, ListingEntry] = field(default_factory=dict)
+    reached: set[str] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.refused is None
+
+    def add(self, entry: ListingEntry, outcome: Outcome) -> None:
+        """Count one queued project's outcome."""
+        name = outcome.name
+        if outcome.kind is Kind.FAILED:
+            self.failed[name] = outcome.reason
+            self.retry[outcome.canonical] = entry
+        elif outcome.kind is Kind.GONE:
+            self.gone.append(name)
+        else:  # nothing holds the serial back
+            self.reached.add(outcome.canonical)
+            if outcome.kind is Kind.SYNCED:
+                self.synced.append(name)
+            elif outcome.kind is Kind.SKIPPED:
+                self.skipped.append(name)
+            else:
+                self.no_releases.append(name)
+                if outcome.kept:
+                    self.no_releases_kept[name] = outcome.kept
+        self.removed.extend(outcome.removed)
+        self.would_prune.extend(outcome.would_prune)
+
+
+@dataclass
+class DryRun(Report):
+    """``mirror --dry-run``: the plan a run would follow, after the safety valve; nothing was written."""
+
+    serial: int
+    plan: Plan
+    prune_filtered: bool
+
+    @property
+    def ok(self) -> bool:
+        return True  # a plan, even one that refuses removals, is a successful dry run
