@@ -16,7 +16,7 @@ synced concurrently cannot both pass a check that only one of them should.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from frumious.errors import KeyConflict, MassDeleteRefused
@@ -47,10 +47,6 @@ class RunGuard:
         found = record.holders(key for key in wanted if key not in self.claims)
         found.update((key, self.claims[key]) for key in wanted if key in self.claims)
         return found
-
-    def held_by_other(self, record: MirrorRecord, key: str, project: str) -> bool:
-        holder = self.holders(record, [key]).get(key)
-        return holder is not None and holder[0] != project
 
     def release(self, project: str) -> None:
         """The project's sync recorded its files (the index speaks for them now) or failed."""
@@ -132,8 +128,3 @@ def file_limit(mirror_files: int, share: float) -> int:
 def owned_files(record: MirrorRecord, names: Iterable[str]) -> int:
     """The release files the index records for these projects (what removing them all removes)."""
     return sum(1 for name in names for row in record.files(name) if not row.metadata)
-
-
-def foreign(guard: RunGuard, record: MirrorRecord, name: str) -> Callable[[str], bool]:
-    """Whether a key is held by a project other than ``name``: such keys are never removed for it."""
-    return lambda key: guard.held_by_other(record, key, name)

@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from frumious import claims, retries, state
+from frumious import claims, retries
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, canonicalize_name
+from frumious.protocol.statefiles import Todo, target_serial
 from frumious.record.db import MirrorRecord
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings
-from frumious.state import Todo
 from frumious.upstream import Listing, Upstream
 
 log = logging.getLogger("frumious.sync")
@@ -214,7 +214,7 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
     )
     return Plan(
         queue=found.queue,
-        target=state.target_serial(serial, found.queue, listing.serial),
+        target=target_serial(serial, found.queue, listing.serial),
         resumed=False,
         listing_etag=listing.etag,
         excluded=found.excluded,
@@ -315,4 +315,4 @@ def published_serial(plan: Plan, synced: set[str]) -> int:
     if plan.refused is not None:
         return current
     reached = [entry for entry in plan.queue if canonicalize_name(entry.name) in synced]
-    return state.target_serial(max(current, plan.target) if plan.resumed else current, reached, plan.ceiling)
+    return target_serial(max(current, plan.target) if plan.resumed else current, reached, plan.ceiling)

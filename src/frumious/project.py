@@ -125,7 +125,7 @@ def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[st
 
 async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> list[str]:
     """Remove the files ``stale_files`` chose, except any another project holds; the keys removed."""
-    removed = await ctx.mirror.remove_files(doomed, claims.foreign(ctx.guard, ctx.record, kept.canonical))
+    removed = await ctx.mirror.remove_files(doomed, ctx.mirror.owned_elsewhere(kept.canonical, ctx.guard.claims))
     if removed:
         log.info("%s: removed %d file(s) no longer offered or now filtered out", kept.name, len(removed))
     return removed

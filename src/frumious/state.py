@@ -11,12 +11,10 @@ from __future__ import annotations
 import time
 
 from frumious.protocol import layout
-from frumious.protocol.statefiles import Todo, parse_todo, target_serial
+from frumious.protocol.statefiles import Todo
 from frumious.storage.base import Store
 
-# Todo, parse_todo and target_serial live in protocol.statefiles (pure); named here for the
-# modules that still import them from state.
-__all__ = ["Todo", "TodoCheckpoint", "parse_todo", "target_serial"]
+__all__ = ["TodoCheckpoint"]
 
 
 class TodoCheckpoint:

@@ -41,14 +41,15 @@ from frumious.project import (
     stored_files,
     write_pages,
 )
+from frumious.protocol.statefiles import Todo
 from frumious.retries import Failure
 from frumious.runreport import DryRun, Kind, Outcome, SyncReport
 from frumious.settings import MirrorSettings
-from frumious.state import Todo, TodoCheckpoint
+from frumious.state import TodoCheckpoint
 from frumious.stats import Progress, stops_with
 from frumious.upstream import Upstream
 
-__all__ = ["DryRun", "Policy", "SyncReport", "dry_run", "mirror", "sync", "sync_project", "sync_projects"]
+__all__ = ["Policy", "dry_run", "mirror", "sync", "sync_project", "sync_projects"]
 
 log = logging.getLogger("frumious.sync")
 NO_OPTIONS = Options()

@@ -16,6 +16,7 @@ from frumious.config import loads
 from frumious.filters import load_filters
 from frumious.mirror import Mirror
 from frumious.record import rebuild
+from frumious.runreport import SyncReport
 from frumious.settings import Settings
 from frumious.stats import Progress
 from frumious.testing.memhttp import BASE, MemHTTP, MemIndex
@@ -27,7 +28,7 @@ def settings(directory: Path) -> Settings:
     return loads(text, environ={})
 
 
-async def run(config: Settings, client: MemHTTP) -> sync.SyncReport:
+async def run(config: Settings, client: MemHTTP) -> SyncReport:
     async with (
         locked_store(config) as store,
         rebuild.current_record(store, config.mirror) as record,

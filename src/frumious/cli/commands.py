@@ -22,7 +22,7 @@ from frumious.stats import Report
 if TYPE_CHECKING:  # the cores are imported when a command runs, not when the CLI starts
     from frumious.delete import DeleteReport
     from frumious.record.rebuild import Rebuilt
-    from frumious.sync import DryRun, SyncReport
+    from frumious.runreport import DryRun, SyncReport
     from frumious.verify import VerifyReport
 
 MAX_WORKERS = 64

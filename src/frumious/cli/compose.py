@@ -25,6 +25,7 @@ from frumious.plan import Options
 from frumious.protocol import layout
 from frumious.record import copy, db, rebuild
 from frumious.record.db import MirrorRecord
+from frumious.runreport import DryRun, SyncReport
 from frumious.settings import Settings
 from frumious.stats import Progress
 from frumious.storage import open_store
@@ -122,12 +123,12 @@ async def holding_lock(store: Store) -> AsyncIterator[None]:
         raise
 
 
-async def run_mirror(settings: Settings, progress: Progress, options: Options) -> sync_core.SyncReport:
+async def run_mirror(settings: Settings, progress: Progress, options: Options) -> SyncReport:
     async with open_mirror(settings, filters=True) as opened:
         return await sync_core.mirror(opened.upstream, opened.mirror, opened.filters, progress, options)
 
 
-async def run_dry_mirror(settings: Settings, progress: Progress, options: Options) -> sync_core.DryRun:
+async def run_dry_mirror(settings: Settings, progress: Progress, options: Options) -> DryRun:
     """``mirror --dry-run``: no lock and a private copy of the record, so nothing in the mirror is written."""
     async with open_mirror(settings, filters=True, record="copy", lock=False) as opened:
         return await sync_core.dry_run(opened.upstream, opened.mirror, opened.filters, progress, options)
@@ -135,7 +136,7 @@ async def run_dry_mirror(settings: Settings, progress: Progress, options: Option
 
 async def run_sync(
     settings: Settings, progress: Progress, names: Sequence[str], skip_root: bool, allow_mass_delete: bool
-) -> sync_core.SyncReport:
+) -> SyncReport:
     async with open_mirror(settings, filters=True) as opened:
         return await sync_core.sync_projects(
             opened.upstream,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from frumious.stats import Progress, Report
 
 if TYPE_CHECKING:  # the core is imported when a run stops, not when the CLI starts
-    from frumious.sync import SyncReport
+    from frumious.runreport import SyncReport
 
 
 def human_bytes(count: float) -> str:
@@ -100,7 +100,7 @@ def stopped_summary(report: Report | None, seconds: float) -> list[str]:
 
     ``report`` is the partial report the stopped command carried (None when it stopped outside one).
     """
-    from frumious.sync import SyncReport
+    from frumious.runreport import SyncReport
 
     if not isinstance(report, SyncReport):
         # verify, delete and reindex stop with the same lines: what they removed, failed or found gone.

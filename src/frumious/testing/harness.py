@@ -23,6 +23,7 @@ from frumious.filters import load_filters
 from frumious.mirror import Mirror
 from frumious.plan import Options
 from frumious.record.db import MirrorRecord
+from frumious.runreport import SyncReport
 from frumious.settings import Settings
 from frumious.stats import Progress
 from frumious.testing.memhttp import MemHTTP, MemIndex
@@ -71,7 +72,7 @@ class Bench:
         finally:
             record.close()
 
-    async def mirror(self, options: Options | None = None) -> sync.SyncReport:
+    async def mirror(self, options: Options | None = None) -> SyncReport:
         """One ``frumious mirror`` run with the configured filters."""
         async with self.opened() as (tree, upstream):
             return await sync.mirror(upstream, tree, load_filters(self.settings), Progress(), options or Options())
