@@ -84,41 +84,15 @@ class MirrorSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class S3Settings:
-    region_name: str = ""
-    aws_access_key_id: str = ""
-    aws_secret_access_key: str = ""
-    endpoint_url: str = ""
-    signature_version: str = ""
-    # config_param_<Name> keys, without the prefix, passed to put/copy calls.
-    extra_args: Mapping[str, str] = field(default_factory=dict)
-    verify_concurrency: int = 50
-    max_attempts: int = 10
-
-
-@dataclass(frozen=True, slots=True)
-class SwiftSettings:
-    default_container: str = "bandersnatch"
-    auth_url: str = ""
-    username: str = ""
-    password: str = ""
-    project_name: str = ""
-    user_domain_name: str = ""
-    project_domain_name: str = ""
-    object_storage_url: str = ""
-    region: str = ""
-    project_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class Settings:
     mirror: MirrorSettings
     # [plugins] enabled, in file order; ("all",) means every filter.
     plugins: tuple[str, ...] = ()
     # Every section as parsed (after interpolation), for filter plugins.
     sections: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    s3: S3Settings = field(default_factory=S3Settings)
-    swift: SwiftSettings = field(default_factory=SwiftSettings)
+    # The keys each section sets itself (not inherited from [DEFAULT]), so a reader of a
+    # section, such as a storage backend, can warn about unknown ones without false alarms.
+    own_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Non-fatal findings (dead keys, deprecated spellings) for the CLI to log.
     warnings: tuple[str, ...] = ()
     path: str = ""

@@ -399,7 +399,7 @@ auth_url = {saio.auth_url}
 username = {saio.user}
 password = {saio.key}
 """
-    opened = open_store(config.loads(text, environ={}))
+    opened = open_store(config.loads(text))
     try:
         assert opened.description == f"{kind}://{raw.container}/{PREFIX}"
         await opened.write("status", b"42", mtime=3.0, digests={"sha256": "c" * 64})

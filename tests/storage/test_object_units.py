@@ -8,14 +8,15 @@ import time
 import pytest
 import swiftclient
 
+from frumious import config
 from frumious.errors import ConfigError, LockHeld, StorageError
-from frumious.settings import MirrorSettings, S3Settings, Settings, SwiftSettings
 from frumious.storage import local_paths, objectlock
 from frumious.storage.objectbase import content_type, info_from_meta, metadata
 from frumious.storage.s3 import S3Store
 from frumious.storage.s3client import parse_directory
 from frumious.storage.swift import SwiftStore
 from frumious.storage.swiftconn import Connections, SwiftAuth
+from frumious.storage.swiftsettings import SwiftSettings, read_swift
 
 
 def test_parse_directory() -> None:
@@ -27,29 +28,22 @@ def test_parse_directory() -> None:
 
 
 async def test_s3_from_settings() -> None:
-    settings = Settings(
-        mirror=MirrorSettings(directory="/bucket/pre/fix", storage_backend="s3"),
-        s3=S3Settings(
-            region_name="eu-west-1",
-            aws_access_key_id="id",
-            aws_secret_access_key="secret",
-            endpoint_url="http://127.0.0.1:9",
-            signature_version="s3v4",
-            extra_args={"ServerSideEncryption": "aws:kms", "BucketKeyEnabled": "true", "Bogus": "1"},
-            verify_concurrency=64,
-            max_attempts=7,
-        ),
+    settings = config.loads(
+        "[mirror]\ndirectory = /bucket/pre/fix\nstorage-backend = s3\n[s3]\nregion_name = eu-west-1\n"
+        "aws_access_key_id = id\naws_secret_access_key = secret\nendpoint_url = http://127.0.0.1:9\n"
+        "signature_version = s3v4\nconfig_param_ServerSideEncryption = aws:kms\n"
+        "config_param_BucketKeyEnabled = true\nconfig_param_Bogus = 1\nverify_concurrency = 64\nmax_attempts = 7\n"
     )
     store = S3Store.from_settings(settings)
     try:
         assert (store.bucket, store.prefix) == ("bucket", "pre/fix")
         assert store.description == "s3://bucket/pre/fix"
         assert local_paths(store) is None
-        config = store._client.meta.config
+        boto = store._client.meta.config
         # botocore counts retries after the first try, as bandersnatch passed it.
-        assert config.retries == {"total_max_attempts": 8, "mode": "adaptive"}
-        assert config.max_pool_connections == 64
-        assert config.signature_version == "s3v4"
+        assert boto.retries == {"total_max_attempts": 8, "mode": "adaptive"}
+        assert boto.max_pool_connections == 64
+        assert boto.signature_version == "s3v4"
         assert store._client.meta.region_name == "eu-west-1"
         # config_param_* values reach only operations that take them, with their types.
         assert store._extra_for("PutObject") == {"ServerSideEncryption": "aws:kms", "BucketKeyEnabled": True}
@@ -59,11 +53,9 @@ async def test_s3_from_settings() -> None:
 
 
 def test_swift_auth_from_settings_and_environment() -> None:
-    from frumious import config
-
     env = {"OS_AUTH_URL": "https://keystone.example/v3", "OS_USERNAME": "env-user", "OS_PASSWORD": "pw"}
     text = "[mirror]\ndirectory = /p\nstorage-backend = swift\n[swift]\nproject_name = proj\nregion = RegionTwo\n"
-    auth = SwiftAuth.from_settings(config.loads(text, environ=env).swift)
+    auth = SwiftAuth.from_settings(read_swift(config.loads(text), environ=env))
     assert auth.auth_url == "https://keystone.example/v3" and auth.username == "env-user"
     assert auth.version == "3"
     conn = auth.connect(None, retries=1)
@@ -79,9 +71,11 @@ def test_swift_auth_from_settings_and_environment() -> None:
 
 
 async def test_swift_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    swift = SwiftSettings(default_container="c", auth_url="http://127.0.0.1:9/auth/v1.0", username="u:v")
-    settings = Settings(mirror=MirrorSettings(directory="/pypi", storage_backend="swift"), swift=swift)
-    # The environment was config.load's business; from_settings does not look at it again.
+    text = "[mirror]\ndirectory = /pypi\nstorage-backend = swift\n"
+    settings = config.loads(
+        text + "[swift]\ndefault_container = c\nauth_url = http://127.0.0.1:9/auth/v1.0\nusername = u:v\n"
+    )
+    # from_settings reads the environment, but a key [swift] sets wins over it.
     monkeypatch.setenv("OS_USERNAME", "someone-else")
     store = SwiftStore.from_settings(settings)
     try:

@@ -11,19 +11,18 @@ import pytest
 from frumious import config
 from frumious.config import EXAMPLE_CONFIG, default_config_path, load, loads
 from frumious.errors import ConfigError, ConfigMissing
-from frumious.settings import CompareMethod, MirrorSettings, S3Settings, Settings, SimpleFormat, SwiftSettings
+from frumious.settings import CompareMethod, MirrorSettings, Settings, SimpleFormat
 
 BASE = "[mirror]\ndirectory = /srv/pypi\n"
-NO_ENV: dict[str, str] = {}
 
 
 def parse(extra: str = "", base: str = BASE) -> Settings:
-    return loads(base + extra, environ=NO_ENV)
+    return loads(base + extra)
 
 
 def problems_of(text: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        loads(text, environ=NO_ENV)
+        loads(text)
     return caught.value.problems
 
 
@@ -34,8 +33,6 @@ def test_minimal_config_gives_every_default() -> None:
     settings = parse()
     assert settings.mirror == MirrorSettings(directory="/srv/pypi")
     assert settings.plugins == ()
-    assert settings.s3 == S3Settings()
-    assert settings.swift == SwiftSettings(user_domain_name="default", project_domain_name="default")
     assert settings.warnings == ()
     assert settings.path == "<string>"
 
@@ -113,13 +110,6 @@ def test_release_files_off_without_root_uri_links_to_pythonhosted() -> None:
     assert kept.warnings == ()
 
 
-def test_s3_backend_accepts_bucket_directories() -> None:
-    for directory in ("/bucket/prefix", "/bucket", "/bucket/deep/prefix"):
-        settings = parse("storage-backend = s3\n", base=f"[mirror]\ndirectory = {directory}\n")
-        assert settings.mirror.storage_backend == "s3"
-        assert settings.mirror.directory == directory
-
-
 # --- validation -------------------------------------------------------------------------------
 
 BAD_VALUES = [
@@ -181,16 +171,8 @@ def test_directory_is_required(text: str) -> None:
     assert problems_of(text) == ["[mirror] directory: required but not set; name the directory the mirror lives in"]
 
 
-@pytest.mark.parametrize("directory", ["bucket/prefix", "//prefix", "/"])
-def test_s3_backend_needs_bucket_prefix_directory(directory: str) -> None:
-    problems = problems_of(f"[mirror]\ndirectory = {directory}\nstorage-backend = s3\n")
-    assert len(problems) == 1
-    assert problems[0].startswith("[mirror] directory:")
-    assert "/bucket/prefix" in problems[0]
-
-
 def test_every_problem_is_reported_together() -> None:
-    text = "[mirror]\nworkers = 99\njson = perhaps\nmaster = ftp://x\ndigest_name = sha1\n[s3]\nmax_attempts = many\n"
+    text = "[mirror]\nworkers = 99\njson = perhaps\nmaster = ftp://x\ndigest_name = sha1\n"
     problems = problems_of(text)
     keys = sorted(p.split(":", 1)[0] for p in problems)
     assert keys == [
@@ -199,10 +181,9 @@ def test_every_problem_is_reported_together() -> None:
         "[mirror] json",
         "[mirror] master",
         "[mirror] workers",
-        "[s3] max_attempts",
     ]
     with pytest.raises(ConfigError) as caught:
-        loads(text, environ=NO_ENV)
+        loads(text)
     assert str(caught.value) == "\n".join(problems)
     assert caught.value.exit_code == 2
 
@@ -262,7 +243,7 @@ def test_interpolation_sees_defaults_and_default_section_once() -> None:
 
 
 def test_default_section_values_interpolate_in_the_reading_section() -> None:
-    settings = loads("[DEFAULT]\nsub = %(directory)s/sub\n[mirror]\ndirectory = /srv\n", environ=NO_ENV)
+    settings = loads("[DEFAULT]\nsub = %(directory)s/sub\n[mirror]\ndirectory = /srv\n")
     assert settings.sections["mirror"]["sub"] == "/srv/sub"
     assert settings.warnings == ()
 
@@ -288,14 +269,14 @@ def test_no_inline_comments() -> None:
 def test_full_line_comments_are_skipped() -> None:
     text = "# top\n; also\n[mirror]\n# c\ndirectory = /srv/pypi\n  ; indented\n"
     text += "[plugins]\nenabled =\n    a\n# gone\n    b\n"
-    settings = loads(text, environ=NO_ENV)
+    settings = loads(text)
     assert settings.plugins == ("a", "b")
 
 
 def test_bom_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "c.conf"
     path.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
-    assert load(str(path), environ=NO_ENV).mirror.directory == "/srv/pypi"
+    assert load(str(path)).mirror.directory == "/srv/pypi"
 
 
 # --- warnings for dead and unknown keys -------------------------------------------------------
@@ -314,8 +295,6 @@ def test_bom_is_accepted(tmp_path: Path) -> None:
         ("[whitelist]\npackages = foo\n", "[whitelist]: obsolete section, ignored; rename it to [allowlist]"),
         ("[blocklist]\nplugins = blocklist_project\n", "[blocklist] plugins: obsolete key, ignored"),
         ("[whitelist]\nplugins = whitelist_project\n", "[whitelist] plugins: obsolete key, ignored"),
-        ("[s3]\nregion = eu\n", "[s3] region: unknown key, ignored"),
-        ("[swift]\ncontainer = x\n", "[swift] container: unknown key, ignored"),
     ],
 )
 def test_dead_and_unknown_keys_warn_without_failing(extra: str, warning: str) -> None:
@@ -329,7 +308,7 @@ def test_dashed_keep_index_versions_does_nothing() -> None:
 
 
 def test_default_section_keys_are_not_unknown_keys() -> None:
-    settings = loads("[DEFAULT]\nbase = /srv\n[mirror]\ndirectory = %(base)s/pypi\n", environ=NO_ENV)
+    settings = loads("[DEFAULT]\nbase = /srv\n[mirror]\ndirectory = %(base)s/pypi\n")
     assert settings.mirror.directory == "/srv/pypi"
     assert settings.warnings == ()
 
@@ -376,7 +355,7 @@ def test_bad_diff_file_reference_falls_back_with_warning(value: str) -> None:
     assert settings.warnings[0].startswith("[mirror] diff-file: cannot resolve")
 
 
-# --- [plugins], [s3], [swift], sections -------------------------------------------------------
+# --- [plugins], sections ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -394,73 +373,6 @@ def test_plugins_enabled(extra: str, expected: tuple[str, ...]) -> None:
     assert parse(extra).plugins == expected
 
 
-def test_s3_section() -> None:
-    settings = parse(
-        "[s3]\nregion_name = eu-west-1\naws_access_key_id = AK\naws_secret_access_key = SK\n"
-        "endpoint_url = http://127.0.0.1:9000\nsignature_version = s3v4\n"
-        "config_param_ServerSideEncryption = aws:kms\nconfig_param_SSEKMSKeyId = key-1\n"
-        "verify_concurrency = 7\nmax_attempts = 3\n"
-    )
-    assert settings.s3 == S3Settings(
-        region_name="eu-west-1",
-        aws_access_key_id="AK",
-        aws_secret_access_key="SK",
-        endpoint_url="http://127.0.0.1:9000",
-        signature_version="s3v4",
-        extra_args={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "key-1"},
-        verify_concurrency=7,
-        max_attempts=3,
-    )
-    assert settings.warnings == ()
-
-
-@pytest.mark.parametrize(
-    ("line", "key"), [("verify_concurrency = 0", "verify_concurrency"), ("max_attempts = x", "max_attempts")]
-)
-def test_s3_bad_integers(line: str, key: str) -> None:
-    problems = problems_of(BASE + "[s3]\n" + line + "\n")
-    assert len(problems) == 1
-    assert problems[0].startswith(f"[s3] {key}:")
-
-
-SWIFT_KEYS = [f.name for f in dataclasses.fields(SwiftSettings)]
-
-
-def test_swift_section_values() -> None:
-    settings = parse("[swift]\n" + "".join(f"{key} = v-{key}\n" for key in SWIFT_KEYS))
-    assert settings.swift == SwiftSettings(**{key: f"v-{key}" for key in SWIFT_KEYS})
-
-
-def test_swift_environment_fallbacks() -> None:
-    environ = {
-        "OS_AUTH_URL": "https://keystone/v3",
-        "OS_USERNAME": "user-name",
-        "OS_USER_ID": "user-id",
-        "OS_PASSWORD": "pw",
-        "OS_TENANT_NAME": "tenant",
-        "OS_USER_DOMAIN_NAME": "udom",
-        "OS_PROJECT_DOMAIN_NAME": "pdom",
-        "OS_STORAGE_URL": "https://swift/v1",
-        "OS_REGION_NAME": "r1",
-        "OS_PROJECT_ID": "pid",
-    }
-    settings = loads(BASE + "[swift]\npassword =\n", environ=environ)
-    assert settings.swift == SwiftSettings(
-        default_container="bandersnatch",
-        auth_url="https://keystone/v3",
-        username="user-id",  # OS_USER_ID wins over OS_USERNAME, as in bandersnatch 6
-        password="",  # a key written in the file wins even when empty
-        project_name="tenant",
-        user_domain_name="udom",
-        project_domain_name="pdom",
-        object_storage_url="https://swift/v1",
-        region="r1",
-        project_id="pid",
-    )
-    both = loads(BASE, environ={"OS_PROJECT_NAME": "proj", "OS_TENANT_NAME": "t", "OS_AUTHENTICATION_URL": "u"})
-    assert (both.swift.project_name, both.swift.auth_url) == ("proj", "u")
-
-
 def test_sections_hold_every_section_after_interpolation() -> None:
     settings = parse("[allowlist]\npackages =\n    foo\n    bar>=1\n[latest_release]\nkeep = 3\n")
     assert settings.sections["allowlist"] == {"packages": "\nfoo\nbar>=1"}
@@ -476,7 +388,7 @@ def test_sections_hold_every_section_after_interpolation() -> None:
 def test_load_reads_a_file_and_records_its_path(tmp_path: Path) -> None:
     path = tmp_path / "bandersnatch.conf"
     path.write_text(BASE + "workers = 5\n")
-    settings = load(str(path), environ=NO_ENV)
+    settings = load(str(path))
     assert settings.mirror.workers == 5
     assert settings.path == str(path)
 
@@ -500,7 +412,7 @@ def test_load_reports_problems_from_file(tmp_path: Path) -> None:
     path = tmp_path / "c.conf"
     path.write_text("[mirror]\nworkers = 50\n")
     with pytest.raises(ConfigError) as caught:
-        load(str(path), environ=NO_ENV)
+        load(str(path))
     assert len(caught.value.problems) == 2
 
 
@@ -519,11 +431,11 @@ def test_default_config_path_real_candidates() -> None:
 
 
 def test_example_config_parses_cleanly() -> None:
-    settings = loads(EXAMPLE_CONFIG, environ=NO_ENV)
+    settings = loads(EXAMPLE_CONFIG)
     assert settings.mirror == MirrorSettings(directory="/srv/pypi")
     assert settings.warnings == ()
     filled = re.sub(r"(?m)^directory = .*$", "directory = /data/mirror", EXAMPLE_CONFIG)
-    assert loads(filled, environ=NO_ENV).mirror.directory == "/data/mirror"
+    assert loads(filled).mirror.directory == "/data/mirror"
 
 
 def test_example_config_documents_every_mirror_key_and_section() -> None:
@@ -534,10 +446,10 @@ def test_example_config_documents_every_mirror_key_and_section() -> None:
     # The commented sections are real config once uncommented.
     uncommented = re.sub(r"(?m)^; (\[(?:plugins|blocklist|s3|swift)\])", r"\1", EXAMPLE_CONFIG)
     uncommented = re.sub(r"(?m)^; (\S+ =.*|    \S+)$", r"\1", uncommented)
-    settings = loads(uncommented, environ=NO_ENV)
+    settings = loads(uncommented)
     assert settings.plugins == ("blocklist_project", "prerelease_release", "exclude_platform")
-    assert settings.s3.extra_args == {"ServerSideEncryption": "aws:kms"}
-    assert settings.swift.region == "RegionOne"
+    assert settings.sections["s3"]["config_param_ServerSideEncryption"] == "aws:kms"
+    assert settings.sections["swift"]["region"] == "RegionOne"
 
 
 BANDERSNATCH_STYLE = """\
@@ -587,7 +499,7 @@ def _installed_bandersnatch_configs() -> list[tuple[str, str]]:
 def test_bandersnatch_configs_parse(name: str, text: str) -> None:
     if "\ndirectory" not in text:
         text = text.replace("[mirror]\n", "[mirror]\ndirectory = /srv/pypi\n", 1)  # defaults.conf has none
-    settings = loads(text, path=name, environ=NO_ENV)
+    settings = loads(text, path=name)
     assert settings.mirror.directory == "/srv/pypi"
     assert settings.mirror.master == "https://pypi.org"
     assert settings.mirror.workers == 3
@@ -597,7 +509,7 @@ def test_bandersnatch_configs_parse(name: str, text: str) -> None:
 
 
 def test_inline_bandersnatch_config_details() -> None:
-    settings = loads(BANDERSNATCH_STYLE, environ=NO_ENV)
+    settings = loads(BANDERSNATCH_STYLE)
     assert settings.mirror.global_timeout == 18000.0
     assert settings.plugins == ("blacklist_project", "whitelist_project")
     assert settings.sections["blacklist"]["packages"] == "\nexample1\nexample2>=1.4.2,<1.9,!=1.5.*"
@@ -654,10 +566,10 @@ def test_a_directory_that_is_a_file_is_refused(tmp_path: Path) -> None:
     inside = f"is inside {str(afile)!r}, which is"
     for directory, what in ((afile, "is"), (afile / "mirror", inside)):
         with pytest.raises(ConfigError) as caught:
-            loads(f"[mirror]\ndirectory = {directory}\n", environ=NO_ENV, check_files=True)
+            loads(f"[mirror]\ndirectory = {directory}\n", check_files=True)
         assert caught.value.problems == [f"[mirror] directory: {str(directory)!r} {what} a file, not a directory"]
     # Only a real run looks at the machine; parsing text alone does not.
-    assert loads(f"[mirror]\ndirectory = {afile}\n", environ=NO_ENV).mirror.directory == str(afile)
+    assert loads(f"[mirror]\ndirectory = {afile}\n").mirror.directory == str(afile)
 
 
 @pytest.mark.parametrize(
@@ -705,18 +617,18 @@ def test_log_config_must_be_a_readable_logging_config(tmp_path: Path, content: b
     if content is not None:
         log_config.write_bytes(content)
     with pytest.raises(ConfigError) as caught:
-        loads(BASE + f"log-config = {log_config}\n", environ=NO_ENV, check_files=True)
+        loads(BASE + f"log-config = {log_config}\n", check_files=True)
     assert len(caught.value.problems) == 1
     assert caught.value.problems[0].startswith("[mirror] log-config: ")
     assert fragment in caught.value.problems[0]
     log_config.write_text(LOG_CONFIG)
-    assert loads(BASE + f"log-config = {log_config}\n", environ=NO_ENV, check_files=True).mirror.log_config
+    assert loads(BASE + f"log-config = {log_config}\n", check_files=True).mirror.log_config
 
 
 def test_every_guard_is_reported_together(tmp_path: Path) -> None:
     path = tmp_path / "frumious.conf"
     path.write_text(f"[mirror]\ndirectory = /\nmaster = https://pypi .org\nlog-config = {tmp_path}/absent.conf\n")
     with pytest.raises(ConfigError) as caught:
-        load(str(path), environ=NO_ENV)
+        load(str(path))
     keys = [p.split(":", 1)[0] for p in caught.value.problems]
     assert keys == ["[mirror] directory", "[mirror] master", "[mirror] log-config"]

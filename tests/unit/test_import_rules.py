@@ -50,7 +50,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "frumious.config": VALUES,
     "frumious.filters": VALUES,
     "frumious.http": VALUES | {"frumious.protocol"},
-    "frumious.storage": VALUES | {"frumious.protocol"},
+    "frumious.storage": VALUES | {"frumious.protocol", "frumious.config"},
     "frumious.record": VALUES | {"frumious.protocol", "frumious.storage"},
     "frumious.upstream": VALUES | {"frumious.protocol", "frumious.http"},
     "frumious.state": VALUES | {"frumious.protocol", "frumious.storage"},
@@ -278,7 +278,7 @@ def test_the_rules_catch_bad_modules(check: str) -> None:
         assert undeclared_imports(sources) == [
             "frumious.protocol.layout:1 imports frumious.storage.base (frumious.protocol may import only values)",
             "frumious.storage.base:2 imports frumious.sync"
-            " (frumious.storage may import only values, frumious.protocol)",
+            " (frumious.storage may import only values, frumious.config, frumious.protocol)",
             "frumious.record.db:1 imports frumious.upstream"
             " (frumious.record may import only values, frumious.protocol, frumious.storage)",
         ]

@@ -25,7 +25,7 @@ from frumious.upstream import Upstream
 
 def settings(directory: Path) -> Settings:
     text = f"[mirror]\ndirectory = {directory}\nmaster = {BASE}\nworkers = 2\n"
-    return loads(text, environ={})
+    return loads(text)
 
 
 async def run(config: Settings, client: MemHTTP) -> SyncReport:

@@ -78,7 +78,7 @@ def test_other_errors_pass_through_unchanged() -> None:
 
 
 async def mirror_run(directory: Path, client: MemHTTP) -> SyncReport:
-    config = loads(f"[mirror]\ndirectory = {directory}\nmaster = {BASE}\nworkers = 2\n", environ={})
+    config = loads(f"[mirror]\ndirectory = {directory}\nmaster = {BASE}\nworkers = 2\n")
     async with (
         locked_store(config) as store,
         rebuild.current_record(store, config.mirror) as record,

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import ast
 import configparser
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -28,7 +26,7 @@ from frumious.config.mirror import (
 )
 from frumious.config.reader import Reader, did_you_mean
 from frumious.errors import ConfigError, ConfigMissing
-from frumious.settings import S3Settings, Settings, SwiftSettings
+from frumious.settings import Settings
 
 __all__ = ["EXAMPLE_CONFIG", "STORAGE_ENTRY_POINT_GROUP", "default_config_path", "load", "loads"]
 
@@ -40,30 +38,6 @@ EXAMPLE_CONFIG: str = resources.files("frumious.config").joinpath("example.conf"
 _CONFIG_CANDIDATES = ("/etc/frumious.conf", "/etc/bandersnatch.conf")
 
 _OLD_SECTIONS: Mapping[str, str] = {"blacklist": "blocklist", "whitelist": "allowlist"}
-
-_S3_PARAM_PREFIX = "config_param_"
-_S3_DEFAULTS = S3Settings()
-_S3_KEYS = frozenset(f.name for f in fields(S3Settings) if f.name != "extra_args")
-
-# The environment variables bandersnatch 6's swift backend consulted, in its order, for
-# keys absent from [swift]; then its hard defaults.
-_SWIFT_ENV: Mapping[str, tuple[str, ...]] = {
-    "default_container": (),
-    "auth_url": ("OS_AUTH_URL", "OS_AUTHENTICATION_URL"),
-    "username": ("OS_USER_ID", "OS_USERNAME"),
-    "password": ("OS_PASSWORD",),
-    "project_name": ("OS_PROJECT_NAME", "OS_TENANT_NAME"),
-    "user_domain_name": ("OS_USER_DOMAIN_NAME",),
-    "project_domain_name": ("OS_PROJECT_DOMAIN_NAME",),
-    "object_storage_url": ("OS_STORAGE_URL",),
-    "region": ("OS_REGION_NAME",),
-    "project_id": ("OS_PROJECT_ID",),
-}
-_SWIFT_FALLBACK: Mapping[str, str] = {
-    "default_container": "bandersnatch",
-    "user_domain_name": "default",
-    "project_domain_name": "default",
-}
 
 
 class _Parser(configparser.ConfigParser):
@@ -87,8 +61,8 @@ def default_config_path() -> str:
     return next((path for path in _CONFIG_CANDIDATES if Path(path).exists()), _CONFIG_CANDIDATES[0])
 
 
-def load(path: str, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the config at ``path``; ``environ`` feeds the [swift] OS_* fallbacks."""
+def load(path: str) -> Settings:
+    """Read and validate the config at ``path``."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
@@ -96,12 +70,10 @@ def load(path: str, environ: Mapping[str, str] | None = None) -> Settings:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"{path}: cannot read the config file: {reason}") from exc
-    return loads(text, path, environ, check_files=True)
+    return loads(text, path, check_files=True)
 
 
-def loads(
-    text: str, path: str = "<string>", environ: Mapping[str, str] | None = None, *, check_files: bool = False
-) -> Settings:
+def loads(text: str, path: str = "<string>", *, check_files: bool = False) -> Settings:
     """Parse and validate config text; raise ``ConfigError`` listing every problem found.
 
     ``check_files`` also checks what the values name on this machine (the mirror directory
@@ -117,8 +89,7 @@ def loads(
         mirror=read_mirror(reader),
         plugins=_plugins(reader),
         sections=MappingProxyType({k: MappingProxyType(v) for k, v in values.items() if k != "DEFAULT"}),
-        s3=_s3(reader),
-        swift=_swift(reader, os.environ if environ is None else environ),
+        own_keys=MappingProxyType(own),
         warnings=tuple(reader.warnings),
         path=path,
     )
@@ -202,12 +173,6 @@ def _audit(r: Reader, own: Mapping[str, Sequence[str]]) -> None:
             r.warn("mirror", key, DEAD_MIRROR_KEYS[key])
         elif key not in MIRROR_KEYS:
             r.warn("mirror", key, f"unknown key, ignored{did_you_mean(key, MIRROR_KEYS)}")
-    for key in own.get("s3", ()):
-        if key not in _S3_KEYS and not key.startswith(_S3_PARAM_PREFIX):
-            r.warn("s3", key, f"unknown key, ignored{did_you_mean(key, _S3_KEYS)}")
-    for key in own.get("swift", ()):
-        if key not in _SWIFT_ENV:
-            r.warn("swift", key, f"unknown key, ignored{did_you_mean(key, _SWIFT_ENV)}")
     for old, new in _OLD_SECTIONS.items():
         if old in own:
             r.warn(old, "", f"obsolete section, ignored; rename it to [{new}]")
@@ -219,30 +184,3 @@ def _audit(r: Reader, own: Mapping[str, Sequence[str]]) -> None:
 def _plugins(r: Reader) -> tuple[str, ...]:
     names = [line.strip() for line in r.text("plugins", "enabled").splitlines() if line.strip()]
     return ("all",) if "all" in names else tuple(dict.fromkeys(names))
-
-
-def _s3(r: Reader) -> S3Settings:
-    prefix = _S3_PARAM_PREFIX
-    extra = {
-        k.removeprefix(prefix): v for k, v in r.values.get("s3", {}).items() if k.startswith(prefix) and k != prefix
-    }
-    return S3Settings(
-        region_name=r.text("s3", "region_name"),
-        aws_access_key_id=r.text("s3", "aws_access_key_id"),
-        aws_secret_access_key=r.text("s3", "aws_secret_access_key"),
-        endpoint_url=r.text("s3", "endpoint_url"),
-        signature_version=r.text("s3", "signature_version"),
-        extra_args=MappingProxyType(extra),
-        verify_concurrency=r.integer("s3", "verify_concurrency", _S3_DEFAULTS.verify_concurrency, low=1),
-        max_attempts=r.integer("s3", "max_attempts", _S3_DEFAULTS.max_attempts, low=1),
-    )
-
-
-def _swift(r: Reader, environ: Mapping[str, str]) -> SwiftSettings:
-    # A key present in [swift] wins even when empty, as it did in bandersnatch 6.
-    section = r.values.get("swift", {})
-    found: dict[str, str] = {}
-    for key, env_names in _SWIFT_ENV.items():
-        from_env = next((environ[name] for name in env_names if name in environ), None)
-        found[key] = section.get(key, from_env if from_env is not None else _SWIFT_FALLBACK.get(key, ""))
-    return SwiftSettings(**found)

@@ -81,9 +81,8 @@ def read_mirror(r: Reader) -> MirrorSettings:
         r.bad(m, "directory", "required but not set; name the directory the mirror lives in")
     allow_non_https = r.boolean(m, "allow-non-https")
     backend = r.choice(m, "storage-backend", _storage_backends(), str.lower)
-    if backend == "s3" and directory:
-        _check_s3_directory(r, directory)
-    elif backend == "filesystem" and directory:
+    # Other backends check the directory themselves, when the store opens.
+    if backend == "filesystem" and directory:
         _guard(r, "directory", guards.system_directory_problem(directory))
     download_mirror = _url(r, "download-mirror", ("http", "https")).rstrip("/")
     global_timeout = r.number(m, "global-timeout", lambda x: x >= 0, "a number of seconds, 0 or more")
@@ -171,11 +170,6 @@ def _scheme(url: str) -> str | None:
     except ValueError:
         return None
     return parts.scheme.lower() if parts.netloc else None
-
-
-def _check_s3_directory(r: Reader, directory: str) -> None:
-    if not directory.startswith("/") or not directory.split("/")[1].strip():
-        r.bad("mirror", "directory", f"{directory!r} is not /bucket/prefix, which storage-backend = s3 requires")
 
 
 def _root_uri(r: Reader, release_files: bool) -> str:

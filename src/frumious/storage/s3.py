@@ -43,6 +43,7 @@ from frumious.storage.s3client import (
     typed_extra,
 )
 from frumious.storage.s3lease import S3LeaseIO
+from frumious.storage.s3settings import read_s3
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CopySourceTypeDef
@@ -104,8 +105,8 @@ class S3Store(PrefixedKeys, Store):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:
+        s3 = read_s3(settings)  # first: it checks the directory parse_directory splits
         bucket, prefix = parse_directory(settings.mirror.directory)
-        s3 = settings.s3
         return cls(
             bucket,
             prefix,

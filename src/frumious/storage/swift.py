@@ -37,6 +37,7 @@ from frumious.storage.objectbase import (
 )
 from frumious.storage.swiftconn import Connections, SwiftAuth, failure
 from frumious.storage.swiftlarge import upload_large
+from frumious.storage.swiftsettings import read_swift
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,8 @@ class SwiftStore(PrefixedKeys, Store):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SwiftStore:
-        auth = SwiftAuth.from_settings(settings.swift)
-        return cls(settings.swift.default_container, settings.mirror.directory, auth=auth)
+        swift = read_swift(settings)
+        return cls(swift.default_container, settings.mirror.directory, auth=SwiftAuth.from_settings(swift))
 
     @property
     def description(self) -> str:

@@ -19,7 +19,7 @@ import swiftclient
 from requests.exceptions import RequestException
 
 from frumious.errors import ConfigError, StorageError
-from frumious.settings import SwiftSettings
+from frumious.storage.swiftsettings import SwiftSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class SwiftAuth:
 
     @classmethod
     def from_settings(cls, swift: SwiftSettings) -> SwiftAuth:
-        """From [swift]; config.load has already filled empty keys from the OS_* variables."""
+        """From [swift] as read_swift gives it, absent keys filled from the OS_* variables."""
         if not swift.auth_url:
             raise ConfigError("[swift] auth_url is required (or OS_AUTH_URL in the environment)")
         fields = ("project_name", "object_storage_url", "region", "project_id")

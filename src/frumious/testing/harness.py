@@ -53,7 +53,7 @@ class Bench:
         """``mirror``: extra ``[mirror]`` keys with ``_`` for ``-`` (``digest_name="md5"``)."""
         keys = {key.replace("_", "-"): value for key, value in mirror.items()}
         text = config_text(tmp_path / "mirror", index.base, keys, sections)
-        return cls(index, loads(text, environ={}), tmp_path / "record" / "frumious.sqlite")
+        return cls(index, loads(text), tmp_path / "record" / "frumious.sqlite")
 
     @property
     def requests(self) -> list[str]:
