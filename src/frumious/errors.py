@@ -9,6 +9,7 @@ beside what they are about (their module is noted); all the others are here::
     ├── ConfigMissing (1)          no config file; the example was written or printed
     ├── LockHeld (1)               another run holds the mirror lock
     ├── LeaseLost (1)              the object-store lease was lost mid-run; the run stopped
+    ├── ServeError (1)             `frumious serve` cannot start: port in use, no mirror there
     ├── StateError (1)             generation/status/todo unusable
     │   └── RecordUnusable         the record (frumious.sqlite) is damaged (record/errors.py)
     ├── UpstreamError (1)          upstream misbehaved for one request
@@ -69,6 +70,10 @@ class ConfigMissing(FrumiousError):
 
 class LockHeld(FrumiousError):
     pass
+
+
+class ServeError(FrumiousError):
+    """``frumious serve`` cannot start: the address is taken, or there is no mirror to serve."""
 
 
 class LeaseLost(FrumiousError):

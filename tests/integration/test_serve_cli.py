@@ -58,3 +58,27 @@ def test_serve_rejects_a_bad_port(capsys) -> None:
         main(["serve", "--port", "70000"])
     assert exc.value.code == 2
     assert "not a port number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_port_in_use_is_one_line(fake_pypi, make_config, tmp_path, capsys, workers) -> None:
+    config = make_config(tmp_path, fake_pypi)
+    assert run(config, "mirror") == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        capsys.readouterr()
+        assert run(config, "serve", "--port", str(port), "--workers", workers) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("frumious:")]
+    assert lines == [f"frumious: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+def test_serve_without_a_mirror_is_one_line(fake_pypi, make_config, tmp_path, capsys) -> None:
+    config = make_config(tmp_path, fake_pypi)  # never mirrored: the directory does not exist
+    assert run(config, "serve", "--port", str(free_port())) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "frumious: there is no mirror at" in err and "run frumious mirror first" in err

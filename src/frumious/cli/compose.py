@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Literal
 from frumious import delete as delete_core
 from frumious import sync as sync_core
 from frumious import verify as verify_core
-from frumious.errors import LeaseLost
+from frumious.errors import LeaseLost, ServeError
 from frumious.filters import FilterSet, load_filters
 from frumious.http.choose import make_client
 from frumious.http.client import Timeouts
@@ -183,4 +184,8 @@ def run_serve(settings: Settings, host: str, port: int, root_path: str, workers:
     """``frumious serve``: the server processes, each opening the store this root builds."""
     from frumious.serve.workers import serve_main  # aiohttp loads only for ``serve``
 
+    directory = settings.mirror.directory
+    if settings.mirror.storage_backend == "filesystem" and not os.path.isdir(directory):
+        # Serving an empty answer for every page would look like a broken index to pip.
+        raise ServeError(f"there is no mirror at {directory}: run frumious mirror first, or fix [mirror] directory")
     return serve_main(settings, host, port, root_path, workers, open_store=open_store)

@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
+from frumious.errors import ServeError
 from frumious.protocol import serving
 from frumious.serve.app import Handler, ServedFiles
 from frumious.settings import Settings
@@ -85,7 +86,10 @@ async def serve(
             loop.add_signal_handler(signum, stop.set)
     try:
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=1024)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise _cannot_listen(host, port, exc) from None
         bound = next((a[1] for a in runner.addresses if isinstance(a, tuple)), port)
         log.info("serving %s on http://%s:%d%s", store.description, host, bound, root_path)
         if started is not None:
@@ -97,6 +101,12 @@ async def serve(
             with contextlib.suppress(ValueError, RuntimeError):
                 loop.remove_signal_handler(signum)
         await runner.cleanup()
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> ServeError:
+    # asyncio's own message repeats the address; the errno's text is the one line a user needs.
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return ServeError(f"cannot listen on {host}:{port}: {reason}")
 
 
 # Builds the configured store: the composition root (cli.compose) passes its own in.
@@ -134,7 +144,11 @@ def _serve_workers(
     """
     reservation = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    reservation.bind((host, port))  # bound, never listening: it only holds the port
+    try:
+        reservation.bind((host, port))  # bound, never listening: it only holds the port
+    except OSError as exc:
+        reservation.close()
+        raise _cannot_listen(host, port, exc) from None
     port = reservation.getsockname()[1]
     children: set[int] = set()
 
