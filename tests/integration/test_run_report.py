@@ -5,8 +5,11 @@ Every report is validated against ``docs/report.schema.json`` (the documented sc
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +114,23 @@ def test_a_stopped_run_writes_its_partial_report(fake_pypi, make_config, tmp_pat
     assert doc["serial"]["lag"] == doc["serial"]["upstream"] > 0
 
 
+def test_a_run_stopped_by_sigterm_writes_its_report(fake_pypi, make_config, tmp_path, monkeypatch, capsys) -> None:
+    async def stop_here(self: Mirror, serial: int) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # as systemctl stop would, once every project was synced
+        await asyncio.sleep(60)  # cancelled by the stop
+
+    monkeypatch.setattr(Mirror, "write_root_index", stop_here)
+    config = make_config(tmp_path, fake_pypi)
+    report = tmp_path / "run.json"
+    assert run(config, "mirror", "--report", str(report)) == 143
+    assert "stopped by SIGTERM" in capsys.readouterr().err
+    doc = load(report)
+    assert (doc["exit_status"], doc["outcome"], doc["error"]) == (143, "stopped", "stopped by SIGTERM")
+    assert doc["projects"] is None  # the core's report went with the cancelled run
+    assert doc["files"]["downloaded"] > 0  # the live counters did not
+    assert doc["requests"] == len(fake_pypi.requests)
+
+
 def test_a_run_that_cannot_start_still_writes_a_report(fake_pypi, make_config, tmp_path) -> None:
     config = make_config(tmp_path, fake_pypi)
     root = mirror_dir(config)
@@ -122,6 +142,7 @@ def test_a_run_that_cannot_start_still_writes_a_report(fake_pypi, make_config, t
     assert (doc["outcome"], doc["exit_status"]) == ("error", 1)
     assert "another run holds" in doc["error"]
     assert doc["serial"] == {"before": None, "after": None, "upstream": None, "lag": None}
+    assert doc["projects"] is None
 
 
 def test_an_unwritable_report_is_one_line(fake_pypi, make_config, tmp_path, capsys) -> None:

@@ -56,13 +56,16 @@ def document(
     before, after, upstream = _serials(report)
     progress = report.progress if report is not None else counters
     removed_projects, removed_files = _removed(report)
-    projects = {
-        "synced": len(getattr(report, "synced", ())),
-        "skipped": len(getattr(report, "skipped", ())),
-        "gone": len(getattr(report, "gone", ())),
-        "failed": dict(sorted(report.failed.items())) if report is not None else {},
-        "removed": sorted(removed_projects),
-    }
+    # No core report (stopped by a signal, or never started): what became of each project is unknown.
+    projects = None
+    if report is not None:
+        projects = {
+            "synced": len(getattr(report, "synced", ())),
+            "skipped": len(getattr(report, "skipped", ())),
+            "gone": len(getattr(report, "gone", ())),
+            "failed": dict(sorted(report.failed.items())),
+            "removed": sorted(removed_projects),
+        }
     return {
         "schema": SCHEMA,
         "command": command,
