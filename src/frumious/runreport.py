@@ -49,6 +49,9 @@ class SyncReport(Report):
     """What a run did: the projects' outcomes aggregated (``add``), and what the run itself removed or refused."""
 
     serial: int = 0
+    # The mirror's serial when the run started, and the newest serial upstream offered (the listing's root).
+    serial_before: int = 0
+    upstream_serial: int | None = None
     listing_unchanged: bool = False
     stopped_early: bool = False
     excluded: list[str] = field(default_factory=list)

@@ -81,6 +81,8 @@ class MirrorSettings:
     # .metadata file (the largest JSON documents are tens of MB). Generous: they stop hostile answers.
     max_listing_size: int = 512 * 2**20
     max_project_size: int = 256 * 2**20
+    # Where each run writes its JSON report (``--report`` overrides; empty: none).
+    report_file: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,9 @@ class Progress:
     files_done: int = 0
     files_downloaded: int = 0
     bytes_downloaded: int = 0
+    # Requests sent upstream (each attempt counts) and the retries among them, for the run report.
+    requests: int = 0
+    retries: int = 0
 
 
 @dataclass(kw_only=True)

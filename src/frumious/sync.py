@@ -85,6 +85,8 @@ async def sync(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy, p
     report = SyncReport(
         progress=progress,
         serial=plan.serial,
+        serial_before=plan.serial,
+        upstream_serial=upstream_serial(plan),
         started=plan.started,
         listing_unchanged=plan.listing_unchanged,
         refused=plan.refused,
@@ -93,6 +95,11 @@ async def sync(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy, p
         await _follow(upstream, mirror, plan, policy, report)
     report.finished = time.time()
     return report
+
+
+def upstream_serial(plan: Plan) -> int:
+    """The newest serial upstream offered this run: the listing's root, else where the run heads."""
+    return plan.ceiling if plan.ceiling is not None else plan.target
 
 
 async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy, report: SyncReport) -> None:
@@ -308,7 +315,8 @@ async def sync_projects(
     Unlike bandersnatch, project filters apply: an excluded name is reported and skipped.
     """
     await mirror.bootstrap()
-    report = SyncReport(progress=progress, serial=await mirror.serial(), started=time.time())
+    serial = await mirror.serial()
+    report = SyncReport(progress=progress, serial=serial, serial_before=serial, started=time.time())
     queue: dict[str, ListingEntry] = {}
     for name in names:
         canonical = canonicalize_name(name)

@@ -31,6 +31,7 @@ from frumious.errors import (
 from frumious.http.client import HTTPClient, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
 from frumious.protocol import pagelinks, parse
+from frumious.stats import Progress
 
 log = logging.getLogger("frumious.upstream")
 
@@ -94,9 +95,12 @@ class Upstream:
         retry: RetryPolicy | None = None,
         max_listing_size: int | None = None,
         max_project_size: int | None = None,
+        counters: Progress | None = None,
     ) -> None:
         self.master = master.rstrip("/")
         self.client = client
+        # Where requests and retries are counted (the run's live counters, when the caller passes them).
+        self.counters = counters or Progress()
         self.retry = retry or RetryPolicy()
         # Bodies read whole are capped (None: no cap); file bodies stop at their advertised size.
         self.max_listing_size, self.max_project_size = max_listing_size, max_project_size
@@ -120,12 +124,14 @@ class Upstream:
                 if isinstance(exc, RetryableStatus) and exc.retry_after is not None:
                     delay = exc.retry_after
             if attempt + 1 < self.retry.attempts:
+                self.counters.retries += 1
                 log.debug("%s failed (%s); retrying in %.1fs", what, _describe(failure), delay)
                 await asyncio.sleep(min(delay, 300.0))
         raise UpstreamError(f"{what}: {_describe(failure)} after {self.retry.attempts} attempts") from failure
 
     def get(self, url: str, headers: dict[str, str] | None = None) -> _Checked:
         """``async with upstream.get(url) as response``: retryable statuses raise RetryableStatus, 404 NotFound."""
+        self.counters.requests += 1
         return _Checked(self.client.get(url, headers), url)
 
     async def listing(self, etag: str | None = None) -> Listing | None:
@@ -213,6 +219,7 @@ class Upstream:
             if serial is not None and serial >= min_serial:
                 return project
             if attempt + 1 < self.retry.stale_attempts:
+                self.counters.retries += 1
                 await asyncio.sleep(self.retry.delay(attempt + 1))
         got = "no X-PyPI-Last-Serial header" if serial is None else f"serial {serial}"
         raise StaleMetadata(f"{name}: upstream keeps sending stale metadata ({got}, wanted >= {min_serial})")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from frumious.cli import progress
+from frumious.cli.runfile import Request
 from frumious.cli.running import run_with_progress
 from frumious.settings import Settings
 from frumious.stats import Report
@@ -79,8 +80,14 @@ def _run_mirror(args: argparse.Namespace, settings: Settings) -> int:
 
     options = Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
     if args.dry_run:
-        return run_with_progress(lambda live: compose.run_dry_mirror(settings, live, options), dry_run_summary)
-    return run_with_progress(lambda live: compose.run_mirror(settings, live, options), mirror_summary)
+        return run_with_progress(
+            lambda live: compose.run_dry_mirror(settings, live, options),
+            dry_run_summary,
+            report_request(args, settings),
+        )
+    return run_with_progress(
+        lambda live: compose.run_mirror(settings, live, options), mirror_summary, report_request(args, settings)
+    )
 
 
 def _sync_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +106,7 @@ def _run_sync(args: argparse.Namespace, settings: Settings) -> int:
     return run_with_progress(
         lambda live: compose.run_sync(settings, live, args.names, args.skip_simple_root, args.allow_mass_delete),
         sync_summary,
+        report_request(args, settings),
     )
 
 
@@ -114,7 +122,9 @@ def _run_verify(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
 
     options = compose.verify_options(settings, args)
-    return run_with_progress(lambda live: compose.run_verify(settings, live, options), verify_summary)
+    return run_with_progress(
+        lambda live: compose.run_verify(settings, live, options), verify_summary, report_request(args, settings)
+    )
 
 
 def _delete_arguments(parser: argparse.ArgumentParser) -> None:
@@ -130,13 +140,16 @@ def _run_delete(args: argparse.Namespace, settings: Settings) -> int:
     return run_with_progress(
         lambda live: compose.run_delete(settings, live, args.names, dry_run=args.dry_run, workers=workers),
         delete_summary,
+        report_request(args, settings),
     )
 
 
 def _run_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
 
-    return run_with_progress(lambda live: compose.run_reindex(settings, live), reindex_summary)
+    return run_with_progress(
+        lambda live: compose.run_reindex(settings, live), reindex_summary, report_request(args, settings)
+    )
 
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -184,7 +197,22 @@ COMMANDS = (
 def register(commands: Any) -> None:
     """Add every command's parser to ``commands`` (an argparse subparsers action)."""
     for command in COMMANDS:
-        command.arguments(commands.add_parser(command.name, help=command.help))
+        parser = commands.add_parser(command.name, help=command.help)
+        command.arguments(parser)
+        if command.name != "serve":
+            _report_arguments(parser)
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--report", metavar="FILE", help="write the run report (JSON, docs/report.md) to FILE ([mirror] report-file)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the run report as JSON instead of the summary")
+
+
+def report_request(args: argparse.Namespace, settings: Settings) -> Request:
+    """Where the run report goes: ``--report`` over ``report-file``, and ``--json`` to stdout."""
+    return Request(args.command, args.report or settings.mirror.report_file, args.json)
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:

@@ -49,11 +49,17 @@ class Opened:
 
 @asynccontextmanager
 async def open_mirror(
-    settings: Settings, *, filters: bool = False, record: RecordMode = "current", lock: bool = True
+    settings: Settings,
+    *,
+    filters: bool = False,
+    record: RecordMode = "current",
+    lock: bool = True,
+    counters: Progress | None = None,
 ) -> AsyncIterator[Opened]:
     """The one place the ports are built; the mirror lock (unless ``lock`` is False) is held for the block.
 
     Filters load (``filters``) before anything is opened, so a filter config mistake touches nothing.
+    The upstream counts its requests and retries in ``counters`` (the run's live counters).
     """
     chosen = load_filters(settings) if filters else FilterSet()
     async with AsyncExitStack() as stack:
@@ -63,7 +69,7 @@ async def open_mirror(
             store = open_store(settings)
             stack.push_async_callback(store.close)
         opened = await stack.enter_async_context(_record(store, settings, record))
-        upstream = await stack.enter_async_context(make_upstream(settings))
+        upstream = await stack.enter_async_context(make_upstream(settings, counters))
         yield Opened(Mirror(store, opened, settings.mirror), upstream, chosen)
 
 
@@ -75,13 +81,17 @@ def _record(store: Store, settings: Settings, mode: RecordMode) -> AbstractAsync
     return rebuild.current_record(store, settings.mirror)
 
 
-def make_upstream(settings: Settings) -> Upstream:
+def make_upstream(settings: Settings, counters: Progress | None = None) -> Upstream:
     """The upstream, over the lean HTTP client or aiohttp (proxies, ``.netrc``: ``http.choose``)."""
     mirror = settings.mirror
     timeouts = Timeouts(connect=mirror.timeout, read=mirror.timeout, total=mirror.global_timeout)
     client = make_client(proxy=mirror.proxy, timeouts=timeouts, connections=max(10, mirror.workers * 3))
     return Upstream(
-        mirror.master, client, max_listing_size=mirror.max_listing_size, max_project_size=mirror.max_project_size
+        mirror.master,
+        client,
+        max_listing_size=mirror.max_listing_size,
+        max_project_size=mirror.max_project_size,
+        counters=counters,
     )
 
 
@@ -125,20 +135,20 @@ async def holding_lock(store: Store) -> AsyncIterator[None]:
 
 
 async def run_mirror(settings: Settings, progress: Progress, options: Options) -> SyncReport:
-    async with open_mirror(settings, filters=True) as opened:
+    async with open_mirror(settings, filters=True, counters=progress) as opened:
         return await sync_core.mirror(opened.upstream, opened.mirror, opened.filters, progress, options)
 
 
 async def run_dry_mirror(settings: Settings, progress: Progress, options: Options) -> DryRun:
     """``mirror --dry-run``: no lock and a private copy of the record, so nothing in the mirror is written."""
-    async with open_mirror(settings, filters=True, record="copy", lock=False) as opened:
+    async with open_mirror(settings, filters=True, record="copy", lock=False, counters=progress) as opened:
         return await sync_core.dry_run(opened.upstream, opened.mirror, opened.filters, progress, options)
 
 
 async def run_sync(
     settings: Settings, progress: Progress, names: Sequence[str], skip_root: bool, allow_mass_delete: bool
 ) -> SyncReport:
-    async with open_mirror(settings, filters=True) as opened:
+    async with open_mirror(settings, filters=True, counters=progress) as opened:
         return await sync_core.sync_projects(
             opened.upstream,
             opened.mirror,
@@ -163,7 +173,7 @@ def verify_options(settings: Settings, args: argparse.Namespace) -> verify_core.
 async def run_verify(
     settings: Settings, progress: Progress, options: verify_core.VerifyOptions
 ) -> verify_core.VerifyReport:
-    async with open_mirror(settings) as opened:
+    async with open_mirror(settings, counters=progress) as opened:
         return await verify_core.verify(opened.upstream, opened.mirror, options, progress)
 
 

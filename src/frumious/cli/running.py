@@ -9,9 +9,10 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
-from frumious.cli import progress
+from frumious.cli import progress, runfile
 from frumious.errors import FrumiousError, resource_error
 from frumious.stats import Progress, Report, RunStopped
 
@@ -22,9 +23,72 @@ STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 R = TypeVar("R", bound=Report)
 
 
-def run_with_progress(job: Callable[[Progress], Coroutine[Any, Any, R]], summarize: Callable[[R], list[str]]) -> int:
-    """Run a sync-like job, with a live progress line on a terminal, then the summary (``summarize(report)``)."""
+def run_with_progress(
+    job: Callable[[Progress], Coroutine[Any, Any, R]],
+    summarize: Callable[[R], list[str]],
+    request: runfile.Request | None = None,
+) -> int:
+    """Run a sync-like job, with a live progress line on a terminal, then the summary (``summarize(report)``).
+
+    With ``request`` (``--report``, ``report-file``, ``--json``) the run report is written however the run
+    ends; ``--json`` prints it on stdout in place of the summary.
+    """
     counters = Progress()
+    run = _Run(request or runfile.Request(""), counters, time.time())
+    try:
+        code = _run(job, summarize, run)
+    except FrumiousError as exc:  # the run could not start (the lock held, a filter config...): no report
+        run.finish(exc.exit_code, "error", str(exc))
+        raise
+    return run.finish(code, run.outcome(code), run.error)
+
+
+@dataclass
+class _Run:
+    """One run as the report sees it: the core's report once there is one, and how the run ended."""
+
+    request: runfile.Request
+    counters: Progress
+    started: float
+    report: Report | None = None
+    error: str | None = None
+    stopped: bool = False
+
+    def outcome(self, code: int) -> runfile.Outcome:
+        if self.stopped:
+            return "stopped"
+        return "ok" if code == 0 else "failed" if self.report is not None else "error"
+
+    def finish(self, code: int, outcome: runfile.Outcome, error: str | None) -> int:
+        """Write the run report where asked; a report that cannot be written fails the run with one line."""
+        if not self.request.wanted:
+            return code
+        doc = runfile.document(
+            self.request.command,
+            self.report,
+            self.counters,
+            exit_status=code,
+            outcome=outcome,
+            started=self.started,
+            finished=time.time(),
+            error=error,
+        )
+        if self.request.json:
+            sys.stdout.write(runfile.render(doc))
+        if self.request.path:
+            try:
+                runfile.write(self.request.path, doc)
+            except OSError as exc:
+                print(
+                    f"frumious: cannot write the run report {self.request.path}: {exc.strerror or exc}", file=sys.stderr
+                )
+                return code or 1
+        return code
+
+
+def _run(job: Callable[[Progress], Coroutine[Any, Any, R]], summarize: Callable[[R], list[str]], run: _Run) -> int:
+    counters = run.counters
+    text = not run.request.json
     stream = sys.stderr
     live = stream.isatty() and os.environ.get("TERM") != "dumb"
     if live:
@@ -39,20 +103,25 @@ def run_with_progress(job: Callable[[Progress], Coroutine[Any, Any, R]], summari
                 report = loop_runner.run(_stoppable(_with_ticker(job(counters), counters, stream if live else None)))
         except RunStopped as stopped:
             _clear_line(stream, live)
-            return _refused(stopped.cause, stopped.report, time.monotonic() - started)
+            run.report, run.error, run.stopped = stopped.report, str(stopped.cause), True
+            return _refused(stopped.cause, stopped.report, time.monotonic() - started, text)
         except (FrumiousError, OSError, BaseExceptionGroup) as exc:
             # Refused outside the core's run (opening the mirror, releasing the lock): no report to show.
             if (refused := resource_error(exc)) is None:
                 raise
             _clear_line(stream, live)
-            return _refused(refused, None, time.monotonic() - started)
+            run.error, run.stopped = str(refused), True
+            return _refused(refused, None, time.monotonic() - started, text)
         _clear_line(stream, live)
         # The run finished: a late SIGTERM just ends the process, not "stopped... resumes" and 143.
         signal.signal(signal.SIGTERM, previous)
-        for line in summarize(report):
-            print(line, file=sys.stdout)
+        run.report = report
+        if text:
+            for line in summarize(report):
+                print(line, file=sys.stdout)
     except _Stopped as stop:
         _clear_line(stream, live)
+        run.error, run.stopped = f"stopped by {stop.signum.name}", True
         print(f"frumious: stopped by {stop.signum.name}; the next run resumes where this one stopped", file=sys.stderr)
         return STOP_SIGNALS[stop.signum]
     finally:
@@ -65,10 +134,10 @@ def _clear_line(stream: TextIO, live: bool) -> None:
         stream.write("\r\033[K")
 
 
-def _refused(refused: FrumiousError, report: Report | None, seconds: float) -> int:
-    """The disk refused a write: one line, then what the run did before it stopped."""
+def _refused(refused: FrumiousError, report: Report | None, seconds: float, text: bool = True) -> int:
+    """The disk refused a write: one line, then what the run did before it stopped (unless ``--json``)."""
     print(f"frumious: {refused}", file=sys.stderr)
-    for line in progress.stopped_summary(report, seconds):
+    for line in progress.stopped_summary(report, seconds) if text else []:
         print(line, file=sys.stdout)
     return refused.exit_code
 

@@ -123,6 +123,7 @@ def read_mirror(r: Reader) -> MirrorSettings:
         max_delete_file_share=r.number(m, "max-delete-file-share", lambda x: 0 < x <= 1, _FILE_SHARE, percent=True),
         max_listing_size=r.size(m, "max-listing-size"),
         max_project_size=r.size(m, "max-project-size"),
+        report_file=r.text(m, "report-file"),
     )
 
 

@@ -1,0 +1,128 @@
+"""The run report: one JSON document per run (``--report FILE``, ``report-file``, ``--json``).
+
+``document`` is pure: a command's typed report (or None, when the run stopped before it had
+one) and the run's live counters in, a dict of the documented schema out (``docs/report.md``,
+``docs/report.schema.json``). ``write`` puts it in place atomically (a temp file and a rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from frumious.stats import Progress, Report
+
+SCHEMA = "frumious.report/1"
+
+# ok: finished cleanly; failed: finished, with failures; stopped: a signal or a refused disk ended it;
+# error: it could not start (the lock held, a broken config or upstream...): no core report.
+Outcome = Literal["ok", "failed", "stopped", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the user asked for: the command's name, the report file (empty: none), ``--json``."""
+
+    command: str
+    path: str = ""
+    json: bool = False
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.path) or self.json
+
+
+def iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def document(
+    command: str,
+    report: Report | None,
+    counters: Progress,
+    *,
+    exit_status: int,
+    outcome: Outcome,
+    started: float,
+    finished: float,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The run report of ``command`` (a dict ready for ``json.dumps``); times are Unix seconds."""
+    before, after, upstream = _serials(report)
+    progress = report.progress if report is not None else counters
+    removed_projects, removed_files = _removed(report)
+    # No core report (stopped by a signal, or never started): what became of each project is unknown.
+    projects = None
+    if report is not None:
+        projects = {
+            "synced": len(getattr(report, "synced", ())),
+            "skipped": len(getattr(report, "skipped", ())),
+            "gone": len(getattr(report, "gone", ())),
+            "failed": dict(sorted(report.failed.items())),
+            "removed": sorted(removed_projects),
+        }
+    return {
+        "schema": SCHEMA,
+        "command": command,
+        "started": iso(started),
+        "finished": iso(finished),
+        "seconds": round(max(0.0, finished - started), 3),
+        "exit_status": exit_status,
+        "outcome": outcome,
+        "error": error,
+        "serial": {
+            "before": before,
+            "after": after,
+            "upstream": upstream,
+            "lag": None if upstream is None or after is None else max(0, upstream - after),
+        },
+        "projects": projects,
+        "files": {
+            "checked": progress.files_done,
+            "downloaded": progress.files_downloaded,
+            "bytes_downloaded": progress.bytes_downloaded,
+            "removed": removed_files,
+        },
+        "requests": counters.requests,
+        "retries": counters.retries,
+    }
+
+
+def _serials(report: Report | None) -> tuple[int | None, int | None, int | None]:
+    """The mirror's serial before and after the run, and upstream's: None where the command does not touch it."""
+    from frumious.runreport import DryRun, SyncReport
+    from frumious.sync import upstream_serial
+
+    if isinstance(report, SyncReport):
+        return report.serial_before, report.serial, report.upstream_serial
+    if isinstance(report, DryRun):
+        return report.serial, report.serial, upstream_serial(report.plan)
+    return None, None, None
+
+
+def _removed(report: Report | None) -> tuple[list[str], int]:
+    """The projects removed whole, and how many objects (files, pages) the run removed."""
+    projects = list(getattr(report, "removed_projects", ()))
+    return projects, len(getattr(report, "removed", ()))
+
+
+def render(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+
+def write(path: str, doc: dict[str, Any]) -> None:
+    """Write ``doc`` to ``path`` atomically: a temp file beside it, then a rename (OSError if refused)."""
+    target = Path(path)
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(render(doc))
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
