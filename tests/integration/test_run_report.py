@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import filelock
-import pytest
+import jsonschema  # a test dependency (pyproject: test extra)
 
 from frumious.mirror import Mirror
 
 from .helpers import mirror_dir, run
-
-jsonschema = pytest.importorskip("jsonschema")
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "report.schema.json").read_text(encoding="utf-8"))
 
