@@ -33,7 +33,7 @@ from pathlib import Path
 
 from frumious.mirror import Mirror
 from frumious.models import DistFile, Project
-from frumious.project import index_rows
+from frumious.project import index_rows, stored_files
 from frumious.protocol import layout, render
 from frumious.record import db
 from frumious.record.db import MirrorRecord, ProjectRow
@@ -114,7 +114,7 @@ def generate(root: Path, projects: int, files: int, mirror: MirrorSettings) -> N
             write(root / pages.v1_html, html)
             write(root / pages.v1_json, render.project_json(project, **options))  # type: ignore[arg-type]
             write(root / layout.json_key(project.canonical), render.saved_json(project))
-            add([index_rows(mirror, project, set())])
+            add([index_rows(project, stored_files(mirror, project), set())])
     write(root / "generation", b"5")
     write(root / "status", str(projects).encode())
     write(root / "web/last-modified", b"20200101T00:00:00\n")

@@ -88,18 +88,18 @@ async def plan_files(
 
 
 def index_rows(
-    settings: MirrorSettings, project: Project, with_metadata: set[str] | None
+    project: Project, files: list[FileEntry], with_metadata: set[str] | None
 ) -> tuple[ProjectRow, list[StoredFile]]:
-    """What the record keeps for a project whose pages were just written."""
+    """What the record keeps for a project whose pages were just written (``files``: its ``stored_files``)."""
     row = ProjectRow(project.canonical, project.name, project.serial, time.time())
     if with_metadata is None:
         return row, []
-    files = []
-    for dist, file, sidecar in stored_files(settings, project):
-        files.append(file)
+    rows = []
+    for dist, file, sidecar in files:
+        rows.append(file)
         if sidecar is not None and dist.filename in with_metadata:
-            files.append(sidecar)
-    return row, files
+            rows.append(sidecar)
+    return row, rows
 
 
 def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[str], would_prune: list[str]) -> set[str]:

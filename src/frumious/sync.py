@@ -210,7 +210,7 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
             ctx.wrote(await ctx.mirror.save_json(offered))
         with_metadata = await mirror_files(ctx, files) if release_files else None
         await write_pages(ctx, project, entry, with_metadata)
-        ctx.record.record(*index_rows(ctx.settings, project, with_metadata))
+        ctx.record.record(*index_rows(project, files, with_metadata))
     except BaseException:
         # The project failed before removing anything: its reserved removals go back to the run's limit.
         ctx.guard.files_removing -= len(doomed)
