@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +61,19 @@ def install_backends(site: Path, monkeypatch: pytest.MonkeyPatch, **backends: st
     lines = "".join(f"{name} = {target}\n" for name, target in backends.items())
     (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}")
     monkeypatch.syspath_prepend(str(site))
+
+
+def first_page(server: subprocess.Popen[Any], port: int, name: str, limit: float = 30.0) -> Any:
+    """A project's PEP 691 page from a ``frumious serve`` just started, once it answers."""
+    deadline = time.monotonic() + limit
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/simple/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                return json.loads(response.read())
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise
+            time.sleep(0.2)

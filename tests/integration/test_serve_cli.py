@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
-from .helpers import run
+from .helpers import first_page, run
 
 
 def free_port() -> int:
@@ -28,20 +25,7 @@ def test_serve_command_serves_the_mirror_and_stops_on_sigterm(fake_pypi, make_co
     command = [sys.executable, "-m", "frumious", "-c", str(config), "serve", "--port", str(port)]
     server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/simple/foo-bar/",
-                    headers={"Accept": "application/vnd.pypi.simple.v1+json"},
-                )
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    page = json.loads(response.read())
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        page = first_page(server, port, "foo-bar")
         assert page["name"] == "foo-bar" and page["files"]
     finally:
         server.send_signal(signal.SIGTERM)

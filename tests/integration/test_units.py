@@ -4,18 +4,17 @@ documented cron line works under cron's /bin/sh (dash)."""
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from .helpers import first_page
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "contrib" / "systemd"
@@ -132,20 +131,7 @@ def test_mirror_and_serve_run_with_memory_deny_write_execute(fake_pypi, make_con
         [*command, "serve", "--port", str(port)], preexec_fn=deny_write_execute, stderr=subprocess.PIPE, text=True
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/simple/foo-bar/",
-                    headers={"Accept": "application/vnd.pypi.simple.v1+json"},
-                )
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    page = json.loads(response.read())
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        page = first_page(server, port, "foo-bar")
         assert page["name"] == "foo-bar" and page["files"]
     finally:
         server.terminate()
