@@ -6,6 +6,7 @@ a report; a run the disk stopped raises ``RunStopped`` carrying the report as fa
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,12 +69,29 @@ class RunStopped(FrumiousError):
 
 @contextmanager
 def stops_with(report: Report) -> Iterator[None]:
-    """Turn a refused disk inside the block into ``RunStopped`` carrying ``report`` as it stands."""
+    """Turn a refused disk inside the block into ``RunStopped`` carrying ``report`` as it stands.
+
+    A stop (SIGINT/SIGTERM cancels the run) stays a cancellation, with ``report`` attached for
+    ``partial_report``: the run report of a stopped run then has the projects' counts so far.
+    """
     try:
         yield
+    except asyncio.CancelledError as exc:
+        report.finished = time.time()
+        setattr(exc, _PARTIAL, report)
+        raise
     except (FrumiousError, OSError, BaseExceptionGroup) as exc:
         cause = resource_error(exc)
         if cause is None:
             raise
         report.finished = time.time()
         raise RunStopped(cause, report) from exc
+
+
+_PARTIAL = "frumious_partial_report"
+
+
+def partial_report(exc: BaseException) -> Report | None:
+    """The report a cancelled run had reached (``stops_with`` attached it), if any."""
+    found = getattr(exc, _PARTIAL, None)
+    return found if isinstance(found, Report) else None

@@ -124,8 +124,11 @@ def test_a_run_stopped_by_sigterm_writes_its_report(fake_pypi, make_config, tmp_
     assert "stopped by SIGTERM" in capsys.readouterr().err
     doc = load(report)
     assert (doc["exit_status"], doc["outcome"], doc["error"]) == (143, "stopped", "stopped by SIGTERM")
-    assert doc["projects"] is None  # the core's report went with the cancelled run
-    assert doc["files"]["downloaded"] > 0  # the live counters did not
+    # The partial report: every project was synced before the stop; nothing published.
+    assert doc["projects"] == {"synced": 3, "skipped": 0, "gone": 0, "failed": {}, "removed": []}
+    assert doc["serial"]["after"] == doc["serial"]["before"] == 0
+    assert doc["serial"]["upstream"] > 0
+    assert doc["files"]["downloaded"] > 0
     assert doc["requests"] == len(fake_pypi.requests)
 
 

@@ -14,7 +14,7 @@ from typing import Any, TextIO, TypeVar
 
 from frumious.cli import progress, runfile
 from frumious.errors import FrumiousError, resource_error
-from frumious.stats import Progress, Report, RunStopped
+from frumious.stats import Progress, Report, RunStopped, partial_report
 
 # A run stopped by a signal exits as shells report a death by that signal (128 + its number).
 STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -121,7 +121,7 @@ def _run(job: Callable[[Progress], Coroutine[Any, Any, R]], summarize: Callable[
                 print(line, file=sys.stdout)
     except _Stopped as stop:
         _clear_line(stream, live)
-        run.error, run.stopped = f"stopped by {stop.signum.name}", True
+        run.report, run.error, run.stopped = stop.report, f"stopped by {stop.signum.name}", True
         print(f"frumious: stopped by {stop.signum.name}; the next run resumes where this one stopped", file=sys.stderr)
         return STOP_SIGNALS[stop.signum]
     finally:
@@ -152,9 +152,11 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 class _Stopped(Exception):
-    def __init__(self, signum: signal.Signals) -> None:
+    """A signal stopped the run; ``report`` is the core's report as far as it got (None before it began)."""
+
+    def __init__(self, signum: signal.Signals, report: Report | None = None) -> None:
         super().__init__(signum)
-        self.signum = signum
+        self.signum, self.report = signum, report
 
 
 def _raise_stopped(signum: int, _frame: object) -> None:
@@ -187,9 +189,9 @@ async def _stoppable(job: Coroutine[Any, Any, R]) -> R:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         return await job
-    except asyncio.CancelledError:
+    except asyncio.CancelledError as exc:
         if received:
-            raise _Stopped(received[0]) from None
+            raise _Stopped(received[0], partial_report(exc)) from None
         raise
     finally:
         for signum, handler in previous.items():
