@@ -83,6 +83,8 @@ class MirrorSettings:
     max_project_size: int = 256 * 2**20
     # Where each run writes its JSON report (``--report`` overrides; empty: none).
     report_file: str = ""
+    # Where each run writes its Prometheus metrics, a node_exporter textfile (``--metrics`` overrides; empty: none).
+    metrics_file: str = ""
 
 
 @dataclass(frozen=True, slots=True)

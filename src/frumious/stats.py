@@ -15,6 +15,15 @@ from dataclasses import dataclass, field
 from frumious.errors import FrumiousError, resource_error
 
 
+@dataclass(frozen=True, slots=True)
+class MirrorSize:
+    """The mirror's size by its record: projects, release files and their bytes (``.metadata`` sidecars not counted)."""
+
+    projects: int
+    files: int
+    bytes: int
+
+
 @dataclass
 class Progress:
     """Live counters, read by the progress line while the run goes (and by the summary's Files line)."""
@@ -28,6 +37,8 @@ class Progress:
     # Requests sent upstream (each attempt counts) and the retries among them, for the run report.
     requests: int = 0
     retries: int = 0
+    # The mirror's size when the command closed its record, when the metrics file asked for it.
+    mirror_size: MirrorSize | None = None
 
 
 @dataclass(kw_only=True)

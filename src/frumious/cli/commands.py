@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from frumious.cli import progress
@@ -208,17 +208,33 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
         "--report", metavar="FILE", help="write the run report (JSON, docs/report.md) to FILE ([mirror] report-file)"
     )
     parser.add_argument("--json", action="store_true", help="print the run report as JSON instead of the summary")
+    parser.add_argument(
+        "--metrics",
+        metavar="FILE",
+        help="write the run's Prometheus metrics to FILE, a node_exporter textfile ([mirror] metrics-file)",
+    )
 
 
 def report_request(args: argparse.Namespace, settings: Settings) -> Request:
-    """Where the run report goes: ``--report`` over ``report-file``, and ``--json`` to stdout."""
-    return Request(args.command, args.report or settings.mirror.report_file, args.json)
+    """Where the run report goes: ``--report`` over ``report-file``, and ``--json`` to stdout; the metrics
+    file: ``--metrics`` over ``metrics-file``, its series labelled by command (``-dry-run`` for a dry run).
+    """
+    label = args.command + ("-dry-run" if getattr(args, "dry_run", False) else "")
+    metrics = args.metrics or settings.mirror.metrics_file
+    return Request(args.command, args.report or settings.mirror.report_file, args.json, metrics, label)
+
+
+def with_metrics(args: argparse.Namespace, settings: Settings) -> Settings:
+    """``settings`` with ``--metrics`` as its metrics file: the run then reads the mirror's size for it."""
+    if not getattr(args, "metrics", None):
+        return settings
+    return replace(settings, mirror=replace(settings.mirror, metrics_file=args.metrics))
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     for command in COMMANDS:
         if command.name == args.command:
-            return command.run(args, settings)
+            return command.run(args, with_metrics(args, settings))
     raise SystemExit(f"frumious: unknown command {args.command}")
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from frumious.http.client import Timeouts
 from frumious.mirror import Mirror
 from frumious.plan import Options
 from frumious.protocol import layout
-from frumious.record import copy, db, rebuild
+from frumious.record import copy, db, rebuild, size
 from frumious.record.db import MirrorRecord
 from frumious.runreport import DryRun, SyncReport
 from frumious.settings import Settings
@@ -32,6 +34,8 @@ from frumious.stats import Progress
 from frumious.storage import open_store
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
+
+log = logging.getLogger(__name__)
 
 # How a command opens the record: brought up to date (most), as it is (``reindex`` rebuilds it
 # anyway), or a private copy that is thrown away (a dry run, which must not write the mirror).
@@ -59,7 +63,8 @@ async def open_mirror(
     """The one place the ports are built; the mirror lock (unless ``lock`` is False) is held for the block.
 
     Filters load (``filters``) before anything is opened, so a filter config mistake touches nothing.
-    The upstream counts its requests and retries in ``counters`` (the run's live counters).
+    The upstream counts its requests and retries in ``counters`` (the run's live counters); with a
+    metrics file to write, the mirror's size goes there too as the block ends, however it ends.
     """
     chosen = load_filters(settings) if filters else FilterSet()
     async with AsyncExitStack() as stack:
@@ -69,8 +74,18 @@ async def open_mirror(
             store = open_store(settings)
             stack.push_async_callback(store.close)
         opened = await stack.enter_async_context(_record(store, settings, record))
+        if counters is not None and settings.mirror.metrics_file:
+            stack.callback(_measure, opened, counters)
         upstream = await stack.enter_async_context(make_upstream(settings, counters))
         yield Opened(Mirror(store, opened, settings.mirror), upstream, chosen)
+
+
+def _measure(record: MirrorRecord, counters: Progress) -> None:
+    """The mirror's size for the metrics file; a record that cannot answer leaves it unknown."""
+    try:
+        counters.mirror_size = size.mirror_size(record)
+    except sqlite3.Error as exc:
+        log.warning("Could not read the mirror's size from its record: %s", exc)
 
 
 def _record(store: Store, settings: Settings, mode: RecordMode) -> AbstractAsyncContextManager[MirrorRecord]:
@@ -180,12 +195,12 @@ async def run_verify(
 async def run_delete(
     settings: Settings, progress: Progress, names: Sequence[str], *, dry_run: bool, workers: int
 ) -> delete_core.DeleteReport:
-    async with open_mirror(settings) as opened:
+    async with open_mirror(settings, counters=progress) as opened:
         return await delete_core.delete_projects(opened.mirror, names, progress, dry_run=dry_run, workers=workers)
 
 
 async def run_reindex(settings: Settings, progress: Progress) -> rebuild.Rebuilt:
-    async with open_mirror(settings, record="as-is") as opened:
+    async with open_mirror(settings, record="as-is", counters=progress) as opened:
         tree = opened.mirror
         return await rebuild.rebuild(tree.store, tree.settings, tree.record, progress)
 

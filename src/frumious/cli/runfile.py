@@ -26,15 +26,19 @@ Outcome = Literal["ok", "failed", "stopped", "error"]
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """What the user asked for: the command's name, the report file (empty: none), ``--json``."""
+    """What the user asked for: the command's name, the report file (empty: none), ``--json``, and the
+    metrics file (empty: none) with the ``command`` label its series carry (``mirror-dry-run`` for a dry run).
+    """
 
     command: str
     path: str = ""
     json: bool = False
+    metrics: str = ""
+    label: str = ""
 
     @property
     def wanted(self) -> bool:
-        return bool(self.path) or self.json
+        return bool(self.path) or self.json or bool(self.metrics)
 
 
 def iso(moment: float) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
-from frumious.cli import progress, runfile
+from frumious.cli import metricsfile, progress, runfile
 from frumious.errors import FrumiousError, resource_error
 from frumious.stats import Progress, Report, RunStopped, partial_report
 
@@ -63,6 +63,7 @@ class _Run:
         """Write the run report where asked; a report that cannot be written fails the run with one line."""
         if not self.request.wanted:
             return code
+        finished = time.time()
         doc = runfile.document(
             self.request.command,
             self.report,
@@ -70,20 +71,35 @@ class _Run:
             exit_status=code,
             outcome=outcome,
             started=self.started,
-            finished=time.time(),
+            finished=finished,
             error=error,
         )
         if self.request.json:
             sys.stdout.write(runfile.render(doc))
+        written = True
         if self.request.path:
-            try:
-                runfile.write(self.request.path, doc)
-            except OSError as exc:
-                print(
-                    f"frumious: cannot write the run report {self.request.path}: {exc.strerror or exc}", file=sys.stderr
-                )
-                return code or 1
-        return code
+            written = _written("run report", self.request.path, lambda path: runfile.write(path, doc))
+        if self.request.metrics:
+            label = self.request.label or self.request.command
+            found = metricsfile.samples(
+                doc, label, started=self.started, finished=finished, size=self.counters.mirror_size
+            )
+
+            def write_metrics(path: str) -> None:
+                metricsfile.write(path, metricsfile.merged(found, metricsfile.read_previous(path), label))
+
+            written = _written("metrics file", self.request.metrics, write_metrics) and written
+        return code if written else code or 1
+
+
+def _written(what: str, path: str, write: Callable[[str], None]) -> bool:
+    """Write one of the run's files; one line on stderr (and False) when the disk refuses it."""
+    try:
+        write(path)
+    except OSError as exc:
+        print(f"frumious: cannot write the {what} {path}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _run(job: Callable[[Progress], Coroutine[Any, Any, R]], summarize: Callable[[R], list[str]], run: _Run) -> int:

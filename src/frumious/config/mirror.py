@@ -124,6 +124,7 @@ def read_mirror(r: Reader) -> MirrorSettings:
         max_listing_size=r.size(m, "max-listing-size"),
         max_project_size=r.size(m, "max-project-size"),
         report_file=r.text(m, "report-file"),
+        metrics_file=r.text(m, "metrics-file"),
     )
 
 
