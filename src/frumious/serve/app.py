@@ -92,6 +92,8 @@ class ServedFiles:
         self._cache: OrderedDict[str, Entry] = OrderedDict()  # least recently used first
         self._bytes = 0
         self._paths: dict[str, str] = {}
+        # Told whether each page found came from the cache (True) or the store: the metrics count both.
+        self.on_page: Callable[[bool], None] = _ignore
 
     def _path(self, key: str) -> str:
         path = self._paths.get(key)
@@ -115,9 +117,13 @@ class ServedFiles:
         cached = self._cache.get(key)
         if cached is not None and cached.sig == _sig(st):
             self._cache.move_to_end(key)
+            if page:
+                self.on_page(True)
             return cached
         if not stat.S_ISREG(st.st_mode) or not os.path.realpath(path).startswith(self.local_root or "/"):
             return None
+        if page:
+            self.on_page(False)
         body = _read_small(path) if page and st.st_size <= PAGE_MEMORY_LIMIT else None
         etag = make_etag(st.st_size, st.st_mtime)
         if body is None or len(body) != st.st_size:  # large, or replaced while read: sendfile
@@ -138,6 +144,7 @@ class ServedFiles:
     async def _remote(self, key: str, page: bool) -> Entry | None:
         cached = self._cache.get(key)
         if cached is not None and time.monotonic() - cached.loaded < REMOTE_TTL:
+            self.on_page(True)
             return cached
         try:
             info = await self.store.stat(key)
@@ -150,12 +157,17 @@ class ServedFiles:
         serial = serving.page_serial(body) if body is not None else None
         entry = Entry(key, size, info.mtime, make_etag(size, info.mtime, info.digests), body, None, serial)
         if page:
+            self.on_page(False)
             self._remember(replace(entry, loaded=time.monotonic()))
         return entry
 
     async def read(self, entry: Entry, start: int, length: int) -> bytes:
         """Bytes of an entry neither in memory nor local (the port has no ranged read)."""
         return (await self.store.read(entry.key))[start : start + length]
+
+
+def _ignore(hit: bool) -> None:
+    return None
 
 
 def _read_small(path: str) -> bytes | None:
