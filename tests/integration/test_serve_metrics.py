@@ -101,7 +101,7 @@ def test_metrics_sum_every_worker(fake_pypi, make_config, tmp_path, workers) -> 
     (root / "web" / "last-modified").write_text(stamp.strftime("%Y%m%dT%H:%M:%S\n"))
     wheel = next(f for f in fake_pypi.index.project("foo-bar").files() if f.filename.endswith(".whl"))
     pages = sum(1 for d in ("", "foo-bar") for p in (root / "web" / "simple" / d).glob("index.*"))
-    with serving(config, tmp_path, workers) as (server, port):
+    with serving(config, tmp_path, workers) as (_server, port):
         for _ in range(12):
             assert get(port, "/simple/")[0] == 200
             assert get(port, "/simple/foo-bar/", "application/vnd.pypi.simple.v1+json")[0] == 200
