@@ -23,6 +23,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from frumious.errors import ServeError
 from frumious.protocol import serving
 from frumious.serve.app import Handler, ServedFiles
+from frumious.serve.policy import NotCarried, not_carried
 from frumious.settings import Settings
 from frumious.storage.base import Store
 
@@ -67,13 +68,15 @@ async def serve(
     json_enabled: bool = True,
     reuse_port: bool = False,
     started: asyncio.Future[int] | None = None,
+    missing: NotCarried | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or cancellation), then stop accepting and let requests finish.
 
     The handler runs on aiohttp's low-level server: ``make_app``'s router adds nothing here
     but a regex match per request.
     """
-    handler = Handler(ServedFiles(store), hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
+    files = ServedFiles(store)
+    handler = Handler(files, hash_index=hash_index, root_path=root_path, json_enabled=json_enabled, not_carried=missing)
     access = logging.getLogger("frumious.access")
     server = web.Server(handler.handle, access_log=access, access_log_class=CombinedLog, logger=_ServerLog(log, {}))
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=10.0)
@@ -130,7 +133,7 @@ async def _serve_settings(
     mirror = settings.mirror
     try:
         await serve(store, host=host, port=port, root_path=root_path, hash_index=mirror.hash_index,
-                    json_enabled=mirror.json, reuse_port=reuse_port)  # fmt: skip
+                    json_enabled=mirror.json, reuse_port=reuse_port, missing=not_carried(mirror))  # fmt: skip
     finally:
         await store.close()
 
