@@ -22,6 +22,7 @@ from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
     canonicalize_name,
+    is_normalized_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -101,13 +102,18 @@ def project_of(target: str) -> tuple[NormalizedName, Kind] | None:
 
 def _file_project(filename: str) -> tuple[NormalizedName, Kind] | None:
     kind = Kind.METADATA if filename.endswith(".metadata") else Kind.FILE
-    name = filename.removesuffix(".metadata")
+    project = _dist_name(filename.removesuffix(".metadata"))
+    # parse_sdist_filename takes any text before the version: only a valid project name counts.
+    return (project, kind) if project is not None and is_normalized_name(project) else None
+
+
+def _dist_name(filename: str) -> NormalizedName | None:
     try:
-        if name.endswith(".whl"):
-            return parse_wheel_filename(name)[0], kind
-        if name.endswith((".tar.gz", ".zip")):
-            return parse_sdist_filename(name)[0], kind
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[0]
+        if filename.endswith((".tar.gz", ".zip")):
+            return parse_sdist_filename(filename)[0]
     except (InvalidWheelFilename, InvalidSdistFilename):
         return None
-    other = _OTHER_DIST.match(name) if name.endswith(_OTHER_SUFFIXES) else None
-    return (canonicalize_name(other["name"]), kind) if other else None
+    other = _OTHER_DIST.match(filename) if filename.endswith(_OTHER_SUFFIXES) else None
+    return canonicalize_name(other["name"]) if other else None
