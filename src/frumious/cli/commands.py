@@ -180,8 +180,12 @@ def setup_access_log(settings: Settings) -> None:
 
 def _popular_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("logs", nargs="+", metavar="LOG", help="access log (Combined Log Format; .gz too)")
-    parser.add_argument("--days", type=_positive, default=30, help="count lines of the last D days (default 30)")
-    parser.add_argument("--top", type=_positive, default=100, help="keep the N most requested (default 100)")
+    parser.add_argument(
+        "--days", metavar="D", type=_positive, default=30, help="count lines of the last D days (default 30)"
+    )
+    parser.add_argument(
+        "--top", metavar="N", type=_positive, default=100, help="keep the N most requested (default 100)"
+    )
     parser.add_argument("-o", "--output", metavar="FILE", help="write the allowlist here (default: stdout)")
     parser.add_argument(
         "--count", choices=("pages", "files"), default="pages", help="count page requests (default) or file downloads"
