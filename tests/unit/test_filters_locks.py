@@ -407,3 +407,15 @@ def test_the_fingerprint_follows_the_locks(tmp_path: Path) -> None:
     assert load(tmp_path, lockfiles="uv.lock").fingerprint == before
     path.write_text(UV_LOCK.replace(A, D))
     assert load(tmp_path, lockfiles="uv.lock").fingerprint != before
+
+
+def test_the_other_filters_still_apply_to_locked_files(tmp_path: Path) -> None:
+    write(tmp_path, "poetry.lock", POETRY_LOCK)
+    sections = {"allowlist": {"lockfiles": "poetry.lock"}, "blocklist": {"platforms": "windows"}}
+    settings = Settings(
+        mirror=MirrorSettings(directory="/x"), plugins=("lockfiles", "exclude_platform"), sections=sections
+    )
+    filters = load_filters(settings, base_dir=str(tmp_path))
+    winonly = Project("winonly", 1, {"1.0": (dist("winonly-1.0-py3-none-win_amd64.whl", "1.0", C),)})
+    assert kept(load(tmp_path, lockfiles="poetry.lock"), winonly) == ["winonly-1.0-py3-none-win_amd64.whl"]
+    assert kept(filters, winonly) == []
