@@ -198,6 +198,8 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     if not ctx.filters.allows_metadata(offered):
         log.info("%s excluded by a metadata filter", entry.name)
         return Outcome(entry.name, Kind.SKIPPED)
+    for finding in ctx.filters.reports(offered):
+        log.warning("%s: %s", entry.name, finding)
     project = ctx.filters.apply(offered)  # releases left without files are dropped there
     release_files = ctx.settings.release_files
     files = stored_files(ctx.settings, project) if release_files else []

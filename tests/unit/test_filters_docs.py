@@ -169,6 +169,14 @@ EXPECTED: dict[str, tuple[dict[str, str], Check, object]] = {
     ),
     "regex_release": ({}, versions, ["2.0rc1", "2.0"]),
     "latest_release": ({}, versions, ["2.0", "2.1.dev1"]),
+    "lockfiles": (
+        {
+            "repos/web/uv.lock": '[[package]]\nname = "Flask"\nversion = "3.0.3"\nsource = { registry = "x" }\n',
+            "repos/data/requirements.txt": "numpy==1.26.4 --hash=sha256:" + "0" * 64 + "\n",
+        },
+        names,
+        ["flask", "numpy"],
+    ),
     "Writing a filter plugin": ({}, names, [n for n in NAMES if len(n.replace(".", "-")) >= 4]),
 }
 

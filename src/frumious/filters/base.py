@@ -137,6 +137,11 @@ class ReleaseFileFilter(Filter):
     def keeps_file(self, project: Project, file: DistFile) -> bool:
         """Called with the unfiltered project and one of its files."""
 
+    def reports(self, project: Project) -> tuple[str, ...]:
+        """Findings about the unfiltered project's files worth a warning (say, a digest that
+        disagrees with a lock file); the sync logs them."""
+        return ()
+
 
 class ReleaseFilter(Filter):
     """Implement ``keeps_release`` (one version at a time) or override ``kept_versions``."""

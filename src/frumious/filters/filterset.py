@@ -94,6 +94,10 @@ class FilterSet:
     def keeps_file(self, project: Project, file: DistFile) -> bool:
         return all(f.keeps_file(project, file) for f in self.release_file_filters)
 
+    def reports(self, project: Project) -> list[str]:
+        """Every release-file filter's findings about the unfiltered project, for the log."""
+        return [line for f in self.release_file_filters for line in f.reports(project)]
+
     def apply(self, project: Project) -> Project:
         """Release-file filters, drop emptied releases, then release filters: a new Project."""
         releases: dict[str, tuple[DistFile, ...]] = {}

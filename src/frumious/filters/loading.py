@@ -25,6 +25,7 @@ from frumious.filters.base import (
 )
 from frumious.filters.files import ExcludePlatform, RegexReleaseFileMetadata, VersionRangeReleaseFileMetadata
 from frumious.filters.filterset import FilterSet
+from frumious.filters.locks import Lockfiles
 from frumious.filters.metadata import RegexProjectMetadata, SizeProjectMetadata, VersionsCountProjectMetadata
 from frumious.filters.names import AllowlistProject, BlocklistProject, ProjectRequirements, RegexProject
 from frumious.filters.releases import (
@@ -59,6 +60,7 @@ BUILTIN_FILTERS: tuple[type[Filter], ...] = (
     PrereleaseRelease,
     RegexRelease,
     LatestRelease,
+    Lockfiles,
 )
 
 
