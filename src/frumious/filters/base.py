@@ -64,6 +64,9 @@ class FilterContext:
         self.warnings: list[str] = []
         self._sections = sections
         self._reads: dict[str, dict[str, str]] = {}
+        # Every (section, key) asked for, set or not; (section, "*") for a whole section. The test
+        # holding filters/keydocs.py to what the plugins read uses it.
+        self.asked: set[tuple[str, str]] = set()
 
     def section(self, name: str) -> Mapping[str, str]:
         """A whole section, {} when absent.
@@ -71,11 +74,13 @@ class FilterContext:
         The pre-5.0 [whitelist]/[blacklist] sections are not read, as in bandersnatch 8 (the
         config loader warns about them): honouring them now could shrink a running mirror.
         """
+        self.asked.add((name, "*"))
         values = dict(self._sections.get(name) or {})
         self._reads.setdefault(name, {}).update(values)
         return values
 
     def get(self, section: str, key: str) -> str | None:
+        self.asked.add((section, key))
         value = (self._sections.get(section) or {}).get(key)
         if value is not None:
             self._reads.setdefault(section, {})[key] = value
