@@ -33,6 +33,8 @@ MIRROR_KEY_HELP: Mapping[str, str] = {
     "timeout": "Seconds to wait for a connection or for the next bytes of a response.",
     "global-timeout": "Seconds one request may take in all; 0 means five hours.",
     "workers": "Projects synced at once, 1 to 10.",
+    "filtered-projects": "What `serve` answers for a project the mirror does not carry: `omit` (404) or `redirect` "
+    "(302 to the upstream's page; never for air-gapped sites).",
     "verifiers": "Projects `verify` checks at once (its `--workers` overrides).",
     "storage-backend": "`filesystem`, `s3`, `swift`, or an installed backend's name (see storage.md).",
     "storage-filesystem-manage-permissions": "Filesystem backend: give stored files their source's permission bits.",

@@ -45,6 +45,20 @@ FILTER_KEYS: tuple[FilterKey, ...] = (
         "Directory the `requirements` files are relative to (default: the working directory).",
     ),
     FilterKey(
+        "allowlist",
+        "lockfiles",
+        ("lockfiles",),
+        "Lock files or globs, one a line (uv.lock, pylock.toml, poetry.lock, pdm.lock, requirements files): "
+        "their pinned projects are the allowlist.",
+    ),
+    FilterKey(
+        "allowlist",
+        "lockfiles_mode",
+        ("lockfiles",),
+        "`exact` (default: only the files the locks pin, checked against their hashes) or `project` "
+        "(every file of those projects the other filters keep).",
+    ),
+    FilterKey(
         "blocklist",
         "packages",
         ("blocklist_project", "blocklist_release"),
