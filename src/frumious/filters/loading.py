@@ -36,6 +36,7 @@ from frumious.filters.releases import (
     ProjectRequirementsPinned,
     RegexRelease,
 )
+from frumious.filters.tags import WheelTags
 from frumious.settings import Settings
 
 __all__ = ["BUILTIN_FILTERS", "ENTRY_POINT_GROUP", "load_filters"]
@@ -60,6 +61,7 @@ BUILTIN_FILTERS: tuple[type[Filter], ...] = (
     PrereleaseRelease,
     RegexRelease,
     LatestRelease,
+    WheelTags,
 )
 
 
