@@ -10,8 +10,9 @@ import pytest
 
 from frumious import config
 from frumious.errors import ConfigError
-from frumious.filters import BUILTIN_FILTERS, FilterContext, FilterSet, load_filters
+from frumious.filters import BUILTIN_FILTERS, FilterContext, FilterSet, ProjectFilter, load_filters, loading
 from frumious.filters.guard import probe
+from frumious.models import NormalizedName
 from frumious.settings import MirrorSettings, Settings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "filters.md"
@@ -154,3 +155,27 @@ def test_asked_records_keys_whether_set_or_not() -> None:
     assert context.value("a", "x") == "1" and context.get("a", "y") is None and context.lines("b", "z") == []
     context.section("c")
     assert context.asked == {"a": {"x", "y"}, "b": {"z"}, "c": None}
+
+
+class LockSource(ProjectFilter):
+    """Asks for [allowlist] mode only when [allowlist] files is set, as a real filter may."""
+
+    name = "lock_source"
+
+    def __init__(self, context: FilterContext) -> None:
+        super().__init__(context)
+        if context.value("allowlist", "files"):
+            context.value("allowlist", "mode")
+
+    def allows_project(self, name: str, canonical: NormalizedName) -> bool:
+        return True
+
+
+def test_a_key_a_disabled_filter_asks_for_only_when_another_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loading, "BUILTIN_FILTERS", (*loading.BUILTIN_FILTERS, LockSource))
+    sections = {"allowlist": {"packages": "requests", "files": "uv.lock", "mode": "exact"}}
+    filters = load("allowlist_project", sections)
+    assert "[allowlist] mode: ignored, as only lock_source reads it and it is not enabled" in filters.warnings
+    assert problems("allowlist_project", {"allowlist": {"packages": "requests", "mdoe": "x"}})[0].startswith(
+        "[allowlist] mdoe: unknown key"
+    )

@@ -189,10 +189,15 @@ def _guard(
     warnings: list[str],
 ) -> list[str]:
     """Typos and empty allowlists (``guard``): what the enabled filters asked for, against what any could."""
-    probes = {cls.name: guard.probe(cls, settings, root) for cls in BUILTIN_FILTERS if cls.name not in asked}
+    others = [cls for cls in BUILTIN_FILTERS if cls.name not in asked]
+    probes = {cls.name: guard.probe(cls, settings, root, blank=True) for cls in others}
     enabled = guard.merge(asked.values())
     everyone = guard.merge([*asked.values(), *probes.values()])
     problems = guard.unknown_keys(settings, enabled, everyone)
+    if problems:  # perhaps a key a disabled filter asks for only when another is set: ask with the values
+        probes = {cls.name: guard.probe(cls, settings, root) for cls in others}
+        everyone = guard.merge([*asked.values(), *probes.values()])
+        problems = guard.unknown_keys(settings, enabled, everyone)
     problems.extend(guard.empty_allowlists(built))
     if known_sections is not None:
         unknown = set(guard.own_keys(settings)) - {*known_sections, *everyone}
