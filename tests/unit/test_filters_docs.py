@@ -159,6 +159,7 @@ EXPECTED: dict[str, tuple[dict[str, str], Check, object]] = {
     "exclude_platform": ({}, kinds, ["sdist", "any"]),
     "regex_release_file_metadata": ({}, kinds, ["sdist", "any", "win27", "mac312"]),
     "version_range_release_file_metadata": ({}, kinds, ["sdist", "any", "mac312", "exe"]),
+    "wheel_tags": ({}, kinds, ["sdist", "any", "mac312"]),
     "blocklist_release": ({}, versions, ["1.0", "1.1", "2.0rc1", "2.1.dev1"]),
     "allowlist_release": ({}, lambda f: (names(f), versions(f)), (["example"], ["1.1", "2.0rc1", "2.1.dev1"])),
     "project_requirements_pinned": ({"pinned.txt": "example==2.0rc1\n"}, versions, ["2.0rc1"]),

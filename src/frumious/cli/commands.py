@@ -62,6 +62,8 @@ class Command:
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace, Settings], int]
+    # Loads the filters: their config problems are reported with the [mirror] ones, before anything runs.
+    filters: bool = False
 
 
 def _mirror_arguments(parser: argparse.ArgumentParser) -> None:
@@ -224,8 +226,8 @@ def _no_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 COMMANDS = (
-    Command("mirror", "sync the mirror with upstream", _mirror_arguments, _run_mirror),
-    Command("sync", "mirror just the named projects, whatever the serial", _sync_arguments, _run_sync),
+    Command("mirror", "sync the mirror with upstream", _mirror_arguments, _run_mirror, filters=True),
+    Command("sync", "mirror just the named projects, whatever the serial", _sync_arguments, _run_sync, filters=True),
     Command("verify", "re-check every mirrored file and repair what is bad", _verify_arguments, _run_verify),
     Command("delete", "remove whole projects from the mirror", _delete_arguments, _run_delete),
     Command(
@@ -257,6 +259,10 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
 def report_request(args: argparse.Namespace, settings: Settings) -> Request:
     """Where the run report goes: ``--report`` over ``report-file``, and ``--json`` to stdout."""
     return Request(args.command, args.report or settings.mirror.report_file, args.json)
+
+
+def uses_filters(name: str) -> bool:
+    return any(command.filters for command in COMMANDS if command.name == name)
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass
 from typing import Literal
 
+from frumious import config
 from frumious import delete as delete_core
 from frumious import sync as sync_core
 from frumious import verify as verify_core
@@ -29,7 +30,7 @@ from frumious.record.db import MirrorRecord
 from frumious.runreport import DryRun, SyncReport
 from frumious.settings import Settings
 from frumious.stats import Progress
-from frumious.storage import open_store
+from frumious.storage import backend_names, open_store
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
 
@@ -61,7 +62,7 @@ async def open_mirror(
     Filters load (``filters``) before anything is opened, so a filter config mistake touches nothing.
     The upstream counts its requests and retries in ``counters`` (the run's live counters).
     """
-    chosen = load_filters(settings) if filters else FilterSet()
+    chosen = _filters(settings) if filters else FilterSet()
     async with AsyncExitStack() as stack:
         if lock:
             store = await stack.enter_async_context(locked_store(settings))
@@ -71,6 +72,24 @@ async def open_mirror(
         opened = await stack.enter_async_context(_record(store, settings, record))
         upstream = await stack.enter_async_context(make_upstream(settings, counters))
         yield Opened(Mirror(store, opened, settings.mirror), upstream, chosen)
+
+
+# The filters the CLI checked before the run (``check_filters``), reused rather than loaded twice.
+_checked: tuple[Settings, FilterSet] | None = None
+
+
+def check_filters(settings: Settings) -> FilterSet:
+    """Load the filters, with every section checked against what filters, config and storage know."""
+    global _checked
+    known = {*config.CONFIG_SECTIONS, *backend_names()}
+    _checked = (settings, load_filters(settings, known_sections=known))
+    return _checked[1]
+
+
+def _filters(settings: Settings) -> FilterSet:
+    if _checked is not None and _checked[0] is settings:
+        return _checked[1]
+    return load_filters(settings)
 
 
 def _record(store: Store, settings: Settings, mode: RecordMode) -> AbstractAsyncContextManager[MirrorRecord]:
