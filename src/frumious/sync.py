@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from frumious import claims, retries
+from frumious.closure import Closure
 from frumious.errors import NotFound, ends_run
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
@@ -61,6 +62,8 @@ class Policy:
 
     filters: FilterSet
     options: Options = NO_OPTIONS
+    # The dependency closure, when the allowlist asks for one: it adds projects after the queue.
+    closure: Closure | None = None
 
 
 async def mirror(
@@ -71,9 +74,11 @@ async def mirror(
     await mirror.bootstrap()
     if options.force_check:
         await mirror.forget_serial()
+    closure = await Closure.open(mirror, filters)
+    filters = closure.grown if closure else filters
     inputs = await gather(upstream, mirror, filters, started, options)
     planned = plan(inputs, filters.allows_project, mirror.settings, options)
-    return await sync(upstream, mirror, planned, Policy(filters, options), progress)
+    return await sync(upstream, mirror, planned, Policy(filters, options, closure), progress)
 
 
 async def sync(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy, progress: Progress) -> SyncReport:
@@ -115,6 +120,9 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
         todo = mirror.checkpoint(Todo(plan.target, plan.queue))
         report.stopped_early = await run_queue(ctx, plan.queue, todo, report)
+    if policy.closure is not None and not report.stopped_early:
+        queued = [entry.name for entry in plan.queue]
+        await policy.closure.complete(mirror, report, queued, lambda more: run_queue(ctx, more, None, report))
     vanishing, confirmed = settle_vanishing(mirror.settings, plan, report)
     for name in confirmed:
         report.removed.extend(await mirror.remove_project(name))
@@ -346,6 +354,8 @@ async def dry_run(
 ) -> DryRun:
     """What ``mirror`` would do, read-only: no generation, todo, serial or record is written."""
     started = time.time()
+    closure = await Closure.open(mirror, filters)
+    filters = closure.grown if closure else filters
     inputs = await gather(upstream, mirror, filters, started, options, read_only=True)
     planned = plan(inputs, filters.allows_project, mirror.settings, options)
     log_plan(planned)
