@@ -87,9 +87,15 @@ class Closure:
         state = {"version": STATE_VERSION, "fingerprint": self.filters.fingerprint, "needed": sorted(self.needed)}
         return json.dumps({**state, "held": held}, sort_keys=True).encode()
 
-    async def complete(self, mirror: Mirror, report: SyncReport, queued: Iterable[str], sync_round: Round) -> None:
-        """Walk to a fixed point, syncing newly needed projects in rounds; save the state, report the holes."""
+    async def complete(
+        self, mirror: Mirror, report: SyncReport, queued: Iterable[str], sync_round: Round
+    ) -> tuple[ListingEntry, ...]:
+        """Walk to a fixed point, syncing newly needed projects in rounds; save the state, report the holes.
+
+        The projects the rounds synced, at the serial they reached.
+        """
         attempted: set[str] = {canonicalize_name(name) for name in queued}
+        first = set(attempted)
         for name in attempted & _synced(report):  # changed upstream: its requirements may have too
             await self._refresh(mirror, name)
         while True:
@@ -114,6 +120,8 @@ class Closure:
             log.warning("Dependency closure hole: %s", hole)
         log.info("Dependency closure: %d project(s) for %d environment(s)", len(found.needed), len(self.config.targets))
         await mirror.save_closure_state(self.dump())
+        rows = [mirror.record.project(name) for name in sorted(attempted - first)]
+        return tuple(ListingEntry(row.name, row.serial) for row in rows if row is not None)
 
     async def _refresh(self, mirror: Mirror, name: str) -> None:
         dists = await held_dists(mirror, name)

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from frumious import claims, retries
@@ -102,6 +102,17 @@ async def sync(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy, p
     return report
 
 
+def with_closure(plan: Plan, added: tuple[ListingEntry, ...]) -> Plan:
+    """The plan with the projects the closure added, so their serials count towards the one published.
+
+    A listing asked project by project was asked of the allowlist before it grew: they join it.
+    """
+    ceiling = plan.ceiling
+    if plan.partial and ceiling is not None:
+        ceiling = max([ceiling, *(entry.serial for entry in added)])
+    return replace(plan, queue=plan.queue + added, ceiling=ceiling)
+
+
 def upstream_serial(plan: Plan) -> int:
     """The newest serial upstream offered this run: the listing's root, else where the run heads."""
     return plan.ceiling if plan.ceiling is not None else plan.target
@@ -122,7 +133,8 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
         report.stopped_early = await run_queue(ctx, plan.queue, todo, report)
     if policy.closure is not None and not report.stopped_early:
         queued = [entry.name for entry in plan.queue]
-        await policy.closure.complete(mirror, report, queued, lambda more: run_queue(ctx, more, None, report))
+        added = await policy.closure.complete(mirror, report, queued, lambda more: run_queue(ctx, more, None, report))
+        plan = with_closure(plan, added)
     vanishing, confirmed = settle_vanishing(mirror.settings, plan, report)
     for name in confirmed:
         report.removed.extend(await mirror.remove_project(name))

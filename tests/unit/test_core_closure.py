@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fakepypi import make_wheel, mem_index
+from fakepypi import FakeIndex, make_wheel, mem_index
 from fakepypi.closure import CLOSURE_TARGETS, EXPECTED_CLOSURE, NOT_NEEDED, closure_index
 from frumious.testing.harness import Bench
 
@@ -87,3 +87,13 @@ async def test_a_dependency_no_longer_needed_is_reported_as_excluded_next_run(tm
     await bench.mirror()
     report = await bench.mirror()
     assert report.would_prune == ["typing-extensions"]
+
+
+async def test_dependencies_newer_than_the_roots_are_not_synced_again_by_the_next_run(tmp_path: Path) -> None:
+    fake = FakeIndex()
+    fake.add("app", "1.0", make_wheel("app", "1.0", requires=["lib"]))
+    fake.add("lib", "1.0", make_wheel("lib", "1.0"))  # a higher serial than the allowlisted app's
+    sections = "[plugins]\nenabled = allowlist_project\n[allowlist]\nclosure = true\npackages = app\n"
+    bench = Bench.create(tmp_path, mem_index(fake), sections + "[closure]\nenvironments = cp312-win_amd64\n")
+    assert sorted((await bench.mirror()).synced) == ["app", "lib"]
+    assert (await bench.mirror()).synced == []
