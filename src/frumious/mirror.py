@@ -132,6 +132,16 @@ class Mirror:
         await self.store.write(layout.FILTERS, fingerprint.encode())
         await db.restamp(self.store, self.record)
 
+    async def closure_state(self) -> bytes | None:
+        """The dependency closure's state (``closure.py``), None when there is none."""
+        try:
+            return await self.store.read(layout.CLOSURE)
+        except ObjectMissing:
+            return None
+
+    async def save_closure_state(self, data: bytes) -> None:
+        await self.store.write(layout.CLOSURE, data)
+
     async def _read_text(self, key: str) -> str | None:
         try:
             return (await self.store.read(key)).decode("ascii", "replace")

@@ -112,6 +112,8 @@ class Plan:
     confirmable: tuple[str, ...] = ()
     # The root's serial: nothing published may exceed it.
     ceiling: int | None = None
+    # The listing was asked project by project (an allowlist): its ceiling is only the newest of those asked.
+    partial: bool = False
     # Listed projects with an invalid serial, skipped this run.
     invalid: tuple[str, ...] = ()
     # Quarantined failures whose backoff has not expired: carried, not tried.
@@ -220,6 +222,7 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
         excluded=found.excluded,
         vanished=found.vanished,
         ceiling=listing.serial,
+        partial=listing.partial,
         invalid=tuple(sorted({canonicalize_name(n) for n in listing.invalid if allows(n)})),
         warnings=warnings,
     )

@@ -73,6 +73,8 @@ class SyncReport(Report):
     # the projects that reached theirs (synced, skipped by a filter, or listed with no releases).
     retry: dict[str, ListingEntry] = field(default_factory=dict)
     reached: set[str] = field(default_factory=set)
+    # Dependency closure: what a needed dependency lacks (blocked by a filter, no fitting file, ...), one line each.
+    holes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

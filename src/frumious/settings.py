@@ -34,6 +34,13 @@ class SimpleFormat(Enum):
         return self is not SimpleFormat.HTML
 
 
+class FilteredProjects(Enum):
+    """What the mirror's server answers for a project the mirror does not carry."""
+
+    OMIT = "omit"  # 404, as bandersnatch
+    REDIRECT = "redirect"  # to the upstream's page for that project
+
+
 class CompareMethod(Enum):
     HASH = "hash"
     STAT = "stat"
@@ -85,6 +92,8 @@ class MirrorSettings:
     report_file: str = ""
     # Where each run writes its Prometheus metrics, a node_exporter textfile (``--metrics`` overrides; empty: none).
     metrics_file: str = ""
+    # What serve answers for a project the mirror does not hold: 404 (omit) or a redirect upstream.
+    filtered_projects: FilteredProjects = FilteredProjects.OMIT
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from frumious import claims, retries
+from frumious.closure import Closure
 from frumious.errors import NotFound, ends_run
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
@@ -61,6 +62,8 @@ class Policy:
 
     filters: FilterSet
     options: Options = NO_OPTIONS
+    # The dependency closure, when the allowlist asks for one: it adds projects after the queue.
+    closure: Closure | None = None
 
 
 async def mirror(
@@ -71,9 +74,11 @@ async def mirror(
     await mirror.bootstrap()
     if options.force_check:
         await mirror.forget_serial()
+    closure = await Closure.open(mirror, filters)
+    filters = closure.grown if closure else filters
     inputs = await gather(upstream, mirror, filters, started, options)
     planned = plan(inputs, filters.allows_project, mirror.settings, options)
-    return await sync(upstream, mirror, planned, Policy(filters, options), progress)
+    return await sync(upstream, mirror, planned, Policy(filters, options, closure), progress)
 
 
 async def sync(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy, progress: Progress) -> SyncReport:
@@ -97,6 +102,17 @@ async def sync(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy, p
     return report
 
 
+def with_closure(plan: Plan, added: tuple[ListingEntry, ...]) -> Plan:
+    """The plan with the projects the closure added, so their serials count towards the one published.
+
+    A listing asked project by project was asked of the allowlist before it grew: they join it.
+    """
+    ceiling = plan.ceiling
+    if plan.partial and ceiling is not None:
+        ceiling = max([ceiling, *(entry.serial for entry in added)])
+    return replace(plan, queue=plan.queue + added, ceiling=ceiling)
+
+
 def upstream_serial(plan: Plan) -> int:
     """The newest serial upstream offered this run: the listing's root, else where the run heads."""
     return plan.ceiling if plan.ceiling is not None else plan.target
@@ -115,6 +131,10 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
         todo = mirror.checkpoint(Todo(plan.target, plan.queue))
         report.stopped_early = await run_queue(ctx, plan.queue, todo, report)
+    if policy.closure is not None and not report.stopped_early:
+        queued = [entry.name for entry in plan.queue]
+        added = await policy.closure.complete(mirror, report, queued, lambda more: run_queue(ctx, more, None, report))
+        plan = with_closure(plan, added)
     vanishing, confirmed = settle_vanishing(mirror.settings, plan, report)
     for name in confirmed:
         report.removed.extend(await mirror.remove_project(name))
@@ -198,6 +218,8 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     if not ctx.filters.allows_metadata(offered):
         log.info("%s excluded by a metadata filter", entry.name)
         return Outcome(entry.name, Kind.SKIPPED)
+    for finding in ctx.filters.reports(offered):
+        log.warning("%s: %s", entry.name, finding)
     project = ctx.filters.apply(offered)  # releases left without files are dropped there
     release_files = ctx.settings.release_files
     files = stored_files(ctx.settings, project) if release_files else []
@@ -346,6 +368,8 @@ async def dry_run(
 ) -> DryRun:
     """What ``mirror`` would do, read-only: no generation, todo, serial or record is written."""
     started = time.time()
+    closure = await Closure.open(mirror, filters)
+    filters = closure.grown if closure else filters
     inputs = await gather(upstream, mirror, filters, started, options, read_only=True)
     planned = plan(inputs, filters.allows_project, mirror.settings, options)
     log_plan(planned)

@@ -28,6 +28,11 @@ MARKER = "<!-- tested-nginx-config"
 DOC_ROOT = "root /srv/pypi/web;"
 DOC_LISTEN = "listen 80;"
 DOC_LOG = "/var/log/nginx/pypi-mirror.access.log"
+# filtered-projects = redirect: the documented named location, and the try_files fallback it replaces.
+REDIRECT_MARKER = "<!-- tested-nginx-redirect"
+DOC_MASTER = "https://pypi.org"
+DOC_FALLBACK = "/simple/$pypi_c/$pypi_project/$pypi_second =404;"
+DOC_AFTER = "    location /simple/ {\n        return 404;"
 
 
 def nginx_missing() -> str | None:
@@ -46,21 +51,33 @@ def require_nginx() -> None:
     pytest.skip(why)
 
 
-def site_config(doc: Path = DOC) -> str:
-    """The documented nginx site configuration, verbatim."""
+def site_config(doc: Path = DOC, marker: str = MARKER) -> str:
+    """The documented nginx site configuration (or the block after ``marker``), verbatim."""
     text = doc.read_text(encoding="utf-8")
-    start = text.index(MARKER)
+    start = text.index(marker)
     match = re.compile(r"```nginx\n(.*?)```", re.S).search(text, start)
     if match is None:
-        raise ValueError(f"no ```nginx block after {MARKER!r} in {doc}")
+        raise ValueError(f"no ```nginx block after {marker!r} in {doc}")
     return match.group(1)
 
 
-def render_site(root: Path, port: int, access_log: Path, doc: Path = DOC) -> str:
+def redirect_variant(site: str, master: str, doc: Path = DOC) -> str:
+    """The site as docs/serving.md says to change it for ``filtered-projects = redirect``."""
+    block = site_config(doc, REDIRECT_MARKER)
+    for needle, text in ((DOC_FALLBACK, site), (DOC_AFTER, site), (DOC_MASTER, block)):
+        if text.count(needle) != 1:
+            raise ValueError(f"the documented config must contain {needle!r} exactly once")
+    site = site.replace(DOC_FALLBACK, DOC_FALLBACK.replace("=404", "@pypi_not_carried"))
+    return site.replace(DOC_AFTER, block.replace(DOC_MASTER, master) + DOC_AFTER)
+
+
+def render_site(root: Path, port: int, access_log: Path, doc: Path = DOC, redirect_to: str | None = None) -> str:
     site = site_config(doc)
     for needle in (DOC_ROOT, DOC_LISTEN, DOC_LOG):
         if site.count(needle) != 1:
             raise ValueError(f"the documented config must contain {needle!r} exactly once")
+    if redirect_to is not None:
+        site = redirect_variant(site, redirect_to, doc)
     return (
         site.replace(DOC_ROOT, f"root {root};")
         .replace(DOC_LISTEN, f"listen 127.0.0.1:{port} reuseport;")
@@ -113,12 +130,17 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], error_log: Path) -> N
 
 
 @contextmanager
-def run_nginx(root: Path, workdir: Path, *, workers: int = 1, access_log: bool = True) -> Iterator[Nginx]:
-    """nginx serving the mirror ``web/`` directory ``root`` on a free loopback port; stopped after."""
+def run_nginx(
+    root: Path, workdir: Path, *, workers: int = 1, access_log: bool = True, redirect_to: str | None = None
+) -> Iterator[Nginx]:
+    """nginx serving the mirror ``web/`` directory ``root`` on a free loopback port; stopped after.
+
+    ``redirect_to``: the documented ``filtered-projects = redirect`` variant, to that upstream.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = workdir / "access.log"
-    site = render_site(root, port, log)
+    site = render_site(root, port, log, redirect_to=redirect_to)
     if not access_log:
         site = site.replace(f"access_log {log} combined;", "access_log off;")
     conf = workdir / "nginx.conf"

@@ -153,12 +153,15 @@ EXPECTED: dict[str, tuple[dict[str, str], Check, object]] = {
         ["flask", "numpy"],
     ),
     "regex_project": ({}, names, [n for n in NAMES if n not in ("torch-nightly", "tf-keras")]),
+    # Before its first run the closure allows only the roots; the run grows it (test_core_closure).
+    "Dependency closure": ({}, names, ["requests", "Django"]),
     "regex_project_metadata": ({}, projects, ["modern"]),
     "size_project_metadata": ({}, projects, ["modern", "legacy", "retired", "unlabelled", "numpy"]),
     "versions_count_project_metadata": ({}, projects, ["modern", "retired", "unlabelled", "numpy"]),
     "exclude_platform": ({}, kinds, ["sdist", "any"]),
     "regex_release_file_metadata": ({}, kinds, ["sdist", "any", "win27", "mac312"]),
     "version_range_release_file_metadata": ({}, kinds, ["sdist", "any", "mac312", "exe"]),
+    "wheel_tags": ({}, kinds, ["sdist", "any", "mac312"]),
     "blocklist_release": ({}, versions, ["1.0", "1.1", "2.0rc1", "2.1.dev1"]),
     "allowlist_release": ({}, lambda f: (names(f), versions(f)), (["example"], ["1.1", "2.0rc1", "2.1.dev1"])),
     "project_requirements_pinned": ({"pinned.txt": "example==2.0rc1\n"}, versions, ["2.0rc1"]),
@@ -169,6 +172,14 @@ EXPECTED: dict[str, tuple[dict[str, str], Check, object]] = {
     ),
     "regex_release": ({}, versions, ["2.0rc1", "2.0"]),
     "latest_release": ({}, versions, ["2.0", "2.1.dev1"]),
+    "lockfiles": (
+        {
+            "repos/web/uv.lock": '[[package]]\nname = "Flask"\nversion = "3.0.3"\nsource = { registry = "x" }\n',
+            "repos/data/requirements.txt": "numpy==1.26.4 --hash=sha256:" + "0" * 64 + "\n",
+        },
+        names,
+        ["flask", "numpy"],
+    ),
     "Writing a filter plugin": ({}, names, [n for n in NAMES if len(n.replace(".", "-")) >= 4]),
 }
 

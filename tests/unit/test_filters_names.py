@@ -43,8 +43,6 @@ CASES = [
         {"allowlist": {"packages": "foo-BAR # bar\nrequests>=2.0\n#numpy\n"}},
         ["Foo.Bar", "foo_bar", "requests"],
     ),
-    ("allowlist_project", {"allowlist": {"packages": ""}}, NAMES),
-    ("allowlist_project", {}, NAMES),
     # regex_project: re.match on the raw name, anchored at the start only.
     # ... and case-sensitive: `foo` does not match the raw name Foo.Bar.
     (
@@ -98,6 +96,9 @@ def test_project_requirements_and_allowlist_are_both_applied(tmp_path: Path) -> 
         ("blocklist_project", {"blocklist": {"packages": "not a name!"}}, "'not a name!' is not a valid requirement"),
         ("allowlist_project", {"allowlist": {"packages": "foo>>1"}}, "'foo>>1' is not a valid requirement"),
         ("project_requirements", {"allowlist": {"requirements": "missing.txt"}}, "cannot read"),
+        # An allowlist named in [plugins] that names nothing would mirror everything (issue 14).
+        ("allowlist_project", {"allowlist": {"packages": ""}}, "allowlist_project is enabled but names no project"),
+        ("allowlist_project", {}, "allowlist_project is enabled but names no project"),
     ],
 )
 def test_bad_config_is_an_error(plugins: str, sections: dict[str, dict[str, str]], fragment: str) -> None:

@@ -62,7 +62,6 @@ CASES = [
     ("allowlist_release", {"allowlist": {"packages": "foo-bar"}}, [v for v in FOO.releases if v != "not-a-version"]),
     ("allowlist_release", {"allowlist": {"packages": "foo-bar==0.9\nfoo-bar==2.0"}}, ["0.9", "2.0"]),
     ("allowlist_release", {"allowlist": {"packages": "other"}}, []),
-    ("allowlist_release", {}, list(FOO.releases)),  # bandersnatch would drop everything
     ("prerelease_release", {}, ["0.9", "1.0", "1.5", "2.0", "not-a-version"]),
     (
         "prerelease_release",
@@ -141,6 +140,8 @@ def test_project_requirements_pinned(tmp_path: Path, text: str, expected: list[s
         ({"filter_regex": {"releases": "[z-a]"}}, "bad regular expression"),
         ({"blocklist": {"packages": "foo bar"}}, "not a valid requirement"),
         ({"allowlist": {"packages": "foo==>1"}}, "not a valid requirement"),
+        # Named in [plugins] but naming nothing: every release would stay (bandersnatch drops them all).
+        ({}, "allowlist_release is enabled but names no project"),
     ],
 )
 def test_bad_config_is_an_error(sections: dict[str, dict[str, str]], fragment: str) -> None:

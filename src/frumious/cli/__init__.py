@@ -37,9 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        settings = load_settings(args.config)
+        settings, problems = load_settings(args.config)
+        warnings = check_filters(args, settings, problems)
+        if problems:
+            raise ConfigError(problems)
         setup_logging(settings, args.debug)
-        for warning in settings.warnings:
+        for warning in (*settings.warnings, *warnings):
             log.warning("%s", warning)
         return run_command(args, settings)
     except ConfigMissing as exc:
@@ -64,11 +67,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def load_settings(path: str | None) -> Settings:
+def load_settings(path: str | None) -> tuple[Settings, list[str]]:
+    """The settings and the problems of their values (a file that cannot be parsed raises)."""
     path = path or config.default_config_path()
     if not Path(path).exists():
         raise ConfigMissing(write_example(path))
-    return config.load(path)
+    return config.load_with_problems(path)
+
+
+def check_filters(args: argparse.Namespace, settings: Settings, problems: list[str]) -> tuple[str, ...]:
+    """For a command that filters: load the filters now, so their problems join ``problems``
+    (one report, exit 2) and their warnings are logged once; the command reuses them."""
+    from frumious.cli import commands, compose
+
+    if not commands.uses_filters(args.command):
+        return ()
+    try:
+        return compose.check_filters(settings).warnings
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return ()
 
 
 def write_example(path: str) -> str:

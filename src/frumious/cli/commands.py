@@ -1,4 +1,4 @@
-"""The command table: ``mirror``, ``sync``, ``verify``, ``delete``, ``reindex`` and ``serve``.
+"""The command table: ``mirror``, ``sync``, ``verify``, ``delete``, ``reindex``, ``serve`` and ``popular``.
 
 Each ``Command`` adds its arguments to the CLI's parser and runs; every command but
 ``serve`` runs under the mirror lock with the record open (``compose.open_mirror``), shows
@@ -62,6 +62,8 @@ class Command:
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace, Settings], int]
+    # Loads the filters: their config problems are reported with the [mirror] ones, before anything runs.
+    filters: bool = False
 
 
 def _mirror_arguments(parser: argparse.ArgumentParser) -> None:
@@ -178,19 +180,63 @@ def setup_access_log(settings: Settings) -> None:
     access.setLevel(logging.INFO)
 
 
+def _popular_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("logs", nargs="+", metavar="LOG", help="access log (Combined Log Format; .gz too)")
+    parser.add_argument(
+        "--days", metavar="D", type=_positive, default=30, help="count lines of the last D days (default 30)"
+    )
+    parser.add_argument(
+        "--top", metavar="N", type=_positive, default=100, help="keep the N most requested (default 100)"
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the allowlist here (default: stdout)")
+    parser.add_argument(
+        "--count", choices=("pages", "files"), default="pages", help="count page requests (default) or file downloads"
+    )
+
+
+def _run_popular(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+    from pathlib import Path
+
+    from frumious import popular
+
+    now, unit = time.time(), popular.Unit(args.count)
+    logs = [Path(name) for name in args.logs]
+    found = popular.count_logs(logs, since=now - args.days * popular.DAY, unit=unit)
+    if found.unparseable:
+        print(f"frumious: skipped {found.unparseable} unparseable line(s) of {found.lines}"
+              f" (the first at {found.first_unparseable})", file=sys.stderr)  # fmt: skip
+    if not found.counts:
+        print(f"frumious: no {args.count} counted in the last {args.days} days; nothing written", file=sys.stderr)
+        return 1
+    text = popular.allowlist_text(found, top=args.top, days=args.days, unit=unit, sources=logs, now=now)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        popular.write_allowlist(Path(args.output), text)
+    where = f" in {args.output}" if args.output else ""
+    counted = f"{found.counts.total()} {args.count} counted for {len(found.counts)} project(s)"
+    print(f"{found.lines} line(s) read, {counted}; kept the top {min(args.top, len(found.counts))}{where}",
+          file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def _no_arguments(parser: argparse.ArgumentParser) -> None:
     return None
 
 
 COMMANDS = (
-    Command("mirror", "sync the mirror with upstream", _mirror_arguments, _run_mirror),
-    Command("sync", "mirror just the named projects, whatever the serial", _sync_arguments, _run_sync),
+    Command("mirror", "sync the mirror with upstream", _mirror_arguments, _run_mirror, filters=True),
+    Command("sync", "mirror just the named projects, whatever the serial", _sync_arguments, _run_sync, filters=True),
     Command("verify", "re-check every mirrored file and repair what is bad", _verify_arguments, _run_verify),
     Command("delete", "remove whole projects from the mirror", _delete_arguments, _run_delete),
     Command(
         "reindex", "rebuild the mirror's record (frumious.sqlite) from its pages, offline", _no_arguments, _run_reindex
     ),
     Command("serve", "serve the mirror over HTTP (PEP 691 content negotiation)", _serve_arguments, _run_serve),
+    Command(
+        "popular", "write an allowlist of the most-requested projects in access logs", _popular_arguments, _run_popular
+    ),
 )
 
 
@@ -199,7 +245,7 @@ def register(commands: Any) -> None:
     for command in COMMANDS:
         parser = commands.add_parser(command.name, help=command.help)
         command.arguments(parser)
-        if command.name != "serve":
+        if command.name not in ("serve", "popular"):
             _report_arguments(parser)
 
 
@@ -229,6 +275,10 @@ def with_metrics(args: argparse.Namespace, settings: Settings) -> Settings:
     if not getattr(args, "metrics", None):
         return settings
     return replace(settings, mirror=replace(settings.mirror, metrics_file=args.metrics))
+
+
+def uses_filters(name: str) -> bool:
+    return any(command.filters for command in COMMANDS if command.name == name)
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass
 from typing import Literal
 
+from frumious import config
 from frumious import delete as delete_core
 from frumious import sync as sync_core
 from frumious import verify as verify_core
@@ -31,7 +32,7 @@ from frumious.record.db import MirrorRecord
 from frumious.runreport import DryRun, SyncReport
 from frumious.settings import Settings
 from frumious.stats import Progress
-from frumious.storage import open_store
+from frumious.storage import backend_names, open_store
 from frumious.storage.base import Store
 from frumious.upstream import Upstream
 
@@ -66,7 +67,7 @@ async def open_mirror(
     The upstream counts its requests and retries in ``counters`` (the run's live counters); with a
     metrics file to write, the mirror's size goes there too as the block ends, however it ends.
     """
-    chosen = load_filters(settings) if filters else FilterSet()
+    chosen = _filters(settings) if filters else FilterSet()
     async with AsyncExitStack() as stack:
         if lock:
             store = await stack.enter_async_context(locked_store(settings))
@@ -86,6 +87,24 @@ def _measure(record: MirrorRecord, counters: Progress) -> None:
         counters.mirror_size = size.mirror_size(record)
     except sqlite3.Error as exc:
         log.warning("Could not read the mirror's size from its record: %s", exc)
+
+
+# The filters the CLI checked before the run (``check_filters``), reused rather than loaded twice.
+_checked: tuple[Settings, FilterSet] | None = None
+
+
+def check_filters(settings: Settings) -> FilterSet:
+    """Load the filters, with every section checked against what filters, config and storage know."""
+    global _checked
+    known = {*config.CONFIG_SECTIONS, *backend_names()}
+    _checked = (settings, load_filters(settings, known_sections=known))
+    return _checked[1]
+
+
+def _filters(settings: Settings) -> FilterSet:
+    if _checked is not None and _checked[0] is settings:
+        return _checked[1]
+    return load_filters(settings)
 
 
 def _record(store: Store, settings: Settings, mode: RecordMode) -> AbstractAsyncContextManager[MirrorRecord]:

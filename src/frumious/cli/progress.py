@@ -63,6 +63,9 @@ def summary(
     if report.would_prune:
         lines.append(f"Excluded by filters but kept (prune-filtered = false): {len(report.would_prune)}")
     lines.extend(kept_without_releases(report))
+    if report.holes:
+        lines.append(f"Dependency closure holes (needed but not mirrored): {len(report.holes)}")
+        lines.extend(f"  {hole}" for hole in report.holes)
     if refused:
         lines.append(f"Refused: {refused}")
     if stopped_early:

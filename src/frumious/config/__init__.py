@@ -28,7 +28,15 @@ from frumious.config.reader import Reader, did_you_mean
 from frumious.errors import ConfigError, ConfigMissing
 from frumious.settings import Settings
 
-__all__ = ["EXAMPLE_CONFIG", "STORAGE_ENTRY_POINT_GROUP", "default_config_path", "load", "loads"]
+__all__ = [
+    "CONFIG_SECTIONS",
+    "EXAMPLE_CONFIG",
+    "STORAGE_ENTRY_POINT_GROUP",
+    "default_config_path",
+    "load",
+    "load_with_problems",
+    "loads",
+]
 
 # The [mirror] keys, under the name tests and older callers use.
 _MIRROR_KEYS = MIRROR_KEYS
@@ -38,6 +46,9 @@ EXAMPLE_CONFIG: str = resources.files("frumious.config").joinpath("example.conf"
 _CONFIG_CANDIDATES = ("/etc/frumious.conf", "/etc/bandersnatch.conf")
 
 _OLD_SECTIONS: Mapping[str, str] = {"blacklist": "blocklist", "whitelist": "allowlist"}
+# The sections config itself knows (the obsolete ones are warned about); filters and storage
+# backends know theirs, and a section nobody knows is a typo (filters.guard).
+CONFIG_SECTIONS = frozenset({"mirror", "plugins", *_OLD_SECTIONS})
 
 
 class _Parser(configparser.ConfigParser):
@@ -63,6 +74,15 @@ def default_config_path() -> str:
 
 def load(path: str) -> Settings:
     """Read and validate the config at ``path``."""
+    settings, problems = load_with_problems(path)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def load_with_problems(path: str) -> tuple[Settings, list[str]]:
+    """``load``, returning the problems of the values rather than raising them, so a caller can
+    add its own (the filters') and report all at once; a file that cannot be read or parsed raises."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
@@ -70,7 +90,7 @@ def load(path: str) -> Settings:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"{path}: cannot read the config file: {reason}") from exc
-    return loads(text, path, check_files=True)
+    return _settings(text, path, check_files=True)
 
 
 def loads(text: str, path: str = "<string>", *, check_files: bool = False) -> Settings:
@@ -79,6 +99,13 @@ def loads(text: str, path: str = "<string>", *, check_files: bool = False) -> Se
     ``check_files`` also checks what the values name on this machine (the mirror directory
     is not a file, log-config is a readable logging config), as ``load`` does for a real run.
     """
+    settings, problems = _settings(text, path, check_files=check_files)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _settings(text: str, path: str, *, check_files: bool) -> tuple[Settings, list[str]]:
     parser = _parse(text, path)
     own = _own_keys(text)
     values, problems = _interpolate(parser, own)
@@ -95,9 +122,7 @@ def loads(text: str, path: str = "<string>", *, check_files: bool = False) -> Se
     )
     if check_files:
         check_mirror_files(reader, settings.mirror)
-    if reader.problems:
-        raise ConfigError(reader.problems)
-    return settings
+    return settings, reader.problems
 
 
 def _parse(text: str, path: str) -> _Parser:

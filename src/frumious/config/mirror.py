@@ -17,7 +17,14 @@ from urllib.parse import urlsplit
 
 from frumious.config import guards
 from frumious.config.reader import Reader
-from frumious.settings import BUILTIN_BACKENDS, STORAGE_ENTRY_POINT_GROUP, CompareMethod, MirrorSettings, SimpleFormat
+from frumious.settings import (
+    BUILTIN_BACKENDS,
+    STORAGE_ENTRY_POINT_GROUP,
+    CompareMethod,
+    FilteredProjects,
+    MirrorSettings,
+    SimpleFormat,
+)
 
 __all__ = [
     "DEAD_MIRROR_KEYS",
@@ -63,6 +70,7 @@ DEAD_MIRROR_KEYS: Mapping[str, str] = {
 RAW_WHEN_UNINTERPOLATABLE = frozenset({("mirror", "max-delete-share"), ("mirror", "max-delete-file-share")})
 _SHARE = "a share of the mirror: a fraction in (0, 1] such as 0.01, or a percentage such as 5%"
 _FILE_SHARE = "a share of a project's files: a fraction in (0, 1] such as 0.5, or a percentage such as 50%"
+_POLICIES = tuple(policy.value for policy in FilteredProjects)
 _PROXY_SCHEMES = ("http", "https", "socks4", "socks5")
 _GLOBAL_TIMEOUT_WHEN_ZERO = 18000.0  # bandersnatch's Master treats 0 as five hours
 
@@ -125,6 +133,7 @@ def read_mirror(r: Reader) -> MirrorSettings:
         max_project_size=r.size(m, "max-project-size"),
         report_file=r.text(m, "report-file"),
         metrics_file=r.text(m, "metrics-file"),
+        filtered_projects=FilteredProjects(r.choice(m, "filtered-projects", _POLICIES, str.lower)),
     )
 
 

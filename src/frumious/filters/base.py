@@ -45,7 +45,8 @@ class FilterContext:
     """The configuration one plugin is built from, plus a sink for its warnings.
 
     Every value a plugin reads (a key, or a whole section) is recorded, so a plugin that does
-    not describe itself still gets a meaningful fingerprint.
+    not describe itself still gets a meaningful fingerprint; every key it asks for, set or not,
+    is recorded too (``asked``), so the loader can call a key no filter asks for a typo.
     """
 
     def __init__(
@@ -64,6 +65,11 @@ class FilterContext:
         self.warnings: list[str] = []
         self._sections = sections
         self._reads: dict[str, dict[str, str]] = {}
+        # Every (section, key) asked for, set or not; (section, "*") for a whole section. The test
+        # holding filters/keydocs.py to what the plugins read uses it.
+        self.asked: set[tuple[str, str]] = set()
+        # section -> the keys asked for; None when the whole section was read.
+        self._asked: dict[str, set[str] | None] = {}
 
     def section(self, name: str) -> Mapping[str, str]:
         """A whole section, {} when absent.
@@ -71,15 +77,27 @@ class FilterContext:
         The pre-5.0 [whitelist]/[blacklist] sections are not read, as in bandersnatch 8 (the
         config loader warns about them): honouring them now could shrink a running mirror.
         """
+        self.asked.add((name, "*"))
         values = dict(self._sections.get(name) or {})
         self._reads.setdefault(name, {}).update(values)
+        self._asked[name] = None
         return values
 
     def get(self, section: str, key: str) -> str | None:
+        """``[section] key`` as written, None when unset."""
+        self.asked.add((section, key))
+        asked = self._asked.setdefault(section, set())
+        if asked is not None:
+            asked.add(key)
         value = (self._sections.get(section) or {}).get(key)
         if value is not None:
             self._reads.setdefault(section, {})[key] = value
         return value
+
+    def value(self, section: str, key: str, default: str = "") -> str:
+        """``[section] key`` stripped, ``default`` when unset."""
+        value = self.get(section, key)
+        return default if value is None else value.strip()
 
     def lines(self, section: str, key: str) -> list[str]:
         return config_lines(self.get(section, key))
@@ -95,6 +113,11 @@ class FilterContext:
     @property
     def reads(self) -> dict[str, dict[str, str]]:
         return {name: dict(values) for name, values in self._reads.items()}
+
+    @property
+    def asked(self) -> dict[str, frozenset[str] | None]:
+        """Each section the plugin looked into: the keys it asked for, None for the whole section."""
+        return {name: None if keys is None else frozenset(keys) for name, keys in self._asked.items()}
 
 
 class Filter(ABC):  # noqa: B024 - the kinds below carry the abstract methods
@@ -136,6 +159,11 @@ class ReleaseFileFilter(Filter):
     @abstractmethod
     def keeps_file(self, project: Project, file: DistFile) -> bool:
         """Called with the unfiltered project and one of its files."""
+
+    def reports(self, project: Project) -> tuple[str, ...]:
+        """Findings about the unfiltered project's files worth a warning (say, a digest that
+        disagrees with a lock file); the sync logs them."""
+        return ()
 
 
 class ReleaseFilter(Filter):

@@ -17,6 +17,7 @@ from typing import cast
 from packaging.utils import canonicalize_name
 
 from frumious.filters.base import Filter, MetadataFilter, ProjectFilter, ReleaseFileFilter, ReleaseFilter
+from frumious.filters.closure import ClosureConfig
 from frumious.models import DistFile, NormalizedName, Project
 
 __all__ = ["FilterSet", "fast_canonical"]
@@ -78,6 +79,33 @@ class FilterSet:
             return None
         return frozenset(name for name in frozenset.intersection(*bounds) if self.allows_project(name))
 
+    @property
+    def closure(self) -> ClosureConfig | None:
+        """The dependency closure an allowlist asks for (``[allowlist] closure = true``), if any."""
+        from frumious.filters.names import AllowlistProject
+
+        return next((f.closure for f in self.project_filters if isinstance(f, AllowlistProject) and f.closure), None)
+
+    def grown(self, names: Iterable[str]) -> FilterSet:
+        """The same filters with closure allowlists also allowing ``names``; the fingerprint stays the config's."""
+        from frumious.filters.names import AllowlistProject
+
+        extra = frozenset(names)
+        grown = [f.grown(extra) if isinstance(f, AllowlistProject) else f for f in self.filters]
+        result = FilterSet(grown, self.warnings)
+        result.fingerprint = self.fingerprint
+        return result
+
+    def closure_blocker(self, name: str) -> str | None:
+        """The project filter refusing a name the closure needs (closure allowlists aside), or None."""
+        from frumious.filters.names import AllowlistProject
+
+        canonical = fast_canonical(name)
+        for f in self.project_filters:
+            if not (isinstance(f, AllowlistProject) and f.closure) and not f.allows_project(name, canonical):
+                return f.name
+        return None
+
     def project_rejected_by(self, name: str) -> str | None:
         """The name of the first project filter refusing ``name``, for logs and dry runs."""
         canonical = fast_canonical(name)
@@ -93,6 +121,10 @@ class FilterSet:
 
     def keeps_file(self, project: Project, file: DistFile) -> bool:
         return all(f.keeps_file(project, file) for f in self.release_file_filters)
+
+    def reports(self, project: Project) -> list[str]:
+        """Every release-file filter's findings about the unfiltered project, for the log."""
+        return [line for f in self.release_file_filters for line in f.reports(project)]
 
     def apply(self, project: Project) -> Project:
         """Release-file filters, drop emptied releases, then release filters: a new Project."""

@@ -11,10 +11,11 @@ nothing), frumious refuses to start: every problem found is raised in one ``Conf
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
 
 from frumious.errors import ConfigError
+from frumious.filters import guard
 from frumious.filters.base import (
     Filter,
     FilterContext,
@@ -25,6 +26,7 @@ from frumious.filters.base import (
 )
 from frumious.filters.files import ExcludePlatform, RegexReleaseFileMetadata, VersionRangeReleaseFileMetadata
 from frumious.filters.filterset import FilterSet
+from frumious.filters.locks import Lockfiles
 from frumious.filters.metadata import RegexProjectMetadata, SizeProjectMetadata, VersionsCountProjectMetadata
 from frumious.filters.names import AllowlistProject, BlocklistProject, ProjectRequirements, RegexProject
 from frumious.filters.releases import (
@@ -35,6 +37,7 @@ from frumious.filters.releases import (
     ProjectRequirementsPinned,
     RegexRelease,
 )
+from frumious.filters.tags import WheelTags
 from frumious.settings import Settings
 
 __all__ = ["BUILTIN_FILTERS", "ENTRY_POINT_GROUP", "load_filters"]
@@ -59,6 +62,8 @@ BUILTIN_FILTERS: tuple[type[Filter], ...] = (
     PrereleaseRelease,
     RegexRelease,
     LatestRelease,
+    Lockfiles,
+    WheelTags,
 )
 
 
@@ -147,11 +152,15 @@ def _build(cls: type[Filter], context: FilterContext, problems: list[str], warni
     return instance
 
 
-def load_filters(settings: Settings, *, base_dir: str | None = None) -> FilterSet:
+def load_filters(
+    settings: Settings, *, base_dir: str | None = None, known_sections: Collection[str] | None = None
+) -> FilterSet:
     """The filters ``settings.plugins`` enables, configured from ``settings.sections``.
 
     ``base_dir`` is where a relative (or absent) ``[allowlist] requirements_path`` starts;
-    bandersnatch uses the working directory, which is the default.
+    bandersnatch uses the working directory, which is the default. ``known_sections`` are the
+    sections other parts read (``[mirror]``, storage backends'); given, any other section no
+    filter knows is a problem too (``guard``).
     """
     problems: list[str] = []
     warnings: list[str] = []
@@ -160,11 +169,48 @@ def load_filters(settings: Settings, *, base_dir: str | None = None) -> FilterSe
     root = base_dir if base_dir is not None else os.getcwd()
     sections: Mapping[str, Mapping[str, str]] = settings.sections
     built: list[Filter] = []
+    asked: dict[str, guard.Asked] = {}
     for cls, explicit in enabled:
         context = FilterContext(sections, plugin=cls.name, base_dir=root, explicit=explicit)
         instance = _build(cls, context, problems, warnings)
+        asked[cls.name] = context.asked
         if instance is not None:
             built.append(instance)
+    problems.extend(_guard(settings, root, asked, built, known_sections, warnings))
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
     return FilterSet(built, warnings)
+
+
+def _guard(
+    settings: Settings,
+    root: str,
+    asked: Mapping[str, guard.Asked],
+    built: Sequence[Filter],
+    known_sections: Collection[str] | None,
+    warnings: list[str],
+) -> list[str]:
+    """Typos and empty allowlists (``guard``): what the enabled filters asked for, against what any could."""
+    others = [cls for cls in BUILTIN_FILTERS if cls.name not in asked]
+    probes = {cls.name: guard.probe(cls, settings, root, blank=True) for cls in others}
+    enabled = guard.merge(asked.values())
+    everyone = guard.merge([*asked.values(), *probes.values()])
+    problems = guard.unknown_keys(settings, enabled, everyone)
+    if problems:  # perhaps a key a disabled filter asks for only when another is set: ask with the values
+        probes = {cls.name: guard.probe(cls, settings, root) for cls in others}
+        everyone = guard.merge([*asked.values(), *probes.values()])
+        problems = guard.unknown_keys(settings, enabled, everyone)
+    problems.extend(guard.empty_allowlists(built))
+    if known_sections is not None:
+        unknown = set(guard.own_keys(settings)) - {*known_sections, *everyone}
+        if unknown:  # perhaps the section of an installed plugin that is not enabled
+            probes.update(_third_party_probes(settings, root, set(asked)))
+            everyone = guard.merge([*asked.values(), *probes.values()])
+        problems.extend(guard.section_problems(settings, enabled, everyone, known_sections))
+    warnings.extend(guard.idle_keys(settings, enabled, probes))
+    return problems
+
+
+def _third_party_probes(settings: Settings, root: str, enabled: set[str]) -> dict[str, guard.Asked]:
+    found, _ = _third_party(None, [], [])
+    return {name: guard.probe(cls, settings, root) for name, cls in found.items() if name not in enabled}

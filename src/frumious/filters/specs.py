@@ -23,7 +23,15 @@ from frumious.errors import ConfigError
 from frumious.filters.base import FilterContext
 from frumious.models import NormalizedName
 
-__all__ = ["Spec", "allowlist_names", "config_specs", "decode_text", "parse_version", "requirement_specs"]
+__all__ = [
+    "Spec",
+    "allowlist_names",
+    "config_specs",
+    "decode_text",
+    "logical_lines",
+    "parse_version",
+    "requirement_specs",
+]
 
 # A PEP 508 name with nothing else: parsed without building a Requirement (10k-line allowlists).
 _BARE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
@@ -113,7 +121,7 @@ def decode_text(data: bytes) -> str:
     return data.decode("utf-8")
 
 
-def _logical_lines(text: str) -> Iterator[str]:
+def logical_lines(text: str) -> Iterator[str]:
     """Lines with pip's trailing-backslash continuations joined."""
     pending = ""
     for raw in text.splitlines():
@@ -128,7 +136,7 @@ def _logical_lines(text: str) -> Iterator[str]:
 
 def _requirement_lines(text: str) -> Iterator[str]:
     # Lines starting with `-` are pip options (-r, -e, --index-url): skipped, never followed.
-    for line in _logical_lines(text):
+    for line in logical_lines(text):
         stripped = line.strip()
         if not stripped or stripped.startswith(("#", "-")):
             continue

@@ -253,3 +253,5 @@ LISTING_ETAG = ".frumious/listing-etag"
 FILTERS = ".frumious/filters"
 FAILED = ".frumious/failed"
 VANISHING = ".frumious/vanishing"
+# The dependency closure: the projects it needs and each one's kept files with their requirements.
+CLOSURE = ".frumious/closure.json"

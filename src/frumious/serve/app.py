@@ -33,6 +33,7 @@ from packaging.utils import canonicalize_name
 from frumious.errors import FrumiousError
 from frumious.protocol import layout, serving, statefiles
 from frumious.protocol.serving import Variant, make_etag
+from frumious.serve.policy import NotCarried
 from frumious.storage.base import Store, local_paths
 
 __all__ = ["Handler", "ServedFiles", "make_app"]
@@ -263,8 +264,17 @@ async def respond(
 class Handler:
     """Routes a request path to a key of the tree (the single handler of the app)."""
 
-    def __init__(self, files: ServedFiles, *, hash_index: bool, root_path: str, json_enabled: bool) -> None:
+    def __init__(
+        self,
+        files: ServedFiles,
+        *,
+        hash_index: bool,
+        root_path: str,
+        json_enabled: bool,
+        not_carried: NotCarried | None = None,
+    ) -> None:
         self.files, self.hash_index, self.json_enabled = files, hash_index, json_enabled
+        self.not_carried = not_carried or NotCarried()
         self.root_path = root_path
         self.prefix = "/" + root_path.strip("/") + "/" if root_path.strip("/") else "/"
 
@@ -308,7 +318,10 @@ class Handler:
             directory = layout.simple_dir(canonical, self.hash_index)
         except FrumiousError:
             return _not_found()
-        return await self.simple(request, directory)
+        found = await self.simple(request, directory)
+        if found.status == 404:  # not carried: filtered-projects says what instead (serve/policy.py)
+            return self.not_carried.answer(canonical, request.query_string) or found
+        return found
 
     async def simple(self, request: web.BaseRequest, directory: str) -> web.StreamResponse:
         found: dict[Variant, Entry] = {}
@@ -354,9 +367,19 @@ class Handler:
         return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
-def make_app(store: Store, *, hash_index: bool, root_path: str = "/", json_enabled: bool = True) -> web.Application:
+def make_app(
+    store: Store,
+    *,
+    hash_index: bool,
+    root_path: str = "/",
+    json_enabled: bool = True,
+    not_carried: NotCarried | None = None,
+) -> web.Application:
     """The aiohttp application serving ``store``'s ``web/`` tree."""
     app = web.Application()
-    handler = Handler(ServedFiles(store), hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
+    files = ServedFiles(store)
+    handler = Handler(
+        files, hash_index=hash_index, root_path=root_path, json_enabled=json_enabled, not_carried=not_carried
+    )
     app.router.add_route("*", "/{tail:.*}", handler.handle)
     return app

@@ -25,6 +25,7 @@ from frumious.protocol import serving
 from frumious.serve import logfiles
 from frumious.serve.app import Handler, ServedFiles
 from frumious.serve.metrics import Handle, ServeMetrics, multiprocess_dir, sent_bytes
+from frumious.serve.policy import NotCarried, not_carried
 from frumious.settings import Settings
 from frumious.storage.base import Store
 
@@ -78,6 +79,7 @@ async def serve(
     reuse_port: bool = False,
     started: asyncio.Future[int] | None = None,
     metrics_dir: str | None = None,
+    missing: NotCarried | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or cancellation), then stop accepting and let requests finish.
 
@@ -86,7 +88,7 @@ async def serve(
     here but a regex match per request.
     """
     files = ServedFiles(store)
-    handler = Handler(files, hash_index=hash_index, root_path=root_path, json_enabled=json_enabled)
+    handler = Handler(files, hash_index=hash_index, root_path=root_path, json_enabled=json_enabled, not_carried=missing)
     handle: Handle = handler.handle
     log_class = CombinedLog
     if metrics_dir is not None:
@@ -161,7 +163,8 @@ async def _serve_settings(
     mirror = settings.mirror
     try:
         await serve(store, host=host, port=port, root_path=root_path, hash_index=mirror.hash_index,
-                    json_enabled=mirror.json, reuse_port=reuse_port, metrics_dir=metrics)  # fmt: skip
+                    json_enabled=mirror.json, reuse_port=reuse_port, missing=not_carried(mirror),
+                    metrics_dir=metrics)  # fmt: skip
     finally:
         await store.close()
 
