@@ -168,7 +168,9 @@ def test_swift_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_example_config_sections() -> None:
-    uncommented = re.sub(r"(?m)^; (\[(?:plugins|blocklist|s3|swift)\])", r"\1", EXAMPLE_CONFIG)
+    uncommented = re.sub(
+        r"(?m)^; (\[(?:plugins|blocklist|wheel_tags|allowlist|closure|s3|swift)\])", r"\1", EXAMPLE_CONFIG
+    )
     uncommented = re.sub(r"(?m)^; (\S+ =.*|    \S+)$", r"\1", uncommented)
     settings = loads(uncommented.replace("directory = /srv/pypi", "directory = /bucket/pypi"))
     assert read_s3(settings).extra_args == {"ServerSideEncryption": "aws:kms"}

@@ -444,7 +444,9 @@ def test_example_config_documents_every_mirror_key_and_section() -> None:
     for section in ("[plugins]", "[s3]", "[swift]"):
         assert f"; {section}" in EXAMPLE_CONFIG
     # The commented sections are real config once uncommented.
-    uncommented = re.sub(r"(?m)^; (\[(?:plugins|blocklist|allowlist|closure|s3|swift)\])", r"\1", EXAMPLE_CONFIG)
+    uncommented = re.sub(
+        r"(?m)^; (\[(?:plugins|blocklist|wheel_tags|allowlist|closure|s3|swift)\])", r"\1", EXAMPLE_CONFIG
+    )
     uncommented = re.sub(r"(?m)^; (\S+ =.*|    \S+)$", r"\1", uncommented)
     settings = loads(uncommented)
     assert settings.plugins == ("blocklist_project", "prerelease_release", "exclude_platform")

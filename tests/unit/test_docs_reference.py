@@ -51,7 +51,8 @@ def _asked(cls: type, sections: dict[str, dict[str, str]]) -> set[tuple[str, str
     # A half-configured plugin may refuse; what it asked for before that still counts.
     with contextlib.suppress(ConfigError):
         cls(context)
-    return context.asked
+    # (section, "*") for a plugin that reads a whole section.
+    return {(section, key) for section, keys in context.asked.items() for key in (keys or {"*"})}
 
 
 def _filters_md_sections() -> list[dict[str, dict[str, str]]]:

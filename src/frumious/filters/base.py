@@ -65,9 +65,6 @@ class FilterContext:
         self.warnings: list[str] = []
         self._sections = sections
         self._reads: dict[str, dict[str, str]] = {}
-        # Every (section, key) asked for, set or not; (section, "*") for a whole section. The test
-        # holding filters/keydocs.py to what the plugins read uses it.
-        self.asked: set[tuple[str, str]] = set()
         # section -> the keys asked for; None when the whole section was read.
         self._asked: dict[str, set[str] | None] = {}
 
@@ -77,7 +74,6 @@ class FilterContext:
         The pre-5.0 [whitelist]/[blacklist] sections are not read, as in bandersnatch 8 (the
         config loader warns about them): honouring them now could shrink a running mirror.
         """
-        self.asked.add((name, "*"))
         values = dict(self._sections.get(name) or {})
         self._reads.setdefault(name, {}).update(values)
         self._asked[name] = None
@@ -85,7 +81,6 @@ class FilterContext:
 
     def get(self, section: str, key: str) -> str | None:
         """``[section] key`` as written, None when unset."""
-        self.asked.add((section, key))
         asked = self._asked.setdefault(section, set())
         if asked is not None:
             asked.add(key)

@@ -59,6 +59,31 @@ FILTER_KEYS: tuple[FilterKey, ...] = (
         "(every file of those projects the other filters keep).",
     ),
     FilterKey(
+        "allowlist",
+        "closure",
+        ("allowlist_project", "project_requirements"),
+        "`true`: also mirror what installing the allowlisted projects needs in the `[closure] environments` "
+        "(dependency closure, from the stored `.metadata` files).",
+    ),
+    FilterKey(
+        "closure",
+        "environments",
+        ("allowlist_project",),
+        "With `closure = true`: target environments, comma-separated, such as `cp312-manylinux_2_28_x86_64`.",
+    ),
+    FilterKey(
+        "wheel_tags",
+        "architectures",
+        ("wheel_tags",),
+        "CPU architectures whose wheels are kept (`x86_64 aarch64`; `universal2` counts as both); sdists always pass.",
+    ),
+    FilterKey(
+        "wheel_tags",
+        "interpreters",
+        ("wheel_tags",),
+        "Interpreter and ABI tags whose wheels are kept (`cp311-cp313 abi3`); pure `py` wheels pass unless listed.",
+    ),
+    FilterKey(
         "blocklist",
         "packages",
         ("blocklist_project", "blocklist_release"),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from frumious.errors import ConfigError
 from frumious.filters.base import FilterContext, ReleaseFileFilter
+from frumious.filters.closure import ClosureConfig
 from frumious.filters.lockformats import Lock, LockError, Pin, names, parse_lock
 from frumious.filters.names import AllowlistProject
 from frumious.filters.specs import parse_version
@@ -129,6 +130,10 @@ class Lockfiles(AllowlistProject, ReleaseFileFilter):
 
     def _names(self, context: FilterContext) -> frozenset[NormalizedName]:
         return names(self.locks)
+
+    def _closure(self, context: FilterContext) -> ClosureConfig | None:
+        # A lock is already the closure its tool resolved; [allowlist] closure is for the other allowlists.
+        return None
 
     def keeps_file(self, project: Project, file: DistFile) -> bool:
         if self.mode != "exact" or not self.allowed:
