@@ -210,9 +210,19 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the run report as JSON instead of the summary")
 
 
+# The commands whose runs the mirror's history keeps (a dry run changes nothing: not kept).
+HISTORY_COMMANDS = ("mirror", "sync", "verify")
+
+
 def report_request(args: argparse.Namespace, settings: Settings) -> Request:
-    """Where the run report goes: ``--report`` over ``report-file``, and ``--json`` to stdout."""
-    return Request(args.command, args.report or settings.mirror.report_file, args.json)
+    """Where the run report goes: ``--report`` over ``report-file``, and ``--json`` to stdout; and
+    the record file that keeps the run's history row (local stores only)."""
+    history = ""
+    if args.command in HISTORY_COMMANDS and not getattr(args, "dry_run", False):
+        from frumious.cli import compose
+
+        history = compose.history_file(settings) or ""
+    return Request(args.command, args.report or settings.mirror.report_file, args.json, history)
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:

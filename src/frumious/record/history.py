@@ -1,0 +1,127 @@
+"""The run history: one row per ``mirror``, ``sync`` and ``verify`` run, in the mirror's record.
+
+It is a table of its own in ``frumious.sqlite`` (``runs``), created when first written, so
+a record from before it existed still opens and a record rebuilt by ``reindex`` (which
+replaces only ``projects`` and ``files``) keeps its history. Only the last ``KEEP`` rows are
+kept: 500 rows are a few weeks of runs every ten minutes, about 100 KB.
+
+Rows are appended by the CLI after the run ended, on the record's file, so a run that
+failed or was stopped still gets its row whenever the record file exists. ``serve`` reads
+the history, and the mirror's totals, through a read-only connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+from frumious.protocol.runs import RunRow, Totals, capped
+
+__all__ = ["KEEP", "Totals", "append", "recent", "totals"]
+
+log = logging.getLogger("frumious.record.history")
+
+KEEP = 500
+# A run that just released the lock may meet the next one opening the record: wait for it.
+BUSY_MS = 10_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    command TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL NOT NULL,
+    exit_status INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    serial_before INTEGER,
+    serial_after INTEGER,
+    upstream_serial INTEGER,
+    lag INTEGER,
+    synced INTEGER,
+    failed INTEGER,
+    removed INTEGER,
+    files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    reasons TEXT NOT NULL DEFAULT '{}'
+)
+"""
+_COLUMNS = (
+    "command, started, finished, exit_status, outcome, serial_before, serial_after, upstream_serial, lag,"
+    " synced, failed, removed, files, bytes, reasons"
+)
+
+
+def append(path: str, row: RunRow, keep: int = KEEP) -> bool:
+    """Add ``row`` to the history in the record at ``path`` and drop all but the last ``keep`` rows.
+
+    False (and a warning) when the record cannot be written; nothing when there is no record
+    file (a run that stopped before it opened one): the history never creates a record.
+    """
+    if not Path(path).is_file():
+        return False
+    values = (
+        row.command, row.started, row.finished, row.exit_status, row.outcome, row.serial_before, row.serial_after,
+        row.upstream_serial, row.lag, row.synced, row.failed, row.removed, row.files, row.bytes,
+        json.dumps(capped(row.reasons), sort_keys=True),
+    )  # fmt: skip
+    try:
+        with closing(sqlite3.connect(path, timeout=BUSY_MS / 1000)) as db, db:
+            db.execute(_SCHEMA)
+            db.execute(f"INSERT INTO runs ({_COLUMNS}) VALUES ({', '.join('?' * 15)})", values)
+            db.execute("DELETE FROM runs WHERE id <= (SELECT max(id) FROM runs) - ?", (keep,))
+    except sqlite3.Error as exc:
+        log.warning("Could not add this run to the history in %s: %s", path, exc)
+        return False
+    return True
+
+
+@contextmanager
+def _reading(path: str) -> Iterator[sqlite3.Connection]:
+    """A read-only connection (``serve`` never writes the record); sqlite3.Error when there is none."""
+    uri = Path(path).absolute().as_uri() + "?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True, timeout=BUSY_MS / 1000)) as db:
+        yield db
+
+
+def recent(path: str, limit: int = 50) -> list[RunRow] | None:
+    """The last ``limit`` runs, oldest first; None when the record has no history (or cannot be read)."""
+    try:
+        with _reading(path) as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    except sqlite3.Error:
+        return None  # no record file, or one from before the history (no ``runs`` table)
+    return [_row(values) for values in reversed(rows)]
+
+
+def totals(path: str) -> Totals | None:
+    """Projects, release files and bytes, in one query over the record; None without a record."""
+    query = "SELECT (SELECT count(*) FROM projects), count(*), coalesce(sum(size), 0) FROM files WHERE metadata = 0"
+    try:
+        with _reading(path) as db:
+            projects, files, size = db.execute(query).fetchone()
+    except sqlite3.Error:
+        return None
+    return Totals(int(projects), int(files), int(size))
+
+
+def _row(values: tuple[Any, ...]) -> RunRow:
+    command, started, finished, status, outcome, before, after, upstream, lag, synced, failed, removed = values[:12]
+    files, size, reasons = values[12:]
+    try:
+        loaded = json.loads(str(reasons))
+    except ValueError:
+        loaded = {}
+    return RunRow(
+        str(command), float(started), float(finished), int(status), str(outcome),
+        _int(before), _int(after), _int(upstream), _int(lag), _int(synced), _int(failed), _int(removed),
+        int(files), int(size), {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {},
+    )  # fmt: skip
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
