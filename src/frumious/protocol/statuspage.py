@@ -86,8 +86,10 @@ def human_bytes(count: float) -> str:
 
 
 def human_seconds(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.2f} s"
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return f"{seconds:.0f} s"
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes} min {secs} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
@@ -217,7 +219,7 @@ h1{font-size:26px;margin:0 0 2px}h2{font-size:19px;margin:28px 0 10px}h3{font-si
 .sub{color:#5c6670;margin:0 0 16px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:12px 16px;min-width:170px;flex:1}
-.card.warn{border-color:#e0802c;background:#fff8f0}
+.card.warn{border-color:#e8a33d;background:#fff8f0}
 .label{color:#5c6670;font-size:13px}.value{font-size:24px;font-weight:600}.note{color:#5c6670;font-size:13px}
 .charts{display:flex;flex-wrap:wrap;gap:12px}
 .chart{background:#fff;border:1px solid #dde1e6;border-radius:8px}
