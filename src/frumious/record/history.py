@@ -3,7 +3,8 @@
 It is a table of its own in ``frumious.sqlite`` (``runs``), created when first written, so
 a record from before it existed still opens and a record rebuilt by ``reindex`` (which
 replaces only ``projects`` and ``files``) keeps its history. Only the last ``KEEP`` rows are
-kept: 500 rows are a few weeks of runs every ten minutes, about 100 KB.
+kept: 500 rows are three and a half days of runs every ten minutes (three weeks of hourly
+ones), about 50 KB (measured: 48 KiB without failure reasons).
 
 Rows are appended by the CLI after the run ended, on the record's file, so a run that
 failed or was stopped still gets its row whenever the record file exists. ``serve`` reads
