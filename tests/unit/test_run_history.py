@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from frumious.models import StoredFile
 from frumious.protocol.runs import RunRow, Totals
@@ -85,3 +92,26 @@ def test_an_unwritable_record_is_a_warning_not_an_error(tmp_path: Path, caplog) 
     assert history.append(str(path), row(1)) is False
     assert "Could not add this run to the history" in caplog.text
     assert history.recent(str(path)) is None
+
+
+def test_a_record_in_a_read_only_directory_is_still_read(tmp_path: Path) -> None:
+    """As the shipped serve unit sees the mirror (``ProtectSystem=strict``): SQLite cannot create the
+    ``-shm`` file a read-only WAL reader needs beside the record, and the history is still read."""
+    directory = Path(tempfile.mkdtemp(prefix="frumious-ro-"))  # under /tmp, so another user can reach it
+    try:
+        path = record_file(directory)
+        history.append(path, row(1))
+        src = str(Path(history.__file__).parents[2])
+        code = "import sys; from frumious.record import history; print(history.recent(sys.argv[1]))"
+        command = [sys.executable, "-c", code, path]
+        if os.geteuid() == 0:  # root writes anywhere: read as nobody instead
+            if shutil.which("setpriv") is None:
+                pytest.skip("setpriv is missing: cannot read the record as another user")
+            command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+        directory.chmod(0o555)
+        found = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": src})
+        assert found.returncode == 0, found.stderr
+        assert "serial_after=1" in found.stdout
+    finally:
+        directory.chmod(0o755)
+        shutil.rmtree(directory)

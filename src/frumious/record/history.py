@@ -16,8 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -81,19 +80,32 @@ def append(path: str, row: RunRow, keep: int = KEEP) -> bool:
     return True
 
 
-@contextmanager
-def _reading(path: str) -> Iterator[sqlite3.Connection]:
-    """A read-only connection (``serve`` never writes the record); sqlite3.Error when there is none."""
-    uri = Path(path).absolute().as_uri() + "?mode=ro"
+def _query(path: str, query: str, *args: object) -> list[tuple[Any, ...]]:
+    """Rows of a read-only query (``serve`` never writes the record); sqlite3.Error when there are none.
+
+    SQLite opens a WAL database read-only only where it can create the ``-shm`` file beside it;
+    the shipped serve unit sees the mirror read-only (``ProtectSystem=strict``). There the file
+    is read as immutable: a run writing it meanwhile may make one answer fail (an error: the page
+    says unavailable) or miss its newest rows until the next read.
+    """
+    base = Path(path).absolute().as_uri()
+    try:
+        return _fetch(base + "?mode=ro", query, args)
+    except sqlite3.OperationalError:
+        if not Path(path).is_file():
+            raise
+        return _fetch(base + "?mode=ro&immutable=1", query, args)
+
+
+def _fetch(uri: str, query: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
     with closing(sqlite3.connect(uri, uri=True, timeout=BUSY_MS / 1000)) as db:
-        yield db
+        return db.execute(query, args).fetchall()
 
 
 def recent(path: str, limit: int = 50) -> list[RunRow] | None:
     """The last ``limit`` runs, oldest first; None when the record has no history (or cannot be read)."""
     try:
-        with _reading(path) as db:
-            rows = db.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        rows = _query(path, f"SELECT {_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", limit)
     except sqlite3.Error:
         return None  # no record file, or one from before the history (no ``runs`` table)
     return [_row(values) for values in reversed(rows)]
@@ -103,8 +115,7 @@ def totals(path: str) -> Totals | None:
     """Projects, release files and bytes, in one query over the record; None without a record."""
     query = "SELECT (SELECT count(*) FROM projects), count(*), coalesce(sum(size), 0) FROM files WHERE metadata = 0"
     try:
-        with _reading(path) as db:
-            projects, files, size = db.execute(query).fetchone()
+        [(projects, files, size)] = _query(path, query)
     except sqlite3.Error:
         return None
     return Totals(int(projects), int(files), int(size))
