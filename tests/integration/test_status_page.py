@@ -79,12 +79,15 @@ def test_the_status_page_and_status_json(fake_pypi, make_config, tmp_path) -> No
         status = json.loads(fetch(url, "/-/status.json").body)
         assert fetch(url, "/simple/").status == 200  # the index is where it was
         hostile = fetch(url, "/", {"Host": '"><script>x</script>'}).body.decode()
+        proxied = fetch(url, "/", {"Host": "pypi.example", "X-Forwarded-Proto": "https"}).body.decode()
     assert page.status == 200 and page.media_type == "text/html"
     body = page.body.decode()
     for expected in ("Last clean run", "Failing projects", "yanky", "HTTP 403", "Use this mirror", "<svg"):
         assert expected in body
     assert f"pip config set global.index-url http://127.0.0.1:{port}/simple/" in body
     assert "<script" not in hostile and f"http://127.0.0.1:{port}/simple/" in hostile
+    assert "pip config set global.index-url https://pypi.example/simple/" in proxied
+    assert "trusted-host" not in proxied  # https needs no trust
     assert status["serial"] == int((root / "status").read_text())
     assert status["projects"] == 3 and status["files"] > 0 and status["bytes"] > 0
     assert [f["name"] for f in status["failing"]] == ["yanky"]
