@@ -257,7 +257,6 @@ def test_json_api_and_last_modified(server: str) -> None:
 @pytest.mark.parametrize(
     "path",
     [
-        "/",
         "/status",
         "/web/last-modified",
         "/simple/missing/",

@@ -54,7 +54,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "frumious.record": VALUES | {"frumious.protocol", "frumious.storage"},
     "frumious.upstream": VALUES | {"frumious.protocol", "frumious.http"},
     "frumious.state": VALUES | {"frumious.protocol", "frumious.storage"},
-    "frumious.serve": VALUES | {"frumious.protocol", "frumious.storage", "frumious.state"},
+    "frumious.serve": VALUES | {"frumious.protocol", "frumious.storage", "frumious.record", "frumious.state"},
 }
 TESTING = "frumious.testing"
 

@@ -261,13 +261,24 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# The commands whose runs the mirror's history keeps (a dry run changes nothing: not kept).
+HISTORY_COMMANDS = ("mirror", "sync", "verify")
+
+
 def report_request(args: argparse.Namespace, settings: Settings) -> Request:
     """Where the run report goes: ``--report`` over ``report-file``, and ``--json`` to stdout; the metrics
-    file: ``--metrics`` over ``metrics-file``, its series labelled by command (``-dry-run`` for a dry run).
+    file: ``--metrics`` over ``metrics-file``, its series labelled by command (``-dry-run`` for a dry run);
+    and the record file that keeps the run's history row (local stores only, never for a dry run).
     """
-    label = args.command + ("-dry-run" if getattr(args, "dry_run", False) else "")
+    dry = getattr(args, "dry_run", False)
+    label = args.command + ("-dry-run" if dry else "")
     metrics = args.metrics or settings.mirror.metrics_file
-    return Request(args.command, args.report or settings.mirror.report_file, args.json, metrics, label)
+    history = ""
+    if args.command in HISTORY_COMMANDS and not dry:
+        from frumious.cli import compose
+
+        history = compose.history_file(settings) or ""
+    return Request(args.command, args.report or settings.mirror.report_file, args.json, metrics, label, history)
 
 
 def with_metrics(args: argparse.Namespace, settings: Settings) -> Settings:

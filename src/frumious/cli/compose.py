@@ -224,6 +224,17 @@ async def run_reindex(settings: Settings, progress: Progress) -> rebuild.Rebuilt
         return await rebuild.rebuild(tree.store, tree.settings, tree.record, progress)
 
 
+def history_file(settings: Settings) -> str | None:
+    """The record file a run's history row is added to: on the filesystem backend only.
+
+    An object store's record is a working copy uploaded before the run's end is known; its
+    status page shows what the store holds (serial, failures) instead.
+    """
+    if settings.mirror.storage_backend != "filesystem":
+        return None
+    return os.path.join(settings.mirror.directory, db.RECORD_KEY)
+
+
 def run_serve(settings: Settings, host: str, port: int, root_path: str, workers: int) -> int:
     """``frumious serve``: the server processes, each opening the store this root builds."""
     from frumious.serve.workers import serve_main  # aiohttp loads only for ``serve``

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from frumious.protocol.runs import RunRow
 from frumious.stats import Progress, Report
 
 SCHEMA = "frumious.report/1"
@@ -26,8 +27,9 @@ Outcome = Literal["ok", "failed", "stopped", "error"]
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """What the user asked for: the command's name, the report file (empty: none), ``--json``, and the
-    metrics file (empty: none) with the ``command`` label its series carry (``mirror-dry-run`` for a dry run).
+    """What the user asked for: the command's name, the report file (empty: none), ``--json``, the
+    metrics file (empty: none) with the ``command`` label its series carry (``mirror-dry-run`` for a dry
+    run), and the record file the run's history row goes to (empty: none, as for a dry run).
     """
 
     command: str
@@ -35,6 +37,7 @@ class Request:
     json: bool = False
     metrics: str = ""
     label: str = ""
+    history: str = ""
 
     @property
     def wanted(self) -> bool:
@@ -113,6 +116,22 @@ def _removed(report: Report | None) -> tuple[list[str], int]:
     """The projects removed whole, and how many objects (files, pages) the run removed."""
     projects = list(getattr(report, "removed_projects", ()))
     return projects, len(getattr(report, "removed", ()))
+
+
+def history_row(doc: dict[str, Any], started: float, finished: float) -> RunRow:
+    """The run's row in the mirror's history (``record/history``): the same figures as its report."""
+    serial, projects, files = doc["serial"], doc["projects"] or {}, doc["files"]
+    failed = projects.get("failed")
+    return RunRow(
+        doc["command"], started, finished, doc["exit_status"], doc["outcome"],
+        serial["before"], serial["after"], serial["upstream"], serial["lag"],
+        projects.get("synced"), None if failed is None else len(failed), _count(projects.get("removed")),
+        files["downloaded"], files["bytes_downloaded"], dict(failed or {}),
+    )  # fmt: skip
+
+
+def _count(items: list[str] | None) -> int | None:
+    return None if items is None else len(items)
 
 
 def render(doc: dict[str, Any]) -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
 from frumious.cli import metricsfile, progress, runfile
-from frumious.errors import FrumiousError, resource_error
+from frumious.errors import FrumiousError, LockHeld, resource_error
+from frumious.record import history as run_history
 from frumious.stats import Progress, Report, RunStopped, partial_report
 
 # A run stopped by a signal exits as shells report a death by that signal (128 + its number).
@@ -38,7 +39,8 @@ def run_with_progress(
     try:
         code = _run(job, summarize, run)
     except FrumiousError as exc:  # the run could not start (the lock held, a filter config...): no report
-        run.finish(exc.exit_code, "error", str(exc))
+        # Another run holding the lock is that run's story, not a run of this mirror worth a history row.
+        run.finish(exc.exit_code, "error", str(exc), history=not isinstance(exc, LockHeld))
         raise
     return run.finish(code, run.outcome(code), run.error)
 
@@ -59,9 +61,11 @@ class _Run:
             return "stopped"
         return "ok" if code == 0 else "failed" if self.report is not None else "error"
 
-    def finish(self, code: int, outcome: runfile.Outcome, error: str | None) -> int:
-        """Write the run report where asked; a report that cannot be written fails the run with one line."""
-        if not self.request.wanted:
+    def finish(self, code: int, outcome: runfile.Outcome, error: str | None, *, history: bool = True) -> int:
+        """Add the run to the mirror's history and write the run report where asked; a report that
+        cannot be written fails the run with one line (a history that cannot be written is a warning)."""
+        keep = history and bool(self.request.history)
+        if not (self.request.wanted or keep):
             return code
         finished = time.time()
         doc = runfile.document(
@@ -74,6 +78,8 @@ class _Run:
             finished=finished,
             error=error,
         )
+        if keep:
+            run_history.append(self.request.history, runfile.history_row(doc, self.started, finished))
         if self.request.json:
             sys.stdout.write(runfile.render(doc))
         written = True

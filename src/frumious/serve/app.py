@@ -4,7 +4,8 @@ Routes (under ``root_path``): ``/simple/`` and ``/simple/<project>/`` with PEP 6
 content negotiation (``serving.choose``); ``/packages/...`` files and their
 ``.metadata`` sidecars with ETag, 304, Range and immutable caching;
 ``/json/<project>`` and ``/pypi/<project>/json`` when the mirror keeps JSON;
-``/last-modified``; ``/-/health``. Everything else is a 404: no listings, and no
+``/last-modified``; ``/-/health``; the status page at ``/`` and ``/-/status.json``
+(``serve/status``). Everything else is a 404: no listings, and no
 path that leaves ``web/`` (``..``, encoded slashes, NUL, escaping symlinks).
 
 On a local store files go out with sendfile and small pages are kept in memory,
@@ -34,6 +35,7 @@ from frumious.errors import FrumiousError
 from frumious.protocol import layout, serving, statefiles
 from frumious.protocol.serving import Variant, make_etag
 from frumious.serve.policy import NotCarried
+from frumious.serve.status import StatusPage
 from frumious.storage.base import Store, local_paths
 
 __all__ = ["Handler", "ServedFiles", "make_app"]
@@ -277,6 +279,7 @@ class Handler:
         self.not_carried = not_carried or NotCarried()
         self.root_path = root_path
         self.prefix = "/" + root_path.strip("/") + "/" if root_path.strip("/") else "/"
+        self.status = StatusPage(files.store, self.prefix)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
@@ -303,6 +306,10 @@ class Handler:
                 return await self.document(request, layout.LAST_MODIFIED, TEXT)
             case ["-", "health"] if not slash:
                 return await self.health()
+            case [] if slash:
+                return await self.status.html(request)
+            case ["-", "status.json"] if not slash:
+                return await self.status.json(request)
         return _not_found()
 
     def redirect(self, request: web.BaseRequest, path: str) -> web.Response:
