@@ -39,6 +39,8 @@ class FilteredProjects(Enum):
 
     OMIT = "omit"  # 404, as bandersnatch
     REDIRECT = "redirect"  # to the upstream's page for that project
+    # The sync writes its page, linking the upstream's files (metaonly.py); nothing is downloaded.
+    METADATA_ONLY = "metadata-only"
 
 
 class CompareMethod(Enum):
@@ -90,7 +92,8 @@ class MirrorSettings:
     max_project_size: int = 256 * 2**20
     # Where each run writes its JSON report (``--report`` overrides; empty: none).
     report_file: str = ""
-    # What serve answers for a project the mirror does not hold: 404 (omit) or a redirect upstream.
+    # What serve answers for a project the mirror does not hold: 404 (omit), a redirect upstream, or
+    # (metadata-only) the page the sync wrote for it, linking the upstream's files.
     filtered_projects: FilteredProjects = FilteredProjects.OMIT
 
 

@@ -247,9 +247,10 @@ def versions_file_key(simple_dir: str, filename: str) -> str:
 
 
 # frumious' own state files beside bandersnatch's (GENERATION, STATUS, TODO): the listing's
-# ETag, the filter fingerprint, and the projects carried by name from run to run (failures,
-# and absences awaiting a second 404).
+# ETag, the filter fingerprint, the projects carried by name from run to run (failures,
+# and absences awaiting a second 404), and the metadata-only pages written (metaonly.py).
 LISTING_ETAG = ".frumious/listing-etag"
 FILTERS = ".frumious/filters"
 FAILED = ".frumious/failed"
 VANISHING = ".frumious/vanishing"
+METADATA_ONLY = ".frumious/metadata-only"
