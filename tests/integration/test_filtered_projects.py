@@ -196,3 +196,14 @@ def test_metadata_only_pages_link_the_upstream_and_pip_installs_through_serve(
     assert (web / "simple" / "dep-a" / "index.html").exists()
     root = json.loads((web / "simple" / "index.v1_json").read_text())
     assert [p["name"] for p in root["projects"]] == ["dep-a", "speedup"]
+
+
+def test_turning_metadata_only_on_asks_for_the_listing_not_its_304(upstream: FakePyPI, tmp_path: Path) -> None:
+    """A mirror of the whole index but a blocklisted project: the listing answers 304 until the policy changes."""
+    block = {"plugins": {"enabled": ["blocklist_project"]}, "blocklist": {"packages": ["unrelated"]}}
+    for policy in ("omit", "omit", "metadata-only"):
+        done = _mirror_run(write_config(tmp_path, upstream, sections=block, filtered_projects=policy))
+        assert done.returncode == 0, done.stderr
+    web = tmp_path / "mirror" / "web" / "simple"
+    assert "unrelated-1.0" in (web / "unrelated" / "index.html").read_text()
+    assert "unrelated" in (web / "index.html").read_text()
