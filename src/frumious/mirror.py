@@ -113,6 +113,19 @@ class Mirror:
         """Whether the filter configuration differs from the last clean run's."""
         return await self._read_text(layout.FILTERS) != fingerprint
 
+    async def metadata_only(self) -> dict[str, statefiles.Fallback] | None:
+        """The metadata-only pages written (``metaonly``), by canonical name; None when no run kept any."""
+        text = await self._read_text(layout.METADATA_ONLY)
+        return None if text is None else statefiles.parse_metadata_only(text)
+
+    async def has_metadata_only(self) -> bool:
+        return await self.store.exists(layout.METADATA_ONLY)
+
+    async def save_metadata_only(self, pages: Mapping[str, statefiles.Fallback] | None) -> None:
+        """Remember the metadata-only pages (None: there are none, and the policy is not metadata-only)."""
+        data = None if pages is None else statefiles.render_metadata_only(pages)
+        await self._write_or_delete(layout.METADATA_ONLY, data)
+
     async def listing_etag(self, serial: int) -> str | None:
         text = await self._read_text(layout.LISTING_ETAG)
         return statefiles.parse_listing_etag(text, serial) if text else None
@@ -209,8 +222,13 @@ class Mirror:
         return versioned
 
     async def write_root_index(self, serial: int) -> None:
-        """The root pages, from the record: every project, and in JSON each one's last serial."""
+        """The root pages: every project of the record and every metadata-only page, in JSON with its serial."""
         names, serials = self.record.names_and_serials()
+        # A client resolving by name needs only the page, so the root lists metadata-only pages too.
+        fallbacks = {name: f.serial for name, f in (await self.metadata_only() or {}).items() if f.page}
+        if fallbacks.keys() - serials.keys():
+            serials = {**fallbacks, **serials}
+            names = sorted(serials)
         pages = layout.root_page_keys()
         if self.layout.formats.html:
             html = render.root_html(names)
@@ -287,6 +305,10 @@ class Mirror:
             return owner is not None and owner != name
 
         return held_by_other
+
+    async def remove_pages(self, name: str) -> None:
+        """Remove a project's simple directory only (a metadata-only page: it owns no files)."""
+        await self.store.delete_prefix(layout.simple_dir(canonicalize_name(name), self.layout.hash_index))
 
     async def remove_legacy_dir(self, directory: str, canonical_dir: str) -> bool:
         """Remove a pre-PEP 503 spelling of a project's directory unless it is the canonical one."""

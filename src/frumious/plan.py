@@ -24,7 +24,7 @@ from frumious.models import ListingEntry, canonicalize_name
 from frumious.protocol.statefiles import Todo, target_serial
 from frumious.record.db import MirrorRecord
 from frumious.retries import Failure
-from frumious.settings import MirrorSettings
+from frumious.settings import FilteredProjects, MirrorSettings
 from frumious.upstream import Listing, Upstream
 
 log = logging.getLogger("frumious.sync")
@@ -130,6 +130,8 @@ class Plan:
     # What the plan decided and why, for the caller to log (``plan`` itself does no I/O).
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Listed projects the project filters exclude (metadata-only pages, ``metaonly``); None without a full listing.
+    outside: tuple[ListingEntry, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ class Reconciled:
     queue: tuple[ListingEntry, ...]
     excluded: tuple[str, ...]
     vanished: tuple[str, ...]
+    outside: tuple[ListingEntry, ...] = ()
 
 
 async def gather(
@@ -150,6 +153,8 @@ async def gather(
         return Inputs(serial, now, memory, holdings, todo=todo)
     changed = await mirror.filters_changed(filters.fingerprint)
     etag = await mirror.listing_etag(serial) if serial and not changed else None
+    if _metadata_only(mirror.settings) and not await mirror.has_metadata_only():
+        etag = None  # the first run that keeps metadata-only pages needs the listing itself, not a 304
     listing = await fetch_listing(upstream, mirror.settings, filters, etag)
     return Inputs(serial, now, memory, holdings, listing=listing, etag=etag, filters_changed=changed)
 
@@ -157,11 +162,15 @@ async def gather(
 async def fetch_listing(
     upstream: Upstream, mirror_settings: MirrorSettings, filters: FilterSet, etag: str | None
 ) -> Listing | None:
-    only = filters.only_projects
+    only = None if _metadata_only(mirror_settings) else filters.only_projects  # those pages need every name
     if only is not None and len(only) <= FAST_PATH_LIMIT:
         log.info("Allowlist of %d project(s): asking each instead of fetching the full listing", len(only))
         return await upstream.listing_of(only, mirror_settings.workers * 2)
     return await upstream.listing(etag)
+
+
+def _metadata_only(settings: MirrorSettings) -> bool:
+    return settings.filtered_projects is FilteredProjects.METADATA_ONLY
 
 
 def plan(inputs: Inputs, allows: Callable[[str], bool], settings: MirrorSettings, options: Options) -> Plan:
@@ -225,6 +234,7 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
         partial=listing.partial,
         invalid=tuple(sorted({canonicalize_name(n) for n in listing.invalid if allows(n)})),
         warnings=warnings,
+        outside=None if listing.partial else found.outside,
     )
 
 
@@ -244,11 +254,13 @@ def reconcile(
     """
     queue: dict[str, ListingEntry] = {}
     excluded: list[str] = []
+    outside: list[ListingEntry] = []
     listed: set[str] = {canonicalize_name(name) for name in unsynced}
     for entry in listing:
         canonical = canonicalize_name(entry.name)
         listed.add(canonical)
         if not allows(entry.name):
+            outside.append(entry)
             if canonical in local:
                 excluded.append(canonical)
             continue
@@ -263,7 +275,7 @@ def reconcile(
         vanished.append(name)
         queue[name] = ListingEntry(name=name, serial=0)
     ordered = tuple(queue[name] for name in sorted(queue))
-    return Reconciled(queue=ordered, excluded=tuple(sorted(excluded)), vanished=tuple(vanished))
+    return Reconciled(ordered, tuple(sorted(excluded)), tuple(vanished), tuple(outside))
 
 
 def removal_limit(local_count: int, share: float) -> int:

@@ -208,8 +208,14 @@ async def _ensure(ctx: Context, wanted: StoredFile) -> None:
     ctx.wrote(wanted.key)
 
 
-async def write_pages(ctx: Context, project: Project, entry: ListingEntry, with_metadata: set[str] | None) -> None:
-    """Render and write the project's pages in the configured formats."""
+async def write_pages(
+    ctx: Context,
+    project: Project,
+    entry: ListingEntry,
+    with_metadata: set[str] | None,
+    file_url: render.FileURL | None = None,
+) -> None:
+    """Render and write the project's pages in the configured formats (``file_url``: links elsewhere)."""
     settings = ctx.settings
 
     def has_metadata(dist: DistFile) -> bool:
@@ -220,6 +226,7 @@ async def write_pages(ctx: Context, project: Project, entry: ListingEntry, with_
         "root_uri": settings.root_uri,
         "core_metadata": settings.core_metadata,
         "has_metadata": has_metadata,
+        "file_url": file_url,
     }
     pages: dict[str, bytes] = {}
     if settings.simple_format.html:

@@ -39,6 +39,8 @@ class FilteredProjects(Enum):
 
     OMIT = "omit"  # 404, as bandersnatch
     REDIRECT = "redirect"  # to the upstream's page for that project
+    # The sync writes its page, linking the upstream's files (metaonly.py); nothing is downloaded.
+    METADATA_ONLY = "metadata-only"
 
 
 class CompareMethod(Enum):
@@ -92,7 +94,8 @@ class MirrorSettings:
     report_file: str = ""
     # Where each run writes its Prometheus metrics, a node_exporter textfile (``--metrics`` overrides; empty: none).
     metrics_file: str = ""
-    # What serve answers for a project the mirror does not hold: 404 (omit) or a redirect upstream.
+    # What serve answers for a project the mirror does not hold: 404 (omit), a redirect upstream, or
+    # (metadata-only) the page the sync wrote for it, linking the upstream's files.
     filtered_projects: FilteredProjects = FilteredProjects.OMIT
 
 

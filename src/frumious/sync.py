@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from frumious import claims, retries
+from frumious import claims, metaonly, retries
 from frumious.closure import Closure
 from frumious.errors import NotFound, ends_run
 from frumious.filters import FilterSet
@@ -139,15 +139,19 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
     for name in confirmed:
         report.removed.extend(await mirror.remove_project(name))
         report.removed_projects.append(name)
+    pages = metaonly.Done() if report.stopped_early else await metaonly.follow(ctx, plan, policy.options, report)
     target = published_serial(plan, report.reached)
-    if plan.queue or pruned or confirmed or plan.resumed:  # a run killed before its root index resumes an empty todo
+    # A run killed before its root index resumes an empty todo.
+    if plan.queue or pruned or confirmed or plan.resumed or pages.changed:
         await mirror.write_root_index(target)
     if not report.stopped_early:
         # The run finished: whatever failed is carried by name, so the serial need not wait for it.
         await mirror.flush()
         await mirror.carry(carry_failures(mirror.settings, plan, report), vanishing)
         if plan.refused is None:
-            await mirror.publish(target, plan.started, plan.listing_etag, policy.filters.fingerprint)
+            # A metadata-only page that failed is asked again only with the listing itself, not its 304.
+            etag = None if pages.failed else plan.listing_etag
+            await mirror.publish(target, plan.started, etag, policy.filters.fingerprint)
             report.serial = target
     await mirror.write_diff_file(ctx.written)
 

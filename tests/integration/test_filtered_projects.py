@@ -10,6 +10,7 @@ mirror. With ``omit`` the same page is a 404.
 from __future__ import annotations
 
 import http.client
+import json
 import signal
 import subprocess
 import sys
@@ -141,3 +142,68 @@ def test_omit_still_answers_404(kind: str, upstream: FakePyPI, tmp_path: Path) -
     for server in _frumious(config, tmp_path):
         assert status_and_location(server.url, "/simple/demo-app/") == (404, None)
         assert status_and_location(server.url, "/simple/dep-a/") == (200, None)
+
+
+# filtered-projects = metadata-only: the sync writes demo-app's (and unrelated's) pages, linking the
+# upstream's files; pip installs demo-app[fast] through frumious serve with its wheel from upstream.
+
+
+def _mirror_run(config: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "frumious", "-c", str(config), "mirror", *options]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def _metadata_only(base: Path, pypi: FakePyPI, policy: str = "metadata-only") -> Path:
+    allow = {"plugins": {"enabled": ["allowlist_project"]}, "allowlist": {"packages": CARRIED}}
+    return write_config(base, pypi, sections=allow, filtered_projects=policy)
+
+
+def test_metadata_only_pages_link_the_upstream_and_pip_installs_through_serve(
+    upstream: FakePyPI, tmp_path: Path
+) -> None:
+    config = _metadata_only(tmp_path, upstream)
+    done = _mirror_run(config)
+    assert done.returncode == 0, done.stderr
+    web = tmp_path / "mirror" / "web"
+    page = json.loads((web / "simple" / "demo-app" / "index.v1_json").read_text())
+    assert page["files"] and all(f["url"].startswith(f"{upstream.url}/packages/") for f in page["files"])
+    assert f'href="{upstream.url}/packages/' in (web / "simple" / "demo-app" / "index.html").read_text()
+    stored = {p.name for p in (web / "packages").rglob("*") if p.is_file()}
+    assert not any(name.startswith(("demo_app", "unrelated")) for name in stored), stored
+    root = json.loads((web / "simple" / "index.v1_json").read_text())
+    assert [p["name"] for p in root["projects"]] == ["demo-app", "dep-a", "speedup", "unrelated"]
+
+    for server in _frumious(config, tmp_path):
+        env = clean_env(tmp_path)
+        venv = tmp_path / "venv"
+        run([sys.executable, "-m", "venv", "--without-pip", str(venv)], env)
+        since = server.mark()
+        pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-cache-dir"]
+        run([*pip, "--isolated", "--index-url", f"{server.url}/simple/", "demo-app[fast]"], env)
+        assert installed(venv / "bin" / "python") == EXPECTED
+        served = _mirror_served(server, since)
+        assert served["/simple/demo-app/"] == 200, served
+        assert not any("demo_app" in path for path in served), served  # its wheel came from upstream
+
+    # Back to omit: the pages go (within max-delete-share, so only with --allow-mass-delete here).
+    omit = _metadata_only(tmp_path, upstream, "omit")
+    refused = _mirror_run(omit)
+    assert refused.returncode == 1 and "metadata-only page(s)" in refused.stderr
+    assert (web / "simple" / "demo-app" / "index.html").exists()
+    done = _mirror_run(omit, "--allow-mass-delete")
+    assert done.returncode == 0, done.stderr
+    assert not (web / "simple" / "demo-app").exists() and not (web / "simple" / "unrelated").exists()
+    assert (web / "simple" / "dep-a" / "index.html").exists()
+    root = json.loads((web / "simple" / "index.v1_json").read_text())
+    assert [p["name"] for p in root["projects"]] == ["dep-a", "speedup"]
+
+
+def test_turning_metadata_only_on_asks_for_the_listing_not_its_304(upstream: FakePyPI, tmp_path: Path) -> None:
+    """A mirror of the whole index but a blocklisted project: the listing answers 304 until the policy changes."""
+    block = {"plugins": {"enabled": ["blocklist_project"]}, "blocklist": {"packages": ["unrelated"]}}
+    for policy in ("omit", "omit", "metadata-only"):
+        done = _mirror_run(write_config(tmp_path, upstream, sections=block, filtered_projects=policy))
+        assert done.returncode == 0, done.stderr
+    web = tmp_path / "mirror" / "web" / "simple"
+    assert "unrelated-1.0" in (web / "unrelated" / "index.html").read_text()
+    assert "unrelated" in (web / "index.html").read_text()

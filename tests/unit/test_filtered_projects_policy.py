@@ -14,7 +14,11 @@ BASE = "[mirror]\ndirectory = /srv/pypi\nmaster = https://pypi.example.org/\n"
 
 @pytest.mark.parametrize(
     ("line", "expected"),
-    [("", FilteredProjects.OMIT), ("filtered-projects = Redirect\n", FilteredProjects.REDIRECT)],
+    [
+        ("", FilteredProjects.OMIT),
+        ("filtered-projects = Redirect\n", FilteredProjects.REDIRECT),
+        ("filtered-projects = metadata-only\n", FilteredProjects.METADATA_ONLY),
+    ],
 )
 def test_the_key_is_parsed(line: str, expected: FilteredProjects) -> None:
     assert loads(BASE + line).mirror.filtered_projects is expected
@@ -23,7 +27,8 @@ def test_the_key_is_parsed(line: str, expected: FilteredProjects) -> None:
 def test_an_unknown_policy_is_a_config_error_naming_the_choices() -> None:
     with pytest.raises(ConfigError) as caught:
         loads(BASE + "filtered-projects = proxy\n")
-    assert caught.value.problems == ["[mirror] filtered-projects: 'proxy' is not supported; use one of omit, redirect"]
+    expected = "[mirror] filtered-projects: 'proxy' is not supported; use one of omit, redirect, metadata-only"
+    assert caught.value.problems == [expected]
 
 
 def test_redirect_points_at_the_masters_page_keeping_the_query() -> None:
@@ -34,6 +39,8 @@ def test_redirect_points_at_the_masters_page_keeping_the_query() -> None:
     assert policy.answer("foo-bar", "") is not None
 
 
-def test_omit_and_invalid_names_give_no_answer() -> None:
+def test_omit_metadata_only_and_invalid_names_give_no_answer() -> None:
     assert not_carried(loads(BASE).mirror).answer("foo-bar", "") is None
+    # metadata-only: the sync wrote the page; a project without one is a 404, never sent upstream.
+    assert not_carried(loads(BASE + "filtered-projects = metadata-only\n").mirror).answer("foo-bar", "") is None
     assert NotCarried("https://pypi.org").answer("foo bar", "") is None

@@ -130,3 +130,21 @@ def test_an_unreadable_or_broken_log_is_one_clear_error(tmp_path: Path) -> None:
     broken.write_bytes(whole[: len(whole) // 2])  # a rotation cut short
     with pytest.raises(FrumiousError, match=r"cannot read the access log .*access\.log\.2\.gz"):
         count_logs([broken], since=0, unit=Unit.PAGES)
+
+
+@pytest.mark.parametrize("options", [[], ["-c", "missing.conf"]])
+def test_popular_reads_no_config(
+    options: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A log host has no /etc/frumious.conf: popular neither needs one nor writes the example there."""
+    from frumious import cli, config
+
+    etc = tmp_path / "etc"
+    monkeypatch.setattr(config, "_CONFIG_CANDIDATES", (str(etc / "frumious.conf"), str(etc / "bandersnatch.conf")))
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / "access.log"
+    recent = datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    log.write_text(line("/simple/flask/", when=recent) + "\n")
+    assert cli.main([*options, "popular", str(log)]) == 0
+    assert "flask  # 1" in capsys.readouterr().out.splitlines()
+    assert not etc.exists() and not (tmp_path / "missing.conf").exists()

@@ -37,6 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
+        from frumious.cli import commands
+
+        bare = commands.without_config(args.command)
+        if bare is not None:  # popular: no config is read, so none need exist (-c is ignored)
+            setup_logging(None, args.debug)
+            return bare(args)
         settings, problems = load_settings(args.config)
         warnings = check_filters(args, settings, problems)
         if problems:
@@ -100,8 +106,8 @@ def write_example(path: str) -> str:
     return f"no config at {path}; wrote an example there. Review it (set [mirror] directory) and run again"
 
 
-def setup_logging(settings: Settings, debug: bool) -> None:
-    if settings.mirror.log_config:
+def setup_logging(settings: Settings | None, debug: bool) -> None:
+    if settings is not None and settings.mirror.log_config:
         _file_config(settings.mirror.log_config)
     else:
         handler = logging.StreamHandler(sys.stderr)

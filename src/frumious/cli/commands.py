@@ -1,8 +1,9 @@
 """The command table: ``mirror``, ``sync``, ``verify``, ``delete``, ``reindex``, ``serve`` and ``popular``.
 
-Each ``Command`` adds its arguments to the CLI's parser and runs; every command but
-``serve`` runs under the mirror lock with the record open (``compose.open_mirror``), shows
-the live progress line on a terminal and ends with a summary that names whatever failed.
+Each ``Command`` adds its arguments to the CLI's parser and runs; a ``BareCommand`` (``popular``) reads
+no config at all. Every command but ``serve`` and ``popular`` runs under the mirror lock with the record
+open (``compose.open_mirror``), shows the live progress line on a terminal and ends with a summary that
+names whatever failed.
 """
 
 from __future__ import annotations
@@ -64,6 +65,16 @@ class Command:
     run: Callable[[argparse.Namespace, Settings], int]
     # Loads the filters: their config problems are reported with the [mirror] ones, before anything runs.
     filters: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BareCommand:
+    """A command that reads no config: the CLI loads none, so a host without one (a log host) runs it."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
 
 
 def _mirror_arguments(parser: argparse.ArgumentParser) -> None:
@@ -194,7 +205,7 @@ def _popular_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _run_popular(args: argparse.Namespace, settings: Settings) -> int:
+def _run_popular(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
@@ -234,7 +245,7 @@ COMMANDS = (
         "reindex", "rebuild the mirror's record (frumious.sqlite) from its pages, offline", _no_arguments, _run_reindex
     ),
     Command("serve", "serve the mirror over HTTP (PEP 691 content negotiation)", _serve_arguments, _run_serve),
-    Command(
+    BareCommand(
         "popular", "write an allowlist of the most-requested projects in access logs", _popular_arguments, _run_popular
     ),
 )
@@ -289,12 +300,17 @@ def with_metrics(args: argparse.Namespace, settings: Settings) -> Settings:
 
 
 def uses_filters(name: str) -> bool:
-    return any(command.filters for command in COMMANDS if command.name == name)
+    return any(isinstance(c, Command) and c.filters for c in COMMANDS if c.name == name)
+
+
+def without_config(name: str) -> Callable[[argparse.Namespace], int] | None:
+    """How to run ``name`` when it reads no config (``popular``); None when it needs one."""
+    return next((c.run for c in COMMANDS if c.name == name and isinstance(c, BareCommand)), None)
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     for command in COMMANDS:
-        if command.name == args.command:
+        if command.name == args.command and isinstance(command, Command):
             return command.run(args, with_metrics(args, settings))
     raise SystemExit(f"frumious: unknown command {args.command}")
 

@@ -247,11 +247,12 @@ def versions_file_key(simple_dir: str, filename: str) -> str:
 
 
 # frumious' own state files beside bandersnatch's (GENERATION, STATUS, TODO): the listing's
-# ETag, the filter fingerprint, and the projects carried by name from run to run (failures,
-# and absences awaiting a second 404).
+# ETag, the filter fingerprint, the projects carried by name from run to run (failures,
+# and absences awaiting a second 404), and the metadata-only pages written (metaonly.py).
 LISTING_ETAG = ".frumious/listing-etag"
 FILTERS = ".frumious/filters"
 FAILED = ".frumious/failed"
 VANISHING = ".frumious/vanishing"
 # The dependency closure: the projects it needs and each one's kept files with their requirements.
 CLOSURE = ".frumious/closure.json"
+METADATA_ONLY = ".frumious/metadata-only"

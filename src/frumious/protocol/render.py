@@ -54,6 +54,9 @@ _HEAD = (
 )
 
 HasMetadata = Callable[[DistFile], bool]
+# Where a page links a file: by default the mirror's own copy (``root_uri`` or "../.." plus the
+# URL's path); a metadata-only page links the upstream's (``metaonly``).
+FileURL = Callable[[DistFile], str]
 
 
 def _esc(text: str) -> str:
@@ -125,12 +128,14 @@ def project_html(
     root_uri: str,
     core_metadata: bool,
     has_metadata: HasMetadata,
+    file_url: FileURL | None = None,
 ) -> bytes:
     """A project's ``index.html`` (``index.v1_html`` is the same bytes)."""
     prefix = _prefix(root_uri)
     links = []
     for file in _sorted_files(project):
-        href = f"{prefix}{file.url_path}#{digest_name}={file_digest(file, digest_name)}"
+        url = file_url(file) if file_url is not None else prefix + file.url_path
+        href = f"{url}#{digest_name}={file_digest(file, digest_name)}"
         metadata = _advertised_metadata(file, digest_name, core_metadata, has_metadata)
         attrs = _html_attrs(file, metadata)
         links.append(f'    <a href="{_esc(href)}"{attrs}>{_esc(file.filename)}</a><br/>')
@@ -146,7 +151,7 @@ def project_html(
 
 
 def _file_json(
-    file: DistFile, *, digest_name: str, prefix: str, metadata: tuple[str, str] | None, core_metadata: bool
+    file: DistFile, *, digest_name: str, url: str, metadata: tuple[str, str] | None, core_metadata: bool
 ) -> dict[str, Any]:
     yanked: bool | str = bool(file.yanked)
     if file.yanked and file.yanked_reason:
@@ -158,7 +163,7 @@ def _file_json(
         "requires-python": file.requires_python if file.has_requires_python else "",
         "size": file.size,
         "upload-time": file.upload_time,
-        "url": prefix + file.url_path,
+        "url": url,
         "yanked": yanked,
     }
     if metadata is not None:
@@ -175,6 +180,7 @@ def project_json(
     root_uri: str,
     core_metadata: bool,
     has_metadata: HasMetadata,
+    file_url: FileURL | None = None,
 ) -> bytes:
     """A project's ``index.v1_json`` (PEP 691 + PEP 700)."""
     prefix = _prefix(root_uri)
@@ -182,7 +188,7 @@ def project_json(
         _file_json(
             file,
             digest_name=digest_name,
-            prefix=prefix,
+            url=file_url(file) if file_url is not None else prefix + file.url_path,
             metadata=_advertised_metadata(file, digest_name, core_metadata, has_metadata),
             core_metadata=core_metadata,
         )

@@ -133,5 +133,33 @@ def parse_vanishing(text: str) -> dict[str, float]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """A project the filters exclude, at the serial its metadata-only page was last made for.
+
+    ``page`` is False when upstream had nothing to show at that serial (its JSON was a 404, or
+    a metadata filter refused it): remembered so that it is not asked again until it changes.
+    """
+
+    serial: int
+    page: bool = True
+
+
+def parse_metadata_only(text: str) -> dict[str, Fallback]:
+    """``.frumious/metadata-only``: ``<name> <serial>`` a line, ``<name> <serial> -`` for no page."""
+    found: dict[str, Fallback] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        serial = serial_from_text(fields[1]) if len(fields) in (2, 3) else None
+        if serial is not None and fields[2:] in ([], ["-"]):
+            found[canonicalize_name(fields[0])] = Fallback(serial, page=len(fields) == 2)
+    return found
+
+
+def render_metadata_only(pages: Mapping[str, Fallback]) -> bytes:
+    lines = (f"{name} {f.serial}" + ("" if f.page else " -") for name, f in sorted(pages.items()))
+    return "".join(line + "\n" for line in lines).encode("utf-8")
+
+
 def render_vanishing(vanishing: Mapping[str, float]) -> bytes:
     return "".join(f"{name} {int(when)}\n" for name, when in sorted(vanishing.items())).encode("utf-8")

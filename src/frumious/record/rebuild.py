@@ -23,7 +23,7 @@ from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sd
 
 from frumious.errors import BadUpstreamData, ObjectMissing
 from frumious.models import StoredFile, canonicalize_name
-from frumious.protocol import layout, pagelinks
+from frumious.protocol import layout, pagelinks, statefiles
 from frumious.record import db
 from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
@@ -95,10 +95,15 @@ async def _rebuild(store: Store, mirror: MirrorSettings, opened: MirrorRecord, r
     progress = result.progress
     names = await project_dirs(store, mirror.hash_index)
     progress.projects_total = len(names)
+    fallbacks = statefiles.parse_metadata_only(
+        (await _read(store, layout.METADATA_ONLY) or b"").decode("utf-8", "replace")
+    )
     with opened.rebuilding() as add:
         for start in range(0, len(names), BATCH):
             chunk = names[start : start + BATCH]
             found = [entry for entry in await asyncio.gather(*(read_project(store, mirror, n) for n in chunk)) if entry]
+            # A metadata-only page (metaonly) is no project of the mirror's: it owns no file.
+            found = [(project, files) for project, files in found if files or project.name not in fallbacks]
             for project, files in found:
                 result.projects += 1
                 result.files += len(files)
