@@ -23,6 +23,7 @@ from frumious.filters.base import (
     ReleaseFileFilter,
     ReleaseFilter,
 )
+from frumious.filters.cooldown import CooldownReleaseFile
 from frumious.filters.files import ExcludePlatform, RegexReleaseFileMetadata, VersionRangeReleaseFileMetadata
 from frumious.filters.filterset import FilterSet
 from frumious.filters.metadata import RegexProjectMetadata, SizeProjectMetadata, VersionsCountProjectMetadata
@@ -59,6 +60,7 @@ BUILTIN_FILTERS: tuple[type[Filter], ...] = (
     PrereleaseRelease,
     RegexRelease,
     LatestRelease,
+    CooldownReleaseFile,
 )
 
 

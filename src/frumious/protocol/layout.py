@@ -253,3 +253,5 @@ LISTING_ETAG = ".frumious/listing-etag"
 FILTERS = ".frumious/filters"
 FAILED = ".frumious/failed"
 VANISHING = ".frumious/vanishing"
+# Projects a time-based filter (the cooldown) holds files of, and when the first becomes eligible.
+HELD = ".frumious/held"
