@@ -22,6 +22,7 @@ from frumious.protocol import layout, pagelinks, render, statefiles
 from frumious.protocol.statefiles import Todo
 from frumious.record import db
 from frumious.record.db import MirrorRecord
+from frumious.record.offered import OfferedCopies
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings, SimpleFormat
 from frumious.state import TodoCheckpoint
@@ -60,6 +61,8 @@ class Mirror:
     def __init__(self, store: Store, record: MirrorRecord, settings: MirrorSettings) -> None:
         self.store, self.record, self.settings = store, record, settings
         self.layout = Layout.of(settings)
+        # Upstream's unfiltered documents, for filtering projects again without asking (``recheck``).
+        self.offered = OfferedCopies(record)
 
     # -- state: serial, todo, what earlier runs carried ------------------------------------
 
@@ -111,7 +114,26 @@ class Mirror:
 
     async def filters_changed(self, fingerprint: str) -> bool:
         """Whether the filter configuration differs from the last clean run's."""
-        return await self._read_text(layout.FILTERS) != fingerprint
+        return statefiles.parse_filters(await self._read_text(layout.FILTERS))[0] != fingerprint
+
+    async def changed_filter_kinds(self, fingerprint: str, kinds: Mapping[str, str]) -> frozenset[str]:
+        """The kinds of filter (``FilterSet.fingerprints``) whose configuration differs from the last clean run's.
+
+        No earlier fingerprint counts as changed project filters only (what this meant before
+        kinds were told apart); an older run's single fingerprint that differs, as every kind.
+        """
+        before, before_kinds = statefiles.parse_filters(await self._read_text(layout.FILTERS))
+        if before == fingerprint:
+            return frozenset()
+        if before is None:
+            return frozenset({"project"})
+        if before_kinds is None:
+            return frozenset(kinds)
+        return frozenset(kind for kind, value in kinds.items() if before_kinds.get(kind) != value)
+
+    async def held(self) -> dict[str, float]:
+        """Projects whose files a time-based filter holds back: when the first becomes eligible."""
+        return statefiles.parse_vanishing(await self._read_text(layout.HELD) or "")
 
     async def metadata_only(self) -> dict[str, statefiles.Fallback] | None:
         """The metadata-only pages written (``metaonly``), by canonical name; None when no run kept any."""
@@ -130,19 +152,30 @@ class Mirror:
         text = await self._read_text(layout.LISTING_ETAG)
         return statefiles.parse_listing_etag(text, serial) if text else None
 
-    async def carry(self, failures: dict[str, Failure], vanishing: dict[str, float]) -> None:
-        """A finished run: remember failures and first absences by name; the todo is done."""
+    async def carry(
+        self, failures: dict[str, Failure], vanishing: dict[str, float], held: Mapping[str, float] | None = None
+    ) -> None:
+        """A finished run: remember failures, first absences and held files by name; the todo is done."""
         await self._write_or_delete(layout.FAILED, statefiles.render_failures(failures) if failures else None)
         await self._write_or_delete(layout.VANISHING, statefiles.render_vanishing(vanishing) if vanishing else None)
+        if held is not None:
+            await self._write_or_delete(layout.HELD, statefiles.render_held(held) if held else None)
         await self.store.delete(layout.TODO)
 
-    async def publish(self, serial: int, started: float, listing_etag: str | None, fingerprint: str) -> None:
+    async def publish(
+        self,
+        serial: int,
+        started: float,
+        listing_etag: str | None,
+        fingerprint: str,
+        kinds: Mapping[str, str] | None = None,
+    ) -> None:
         """Publish the serial: only reached after a finished run whose files are durable."""
         await self.store.write(layout.STATUS, str(serial).encode())
         await self.store.write(layout.LAST_MODIFIED, render.last_modified(datetime.fromtimestamp(started, UTC)))
         etag = statefiles.render_listing_etag(listing_etag, serial) if listing_etag else None
         await self._write_or_delete(layout.LISTING_ETAG, etag)
-        await self.store.write(layout.FILTERS, fingerprint.encode())
+        await self.store.write(layout.FILTERS, statefiles.render_filters(fingerprint, kinds or {}))
         await db.restamp(self.store, self.record)
 
     async def closure_state(self) -> bytes | None:
@@ -258,6 +291,7 @@ class Mirror:
         # Keys another project owns (a page from an older tree may link them) stay.
         removed = await self.remove_files(files, self.owned_elsewhere(canonical))
         self.record.forget(canonical)
+        self.offered.forget(canonical)
         for prefix in prefixes:
             if await self.store.delete_prefix(prefix):
                 removed.append(prefix + "/")

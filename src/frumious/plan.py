@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from frumious import claims, retries
+from frumious import claims, recheck, retries
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, canonicalize_name
@@ -45,10 +45,12 @@ class Memory:
 
     failures: dict[str, Failure] = field(default_factory=dict)
     vanishing: dict[str, float] = field(default_factory=dict)
+    # Projects whose files a time-based filter holds back: when the first becomes eligible.
+    held: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     async def load(cls, mirror: Mirror) -> Memory:
-        return cls(await mirror.failures(), await mirror.vanishing())
+        return cls(await mirror.failures(), await mirror.vanishing(), await mirror.held())
 
 
 class Holdings(Protocol):
@@ -96,6 +98,8 @@ class Inputs:
     # The ETag sent with the listing request (kept when upstream answers 304).
     etag: str | None = None
     filters_changed: bool = False
+    # Release, file or metadata filters changed: every mirrored project is filtered again.
+    recheck_all: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,8 @@ class Plan:
     warnings: tuple[str, ...] = ()
     # Listed projects the project filters exclude (metadata-only pages, ``metaonly``); None without a full listing.
     outside: tuple[ListingEntry, ...] | None = None
+    # Mirrored projects filtered again from their stored upstream copy (``recheck``), canonical names.
+    recheck: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,15 +154,21 @@ async def gather(
     """Read what ``plan`` needs; ``read_only`` (a dry run) leaves even an unusable todo in place."""
     serial = 0 if options.force_check else await mirror.serial()
     memory, holdings = await Memory.load(mirror), RecordHoldings(mirror.record)
+    kinds = await mirror.changed_filter_kinds(filters.fingerprint, filters.fingerprints)
+    # A resumed run filters again too: the fingerprint is published only when a run finishes.
+    recheck_all = bool(kinds & recheck.RECHECK_KINDS) and serial > 0
     todo = await mirror.todo(discard_unusable=not read_only)
     if todo is not None:
-        return Inputs(serial, now, memory, holdings, todo=todo)
-    changed = await mirror.filters_changed(filters.fingerprint)
+        return Inputs(serial, now, memory, holdings, todo=todo, recheck_all=recheck_all)
+    # Only project and metadata filters change which listed projects to fetch: the others keep the 304.
+    changed = bool(kinds & {"project", "metadata"})
     etag = await mirror.listing_etag(serial) if serial and not changed else None
     if _metadata_only(mirror.settings) and not await mirror.has_metadata_only():
         etag = None  # the first run that keeps metadata-only pages needs the listing itself, not a 304
     listing = await fetch_listing(upstream, mirror.settings, filters, etag)
-    return Inputs(serial, now, memory, holdings, listing=listing, etag=etag, filters_changed=changed)
+    return Inputs(
+        serial, now, memory, holdings, listing=listing, etag=etag, filters_changed=changed, recheck_all=recheck_all
+    )
 
 
 async def fetch_listing(
@@ -185,7 +197,22 @@ def plan(inputs: Inputs, allows: Callable[[str], bool], settings: MirrorSettings
     confirmable = tuple(n for n in base.vanished if n in seen and inputs.now - seen[n] >= delay)
     found = replace(base, queue=requeued.queue, waiting=requeued.waiting, confirmable=confirmable)
     found = replace(found, serial=inputs.serial, started=inputs.now, memory=inputs.memory)
-    return safety_valve(found, inputs.holdings, settings, options)
+    return safety_valve(_with_rechecks(found, inputs, allows), inputs.holdings, settings, options)
+
+
+def _with_rechecks(found: Plan, inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
+    """The mirrored projects to filter again: all of them after a filter change, else those with held files due."""
+    queued = [entry.name for entry in found.queue]
+    names = recheck.rechecks(
+        inputs.holdings.names,
+        inputs.memory.held,
+        everything=inputs.recheck_all,
+        now=inputs.now,
+        allows=allows,
+        queued=queued,
+    )
+    notes = recheck.notes(len(names), everything=inputs.recheck_all)
+    return replace(found, recheck=names, notes=found.notes + notes)
 
 
 def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:

@@ -47,6 +47,8 @@ class Context:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Projects that vanished from the listing: removed when upstream confirms with a 404.
     vanished: frozenset[str] = frozenset()
+    # Projects filtered again from the upstream document the mirror keeps (``recheck``), canonical.
+    stored: frozenset[str] = frozenset()
     # Keys claimed and files being removed this run; it also carries --allow-mass-delete.
     guard: claims.RunGuard = field(default_factory=claims.RunGuard)
     # Every key written this run, for the diff file only (failed projects' files included, as on disk).

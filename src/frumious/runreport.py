@@ -38,6 +38,8 @@ class Outcome:
     kept: int = 0
     removed: tuple[str, ...] = ()
     would_prune: tuple[str, ...] = ()
+    # When a file a time-based filter (the cooldown) holds back becomes eligible; None when none is held.
+    revisit: float | None = None
 
     @property
     def canonical(self) -> str:
@@ -75,6 +77,8 @@ class SyncReport(Report):
     reached: set[str] = field(default_factory=set)
     # Dependency closure: what a needed dependency lacks (blocked by a filter, no fitting file, ...), one line each.
     holes: list[str] = field(default_factory=list)
+    # Projects with files held back by a time-based filter: when the first becomes eligible.
+    held: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -100,6 +104,8 @@ class SyncReport(Report):
                     self.no_releases_kept[name] = outcome.kept
         self.removed.extend(outcome.removed)
         self.would_prune.extend(outcome.would_prune)
+        if outcome.revisit is not None:
+            self.held[outcome.canonical] = outcome.revisit
 
 
 @dataclass

@@ -24,12 +24,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from frumious import claims, metaonly, retries
+from frumious import claims, metaonly, recheck, retries
 from frumious.closure import Closure
 from frumious.errors import NotFound, ends_run
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
-from frumious.models import ListingEntry, canonicalize_name
+from frumious.models import ListingEntry, Project, canonicalize_name
 from frumious.norelease import listed_404
 from frumious.plan import Options, Plan, gather, plan, published_serial, whole_removals
 from frumious.project import (
@@ -131,8 +131,12 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
         todo = mirror.checkpoint(Todo(plan.target, plan.queue))
         report.stopped_early = await run_queue(ctx, plan.queue, todo, report)
+    if plan.recheck and not report.stopped_early:
+        # Not in the todo: a resumed run finds the filters changed again (or the moments due) by itself.
+        report.progress.projects_total += len(plan.recheck)
+        report.stopped_early = await run_queue(ctx, recheck.entries(mirror, plan.recheck), None, report)
     if policy.closure is not None and not report.stopped_early:
-        queued = [entry.name for entry in plan.queue]
+        queued = [entry.name for entry in plan.queue] + list(plan.recheck)
         added = await policy.closure.complete(mirror, report, queued, lambda more: run_queue(ctx, more, None, report))
         plan = with_closure(plan, added)
     vanishing, confirmed = settle_vanishing(mirror.settings, plan, report)
@@ -147,11 +151,13 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
     if not report.stopped_early:
         # The run finished: whatever failed is carried by name, so the serial need not wait for it.
         await mirror.flush()
-        await mirror.carry(carry_failures(mirror.settings, plan, report), vanishing)
+        held = recheck.carry_held(plan.memory.held, report.held, report.reached, report.removed_projects)
+        await mirror.carry(carry_failures(mirror.settings, plan, report), vanishing, held)
         if plan.refused is None:
             # A metadata-only page that failed is asked again only with the listing itself, not its 304.
             etag = None if pages.failed else plan.listing_etag
-            await mirror.publish(target, plan.started, etag, policy.filters.fingerprint)
+            filters = policy.filters
+            await mirror.publish(target, plan.started, etag, filters.fingerprint, filters.fingerprints)
             report.serial = target
     await mirror.write_diff_file(ctx.written)
 
@@ -215,7 +221,7 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     Refusals (a key another project owns, too many files to remove) come before any write.
     """
     try:
-        offered = await ctx.upstream.project(entry.name, entry.serial)
+        offered, entry = await _offered(ctx, entry)
     except NotFound:
         log.info("%s no longer exists upstream", entry.name)
         return Outcome(entry.name, Kind.GONE)
@@ -237,6 +243,7 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         with_metadata = await mirror_files(ctx, files) if release_files else None
         await write_pages(ctx, project, entry, with_metadata)
         ctx.record.record(*index_rows(project, files, with_metadata))
+        recheck.remember(ctx.mirror, ctx.filters, offered)
     except BaseException:
         # The project failed before removing anything: its reserved removals go back to the run's limit.
         ctx.guard.files_removing -= len(doomed)
@@ -246,7 +253,21 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     removed = await prune_stale_files(ctx, project, doomed) if doomed else []
     if ctx.settings.cleanup:
         await cleanup_legacy_dirs(ctx, entry.name)
-    return Outcome(entry.name, Kind.SYNCED, removed=tuple(removed), would_prune=tuple(kept))
+    revisit = ctx.filters.revisit_at(offered)
+    return Outcome(entry.name, Kind.SYNCED, removed=tuple(removed), would_prune=tuple(kept), revisit=revisit)
+
+
+async def _offered(ctx: Context, entry: ListingEntry) -> tuple[Project, ListingEntry]:
+    """What upstream offers for the project: the mirror's stored copy when it is filtered again, else fetched.
+
+    A stored copy stands for upstream at its serial, which the entry then carries (page versions are named by it).
+    """
+    if canonicalize_name(entry.name) in ctx.stored:
+        kept = await recheck.stored_project(ctx.mirror, entry.name)
+        if kept is not None:
+            return kept, ListingEntry(entry.name, kept.serial)
+        log.info("%s: no stored copy of its upstream metadata; fetching it", entry.name)
+    return await ctx.upstream.project(entry.name, entry.serial), entry
 
 
 # The run's small steps, in the order ``_follow`` takes them.
@@ -285,7 +306,8 @@ def _context(upstream: Upstream, mirror: Mirror, policy: Policy, progress: Progr
     guard = claims.RunGuard(allow_mass_delete=policy.options.allow_mass_delete, files_removing=removing)
     gate = asyncio.Semaphore(mirror.settings.workers * 2)
     vanished = frozenset(plan.vanished) if plan else frozenset()
-    return Context(upstream, mirror, policy.filters, progress, gate, vanished=vanished, guard=guard)
+    stored = frozenset(plan.recheck) if plan else frozenset()
+    return Context(upstream, mirror, policy.filters, progress, gate, vanished=vanished, guard=guard, stored=stored)
 
 
 def settle_vanishing(

@@ -13,6 +13,7 @@ import tomllib
 import types
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -136,6 +137,18 @@ def kinds(filters: FilterSet) -> list[str]:
     return [kind for kind, (suffix, _, _) in KINDS.items() if suffix in kept]
 
 
+def cooled(filters: FilterSet) -> list[str]:
+    """Files kept of a release uploaded today and one a month old, for a project and an exempt one."""
+    now = datetime.now(UTC)
+    kept = []
+    for name in ("example", "cryptography"):
+        for days in (0, 30):
+            uploaded = (now - timedelta(days=days)).isoformat()
+            dist = DistFile(f"{name}-{days}.tar.gz", f"https://f/{name}-{days}.tar.gz", 1, {}, "1", uploaded)
+            kept += [f.filename for f in filters.apply(Project(name, 1, {"1": (dist,)})).files]
+    return kept
+
+
 ALL_VERSIONS = list(EXAMPLE.releases)
 # heading -> (files to create under base_dir, check returning the observed result, expected result)
 Check = Callable[[FilterSet], object]
@@ -162,6 +175,7 @@ EXPECTED: dict[str, tuple[dict[str, str], Check, object]] = {
     "regex_release_file_metadata": ({}, kinds, ["sdist", "any", "win27", "mac312"]),
     "version_range_release_file_metadata": ({}, kinds, ["sdist", "any", "mac312", "exe"]),
     "wheel_tags": ({}, kinds, ["sdist", "any", "mac312"]),
+    "cooldown_release_file": ({}, cooled, ["example-30.tar.gz", "cryptography-0.tar.gz", "cryptography-30.tar.gz"]),
     "blocklist_release": ({}, versions, ["1.0", "1.1", "2.0rc1", "2.1.dev1"]),
     "allowlist_release": ({}, lambda f: (names(f), versions(f)), (["example"], ["1.1", "2.0rc1", "2.1.dev1"])),
     "project_requirements_pinned": ({"pinned.txt": "example==2.0rc1\n"}, versions, ["2.0rc1"]),

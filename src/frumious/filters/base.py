@@ -160,6 +160,14 @@ class ReleaseFileFilter(Filter):
         disagrees with a lock file); the sync logs them."""
         return ()
 
+    def revisit_at(self, project: Project, file: DistFile) -> float | None:
+        """When ``keeps_file``'s verdict on a dropped file changes by itself (a POSIX time), else None.
+
+        Time-based filters (the cooldown) say when; upstream's serial does not move then, so the
+        run records the moment and comes back to the project on its own.
+        """
+        return None
+
 
 class ReleaseFilter(Filter):
     """Implement ``keeps_release`` (one version at a time) or override ``kept_versions``."""

@@ -34,6 +34,16 @@ def fast_canonical(name: str) -> NormalizedName:
     return cast(NormalizedName, lowered)
 
 
+# The kinds of filter, each fingerprinted apart: a changed project filter needs the listing, a
+# changed metadata, release-file or release filter needs the mirrored projects filtered again.
+KINDS: dict[str, type[Filter]] = {
+    "project": ProjectFilter,
+    "metadata": MetadataFilter,
+    "release_file": ReleaseFileFilter,
+    "release": ReleaseFilter,
+}
+
+
 def _fingerprint(filters: Iterable[Filter]) -> str:
     described = {f.name: f.describe() for f in filters}
     payload = json.dumps({"semantics": SEMANTICS_VERSION, "filters": described}, sort_keys=True, default=str)
@@ -53,6 +63,8 @@ class FilterSet:
         self.release_filters = tuple(f for f in self.filters if isinstance(f, ReleaseFilter))
         # Stable across processes: a sync can store it and notice a changed filter config.
         self.fingerprint = _fingerprint(self.filters)
+        # One per kind, so a run knows whether the listing or the mirrored projects need another look.
+        self.fingerprints = {kind: _fingerprint(f for f in filters if isinstance(f, c)) for kind, c in KINDS.items()}
 
     def __repr__(self) -> str:
         return f"FilterSet(names={self.names!r})"
@@ -125,6 +137,16 @@ class FilterSet:
     def reports(self, project: Project) -> list[str]:
         """Every release-file filter's findings about the unfiltered project, for the log."""
         return [line for f in self.release_file_filters for line in f.reports(project)]
+
+    def revisit_at(self, project: Project) -> float | None:
+        """The first moment a file of ``project`` dropped now would be kept, without upstream changing."""
+        moments = [
+            moment
+            for f in self.release_file_filters
+            for file in project.files
+            if (moment := f.revisit_at(project, file)) is not None
+        ]
+        return min(moments, default=None)
 
     def apply(self, project: Project) -> Project:
         """Release-file filters, drop emptied releases, then release filters: a new Project."""

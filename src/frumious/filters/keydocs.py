@@ -84,6 +84,24 @@ FILTER_KEYS: tuple[FilterKey, ...] = (
         "Interpreter and ABI tags whose wheels are kept (`cp311-cp313 abi3`); pure `py` wheels pass unless listed.",
     ),
     FilterKey(
+        "cooldown",
+        "days",
+        ("cooldown_release_file",),
+        "Hold back files uploaded less than this many days ago (fractions allowed); they appear once old enough.",
+    ),
+    FilterKey(
+        "cooldown",
+        "exempt",
+        ("cooldown_release_file",),
+        "Projects that get every file at once, whitespace- or line-separated.",
+    ),
+    FilterKey(
+        "cooldown",
+        "undated",
+        ("cooldown_release_file",),
+        "A file without an upload time: `keep` (default) or `hold`.",
+    ),
+    FilterKey(
         "blocklist",
         "packages",
         ("blocklist_project", "blocklist_release"),

@@ -24,6 +24,7 @@ from frumious.filters.base import (
     ReleaseFileFilter,
     ReleaseFilter,
 )
+from frumious.filters.cooldown import CooldownReleaseFile
 from frumious.filters.files import ExcludePlatform, RegexReleaseFileMetadata, VersionRangeReleaseFileMetadata
 from frumious.filters.filterset import FilterSet
 from frumious.filters.locks import Lockfiles
@@ -64,6 +65,7 @@ BUILTIN_FILTERS: tuple[type[Filter], ...] = (
     LatestRelease,
     Lockfiles,
     WheelTags,
+    CooldownReleaseFile,
 )
 
 

@@ -256,3 +256,5 @@ VANISHING = ".frumious/vanishing"
 # The dependency closure: the projects it needs and each one's kept files with their requirements.
 CLOSURE = ".frumious/closure.json"
 METADATA_ONLY = ".frumious/metadata-only"
+# Projects a time-based filter (the cooldown) holds files of, and when the first becomes eligible.
+HELD = ".frumious/held"

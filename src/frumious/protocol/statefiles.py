@@ -10,6 +10,7 @@ writes them all.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -163,3 +164,24 @@ def render_metadata_only(pages: Mapping[str, Fallback]) -> bytes:
 
 def render_vanishing(vanishing: Mapping[str, float]) -> bytes:
     return "".join(f"{name} {int(when)}\n" for name, when in sorted(vanishing.items())).encode("utf-8")
+
+
+def render_held(held: Mapping[str, float]) -> bytes:
+    """``.frumious/held``: name and moment, rounded up so a run never comes back a second early."""
+    return "".join(f"{name} {math.ceil(when)}\n" for name, when in sorted(held.items())).encode("utf-8")
+
+
+def parse_filters(text: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """``.frumious/filters``: the whole fingerprint, then one ``<kind> <fingerprint>`` line per kind.
+
+    Older runs wrote the first line only: the kinds are then None (unknown).
+    """
+    if text is None:
+        return None, None
+    first, *rest = text.strip().split("\n")
+    kinds = dict(line.split(" ", 1) for line in rest if line.count(" ") == 1)
+    return first.strip(), (kinds or None)
+
+
+def render_filters(fingerprint: str, kinds: Mapping[str, str]) -> bytes:
+    return "\n".join([fingerprint, *(f"{kind} {value}" for kind, value in sorted(kinds.items()))]).encode()
