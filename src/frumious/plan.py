@@ -100,6 +100,8 @@ class Inputs:
     filters_changed: bool = False
     # Release, file or metadata filters changed: every mirrored project is filtered again.
     recheck_all: bool = False
+    # The serial the mirror had, also under --force-check (where ``serial`` is 0).
+    floor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,9 @@ class Plan:
     outside: tuple[ListingEntry, ...] | None = None
     # Mirrored projects filtered again from their stored upstream copy (``recheck``), canonical names.
     recheck: tuple[str, ...] = ()
+    # The mirror's serial before the run, also under --force-check: what a finished run publishes at least,
+    # unless the upstream's own serial is lower (a serial from another master).
+    floor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,17 +154,26 @@ class Reconciled:
 
 
 async def gather(
-    upstream: Upstream, mirror: Mirror, filters: FilterSet, now: float, options: Options, *, read_only: bool = False
+    upstream: Upstream,
+    mirror: Mirror,
+    filters: FilterSet,
+    now: float,
+    options: Options,
+    *,
+    read_only: bool = False,
+    floor: int | None = None,
 ) -> Inputs:
-    """Read what ``plan`` needs; ``read_only`` (a dry run) leaves even an unusable todo in place."""
-    serial = 0 if options.force_check else await mirror.serial()
+    """Read what ``plan`` needs; ``read_only`` (a dry run) leaves even an unusable todo in place. ``floor``
+    is the mirror's serial when the caller reset it already (``--force-check``)."""
+    floor = await mirror.serial() if floor is None else floor
+    serial = 0 if options.force_check else floor
     memory, holdings = await Memory.load(mirror), RecordHoldings(mirror.record)
     kinds = await mirror.changed_filter_kinds(filters.fingerprint, filters.fingerprints)
     # A resumed run filters again too: the fingerprint is published only when a run finishes.
     recheck_all = bool(kinds & recheck.RECHECK_KINDS) and serial > 0
     todo = await mirror.todo(discard_unusable=not read_only)
     if todo is not None:
-        return Inputs(serial, now, memory, holdings, todo=todo, recheck_all=recheck_all)
+        return Inputs(serial, now, memory, holdings, todo=todo, recheck_all=recheck_all, floor=floor)
     # Only project and metadata filters change which listed projects to fetch: the others keep the 304.
     changed = bool(kinds & {"project", "metadata"})
     etag = await mirror.listing_etag(serial) if serial and not changed else None
@@ -167,7 +181,15 @@ async def gather(
         etag = None  # the first run that keeps metadata-only pages needs the listing itself, not a 304
     listing = await fetch_listing(upstream, mirror.settings, filters, etag)
     return Inputs(
-        serial, now, memory, holdings, listing=listing, etag=etag, filters_changed=changed, recheck_all=recheck_all
+        serial,
+        now,
+        memory,
+        holdings,
+        listing=listing,
+        etag=etag,
+        filters_changed=changed,
+        recheck_all=recheck_all,
+        floor=floor,
     )
 
 
@@ -196,7 +218,7 @@ def plan(inputs: Inputs, allows: Callable[[str], bool], settings: MirrorSettings
     seen, delay = inputs.memory.vanishing, settings.confirm_removal_after
     confirmable = tuple(n for n in base.vanished if n in seen and inputs.now - seen[n] >= delay)
     found = replace(base, queue=requeued.queue, waiting=requeued.waiting, confirmable=confirmable)
-    found = replace(found, serial=inputs.serial, started=inputs.now, memory=inputs.memory)
+    found = replace(found, serial=inputs.serial, started=inputs.now, memory=inputs.memory, floor=inputs.floor)
     return safety_valve(_with_rechecks(found, inputs, allows), inputs.holdings, settings, options)
 
 
@@ -357,4 +379,8 @@ def published_serial(plan: Plan, synced: set[str]) -> int:
     if plan.refused is not None:
         return current
     reached = [entry for entry in plan.queue if canonicalize_name(entry.name) in synced]
-    return target_serial(max(current, plan.target) if plan.resumed else current, reached, plan.ceiling)
+    found = target_serial(max(current, plan.target) if plan.resumed else current, reached, plan.ceiling)
+    # --force-check starts from 0; a failed project (carried by name) must not move the serial back,
+    # only an upstream whose own serial is lower may (the warning's advice for a foreign serial).
+    floor = plan.floor if plan.ceiling is None or plan.partial else min(plan.floor, plan.ceiling)
+    return max(found, floor)

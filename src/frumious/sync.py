@@ -72,11 +72,12 @@ async def mirror(
     """One ``frumious mirror`` run (the lock is held by the caller): read, plan, sync."""
     started = time.time()
     await mirror.bootstrap()
+    before = await mirror.serial()
     if options.force_check:
         await mirror.forget_serial()
     closure = await Closure.open(mirror, filters)
     filters = closure.grown if closure else filters
-    inputs = await gather(upstream, mirror, filters, started, options)
+    inputs = await gather(upstream, mirror, filters, started, options, floor=before)
     planned = plan(inputs, filters.allows_project, mirror.settings, options)
     return await sync(upstream, mirror, planned, Policy(filters, options, closure), progress)
 
@@ -90,7 +91,7 @@ async def sync(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy, p
     report = SyncReport(
         progress=progress,
         serial=plan.serial,
-        serial_before=plan.serial,
+        serial_before=max(plan.serial, plan.floor),
         upstream_serial=upstream_serial(plan),
         started=plan.started,
         listing_unchanged=plan.listing_unchanged,
