@@ -3,13 +3,15 @@
 A keeps two of the fake PyPI's three projects, and only the newest release of each (``json =
 true``, so ``serve`` offers ``/pypi/<name>/json``, the API today's sync reads). B, unfiltered,
 must end with exactly A's files, every one fetched from A (the fake PyPI sees no request from
-B), and a second run with nothing changed is one request: the listing, answered 304.
+B), and a second run with nothing changed is one request: the listing, answered 304. And
+bandersnatch 6.8 mirrors A through the same server.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import pytest
 from fakepypi import FakePyPI
 from frumious.storage.filesystem import FilesystemStore
 
+from .bandersnatch_venv import BandersnatchUnavailable, ensure_bandersnatch, run_bandersnatch
 from .helpers import mirror_dir, packages, read, run, tree
 from .test_serve import run_frumious
 
@@ -88,3 +91,29 @@ def test_the_saved_json_a_serves_lists_its_files_only(served_a: tuple[str, Path,
     assert list(document["releases"]) == ["2.0"]
     urls = [f["url"] for files in document["releases"].values() for f in files] + [f["url"] for f in document["urls"]]
     assert urls and all(u.startswith("/packages/") and (root_a / "web" / u.lstrip("/")).is_file() for u in urls)
+
+
+@pytest.mark.slow
+def test_bandersnatch_mirrors_from_frumious_serve(
+    served_a: tuple[str, Path, Requests], fake_pypi: FakePyPI, make_config, tmp_path: Path
+) -> None:
+    """bandersnatch 6.8 with ``api_method = simple``: the listing from the PEP 691 root's per-project
+    ``_last-serial``, each project from ``/pypi/<name>/json`` (whose ``X-PyPI-Last-Serial`` it checks
+    against the listing's), each file from the ``url`` there (its path must start with ``/packages``)."""
+    try:
+        exe = ensure_bandersnatch()
+    except BandersnatchUnavailable as exc:
+        pytest.fail(f"could not install bandersnatch 6.8.0:\n{exc}", pytrace=False)
+    url, root_a, _ = served_a
+    fake_pypi.reset_log()
+    (tmp_path / "c").mkdir()
+    config = make_config(tmp_path / "c", url, api_method="simple", json=True)
+    done = run_bandersnatch(exe, config, "mirror")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and not re.search(r"\b(ERROR|CRITICAL):", output), output[-4000:]
+    root = mirror_dir(config)
+    release_files = {key for key in tree(root_a / "web" / "packages") if not key.endswith(".metadata")}
+    assert tree(root / "web" / "packages") == release_files  # bandersnatch 6.8 fetches no .metadata
+    assert fake_pypi.requests == []
+    assert read(root, "status").strip() == read(root_a, "status").strip()
+    assert list(json.loads(read(root, "web/json/foo-bar"))["releases"]) == ["2.0"]
