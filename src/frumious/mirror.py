@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from frumious.errors import ObjectMissing, StateError
 from frumious.models import Project, canonicalize_name
-from frumious.protocol import layout, pagelinks, render, statefiles
+from frumious.protocol import layout, pagelinks, render, statefiles, warehouse
 from frumious.protocol.statefiles import Todo
 from frumious.record import db
 from frumious.record.db import MirrorRecord
@@ -232,8 +232,9 @@ class Mirror:
     # -- writing a project -------------------------------------------------------------------
 
     async def save_json(self, project: Project) -> str:
-        """The project's Warehouse JSON, at both of bandersnatch's places; the key written."""
-        data = render.saved_json(project)
+        """The Warehouse JSON of what the mirror holds of ``project`` (filtered: its files, URLs into the
+        mirror; ``protocol/warehouse``), at both of bandersnatch's places; the key written."""
+        data = warehouse.held_document(project, root_uri=self.layout.root_uri)
         json_key = layout.json_key(project.canonical)
         await self.store.write(json_key, data)
         await self.store.write(layout.pypi_json_key(project.canonical), data)

@@ -240,7 +240,7 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         if release_files:
             doomed, kept = await plan_files(ctx, offered, project, files)
         if ctx.settings.json:
-            ctx.wrote(await ctx.mirror.save_json(offered))
+            ctx.wrote(await ctx.mirror.save_json(project))
         with_metadata = await mirror_files(ctx, files) if release_files else None
         await write_pages(ctx, project, entry, with_metadata)
         ctx.record.record(*index_rows(project, files, with_metadata))

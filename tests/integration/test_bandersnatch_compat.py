@@ -14,6 +14,9 @@ The differences the comparison allows, all deliberate on frumious' side:
   6.8.0 the serial its run started from (0 on a first sync). frumious also gives each project
   its ``_last-serial``, as PyPI's root does, so another mirror can sync from this one.
 - ``web/last-modified`` holds the time of the run.
+- The saved JSON (``web/json``, ``web/pypi``) is what the mirror holds: filtered files only, each
+  ``url`` the mirror's (``/packages/...``, or under ``root_uri``), so a downstream mirror can use
+  it; bandersnatch saves upstream's document as it came.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -224,8 +228,18 @@ def assert_trees_agree(bs_root: Path, fr_root: Path, pypi: FakePyPI, metadata: b
             assert_html_pages_agree(bs_web / rel, fr_web / rel, fr_web)
         elif rel.startswith("simple/") and rel.count("/") > 1 and name == "index.v1_json":
             assert_json_pages_agree(bs_web / rel, fr_web / rel, fr_web, pypi)
-        else:  # the root HTML pages and the saved project JSON (web/json, web/pypi)
+        elif rel.startswith(("json/", "pypi/")):  # the saved project JSON
+            assert_saved_json_agrees(bs_web / rel, fr_web / rel)
+        else:  # the root HTML pages
             assert (bs_web / rel).read_bytes() == (fr_web / rel).read_bytes(), rel
+
+
+def assert_saved_json_agrees(bs_doc: Path, fr_doc: Path) -> None:
+    """Byte for byte once bandersnatch's file URLs (upstream's) are turned into the mirror's path."""
+    document = json.loads(bs_doc.read_bytes())
+    for entry in [*document.get("urls", []), *(f for files in document["releases"].values() for f in files)]:
+        entry["url"] = urlsplit(entry["url"]).path
+    assert json.dumps(document, indent=4, sort_keys=True).encode("ascii") == fr_doc.read_bytes(), fr_doc
 
 
 # --- the tests ---------------------------------------------------------------------------

@@ -20,7 +20,8 @@ MIRROR_KEY_HELP: Mapping[str, str] = {
     "empty: the `*_PROXY` environment variables.",
     "download-mirror": "Fetch release files from this mirror's `/packages/...` first, then from upstream's URL.",
     "download-mirror-no-fallback": "With `download-mirror`: never fall back to upstream's file URL.",
-    "json": "Also keep each project's upstream JSON, at `web/json/NAME` and `web/pypi/NAME/json`.",
+    "json": "Also keep each project's Warehouse JSON, at `web/json/NAME` and `web/pypi/NAME/json`: upstream's, "
+    "with only the files the mirror holds and URLs into it.",
     "release-files": "Download release files; when false, pages link to `root_uri` instead.",
     "core-metadata": "Download the PEP 658 `.metadata` files beside wheels and advertise them in pages.",
     "hash-index": "Put project pages under `simple/<first letter>/<name>/` (needs a rewriting web server).",
