@@ -192,3 +192,17 @@ async def test_an_upstream_without_a_feed_is_asked_again_only_a_day_later(tmp_pa
     await bench.store.write(feedformat.PROBE_KEY, str(NOW - 2 * DAY).encode())
     await bench.mirror()
     assert [url for url in bench.requests if "/feed/" in url] == [f"{bench.index.base}/feed/head.json"]
+
+
+def test_documents_match_the_published_schema() -> None:
+    import jsonschema  # a test dependency (pyproject: test extra)
+
+    schema = json.loads((Path(__file__).parents[2] / "docs" / "feed.schema.json").read_text())
+    segment = Segment(10, 20, 2, NOW)
+    for body in (
+        feedformat.render_head(head_of(segment)),
+        feedformat.render_segment(segment, [Event("a", 11), Event("b", 20, removed=True)]),
+    ):
+        jsonschema.validate(json.loads(body), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"format": "frumious.feed/1", "serial": -1}, schema)
