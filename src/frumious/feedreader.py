@@ -60,8 +60,10 @@ class _NoFeed(Exception):
 async def changes(upstream: Upstream, mirror: Mirror, serial: int, *, read_only: bool = False) -> Changes | None:
     """The changes after ``serial`` from the upstream's feed, or None: read the listing instead."""
     host = urlsplit(upstream.master).hostname or ""
-    if serial <= 0 or host in WITHOUT_FEED or await _known_absent(mirror):
+    if host in WITHOUT_FEED or await _known_absent(mirror):
         return None
+    # A first run reads the listing anyway; asking now learns whether a feed is there, so the
+    # next run (often a no-op: one 304) does not pay for the question.
     try:
         head = await _head(upstream)
     except _NoFeed as exc:
@@ -70,7 +72,10 @@ async def changes(upstream: Upstream, mirror: Mirror, serial: int, *, read_only:
             await mirror.save_feed_state(feedformat.PROBE_KEY, str(time.time()).encode())
         return None
     except (FrumiousError, TimeoutError) as exc:
-        log.warning("The upstream's change feed is unusable (%s); reading the listing instead", _line(exc))
+        if serial > 0:
+            log.warning("The upstream's change feed is unusable (%s); reading the listing instead", _line(exc))
+        return None
+    if serial <= 0:
         return None
     if head.serial < serial:
         log.warning(

@@ -166,8 +166,9 @@ async def gather(
         return Inputs(serial, now, memory, holdings, todo=todo, recheck_all=recheck_all)
     # Only project and metadata filters change which listed projects to fetch: the others keep the 304.
     changed = bool(kinds & {"project", "metadata"})
-    if not changed and not _metadata_only(mirror.settings):
-        feed = await feedreader.changes(upstream, mirror, serial, read_only=read_only)
+    if not _metadata_only(mirror.settings):
+        # Changed project filters (and a first run) need the listing: serial 0 only asks whether there is a feed.
+        feed = await feedreader.changes(upstream, mirror, 0 if changed else serial, read_only=read_only)
         if feed is not None:
             return Inputs(serial, now, memory, holdings, feed=feed, recheck_all=recheck_all)
     etag = await mirror.listing_etag(serial) if serial and not changed else None
