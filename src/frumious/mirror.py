@@ -188,6 +188,19 @@ class Mirror:
     async def save_closure_state(self, data: bytes) -> None:
         await self.store.write(layout.CLOSURE, data)
 
+    async def feed_state(self, key: str) -> bytes | None:
+        """A state file of the change feed (``feedformat``'s keys), None when there is none."""
+        return await self._read_bytes(key)
+
+    async def save_feed_state(self, key: str, data: bytes | None) -> None:
+        await self._write_or_delete(key, data)
+
+    async def _read_bytes(self, key: str) -> bytes | None:
+        try:
+            return await self.store.read(key)
+        except ObjectMissing:
+            return None
+
     async def _read_text(self, key: str) -> str | None:
         try:
             return (await self.store.read(key)).decode("ascii", "replace")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from frumious import claims, recheck, retries
+from frumious import claims, feedreader, recheck, retries
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, canonicalize_name
@@ -102,6 +102,8 @@ class Inputs:
     recheck_all: bool = False
     # The serial the mirror had, also under --force-check (where ``serial`` is 0).
     floor: int = 0
+    # The upstream's change feed reached back to the serial: what changed since (instead of a listing).
+    feed: feedreader.Changes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,8 @@ class Plan:
     # The mirror's serial before the run, also under --force-check: what a finished run publishes at least,
     # unless the upstream's own serial is lower (a serial from another master).
     floor: int = 0
+    # Planned from the upstream's change feed: a finished run reaches the feed's serial (``published_serial``).
+    feed_serial: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +180,11 @@ async def gather(
         return Inputs(serial, now, memory, holdings, todo=todo, recheck_all=recheck_all, floor=floor)
     # Only project and metadata filters change which listed projects to fetch: the others keep the 304.
     changed = bool(kinds & {"project", "metadata"})
+    if not _metadata_only(mirror.settings):
+        # Changed project filters (and a first run) need the listing: serial 0 only asks whether there is a feed.
+        feed = await feedreader.changes(upstream, mirror, 0 if changed else serial, read_only=read_only)
+        if feed is not None:
+            return Inputs(serial, now, memory, holdings, feed=feed, recheck_all=recheck_all, floor=floor)
     etag = await mirror.listing_etag(serial) if serial and not changed else None
     if _metadata_only(mirror.settings) and not await mirror.has_metadata_only():
         etag = None  # the first run that keeps metadata-only pages needs the listing itself, not a 304
@@ -247,6 +256,8 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
         notes.append(f"Resuming an interrupted run: {len(entries)} project(s) left")
         target = max(serial, todo.target)
         return Plan(queue=entries, target=target, resumed=True, keep_vanishing=True, notes=tuple(notes))
+    if inputs.feed is not None:
+        return _feed_plan(inputs, inputs.feed, allows)
     if listing is None:
         note = f"The upstream listing is unchanged since serial {serial}"
         # Unchanged listing: the projects absent from it before are absent still.
@@ -284,6 +295,16 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
         invalid=tuple(sorted({canonicalize_name(n) for n in listing.invalid if allows(n)})),
         warnings=warnings,
         outside=None if listing.partial else found.outside,
+    )
+
+
+def _feed_plan(inputs: Inputs, feed: feedreader.Changes, allows: Callable[[str], bool]) -> Plan:
+    found = feedreader.queue(feed, inputs.holdings.holds, inputs.memory.vanishing, allows)
+    note = f"The upstream's change feed: {len(feed.changed)} changed, {len(feed.removed)} removed since serial"
+    note += f" {inputs.serial} ({feed.segments} segment(s)); the listing is not fetched"
+    target = max(inputs.serial, feed.serial)
+    return Plan(
+        found.queue, target, False, vanished=found.vanished, ceiling=feed.serial, feed_serial=target, notes=(note,)
     )
 
 
@@ -378,6 +399,8 @@ def published_serial(plan: Plan, synced: set[str]) -> int:
     current = plan.serial
     if plan.refused is not None:
         return current
+    if plan.feed_serial is not None:  # the feed named every change up to its serial; failures are carried
+        return max(current, plan.feed_serial)
     reached = [entry for entry in plan.queue if canonicalize_name(entry.name) in synced]
     found = target_serial(max(current, plan.target) if plan.resumed else current, reached, plan.ceiling)
     # --force-check starts from 0; a failed project (carried by name) must not move the serial back,

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from frumious import claims, metaonly, recheck, retries
+from frumious import claims, feed, metaonly, recheck, retries
 from frumious.closure import Closure
 from frumious.errors import NotFound, ends_run
 from frumious.filters import FilterSet
@@ -160,6 +160,8 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
             filters = policy.filters
             await mirror.publish(target, plan.started, etag, filters.fingerprint, filters.fingerprints)
             report.serial = target
+            if mirror.settings.feed:
+                await feed.after_run(mirror, plan.serial, report)
     await mirror.write_diff_file(ctx.written)
 
 

@@ -53,6 +53,8 @@ MIRROR_KEY_HELP: Mapping[str, str] = {
     "max-project-size": "Largest project JSON, simple page or `.metadata` file accepted (bytes, `K`, `M`, `G`).",
     "report-file": "Write each run's JSON report (report.md) here; `--report FILE` overrides it.",
     "metrics-file": "Write each run's Prometheus metrics here (a `*.prom` textfile); `--metrics FILE` overrides it.",
+    "feed": "Publish a change feed under `web/feed/` for downstream mirrors (feed.md).",
+    "feed-keep-days": "Days of change feed kept; a downstream further behind reads the listing instead.",
 }
 
 PLUGINS_KEY_HELP: Mapping[str, str] = {

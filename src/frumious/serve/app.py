@@ -4,7 +4,7 @@ Routes (under ``root_path``): ``/simple/`` and ``/simple/<project>/`` with PEP 6
 content negotiation (``serving.choose``); ``/packages/...`` files and their
 ``.metadata`` sidecars with ETag, 304, Range and immutable caching;
 ``/json/<project>`` and ``/pypi/<project>/json`` when the mirror keeps JSON;
-``/last-modified``; ``/-/health``; the status page at ``/`` and ``/-/status.json``
+``/last-modified``; ``/feed/...`` (the change feed); ``/-/health``; the status page at ``/`` and ``/-/status.json``
 (``serve/status``). Everything else is a 404: no listings, and no
 path that leaves ``web/`` (``..``, encoded slashes, NUL, escaping symlinks).
 
@@ -151,6 +151,8 @@ class Handler:
                 return await self.json_doc(request, name, layout.json_key, "json/{}")
             case ["pypi", name, "json"] if self.json_enabled and not slash:
                 return await self.json_doc(request, name, layout.pypi_json_key, "pypi/{}/json")
+            case ["feed", *rest] if rest and not slash:  # the change feed (docs/feed.md): static JSON files
+                return await self.feed(request, "/".join(rest))
             case ["last-modified"] if not slash:
                 return await self.document(request, layout.LAST_MODIFIED, TEXT)
             case ["-", "health"] if not slash:
@@ -222,6 +224,13 @@ class Handler:
             return _not_found()
         cache = PAGE_CACHE_CONTROL if page else FILE_CACHE_CONTROL
         return await respond(request, self.files, entry, kind, {"Cache-Control": cache})
+
+    async def feed(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        if (entry := await self.files.lookup(f"web/feed/{path}", page=False)) is None:
+            return _not_found()
+        # Segments never change once written; the head does at every run, so it is always revalidated.
+        cache = "no-cache" if path == "head.json" else FILE_CACHE_CONTROL
+        return await respond(request, self.files, entry, "application/json", {"Cache-Control": cache})
 
     async def health(self) -> web.Response:
         serial: int | None = None
