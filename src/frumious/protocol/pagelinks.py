@@ -73,7 +73,7 @@ def file_key(canonical: str, href: str, root_uri: str = "") -> str | None:
     if not url.startswith("http://mirror.invalid/packages/"):
         return None
     try:
-        return layout.package_key(url)
+        return layout.path_key(url)
     except BadUpstreamData:
         return None
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from frumious.errors import BadUpstreamData
 from frumious.models import DistFile, Project
+from frumious.protocol import layout
 
 __all__ = [
     "API_VERSION",
@@ -134,7 +135,7 @@ def project_html(
     prefix = _prefix(root_uri)
     links = []
     for file in _sorted_files(project):
-        url = file_url(file) if file_url is not None else prefix + file.url_path
+        url = file_url(file) if file_url is not None else prefix + layout.dist_place(file).href
         href = f"{url}#{digest_name}={file_digest(file, digest_name)}"
         metadata = _advertised_metadata(file, digest_name, core_metadata, has_metadata)
         attrs = _html_attrs(file, metadata)
@@ -188,7 +189,7 @@ def project_json(
         _file_json(
             file,
             digest_name=digest_name,
-            url=file_url(file) if file_url is not None else prefix + file.url_path,
+            url=file_url(file) if file_url is not None else prefix + layout.dist_place(file).href,
             metadata=_advertised_metadata(file, digest_name, core_metadata, has_metadata),
             core_metadata=core_metadata,
         )
