@@ -13,7 +13,7 @@ import contextlib
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from frumious import claims
@@ -110,7 +110,8 @@ def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[st
     if not stale:
         return set()
     offered = set()
-    for dist in upstream.files:
+    # A quarantined project's files count as gone upstream, whether or not its page still listed them.
+    for dist in upstream.files if upstream.status != render.QUARANTINED else ():
         with contextlib.suppress(BadUpstreamData):
             offered.add(layout.dist_key(dist))
     filtered, vanished = stale & offered, stale - offered
@@ -123,6 +124,14 @@ def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[st
     if ctx.settings.keep_removed:
         vanished = set()
     return filtered | vanished
+
+
+def withheld(project: Project) -> Project:
+    """PEP 792: a quarantined project offers no files, so none is fetched and the mirror's go (within the valves)."""
+    if project.status != render.QUARANTINED or not project.releases:
+        return project
+    log.warning("%s is quarantined upstream: its page lists no files and its mirrored files are removed", project.name)
+    return replace(project, releases={})
 
 
 async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> list[str]:

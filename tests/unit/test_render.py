@@ -114,14 +114,18 @@ def test_project_html_bytes() -> None:
         "  </head>\n"
         "  <body>\n"
         "    <h1>Links for Foo.Bar</h1>\n"
-        f'    <a href="../../packages/ee/ee/{E60}/foo&amp;bar%3C2%3E.tar.gz#sha256={D4}" data-yanked="">'
+        f'    <a href="../../packages/ee/ee/{E60}/foo&amp;bar%3C2%3E.tar.gz#sha256={D4}" data-yanked=""'
+        ' data-size="300">'
         "foo&amp;bar&lt;2&gt;.tar.gz</a><br/>\n"
         f'    <a href="../../packages/aa/bb/{D60}/foo_bar-1.0-py3-none-any.whl#sha256={B2}"'
         ' data-requires-python="&gt;=3.8,&lt;4"'
         f' data-core-metadata="sha256={C3}" data-dist-info-metadata="sha256={C3}"'
-        ' data-yanked="broken &lt;b&gt; &amp; &#x27;quoted&#x27;">foo_bar-1.0-py3-none-any.whl</a><br/>\n'
-        f'    <a href="../../packages/aa/bb/{C60}/foo_bar-1.0.tar.gz#sha256={A1}">foo_bar-1.0.tar.gz</a><br/>\n'
-        f'    <a href="../../packages/{OFF}/foo_bar-2.0-py3-none-any.whl#sha256={E5}" data-requires-python="">'
+        ' data-yanked="broken &lt;b&gt; &amp; &#x27;quoted&#x27;"'
+        f' data-size="200" data-upload-time="{T}">foo_bar-1.0-py3-none-any.whl</a><br/>\n'
+        f'    <a href="../../packages/aa/bb/{C60}/foo_bar-1.0.tar.gz#sha256={A1}" data-size="100"'
+        f' data-upload-time="{T}">foo_bar-1.0.tar.gz</a><br/>\n'
+        f'    <a href="../../packages/{OFF}/foo_bar-2.0-py3-none-any.whl#sha256={E5}" data-requires-python=""'
+        f' data-size="400" data-upload-time="{T}">'
         "foo_bar-2.0-py3-none-any.whl</a><br/>\n"
         "  </body>\n"
         "</html>\n"
@@ -135,7 +139,7 @@ def test_project_json_bytes() -> None:
     expected = (
         '{"files": ['
         f'{{"filename": "foo&bar<2>.tar.gz", "hashes": {{"sha256": "{D4}"}}, "requires-python": "", "size": 300, '
-        f'"upload-time": "", "url": "../../packages/ee/ee/{E60}/foo&bar%3C2%3E.tar.gz", "yanked": true}}, '
+        f'"url": "../../packages/ee/ee/{E60}/foo&bar%3C2%3E.tar.gz", "yanked": true}}, '
         f'{{"filename": "foo_bar-1.0-py3-none-any.whl", "hashes": {{"sha256": "{B2}"}}, '
         f'"requires-python": ">=3.8,<4", "size": 200, "upload-time": "{T}", '
         f'"url": "../../packages/aa/bb/{D60}/foo_bar-1.0-py3-none-any.whl", '
@@ -160,7 +164,8 @@ def test_md5_digest_name_and_root_uri() -> None:
         f'    <a href="https://mirror.example/pypi/packages/aa/bb/{D60}/foo_bar-1.0-py3-none-any.whl#md5={MD5_B}"'
         ' data-requires-python="&gt;=3.8,&lt;4"'
         f' data-core-metadata="md5={MD5_C}" data-dist-info-metadata="md5={MD5_C}"'
-        ' data-yanked="broken &lt;b&gt; &amp; &#x27;quoted&#x27;">foo_bar-1.0-py3-none-any.whl</a><br/>\n'
+        ' data-yanked="broken &lt;b&gt; &amp; &#x27;quoted&#x27;"'
+        f' data-size="200" data-upload-time="{T}">foo_bar-1.0-py3-none-any.whl</a><br/>\n'
     ) in page
     assert "<title>Links for foo-bar</title>" in page
     data = json.loads(page_json(project, digest_name="md5", root_uri=root))
