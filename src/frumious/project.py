@@ -13,7 +13,7 @@ import contextlib
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from frumious import claims
@@ -106,13 +106,14 @@ def index_rows(
 
 def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[str], would_prune: list[str]) -> set[str]:
     """Files the old page listed that the new one does not and that go: filtered out, or gone upstream."""
-    stale = previous - {layout.package_key(dist.url) for dist in kept.files}
+    stale = previous - {layout.dist_key(dist) for dist in kept.files}
     if not stale:
         return set()
     offered = set()
-    for dist in upstream.files:
+    # A quarantined project's files count as gone upstream, whether or not its page still listed them.
+    for dist in upstream.files if upstream.status != render.QUARANTINED else ():
         with contextlib.suppress(BadUpstreamData):
-            offered.add(layout.package_key(dist.url))
+            offered.add(layout.dist_key(dist))
     filtered, vanished = stale & offered, stale - offered
     if filtered and not ctx.settings.prune_filtered:
         would_prune.extend(sorted(filtered))
@@ -123,6 +124,14 @@ def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[st
     if ctx.settings.keep_removed:
         vanished = set()
     return filtered | vanished
+
+
+def withheld(project: Project) -> Project:
+    """PEP 792: a quarantined project offers no files, so none is fetched and the mirror's go (within the valves)."""
+    if project.status != render.QUARANTINED or not project.releases:
+        return project
+    log.warning("%s is quarantined upstream: its page lists no files and its mirrored files are removed", project.name)
+    return replace(project, releases={})
 
 
 async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> list[str]:
@@ -141,8 +150,8 @@ def stored_files(settings: MirrorSettings, project: Project) -> list[FileEntry]:
         digest = dist.digests.get(settings.digest_name)
         if not digest:
             raise BadUpstreamData(f"{dist.filename} has no {settings.digest_name} digest upstream")
-        key = layout.package_key(dist.url)
-        urls = candidate_urls(settings, dist.url)
+        key = layout.dist_key(dist)
+        urls = candidate_urls(settings, dist)
         uploaded = dist.upload_timestamp
         file = StoredFile(
             key, canonical, dist.version, dist.size, settings.digest_name, digest, uploaded, False, urls, dist.digests
@@ -165,11 +174,16 @@ def objects(files: list[FileEntry]) -> list[StoredFile]:
     return [obj for _dist, file, sidecar in files for obj in (file, sidecar) if obj is not None]
 
 
-def candidate_urls(settings: MirrorSettings, url: str) -> tuple[str, ...]:
+def candidate_urls(settings: MirrorSettings, dist: DistFile) -> tuple[str, ...]:
+    """Where to fetch a file: only where upstream's page points (resolved against it), or the download mirror.
+
+    Any host the page names is allowed, as pip allows it (a PyTorch-style index keeps its files on a
+    second host): the user chose the upstream, and every file is checked against the page's digest.
+    """
     if not settings.download_mirror:
-        return (url,)
-    mirrored = layout.download_url(url, settings.download_mirror)
-    return (mirrored,) if settings.download_mirror_no_fallback else (mirrored, url)
+        return (dist.url,)
+    mirrored = layout.download_url(layout.dist_place(dist).href, settings.download_mirror)
+    return (mirrored,) if settings.download_mirror_no_fallback else (mirrored, dist.url)
 
 
 async def mirror_files(ctx: Context, files: list[FileEntry]) -> set[str]:

@@ -40,6 +40,7 @@ from frumious.project import (
     plan_files,
     prune_stale_files,
     stored_files,
+    withheld,
     write_pages,
 )
 from frumious.protocol.statefiles import Todo
@@ -233,7 +234,7 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         return Outcome(entry.name, Kind.SKIPPED)
     for finding in ctx.filters.reports(offered):
         log.warning("%s: %s", entry.name, finding)
-    project = ctx.filters.apply(offered)  # releases left without files are dropped there
+    project = withheld(ctx.filters.apply(offered))  # releases left without files are dropped there
     release_files = ctx.settings.release_files
     files = stored_files(ctx.settings, project) if release_files else []
     doomed: set[str] = set()

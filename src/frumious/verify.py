@@ -265,7 +265,7 @@ async def _held(run: _Run, project: Project) -> Project:
 
     def held(dist: DistFile) -> bool:
         try:
-            return layout.package_key(dist.url) in owned
+            return layout.dist_key(dist) in owned
         except BadUpstreamData:
             return False
 
@@ -276,17 +276,17 @@ async def repair(run: _Run, name: str, bad: list[StoredFile], project: Project |
     """Download the bad files again, from the URLs upstream gives for them now."""
     if project is None:
         project = await run.upstream.project(name, 0)
-    urls = {}
-    for dist in project.files:
+    offered: dict[str, DistFile] = {}
+    for upstream_file in project.files:
         with contextlib.suppress(BadUpstreamData):
-            urls[layout.package_key(dist.url)] = dist.url
+            offered[layout.dist_key(upstream_file)] = upstream_file
     failures = []
     for row in bad:
-        url = urls.get(row.dist_key)
-        if url is None:
+        dist = offered.get(row.dist_key)
+        if dist is None:
             failures.append(f"{row.key} is no longer offered upstream")
             continue
-        sources = candidate_urls(run.tree.settings, url)
+        sources = candidate_urls(run.tree.settings, dist)
         if row.metadata:
             sources = tuple(f"{source}.metadata" for source in sources)
         # A .metadata sidecar has no recorded size: its body is bounded like the sync's.

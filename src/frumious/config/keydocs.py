@@ -18,7 +18,8 @@ MIRROR_KEY_HELP: Mapping[str, str] = {
     "allow-non-https": "Accept a plain `http://` master (a test server on 127.0.0.1, say).",
     "proxy": "Proxy for every upstream request: `http://`, `https://`, `socks4://` or `socks5://`; "
     "empty: the `*_PROXY` environment variables.",
-    "download-mirror": "Fetch release files from this mirror's `/packages/...` first, then from upstream's URL.",
+    "download-mirror": "Fetch release files from this mirror first (each at its `/packages/...` key there), "
+    "then from upstream's URL.",
     "download-mirror-no-fallback": "With `download-mirror`: never fall back to upstream's file URL.",
     "json": "Also keep each project's Warehouse JSON, at `web/json/NAME` and `web/pypi/NAME/json`: upstream's, "
     "with only the files the mirror holds and URLs into it.",

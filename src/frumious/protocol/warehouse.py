@@ -22,13 +22,15 @@ from dataclasses import replace
 from typing import Any
 
 from frumious.models import DistFile, Project
+from frumious.protocol import layout
 
 __all__ = ["held_document", "held_files", "mirror_url"]
 
 
 def mirror_url(file: DistFile, root_uri: str) -> str:
     """Where the mirror serves ``file``, as its saved JSON gives it."""
-    return root_uri.rstrip("/") + file.url_path
+    # The same path the mirror's pages link to (layout.dist_place), wherever upstream kept the file.
+    return root_uri.rstrip("/") + layout.dist_place(file).href
 
 
 def held_files(project: Project, keep: Callable[[DistFile], bool]) -> Project:
