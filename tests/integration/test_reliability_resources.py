@@ -39,6 +39,7 @@ VOLATILE = {
     "web/last-modified",
     ".lock",
     ".frumious/listing-etag",
+    ".frumious/upstream-feed",  # when the upstream was last asked for a change feed
 }
 
 
