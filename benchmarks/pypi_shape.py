@@ -217,7 +217,8 @@ class Shape:
         )
         return FileInfo(
             i, name, version, f"/packages/{b2[:2]}/{b2[2:4]}/{b2[4:]}/{name}", self.size,
-            EPOCH + 60 * serial + minor % 60, hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest(), b2, wheel,
+            EPOCH + 60 * serial + minor % 60, hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest(),
+            b2, wheel,
         )  # fmt: skip
 
     def files(self, i: int) -> Iterator[FileInfo]:

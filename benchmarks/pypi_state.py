@@ -62,8 +62,13 @@ def _project(i: int) -> tuple[ProjectRow, list[StoredFile]]:
     """One project's pages written, and its rows for the record (what sync_project does, minus the I/O)."""
     project = parse_project(_shape.warehouse_json(i, BASE_URL), expected=_shape.name(i))
     files = stored_files(_settings, project)
-    options = {"digest_name": _settings.digest_name, "root_uri": _settings.root_uri,
-               "core_metadata": _settings.core_metadata, "has_metadata": lambda dist: False, "file_url": None}  # fmt: skip
+    options = {
+        "digest_name": _settings.digest_name,
+        "root_uri": _settings.root_uri,
+        "core_metadata": _settings.core_metadata,
+        "has_metadata": lambda dist: False,  # the synthetic upstream serves no PEP 658 metadata
+        "file_url": None,
+    }
     directory = layout.simple_dir(project.canonical, _settings.hash_index)
     if _settings.simple_format.html:
         html = render.project_html(project, raw_name=_shape.name(i), **options)  # type: ignore[arg-type]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from pypi_shape import Shape  # noqa: E402
+from pypi_shape import Shape
 
-from frumious.protocol.parse import parse_project, read_listing  # noqa: E402
+from frumious.protocol.parse import parse_project, read_listing
 
 JOURNAL = ("1", "0", "5", "d2")
 
