@@ -41,7 +41,7 @@ from frumious.models import StoredFile
 from frumious.project import index_rows, stored_files
 from frumious.protocol import layout, render, statefiles
 from frumious.protocol.parse import parse_project
-from frumious.record.db import RECORD_KEY, MirrorRecord, ProjectRow
+from frumious.record.db import RECORD_KEY, MirrorRecord, ProjectRow, _file_values
 from frumious.settings import MirrorSettings
 
 BASE_URL = "http://127.0.0.1:1"  # the pages link files relatively: the upstream's port is not in the tree
@@ -50,6 +50,8 @@ CHUNK = 2000
 _shape: Shape
 _settings: MirrorSettings
 _root: Path
+_all_pages = True
+_paged: set[int] = set()  # with --pages changed: the projects the journal changes
 
 
 def _write(key: str, data: bytes) -> None:
@@ -58,7 +60,7 @@ def _write(key: str, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def _project(i: int) -> tuple[ProjectRow, list[StoredFile]]:
+def _project(i: int) -> tuple[ProjectRow, list[tuple[object, ...]]]:
     """One project's pages written, and its rows for the record (what sync_project does, minus the I/O)."""
     project = parse_project(_shape.warehouse_json(i, BASE_URL), expected=_shape.name(i))
     files = stored_files(_settings, project)
@@ -76,14 +78,30 @@ def _project(i: int) -> tuple[ProjectRow, list[StoredFile]]:
         _write(layout.page_key(directory, "v1_html"), html)
     if _settings.simple_format.json:
         _write(layout.page_key(directory, "v1_json"), render.project_json(project, **options))  # type: ignore[arg-type]
-    return index_rows(project, files, set())
+    row, rows = index_rows(project, files, set())
+    # Only the record's columns: what the record keeps, and what a worker can pickle (StoredFile cannot).
+    return row, [_file_values(f) for f in rows]
 
 
-def _chunk(start: int) -> list[tuple[ProjectRow, list[StoredFile]]]:
-    return [_project(i) for i in range(start, min(start + CHUNK, _shape.n)) if _shape.listed(i)]
+def _rows_only(i: int) -> tuple[ProjectRow, list[tuple[object, ...]]]:
+    """The record's rows straight from the shape, no page: the rows ``_project`` gives (compared on
+    1,000 projects, see benchmarks/README.md), far cheaper, for the projects a measured run never reads."""
+    canonical = _shape.canonical(i)
+    digest = _settings.digest_name
+    files = [
+        (layout.package_key(f.url_path), canonical, f.version, f.size, digest, getattr(f, digest),
+         float(f.uploaded), False)
+        for f in _shape.files(i)
+    ]  # fmt: skip
+    return ProjectRow(canonical, _shape.name(i), _shape.serial(i), time.time()), files
 
 
-def _rows(jobs: int) -> Iterator[list[tuple[ProjectRow, list[StoredFile]]]]:
+def _chunk(start: int) -> list[tuple[ProjectRow, list[tuple[object, ...]]]]:
+    pick = _project if _all_pages else (lambda i: _project(i) if i in _paged else _rows_only(i))
+    return [pick(i) for i in range(start, min(start + CHUNK, _shape.n)) if _shape.listed(i)]
+
+
+def _rows(jobs: int) -> Iterator[list[tuple[ProjectRow, list[tuple[object, ...]]]]]:
     starts = range(0, _shape.n, CHUNK)
     if jobs <= 1:
         yield from map(_chunk, starts)
@@ -103,10 +121,12 @@ def _package_files(generations: list[int]) -> int:
     return written
 
 
-def build(conf: str, shape: Shape, jobs: int, package_generations: list[int]) -> dict[str, float]:
-    global _shape, _settings, _root
+def build(conf: str, shape: Shape, jobs: int, package_generations: list[int], all_pages: bool) -> dict[str, float]:
+    global _shape, _settings, _root, _all_pages, _paged
     settings = load(conf)
     _shape, _settings, _root = shape, settings.mirror, Path(settings.mirror.directory)
+    _all_pages = all_pages
+    _paged = {e.index for e in shape.events if e.index >= 0}
     if _root.exists():
         raise SystemExit(f"{_root} exists: the state is built into a new directory")
     started = time.perf_counter()
@@ -115,7 +135,7 @@ def build(conf: str, shape: Shape, jobs: int, package_generations: list[int]) ->
     projects = files = 0
     with record.rebuilding() as add:
         for batch in _rows(jobs):
-            add(batch)
+            add((row, [StoredFile(*values) for values in rows]) for row, rows in batch)  # type: ignore[arg-type]
             projects += len(batch)
             files += sum(len(rows) for _, rows in batch)
     pages_done = time.perf_counter()
@@ -151,11 +171,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, help="the mirror's config; its directory must not exist")
     p.add_argument("--generation", type=int, default=0, help="the journal generation the mirror is in step with")
     p.add_argument("--package-files", default="", help="journal generations whose changed projects get files")
+    p.add_argument(
+        "--pages",
+        choices=["all", "changed"],
+        default="all",
+        help="pages of every project (a full tree, for a takeover), or only of those the journal changes",
+    )
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     args = p.parse_args(argv)
     shape = shape_from(args).at(args.generation)
     generations = [int(g) for g in args.package_files.split(",") if g.strip()]
-    result = build(args.config, shape, args.jobs, generations)
+    result = build(args.config, shape, args.jobs, generations, args.pages == "all")
     print(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
     return 0
 
