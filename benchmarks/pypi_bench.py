@@ -60,7 +60,7 @@ class Upstream:
 
     def call(self, path: str, method: str = "GET") -> dict[str, Any]:
         request = urllib.request.Request(self.url + path, method=method)
-        with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310 (127.0.0.1 only)
+        with urllib.request.urlopen(request, timeout=600) as response:
             return dict(json.load(response))
 
     def close(self) -> None:
