@@ -87,7 +87,7 @@ def test_another_schema_is_dropped_for_a_rebuild(tmp_path) -> None:
         raw.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
         raw.execute("INSERT INTO meta VALUES ('built', '1')")
     reopened = MirrorRecord(str(path))
-    assert not reopened.built and reopened.get_meta("schema") == "1"
+    assert not reopened.built and reopened.get_meta("schema") == "2"
 
 
 def test_a_file_that_is_not_sqlite_is_a_state_error(tmp_path) -> None:
