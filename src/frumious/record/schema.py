@@ -94,7 +94,7 @@ def prefix(key: str) -> bytes:
     base = key.removesuffix(".metadata")
     found = _PYPI.fullmatch(base)
     if found:
-        return bytes.fromhex(found[1] + found[2])
+        return bytes.fromhex(found[1] + found[2] + found[3][:4])
     return hashlib.blake2b(base.encode("utf-8", "surrogateescape"), digest_size=4).digest()
 
 
