@@ -233,8 +233,8 @@ def test_records_are_committed_in_batches_and_a_failed_one_leaves_the_batch(db, 
     for n in range(7):
         db.record(ProjectRow(f"p{n}", f"p{n}", 1), [file_row(f"web/packages/{n}", f"p{n}")])
     assert len(commits) == 2 and db.db.in_transaction
-    with pytest.raises(ValueError):
-        db.record(ProjectRow("bad", "bad", 1), [file_row("k", version=object())])  # not storable
+    with pytest.raises(sqlite3.ProgrammingError):
+        db.record(ProjectRow("bad", "bad", 1), [file_row("k", "bad", size=object())])  # not storable
     assert db.db.in_transaction and db.count() == 7 and db.project("bad") is None
     db.close()
     assert len(commits) == 3
