@@ -20,7 +20,7 @@ from frumious.errors import ObjectMissing, StateError
 from frumious.models import Project, canonicalize_name
 from frumious.protocol import layout, pagelinks, render, statefiles, warehouse
 from frumious.protocol.statefiles import Todo
-from frumious.record import db
+from frumious.record import attach
 from frumious.record.db import MirrorRecord
 from frumious.record.offered import OfferedCopies
 from frumious.retries import Failure
@@ -89,7 +89,7 @@ class Mirror:
     async def forget_serial(self) -> None:
         """``--force-check``: serial 0, and the record restamped so it is not taken as stale."""
         await self.store.write(layout.STATUS, b"0")
-        await db.restamp(self.store, self.record)
+        await attach.restamp(self.store, self.record)
 
     async def todo(self, *, discard_unusable: bool = True) -> Todo | None:
         """The todo; an unusable one is deleted (``discard_unusable``) and read as none."""
@@ -176,7 +176,7 @@ class Mirror:
         etag = statefiles.render_listing_etag(listing_etag, serial) if listing_etag else None
         await self._write_or_delete(layout.LISTING_ETAG, etag)
         await self.store.write(layout.FILTERS, statefiles.render_filters(fingerprint, kinds or {}))
-        await db.restamp(self.store, self.record)
+        await attach.restamp(self.store, self.record)
 
     async def closure_state(self) -> bytes | None:
         """The dependency closure's state (``closure.py``), None when there is none."""

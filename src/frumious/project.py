@@ -189,7 +189,9 @@ def candidate_urls(settings: MirrorSettings, dist: DistFile) -> tuple[str, ...]:
 async def mirror_files(ctx: Context, files: list[FileEntry]) -> set[str]:
     """Make every file current; the filenames whose .metadata is mirrored."""
     ctx.progress.files_total += len(files) + sum(1 for _d, _w, sidecar in files if sidecar is not None)
-    results = await asyncio.gather(*(_mirror_one(ctx, d, w, s) for d, w, s in files), return_exceptions=True)
+    # compare-method = hash trusts the digests the record verified (size and time unchanged).
+    known = {f.key: f for f in ctx.record.files(files[0][1].project)} if files else {}
+    results = await asyncio.gather(*(_mirror_one(ctx, d, w, s, known) for d, w, s in files), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         # Every file was attempted; a refused disk or lost lease stops the run, else the first failure fails it.
@@ -197,14 +199,16 @@ async def mirror_files(ctx: Context, files: list[FileEntry]) -> set[str]:
     return {dist.filename for (dist, _w, _s), has_meta in zip(files, results, strict=True) if has_meta is True}
 
 
-async def _mirror_one(ctx: Context, dist: DistFile, wanted: StoredFile, sidecar: StoredFile | None) -> bool:
+async def _mirror_one(
+    ctx: Context, dist: DistFile, wanted: StoredFile, sidecar: StoredFile | None, known: dict[str, StoredFile]
+) -> bool:
     async with ctx.files_gate:
-        await _ensure(ctx, wanted)
+        await _ensure(ctx, wanted, known.get(wanted.key))
         ctx.progress.files_done += 1
         has_metadata = False
         if sidecar is not None:
             try:
-                await _ensure(ctx, sidecar)
+                await _ensure(ctx, sidecar, known.get(sidecar.key))
                 has_metadata = True
                 ctx.progress.files_done += 1
             except NotFound:
@@ -214,8 +218,8 @@ async def _mirror_one(ctx: Context, dist: DistFile, wanted: StoredFile, sidecar:
     return has_metadata
 
 
-async def _ensure(ctx: Context, wanted: StoredFile) -> None:
-    if await check_stored(ctx.store, wanted, ctx.settings.compare_method) is None:
+async def _ensure(ctx: Context, wanted: StoredFile, recorded: StoredFile | None) -> None:
+    if await check_stored(ctx.store, wanted, ctx.settings.compare_method, known=recorded) is None:
         return
     # upstream gives no size for a .metadata sidecar: its body is bounded by max-project-size
     size = await download(ctx.upstream, ctx.store, wanted, ctx.settings.digest_name, ctx.settings.max_project_size)

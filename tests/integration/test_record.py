@@ -11,17 +11,12 @@ import pytest
 
 from fakepypi import FakePyPI, make_wheel
 
-from .helpers import install_backends, mirror_dir, read, run, tree
-
-FILE_COLUMNS = "key, project, version, size, algorithm, digest, uploaded, metadata"
+from .helpers import install_backends, mirror_dir, read, record_rows, run, tree
 
 
 def index_rows(root: Path) -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
     """(projects without the sync time, files) as stored in frumious.sqlite."""
-    with closing(sqlite3.connect(root / "frumious.sqlite")) as db:
-        projects = set(db.execute("SELECT name, display, serial, parsed FROM projects"))
-        files = set(db.execute(f"SELECT {FILE_COLUMNS} FROM files"))
-    return projects, files
+    return record_rows(root)
 
 
 def expected_files(pypi: FakePyPI) -> set[tuple[object, ...]]:

@@ -27,7 +27,10 @@ MIRROR_KEY_HELP: Mapping[str, str] = {
     "core-metadata": "Download the PEP 658 `.metadata` files beside wheels and advertise them in pages.",
     "hash-index": "Put project pages under `simple/<first letter>/<name>/` (needs a rewriting web server).",
     "simple-format": "Which simple pages to write: `ALL` (HTML and JSON), `HTML` or `JSON`.",
-    "compare-method": "How a stored file is judged current: `hash` (read and digest it) or `stat` (size and time).",
+    "compare-method": (
+        "How a stored file is judged current: `hash` (read and digest it; a sync trusts the digest the record"
+        " verified while size and time match it, `verify` always re-hashes) or `stat` (size and time)."
+    ),
     "digest_name": "Digest in pages and for `compare-method = hash`: `sha256` or `md5`.",
     "keep_index_versions": "Earlier versions of each project page kept under `versions/`; 0 keeps none.",
     "cleanup": "Remove leftover simple directories named before PEP 503 normalisation.",
