@@ -41,7 +41,7 @@ from frumious.models import StoredFile
 from frumious.project import index_rows, stored_files
 from frumious.protocol import layout, render, statefiles
 from frumious.protocol.parse import parse_project
-from frumious.record.db import RECORD_KEY, MirrorRecord, ProjectRow, _file_values
+from frumious.record.db import RECORD_KEY, MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
 
 BASE_URL = "http://127.0.0.1:1"  # the pages link files relatively: the upstream's port is not in the tree
@@ -58,6 +58,11 @@ def _write(key: str, data: bytes) -> None:
     path = _root / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+
+
+def _file_values(f: StoredFile) -> tuple[object, ...]:
+    """A StoredFile's first eight fields (the record's columns), picklable for the worker pool."""
+    return (f.key, f.project, f.version, f.size, f.algorithm, f.digest, f.uploaded, f.metadata)
 
 
 def _project(i: int) -> tuple[ProjectRow, list[tuple[object, ...]]]:

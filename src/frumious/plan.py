@@ -22,6 +22,9 @@ from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.protocol.statefiles import Todo, target_serial
+from frumious.reconcile import Local, of_listing
+from frumious.reconcile import Reconciled as Reconciled  # at home in reconcile.py, long imported from here
+from frumious.reconcile import reconcile as reconcile
 from frumious.record.db import MirrorRecord
 from frumious.retries import Failure
 from frumious.settings import FilteredProjects, MirrorSettings
@@ -149,14 +152,6 @@ class Plan:
     feed_serial: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Reconciled:
-    queue: tuple[ListingEntry, ...]
-    excluded: tuple[str, ...]
-    vanished: tuple[str, ...]
-    outside: tuple[ListingEntry, ...] = ()
-
-
 async def gather(
     upstream: Upstream,
     mirror: Mirror,
@@ -275,13 +270,9 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
             f" {serial} go unseen (a serial from another master or an older frumious?);"
             " run `frumious mirror --force-check`",
         )
-    found = reconcile(
-        listing.entries,
-        set(inputs.holdings.names()),
-        allows,
-        serial=serial,
-        filters_changed=inputs.filters_changed and serial > 0,
-        unsynced=listing.invalid,
+    local = Local(holdings.record) if isinstance(holdings := inputs.holdings, RecordHoldings) else None
+    found, invalid, more = of_listing(
+        listing, local or Local(names=holdings.names()), allows, serial, inputs.filters_changed and serial > 0
     )
     return Plan(
         queue=found.queue,
@@ -292,8 +283,8 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
         vanished=found.vanished,
         ceiling=listing.serial,
         partial=listing.partial,
-        invalid=tuple(sorted({canonicalize_name(n) for n in listing.invalid if allows(n)})),
-        warnings=warnings,
+        invalid=tuple(sorted({canonicalize_name(n) for n in invalid if allows(n)})),
+        warnings=more + warnings,
         outside=None if listing.partial else found.outside,
     )
 
@@ -306,46 +297,6 @@ def _feed_plan(inputs: Inputs, feed: feedreader.Changes, allows: Callable[[str],
     return Plan(
         found.queue, target, False, vanished=found.vanished, ceiling=feed.serial, feed_serial=target, notes=(note,)
     )
-
-
-def reconcile(
-    listing: Iterable[ListingEntry],
-    local: set[str],
-    allows: Callable[[str], bool],
-    *,
-    serial: int,
-    filters_changed: bool,
-    unsynced: Iterable[str] = (),
-) -> Reconciled:
-    """What to sync and what may go; ``local`` holds canonical names.
-
-    ``unsynced`` names are listed but not to be synced (their serial is invalid): they
-    are neither queued nor taken as vanished.
-    """
-    queue: dict[str, ListingEntry] = {}
-    excluded: list[str] = []
-    outside: list[ListingEntry] = []
-    listed: set[str] = {canonicalize_name(name) for name in unsynced}
-    for entry in listing:
-        canonical = canonicalize_name(entry.name)
-        listed.add(canonical)
-        if not allows(entry.name):
-            outside.append(entry)
-            if canonical in local:
-                excluded.append(canonical)
-            continue
-        if entry.serial > serial or (filters_changed and canonical not in local):
-            queue[canonical] = entry
-    vanished = []
-    for name in sorted(local - listed):
-        if not allows(name):
-            excluded.append(name)
-            continue
-        # Serial 0: any answer is new enough; a 404 confirms the deletion.
-        vanished.append(name)
-        queue[name] = ListingEntry(name=name, serial=0)
-    ordered = tuple(queue[name] for name in sorted(queue))
-    return Reconciled(ordered, tuple(sorted(excluded)), tuple(vanished), tuple(outside))
 
 
 def removal_limit(local_count: int, share: float) -> int:

@@ -31,6 +31,7 @@ from frumious.errors import (
 from frumious.http.client import HTTPClient, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
 from frumious.protocol import pagelinks, parse
+from frumious.protocol.listing import ListingScan
 from frumious.stats import Progress
 
 log = logging.getLogger("frumious.upstream")
@@ -53,7 +54,9 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    entries: list[ListingEntry]
+    # The whole listing is a ``ListingScan`` (decoded a chunk at a time on each pass; its skipped and
+    # invalid entries are known after a pass); a listing asked project by project is a list.
+    entries: list[ListingEntry] | ListingScan
     # The root's own serial (meta._last-serial or X-PyPI-Last-Serial), when it gave a valid one.
     serial: int | None
     etag: str | None
@@ -149,11 +152,8 @@ class Upstream:
                 if JSON_LISTING not in response.headers.get("Content-Type", "") and not body.lstrip().startswith(b"{"):
                     raise BadUpstreamData(f"{url} did not answer with a PEP 691 JSON listing")
                 header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
-                parsed = parse.read_listing(body, header)
-                if parsed.skipped:
-                    log.warning("Skipped %d listing entries without a name or serial", parsed.skipped)
-                _warn_invalid(parsed.invalid, parsed.serial)
-                return Listing(parsed.entries, parsed.serial, response.headers.get("ETag"), parsed.invalid)
+                scan = parse.scan_listing(body, header)
+                return Listing(scan, scan.ceiling, response.headers.get("ETag"))
 
         return await self.with_retries("fetching the project listing", fetch)
 
@@ -182,7 +182,8 @@ class Upstream:
         found = await asyncio.gather(*(serial_of(name) for name in sorted(names)))
         entries = [entry for entry in found if isinstance(entry, ListingEntry)]
         invalid = tuple(entry for entry in found if isinstance(entry, str))
-        _warn_invalid(invalid, None)
+        if invalid:
+            log.warning("%s", invalid_warning(invalid, None))
         return Listing(entries, max((e.serial for e in entries), default=None), None, invalid, partial=True)
 
     async def project_page(self, name: str) -> pagelinks.Page | None:
@@ -258,12 +259,10 @@ def _check_status(response: Response, url: str) -> None:
         raise UpstreamError(f"HTTP {status} from {url}")
 
 
-def _warn_invalid(names: tuple[str, ...], ceiling: int | None) -> None:
-    if not names:
-        return
+def invalid_warning(names: tuple[str, ...], ceiling: int | None) -> str:
     limit = f" (the root's serial is {ceiling})" if ceiling is not None else ""
     shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
-    log.warning("Skipped %d listed project(s) with an invalid serial%s: %s", len(names), limit, shown)
+    return f"Skipped {len(names)} listed project(s) with an invalid serial{limit}: {shown}"
 
 
 async def _read(response: Response, limit: int | None, key: str) -> bytes:

@@ -18,7 +18,7 @@ EXPECTED = [ListingEntry("0", 3075854), ListingEntry("69", 10333928), ListingEnt
 
 
 def test_listing_pypi_shape_takes_the_fast_path() -> None:
-    assert parse._split_listing(PYPI_SHAPE) is not None
+    assert parse.scan_listing(PYPI_SHAPE).span is not None
     listing = parse.read_listing(PYPI_SHAPE)
     assert listing == (EXPECTED, 10333929, 0, ())
 
@@ -28,13 +28,13 @@ def test_listing_pretty_printed_name_first() -> None:
         {"projects": [{"name": e.name, "_last-serial": e.serial} for e in EXPECTED], "meta": {}},
         indent=4,
     ).encode()
-    assert parse._split_listing(body) is not None
+    assert parse.scan_listing(body).span is not None
     assert parse.read_listing(body, 10333928) == (EXPECTED, 10333928, 0, ())
 
 
 def test_listing_raw_utf8_names_stay_on_the_fast_path() -> None:
     body = '{"meta": {}, "projects": [{"name": "café", "_last-serial": 1}]}'.encode()
-    assert parse._split_listing(body) is not None
+    assert parse.scan_listing(body).span is not None
     assert parse.read_listing(body) == ([ListingEntry("café", 1)], None, 0, ())
 
 

@@ -4,15 +4,14 @@ Everything upstream says is checked here before any other layer sees it;
 whatever we refuse raises ``BadUpstreamData`` with a message naming the culprit.
 
 The listing is PyPI's whole ``/simple/`` (700,000 projects, tens of MB), fetched
-on every run. Decoding it with ``json.loads`` builds 700,000 dicts (more than
-twice the memory of the result), so the common shape is checked by one regex
-match over the bytes and read by ``finditer``; only odd input (escapes, extra
-keys, unusual types) takes the ``json.loads`` path, with the same result.
+on every run whose listing changed: ``scan_listing`` checks its envelope and leaves the
+entries to be decoded chunk by chunk on each pass (``protocol/listing``); only odd input
+(escapes, a second ``projects`` key, invalid UTF-8) takes the ``json.loads`` path, with
+the same result.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import re
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from frumious.models import (
     canonicalize_name,
     serial_from_text,
 )
+from frumious.protocol import listing
 from frumious.protocol.layout import check_filename, file_place
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "bounded_json",
     "parse_project",
     "read_listing",
+    "scan_listing",
     "serial_from_text",
 ]
 
@@ -60,30 +61,6 @@ class ParsedListing(NamedTuple):
 # ---------------------------------------------------------------------------
 # PEP 691 listing
 
-_WS = rb"[ \t\n\r]*"
-_COLON = _WS + b":" + _WS
-_COMMA = _WS + b"," + _WS
-
-
-def _item(capture: bool) -> bytes:
-    """One ``{"name": "...", "_last-serial": n}`` object, keys in either order.
-
-    Only the common shape: a name string without escapes and a non-negative
-    integer serial. Anything else sends the body to the ``json.loads`` path.
-    """
-    group = b"(" if capture else b"(?:"
-    name = rb'"name"' + _COLON + b'"' + group + rb'[^"\\\x00-\x1f]*)"'
-    # At most 19 digits (range-checked in _fast_entries): longer serials take the json.loads path.
-    serial = rb'"_last-serial"' + _COLON + group + rb"0|[1-9][0-9]{0,18})"
-    either = b"(?:" + name + _COMMA + serial + b"|" + serial + _COMMA + name + b")"
-    return rb"\{" + _WS + either + _WS + rb"\}"
-
-
-# The whole projects array, validated by one C-level match; the possessive
-# repeat never backtracks, so odd input fails fast instead of slowly.
-_ARRAY = re.compile(rb"\[" + _WS + b"(?:" + _item(False) + b"(?:" + _COMMA + _item(False) + b")*+)?" + _WS + rb"\]")
-_ENTRY_TEXT = re.compile(_item(True).decode("ascii"))
-_PROJECTS_KEY = re.compile(rb'"projects"' + _COLON + rb"\[")
 _LISTING = "the project listing"
 
 
@@ -110,41 +87,13 @@ def _loads(text: str | bytes, what: str) -> Any:
         raise BadUpstreamData(f"{what} is not valid JSON: {e}") from None
 
 
-def _split_listing(body: bytes) -> tuple[dict[str, Any], int, int] | None:
-    """(envelope, array start, array end) for the common shape, else None.
-
-    The envelope is the document with its projects array replaced by ``[]``:
-    small, so ``json.loads`` validates it and yields ``meta`` cheaply.
-    """
-    if not body.isascii():
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
-            return None  # json.loads says what is wrong
-    keys = list(_PROJECTS_KEY.finditer(body))
-    if len(keys) != 1:
-        return None
-    start = keys[0].end() - 1
-    array = _ARRAY.match(body, start)
-    if array is None:
-        return None
-    envelope_bytes = body[:start] + b"[]" + body[array.end() :]
-    # A backslash could hide a second "projects" key behind an escape.
-    if b"\\" in envelope_bytes:
-        return None
-    envelope = _loads(envelope_bytes, _LISTING)
-    if not isinstance(envelope, dict) or envelope.get("projects") != []:
-        return None
-    return envelope, start, array.end()
-
-
 def _is_serial(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SERIAL
+    return listing.is_serial(value)
 
 
 def _check_meta(document: Any) -> int | None:
     if not isinstance(document, dict) or not isinstance(document.get("projects"), list):
-        raise BadUpstreamData("the body is not a PEP 691 project listing (no 'projects' list)")
+        raise listing.not_a_listing()
     meta = document.get("meta", {})
     if not isinstance(meta, dict):
         raise BadUpstreamData("the project listing's 'meta' is not an object")
@@ -156,72 +105,32 @@ def _check_meta(document: Any) -> int | None:
     return serial if _is_serial(serial) else None
 
 
-def _fast_entries(body: bytes, start: int, end: int) -> tuple[list[ListingEntry], int, list[str]]:
-    # The array decoded once (the whole body was checked to be UTF-8 in _split_listing), not
-    # each name; and no garbage collection while 700,000 entries are made: every full pass
-    # would walk all the entries made so far, for nothing (a third of the time, measured).
-    text = body[start:end].decode("utf-8")
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        entries: list[ListingEntry] = []
-        invalid: list[str] = []
-        skipped = 0
-        # finditer, not findall: one match alive at a time keeps the peak near the result's size.
-        for match in _ENTRY_TEXT.finditer(text):
-            name1, serial1, serial2, name2 = match.groups()
-            raw = name1 if name1 is not None else name2
-            serial = int(serial1 or serial2)
-            if not raw:
-                skipped += 1
-            elif serial <= MAX_SERIAL:
-                entries.append(ListingEntry(raw, serial))
-            else:
-                invalid.append(raw)  # 19 digits can pass 2**63 - 1: listed, but not synced
-        return entries, skipped, invalid
-    finally:
-        if collecting:
-            gc.enable()
+def scan_listing(body: bytes, root_serial: int | None = None) -> listing.ListingScan:
+    """A PEP 691 JSON ``/simple/``, checked around its projects array; the entries are decoded per pass.
 
-
-def _slow_entries(document: dict[str, Any]) -> tuple[list[ListingEntry], int, list[str]]:
-    entries: list[ListingEntry] = []
-    invalid: list[str] = []
-    skipped = 0
-    for item in document["projects"]:
-        name = item.get("name") if isinstance(item, dict) else None
-        serial = item.get("_last-serial") if isinstance(item, dict) else None
-        if not isinstance(name, str) or not name:
-            skipped += 1
-        elif _is_serial(serial):
-            entries.append(ListingEntry(name, serial))
-        else:
-            # A listed project with a broken serial is still listed: it must not look deleted.
-            invalid.append(name)
-    return entries, skipped, invalid
+    The root serial (``scan.ceiling``) is ``meta._last-serial``, else ``root_serial`` (the response's
+    ``X-PyPI-Last-Serial``); an entry beyond it is invalid, as is one out of range.
+    """
+    envelope = listing.decode_envelope(body) if listing.utf8_ok(body) else None
+    if envelope is not None and memoryview(envelope.projects)[:1].tobytes() == b"[" and b"\\" not in body:
+        meta = _loads(bytes(envelope.meta), _LISTING) if len(envelope.meta) else {}
+        serial = _check_meta({"projects": [], "meta": meta} if len(envelope.meta) else {"projects": []})
+        span = listing.array_span(body, envelope.projects)
+        if span is not None:
+            ceiling = serial if serial is not None else root_serial
+            return listing.ListingScan(body, span, None, ceiling, bounded_json)
+    # Not the common shape (escapes, a second "projects" key, invalid UTF-8...): decoded whole, as before.
+    document = _loads(body, _LISTING)
+    serial = _check_meta(document)
+    ceiling = serial if serial is not None else root_serial
+    return listing.ListingScan(body, None, document["projects"], ceiling, bounded_json)
 
 
 def read_listing(body: bytes, root_serial: int | None = None) -> ParsedListing:
-    """Entries, root serial and skipped count of a PEP 691 JSON ``/simple/``.
-
-    The root serial is ``meta._last-serial``, else ``root_serial`` (the response's
-    ``X-PyPI-Last-Serial``); an entry beyond it is invalid, as is one out of range.
-    """
-    split = _split_listing(body)
-    invalid: list[str] = []
-    if split is None:
-        document = _loads(body, _LISTING)
-        serial = _check_meta(document)
-        entries, skipped, invalid = _slow_entries(document)
-    else:
-        envelope, start, end = split
-        serial = _check_meta(envelope)
-        entries, skipped, invalid = _fast_entries(body, start, end)
-    ceiling = serial if serial is not None else root_serial
-    if ceiling is not None and any(entry.serial > ceiling for entry in entries):
-        invalid += [entry.name for entry in entries if entry.serial > ceiling]
-        entries = [entry for entry in entries if entry.serial <= ceiling]
-    return ParsedListing(entries, ceiling, skipped, tuple(invalid))
+    """Entries, root serial and skipped count of a PEP 691 JSON ``/simple/``, all in memory (``scan_listing``)."""
+    scan = scan_listing(body, root_serial)
+    entries = list(scan)
+    return ParsedListing(entries, scan.ceiling, scan.skipped, scan.invalid)
 
 
 def _decode(body: bytes, what: str) -> str:

@@ -228,6 +228,24 @@ class MirrorRecord:
         """Project names in order, those after ``after`` when given."""
         return [n for (n,) in self.db.execute("SELECT name FROM projects WHERE name > ? ORDER BY name", (after,))]
 
+    def names_between(self, after: str | None, upto: str | None) -> list[str]:
+        """The names ``> after`` and ``<= upto`` (None: no bound), in order.
+
+        Read as one string joined in SQLite: a row tuple per name costs more than the merge that reads them.
+        """
+        query = "SELECT count(*), group_concat(name, char(10)) FROM (SELECT name FROM projects"
+        query += " WHERE name > ?" + ("" if upto is None else " AND name <= ?") + " ORDER BY name)"
+        count, joined = self.db.execute(query, (after or "",) if upto is None else (after or "", upto)).fetchone()
+        names: list[str] = joined.split("\n") if joined else []
+        if len(names) != count or names != sorted(names):  # a newline in a name: read row by row
+            bound = "" if upto is None else " AND name <= ?"
+            rows = self.db.execute(
+                f"SELECT name FROM projects WHERE name > ?{bound} ORDER BY name",
+                (after or "",) + (() if upto is None else (upto,)),
+            )
+            names = [name for (name,) in rows]
+        return names
+
     def names_and_serials(self) -> tuple[list[str], dict[str, int]]:
         """Every project in order, and its serial (one pass: 700,000 projects take about 0.3 s)."""
         serials: dict[str, int] = dict(self.db.execute("SELECT name, serial FROM projects ORDER BY name"))

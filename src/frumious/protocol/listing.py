@@ -1,0 +1,193 @@
+"""PyPI's whole PEP 691 ``/simple/`` decoded in chunks by msgspec, one pass at a time.
+
+The listing is 700,000 projects and 31-37 MB, fetched on every run whose listing changed.
+Decoded whole it is 700,000 objects (about 90 MB); here ``ListingScan`` holds only the body
+and decodes it a megabyte at a time (msgspec, typed: 0.20 s for 693k entries on the shared
+box, against 1.66 s for the regex-and-objects parse it replaces), so the reconcile can
+stream it. Every entry is checked as before: a chunk msgspec's types refuse (a null
+name, a string serial, a huge number) is decoded again by ``json.loads`` with bounded
+integers and read item by item, so odd input gives the same entries, skips and invalid
+names as the strict path. A body that is not the common shape (not one ``projects`` key,
+escapes in the array, invalid UTF-8) is decoded whole by ``json.loads``, as before.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable, Iterator
+from typing import Any, TypeGuard
+
+import msgspec
+
+from frumious.errors import BadUpstreamData
+from frumious.models import MAX_SERIAL, ListingEntry
+
+__all__ = ["Entry", "ListingScan"]
+
+# Bytes per decoded chunk: about 22,000 entries, a few MB of objects alive at once.
+CHUNK = 1 << 20
+_WHITESPACE = b" \t\n\r:"
+
+
+class Entry(msgspec.Struct, gc=False, frozen=True):
+    """One listed project as decoded (the common shape; other keys are ignored, as before)."""
+
+    name: str
+    serial: int = msgspec.field(name="_last-serial")
+
+
+class Envelope(msgspec.Struct):
+    """The document around the projects array: the array kept raw (validated JSON, not decoded)."""
+
+    projects: msgspec.Raw
+    meta: msgspec.Raw = msgspec.Raw(b"")
+
+
+_ENTRIES = msgspec.json.Decoder(list[Entry])
+ENVELOPE = msgspec.json.Decoder(Envelope)
+
+
+def is_serial(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SERIAL
+
+
+class ListingScan:
+    """The listing's entries, decoded afresh on every pass (``chunks``); re-iterable, never all in memory.
+
+    Each pass also finds the entries that are not synced: ``skipped`` (no usable name) and
+    ``invalid`` (a serial out of range, or beyond ``ceiling``, the root's serial).
+    """
+
+    def __init__(
+        self,
+        body: bytes,
+        span: tuple[int, int] | None,
+        items: list[Any] | None,
+        ceiling: int | None,
+        loads: Callable[[bytes], Any],
+    ) -> None:
+        # ``span``: the projects array inside ``body`` (the chunked path); else ``items``, decoded whole.
+        self.body, self.span, self.items, self.ceiling, self.loads = body, span, items, ceiling, loads
+        self.skipped = 0
+        self.out_of_range: list[str] = []
+        self.beyond: list[str] = []
+
+    @property
+    def invalid(self) -> tuple[str, ...]:
+        """Named entries whose serial is unusable, as of the last complete pass (out of range first)."""
+        return (*self.out_of_range, *self.beyond)
+
+    def __iter__(self) -> Iterator[ListingEntry]:
+        for chunk in self.chunks():
+            for entry in chunk:
+                yield ListingEntry(entry.name, entry.serial)
+
+    def chunks(self) -> Iterator[list[Entry]]:
+        """The usable entries, chunk by chunk, in listing order."""
+        self.skipped, self.out_of_range, self.beyond = 0, [], []
+        if self.items is not None:
+            yield self._checked_items(self.items)
+            return
+        assert self.span is not None
+        pos, end = self.span[0] + 1, self.span[1]
+        while pos < end:
+            cut, decoded = self._piece(pos, end)
+            yield decoded
+            pos = end if cut < 0 else cut + 2
+
+    def _piece(self, pos: int, end: int) -> tuple[int, list[Entry]]:
+        """Whole entries from ``pos``, about ``CHUNK`` bytes: where the piece was cut (-1: the end), and them.
+
+        A cut is a ``},`` outside any string (the array has no backslash, so an even count of
+        quotes before it says so). A cut inside a nested object leaves an unfinished entry, which
+        the decoder refuses, and the piece grows to the next cut; the whole array was checked to be
+        JSON (``Envelope``), so the end always decodes.
+        """
+        body = self.body
+        cut = body.find(b"},", pos + CHUNK, end)
+        while True:
+            if cut >= 0 and body.count(b'"', pos, cut) % 2:
+                cut = body.find(b"},", cut + 2, end)
+                continue
+            piece = b"[" + body[pos:end] if cut < 0 else b"[" + body[pos : cut + 1] + b"]"
+            try:
+                return cut, self._checked(_ENTRIES.decode(piece))
+            except (msgspec.ValidationError, RecursionError):
+                try:
+                    items = self.loads(piece)
+                except (ValueError, RecursionError):
+                    items = None
+                if items is not None or cut < 0:
+                    return cut, self._checked_items(items or [])
+            except msgspec.DecodeError:
+                if cut < 0:
+                    raise BadUpstreamData("the project listing is not valid JSON") from None
+            cut = body.find(b"},", cut + 2, end)
+
+    def _checked(self, decoded: list[Entry]) -> list[Entry]:
+        ceiling, good = self.ceiling, []
+        limit = MAX_SERIAL if ceiling is None else min(ceiling, MAX_SERIAL)
+        for entry in decoded:
+            if 0 <= entry.serial <= limit and entry.name:
+                good.append(entry)
+            elif not entry.name:
+                self.skipped += 1
+            elif 0 <= entry.serial <= MAX_SERIAL:
+                self.beyond.append(entry.name)
+            else:
+                self.out_of_range.append(entry.name)
+        return good
+
+    def _checked_items(self, items: list[Any]) -> list[Entry]:
+        """Items as ``json.loads`` gave them, by the rules of the strict path."""
+        good = []
+        for item in items:
+            name = item.get("name") if isinstance(item, dict) else None
+            serial = item.get("_last-serial") if isinstance(item, dict) else None
+            if not isinstance(name, str) or not name:
+                self.skipped += 1
+            elif not is_serial(serial):
+                self.out_of_range.append(name)  # a listed project with a broken serial is still listed
+            else:
+                good.append(Entry(name, serial))
+        return self._checked(good)
+
+
+def array_span(body: bytes, raw: msgspec.Raw) -> tuple[int, int] | None:
+    """Where the projects array ``raw`` sits in ``body``, when it can be cut into chunks safely."""
+    if body.count(b'"projects"') != 1:
+        return None
+    key = body.find(b'"projects"') + len(b'"projects"')
+    start = body.find(b"[", key)
+    end = start + len(raw)
+    if start < 0 or body[key:start].strip(_WHITESPACE) or body[end - 1 : end] != b"]":
+        return None
+    if body.find(b"\\", start, end) >= 0:
+        return None  # an escaped quote would spoil the quote count that places the cuts
+    return start, end
+
+
+def utf8_ok(body: bytes) -> bool:
+    """Whether ``body`` is UTF-8, checked a megabyte at a time (no 37 MB str)."""
+    if body.isascii():
+        return True
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(body)
+    try:
+        for at in range(0, len(body), CHUNK):
+            decoder.decode(view[at : at + CHUNK])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def decode_envelope(body: bytes) -> Envelope | None:
+    try:
+        return ENVELOPE.decode(body)
+    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+        return None
+
+
+def not_a_listing() -> BadUpstreamData:
+    return BadUpstreamData("the body is not a PEP 691 project listing (no 'projects' list)")

@@ -1,0 +1,232 @@
+"""The listing against the mirror as a merge of two sorted streams, a chunk at a time.
+
+``plan.reconcile`` takes the listing as 700,000 objects and the mirror's names as a set of
+700,000 strings (1.26 s and most of 400 MB on PyPI's scale, with one ``canonicalize_name``
+call per entry). Here each chunk of the listing (``ListingScan.chunks``, about 22,000
+entries) is put beside the record's names in the same range, read as one string from SQLite
+(``Local.between``). When the two are equal, as they are for nearly every chunk of a mirror
+in step, the chunk needs no per-name work beyond its serials and the filters; otherwise it
+is merged name by name. Canonical names are made for a whole chunk at once:
+``canonicalize_name`` on the names joined by newlines is per-name exact (it lowers, maps
+``_`` and ``.`` to ``-`` and folds runs, none of which crosses a newline) and costs one call
+per chunk. A listing not in canonical order (PyPI's is) falls back to ``plan.reconcile``.
+The result is the same ``Reconciled`` (tests/unit/test_reconcile_merge.py compares them).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from frumious.models import ListingEntry, canonicalize_name
+from frumious.protocol.listing import ListingScan
+from frumious.record.db import MirrorRecord
+from frumious.upstream import Listing, invalid_warning
+
+__all__ = ["Local", "Merged", "Reconciled", "Unsorted", "merge", "of_listing", "reconcile"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    queue: tuple[ListingEntry, ...]
+    excluded: tuple[str, ...]
+    vanished: tuple[str, ...]
+    outside: tuple[ListingEntry, ...] = ()
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def serial(self) -> int: ...
+
+
+class Unsorted(Exception):
+    """The listing is not in canonical order: the merge cannot stream it."""
+
+
+class Local:
+    """The mirror's canonical names in order, by range: from the record, or a plain list (tests)."""
+
+    def __init__(self, record: MirrorRecord | None = None, names: Iterable[str] = ()) -> None:
+        self.record, self.names = record, sorted(names) if record is None else []
+
+    def between(self, after: str | None, upto: str | None) -> list[str]:
+        """The names ``> after`` and ``<= upto`` (None: no bound), in order."""
+        if self.record is not None:
+            return self.record.names_between(after, upto)
+        low = 0 if after is None else bisect.bisect_right(self.names, after)
+        high = len(self.names) if upto is None else bisect.bisect_right(self.names, upto)
+        return self.names[low:high]
+
+
+@dataclass
+class Merged:
+    queue: dict[str, ListingEntry] = field(default_factory=dict)
+    excluded: list[str] = field(default_factory=list)
+    outside: list[ListingEntry] = field(default_factory=list)
+    # Local names absent from the listing's valid entries (the invalid ones are taken out at the end).
+    unlisted: list[str] = field(default_factory=list)
+
+
+def canonical_names(names: list[str]) -> list[str]:
+    """``canonicalize_name`` of each name, in one call for the chunk (per name when a name holds a newline)."""
+    joined = "\n".join(names)
+    if joined.isascii():
+        canonical = canonicalize_name(joined).split("\n")
+        if len(canonical) == len(names):
+            return canonical
+    return [canonicalize_name(name) for name in names]
+
+
+def merge(
+    chunks: Iterable[Sequence[Named]],
+    local: Local,
+    allows: Callable[[str], bool],
+    *,
+    serial: int,
+    filters_changed: bool,
+) -> Merged:
+    """One pass over the listing's chunks beside the mirror's names; raises ``Unsorted``."""
+    found = Merged()
+    last: str | None = None  # the previous chunk's last canonical name
+    for chunk in chunks:
+        if not chunk:
+            continue
+        canonical = canonical_names([entry.name for entry in chunk])
+        if (last is not None and canonical[0] < last) or canonical != sorted(canonical):
+            raise Unsorted
+        held = local.between(last, canonical[-1])
+        if held == canonical:
+            _in_step(found, chunk, canonical, allows, serial)
+        else:
+            _by_name(found, chunk, canonical, iter(held), allows, serial, filters_changed)
+        last = canonical[-1]
+    found.unlisted.extend(local.between(last, None))
+    return found
+
+
+def _in_step(
+    found: Merged, chunk: Sequence[Named], canonical: list[str], allows: Callable[[str], bool], serial: int
+) -> None:
+    """Every listed name of the chunk is held, and nothing else in its range: only serials and filters matter."""
+    for entry, name in zip(chunk, canonical, strict=True):
+        if not allows(entry.name):
+            found.outside.append(ListingEntry(entry.name, entry.serial))
+            found.excluded.append(name)
+        elif entry.serial > serial:
+            found.queue[name] = ListingEntry(entry.name, entry.serial)
+
+
+def _by_name(
+    found: Merged,
+    chunk: Sequence[Named],
+    canonical: list[str],
+    held: Iterator[str],
+    allows: Callable[[str], bool],
+    serial: int,
+    filters_changed: bool,
+) -> None:
+    upcoming, matched = next(held, None), None
+    for entry, name in zip(chunk, canonical, strict=True):
+        while upcoming is not None and upcoming < name:
+            found.unlisted.append(upcoming)
+            upcoming = next(held, None)
+        if upcoming == name:
+            matched, upcoming = name, next(held, None)
+        is_local = matched == name
+        if not allows(entry.name):
+            found.outside.append(ListingEntry(entry.name, entry.serial))
+            if is_local:
+                found.excluded.append(name)
+        elif entry.serial > serial or (filters_changed and not is_local):
+            found.queue[name] = ListingEntry(entry.name, entry.serial)
+    while upcoming is not None:
+        found.unlisted.append(upcoming)
+        upcoming = next(held, None)
+
+
+def of_listing(
+    listing: Listing, local: Local, allows: Callable[[str], bool], serial: int, filters_changed: bool
+) -> tuple[Reconciled, tuple[str, ...], tuple[str, ...]]:
+    """The listing reconciled; its invalid names (listed, not synced); warnings about its skipped entries."""
+    entries = listing.entries
+    if isinstance(entries, ListingScan):
+        try:
+            merged = merge(entries.chunks(), local, allows, serial=serial, filters_changed=filters_changed)
+        except Unsorted:
+            merged = None
+        if merged is not None:
+            invalid = listing.invalid + entries.invalid
+            return _finish(merged, invalid, allows), invalid, _warnings(entries, listing.serial)
+    names = local.between(None, None)
+    found = reconcile(entries, set(names), allows, serial=serial, filters_changed=filters_changed, unsynced=())
+    invalid = listing.invalid + (entries.invalid if isinstance(entries, ListingScan) else ())
+    if invalid:  # listed, so never vanished: taken out again (rare; the merge does it in its pass)
+        found = reconcile(entries, set(names), allows, serial=serial, filters_changed=filters_changed, unsynced=invalid)
+    return found, invalid, _warnings(entries, listing.serial) if isinstance(entries, ListingScan) else ()
+
+
+def _warnings(scan: ListingScan, ceiling: int | None) -> tuple[str, ...]:
+    found = [f"Skipped {scan.skipped} listing entries without a name or serial"] if scan.skipped else []
+    if scan.invalid:
+        found.append(invalid_warning(scan.invalid, ceiling))
+    return tuple(found)
+
+
+def _finish(merged: Merged, invalid: tuple[str, ...], allows: Callable[[str], bool]) -> Reconciled:
+    """Unlisted names vanished (or excluded), as ``reconcile`` decides them; the queue in canonical order."""
+    listed = {canonicalize_name(name) for name in invalid}
+    queue, excluded, vanished = merged.queue, merged.excluded, []
+    for name in merged.unlisted:
+        if name in listed:
+            continue
+        if not allows(name):
+            excluded.append(name)
+            continue
+        vanished.append(name)
+        queue[name] = ListingEntry(name=name, serial=0)
+    ordered = tuple(queue[name] for name in sorted(queue))
+    return Reconciled(ordered, tuple(sorted(excluded)), tuple(vanished), tuple(merged.outside))
+
+
+def reconcile(
+    listing: Iterable[ListingEntry],
+    local: set[str],
+    allows: Callable[[str], bool],
+    *,
+    serial: int,
+    filters_changed: bool,
+    unsynced: Iterable[str] = (),
+) -> Reconciled:
+    """What to sync and what may go; ``local`` holds canonical names.
+
+    ``unsynced`` names are listed but not to be synced (their serial is invalid): they
+    are neither queued nor taken as vanished.
+    """
+    queue: dict[str, ListingEntry] = {}
+    excluded: list[str] = []
+    outside: list[ListingEntry] = []
+    listed: set[str] = {canonicalize_name(name) for name in unsynced}
+    for entry in listing:
+        canonical = canonicalize_name(entry.name)
+        listed.add(canonical)
+        if not allows(entry.name):
+            outside.append(entry)
+            if canonical in local:
+                excluded.append(canonical)
+            continue
+        if entry.serial > serial or (filters_changed and canonical not in local):
+            queue[canonical] = entry
+    vanished = []
+    for name in sorted(local - listed):
+        if not allows(name):
+            excluded.append(name)
+            continue
+        # Serial 0: any answer is new enough; a 404 confirms the deletion.
+        vanished.append(name)
+        queue[name] = ListingEntry(name=name, serial=0)
+    ordered = tuple(queue[name] for name in sorted(queue))
+    return Reconciled(ordered, tuple(sorted(excluded)), tuple(vanished), tuple(outside))
