@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from frumious import rootindex
 from frumious.errors import ObjectMissing, StateError
 from frumious.models import Project, canonicalize_name
 from frumious.protocol import layout, pagelinks, render, statefiles, warehouse
@@ -270,19 +271,9 @@ class Mirror:
 
     async def write_root_index(self, serial: int) -> None:
         """The root pages: every project of the record and every metadata-only page, in JSON with its serial."""
-        names, serials = self.record.names_and_serials()
         # A client resolving by name needs only the page, so the root lists metadata-only pages too.
         fallbacks = {name: f.serial for name, f in (await self.metadata_only() or {}).items() if f.page}
-        if fallbacks.keys() - serials.keys():
-            serials = {**fallbacks, **serials}
-            names = sorted(serials)
-        pages = layout.root_page_keys()
-        if self.layout.formats.html:
-            html = render.root_html(names)
-            await self.store.write(pages.html, html)
-            await self.store.write(pages.v1_html, html)
-        if self.layout.formats.json:
-            await self.store.write(pages.v1_json, render.root_json(names, serial, serials))
+        await rootindex.write(self.store, self.record, self.layout.formats, serial, fallbacks)
 
     # -- removing ----------------------------------------------------------------------------
 

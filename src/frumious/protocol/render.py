@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -308,6 +309,36 @@ def root_json(names: Iterable[str], serial: int, serials: Mapping[str, int] | No
         projects.append(entry)
     page = {"meta": {"_last-serial": serial, "api-version": API_VERSION}, "projects": projects}
     return json.dumps(page).encode("ascii")
+
+
+# Names that neither html.escape nor json.dumps would change (canonical names always are):
+# rendered without the 1.39M escape calls a 700,000-project root took (1.86 s of 3.38 s).
+_PLAIN_HTML = re.compile(r"[^&<>\"']*")
+_PLAIN_JSON = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII without '"' and '\\'
+
+
+def root_html_parts(batches: Iterable[list[str]]) -> Iterator[str]:
+    """``root_html``'s text in pieces, one a batch of names: the same bytes, written as they come."""
+    yield _head("Simple Index")
+    for names in batches:
+        esc = (lambda n: n) if _PLAIN_HTML.fullmatch("".join(names)) else _esc
+        yield "".join(f'    <a href="{esc(n)}/">{esc(n)}</a><br/>\n' for n in names)
+    yield "  </body>\n</html>"
+
+
+def root_json_parts(serial: int, batches: Iterable[list[tuple[str, int]]]) -> Iterator[str]:
+    """``root_json``'s text (every project with its serial) in pieces, one a batch: the same bytes."""
+    yield json.dumps({"meta": {"_last-serial": serial, "api-version": API_VERSION}, "projects": []})[:-2]
+    sep = ""
+    for rows in batches:
+        if _PLAIN_JSON.fullmatch("".join(name for name, _ in rows)):
+            text = ", ".join(f'{{"name": "{name}", "_last-serial": {s}}}' for name, s in rows)
+        else:
+            text = ", ".join(json.dumps({"name": name, "_last-serial": s}) for name, s in rows)
+        if text:
+            yield sep + text
+            sep = ", "
+    yield "]}"
 
 
 def saved_json(project: Project) -> bytes:

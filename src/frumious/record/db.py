@@ -37,6 +37,8 @@ SCHEMA_VERSION = schema.VERSION
 # next command rebuilds it from the pages (record/rebuild.py).
 BATCH_PROJECTS = 500
 BATCH_SECONDS = 1.0
+# Past this many projects recorded in a run, the root index is rendered again rather than patched.
+TOUCHED_LIMIT = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,20 @@ class MirrorRecord:
         except sqlite3.Error as exc:
             raise db_error(exc, path) from exc
         self.changes_at_open = self.db.total_changes
+        # Since the root pages were last written: whether a name came or went, and the names recorded
+        # (None past TOUCHED_LIMIT): a run that only moved serials patches the JSON root (rootindex).
+        self.names_changed = False
+        self.touched: set[str] | None = set()
+
+    def touch(self, name: str, *, new: bool) -> None:
+        self.names_changed = self.names_changed or new
+        if self.touched is not None:
+            self.touched.add(name)
+            if len(self.touched) > TOUCHED_LIMIT:
+                self.touched = None
+
+    def root_written(self) -> None:
+        self.names_changed, self.touched = False, set()
 
     def _migrate(self) -> None:
         version = schema.schema_of(self.db)
@@ -160,6 +176,7 @@ class MirrorRecord:
 
     def _insert(self, project: ProjectRow, files: Iterable[StoredFile], *, replace: bool) -> None:
         display = None if project.display == project.name else project.display
+        self.touch(project.name, new=not replace or self._id(project.name) is None)
         (project_id,) = self.db.execute(
             "INSERT INTO projects (name, display, serial, synced, parsed) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET display = excluded.display, serial = excluded.serial,"
@@ -184,6 +201,7 @@ class MirrorRecord:
         with self.db:
             found = self.db.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
             if found is not None:
+                self.names_changed = True
                 self.db.execute("DELETE FROM files WHERE id BETWEEN ? AND ?", schema.span(found[0]))
                 self.db.execute("DELETE FROM projects WHERE id = ?", (found[0],))
         self.pending = 0
@@ -245,6 +263,12 @@ class MirrorRecord:
             )
             names = [name for (name,) in rows]
         return names
+
+    def serials_in_batches(self, size: int = 20_000) -> Iterator[list[tuple[str, int]]]:
+        """Every project's name and serial in order, ``size`` at a time (the root index, streamed)."""
+        cursor = self.db.execute("SELECT name, serial FROM projects ORDER BY name")
+        while rows := cursor.fetchmany(size):
+            yield rows
 
     def names_and_serials(self) -> tuple[list[str], dict[str, int]]:
         """Every project in order, and its serial (one pass: 700,000 projects take about 0.3 s)."""
