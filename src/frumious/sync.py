@@ -80,6 +80,7 @@ async def mirror(
     filters = closure.grown if closure else filters
     inputs = await gather(upstream, mirror, filters, started, options, floor=before)
     planned = plan(inputs, filters.allows_project, mirror.settings, options)
+    del inputs  # the listing's body (31-37 MB on PyPI) is not needed past the plan
     return await sync(upstream, mirror, planned, Policy(filters, options, closure), progress)
 
 
