@@ -1,0 +1,78 @@
+"""The root pages: patched when only serials moved, streamed in full otherwise; the bytes render.root_* gives."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from frumious import rootindex
+from frumious.protocol import layout, render
+from frumious.record.db import MirrorRecord, ProjectRow
+from frumious.settings import SimpleFormat
+from frumious.testing.memstore import MemoryStore
+
+PAGES = layout.root_page_keys()
+NAMES = ["a-b", "caf\u00e9", "q&a", 'x"y', "zed"]
+
+
+def pages(store: MemoryStore) -> tuple[bytes, bytes, bytes]:
+    async def read() -> tuple[bytes, bytes, bytes]:
+        return await store.read(PAGES.html), await store.read(PAGES.v1_html), await store.read(PAGES.v1_json)
+
+    return asyncio.run(read())
+
+
+def expected(record: MirrorRecord, serial: int) -> tuple[bytes, bytes, bytes]:
+    names, serials = record.names_and_serials()
+    html = render.root_html(names)
+    return html, html, render.root_json(names, serial, serials)
+
+
+@pytest.fixture
+def record(tmp_path: Path) -> MirrorRecord:
+    found = MirrorRecord(str(tmp_path / "frumious.sqlite"))
+    for i, name in enumerate(NAMES):
+        found.record(ProjectRow(name, name, 10 + i), [])
+    return found
+
+
+def test_written_in_full_then_patched_with_the_same_bytes(
+    record: MirrorRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
+    assert pages(store) == expected(record, 50)
+    written: list[str] = []
+    writer = store.writer
+
+    async def logged(key: str):  # type: ignore[no-untyped-def]
+        written.append(key)
+        return await writer(key)
+
+    monkeypatch.setattr(store, "writer", logged)
+    record.record(ProjectRow("q&a", "q&a", 99), [])  # a serial moved, no name came or went
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 99, {}))
+    assert written == [PAGES.v1_json]  # the HTML root is left alone
+    assert pages(store) == expected(record, 99)
+
+
+def test_a_new_project_renders_the_pages_again(record: MirrorRecord) -> None:
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
+    record.record(ProjectRow("new", "new", 60), [])
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 60, {}))
+    assert pages(store) == expected(record, 60)
+    record.forget("zed")
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 61, {}))
+    assert pages(store) == expected(record, 61)
+
+
+def test_a_page_not_as_frumious_wrote_it_is_rendered_again(record: MirrorRecord) -> None:
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
+    asyncio.run(store.write(PAGES.v1_json, b'{"meta": {"_last-serial": 50, "api-version": "1.1"}, "projects": []}'))
+    record.record(ProjectRow("a-b", "a-b", 70), [])
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 70, {}))
+    assert pages(store) == expected(record, 70)
