@@ -80,6 +80,10 @@ async def plan_files(
     The files to remove, and the stale files kept because prune-filtered is false.
     """
     claims.claim_keys(ctx.guard, ctx.record, kept, objects(files))
+    if ctx.record.project(kept.canonical) is None:
+        # New to the record, which is rebuilt from the pages when stale: it has no page to read
+        # (reading both kinds cost two failed opens per new project).
+        return set(), []
     previous = await ctx.mirror.held_keys(kept.canonical)
     if not previous:
         return set(), []
@@ -190,8 +194,14 @@ async def mirror_files(ctx: Context, files: list[FileEntry]) -> set[str]:
     """Make every file current; the filenames whose .metadata is mirrored."""
     ctx.progress.files_total += len(files) + sum(1 for _d, _w, sidecar in files if sidecar is not None)
     # compare-method = hash trusts the digests the record verified (size and time unchanged).
-    known = {f.key: f for f in ctx.record.files(files[0][1].project)} if files else {}
-    results = await asyncio.gather(*(_mirror_one(ctx, d, w, s, known) for d, w, s in files), return_exceptions=True)
+    rows = ctx.record.files(files[0][1].project) if files else []
+    known = {f.key: f for f in rows}
+    # A project the record has never seen has nothing stored: its files are fetched without a stat
+    # each (a failed stat per new file before).
+    fresh = not rows and bool(files) and ctx.record.project(files[0][1].project) is None
+    results = await asyncio.gather(
+        *(_mirror_one(ctx, d, w, s, known, fresh) for d, w, s in files), return_exceptions=True
+    )
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         # Every file was attempted; a refused disk or lost lease stops the run, else the first failure fails it.
@@ -200,15 +210,20 @@ async def mirror_files(ctx: Context, files: list[FileEntry]) -> set[str]:
 
 
 async def _mirror_one(
-    ctx: Context, dist: DistFile, wanted: StoredFile, sidecar: StoredFile | None, known: dict[str, StoredFile]
+    ctx: Context,
+    dist: DistFile,
+    wanted: StoredFile,
+    sidecar: StoredFile | None,
+    known: dict[str, StoredFile],
+    fresh: bool = False,
 ) -> bool:
     async with ctx.files_gate:
-        await _ensure(ctx, wanted, known.get(wanted.key))
+        await _ensure(ctx, wanted, known.get(wanted.key), fresh)
         ctx.progress.files_done += 1
         has_metadata = False
         if sidecar is not None:
             try:
-                await _ensure(ctx, sidecar, known.get(sidecar.key))
+                await _ensure(ctx, sidecar, known.get(sidecar.key), fresh)
                 has_metadata = True
                 ctx.progress.files_done += 1
             except NotFound:
@@ -218,8 +233,8 @@ async def _mirror_one(
     return has_metadata
 
 
-async def _ensure(ctx: Context, wanted: StoredFile, recorded: StoredFile | None) -> None:
-    if await check_stored(ctx.store, wanted, ctx.settings.compare_method, known=recorded) is None:
+async def _ensure(ctx: Context, wanted: StoredFile, recorded: StoredFile | None, fresh: bool = False) -> None:
+    if not fresh and await check_stored(ctx.store, wanted, ctx.settings.compare_method, known=recorded) is None:
         return
     # upstream gives no size for a .metadata sidecar: its body is bounded by max-project-size
     size = await download(ctx.upstream, ctx.store, wanted, ctx.settings.digest_name, ctx.settings.max_project_size)

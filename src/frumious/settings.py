@@ -100,6 +100,11 @@ class MirrorSettings:
     # Publish the change feed (web/feed/, docs/feed.md) for downstream mirrors, keeping this many days of it.
     feed: bool = False
     feed_keep_days: int = 7
+    # Politeness: mirror-wide limits on upstream requests and body bytes per second (0: none), and
+    # an address for the User-Agent so the index's operators can reach the mirror's.
+    max_requests_per_second: float = 0
+    max_bytes_per_second: int = 0
+    contact: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import struct
 import threading
+import time
 import xmlrpc.client
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
@@ -43,6 +44,7 @@ class RequestRecord:
     path: str
     query: str
     headers: Mapping[str, str]
+    at: float = 0.0  # time.monotonic() on arrival (for rate checks: meter.busiest_window)
 
 
 @dataclass
@@ -55,15 +57,25 @@ class ServerState:
     faults: Faults = field(default_factory=Faults)
     log: list[RequestRecord] = field(default_factory=list)
     log_lock: threading.Lock = field(default_factory=threading.Lock)
+    # (time.monotonic(), body bytes) of each response as it is handed to the transport.
+    sent: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def files_base(self) -> str:
         return (self.files_url or self.url).rstrip("/")
 
     def record(self, request: web.Request) -> None:
-        entry = RequestRecord(request.method, request.path, request.query_string, dict(request.headers))
+        entry = RequestRecord(
+            request.method, request.path, request.query_string, dict(request.headers), time.monotonic()
+        )
         with self.log_lock:
             self.log.append(entry)
+
+    def count_sent(self, response: web.StreamResponse) -> None:
+        body = response.body if isinstance(response, web.Response) else None
+        size = len(body) if isinstance(body, bytes | bytearray) else 0
+        with self.log_lock:
+            self.sent.append((time.monotonic(), size))
 
 
 STATE = web.AppKey("fakepypi_state", ServerState)
@@ -315,6 +327,12 @@ async def _oversize(request: web.Request, response: web.Response, fault: Fault) 
 async def fault_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE]
     state.record(request)
+    response = await _respond(state, request, handler)
+    state.count_sent(response)
+    return response
+
+
+async def _respond(state: ServerState, request: web.Request, handler: Handler) -> web.StreamResponse:
     fault = state.faults.take(request.method, request.path)
     if fault is None:
         return await _call(handler, request)

@@ -133,9 +133,16 @@ class FakePyPI:
         """GET paths under /packages/ (files and .metadata)."""
         return self.paths("/packages/", "GET")
 
+    @property
+    def sent(self) -> list[tuple[float, int]]:
+        """(time.monotonic(), body bytes) of every response so far, in order."""
+        with self.state.log_lock:
+            return list(self.state.sent)
+
     def reset_log(self) -> None:
         with self.state.log_lock:
             self.state.log.clear()
+            self.state.sent.clear()
 
     # --- faults --------------------------------------------------------------------------
     @property

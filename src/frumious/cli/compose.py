@@ -22,6 +22,7 @@ from frumious import sync as sync_core
 from frumious import verify as verify_core
 from frumious.errors import LeaseLost, ServeError
 from frumious.filters import FilterSet, load_filters
+from frumious.http.budget import Budget
 from frumious.http.choose import make_client
 from frumious.http.client import Timeouts
 from frumious.mirror import Mirror
@@ -119,7 +120,14 @@ def make_upstream(settings: Settings, counters: Progress | None = None) -> Upstr
     """The upstream, over the lean HTTP client or aiohttp (proxies, ``.netrc``: ``http.choose``)."""
     mirror = settings.mirror
     timeouts = Timeouts(connect=mirror.timeout, read=mirror.timeout, total=mirror.global_timeout)
-    client = make_client(proxy=mirror.proxy, timeouts=timeouts, connections=max(10, mirror.workers * 3))
+    budget = Budget.of(mirror.max_requests_per_second, mirror.max_bytes_per_second)
+    client = make_client(
+        proxy=mirror.proxy,
+        timeouts=timeouts,
+        connections=max(10, mirror.workers * 3),
+        budget=budget,
+        contact=mirror.contact,
+    )
     return Upstream(
         mirror.master,
         client,

@@ -59,6 +59,9 @@ MIRROR_KEY_HELP: Mapping[str, str] = {
     "metrics-file": "Write each run's Prometheus metrics here (a `*.prom` textfile); `--metrics FILE` overrides it.",
     "feed": "Publish a change feed under `web/feed/` for downstream mirrors (feed.md).",
     "feed-keep-days": "Days of change feed kept; a downstream further behind reads the listing instead.",
+    "max-requests-per-second": "Upstream requests per second for the whole run, all workers together; 0: no limit.",
+    "max-bytes-per-second": "Bytes per second downloaded for the whole run (`K`, `M`, `G`); 0: no limit.",
+    "contact": "An e-mail address or URL named in the User-Agent (`frumious/0.1.0 (...; +you@example.org)`).",
 }
 
 PLUGINS_KEY_HELP: Mapping[str, str] = {

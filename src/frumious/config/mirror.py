@@ -70,6 +70,10 @@ DEAD_MIRROR_KEYS: Mapping[str, str] = {
 RAW_WHEN_UNINTERPOLATABLE = frozenset({("mirror", "max-delete-share"), ("mirror", "max-delete-file-share")})
 _SHARE = "a share of the mirror: a fraction in (0, 1] such as 0.01, or a percentage such as 5%"
 _FILE_SHARE = "a share of a project's files: a fraction in (0, 1] such as 0.5, or a percentage such as 50%"
+_RATE = "a number of requests per second, 0 or more (0: no limit)"
+# The contact goes into the User-Agent's comment: printable ASCII, and no parentheses or
+# backslash, which would end or escape that comment (RFC 9110, 5.6.5).
+_CONTACT = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 _POLICIES = tuple(policy.value for policy in FilteredProjects)
 _PROXY_SCHEMES = ("http", "https", "socks4", "socks5")
 _GLOBAL_TIMEOUT_WHEN_ZERO = 18000.0  # bandersnatch's Master treats 0 as five hours
@@ -136,6 +140,9 @@ def read_mirror(r: Reader) -> MirrorSettings:
         filtered_projects=FilteredProjects(r.choice(m, "filtered-projects", _POLICIES, str.lower)),
         feed=r.boolean(m, "feed"),
         feed_keep_days=r.integer(m, "feed-keep-days", 7, low=1),
+        max_requests_per_second=r.number(m, "max-requests-per-second", lambda x: x >= 0, _RATE),
+        max_bytes_per_second=r.size(m, "max-bytes-per-second", zero=True),
+        contact=_contact(r),
     )
 
 
@@ -160,6 +167,13 @@ def _url(r: Reader, key: str, schemes: Sequence[str]) -> str:
 def _guard(r: Reader, key: str, problem: str | None) -> None:
     if problem is not None:
         r.bad("mirror", key, problem)
+
+
+def _contact(r: Reader) -> str:
+    raw = r.text("mirror", "contact").strip()
+    if raw and (not _CONTACT.fullmatch(raw) or any(c in raw for c in "()\\")):
+        r.bad("mirror", "contact", f"{raw!r} cannot go in a User-Agent; use an e-mail address or URL in plain ASCII")
+    return raw
 
 
 def check_mirror_files(r: Reader, mirror: MirrorSettings) -> None:

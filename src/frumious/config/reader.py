@@ -62,10 +62,12 @@ class Reader:
             return 1.0  # a placeholder: the ConfigError will be raised
         return value
 
-    def size(self, section: str, key: str) -> int:
-        """A byte count: a whole number, optionally with a K, M or G suffix (powers of 1024)."""
+    def size(self, section: str, key: str, zero: bool = False) -> int:
+        """A byte count: a whole number, optionally with a K, M or G suffix (powers of 1024); 0 only if ``zero``."""
         raw = self.text(section, key)
         text = raw.strip().upper().removesuffix("B")
+        if zero and text.rstrip("KMG") == "0":
+            return 0
         scale: int = 1024 ** (" KMG".index(text[-1]) if text and text[-1] in "KMG" else 0)
         digits = text[:-1] if scale > 1 else text
         # Bounded before int(): Python refuses to convert thousands of digits (a ValueError, not a config error).

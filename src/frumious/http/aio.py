@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from frumious.errors import ConnectionFailed, UpstreamError
+from frumious.http.budget import Budget, metered
 from frumious.http.client import Timeouts
 from frumious.protocol.bodies import Collector, decoded, inflater
 
@@ -22,11 +23,14 @@ READ_PIECE = 256 * 1024
 
 
 class Session:
-    """One aiohttp session, through ``proxy`` when one is set."""
+    """One aiohttp session, through ``proxy`` when one is set, within ``budget``."""
 
-    def __init__(self, *, proxy: str, timeouts: Timeouts, limit: int, user_agent: str) -> None:
+    def __init__(
+        self, *, proxy: str, timeouts: Timeouts, limit: int, user_agent: str, budget: Budget | None = None
+    ) -> None:
         connector: aiohttp.BaseConnector
         self._http_proxy: str | None = None
+        self._budget = budget
         if proxy.startswith("socks"):
             from aiohttp_socks import ProxyConnector
 
@@ -40,6 +44,7 @@ class Session:
             headers={"User-Agent": user_agent, "Accept-Encoding": ACCEPT_ENCODING},
             trust_env=True,
             auto_decompress=False,
+            trace_configs=[_budgeted(budget)] if budget is not None else None,
         )
 
     async def close(self) -> None:
@@ -47,9 +52,11 @@ class Session:
 
     @asynccontextmanager
     async def get(self, url: str, headers: Mapping[str, str] | None = None) -> AsyncIterator[_Reply]:
+        if self._budget is not None:
+            await self._budget.request()
         try:
             async with self._session.get(url, headers=headers, proxy=self._http_proxy) as response:
-                yield _Reply(response)
+                yield _Reply(response, self._budget)
         except TimeoutError:
             raise
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -58,11 +65,24 @@ class Session:
             raise UpstreamError(f"{url}: {exc or type(exc).__name__}") from exc
 
 
-class _Reply:
-    __slots__ = ("_inflate", "_response", "headers", "status", "url")
+def _budgeted(budget: Budget) -> aiohttp.TraceConfig:
+    """A trace hook that waits for the budget before each redirect aiohttp follows (``get`` waits
+    before the first request itself, so that wait does not count against aiohttp's total timeout)."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
+    async def wait(session: object, context: object, params: object) -> None:
+        await budget.request()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_redirect.append(wait)
+    trace.freeze()
+    return trace
+
+
+class _Reply:
+    __slots__ = ("_budget", "_inflate", "_response", "headers", "status", "url")
+
+    def __init__(self, response: aiohttp.ClientResponse, budget: Budget | None = None) -> None:
+        self._response, self._budget = response, budget
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
         self.url = str(response.url)
@@ -77,4 +97,8 @@ class _Reply:
         return collector.body()
 
     def iter_chunks(self, size: int) -> AsyncIterator[bytes]:
-        return decoded(self._response.content.iter_chunked(size), self._inflate, size)
+        budget = self._budget
+        if budget is None:
+            return decoded(self._response.content.iter_chunked(size), self._inflate, size)
+        pieces = metered(self._response.content.iter_chunked(min(size, budget.piece)), budget)
+        return decoded(pieces, self._inflate, size)

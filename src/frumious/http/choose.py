@@ -17,15 +17,21 @@ from typing import TYPE_CHECKING
 
 from frumious import __version__
 from frumious.http import client as lean
+from frumious.http.budget import Budget
 from frumious.http.client import Response, Timeouts
 
 if TYPE_CHECKING:
     from frumious.http.aio import Session
 
 
-def user_agent() -> str:
+def user_agent(contact: str = "") -> str:
+    """``frumious/<version> (<python>, <system>[; +<contact>])``: the operator's address lets an
+    index that sees trouble reach them instead of blocking the mirror."""
     impl = platform.python_implementation()
-    return f"frumious/{__version__} ({impl} {platform.python_version()}, {platform.system()} {platform.machine()})"
+    reach = f"; +{contact}" if contact else ""
+    return (
+        f"frumious/{__version__} ({impl} {platform.python_version()}, {platform.system()} {platform.machine()}{reach})"
+    )
 
 
 def pick_proxy(configured: str) -> str:
@@ -44,13 +50,18 @@ def netrc_present() -> bool:
     return os.path.isfile(os.environ.get("NETRC") or os.path.expanduser("~/.netrc"))
 
 
-def make_client(*, proxy: str, timeouts: Timeouts, connections: int) -> Clients:
-    """The client for a run: the lean one unless a proxy or a ``.netrc`` asks for aiohttp."""
+def make_client(
+    *, proxy: str, timeouts: Timeouts, connections: int, budget: Budget | None = None, contact: str = ""
+) -> Clients:
+    """The client for a run: the lean one unless a proxy or a ``.netrc`` asks for aiohttp.
+
+    Both share ``budget``: the limits hold for the run's requests whichever client sends them.
+    """
     proxy = pick_proxy(proxy)
-    agent = user_agent()
+    agent = user_agent(contact)
     use_lean = not proxy and not netrc_present()
-    first = lean.Client(user_agent=agent, timeouts=timeouts, limit=connections) if use_lean else None
-    return Clients(first, proxy=proxy, timeouts=timeouts, connections=connections, user_agent=agent)
+    first = lean.Client(user_agent=agent, timeouts=timeouts, limit=connections, budget=budget) if use_lean else None
+    return Clients(first, proxy=proxy, timeouts=timeouts, connections=connections, user_agent=agent, budget=budget)
 
 
 class Clients:
@@ -61,9 +72,16 @@ class Clients:
     """
 
     def __init__(
-        self, first: lean.Client | None, *, proxy: str, timeouts: Timeouts, connections: int, user_agent: str
+        self,
+        first: lean.Client | None,
+        *,
+        proxy: str,
+        timeouts: Timeouts,
+        connections: int,
+        user_agent: str,
+        budget: Budget | None = None,
     ) -> None:
-        self._lean, self.proxy = first, proxy
+        self._lean, self.proxy, self._budget = first, proxy, budget
         self._timeouts, self._connections, self._agent = timeouts, connections, user_agent
         self._session: Session | None = None
 
@@ -78,7 +96,11 @@ class Clients:
             from frumious.http.aio import Session
 
             self._session = Session(
-                proxy=self.proxy, timeouts=self._timeouts, limit=self._connections, user_agent=self._agent
+                proxy=self.proxy,
+                timeouts=self._timeouts,
+                limit=self._connections,
+                user_agent=self._agent,
+                budget=self._budget,
             )
         return self._session
 

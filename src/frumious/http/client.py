@@ -26,6 +26,7 @@ from typing import Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
 from frumious.errors import ConnectionFailed, Unanswered, UpstreamError
+from frumious.http.budget import Budget
 from frumious.http.parser import Headers
 from frumious.http.wire import Connection, Reply, read_head
 
@@ -121,10 +122,11 @@ def _lines(headers: Mapping[str, str]) -> str:
 
 
 class Client:
-    """Kept-alive connections per host, at most ``limit`` requests in flight."""
+    """Kept-alive connections per host, at most ``limit`` requests in flight, within ``budget``."""
 
-    def __init__(self, *, user_agent: str, timeouts: Timeouts, limit: int) -> None:
+    def __init__(self, *, user_agent: str, timeouts: Timeouts, limit: int, budget: Budget | None = None) -> None:
         self.timeouts = timeouts
+        self.budget = budget
         self._gate = asyncio.Semaphore(limit)
         self._idle: dict[Key, list[Connection]] = {}
         self._defaults = {"user-agent": user_agent, "accept": "*/*", "accept-encoding": "gzip, deflate"}
@@ -148,6 +150,8 @@ class Client:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeouts.total
         for _ in range(MAX_REDIRECTS + 1):
+            if self.budget is not None:  # waiting on our own limit is not the server's slowness
+                deadline += await self.budget.request()
             reply = await self._send(loop, url, headers, deadline)
             location = reply.headers.get("location") if reply.status in REDIRECTS else None
             if not location:
@@ -174,7 +178,7 @@ class Client:
                 assert conn.transport is not None
                 conn.transport.write(request)
                 head = await read_head(conn, deadline, url)
-                return Reply(conn, url, head, deadline)
+                return Reply(conn, url, head, deadline, self.budget)
             except Unanswered:
                 conn.abort()
                 if not reused:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import cast
 
 from frumious.errors import ConnectionFailed, ProtocolError, Unanswered
+from frumious.http.budget import Budget
 from frumious.http.parser import LENGTH, Buffer, Framing, Head, Headers, parse_head
 from frumious.protocol.bodies import Collector, decoded, inflater
 
@@ -145,10 +146,11 @@ async def read_head(conn: Connection, deadline: float, url: str) -> Head:
 class Reply:
     """A response on a ``Connection``: the parser's framing, decompression, and the connection's fate."""
 
-    __slots__ = ("_conn", "_deadline", "_framing", "_inflate", "headers", "status", "url")
+    __slots__ = ("_budget", "_conn", "_deadline", "_framing", "_inflate", "headers", "status", "url")
 
-    def __init__(self, conn: Connection, url: str, head: Head, deadline: float) -> None:
+    def __init__(self, conn: Connection, url: str, head: Head, deadline: float, budget: Budget | None = None) -> None:
         self._conn, self.url, self.status, self._deadline = conn, url, head.status, deadline
+        self._budget = budget
         self.headers = Headers(head.fields)
         self._framing = framing = Framing(head, url)
         self._inflate = None if framing.done else inflater(url, self.headers, ProtocolError)
@@ -160,7 +162,7 @@ class Reply:
         if framing.mode == LENGTH and not framing.done:
             # Refused before a byte is buffered: fill() would otherwise wait for all of it.
             collector.declared(framing.left)
-            if self._inflate is None:
+            if self._inflate is None and self._budget is None:
                 # The common case in one wait and one copy.
                 size, conn = framing.left, self._conn
                 if not await conn.fill(size, self._deadline):
@@ -176,7 +178,15 @@ class Reply:
         return decoded(self._pieces(size), self._inflate, size)
 
     async def _pieces(self, size: int) -> AsyncIterator[bytes]:
+        budget = self._budget
+        if budget is None:
+            while piece := await self._raw(size):
+                yield piece
+            return
+        # Wire bytes are what the limit promises the server; the wait is ours, not its slowness.
+        size = min(size, budget.piece)
         while piece := await self._raw(size):
+            self._deadline += await budget.body(len(piece))
             yield piece
 
     async def _raw(self, limit: int) -> bytes:

@@ -29,6 +29,7 @@ import shutil
 from collections.abc import Callable
 
 from frumious.protocol import layout
+from frumious.storage.fsdirs import PackageDirs
 
 FILE_MODE = 0o644
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -62,6 +63,7 @@ class TempDirs:
         self.base = base
         self.default = f"{base}/{layout.TEMP_DIR}"
         self.registry = f"{base}/{layout.TEMP_DIRS}"
+        self.package_dirs = PackageDirs(base)
         self.registered: set[str] = set()
         try:
             with open(self.registry, encoding="utf-8") as handle:
@@ -98,7 +100,10 @@ class TempDirs:
 
     def place(self, tmp: str, path: str) -> None:
         """Rename ``tmp`` over ``path``; on failure ``tmp`` is still there for the caller to remove."""
-        made = False
+        leaf = self.package_dirs.fresh_leaf(path)
+        if leaf is not None:
+            self.package_dirs.make_leaf(leaf)  # a new release file's directory: made first, not after a failure
+        made = leaf is not None
         current = tmp
         try:
             for _attempt in range(3):

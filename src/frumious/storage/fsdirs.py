@@ -1,0 +1,115 @@
+"""A new release file's directory, made before its rename instead of after the rename fails.
+
+A release file lands in ``web/packages/<aa>/<bb>/<hash>/``, named by the file's own digest, so
+that directory is new for almost every file written. Renaming first (and making the directory
+when the rename says ENOENT) cost, per 10,000 files of a fresh full sync, 10,000 failed renames
+and 9,800 failed mkdirs (``os.makedirs`` trying the leaf before its new bucket): measured with
+``strace -f -Z`` on 400 x 5 files, 2,000 and 1,965. Here the leaf is made first, and the buckets
+(``<aa>`` and ``<aa>/<bb>``) are remembered: those that exist, and those this process made,
+inside which nothing exists that it did not make (only the lock holder writes the tree), so a
+new bucket under one is made without trying first; ``web/packages`` and each ``<aa>`` are listed
+(and the few directories above) once when first needed, for the same certainty on a mirror
+that has them already. Leaves are not
+remembered: memory stays bounded by the buckets (at most 65,792), whatever the mirror's size. ``.metadata`` sidecars
+follow their file into the directory it made, so they are renamed straight away, as before.
+"""
+
+from __future__ import annotations
+
+import os
+
+from frumious.protocol import layout
+
+__all__ = ["PackageDirs"]
+
+_SIDECAR = ".metadata"
+
+
+class PackageDirs:
+    """The package directories known to exist under one mirror root, down to the buckets."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.root = f"{base}/{layout.PACKAGES}"
+        self.packages = self.root + "/"
+        self.known: set[str] = {base}  # directories that exist (buckets and their ancestors)
+        # Of those, the ones whose every subdirectory is in ``known``: made by this process (only
+        # the lock holder writes the tree), or listed (``web/packages`` and each ``<aa>``: at most
+        # 256 entries each, so a listing costs less than the failed calls it saves).
+        self.complete: set[str] = set()
+
+    def fresh_leaf(self, path: str) -> str | None:
+        """The directory of ``path`` when it is a release file's own ``<hash>`` directory, else None."""
+        if not path.startswith(self.packages) or path.endswith(_SIDECAR):
+            return None
+        if path.count("/", len(self.packages)) != 3:  # <aa>/<bb>/<hash>/<file>; other shapes rename first
+            return None
+        return os.path.dirname(path)
+
+    def make_leaf(self, leaf: str) -> None:
+        """Make ``leaf`` (existing is fine: a file written again) with any missing bucket above it."""
+        try:
+            self._make(leaf, remember=False)
+        except FileNotFoundError:
+            # A bucket remembered here was removed (a pruned project emptied it): forget them all.
+            self.known, self.complete = {self.base}, set()
+            os.makedirs(leaf, exist_ok=True)
+
+    def _make(self, directory: str, remember: bool) -> None:
+        missing, above = self._missing(directory)
+        while missing and above not in self.complete and self._listable(above):
+            self._list(above)
+            missing, above = self._missing(directory)
+        if not missing:
+            return
+        if above in self.complete:
+            # Every subdirectory of ``above`` is known, so these are certainly missing: no try first.
+            for each in reversed(missing):
+                _mkdir(each)  # a leaf is not remembered, so a file written again finds its directory there
+                if each != directory or remember:
+                    self.known.add(each)
+                    self.complete.add(each)
+            return
+        parent = os.path.dirname(directory)
+        try:
+            made = _mkdir(directory)
+        except FileNotFoundError:
+            self._make(parent, remember=True)
+            made = _mkdir(directory)
+        else:
+            self.known.add(parent)
+        if remember:
+            self.known.add(directory)
+            if made:
+                self.complete.add(directory)
+
+    def _missing(self, directory: str) -> tuple[list[str], str]:
+        """The directories from ``directory`` up that are not known to exist, and the known one above."""
+        missing, above = [], directory
+        while above not in self.known:
+            parent = os.path.dirname(above)
+            if parent == above:
+                raise FileNotFoundError(directory)
+            missing.append(above)
+            above = parent
+        return missing, above
+
+    def _listable(self, directory: str) -> bool:
+        """``web/packages``, each ``<aa>``, and the few directories above them (a handful of entries each)."""
+        return (
+            self.root.startswith(directory + "/") or directory == self.root or os.path.dirname(directory) == self.root
+        )
+
+    def _list(self, directory: str) -> None:
+        with os.scandir(directory) as entries:
+            self.known.update(entry.path for entry in entries if entry.is_dir(follow_symlinks=False))
+        self.complete.add(directory)
+
+
+def _mkdir(directory: str) -> bool:
+    """Whether ``directory`` was made now (False: it was there)."""
+    try:
+        os.mkdir(directory)
+    except FileExistsError:
+        return False
+    return True
