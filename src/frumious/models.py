@@ -1,7 +1,7 @@
 """Frozen value types shared by every layer.
 
-A ``Project`` is what upstream told us about one project (from Warehouse's
-``/pypi/<name>/json``), already validated by ``parse``. Filters return new
+A ``Project`` is what upstream told us about one project (from its PEP 691/503 project page,
+``protocol/simple691``, or Warehouse's ``/pypi/<name>/json``, ``parse``), already validated. Filters return new
 ``Project`` values with fewer releases or files; nothing mutates in place.
 """
 
@@ -63,7 +63,8 @@ class DistFile:
 
     filename: str
     url: str
-    size: int
+    # None when upstream gave no size (a PEP 503 HTML page): the download is then not bounded by it.
+    size: int | None
     digests: Mapping[str, str]
     version: str
     upload_time: str = ""
@@ -78,6 +79,8 @@ class DistFile:
     # A digest mapping, False when upstream said false, True when it said true
     # without a digest, None when it said nothing.
     core_metadata: Mapping[str, str] | bool | None = None
+    # PEP 740: the URL of the file's provenance document, absolute, when upstream gave one.
+    provenance: str | None = None
     # Upstream's file object as it gave it (keys the fields above do not keep, such as
     # comment_text): what release-file filter paths reach and what the saved JSON keeps.
     fields: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -130,6 +133,11 @@ class Project:
     serial: int
     releases: Mapping[str, tuple[DistFile, ...]]
     info: Mapping[str, Any] = field(default_factory=dict)
+    # PEP 792 ``project-status``: "active" (or None: not given), "archived", "quarantined", "deprecated".
+    status: str | None = None
+    status_reason: str | None = None
+    # Where it was read from: "json" (Warehouse's /pypi/<name>/json) or "simple" (a project page).
+    source: str = "json"
     # Upstream's other top-level keys as it gave them (last_serial, urls, vulnerabilities...):
     # what metadata filter paths outside info and releases reach, and what the saved JSON keeps.
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -25,7 +25,7 @@ from frumious.protocol.statefiles import Todo, target_serial
 from frumious.record.db import MirrorRecord
 from frumious.retries import Failure
 from frumious.settings import FilteredProjects, MirrorSettings
-from frumious.upstream import Listing, Upstream
+from frumious.upstream import NO_SERIALS, Listing, Upstream
 
 log = logging.getLogger("frumious.sync")
 
@@ -138,6 +138,9 @@ class Plan:
     outside: tuple[ListingEntry, ...] | None = None
     # Mirrored projects filtered again from their stored upstream copy (``recheck``), canonical names.
     recheck: tuple[str, ...] = ()
+    # The upstream gives no serials: every listed project is asked (conditionally) at the mirror's serial
+    # plus one, a local counter published only when some project changed.
+    counted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,10 @@ async def gather(
     if _metadata_only(mirror.settings) and not await mirror.has_metadata_only():
         etag = None  # the first run that keeps metadata-only pages needs the listing itself, not a 304
     listing = await fetch_listing(upstream, mirror.settings, filters, etag)
+    if listing is None and etag is not None and etag.startswith(NO_SERIALS):
+        # Without serials an unchanged listing says only that the names are the same: ask every page.
+        names = [row.display for row in map(mirror.record.project, mirror.record.names()) if row is not None]
+        listing = Listing([ListingEntry(name, 0) for name in names], None, etag, serials=False)
     return Inputs(
         serial, now, memory, holdings, listing=listing, etag=etag, filters_changed=changed, recheck_all=recheck_all
     )
@@ -234,6 +241,10 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
         return Plan(
             queue, serial, False, listing_etag=inputs.etag, listing_unchanged=True, vanished=vanished, notes=(note,)
         )
+    if not listing.serials:
+        # A local counter stands in for upstream's serials (docs/reliability.md).
+        counted = [ListingEntry(entry.name, serial + 1) for entry in listing.entries]
+        listing = replace(listing, entries=counted, serial=serial + 1)
     warnings: tuple[str, ...] = ()
     if listing.serial is not None and not listing.partial and serial > listing.serial:
         # Nothing upstream looks new until it passes our serial: say so rather than stall quietly.
@@ -262,6 +273,7 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
         invalid=tuple(sorted({canonicalize_name(n) for n in listing.invalid if allows(n)})),
         warnings=warnings,
         outside=None if listing.partial else found.outside,
+        counted=not listing.serials,
     )
 
 
@@ -347,7 +359,7 @@ def safety_valve(found: Plan, holdings: Holdings, settings: MirrorSettings, opti
     )
 
 
-def published_serial(plan: Plan, synced: set[str]) -> int:
+def published_serial(plan: Plan, synced: set[str], changed: bool = True) -> int:
     """The serial a finished run publishes: the newest that every synced project (canonical names) reached.
 
     Failed projects do not hold it back (they are carried by name); a resumed run
@@ -357,4 +369,6 @@ def published_serial(plan: Plan, synced: set[str]) -> int:
     if plan.refused is not None:
         return current
     reached = [entry for entry in plan.queue if canonicalize_name(entry.name) in synced]
+    if plan.counted and not changed:
+        return current  # no serials upstream and no page changed: the counter stays
     return target_serial(max(current, plan.target) if plan.resumed else current, reached, plan.ceiling)

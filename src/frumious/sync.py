@@ -48,7 +48,7 @@ from frumious.runreport import DryRun, Kind, Outcome, SyncReport
 from frumious.settings import MirrorSettings
 from frumious.state import TodoCheckpoint
 from frumious.stats import Progress, stops_with
-from frumious.upstream import Upstream
+from frumious.upstream import Fetched, Upstream
 
 __all__ = ["Policy", "dry_run", "mirror", "sync", "sync_project", "sync_projects"]
 
@@ -144,7 +144,7 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
         report.removed.extend(await mirror.remove_project(name))
         report.removed_projects.append(name)
     pages = metaonly.Done() if report.stopped_early else await metaonly.follow(ctx, plan, policy.options, report)
-    target = published_serial(plan, report.reached)
+    target = published_serial(plan, report.reached, changed=_changed(report))
     # A run killed before its root index resumes an empty todo.
     if plan.queue or pruned or confirmed or plan.resumed or pages.changed:
         await mirror.write_root_index(target)
@@ -221,10 +221,16 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     Refusals (a key another project owns, too many files to remove) come before any write.
     """
     try:
-        offered, entry = await _offered(ctx, entry)
+        offered, entry, page = await _offered(ctx, entry)
     except NotFound:
         log.info("%s no longer exists upstream", entry.name)
         return Outcome(entry.name, Kind.GONE)
+    if offered is None:
+        log.debug("%s: its page is unchanged", entry.name)
+        return Outcome(entry.name, Kind.SYNCED, unchanged=True)
+    if offered.source == "simple" and not offered.files and offered.status != "quarantined":
+        # PyPI lists projects without releases (their JSON is a 404): nothing to mirror, files kept.
+        return await listed_404(ctx, entry)
     if not ctx.filters.allows_metadata(offered):
         log.info("%s excluded by a metadata filter", entry.name)
         return Outcome(entry.name, Kind.SKIPPED)
@@ -238,12 +244,14 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     try:
         if release_files:
             doomed, kept = await plan_files(ctx, offered, project, files)
-        if ctx.settings.json:
+        if ctx.settings.json and offered.source == "json":
             ctx.wrote(await ctx.mirror.save_json(offered))
         with_metadata = await mirror_files(ctx, files) if release_files else None
         await write_pages(ctx, project, entry, with_metadata)
         ctx.record.record(*index_rows(project, files, with_metadata))
         recheck.remember(ctx.mirror, ctx.filters, offered)
+        if page is not None and page.digest is not None:
+            ctx.mirror.pages.put(project.canonical, page.etag, page.digest)
     except BaseException:
         # The project failed before removing anything: its reserved removals go back to the run's limit.
         ctx.guard.files_removing -= len(doomed)
@@ -257,20 +265,30 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     return Outcome(entry.name, Kind.SYNCED, removed=tuple(removed), would_prune=tuple(kept), revisit=revisit)
 
 
-async def _offered(ctx: Context, entry: ListingEntry) -> tuple[Project, ListingEntry]:
+async def _offered(ctx: Context, entry: ListingEntry) -> tuple[Project | None, ListingEntry, Fetched | None]:
     """What upstream offers for the project: the mirror's stored copy when it is filtered again, else fetched.
 
     A stored copy stands for upstream at its serial, which the entry then carries (page versions are named by it).
+    Without upstream serials the page is asked for conditionally: None when it is unchanged (and mirrored).
     """
     if canonicalize_name(entry.name) in ctx.stored:
         kept = await recheck.stored_project(ctx.mirror, entry.name)
         if kept is not None:
-            return kept, ListingEntry(entry.name, kept.serial)
+            return kept, ListingEntry(entry.name, kept.serial), None
         log.info("%s: no stored copy of its upstream metadata; fetching it", entry.name)
-    return await ctx.upstream.project(entry.name, entry.serial), entry
+    canonical = canonicalize_name(entry.name)
+    serials = ctx.upstream.serials
+    known = ctx.mirror.pages.get(canonical) if not serials and ctx.record.project(canonical) else (None, None)
+    fetched = await ctx.upstream.fetch(entry.name, entry.serial, known)
+    return fetched.project, entry, None if serials else fetched
 
 
 # The run's small steps, in the order ``_follow`` takes them.
+
+
+def _changed(report: SyncReport) -> bool:
+    """Whether the run changed what the mirror holds (a counted serial moves only then)."""
+    return bool(report.synced or report.skipped or report.no_releases or report.removed or report.removed_projects)
 
 
 def log_plan(plan: Plan) -> None:

@@ -1,26 +1,28 @@
-"""The HTTP client for the upstream index: listing, project JSON, file bodies.
+"""The HTTP client for the upstream index: listing, project pages (or Warehouse JSON), file bodies.
 
 Every request retries timeouts, connection errors, 5xx and 429 with exponential
-backoff and jitter, honouring ``Retry-After``. Project JSON must carry an
-``X-PyPI-Last-Serial`` at least as new as the listing promised (a stale CDN
-answer is retried, then reported).
+backoff and jitter, honouring ``Retry-After``. A project is read from its PEP 691 page
+(PEP 503 HTML when that is all the index offers), or from Warehouse's ``/pypi/<name>/json``
+when that is wanted (``JsonUse``). Either must carry a serial (``X-PyPI-Last-Serial``, else
+the page's own) at least as new as the listing promised (a stale CDN answer is retried, then
+reported), unless the upstream gives no serials at all: then each page is asked for
+conditionally (its ETag) and compared by digest, and an unchanged one is ``Fetched.unchanged``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import hashlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import TypeVar
 
 from frumious.errors import (
-    BadUpstreamData,
     BodyTooLarge,
+    ConfigError,
     DecompressionBomb,
     FrumiousError,
     NotFound,
@@ -28,15 +30,19 @@ from frumious.errors import (
     StaleMetadata,
     UpstreamError,
 )
+from frumious.http.checked import Checked
 from frumious.http.client import HTTPClient, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
-from frumious.protocol import pagelinks, parse
+from frumious.protocol import pagelinks, parse, simple691
 from frumious.stats import Progress
 
 log = logging.getLogger("frumious.upstream")
 
 JSON_LISTING = "application/vnd.pypi.simple.v1+json"
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# One request for either form: PEP 691 JSON first, PEP 503 HTML (PEP 691's or plain text/html) after it.
+ACCEPT_PAGE = f"{JSON_LISTING}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
+# Marks a listing ETag kept for an upstream without serials: its 304 still means asking every page.
+NO_SERIALS = "no-serials "
 T = TypeVar("T")
 
 
@@ -61,22 +67,38 @@ class Listing:
     invalid: tuple[str, ...] = ()
     # Built from per-project pages (allowlist mode): ``serial`` is theirs, not the root's.
     partial: bool = False
+    # False when upstream gives no serials at all: every entry is at 0 and pages are compared instead.
+    serials: bool = True
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    import time
+class JsonUse(enum.Enum):
+    """When Warehouse's ``/pypi/<name>/json`` is read instead of the project page."""
 
-    return max(0.0, moment.timestamp() - time.time())
+    NO = "no"
+    # ``json = true``: saved as today; an upstream without it is warned about once, then pages are read.
+    WANTED = "wanted"
+    # A filter (or digest) needs fields only it carries: an upstream without it is a config error.
+    REQUIRED = "required"
+
+
+class JsonMissing(ConfigError):
+    """The configuration needs Warehouse JSON and the upstream has none: the whole run stops (exit 2)."""
+
+    stops_run = True
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A project as fetched: ``project`` None when its page is unchanged since the validators sent."""
+
+    project: Project | None
+    # The page's ETag and sha256, kept to ask next time (None for Warehouse JSON).
+    etag: str | None = None
+    digest: str | None = None
+
+    @property
+    def unchanged(self) -> bool:
+        return self.project is None
 
 
 class Upstream:
@@ -96,8 +118,14 @@ class Upstream:
         max_listing_size: int | None = None,
         max_project_size: int | None = None,
         counters: Progress | None = None,
+        json_use: JsonUse = JsonUse.NO,
+        needs_json: str = "",
     ) -> None:
         self.master = master.rstrip("/")
+        self.json_use, self.needs_json = json_use, needs_json
+        # Learned on the way: whether /pypi/ answered once, whether it is missing, whether serials exist.
+        self.json_seen = self.json_missing = False
+        self.serials = True
         self.client = client
         # Where requests and retries are counted (the run's live counters, when the caller passes them).
         self.counters = counters or Progress()
@@ -129,33 +157,42 @@ class Upstream:
                 await asyncio.sleep(min(delay, 300.0))
         raise UpstreamError(f"{what}: {_describe(failure)} after {self.retry.attempts} attempts") from failure
 
-    def get(self, url: str, headers: dict[str, str] | None = None) -> _Checked:
+    def get(self, url: str, headers: dict[str, str] | None = None) -> Checked:
         """``async with upstream.get(url) as response``: retryable statuses raise RetryableStatus, 404 NotFound."""
         self.counters.requests += 1
-        return _Checked(self.client.get(url, headers), url)
+        return Checked(self.client.get(url, headers), url)
 
     async def listing(self, etag: str | None = None) -> Listing | None:
-        """The PEP 691 listing, or None when ``etag`` still matches (304)."""
+        """The listing (PEP 691 JSON, else a PEP 503 HTML root), or None when ``etag`` still matches (304)."""
         url = f"{self.master}/simple/"
-        headers = {"Accept": JSON_LISTING}
+        headers = {"Accept": ACCEPT_PAGE}
         if etag:
-            headers["If-None-Match"] = etag
+            headers["If-None-Match"] = etag.removeprefix(NO_SERIALS)
 
         async def fetch() -> Listing | None:
             async with self.get(url, headers) as response:
                 if response.status == 304:
                     return None
                 body = await _read(response, self.max_listing_size, "max-listing-size")
-                if JSON_LISTING not in response.headers.get("Content-Type", "") and not body.lstrip().startswith(b"{"):
-                    raise BadUpstreamData(f"{url} did not answer with a PEP 691 JSON listing")
+                etag = response.headers.get("ETag")
+                if not simple691.is_json(response.headers.get("Content-Type", ""), body):
+                    return self._no_serials(simple691.read_html_listing(body), etag)
                 header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                 parsed = parse.read_listing(body, header)
+                if parsed.serial is None and not parsed.entries and parsed.invalid:
+                    return self._no_serials(list(parsed.invalid), etag)
                 if parsed.skipped:
                     log.warning("Skipped %d listing entries without a name or serial", parsed.skipped)
                 _warn_invalid(parsed.invalid, parsed.serial)
-                return Listing(parsed.entries, parsed.serial, response.headers.get("ETag"), parsed.invalid)
+                return Listing(parsed.entries, parsed.serial, etag, parsed.invalid)
 
         return await self.with_retries("fetching the project listing", fetch)
+
+    def _no_serials(self, names: list[str], etag: str | None) -> Listing:
+        """An upstream that gives no serial at all (many private indexes): its pages are compared instead."""
+        self.serials = False
+        entries = [ListingEntry(name, 0) for name in names]
+        return Listing(entries, None, NO_SERIALS + etag if etag else None, serials=False)
 
     async def listing_of(self, names: Iterable[str], concurrency: int) -> Listing:
         """A listing of just ``names``, from each project's PEP 691 page (no full listing)."""
@@ -166,11 +203,12 @@ class Upstream:
             url = f"{self.master}/simple/{name}/"
 
             async def fetch() -> ListingEntry | str:
-                async with self.get(url, {"Accept": JSON_LISTING}) as response:
+                async with self.get(url, {"Accept": ACCEPT_PAGE}) as response:
                     serial = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                     if serial is None:
                         body = await _read(response, self.max_project_size, "max-project-size")
-                        serial = pagelinks.read_page(body, json_page=True, strict=False).serial
+                        json_page = simple691.is_json(response.headers.get("Content-Type", ""), body)
+                        serial = pagelinks.read_page(body, json_page=json_page, strict=False).serial
                     return name if serial is None else ListingEntry(name, serial)
 
             async with gate:
@@ -182,6 +220,10 @@ class Upstream:
         found = await asyncio.gather(*(serial_of(name) for name in sorted(names)))
         entries = [entry for entry in found if isinstance(entry, ListingEntry)]
         invalid = tuple(entry for entry in found if isinstance(entry, str))
+        if invalid and not entries:
+            # Not one page gives a serial: an upstream without serials, whose pages are compared instead.
+            self.serials = False
+            return Listing([ListingEntry(name, 0) for name in invalid], None, None, partial=True, serials=False)
         _warn_invalid(invalid, None)
         return Listing(entries, max((e.serial for e in entries), default=None), None, invalid, partial=True)
 
@@ -203,6 +245,82 @@ class Upstream:
 
     async def project(self, name: str, min_serial: int) -> Project:
         """A project's metadata, at least as new as ``min_serial``."""
+        fetched = await self.fetch(name, min_serial)
+        assert fetched.project is not None  # nothing known was sent: never unchanged
+        return fetched.project
+
+    async def fetch(self, name: str, min_serial: int, known: tuple[str | None, str | None] = (None, None)) -> Fetched:
+        """A project at least as new as ``min_serial``: from Warehouse JSON when wanted, else its page.
+
+        ``known`` (the page's ETag and sha256 from last time) makes a page request conditional; an
+        unchanged page is ``Fetched(None)``. Raises NotFound when the project is gone.
+        """
+        if self.json_use is JsonUse.NO or self.json_missing:
+            return await self._page(name, min_serial, known)
+        try:
+            project = await self._warehouse(name, min_serial)
+        except NotFound:
+            if self.json_seen or self.json_missing:
+                raise
+            # The first 404: is the project gone, or has this upstream no /pypi/ at all? Its page says.
+            fetched = await self._page(name, min_serial, (None, None))
+            if fetched.project is None or not fetched.project.files:
+                raise
+            self._json_missing()
+            return fetched
+        self.json_seen = True
+        return Fetched(project)
+
+    def _json_missing(self) -> None:
+        if self.json_use is JsonUse.REQUIRED:
+            raise JsonMissing(
+                f"{self.needs_json} needs Warehouse's JSON API, which the upstream {self.master} does not offer"
+                f" ({self.master}/pypi/<name>/json answers 404): remove it or choose an upstream that has it"
+            )
+        if not self.json_missing:
+            log.warning(
+                "json = true: the upstream %s has no Warehouse JSON API (/pypi/<name>/json answers 404);"
+                " no JSON is saved, projects are read from their pages",
+                self.master,
+            )
+        self.json_missing = True
+
+    async def _page(self, name: str, min_serial: int, known: tuple[str | None, str | None]) -> Fetched:
+        url = f"{self.master}/simple/{canonicalize_name(name)}/"
+        etag, digest = known
+        headers = {"Accept": ACCEPT_PAGE}
+        if etag:
+            headers["If-None-Match"] = etag
+
+        async def fetch() -> tuple[Fetched, int | None]:
+            async with self.get(url, headers) as response:
+                if response.status == 304:
+                    return Fetched(None, etag, digest), None
+                body = await _read(response, self.max_project_size, "max-project-size")
+                sha256 = hashlib.sha256(body).hexdigest()
+                if digest is not None and sha256 == digest:
+                    return Fetched(None, response.headers.get("ETag") or etag, digest), None
+                json_page = simple691.is_json(response.headers.get("Content-Type", ""), body)
+                page = simple691.read_project_page(body, json_page=json_page, expected=name, base_url=response.url)
+                if page.unversioned:
+                    shown = ", ".join(page.unversioned[:5])
+                    log.warning(
+                        "%s: left out %d file(s) whose version cannot be told: %s", name, len(page.unversioned), shown
+                    )
+                header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
+                serial = header if header is not None else page.serial
+                project = page.project if serial is None else replace(page.project, serial=serial)
+                return Fetched(project, response.headers.get("ETag"), sha256), serial
+
+        if not self.serials:
+            # No serials anywhere: any answer is current; the project takes the run's serial.
+            fetched, _ = await self.with_retries(f"fetching {url}", fetch)
+            if fetched.project is not None:
+                fetched = replace(fetched, project=replace(fetched.project, serial=min_serial))
+            return fetched
+        return await self._fresh(name, lambda: self.with_retries(f"fetching {url}", fetch), min_serial)
+
+    async def _warehouse(self, name: str, min_serial: int) -> Project:
         url = f"{self.master}/pypi/{canonicalize_name(name)}/json"
 
         async def fetch() -> tuple[Project, int | None]:
@@ -214,48 +332,20 @@ class Upstream:
                 # document's own last_serial is then the best word on how fresh it is.
                 return project, header if header is not None else project.serial
 
+        fetched = await self._fresh(name, lambda: self.with_retries(f"fetching {name}", fetch), min_serial)
+        return fetched
+
+    async def _fresh(self, name: str, call: Callable[[], Awaitable[tuple[T, int | None]]], min_serial: int) -> T:
+        """``call``'s answer once its serial reaches ``min_serial`` (a stale CDN copy is asked again)."""
         for attempt in range(self.retry.stale_attempts):
-            project, serial = await self.with_retries(f"fetching {name}", fetch)
+            answer, serial = await call()
             if serial is not None and serial >= min_serial:
-                return project
+                return answer
             if attempt + 1 < self.retry.stale_attempts:
                 self.counters.retries += 1
                 await asyncio.sleep(self.retry.delay(attempt + 1))
         got = "no X-PyPI-Last-Serial header" if serial is None else f"serial {serial}"
         raise StaleMetadata(f"{name}: upstream keeps sending stale metadata ({got}, wanted >= {min_serial})")
-
-
-class _Checked:
-    """The client's ``async with`` plus the status checks every caller needs (a class: one per request)."""
-
-    __slots__ = ("_inner", "_url")
-
-    def __init__(self, inner: AbstractAsyncContextManager[Response], url: str) -> None:
-        self._inner, self._url = inner, url
-
-    async def __aenter__(self) -> Response:
-        response = await self._inner.__aenter__()
-        try:
-            _check_status(response, self._url)
-        except BaseException as exc:
-            await self._inner.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        return response
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        return await self._inner.__aexit__(kind, exc, tb)
-
-
-def _check_status(response: Response, url: str) -> None:
-    status = response.status
-    if status in RETRY_STATUS:
-        raise RetryableStatus(status, url, _retry_after(response.headers.get("Retry-After")))
-    if status == 404:
-        raise NotFound(f"{url} answered 404")
-    if status >= 400:
-        raise UpstreamError(f"HTTP {status} from {url}")
 
 
 def _warn_invalid(names: tuple[str, ...], ceiling: int | None) -> None:

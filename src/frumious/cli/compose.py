@@ -34,7 +34,7 @@ from frumious.settings import Settings
 from frumious.stats import Progress
 from frumious.storage import backend_names, open_store
 from frumious.storage.base import Store
-from frumious.upstream import Upstream
+from frumious.upstream import JsonUse, Upstream
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ async def open_mirror(
         opened = await stack.enter_async_context(_record(store, settings, record))
         if counters is not None and settings.mirror.metrics_file:
             stack.callback(_measure, opened, counters)
-        upstream = await stack.enter_async_context(make_upstream(settings, counters))
+        upstream = await stack.enter_async_context(make_upstream(settings, counters, chosen))
         yield Opened(Mirror(store, opened, settings.mirror), upstream, chosen)
 
 
@@ -115,9 +115,17 @@ def _record(store: Store, settings: Settings, mode: RecordMode) -> AbstractAsync
     return rebuild.current_record(store, settings.mirror)
 
 
-def make_upstream(settings: Settings, counters: Progress | None = None) -> Upstream:
-    """The upstream, over the lean HTTP client or aiohttp (proxies, ``.netrc``: ``http.choose``)."""
+def make_upstream(settings: Settings, counters: Progress | None = None, filters: FilterSet | None = None) -> Upstream:
+    """The upstream, over the lean HTTP client or aiohttp (proxies, ``.netrc``: ``http.choose``).
+
+    Projects are read from their pages unless Warehouse's JSON is wanted (``json = true``) or needed
+    (filter keys reading fields only it carries, or ``digest_name = md5``: PyPI's pages give sha256 only).
+    """
     mirror = settings.mirror
+    needs = (filters.json_only() if filters is not None else []) + (
+        [f"digest_name = {mirror.digest_name}"] if mirror.digest_name != "sha256" else []
+    )
+    use = JsonUse.REQUIRED if needs else JsonUse.WANTED if mirror.json else JsonUse.NO
     timeouts = Timeouts(connect=mirror.timeout, read=mirror.timeout, total=mirror.global_timeout)
     client = make_client(proxy=mirror.proxy, timeouts=timeouts, connections=max(10, mirror.workers * 3))
     return Upstream(
@@ -126,6 +134,8 @@ def make_upstream(settings: Settings, counters: Progress | None = None) -> Upstr
         max_listing_size=mirror.max_listing_size,
         max_project_size=mirror.max_project_size,
         counters=counters,
+        json_use=use,
+        needs_json=", ".join(needs),
     )
 
 
