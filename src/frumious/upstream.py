@@ -34,6 +34,7 @@ from frumious.http.checked import Checked
 from frumious.http.client import HTTPClient, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
 from frumious.protocol import pagelinks, parse, simple691
+from frumious.settings import MirrorSettings
 from frumious.stats import Progress
 
 log = logging.getLogger("frumious.upstream")
@@ -79,6 +80,14 @@ class JsonUse(enum.Enum):
     WANTED = "wanted"
     # A filter (or digest) needs fields only it carries: an upstream without it is a config error.
     REQUIRED = "required"
+
+
+def json_use(mirror: MirrorSettings, json_only: list[str]) -> tuple[JsonUse, str]:
+    """When to read Warehouse JSON, and what needs it: filter keys reading fields only it carries, or
+    ``digest_name = md5`` (PyPI's pages give sha256 only); else ``json = true`` wants it."""
+    needs = json_only + ([f"digest_name = {mirror.digest_name}"] if mirror.digest_name != "sha256" else [])
+    use = JsonUse.REQUIRED if needs else JsonUse.WANTED if mirror.json else JsonUse.NO
+    return use, ", ".join(needs)
 
 
 class JsonMissing(ConfigError):

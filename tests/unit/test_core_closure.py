@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from fakepypi import FakeIndex, make_wheel, mem_index
@@ -34,7 +35,10 @@ def projects(bench: Bench) -> set[str]:
 
 
 def json_requests(bench: Bench) -> set[str]:
-    return {url.split("/pypi/")[1].split("/")[0] for url in bench.requests if "/pypi/" in url}
+    # The projects fetched to sync: an allowlist asks each page once for its serial, a synced project
+    # a second time (its page is its source).
+    asked = Counter(url.split("/simple/")[1].strip("/") for url in bench.requests if url.partition("/simple/")[2])
+    return {name for name, times in asked.items() if times > 1}
 
 
 async def test_the_mirror_holds_exactly_the_closure_and_reports_the_blocked_dependency(tmp_path: Path) -> None:

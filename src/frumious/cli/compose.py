@@ -34,7 +34,7 @@ from frumious.settings import Settings
 from frumious.stats import Progress
 from frumious.storage import backend_names, open_store
 from frumious.storage.base import Store
-from frumious.upstream import JsonUse, Upstream
+from frumious.upstream import Upstream, json_use
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +122,7 @@ def make_upstream(settings: Settings, counters: Progress | None = None, filters:
     (filter keys reading fields only it carries, or ``digest_name = md5``: PyPI's pages give sha256 only).
     """
     mirror = settings.mirror
-    needs = (filters.json_only() if filters is not None else []) + (
-        [f"digest_name = {mirror.digest_name}"] if mirror.digest_name != "sha256" else []
-    )
-    use = JsonUse.REQUIRED if needs else JsonUse.WANTED if mirror.json else JsonUse.NO
+    use, needs = json_use(mirror, filters.json_only() if filters is not None else [])
     timeouts = Timeouts(connect=mirror.timeout, read=mirror.timeout, total=mirror.global_timeout)
     client = make_client(proxy=mirror.proxy, timeouts=timeouts, connections=max(10, mirror.workers * 3))
     return Upstream(
@@ -135,7 +132,7 @@ def make_upstream(settings: Settings, counters: Progress | None = None, filters:
         max_project_size=mirror.max_project_size,
         counters=counters,
         json_use=use,
-        needs_json=", ".join(needs),
+        needs_json=needs,
     )
 
 

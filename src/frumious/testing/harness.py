@@ -28,7 +28,7 @@ from frumious.settings import Settings
 from frumious.stats import Progress
 from frumious.testing.memhttp import MemHTTP, MemIndex
 from frumious.testing.memstore import MemoryStore
-from frumious.upstream import Upstream
+from frumious.upstream import Upstream, json_use
 
 
 def config_text(directory: Path, master: str, mirror: Mapping[str, object], sections: str = "") -> str:
@@ -67,7 +67,8 @@ class Bench:
         client = MemHTTP(self.index)
         self.clients.append(client)
         try:
-            async with Upstream(self.settings.mirror.master, client) as upstream:
+            use, needs = json_use(self.settings.mirror, load_filters(self.settings).json_only())
+            async with Upstream(self.settings.mirror.master, client, json_use=use, needs_json=needs) as upstream:
                 yield Mirror(self.store, record, self.settings.mirror), upstream
         finally:
             record.close()

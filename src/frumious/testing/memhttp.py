@@ -73,7 +73,7 @@ class MemIndex:
         project = self.projects.get(canonicalize_name(parts[1])) if len(parts) > 1 else None
         if parts[0] == "simple" and len(parts) == 2 and project is not None:
             page = render.project_json(
-                project, digest_name="sha256", root_uri=self.base, core_metadata=False, has_metadata=lambda f: False
+                project, digest_name="sha256", root_uri=self.base, core_metadata=True, has_metadata=lambda f: True
             )
             return 200, {"content-type": JSON_LISTING, "x-pypi-last-serial": str(project.serial)}, page
         # A project without releases is listed, but its JSON is a 404, as on PyPI.
