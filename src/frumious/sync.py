@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from frumious import claims, metaonly, recheck, retries
 from frumious.closure import Closure
-from frumious.errors import NotFound, ends_run
+from frumious.errors import ConfigError, NotFound, ends_run
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, Project, canonicalize_name
@@ -191,6 +191,9 @@ async def run_queue(
         async with asyncio.TaskGroup() as group:
             for _ in range(ctx.settings.workers):
                 group.create_task(worker())
+    except* ConfigError as found:
+        # A configuration the upstream cannot serve (JsonMissing): one line and exit 2, not a group.
+        raise found.exceptions[0] from None
     finally:
         if todo is not None:  # also when a signal stopped the run: the next one resumes from here
             await todo.flush()

@@ -181,19 +181,20 @@ class Upstream:
         async def fetch() -> Listing | None:
             async with self.get(url, headers) as response:
                 if response.status == 304:
+                    self.serials = not (etag or "").startswith(NO_SERIALS)
                     return None
                 body = await _read(response, self.max_listing_size, "max-listing-size")
-                etag = response.headers.get("ETag")
+                tag = response.headers.get("ETag")
                 if not simple691.is_json(response.headers.get("Content-Type", ""), body):
-                    return self._no_serials(simple691.read_html_listing(body), etag)
+                    return self._no_serials(simple691.read_html_listing(body), tag)
                 header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                 parsed = parse.read_listing(body, header)
                 if parsed.serial is None and not parsed.entries and parsed.invalid:
-                    return self._no_serials(list(parsed.invalid), etag)
+                    return self._no_serials(list(parsed.invalid), tag)
                 if parsed.skipped:
                     log.warning("Skipped %d listing entries without a name or serial", parsed.skipped)
                 _warn_invalid(parsed.invalid, parsed.serial)
-                return Listing(parsed.entries, parsed.serial, etag, parsed.invalid)
+                return Listing(parsed.entries, parsed.serial, tag, parsed.invalid)
 
         return await self.with_retries("fetching the project listing", fetch)
 
