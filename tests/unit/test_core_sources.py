@@ -85,7 +85,8 @@ async def test_no_serials_second_run_is_conditional_requests_only(tmp_path: Path
 
 
 async def test_a_filter_needing_warehouse_json_on_an_upstream_without_it_stops_the_run(tmp_path: Path) -> None:
-    sections = "[plugins]\nenabled =\n    regex_project_metadata\n[regex_project_metadata]\nnot-null:info.license = .*\n"
+    sections = "[plugins]\nenabled =\n    regex_project_metadata\n"
+    sections += "[regex_project_metadata]\nnot-null:info.license = .*\n"
     b = bench(tmp_path, default_index(), sections=sections, json_api=False)
     with pytest.raises(JsonMissing) as caught:
         await b.mirror()
