@@ -35,7 +35,7 @@ from frumious.mirror import Mirror
 from frumious.models import DistFile, Project
 from frumious.project import index_rows, stored_files
 from frumious.protocol import layout, render
-from frumious.record import db
+from frumious.record import attach, db
 from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
 from frumious.storage.filesystem import FilesystemStore
@@ -120,7 +120,7 @@ def generate(root: Path, projects: int, files: int, mirror: MirrorSettings) -> N
     write(root / "web/last-modified", b"20200101T00:00:00\n")
     (root / "web/local-stats/days").mkdir(parents=True, exist_ok=True)
     store = FilesystemStore(str(root))
-    asyncio.run(db.restamp(store, opened))
+    asyncio.run(attach.restamp(store, opened))
     asyncio.run(Mirror(store, opened, mirror).write_root_index(projects))
     opened.close()
 

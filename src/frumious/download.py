@@ -42,11 +42,15 @@ OFFLOAD = 64 * 1024
 BATCH = 1 << 20
 
 
-async def check_stored(store: Store, file: StoredFile, method: CompareMethod, *, fix: bool = True) -> str | None:
+async def check_stored(
+    store: Store, file: StoredFile, method: CompareMethod, *, fix: bool = True, known: StoredFile | None = None
+) -> str | None:
     """What is wrong with the stored copy of ``file``, or None when it is right.
 
     The one check for the sync (is it current?) and ``verify``: ``stat`` trusts size plus
-    upload time and hashes only when they disagree, ``hash`` always compares the digest.
+    upload time and hashes only when they disagree, ``hash`` compares the digest, except that
+    the sync passes the record's row (``known``): a digest the record verified is trusted
+    while the stored file's size and time still match that row (re-hashing is ``verify``'s job).
     With ``fix``, right content whose upload time (or, on object stores, digest) is not on
     record gets it, so the next check is one stat.
     """
@@ -58,6 +62,8 @@ async def check_stored(store: Store, file: StoredFile, method: CompareMethod, *,
     same_time = file.uploaded is not None and info.mtime is not None and abs(info.mtime - file.uploaded) < 1e-3
     if method is CompareMethod.STAT and same_time:
         return None
+    if same_time and _verified(file, known, info.size):
+        return None
     recorded = info.digests.get(file.algorithm)
     actual = recorded or await store.digest(file.key, file.algorithm)
     if actual is None:
@@ -68,6 +74,16 @@ async def check_stored(store: Store, file: StoredFile, method: CompareMethod, *,
     if fix and ((file.uploaded is not None and not same_time) or unrecorded):
         await store.set_meta(file.key, mtime=file.uploaded, digests=_record(file, actual))
     return None
+
+
+def _verified(file: StoredFile, recorded: StoredFile | None, size: int) -> bool:
+    """The record holds this key with the digest wanted, at this size and upload time."""
+    return (
+        recorded is not None
+        and (recorded.key, recorded.algorithm, recorded.size, recorded.uploaded)
+        == (file.key, file.algorithm, size, file.uploaded)
+        and recorded.digest.lower() == file.digest.lower()
+    )
 
 
 def _record(file: StoredFile, actual: str) -> dict[str, str]:

@@ -139,7 +139,7 @@ async def _page(ctx: Context, pages: dict[str, Fallback], entry: ListingEntry) -
     settings = ctx.settings
 
     def upstream_url(dist: DistFile) -> str:
-        return candidate_urls(settings, dist.url)[0]
+        return candidate_urls(settings, dist)[0]
 
     # Release and file filters still apply: the page offers what the mirror would carry.
     await write_pages(ctx, ctx.filters.apply(offered), entry, None, file_url=upstream_url)

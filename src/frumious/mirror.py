@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 from frumious.errors import ObjectMissing, StateError
 from frumious.models import Project, canonicalize_name
-from frumious.protocol import layout, pagelinks, render, statefiles
+from frumious.protocol import layout, pagelinks, render, statefiles, warehouse
 from frumious.protocol.statefiles import Todo
-from frumious.record import db
+from frumious.record import attach
 from frumious.record.db import MirrorRecord
 from frumious.record.offered import OfferedCopies
 from frumious.record.pagestate import PageStates
@@ -92,7 +92,7 @@ class Mirror:
     async def forget_serial(self) -> None:
         """``--force-check``: serial 0, and the record restamped so it is not taken as stale."""
         await self.store.write(layout.STATUS, b"0")
-        await db.restamp(self.store, self.record)
+        await attach.restamp(self.store, self.record)
 
     async def todo(self, *, discard_unusable: bool = True) -> Todo | None:
         """The todo; an unusable one is deleted (``discard_unusable``) and read as none."""
@@ -179,7 +179,7 @@ class Mirror:
         etag = statefiles.render_listing_etag(listing_etag, serial) if listing_etag else None
         await self._write_or_delete(layout.LISTING_ETAG, etag)
         await self.store.write(layout.FILTERS, statefiles.render_filters(fingerprint, kinds or {}))
-        await db.restamp(self.store, self.record)
+        await attach.restamp(self.store, self.record)
 
     async def closure_state(self) -> bytes | None:
         """The dependency closure's state (``closure.py``), None when there is none."""
@@ -190,6 +190,19 @@ class Mirror:
 
     async def save_closure_state(self, data: bytes) -> None:
         await self.store.write(layout.CLOSURE, data)
+
+    async def feed_state(self, key: str) -> bytes | None:
+        """A state file of the change feed (``feedformat``'s keys), None when there is none."""
+        return await self._read_bytes(key)
+
+    async def save_feed_state(self, key: str, data: bytes | None) -> None:
+        await self._write_or_delete(key, data)
+
+    async def _read_bytes(self, key: str) -> bytes | None:
+        try:
+            return await self.store.read(key)
+        except ObjectMissing:
+            return None
 
     async def _read_text(self, key: str) -> str | None:
         try:
@@ -235,8 +248,9 @@ class Mirror:
     # -- writing a project -------------------------------------------------------------------
 
     async def save_json(self, project: Project) -> str:
-        """The project's Warehouse JSON, at both of bandersnatch's places; the key written."""
-        data = render.saved_json(project)
+        """The Warehouse JSON of what the mirror holds of ``project`` (filtered: its files, URLs into the
+        mirror; ``protocol/warehouse``), at both of bandersnatch's places; the key written."""
+        data = warehouse.held_document(project, root_uri=self.layout.root_uri)
         json_key = layout.json_key(project.canonical)
         await self.store.write(json_key, data)
         await self.store.write(layout.pypi_json_key(project.canonical), data)

@@ -79,11 +79,11 @@ class DistFile:
     # A digest mapping, False when upstream said false, True when it said true
     # without a digest, None when it said nothing.
     core_metadata: Mapping[str, str] | bool | None = None
-    # PEP 740: the URL of the file's provenance document, absolute, when upstream gave one.
-    provenance: str | None = None
     # Upstream's file object as it gave it (keys the fields above do not keep, such as
     # comment_text): what release-file filter paths reach and what the saved JSON keeps.
     fields: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # PEP 740: the absolute URL of the file's provenance object (resolved against its page), None when none.
+    provenance: str | None = None
 
     @property
     def document(self) -> Mapping[str, Any]:
@@ -133,14 +133,19 @@ class Project:
     serial: int
     releases: Mapping[str, tuple[DistFile, ...]]
     info: Mapping[str, Any] = field(default_factory=dict)
-    # PEP 792 ``project-status``: "active" (or None: not given), "archived", "quarantined", "deprecated".
-    status: str | None = None
-    status_reason: str | None = None
     # Where it was read from: "json" (Warehouse's /pypi/<name>/json) or "simple" (a project page).
     source: str = "json"
     # Upstream's other top-level keys as it gave them (last_serial, urls, vulnerabilities...):
     # what metadata filter paths outside info and releases reach, and what the saved JSON keeps.
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # What a PEP 691 page carries beyond the files (None/empty from Warehouse JSON): the page's
+    # api-version, PEP 792's status ("active", "archived", "quarantined", "deprecated") and its
+    # reason, PEP 708's tracks and alternate-locations. The mirror's pages pass them through.
+    api_version: str | None = None
+    status: str | None = None
+    status_reason: str | None = None
+    tracks: tuple[str, ...] = ()
+    alternate_locations: tuple[str, ...] = ()
 
     @property
     def canonical(self) -> NormalizedName:

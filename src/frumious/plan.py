@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from frumious import claims, recheck, retries
+from frumious import claims, feedreader, recheck, retries
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, canonicalize_name
@@ -100,6 +100,10 @@ class Inputs:
     filters_changed: bool = False
     # Release, file or metadata filters changed: every mirrored project is filtered again.
     recheck_all: bool = False
+    # The serial the mirror had, also under --force-check (where ``serial`` is 0).
+    floor: int = 0
+    # The upstream's change feed reached back to the serial: what changed since (instead of a listing).
+    feed: feedreader.Changes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,11 @@ class Plan:
     # The upstream gives no serials: every listed project is asked (conditionally) at the mirror's serial
     # plus one, a local counter published only when some project changed.
     counted: bool = False
+    # The mirror's serial before the run, also under --force-check: what a finished run publishes at least,
+    # unless the upstream's own serial is lower (a serial from another master).
+    floor: int = 0
+    # Planned from the upstream's change feed: a finished run reaches the feed's serial (``published_serial``).
+    feed_serial: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,19 +161,33 @@ class Reconciled:
 
 
 async def gather(
-    upstream: Upstream, mirror: Mirror, filters: FilterSet, now: float, options: Options, *, read_only: bool = False
+    upstream: Upstream,
+    mirror: Mirror,
+    filters: FilterSet,
+    now: float,
+    options: Options,
+    *,
+    read_only: bool = False,
+    floor: int | None = None,
 ) -> Inputs:
-    """Read what ``plan`` needs; ``read_only`` (a dry run) leaves even an unusable todo in place."""
-    serial = 0 if options.force_check else await mirror.serial()
+    """Read what ``plan`` needs; ``read_only`` (a dry run) leaves even an unusable todo in place. ``floor``
+    is the mirror's serial when the caller reset it already (``--force-check``)."""
+    floor = await mirror.serial() if floor is None else floor
+    serial = 0 if options.force_check else floor
     memory, holdings = await Memory.load(mirror), RecordHoldings(mirror.record)
     kinds = await mirror.changed_filter_kinds(filters.fingerprint, filters.fingerprints)
     # A resumed run filters again too: the fingerprint is published only when a run finishes.
     recheck_all = bool(kinds & recheck.RECHECK_KINDS) and serial > 0
     todo = await mirror.todo(discard_unusable=not read_only)
     if todo is not None:
-        return Inputs(serial, now, memory, holdings, todo=todo, recheck_all=recheck_all)
+        return Inputs(serial, now, memory, holdings, todo=todo, recheck_all=recheck_all, floor=floor)
     # Only project and metadata filters change which listed projects to fetch: the others keep the 304.
     changed = bool(kinds & {"project", "metadata"})
+    if not _metadata_only(mirror.settings):
+        # Changed project filters (and a first run) need the listing: serial 0 only asks whether there is a feed.
+        feed = await feedreader.changes(upstream, mirror, 0 if changed else serial, read_only=read_only)
+        if feed is not None:
+            return Inputs(serial, now, memory, holdings, feed=feed, recheck_all=recheck_all, floor=floor)
     etag = await mirror.listing_etag(serial) if serial and not changed else None
     if _metadata_only(mirror.settings) and not await mirror.has_metadata_only():
         etag = None  # the first run that keeps metadata-only pages needs the listing itself, not a 304
@@ -174,7 +197,15 @@ async def gather(
         names = [row.display for row in map(mirror.record.project, mirror.record.names()) if row is not None]
         listing = Listing([ListingEntry(name, 0) for name in names], None, etag, serials=False)
     return Inputs(
-        serial, now, memory, holdings, listing=listing, etag=etag, filters_changed=changed, recheck_all=recheck_all
+        serial,
+        now,
+        memory,
+        holdings,
+        listing=listing,
+        etag=etag,
+        filters_changed=changed,
+        recheck_all=recheck_all,
+        floor=floor,
     )
 
 
@@ -203,7 +234,7 @@ def plan(inputs: Inputs, allows: Callable[[str], bool], settings: MirrorSettings
     seen, delay = inputs.memory.vanishing, settings.confirm_removal_after
     confirmable = tuple(n for n in base.vanished if n in seen and inputs.now - seen[n] >= delay)
     found = replace(base, queue=requeued.queue, waiting=requeued.waiting, confirmable=confirmable)
-    found = replace(found, serial=inputs.serial, started=inputs.now, memory=inputs.memory)
+    found = replace(found, serial=inputs.serial, started=inputs.now, memory=inputs.memory, floor=inputs.floor)
     return safety_valve(_with_rechecks(found, inputs, allows), inputs.holdings, settings, options)
 
 
@@ -232,6 +263,8 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
         notes.append(f"Resuming an interrupted run: {len(entries)} project(s) left")
         target = max(serial, todo.target)
         return Plan(queue=entries, target=target, resumed=True, keep_vanishing=True, notes=tuple(notes))
+    if inputs.feed is not None:
+        return _feed_plan(inputs, inputs.feed, allows)
     if listing is None:
         note = f"The upstream listing is unchanged since serial {serial}"
         # Unchanged listing: the projects absent from it before are absent still.
@@ -242,9 +275,11 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
             queue, serial, False, listing_etag=inputs.etag, listing_unchanged=True, vanished=vanished, notes=(note,)
         )
     if not listing.serials:
-        # A local counter stands in for upstream's serials (docs/reliability.md).
-        counted = [ListingEntry(entry.name, serial + 1) for entry in listing.entries]
-        listing = replace(listing, entries=counted, serial=serial + 1)
+        # A local counter stands in for upstream's serials (docs/reliability.md); it counts on from the
+        # mirror's own serial even under --force-check (which only asks every page again).
+        step = max(serial, inputs.floor) + 1
+        counted = [ListingEntry(entry.name, step) for entry in listing.entries]
+        listing = replace(listing, entries=counted, serial=step)
     warnings: tuple[str, ...] = ()
     if listing.serial is not None and not listing.partial and serial > listing.serial:
         # Nothing upstream looks new until it passes our serial: say so rather than stall quietly.
@@ -274,6 +309,16 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
         warnings=warnings,
         outside=None if listing.partial else found.outside,
         counted=not listing.serials,
+    )
+
+
+def _feed_plan(inputs: Inputs, feed: feedreader.Changes, allows: Callable[[str], bool]) -> Plan:
+    found = feedreader.queue(feed, inputs.holdings.holds, inputs.memory.vanishing, allows)
+    note = f"The upstream's change feed: {len(feed.changed)} changed, {len(feed.removed)} removed since serial"
+    note += f" {inputs.serial} ({feed.segments} segment(s)); the listing is not fetched"
+    target = max(inputs.serial, feed.serial)
+    return Plan(
+        found.queue, target, False, vanished=found.vanished, ceiling=feed.serial, feed_serial=target, notes=(note,)
     )
 
 
@@ -368,7 +413,13 @@ def published_serial(plan: Plan, synced: set[str], changed: bool = True) -> int:
     current = plan.serial
     if plan.refused is not None:
         return current
+    if plan.feed_serial is not None:  # the feed named every change up to its serial; failures are carried
+        return max(current, plan.feed_serial)
     reached = [entry for entry in plan.queue if canonicalize_name(entry.name) in synced]
     if plan.counted and not changed:
-        return current  # no serials upstream and no page changed: the counter stays
-    return target_serial(max(current, plan.target) if plan.resumed else current, reached, plan.ceiling)
+        return max(current, plan.floor)  # no serials upstream and no page changed: the counter stays
+    found = target_serial(max(current, plan.target) if plan.resumed else current, reached, plan.ceiling)
+    # --force-check starts from 0; a failed project (carried by name) must not move the serial back,
+    # only an upstream whose own serial is lower may (the warning's advice for a foreign serial).
+    floor = plan.floor if plan.ceiling is None or plan.partial else min(plan.floor, plan.ceiling)
+    return max(found, floor)

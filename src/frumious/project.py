@@ -13,7 +13,7 @@ import contextlib
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from frumious import claims
@@ -106,13 +106,14 @@ def index_rows(
 
 def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[str], would_prune: list[str]) -> set[str]:
     """Files the old page listed that the new one does not and that go: filtered out, or gone upstream."""
-    stale = previous - {layout.package_key(dist.url) for dist in kept.files}
+    stale = previous - {layout.dist_key(dist) for dist in kept.files}
     if not stale:
         return set()
     offered = set()
-    for dist in upstream.files:
+    # A quarantined project's files count as gone upstream, whether or not its page still listed them.
+    for dist in upstream.files if upstream.status != render.QUARANTINED else ():
         with contextlib.suppress(BadUpstreamData):
-            offered.add(layout.package_key(dist.url))
+            offered.add(layout.dist_key(dist))
     filtered, vanished = stale & offered, stale - offered
     if filtered and not ctx.settings.prune_filtered:
         would_prune.extend(sorted(filtered))
@@ -123,6 +124,14 @@ def stale_files(ctx: Context, upstream: Project, kept: Project, previous: set[st
     if ctx.settings.keep_removed:
         vanished = set()
     return filtered | vanished
+
+
+def withheld(project: Project) -> Project:
+    """PEP 792: a quarantined project offers no files, so none is fetched and the mirror's go (within the valves)."""
+    if project.status != render.QUARANTINED or not project.releases:
+        return project
+    log.warning("%s is quarantined upstream: its page lists no files and its mirrored files are removed", project.name)
+    return replace(project, releases={})
 
 
 async def prune_stale_files(ctx: Context, kept: Project, doomed: set[str]) -> list[str]:
@@ -141,8 +150,8 @@ def stored_files(settings: MirrorSettings, project: Project) -> list[FileEntry]:
         digest = dist.digests.get(settings.digest_name)
         if not digest:
             raise BadUpstreamData(f"{dist.filename} has no {settings.digest_name} digest upstream")
-        key = layout.package_key(dist.url)
-        urls = candidate_urls(settings, dist.url)
+        key = layout.dist_key(dist)
+        urls = candidate_urls(settings, dist)
         uploaded = dist.upload_timestamp
         file = StoredFile(
             key, canonical, dist.version, dist.size, settings.digest_name, digest, uploaded, False, urls, dist.digests
@@ -165,17 +174,24 @@ def objects(files: list[FileEntry]) -> list[StoredFile]:
     return [obj for _dist, file, sidecar in files for obj in (file, sidecar) if obj is not None]
 
 
-def candidate_urls(settings: MirrorSettings, url: str) -> tuple[str, ...]:
+def candidate_urls(settings: MirrorSettings, dist: DistFile) -> tuple[str, ...]:
+    """Where to fetch a file: only where upstream's page points (resolved against it), or the download mirror.
+
+    Any host the page names is allowed, as pip allows it (a PyTorch-style index keeps its files on a
+    second host): the user chose the upstream, and every file is checked against the page's digest.
+    """
     if not settings.download_mirror:
-        return (url,)
-    mirrored = layout.download_url(url, settings.download_mirror)
-    return (mirrored,) if settings.download_mirror_no_fallback else (mirrored, url)
+        return (dist.url,)
+    mirrored = layout.download_url(layout.dist_place(dist).href, settings.download_mirror)
+    return (mirrored,) if settings.download_mirror_no_fallback else (mirrored, dist.url)
 
 
 async def mirror_files(ctx: Context, files: list[FileEntry]) -> set[str]:
     """Make every file current; the filenames whose .metadata is mirrored."""
     ctx.progress.files_total += len(files) + sum(1 for _d, _w, sidecar in files if sidecar is not None)
-    results = await asyncio.gather(*(_mirror_one(ctx, d, w, s) for d, w, s in files), return_exceptions=True)
+    # compare-method = hash trusts the digests the record verified (size and time unchanged).
+    known = {f.key: f for f in ctx.record.files(files[0][1].project)} if files else {}
+    results = await asyncio.gather(*(_mirror_one(ctx, d, w, s, known) for d, w, s in files), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         # Every file was attempted; a refused disk or lost lease stops the run, else the first failure fails it.
@@ -183,14 +199,16 @@ async def mirror_files(ctx: Context, files: list[FileEntry]) -> set[str]:
     return {dist.filename for (dist, _w, _s), has_meta in zip(files, results, strict=True) if has_meta is True}
 
 
-async def _mirror_one(ctx: Context, dist: DistFile, wanted: StoredFile, sidecar: StoredFile | None) -> bool:
+async def _mirror_one(
+    ctx: Context, dist: DistFile, wanted: StoredFile, sidecar: StoredFile | None, known: dict[str, StoredFile]
+) -> bool:
     async with ctx.files_gate:
-        await _ensure(ctx, wanted)
+        await _ensure(ctx, wanted, known.get(wanted.key))
         ctx.progress.files_done += 1
         has_metadata = False
         if sidecar is not None:
             try:
-                await _ensure(ctx, sidecar)
+                await _ensure(ctx, sidecar, known.get(sidecar.key))
                 has_metadata = True
                 ctx.progress.files_done += 1
             except NotFound:
@@ -200,8 +218,8 @@ async def _mirror_one(ctx: Context, dist: DistFile, wanted: StoredFile, sidecar:
     return has_metadata
 
 
-async def _ensure(ctx: Context, wanted: StoredFile) -> None:
-    if await check_stored(ctx.store, wanted, ctx.settings.compare_method) is None:
+async def _ensure(ctx: Context, wanted: StoredFile, recorded: StoredFile | None) -> None:
+    if await check_stored(ctx.store, wanted, ctx.settings.compare_method, known=recorded) is None:
         return
     # upstream gives no size for a .metadata sidecar: its body is bounded by max-project-size
     size = await download(ctx.upstream, ctx.store, wanted, ctx.settings.digest_name, ctx.settings.max_project_size)

@@ -8,8 +8,8 @@ Two things change what a mirrored project should hold while upstream's serial st
   in ``.frumious/held`` from run to run.
 
 ``rechecks`` (pure, called by ``plan.plan``) names the projects to filter again. The sync takes
-each one's unfiltered upstream document from the mirror (``web/json`` when ``json = true``,
-else the record's compressed copy, ``record.offered``) and follows the usual steps: stale files
+each one's unfiltered upstream document from the record's compressed copy (``record.offered``;
+``web/json`` holds only what the filters kept) and follows the usual steps: stale files
 pruned or reported, newly allowed files fetched, pages rewritten. A project without a usable
 copy is fetched from upstream instead.
 """
@@ -19,11 +19,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
-from frumious.errors import BadUpstreamData, ObjectMissing
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, Project, canonicalize_name
-from frumious.protocol import layout, parse
 
 __all__ = ["RECHECK_KINDS", "carry_held", "entries", "keeps_copies", "remember", "rechecks", "stored_project"]
 
@@ -79,24 +77,14 @@ async def stored_project(mirror: Mirror, name: str) -> Project | None:
     """The unfiltered upstream document the mirror keeps for ``name`` at its recorded serial, else None."""
     canonical = canonicalize_name(name)
     row = mirror.record.project(canonical)
-    if row is None:
-        return None
-    if not mirror.settings.json:
-        return mirror.offered.get(canonical, row.serial)
-    try:
-        body = await mirror.store.read(layout.json_key(canonical))
-        base = f"{mirror.settings.master.rstrip('/')}/pypi/{canonical}/json"
-        project = parse.parse_project(body, expected=canonical, base_url=base)
-    except (ObjectMissing, BadUpstreamData):
-        return None
-    return project if project.serial == row.serial else None
+    return None if row is None else mirror.offered.get(canonical, row.serial)
 
 
 def keeps_copies(mirror: Mirror, filters: FilterSet) -> bool:
     """Whether a fetched project's document is kept for filtering again: only when something can change
-    its filtering (``json = true`` keeps it in ``web/json`` already)."""
+    its filtering (``web/json``, with ``json = true``, holds the filtered document, not upstream's)."""
     kinds = filters.metadata_filters or filters.release_file_filters or filters.release_filters
-    return bool(kinds) and not mirror.settings.json
+    return bool(kinds)
 
 
 def remember(mirror: Mirror, filters: FilterSet, project: Project) -> None:

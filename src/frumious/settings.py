@@ -97,6 +97,9 @@ class MirrorSettings:
     # What serve answers for a project the mirror does not hold: 404 (omit), a redirect upstream, or
     # (metadata-only) the page the sync wrote for it, linking the upstream's files.
     filtered_projects: FilteredProjects = FilteredProjects.OMIT
+    # Publish the change feed (web/feed/, docs/feed.md) for downstream mirrors, keeping this many days of it.
+    feed: bool = False
+    feed_keep_days: int = 7
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from frumious import claims, metaonly, recheck, retries
+from frumious import claims, feed, metaonly, recheck, retries
 from frumious.closure import Closure
 from frumious.errors import ConfigError, NotFound, ends_run
 from frumious.filters import FilterSet
@@ -40,6 +40,7 @@ from frumious.project import (
     plan_files,
     prune_stale_files,
     stored_files,
+    withheld,
     write_pages,
 )
 from frumious.protocol.statefiles import Todo
@@ -72,11 +73,12 @@ async def mirror(
     """One ``frumious mirror`` run (the lock is held by the caller): read, plan, sync."""
     started = time.time()
     await mirror.bootstrap()
+    before = await mirror.serial()
     if options.force_check:
         await mirror.forget_serial()
     closure = await Closure.open(mirror, filters)
     filters = closure.grown if closure else filters
-    inputs = await gather(upstream, mirror, filters, started, options)
+    inputs = await gather(upstream, mirror, filters, started, options, floor=before)
     planned = plan(inputs, filters.allows_project, mirror.settings, options)
     return await sync(upstream, mirror, planned, Policy(filters, options, closure), progress)
 
@@ -90,7 +92,7 @@ async def sync(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy, p
     report = SyncReport(
         progress=progress,
         serial=plan.serial,
-        serial_before=plan.serial,
+        serial_before=max(plan.serial, plan.floor),
         upstream_serial=upstream_serial(plan),
         started=plan.started,
         listing_unchanged=plan.listing_unchanged,
@@ -159,6 +161,8 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
             filters = policy.filters
             await mirror.publish(target, plan.started, etag, filters.fingerprint, filters.fingerprints)
             report.serial = target
+            if mirror.settings.feed:
+                await feed.after_run(mirror, plan.serial, report)
     await mirror.write_diff_file(ctx.written)
 
 
@@ -239,7 +243,7 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         return Outcome(entry.name, Kind.SKIPPED)
     for finding in ctx.filters.reports(offered):
         log.warning("%s: %s", entry.name, finding)
-    project = ctx.filters.apply(offered)  # releases left without files are dropped there
+    project = withheld(ctx.filters.apply(offered))  # releases left without files are dropped there
     release_files = ctx.settings.release_files
     files = stored_files(ctx.settings, project) if release_files else []
     doomed: set[str] = set()
@@ -248,7 +252,7 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         if release_files:
             doomed, kept = await plan_files(ctx, offered, project, files)
         if ctx.settings.json and offered.source == "json":
-            ctx.wrote(await ctx.mirror.save_json(offered))
+            ctx.wrote(await ctx.mirror.save_json(project))
         with_metadata = await mirror_files(ctx, files) if release_files else None
         await write_pages(ctx, project, entry, with_metadata)
         ctx.record.record(*index_rows(project, files, with_metadata))

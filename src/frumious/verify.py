@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from frumious.download import check_stored, download
 from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMissing, ends_run
 from frumious.mirror import Mirror
-from frumious.models import Project, StoredFile
+from frumious.models import DistFile, Project, StoredFile
 from frumious.project import candidate_urls
-from frumious.protocol import layout, pagelinks
+from frumious.protocol import layout, pagelinks, warehouse
 from frumious.record.db import MirrorRecord
 from frumious.record.rebuild import project_of_filename
 from frumious.stats import Progress, Report, stops_with
@@ -252,26 +252,41 @@ async def refresh_json(run: _Run, name: str) -> Project | None:
         run.report.gone.append(name)
         return None
     if run.tree.settings.json or await run.tree.store.exists(layout.json_key(project.canonical)):
-        await run.tree.save_json(project)
+        await run.tree.save_json(await _held(run, project))
         run.report.json_updated += 1
     return project
+
+
+async def _held(run: _Run, project: Project) -> Project:
+    """``project`` with only the files the mirror holds (its saved JSON lists no others)."""
+    if not run.tree.settings.release_files:
+        return project
+    owned = await run.tree.owned_keys(project.canonical)
+
+    def held(dist: DistFile) -> bool:
+        try:
+            return layout.dist_key(dist) in owned
+        except BadUpstreamData:
+            return False
+
+    return warehouse.held_files(project, held)
 
 
 async def repair(run: _Run, name: str, bad: list[StoredFile], project: Project | None) -> None:
     """Download the bad files again, from the URLs upstream gives for them now."""
     if project is None:
         project = await run.upstream.project(name, 0)
-    urls = {}
-    for dist in project.files:
+    offered: dict[str, DistFile] = {}
+    for upstream_file in project.files:
         with contextlib.suppress(BadUpstreamData):
-            urls[layout.package_key(dist.url)] = dist.url
+            offered[layout.dist_key(upstream_file)] = upstream_file
     failures = []
     for row in bad:
-        url = urls.get(row.dist_key)
-        if url is None:
+        dist = offered.get(row.dist_key)
+        if dist is None:
             failures.append(f"{row.key} is no longer offered upstream")
             continue
-        sources = candidate_urls(run.tree.settings, url)
+        sources = candidate_urls(run.tree.settings, dist)
         if row.metadata:
             sources = tuple(f"{source}.metadata" for source in sources)
         # A .metadata sidecar has no recorded size: its body is bounded like the sync's.

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from frumious.cli import main
+from frumious.record.db import MirrorRecord
 from frumious.storage import ENTRY_POINT_GROUP
 
 
@@ -77,3 +78,18 @@ def first_page(server: subprocess.Popen[Any], port: int, name: str, limit: float
             if time.monotonic() > deadline or server.poll() is not None:
                 raise
             time.sleep(0.2)
+
+
+def record_rows(root: Path) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """(projects as (name, display, serial, parsed), files as StoredFile's first eight fields) in frumious.sqlite."""
+    record = MirrorRecord(str(root / "frumious.sqlite"))
+    try:
+        projects = {(p.name, p.display, p.serial, int(p.parsed)) for p in record.projects()}
+        files = {
+            (f.key, f.project, f.version, f.size, f.algorithm, f.digest, f.uploaded, int(f.metadata))
+            for p in projects
+            for f in record.files(p[0])
+        }
+    finally:
+        record.close()
+    return projects, files

@@ -10,10 +10,15 @@ The differences the comparison allows, all deliberate on frumious' side:
   (``data-core-metadata`` / ``data-dist-info-metadata`` in HTML, ``core-metadata`` in JSON,
   ``false`` for files without); bandersnatch 6.8.0 knows nothing of PEP 658.
 - JSON pages keep the yank reason (``"yanked": "<reason>"``); bandersnatch writes ``true``.
+- HTML links carry ``data-size`` and ``data-upload-time`` (pip and uv read them); bandersnatch's
+  links do not. Each tool continues from the other's pages all the same.
 - The root ``index.v1_json`` ``_last-serial``: frumious writes the serial reached, bandersnatch
   6.8.0 the serial its run started from (0 on a first sync). frumious also gives each project
   its ``_last-serial``, as PyPI's root does, so another mirror can sync from this one.
 - ``web/last-modified`` holds the time of the run.
+- The saved JSON (``web/json``, ``web/pypi``) is what the mirror holds: filtered files only, each
+  ``url`` the mirror's (``/packages/...``, or under ``root_uri``), so a downstream mirror can use
+  it; bandersnatch saves upstream's document as it came.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -156,6 +162,11 @@ def sidecar_digest(web: Path, url: str) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
+def stored_file(web: Path, url: str) -> Path:
+    key = url.split("#", 1)[0]
+    return web / key[key.index("packages/") :]
+
+
 def assert_html_pages_agree(bs_page: Path, fr_page: Path, fr_web: Path) -> None:
     bs_text, fr_text = bs_page.read_text(encoding="utf-8"), fr_page.read_text(encoding="utf-8")
     # Everything but the links is byte-identical (head, title, h1, the SERIAL comment).
@@ -168,6 +179,11 @@ def assert_html_pages_agree(bs_page: Path, fr_page: Path, fr_web: Path) -> None:
         assert core == dist_info, text
         held = sidecar_digest(fr_web, attrs["href"] or "")
         assert core == (f"sha256={held}" if held else None), f"{fr_page}: {text} advertises {core}, holds {held}"
+        # frumious also writes each file's size and upload time (uv and pip read them from HTML).
+        stored = stored_file(fr_web, attrs["href"] or "")
+        assert attrs.pop("data-size", None) == str(stored.stat().st_size), text
+        uploaded = datetime.fromisoformat((attrs.pop("data-upload-time", None) or "").replace("Z", "+00:00"))
+        assert uploaded == datetime.fromtimestamp(stored.stat().st_mtime, UTC), text
         fr_anchors.append((attrs, text))
     assert anchors(bs_text) == fr_anchors
 
@@ -224,8 +240,18 @@ def assert_trees_agree(bs_root: Path, fr_root: Path, pypi: FakePyPI, metadata: b
             assert_html_pages_agree(bs_web / rel, fr_web / rel, fr_web)
         elif rel.startswith("simple/") and rel.count("/") > 1 and name == "index.v1_json":
             assert_json_pages_agree(bs_web / rel, fr_web / rel, fr_web, pypi)
-        else:  # the root HTML pages and the saved project JSON (web/json, web/pypi)
+        elif rel.startswith(("json/", "pypi/")):  # the saved project JSON
+            assert_saved_json_agrees(bs_web / rel, fr_web / rel)
+        else:  # the root HTML pages
             assert (bs_web / rel).read_bytes() == (fr_web / rel).read_bytes(), rel
+
+
+def assert_saved_json_agrees(bs_doc: Path, fr_doc: Path) -> None:
+    """Byte for byte once bandersnatch's file URLs (upstream's) are turned into the mirror's path."""
+    document = json.loads(bs_doc.read_bytes())
+    for entry in [*document.get("urls", []), *(f for files in document["releases"].values() for f in files)]:
+        entry["url"] = urlsplit(entry["url"]).path
+    assert json.dumps(document, indent=4, sort_keys=True).encode("ascii") == fr_doc.read_bytes(), fr_doc
 
 
 # --- the tests ---------------------------------------------------------------------------

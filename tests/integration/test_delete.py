@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 
 import pytest
 
-from .helpers import mirror_dir, read, run, tree
+from .helpers import mirror_dir, read, record_rows, run, tree
 
 
 def owned_by(root, pypi, name: str) -> set[str]:
@@ -35,9 +33,9 @@ def test_delete_removes_exactly_the_project_and_updates_the_root(fake_pypi, make
     assert "foo-bar" not in read(root, "web/simple/index.html")
     projects = [p["name"] for p in json.loads(read(root, "web/simple/index.v1_json"))["projects"]]
     assert projects == ["dep-lib", "yanky"]
-    with closing(sqlite3.connect(root / "frumious.sqlite")) as db:
-        assert db.execute("SELECT count(*) FROM files WHERE project = 'foo-bar'").fetchone() == (0,)
-        assert db.execute("SELECT name FROM projects ORDER BY name").fetchall() == [("dep-lib",), ("yanky",)]
+    projects, files = record_rows(root)
+    assert {p[0] for p in projects} == {"dep-lib", "yanky"}
+    assert not [f for f in files if f[1] == "foo-bar"] and files
 
 
 def test_delete_takes_the_given_spelling_too(fake_pypi, make_config, tmp_path) -> None:

@@ -107,20 +107,24 @@ def test_invalid_project_json_fails_only_that_project(fake_pypi, make_config, tm
     assert "web/simple/foo-bar/index.html" in files
 
 
-def test_file_url_outside_packages_is_refused(fake_pypi, make_config, tmp_path) -> None:
-    filename = fake_pypi.index.project("dep-lib").files()[0].filename
-    fake_pypi.index.patch_file("dep-lib", filename, url="/elsewhere/" + filename)
+def test_file_url_outside_packages_lands_by_its_sha256(fake_pypi, make_config, tmp_path) -> None:
+    file = fake_pypi.index.project("dep-lib").files()[0]
+    fake_pypi.index.patch_file("dep-lib", file.filename, url="/elsewhere/" + file.filename)
     config = make_config(tmp_path, fake_pypi)
-    assert run(config, "mirror") == 1
+    assert run(config, "mirror") == 0
+    sha = file.artifact.sha256
+    assert f"web/packages/{sha[:2]}/{sha[2:4]}/{sha[4:]}/{file.filename}" in tree(mirror_dir(config))
     assert "elsewhere" not in str(tree(mirror_dir(config)))
+    assert "/elsewhere/" + file.filename in fake_pypi.paths("/elsewhere/", "GET")
 
 
-def test_dot_dot_segments_are_refused(fake_pypi, make_config, tmp_path) -> None:
+def test_dot_dot_segments_never_reach_the_tree(fake_pypi, make_config, tmp_path) -> None:
     filename = fake_pypi.index.project("dep-lib").files()[0].filename
     fake_pypi.index.patch_file("dep-lib", filename, url="/packages/../../evil/" + filename)
     config = make_config(tmp_path, fake_pypi)
-    assert run(config, "mirror") == 1
+    run(config, "mirror")  # the file lands by its sha256 if the server answers, else the project fails
     assert not (tmp_path / "evil").exists() and not (mirror_dir(config) / "evil").exists()
+    assert not any("evil" in key for key in tree(mirror_dir(config)))
 
 
 def test_filename_with_a_slash_is_refused(fake_pypi, make_config, tmp_path) -> None:

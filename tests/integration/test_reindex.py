@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
-from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import filelock
 import pytest
@@ -14,16 +11,12 @@ import pytest
 from fakepypi import FakeIndex, default_index, make_sdist, make_wheel
 
 from .bandersnatch_venv import BandersnatchUnavailable, ensure_bandersnatch, run_bandersnatch
-from .helpers import mirror_dir, run, tree
-
-FILE_COLUMNS = "key, project, version, size, algorithm, digest, uploaded, metadata"
+from .helpers import mirror_dir, record_rows, run, tree
 
 
-def rows(root: Path) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
-    with closing(sqlite3.connect(root / "frumious.sqlite")) as db:
-        projects = set(db.execute("SELECT name, display, serial, parsed FROM projects"))
-        files = set(db.execute(f"SELECT {FILE_COLUMNS} FROM files"))
-    return projects, files
+def rows(root: Path) -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
+    """(projects without the sync time, files) as stored in frumious.sqlite."""
+    return record_rows(root)
 
 
 def as_bandersnatch_left_it(root: Path) -> None:

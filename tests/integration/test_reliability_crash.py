@@ -39,6 +39,7 @@ PER_RUN = {
     "frumious.sqlite-wal",
     "frumious.sqlite-shm",
     ".frumious/listing-etag",
+    ".frumious/upstream-feed",  # when the upstream was last asked for a change feed
 }
 
 

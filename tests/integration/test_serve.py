@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from frumious.serve import app as serve_module
+from frumious.serve import files as served_files
 from frumious.serve.workers import serve
 from frumious.storage.filesystem import FilesystemStore
 
@@ -438,11 +438,11 @@ def test_pages_replaced_by_a_sync_are_served_at_once(tmp_path: Path) -> None:
 
 
 async def test_page_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(serve_module, "CACHE_BYTES", 100)
+    monkeypatch.setattr(served_files, "CACHE_BYTES", 100)
     for name in ("a", "b", "c"):
         (tmp_path / "web" / "simple" / name).mkdir(parents=True)
         (tmp_path / "web" / "simple" / name / "index.html").write_bytes(name.encode() * 60)
-    files = serve_module.ServedFiles(FilesystemStore(str(tmp_path)))
+    files = served_files.ServedFiles(FilesystemStore(str(tmp_path)))
     for name in ("a", "b", "c"):
         entry = await files.lookup(f"web/simple/{name}/index.html", page=True)
         assert entry is not None and entry.body == name.encode() * 60

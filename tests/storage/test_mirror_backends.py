@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -236,7 +237,14 @@ def test_a_lost_lease_stops_the_run_before_another_write(
         assert target.raw.names() and b"rival-host:2" in _lock_body(target), "the rival's lease was removed"
         target.raw.put(".lock", objectlock.Lease("x", "done:1", time.time() - 1).encode(), {})  # it finished
     else:
-        time.sleep(3.0)  # our own unrenewed lease runs out; the next run takes it over
+        # Our own unrenewed lease runs out; the next run takes it over. Wait for the expiry the lease
+        # itself names (not a fixed time: under load the last renewal may come late).
+        try:
+            body = _lock_body(target)
+        except Exception:  # no lock object left (S3's NoSuchKey, Swift's 404): nothing to wait for
+            body = b""
+        expires = json.loads(body)["expires"] if body else 0.0
+        time.sleep(max(0.0, expires - time.time()) + 0.5)
     fake_pypi.clear_faults()
     broken.clear()
     assert run(config, "mirror") == 0

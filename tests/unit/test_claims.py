@@ -14,6 +14,8 @@ from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
 
 MIRROR = MirrorSettings(directory="/srv/mirror")
+# Directories in PyPI's layout, so a file's key is its URL's tail.
+X, Y, Z = (f"{c}{c}/{c}{c}/{c * 60}" for c in "abc")
 
 
 @pytest.fixture
@@ -43,20 +45,20 @@ def own(index: MirrorRecord, name: str, key: str, digest: str = "aa", *, metadat
 
 
 def test_a_key_recorded_for_another_project_is_refused(index) -> None:
-    own(index, "first", "web/packages/x/a.whl", "aa")
+    own(index, "first", f"web/packages/{X}/a.whl", "aa")
     for digest, said in (("bb", "different bytes"), ("aa", "the same bytes")):
         with pytest.raises(KeyConflict, match=f"already belongs to first \\({said}\\)"):
-            claim(claims.RunGuard(), index, project("second", dist("/packages/x/a.whl", digest)))
+            claim(claims.RunGuard(), index, project("second", dist(f"/packages/{X}/a.whl", digest)))
     # The owner itself may change its file.
-    claim(claims.RunGuard(), index, project("first", dist("/packages/x/a.whl", "cc")))
+    claim(claims.RunGuard(), index, project("first", dist(f"/packages/{X}/a.whl", "cc")))
 
 
 def test_claims_of_this_run_count_before_the_index_records_them(index) -> None:
     guard = claims.RunGuard()
-    claim(guard, index, project("first", dist("/packages/x/a.whl")))
+    claim(guard, index, project("first", dist(f"/packages/{X}/a.whl")))
     with pytest.raises(KeyConflict, match="first"):
-        claim(guard, index, project("second", dist("/packages/x/a.whl")))
-    assert guard.holders(index, ["web/packages/x/a.whl"])["web/packages/x/a.whl"][0] == "first"
+        claim(guard, index, project("second", dist(f"/packages/{X}/a.whl")))
+    assert guard.holders(index, [f"web/packages/{X}/a.whl"])[f"web/packages/{X}/a.whl"][0] == "first"
     # Once the project is done the index speaks for its keys; the run keeps no claim in memory.
     guard.release("first")
     assert guard.claims == {} and guard.claimed_by == {}
@@ -64,24 +66,24 @@ def test_claims_of_this_run_count_before_the_index_records_them(index) -> None:
 
 def test_sidecar_keys_cannot_be_shadowed(index) -> None:
     guard = claims.RunGuard()
-    claim(guard, index, project("first", dist("/packages/x/a.whl", metadata="mm")))
+    claim(guard, index, project("first", dist(f"/packages/{X}/a.whl", metadata="mm")))
     with pytest.raises(KeyConflict):
-        claim(guard, index, project("second", dist("/packages/x/a.whl.metadata")))
+        claim(guard, index, project("second", dist(f"/packages/{X}/a.whl.metadata")))
     # Without an advertised sidecar the name is still reserved for one.
-    own(index, "third", "web/packages/y/b.whl")
+    own(index, "third", f"web/packages/{Y}/b.whl")
     with pytest.raises(KeyConflict, match=r"shadow the \.metadata of third"):
-        claim(claims.RunGuard(), index, project("fourth", dist("/packages/y/b.whl.metadata")))
+        claim(claims.RunGuard(), index, project("fourth", dist(f"/packages/{Y}/b.whl.metadata")))
     # The other way round: a sidecar key that is already someone's release file.
-    own(index, "fifth", "web/packages/z/c.whl.metadata")
+    own(index, "fifth", f"web/packages/{Z}/c.whl.metadata")
     with pytest.raises(KeyConflict, match="fifth"):
-        claim(claims.RunGuard(), index, project("sixth", dist("/packages/z/c.whl", metadata="m")))
+        claim(claims.RunGuard(), index, project("sixth", dist(f"/packages/{Z}/c.whl", metadata="m")))
 
 
 def test_one_project_cannot_collide_with_itself(index) -> None:
-    twice = project("p", dist("/packages/x/a.whl", "aa"), dist("/packages/x/a.whl", "bb"))
+    twice = project("p", dist(f"/packages/{X}/a.whl", "aa"), dist(f"/packages/{X}/a.whl", "bb"))
     with pytest.raises(KeyConflict, match="twice"):
         claim(claims.RunGuard(), index, twice)
-    shadow = project("p", dist("/packages/x/a.whl", metadata="mm"), dist("/packages/x/a.whl.metadata"))
+    shadow = project("p", dist(f"/packages/{X}/a.whl", metadata="mm"), dist(f"/packages/{X}/a.whl.metadata"))
     with pytest.raises(KeyConflict, match=r"both a file and a \.metadata sidecar"):
         claim(claims.RunGuard(), index, shadow)
 

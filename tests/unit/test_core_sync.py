@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fakepypi import Artifact, FakeIndex, default_index, mem_index, packages_path
+from frumious.plan import Options
 from frumious.testing.harness import Bench
 
 pytestmark = pytest.mark.usefixtures("no_sockets")
@@ -85,6 +86,25 @@ async def test_a_failing_project_is_carried_by_name_and_retried_next_run(tmp_pat
     assert report.ok and FAILED not in bench.stored()
     assert bench.read("web" + wheel.path) == wheel.artifact.content
     assert f"{bench.index.base}/simple/yanky/" in bench.requests
+
+
+async def test_force_check_with_the_newest_project_failing_keeps_the_serial(tmp_path: Path) -> None:
+    fake = default_index()
+    bench = bench_for(tmp_path, fake)
+    assert (await bench.mirror()).serial == fake.serial
+    newest = max(fake.projects(), key=lambda p: p.last_serial)
+    for f in newest.files():
+        bench.index.bodies[f.path] = b"not the file the digest names"
+    for f in newest.files():  # the stored copies are re-checked under --force-check: make them bad too
+        bench.store.volume.objects.pop("web" + f.path, None)
+
+    report = await bench.mirror(Options(force_check=True))
+
+    # The failure is carried by name; the serial stays where the last clean run put it, not at the
+    # newest of the projects that did sync (--force-check starts from 0).
+    assert not report.ok and newest.canonical in bench.read(FAILED).decode()
+    assert report.serial == fake.serial
+    assert bench.read("status") == str(fake.serial).encode()
 
 
 async def test_a_vanished_project_is_removed_only_on_the_second_run(tmp_path: Path) -> None:

@@ -57,8 +57,9 @@ def test_page_keys() -> None:
         ("https://h/packages/aa/" + "x" * 255, "web/packages/aa/" + "x" * 255),
     ],
 )
-def test_package_key_accepts(url: str, key: str) -> None:
-    assert layout.package_key(url) == key
+def test_path_key_accepts(url: str, key: str) -> None:
+    # The mirror's own page links: the key is where the link points, whatever the rule that placed it.
+    assert layout.path_key(url) == key
 
 
 @pytest.mark.parametrize(
@@ -87,16 +88,67 @@ def test_package_key_accepts(url: str, key: str) -> None:
         ("https://h/packages/x.tar.gz/" + "%2e%2e", "'..'"),
     ],
 )
-def test_package_key_rejects(url: str, reason: str) -> None:
+def test_path_key_rejects(url: str, reason: str) -> None:
     with pytest.raises(BadUpstreamData) as info:
-        layout.package_key(url)
+        layout.path_key(url)
     message = str(info.value)
     assert url in message or repr(url) in message
     assert reason in message
 
 
-def test_package_key_allows_a_file_directly_under_packages() -> None:
-    assert layout.package_key("https://h/packages/x.whl") == "web/packages/x.whl"
+def test_path_key_allows_a_file_directly_under_packages() -> None:
+    assert layout.path_key("https://h/packages/x.whl") == "web/packages/x.whl"
+
+
+SHA = "0123456789abcdef" * 4
+BY_SHA = f"01/23/{SHA[4:]}"
+TAIL = f"ab/cd/{'e' * 60}"
+
+
+@pytest.mark.parametrize(
+    ("url", "key", "href"),
+    [
+        # PyPI's tail is kept as it is, whatever comes before it (bandersnatch's key, so continuing downloads nothing).
+        (f"https://files.pythonhosted.org/packages/{TAIL}/a-1.whl", f"web/packages/{TAIL}/a-1.whl", None),
+        (f"https://mirror.example/pypi/packages/{TAIL}/a%2B1.whl", f"web/packages/{TAIL}/a+1.whl", f"{TAIL}/a%2B1.whl"),
+        # A relative link resolved against a mirror upstream's page (/simple/a/ + ../../packages/...).
+        (f"https://up.example/simple/packages/{TAIL}/a-1.whl", f"web/packages/{TAIL}/a-1.whl", None),
+        # Query and fragment never reach the key.
+        (f"https://h/x/{TAIL}/a-1.whl?token=s3cret#sha256=00", f"web/packages/{TAIL}/a-1.whl", None),
+        # Anything else lands by content: the sha256 in the same shape, the filename the page gives.
+        ("https://up.example/packages/a-1.whl", f"web/packages/{BY_SHA}/a-1.whl", None),
+        ("https://up.example/packages/packages/a-1.whl", f"web/packages/{BY_SHA}/a-1.whl", None),
+        ("https://download.pytorch.org/whl/cpu/a-1%2Bcpu.whl", f"web/packages/{BY_SHA}/a-1+cpu.whl", None),
+        ("https://files.example:8443/get?id=7&name=a-1.whl", f"web/packages/{BY_SHA}/a-1.whl", None),
+        (f"https://h/packages/AB/CD/{'E' * 60}/a-1.whl", f"web/packages/{BY_SHA}/a-1.whl", None),
+    ],
+)
+def test_package_key_keeps_pypis_tail_else_places_by_sha256(url: str, key: str, href: str | None) -> None:
+    filename = key.rsplit("/", 1)[1]
+    place = layout.file_place(url, SHA.upper(), filename)
+    assert place.key == key
+    assert place.href == "/packages/" + (href or key.removeprefix("web/packages/").replace("+", "%2B"))
+    # The mirror's own page links back to the same key.
+    assert layout.path_key("http://mirror.invalid" + place.href) == key
+
+
+def test_a_file_off_pypis_layout_without_a_sha256_is_refused() -> None:
+    with pytest.raises(BadUpstreamData, match="no sha256 digest to place it by"):
+        layout.package_key("https://up.example/packages/a-1.whl", "", "a-1.whl")
+    with pytest.raises(BadUpstreamData, match="no sha256"):
+        layout.package_key("https://up.example/packages/a-1.whl", "0b" * 16, "a-1.whl")  # an md5 is no sha256
+
+
+@pytest.mark.parametrize("filename", ["../x.whl", "..", "a/b.whl", ".frumious-1.whl"])
+def test_a_file_placed_by_sha256_needs_a_safe_filename(filename: str) -> None:
+    with pytest.raises(BadUpstreamData, match="refusing"):
+        layout.package_key("https://up.example/a.whl", SHA, filename)
+
+
+@pytest.mark.parametrize("last", ["%2e%2e", "a%2Fb.whl", "a%00.whl", "%FF.whl"])
+def test_pypis_tail_file_segment_is_checked(last: str) -> None:
+    with pytest.raises(BadUpstreamData, match="refusing file URL"):
+        layout.package_key(f"https://h/packages/{TAIL}/{last}", SHA, "a.whl")
 
 
 @pytest.mark.parametrize("name", ["x-1.0.tar.gz", "x..y.whl", "naïve-1.0.zip", "a" * 255])
@@ -161,12 +213,14 @@ def test_versions_to_prune_accepts_whole_keys() -> None:
 
 @pytest.mark.parametrize("mirror", ["https://dl.example", "https://dl.example/", "https://dl.example//"])
 def test_download_url_joins_without_double_slash(mirror: str) -> None:
-    url = f"https://files.pythonhosted.org/packages/{BLAKE}/x-1.0.tar.gz?x=1"
-    assert layout.download_url(url, mirror) == f"https://dl.example/packages/{BLAKE}/x-1.0.tar.gz"
+    href = layout.file_place(f"https://files.pythonhosted.org/packages/{TAIL}/x-1.0.tar.gz?x=1").href
+    assert layout.download_url(href, mirror) == f"https://dl.example/packages/{TAIL}/x-1.0.tar.gz"
 
 
 def test_download_url_keeps_a_mirror_path_prefix() -> None:
-    assert layout.download_url("https://h/packages/aa/x.whl", "https://dl/pypi/") == "https://dl/pypi/packages/aa/x.whl"
+    # A download mirror is in this tree's layout: a file off PyPI's is fetched at its key there.
+    href = layout.file_place("https://h/whl/x.whl", "ab" * 32, "x.whl").href
+    assert layout.download_url(href, "https://dl/pypi/") == f"https://dl/pypi/packages/ab/ab/{'ab' * 30}/x.whl"
 
 
 def test_page_key_is_the_one_builder_of_page_keys() -> None:

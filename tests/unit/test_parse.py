@@ -6,7 +6,7 @@ import pytest
 
 from frumious.errors import BadUpstreamData
 from frumious.models import ListingEntry
-from frumious.protocol import parse
+from frumious.protocol import layout, parse
 
 # --------------------------------------------------------------------------- listing
 
@@ -283,9 +283,9 @@ FILE = ("releases", "1.0", 0)
         (corrupt((*FILE, "filename"), ".."), "'..'"),
         (corrupt((*FILE, "filename"), "a\\b.tar.gz"), "slash"),
         (corrupt((*FILE, "filename"), "a\x00.tar.gz"), "NUL"),
-        (corrupt((*FILE, "url"), "https://evil.example/etc/passwd"), "does not start with /packages/"),
-        (corrupt((*FILE, "url"), "https://h/packages/../../etc/passwd"), "'..'"),
-        (corrupt((*FILE, "url"), "https://h/packages/a%2F..%2F..%2Fx"), "slash"),
+        # A URL with PyPI's tail keeps it, so its file name segment is checked; any other lands by sha256.
+        (corrupt((*FILE, "url"), f"https://h/packages/aa/bb/{'c' * 60}/%2e%2e"), "'..'"),
+        (corrupt((*FILE, "url"), f"https://h/packages/aa/bb/{'c' * 60}/a%2F..%2Fx"), "slash"),
         (corrupt((*FILE, "url"), "file:///packages/aa/x.tar.gz"), "is not http(s)"),
         (corrupt((*FILE, "url"), "/packages/aa/x.tar.gz"), "is not http(s)"),
         (corrupt((*FILE, "size"), -1), "'size' must be a non-negative integer, got -1"),
@@ -353,3 +353,14 @@ def test_a_19_digit_serial_beyond_2_63_is_invalid_on_the_fast_path(meta: dict[st
     listing = parse.read_listing(body)
     assert listing.entries == [ListingEntry("good", 3)]
     assert listing.invalid == ("poisoned",)
+
+
+def test_a_file_off_pypis_layout_lands_by_its_sha256_or_is_refused_without_one() -> None:
+    data = copy.deepcopy(document())
+    data["releases"]["1.0"][0]["url"] = "https://evil.example/etc/passwd?x=1"
+    project = parse.parse_project(body_of(data))
+    sdist = project.releases["1.0"][0]
+    assert layout.dist_key(sdist) == f"web/packages/{SHA[:2]}/{SHA[2:4]}/{SHA[4:]}/{sdist.filename}"
+    del data["releases"]["1.0"][0]["digests"]["sha256"]
+    with pytest.raises(BadUpstreamData, match="no sha256 digest to place it by"):
+        parse.parse_project(body_of(data))

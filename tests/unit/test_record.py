@@ -87,7 +87,7 @@ def test_another_schema_is_dropped_for_a_rebuild(tmp_path) -> None:
         raw.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
         raw.execute("INSERT INTO meta VALUES ('built', '1')")
     reopened = MirrorRecord(str(path))
-    assert not reopened.built and reopened.get_meta("schema") == "1"
+    assert not reopened.built and reopened.get_meta("schema") == "2"
 
 
 def test_a_file_that_is_not_sqlite_is_a_state_error(tmp_path) -> None:
@@ -120,14 +120,13 @@ def test_pages_read_back_into_the_rows_sync_records(fmt) -> None:
         assert page.title == "Foo"
     assert page.serial == 7
     rows = rebuild.file_rows("foo", page, None)
-    key = "web/packages/ab/cd/ef/foo-1.0-py3-none-any.whl"
+    # Off PyPI's layout, the file lands by its sha256; the page links there and reads back the same key.
+    key = f"web/packages/aa/aa/{'aa' * 30}/foo-1.0-py3-none-any.whl"
     uploaded = project().files[0].upload_timestamp
-    size = 10 if fmt == "json" else None
+    # frumious' HTML pages carry data-size and data-upload-time too, so both read back the same rows.
     assert rows == [
-        StoredFile(key, "foo", "1.0", size, "sha256", "aa" * 32, uploaded if fmt == "json" else None),
-        StoredFile(
-            key + ".metadata", "foo", "1.0", None, "sha256", "bb" * 32, uploaded if fmt == "json" else None, True
-        ),
+        StoredFile(key, "foo", "1.0", 10, "sha256", "aa" * 32, uploaded),
+        StoredFile(key + ".metadata", "foo", "1.0", None, "sha256", "bb" * 32, uploaded, True),
     ]
 
 
@@ -172,3 +171,69 @@ def test_watermark_advances_over_a_contiguous_prefix(db, monkeypatch) -> None:
     dry = Watermark(db, ["e"], enabled=False)
     dry.finished("e")
     assert db.get_meta("verify-after") == "d"
+
+
+def test_a_schema_1_record_is_converted_in_place(tmp_path) -> None:
+    path = tmp_path / "i.sqlite"
+    key = "web/packages/ab/cd/" + "e" * 60 + "/foo_bar-1.0-py3-none-any.whl"
+    old = [
+        (key, "foo-bar", "1.0", 3, "sha256", "aa" * 32, 1.5, 0),
+        (key + ".metadata", "foo-bar", "1.0", None, "sha256", "bb" * 32, 1.5, 1),
+        ("web/packages/source/f/foo-bar/Foo-Bar-1.0.tar.gz", "foo-bar", "1.0rc", 5, "md5", "ABC", None, 0),
+    ]
+    with closing(sqlite3.connect(path)) as raw, raw:
+        raw.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+            "CREATE TABLE projects (name TEXT PRIMARY KEY, display TEXT NOT NULL, serial INTEGER NOT NULL,"
+            " synced REAL, parsed INTEGER NOT NULL DEFAULT 1) WITHOUT ROWID;"
+            "CREATE TABLE files (key TEXT PRIMARY KEY, project TEXT NOT NULL, version TEXT, size INTEGER,"
+            " algorithm TEXT NOT NULL, digest TEXT NOT NULL, uploaded REAL, metadata INTEGER NOT NULL DEFAULT 0);"
+            "INSERT INTO meta VALUES ('schema', '1'), ('built', '1'), ('open', '0');"
+            "INSERT INTO projects VALUES ('foo-bar', 'Foo.Bar', 7, 2.0, 1);"
+        )
+        raw.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)", old)
+    record = MirrorRecord(str(path))
+    assert record.built and not record.was_unclean and record.get_meta("schema") == "2"
+    assert record.project("foo-bar") == ProjectRow("foo-bar", "Foo.Bar", 7, 2.0)
+    assert {(f.key, f.project, f.version, f.size, f.algorithm, f.digest, f.uploaded, f.metadata) for f in
+            record.files("foo-bar")} == {(*row[:7], bool(row[7])) for row in old}  # fmt: skip
+    assert record.holders([key + ".metadata"]) == {key + ".metadata": ("foo-bar", "bb" * 32)}
+
+
+def test_rows_are_packed_and_read_back_exactly(db) -> None:
+    pypi = "web/packages/ab/cd/" + "0f" * 30
+    files = [
+        file_row(f"{pypi}/foo-1.0.tar.gz", digest="cd" * 32),
+        file_row(f"{pypi}/foo-1.0.tar.gz.metadata", size=None, metadata=True, digest="ef" * 32, algorithm="md5"),
+        file_row(f"{pypi}/Foo-2.0-py3-none-any.whl", version=None, digest="ABCD"),
+        file_row(f"{pypi}/Foo-2.0-py3-none-any.whl.metadata", size=None, metadata=True, uploaded=9.0),
+        file_row("web/packages/x/ünï/foo-bar-3.zip", version="3", algorithm="blake2b_256", uploaded=None),
+    ]
+    db.record(ProjectRow("foo", "Foo", 1), files)
+    assert db.files("foo") == sorted(files, key=lambda f: f.key)
+    assert db.owned_keys() == {f.key for f in files}
+    assert db.count_files() == 5 and db.count_release_files() == 3  # a sidecar of another time is a row of its own
+    assert db.file_keys("foo") == {files[0].key, files[2].key, files[4].key}
+
+
+def test_recording_a_key_takes_it_from_its_old_owner(db) -> None:
+    db.record(ProjectRow("foo", "foo", 1), [file_row("web/packages/a/k"), file_row("web/packages/a/j")])
+    db.record(ProjectRow("bar", "bar", 1), [file_row("web/packages/a/k", "bar")])
+    assert db.owner("web/packages/a/k") == "bar" and db.file_keys("foo") == {"web/packages/a/j"}
+
+
+def test_records_are_committed_in_batches_and_a_failed_one_leaves_the_batch(db, monkeypatch) -> None:
+    from frumious.record import db as dbmodule
+
+    monkeypatch.setattr(dbmodule, "BATCH_SECONDS", 1e9)
+    monkeypatch.setattr(dbmodule, "BATCH_PROJECTS", 3)
+    commits: list[str] = []
+    db.db.set_trace_callback(lambda sql: commits.append(sql) if sql.startswith("COMMIT") else None)
+    for n in range(7):
+        db.record(ProjectRow(f"p{n}", f"p{n}", 1), [file_row(f"web/packages/{n}", f"p{n}")])
+    assert len(commits) == 2 and db.db.in_transaction
+    with pytest.raises(sqlite3.ProgrammingError):
+        db.record(ProjectRow("bad", "bad", 1), [file_row("k", "bad", size=object())])  # not storable
+    assert db.db.in_transaction and db.count() == 7 and db.project("bad") is None
+    db.close()
+    assert len(commits) == 3

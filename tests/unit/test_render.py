@@ -13,10 +13,13 @@ T = "2020-01-02T03:04:05.123456Z"
 A1, B2, C3, D4, E5, F6 = ("a1" * 32, "b2" * 32, "c3" * 32, "d4" * 32, "e5" * 32, "f6" * 32)
 MD5_B, MD5_C = "0b" * 16, "0c" * 16
 FILES = "https://files.example/packages"
+C60, D60, E60 = "c" * 60, "d" * 60, "e" * 60
+# UNFETCHED is off PyPI's layout: it lands by its sha256.
+OFF = f"{E5[:2]}/{E5[2:4]}/{E5[4:]}"
 
 SDIST = DistFile(
     filename="foo_bar-1.0.tar.gz",
-    url=f"{FILES}/aa/bb/cc/foo_bar-1.0.tar.gz",
+    url=f"{FILES}/aa/bb/{C60}/foo_bar-1.0.tar.gz",
     size=100,
     digests={"md5": "0a" * 16, "sha256": A1},
     version="1.0",
@@ -26,7 +29,7 @@ SDIST = DistFile(
 )
 WHEEL = DistFile(
     filename="foo_bar-1.0-py3-none-any.whl",
-    url=f"{FILES}/aa/bb/dd/foo_bar-1.0-py3-none-any.whl",
+    url=f"{FILES}/aa/bb/{D60}/foo_bar-1.0-py3-none-any.whl",
     size=200,
     digests={"md5": MD5_B, "sha256": B2},
     version="1.0",
@@ -40,7 +43,7 @@ WHEEL = DistFile(
 # key, yanked without a reason, no upload time.
 ODD = DistFile(
     filename="foo&bar<2>.tar.gz",
-    url=f"{FILES}/ee/foo&bar%3C2%3E.tar.gz",
+    url=f"{FILES}/ee/ee/{E60}/foo&bar%3C2%3E.tar.gz",
     size=300,
     digests={"md5": "0d" * 16, "sha256": D4},
     version="2.0",
@@ -50,7 +53,7 @@ ODD = DistFile(
 # Upstream has core metadata for it, but we do not hold the .metadata file.
 UNFETCHED = DistFile(
     filename="foo_bar-2.0-py3-none-any.whl",
-    url=f"{FILES}/ff/foo_bar-2.0-py3-none-any.whl",
+    url="https://other.example/whl/foo_bar-2.0-py3-none-any.whl?token=x",
     size=400,
     digests={"md5": "0e" * 16, "sha256": E5},
     version="2.0",
@@ -111,14 +114,18 @@ def test_project_html_bytes() -> None:
         "  </head>\n"
         "  <body>\n"
         "    <h1>Links for Foo.Bar</h1>\n"
-        f'    <a href="../../packages/ee/foo&amp;bar%3C2%3E.tar.gz#sha256={D4}" data-yanked="">'
+        f'    <a href="../../packages/ee/ee/{E60}/foo&amp;bar%3C2%3E.tar.gz#sha256={D4}" data-yanked=""'
+        ' data-size="300">'
         "foo&amp;bar&lt;2&gt;.tar.gz</a><br/>\n"
-        f'    <a href="../../packages/aa/bb/dd/foo_bar-1.0-py3-none-any.whl#sha256={B2}"'
+        f'    <a href="../../packages/aa/bb/{D60}/foo_bar-1.0-py3-none-any.whl#sha256={B2}"'
         ' data-requires-python="&gt;=3.8,&lt;4"'
         f' data-core-metadata="sha256={C3}" data-dist-info-metadata="sha256={C3}"'
-        ' data-yanked="broken &lt;b&gt; &amp; &#x27;quoted&#x27;">foo_bar-1.0-py3-none-any.whl</a><br/>\n'
-        f'    <a href="../../packages/aa/bb/cc/foo_bar-1.0.tar.gz#sha256={A1}">foo_bar-1.0.tar.gz</a><br/>\n'
-        f'    <a href="../../packages/ff/foo_bar-2.0-py3-none-any.whl#sha256={E5}" data-requires-python="">'
+        ' data-yanked="broken &lt;b&gt; &amp; &#x27;quoted&#x27;"'
+        f' data-size="200" data-upload-time="{T}">foo_bar-1.0-py3-none-any.whl</a><br/>\n'
+        f'    <a href="../../packages/aa/bb/{C60}/foo_bar-1.0.tar.gz#sha256={A1}" data-size="100"'
+        f' data-upload-time="{T}">foo_bar-1.0.tar.gz</a><br/>\n'
+        f'    <a href="../../packages/{OFF}/foo_bar-2.0-py3-none-any.whl#sha256={E5}" data-requires-python=""'
+        f' data-size="400" data-upload-time="{T}">'
         "foo_bar-2.0-py3-none-any.whl</a><br/>\n"
         "  </body>\n"
         "</html>\n"
@@ -132,16 +139,16 @@ def test_project_json_bytes() -> None:
     expected = (
         '{"files": ['
         f'{{"filename": "foo&bar<2>.tar.gz", "hashes": {{"sha256": "{D4}"}}, "requires-python": "", "size": 300, '
-        '"upload-time": "", "url": "../../packages/ee/foo&bar%3C2%3E.tar.gz", "yanked": true}, '
+        f'"url": "../../packages/ee/ee/{E60}/foo&bar%3C2%3E.tar.gz", "yanked": true}}, '
         f'{{"filename": "foo_bar-1.0-py3-none-any.whl", "hashes": {{"sha256": "{B2}"}}, '
         f'"requires-python": ">=3.8,<4", "size": 200, "upload-time": "{T}", '
-        '"url": "../../packages/aa/bb/dd/foo_bar-1.0-py3-none-any.whl", '
+        f'"url": "../../packages/aa/bb/{D60}/foo_bar-1.0-py3-none-any.whl", '
         f'"yanked": "broken <b> & \'quoted\'", "core-metadata": {{"sha256": "{C3}"}}}}, '
         f'{{"filename": "foo_bar-1.0.tar.gz", "hashes": {{"sha256": "{A1}"}}, "requires-python": null, '
-        f'"size": 100, "upload-time": "{T}", "url": "../../packages/aa/bb/cc/foo_bar-1.0.tar.gz", '
+        f'"size": 100, "upload-time": "{T}", "url": "../../packages/aa/bb/{C60}/foo_bar-1.0.tar.gz", '
         '"yanked": false, "core-metadata": false}, '
         f'{{"filename": "foo_bar-2.0-py3-none-any.whl", "hashes": {{"sha256": "{E5}"}}, "requires-python": "", '
-        f'"size": 400, "upload-time": "{T}", "url": "../../packages/ff/foo_bar-2.0-py3-none-any.whl", '
+        f'"size": 400, "upload-time": "{T}", "url": "../../packages/{OFF}/foo_bar-2.0-py3-none-any.whl", '
         '"yanked": false}'
         '], "meta": {"api-version": "1.1", "_last-serial": "4242"}, "name": "foo-bar", '
         '"versions": ["1.0", "10.0", "2.0"]}'
@@ -154,16 +161,17 @@ def test_md5_digest_name_and_root_uri() -> None:
     project = Project(name="Foo.Bar", serial=7, releases={"1.0": (WHEEL,)})
     page = html(project, raw_name="foo-bar", digest_name="md5", root_uri=root).decode()
     assert (
-        f'    <a href="https://mirror.example/pypi/packages/aa/bb/dd/foo_bar-1.0-py3-none-any.whl#md5={MD5_B}"'
+        f'    <a href="https://mirror.example/pypi/packages/aa/bb/{D60}/foo_bar-1.0-py3-none-any.whl#md5={MD5_B}"'
         ' data-requires-python="&gt;=3.8,&lt;4"'
         f' data-core-metadata="md5={MD5_C}" data-dist-info-metadata="md5={MD5_C}"'
-        ' data-yanked="broken &lt;b&gt; &amp; &#x27;quoted&#x27;">foo_bar-1.0-py3-none-any.whl</a><br/>\n'
+        ' data-yanked="broken &lt;b&gt; &amp; &#x27;quoted&#x27;"'
+        f' data-size="200" data-upload-time="{T}">foo_bar-1.0-py3-none-any.whl</a><br/>\n'
     ) in page
     assert "<title>Links for foo-bar</title>" in page
     data = json.loads(page_json(project, digest_name="md5", root_uri=root))
     (entry,) = data["files"]
     assert entry["hashes"] == {"md5": MD5_B}
-    assert entry["url"] == "https://mirror.example/pypi/packages/aa/bb/dd/foo_bar-1.0-py3-none-any.whl"
+    assert entry["url"] == f"https://mirror.example/pypi/packages/aa/bb/{D60}/foo_bar-1.0-py3-none-any.whl"
     assert entry["core-metadata"] == {"md5": MD5_C}
 
 
@@ -217,7 +225,7 @@ def test_missing_digest_is_upstreams_fault() -> None:
 def test_non_ascii_is_escaped_in_json_and_utf8_in_html() -> None:
     file = DistFile(
         filename="naïve-1.0.tar.gz",
-        url=f"{FILES}/aa/na%C3%AFve-1.0.tar.gz",
+        url=f"{FILES}/aa/bb/{C60}/na%C3%AFve-1.0.tar.gz",
         size=1,
         digests={"sha256": A1},
         version="1.0",
@@ -229,7 +237,7 @@ def test_non_ascii_is_escaped_in_json_and_utf8_in_html() -> None:
 
 def test_metadata_digest_preference() -> None:
     def with_meta(meta: dict[str, str] | bool | None) -> DistFile:
-        return DistFile("x.whl", f"{FILES}/x.whl", 1, {"sha256": A1}, "1", core_metadata=meta)
+        return DistFile("x.whl", f"{FILES}/aa/bb/{C60}/x.whl", 1, {"sha256": A1}, "1", core_metadata=meta)
 
     both = with_meta({"md5": MD5_C, "sha256": C3})
     assert render.metadata_digest(both, "md5") == ("md5", MD5_C)
@@ -308,7 +316,7 @@ def test_saved_json_is_upstreams_document_though_the_project_keeps_no_copy_of_it
     """Typed fields (info, files' own objects, the other top-level keys) rebuild the document exactly."""
     file = {
         "filename": "a-1.0.tar.gz", "url": "https://f/packages/a-1.0.tar.gz", "size": 5,
-        "digests": {"sha256": "ab"}, "comment_text": "", "has_sig": False, "yanked": False,
+        "digests": {"sha256": "ab" * 32}, "comment_text": "", "has_sig": False, "yanked": False,
     }  # fmt: skip
     raw = {
         "info": {"name": "a", "classifiers": ["X"]}, "last_serial": "12", "releases": {"1.0": [file], "0.9": []},

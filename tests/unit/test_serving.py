@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from frumious.protocol.serving import (
@@ -10,6 +12,7 @@ from frumious.protocol.serving import (
     ByteRange,
     Variant,
     choose,
+    document_serial,
     etag_matches,
     evaluate,
     is_fresh,
@@ -187,6 +190,22 @@ def test_page_serial() -> None:
     assert page_serial(b'{"files": [], "meta": {"api-version": "1.1", "_last-serial": "77"}}') == "77"
     assert page_serial(b'{"meta": {"_last-serial": 78, "api-version": "1.1"}, "projects": []}') == "78"
     assert page_serial(b"nothing") is None
+
+
+def test_page_serial_reads_meta_wherever_it_is() -> None:
+    files = [{"filename": f"x-{n}.tar.gz", "yanked": '"_last-serial": "9"'} for n in range(30)]
+    page = json.dumps({"files": files, "meta": {"_last-serial": "12"}, "name": "x", "versions": ["1"] * 30})
+    assert page_serial(page.encode()) == "12"
+    root = {"meta": {"_last-serial": 40}, "projects": [{"name": "a", "_last-serial": 3}]}
+    assert page_serial(json.dumps(root).encode()) == "40"  # not the last project's
+    assert page_serial(b'{"meta": {"_last-serial": "-1"}}') is None
+    assert page_serial(b'{"meta": ') is None
+
+
+def test_document_serial_reads_the_top_level_last_serial() -> None:
+    document = {"info": {"name": "x", "last_serial": 1}, "last_serial": 77, "releases": {}, "urls": []}
+    assert document_serial(json.dumps(document, indent=4, sort_keys=True).encode()) == "77"
+    assert document_serial(b'{"info": {}}') is None
 
 
 @pytest.mark.parametrize(

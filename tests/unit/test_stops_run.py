@@ -95,9 +95,11 @@ def test_verify_bounds_a_repaired_metadata_body(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(verify, "download", fake_download)
     mirror = MirrorSettings(directory="/m", master="https://pypi.org", max_project_size=12345)  # type: ignore[call-arg]
-    url = "https://files.example/packages/ab/x-1-py3-none-any.whl"
-    project: Any = SimpleNamespace(files=[SimpleNamespace(url=url)])
-    key = "web/packages/ab/x-1-py3-none-any.whl"
+    tail = "ab/cd/" + "e" * 60 + "/x-1-py3-none-any.whl"  # PyPI's layout: the key keeps this tail
+    url = "https://files.example/packages/" + tail
+    dist = SimpleNamespace(url=url, digests={"sha256": "0" * 64}, filename="x-1-py3-none-any.whl")
+    project: Any = SimpleNamespace(files=[dist])
+    key = "web/packages/" + tail
     row = StoredFile(f"{key}.metadata", "x", "1", None, "sha256", "0" * 64, None, metadata=True)
     run: Any = SimpleNamespace(
         tree=SimpleNamespace(settings=mirror, store=None),

@@ -67,3 +67,14 @@ def test_the_record_stores_and_returns_the_same_value(tmp_path: object) -> None:
     assert record.files("x") == [file]
     assert isinstance(record.files("x")[0], StoredFile)
     record.close()
+
+
+async def test_hash_trusts_the_recorded_digest_while_size_and_time_match() -> None:
+    same_size = b"X" * len(DATA)  # what only a re-hash would catch: verify's job
+    store = await stored(same_size, mtime=UPLOADED)
+    assert await download.check_stored(store, wanted(), CompareMethod.HASH, known=wanted()) is None
+    # another digest on record, or the file's time changed since: hashed again
+    other = wanted(digest="00" * 32)
+    assert await download.check_stored(store, wanted(), CompareMethod.HASH, known=other) is not None
+    moved = await stored(same_size, mtime=UPLOADED + 60)
+    assert await download.check_stored(moved, wanted(), CompareMethod.HASH, known=wanted(), fix=False) is not None

@@ -27,7 +27,7 @@ from frumious.http.client import Timeouts
 from frumious.mirror import Mirror
 from frumious.plan import Options
 from frumious.protocol import layout
-from frumious.record import copy, db, rebuild, size
+from frumious.record import attach, copy, db, rebuild, size
 from frumious.record.db import MirrorRecord
 from frumious.runreport import DryRun, SyncReport
 from frumious.settings import Settings
@@ -109,7 +109,7 @@ def _filters(settings: Settings) -> FilterSet:
 
 def _record(store: Store, settings: Settings, mode: RecordMode) -> AbstractAsyncContextManager[MirrorRecord]:
     if mode == "as-is":
-        return db.attached(store)
+        return attach.attached(store)
     if mode == "copy":
         return copy.private_copy(store, settings.mirror)
     return rebuild.current_record(store, settings.mirror)

@@ -18,14 +18,19 @@ MIRROR_KEY_HELP: Mapping[str, str] = {
     "allow-non-https": "Accept a plain `http://` master (a test server on 127.0.0.1, say).",
     "proxy": "Proxy for every upstream request: `http://`, `https://`, `socks4://` or `socks5://`; "
     "empty: the `*_PROXY` environment variables.",
-    "download-mirror": "Fetch release files from this mirror's `/packages/...` first, then from upstream's URL.",
+    "download-mirror": "Fetch release files from this mirror first (each at its `/packages/...` key there), "
+    "then from upstream's URL.",
     "download-mirror-no-fallback": "With `download-mirror`: never fall back to upstream's file URL.",
-    "json": "Also keep each project's upstream JSON, at `web/json/NAME` and `web/pypi/NAME/json`.",
+    "json": "Also keep each project's Warehouse JSON, at `web/json/NAME` and `web/pypi/NAME/json`: upstream's, "
+    "with only the files the mirror holds and URLs into it.",
     "release-files": "Download release files; when false, pages link to `root_uri` instead.",
     "core-metadata": "Download the PEP 658 `.metadata` files beside wheels and advertise them in pages.",
     "hash-index": "Put project pages under `simple/<first letter>/<name>/` (needs a rewriting web server).",
     "simple-format": "Which simple pages to write: `ALL` (HTML and JSON), `HTML` or `JSON`.",
-    "compare-method": "How a stored file is judged current: `hash` (read and digest it) or `stat` (size and time).",
+    "compare-method": (
+        "How a stored file is judged current: `hash` (read and digest it; a sync trusts the digest the record"
+        " verified while size and time match it, `verify` always re-hashes) or `stat` (size and time)."
+    ),
     "digest_name": "Digest in pages and for `compare-method = hash`: `sha256` or `md5`.",
     "keep_index_versions": "Earlier versions of each project page kept under `versions/`; 0 keeps none.",
     "cleanup": "Remove leftover simple directories named before PEP 503 normalisation.",
@@ -52,6 +57,8 @@ MIRROR_KEY_HELP: Mapping[str, str] = {
     "max-project-size": "Largest project JSON, simple page or `.metadata` file accepted (bytes, `K`, `M`, `G`).",
     "report-file": "Write each run's JSON report (report.md) here; `--report FILE` overrides it.",
     "metrics-file": "Write each run's Prometheus metrics here (a `*.prom` textfile); `--metrics FILE` overrides it.",
+    "feed": "Publish a change feed under `web/feed/` for downstream mirrors (feed.md).",
+    "feed-keep-days": "Days of change feed kept; a downstream further behind reads the listing instead.",
 }
 
 PLUGINS_KEY_HELP: Mapping[str, str] = {

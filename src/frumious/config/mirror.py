@@ -134,6 +134,8 @@ def read_mirror(r: Reader) -> MirrorSettings:
         report_file=r.text(m, "report-file"),
         metrics_file=r.text(m, "metrics-file"),
         filtered_projects=FilteredProjects(r.choice(m, "filtered-projects", _POLICIES, str.lower)),
+        feed=r.boolean(m, "feed"),
+        feed_keep_days=r.integer(m, "feed-keep-days", 7, low=1),
     )
 
 

@@ -8,7 +8,7 @@ bandersnatch's, byte for byte, so an existing mirror is continued in place::
     web/simple/index.{html,v1_html,v1_json}
     web/simple/<name>/index.{html,v1_html,v1_json}     (hash-index: web/simple/<n>/<name>/)
     web/simple/<name>/versions/index_<serial>_<ts>.<ext>
-    web/packages/<upstream URL path>  (+ ".metadata")
+    web/packages/<2>/<2>/<60 hex>/<filename>  (+ ".metadata"; PyPI's tail, else from the sha256)
     web/json/<name>  web/pypi/<name>/json
 
 Everything that turns upstream text into a key is checked here, because a key
@@ -21,9 +21,10 @@ import functools
 import re
 from datetime import UTC, datetime
 from typing import NamedTuple
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from frumious.errors import BadUpstreamData
+from frumious.models import DistFile
 
 __all__ = [
     "GENERATION",
@@ -41,13 +42,18 @@ __all__ = [
     "TEMP_FALLBACK_DIR",
     "TEMP_PREFIX",
     "TODO",
+    "FilePlace",
     "PageKeys",
     "check_filename",
+    "dist_key",
+    "dist_place",
+    "file_place",
     "download_url",
     "json_key",
     "metadata_key",
     "package_key",
     "page_key",
+    "path_key",
     "page_keys",
     "pypi_json_key",
     "root_page_keys",
@@ -149,29 +155,95 @@ def root_page_keys() -> PageKeys:
     return page_keys(SIMPLE)
 
 
-# A sync asks for each file's key three times (validating the JSON, planning downloads, recording):
+class FilePlace(NamedTuple):
+    """Where a release file lives in the mirror."""
+
+    key: str  # ``web/packages/...``, decoded: the store key
+    href: str  # ``/packages/...``, percent-encoded: what the mirror's pages link to (after root_uri or ../..)
+
+
+# PyPI's file path ends in <blake2b[:2]>/<blake2b[2:4]>/<blake2b[4:]>/<filename>; frumious' own keys for
+# other upstreams have the same shape (from the sha256), so a mirror of a frumious mirror keeps its keys.
+_HEX2 = re.compile(r"[0-9a-f]{2}")
+_HEX60 = re.compile(r"[0-9a-f]{60}")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _decoded(raw: str, url: str) -> str:
+    """One percent-decoded path segment, refused unless it is a single safe component."""
+    try:
+        segment = unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise BadUpstreamData(f"refusing file URL {url!r}: a path segment is not valid UTF-8") from None
+    problem = _check_segment(segment, f"path segment {raw!r}")
+    if problem:
+        raise BadUpstreamData(f"refusing file URL {url!r}: {problem}")
+    return segment
+
+
+def _pypi_tail(raw: list[str]) -> bool:
+    return (
+        len(raw) >= 4
+        and _HEX2.fullmatch(raw[-4]) is not None
+        and _HEX2.fullmatch(raw[-3]) is not None
+        and _HEX60.fullmatch(raw[-2]) is not None
+    )
+
+
+# A sync asks for each file's place several times (validating, planning downloads, recording, pages):
 # remembered, the URL is checked once (a project with more files than this is merely checked again).
 @functools.lru_cache(maxsize=4096)
-def package_key(url: str) -> str:
-    """The key of a release file: ``web`` plus the URL-decoded path of its URL.
+def file_place(url: str, sha256: str = "", filename: str = "") -> FilePlace:
+    """Where the file at ``url`` (an absolute URL, already resolved against its page) lands.
 
-    The path must lie under ``/packages/`` and every segment must stay a single
-    component after percent-decoding, so upstream cannot aim a file elsewhere.
+    A URL whose path ends in PyPI's ``<2 hex>/<2 hex>/<60 hex>/<filename>`` keeps that tail, as
+    bandersnatch does, so continuing its mirror downloads nothing. Any other URL (another index's
+    own scheme, a second host, a query string) lands by content: ``<h[0:2]>/<h[2:4]>/<h[4:]>/<filename>``
+    of the file's sha256, so the key never depends on how the upstream spells its URLs. Without a
+    sha256 such a file has no place: it is refused, never stored under a guessed name.
+    """
+    raw = urlsplit(url).path.split("/")
+    if _pypi_tail(raw):
+        kept = "/".join([*raw[-4:-1], _decoded(raw[-1], url)])
+        return FilePlace(f"{PACKAGES}/{kept}", "/packages/" + "/".join(raw[-4:]))
+    if not _SHA256.fullmatch(sha256):
+        raise BadUpstreamData(
+            f"refusing file URL {url!r}: its path is not PyPI's packages/<hash> layout and upstream gave no"
+            " sha256 digest to place it by"
+        )
+    name = filename or _decoded(raw[-1], url)
+    check_filename(name)
+    h = sha256.lower()
+    shaped = f"{h[:2]}/{h[2:4]}/{h[4:]}"
+    return FilePlace(f"{PACKAGES}/{shaped}/{name}", f"/packages/{shaped}/{quote(name, safe='')}")
+
+
+def package_key(url: str, sha256: str = "", filename: str = "") -> str:
+    """The store key of the release file at ``url`` (``file_place``)."""
+    return file_place(url, sha256, filename).key
+
+
+def dist_place(dist: DistFile) -> FilePlace:
+    """Where a release file upstream describes lands (its URL, sha256 and filename)."""
+    return file_place(dist.url, dist.digests.get("sha256", ""), dist.filename)
+
+
+def dist_key(dist: DistFile) -> str:
+    return dist_place(dist).key
+
+
+@functools.lru_cache(maxsize=4096)
+def path_key(url: str) -> str:
+    """The key a link of the mirror's own pages points to: ``web`` plus its decoded path.
+
+    For the mirror's own pages only (ownership, ``reindex``, ``verify``): they link each file where
+    it lies, so an older tree whose keys followed another rule is read as it is. The path must lie
+    under ``/packages/`` and every segment must stay a single component after percent-decoding.
     """
     path = urlsplit(url).path
     if not path.startswith("/packages/"):
         raise BadUpstreamData(f"refusing file URL {url!r}: its path does not start with /packages/")
-    decoded: list[str] = []
-    for raw in path[1:].split("/"):
-        try:
-            segment = unquote(raw, errors="strict")
-        except UnicodeDecodeError:
-            raise BadUpstreamData(f"refusing file URL {url!r}: a path segment is not valid UTF-8") from None
-        problem = _check_segment(segment, f"path segment {raw!r}")
-        if problem:
-            raise BadUpstreamData(f"refusing file URL {url!r}: {problem}")
-        decoded.append(segment)
-    return "web/" + "/".join(decoded)
+    return "web/" + "/".join(_decoded(raw, url) for raw in path[1:].split("/"))
 
 
 def metadata_key(file_key: str) -> str:
@@ -230,9 +302,9 @@ def versions_to_prune(existing_names: list[str], keep: int) -> list[str]:
     return doomed
 
 
-def download_url(file_url: str, download_mirror: str) -> str:
-    """The file's URL on a download mirror: the mirror's base plus the file URL's path."""
-    return download_mirror.rstrip("/") + urlsplit(file_url).path
+def download_url(href: str, download_mirror: str) -> str:
+    """The file's URL on a download mirror (a mirror in this tree's layout): its base plus the file's ``href``."""
+    return download_mirror.rstrip("/") + href
 
 
 def pypi_dir(canonical: str) -> str:

@@ -73,7 +73,7 @@ def file_key(canonical: str, href: str, root_uri: str = "") -> str | None:
     if not url.startswith("http://mirror.invalid/packages/"):
         return None
     try:
-        return layout.package_key(url)
+        return layout.path_key(url)
     except BadUpstreamData:
         return None
 
@@ -155,7 +155,16 @@ def _html_file(anchor: str, strict: bool) -> PageFile | None:
         return None
     metadata = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata", ""))
     meta_alg, _, meta_digest = metadata.partition("=")
-    return PageFile(href, algorithm, digest, metadata=(meta_alg, meta_digest) if meta_digest else None)
+    # frumious' own HTML pages carry data-size and data-upload-time (bandersnatch's do not).
+    size = attrs.get("data-size", "")
+    return PageFile(
+        href,
+        algorithm,
+        digest,
+        size=int(size) if size.isascii() and size.isdigit() and len(size) < 20 else None,
+        upload_time=attrs.get("data-upload-time", ""),
+        metadata=(meta_alg, meta_digest) if meta_digest else None,
+    )
 
 
 def page_title(body: bytes) -> str | None:

@@ -28,7 +28,7 @@ from frumious.models import (
     canonicalize_name,
     serial_from_text,
 )
-from frumious.protocol.layout import check_filename, package_key
+from frumious.protocol.layout import check_filename, file_place
 
 __all__ = [
     "MAX_SERIAL",
@@ -288,9 +288,10 @@ def _dist_file(data: object, version: str, ctx: _Context, base: str | None = Non
     if base is not None and not urlsplit(url).scheme:
         # Mirrors of mirrors serve relative URLs; they are relative to the JSON document.
         url = urljoin(base, url)
+    digests = _digests(data["digests"], "digests", ctx)
     try:
         check_filename(filename)
-        package_key(url)
+        file_place(url, digests.get("sha256", ""), filename)
     except BadUpstreamData as e:
         raise ctx.fail(str(e)) from None
     if urlsplit(url).scheme not in ("http", "https"):
@@ -304,7 +305,7 @@ def _dist_file(data: object, version: str, ctx: _Context, base: str | None = Non
         filename=filename,
         url=url,
         size=size,
-        digests=_digests(data["digests"], "digests", ctx),
+        digests=digests,
         version=version,
         upload_time=_optional_str(data, "upload_time_iso_8601", ctx) or "",
         requires_python=_optional_str(data, "requires_python", ctx),

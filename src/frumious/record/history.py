@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from frumious.protocol.runs import RunRow, Totals, capped
+from frumious.record import schema
 
 __all__ = ["KEEP", "Totals", "append", "recent", "totals"]
 
@@ -113,9 +114,8 @@ def recent(path: str, limit: int = 50) -> list[RunRow] | None:
 
 def totals(path: str) -> Totals | None:
     """Projects, release files and bytes, in one query over the record; None without a record."""
-    query = "SELECT (SELECT count(*) FROM projects), count(*), coalesce(sum(size), 0) FROM files WHERE metadata = 0"
     try:
-        [(projects, files, size)] = _query(path, query)
+        [(projects, files, size)] = _query(path, schema.TOTALS)
     except sqlite3.Error:
         return None
     return Totals(int(projects), int(files), int(size))

@@ -24,7 +24,7 @@ from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sd
 from frumious.errors import BadUpstreamData, ObjectMissing
 from frumious.models import StoredFile, canonicalize_name
 from frumious.protocol import layout, pagelinks, statefiles
-from frumious.record import db
+from frumious.record import attach
 from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import MirrorSettings
 from frumious.stats import Progress, Report, stops_with
@@ -52,7 +52,7 @@ class Rebuilt(Report):
 @asynccontextmanager
 async def current_record(store: Store, mirror: MirrorSettings) -> AsyncIterator[MirrorRecord]:
     """The mirror's record, rebuilt from the tree first when it may not match it."""
-    async with db.attached(store) as opened:
+    async with attach.attached(store) as opened:
         reason = await stale_reason(store, opened)
         if reason:
             log.info("Rebuilding the mirror's record from its pages: %s", reason)
@@ -66,7 +66,7 @@ async def stale_reason(store: Store, opened: MirrorRecord) -> str | None:
         return "there is no record yet"
     if opened.was_unclean:
         return "the last command did not close the record cleanly"
-    if opened.get_meta("stamp") != await db.tree_stamp(store):
+    if opened.get_meta("stamp") != await attach.tree_stamp(store):
         return "the tree was synced by another tool since (status or web/last-modified changed)"
     return None
 
@@ -112,7 +112,7 @@ async def _rebuild(store: Store, mirror: MirrorSettings, opened: MirrorRecord, r
             add(found)
             progress.projects_done += len(chunk)
             progress.files_done = progress.files_total = result.files
-    await db.restamp(store, opened)
+    await attach.restamp(store, opened)
 
 
 async def project_dirs(store: Store, hash_index: bool) -> list[str]:

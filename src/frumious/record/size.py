@@ -7,17 +7,13 @@ file asks for it.
 
 from __future__ import annotations
 
+from frumious.record import schema
 from frumious.record.db import MirrorRecord
 from frumious.stats import MirrorSize
-
-_QUERY = (
-    "SELECT (SELECT count(*) FROM projects), coalesce(sum(metadata = 0), 0),"
-    " coalesce(sum(size * (metadata = 0)), 0) FROM files"
-)
 
 
 def mirror_size(record: MirrorRecord) -> MirrorSize:
     """Projects, release files and their bytes; ``.metadata`` sidecars are not counted (the record has no size
     for them, and they are a few KB beside each wheel)."""
-    projects, files, size = record.db.execute(_QUERY).fetchone()
+    projects, files, size = record.db.execute(schema.TOTALS).fetchone()
     return MirrorSize(int(projects), int(files), int(size))

@@ -4,27 +4,22 @@ Routes (under ``root_path``): ``/simple/`` and ``/simple/<project>/`` with PEP 6
 content negotiation (``serving.choose``); ``/packages/...`` files and their
 ``.metadata`` sidecars with ETag, 304, Range and immutable caching;
 ``/json/<project>`` and ``/pypi/<project>/json`` when the mirror keeps JSON;
-``/last-modified``; ``/-/health``; the status page at ``/`` and ``/-/status.json``
+``/last-modified``; ``/feed/...`` (the change feed); ``/-/health``; the status page at ``/`` and ``/-/status.json``
 (``serve/status``). Everything else is a 404: no listings, and no
 path that leaves ``web/`` (``..``, encoded slashes, NUL, escaping symlinks).
 
-On a local store files go out with sendfile and small pages are kept in memory,
-revalidated by one ``stat`` per request; other stores are read through the port.
+Finding objects and their validators (and the page cache) is ``serve/files``; each page
+carries ``X-PyPI-Last-Serial``, so a downstream mirror can sync from this one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
-import stat
-import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from email.utils import formatdate
+from dataclasses import replace
 from urllib.parse import quote
 
 from aiohttp import web
@@ -33,10 +28,11 @@ from packaging.utils import canonicalize_name
 
 from frumious.errors import FrumiousError
 from frumious.protocol import layout, serving, statefiles
-from frumious.protocol.serving import Variant, make_etag
+from frumious.protocol.serving import Variant
+from frumious.serve.files import Entry, SerialOf, ServedFiles, open_entry
 from frumious.serve.policy import NotCarried
 from frumious.serve.status import StatusPage
-from frumious.storage.base import Store, local_paths
+from frumious.storage.base import Store
 
 __all__ = ["Handler", "ServedFiles", "make_app"]
 
@@ -44,154 +40,7 @@ log = logging.getLogger("frumious.serve.app")
 
 PAGE_CACHE_CONTROL = "max-age=600"
 FILE_CACHE_CONTROL = "max-age=365000000, immutable"
-PAGE_MEMORY_LIMIT = 512 * 1024  # larger pages are sent like files
-CACHE_ENTRIES = 4096
-CACHE_BYTES = 64 << 20  # pages kept in memory, per process
-REMOTE_TTL = 5.0  # seconds a page read from an object store is reused
 TEXT = "text/plain; charset=utf-8"
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One stored object ready to be served: validators, and where its bytes are."""
-
-    key: str
-    size: int
-    mtime: float | None
-    etag: str
-    body: bytes | None = None  # in memory (pages)
-    path: str | None = None  # a local file, sent with sendfile
-    serial: str | None = None
-    sig: tuple[int, ...] = ()
-    loaded: float = 0.0
-
-    @property
-    def validators(self) -> dict[str, str]:
-        headers = {"ETag": self.etag, "Accept-Ranges": "bytes"}
-        if self.mtime is not None:
-            headers["Last-Modified"] = _http_date(self.mtime)
-        if self.serial is not None:
-            headers["X-PyPI-Last-Serial"] = self.serial
-        return headers
-
-
-@functools.lru_cache(maxsize=4096)
-def _http_date(mtime: float) -> str:
-    return formatdate(mtime, usegmt=True)
-
-
-def _sig(st: os.stat_result) -> tuple[int, ...]:
-    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-class ServedFiles:
-    """Finds objects in the store, refusing anything outside ``web/``, with a small page cache."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._files = local_paths(store)
-        web_root = self._files.local_path("web") if self._files else None
-        self.local_root = os.path.realpath(web_root) + os.sep if web_root else None
-        self._cache: OrderedDict[str, Entry] = OrderedDict()  # least recently used first
-        self._bytes = 0
-        self._paths: dict[str, str] = {}
-        # Told whether each page found came from the cache (True) or the store: the metrics count both.
-        self.on_page: Callable[[bool], None] = _ignore
-
-    def _path(self, key: str) -> str:
-        path = self._paths.get(key)
-        if path is None:
-            if len(self._paths) >= 4 * CACHE_ENTRIES:
-                self._paths.clear()
-            path = self._paths[key] = self._files.local_path(key) if self._files else ""
-        return path
-
-    async def lookup(self, key: str, *, page: bool) -> Entry | None:
-        if self.local_root is not None:
-            return self._local(key, page)
-        return await self._remote(key, page)
-
-    def _local(self, key: str, page: bool) -> Entry | None:
-        path = self._path(key)
-        try:
-            st = os.stat(path)
-        except (OSError, ValueError):
-            return None
-        cached = self._cache.get(key)
-        if cached is not None and cached.sig == _sig(st):
-            self._cache.move_to_end(key)
-            if page:
-                self.on_page(True)
-            return cached
-        if not stat.S_ISREG(st.st_mode) or not os.path.realpath(path).startswith(self.local_root or "/"):
-            return None
-        if page:
-            self.on_page(False)
-        body = _read_small(path) if page and st.st_size <= PAGE_MEMORY_LIMIT else None
-        etag = make_etag(st.st_size, st.st_mtime)
-        if body is None or len(body) != st.st_size:  # large, or replaced while read: sendfile
-            entry = Entry(key, st.st_size, st.st_mtime, etag, path=path, sig=_sig(st))
-        else:
-            entry = Entry(key, st.st_size, st.st_mtime, etag, body, serial=serving.page_serial(body), sig=_sig(st))
-        self._remember(entry)
-        return entry
-
-    def _remember(self, entry: Entry) -> None:
-        if (old := self._cache.pop(entry.key, None)) is not None:
-            self._bytes -= len(old.body or b"")
-        self._cache[entry.key] = entry
-        self._bytes += len(entry.body or b"")
-        while len(self._cache) > CACHE_ENTRIES or self._bytes > CACHE_BYTES:
-            self._bytes -= len(self._cache.popitem(last=False)[1].body or b"")
-
-    async def _remote(self, key: str, page: bool) -> Entry | None:
-        cached = self._cache.get(key)
-        if cached is not None and time.monotonic() - cached.loaded < REMOTE_TTL:
-            self.on_page(True)
-            return cached
-        try:
-            info = await self.store.stat(key)
-            body = await self.store.read(key) if page and info is not None else None
-        except FrumiousError:
-            return None
-        if info is None:
-            return None
-        size = len(body) if body is not None else info.size
-        serial = serving.page_serial(body) if body is not None else None
-        entry = Entry(key, size, info.mtime, make_etag(size, info.mtime, info.digests), body, None, serial)
-        if page:
-            self.on_page(False)
-            self._remember(replace(entry, loaded=time.monotonic()))
-        return entry
-
-    async def read(self, entry: Entry, start: int, length: int) -> bytes:
-        """Bytes of an entry neither in memory nor local (the port has no ranged read)."""
-        return (await self.store.read(entry.key))[start : start + length]
-
-
-def _ignore(hit: bool) -> None:
-    return None
-
-
-def _read_small(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(PAGE_MEMORY_LIMIT + 1)
-    except OSError:
-        return None
-
-
-def _open(entry: Entry) -> tuple[int, Entry] | None:
-    """Open a local entry; validators are re-taken when the file changed since the lookup."""
-    try:
-        fd = os.open(entry.path or "", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    st = os.fstat(fd)
-    if _sig(st) != entry.sig:
-        etag = make_etag(st.st_size, st.st_mtime)
-        entry = replace(entry, size=st.st_size, mtime=st.st_mtime, etag=etag, sig=_sig(st))
-    return fd, entry
 
 
 class SendfileResponse(web.StreamResponse):
@@ -233,7 +82,7 @@ async def respond(
     """Answer for ``entry``: 304, 416, 206 or 200, from memory, by sendfile or from the store."""
     fd: int | None = None
     if entry.path is not None:
-        if (opened := _open(entry)) is None:
+        if (opened := open_entry(entry)) is None:
             return _not_found()
         fd, entry = opened
     try:
@@ -292,7 +141,7 @@ class Handler:
             return _not_found()  # a temp file or directory: never a finished file
         match segments:
             case ["simple"]:
-                return await self.simple(request, layout.SIMPLE) if slash else self.redirect(request, "simple/")
+                return await self.root(request) if slash else self.redirect(request, "simple/")
             case ["simple", name]:
                 return await self.project(request, name, slash)
             case ["packages", _, *_] if not slash:
@@ -302,6 +151,8 @@ class Handler:
                 return await self.json_doc(request, name, layout.json_key, "json/{}")
             case ["pypi", name, "json"] if self.json_enabled and not slash:
                 return await self.json_doc(request, name, layout.pypi_json_key, "pypi/{}/json")
+            case ["feed", *rest] if rest and not slash:  # the change feed (docs/feed.md): static JSON files
+                return await self.feed(request, "/".join(rest))
             case ["last-modified"] if not slash:
                 return await self.document(request, layout.LAST_MODIFIED, TEXT)
             case ["-", "health"] if not slash:
@@ -330,11 +181,17 @@ class Handler:
             return self.not_carried.answer(canonical, request.query_string) or found
         return found
 
-    async def simple(self, request: web.BaseRequest, directory: str) -> web.StreamResponse:
+    async def root(self, request: web.BaseRequest) -> web.StreamResponse:
+        # The mirror's serial (``status``), which a downstream mirror records as the point it reached;
+        # the root page's own ``_last-serial`` is the same number, but HTML roots carry none.
+        return await self.simple(request, layout.SIMPLE, root=True)
+
+    async def simple(self, request: web.BaseRequest, directory: str, *, root: bool = False) -> web.StreamResponse:
         found: dict[Variant, Entry] = {}
+        serial_of = None if root else serving.page_serial
         for offer in Variant:
-            if (entry := await self.files.lookup(f"{directory}/{offer.filename}", page=True)) is not None:
-                found[offer] = entry
+            if entry := await self.files.lookup(f"{directory}/{offer.filename}", page=True, serial_of=serial_of):
+                found[offer] = replace(entry, serial=await self.files.mirror_serial()) if root else entry
         for html, twin in ((Variant.TEXT_HTML, Variant.V1_HTML), (Variant.V1_HTML, Variant.TEXT_HTML)):
             if html not in found and twin in found:  # the two HTML files hold the same bytes
                 found[html] = found[twin]
@@ -358,13 +215,22 @@ class Handler:
             key = key_of(canonical)
         except FrumiousError:
             return _not_found()
-        return await self.document(request, key, "application/json")
+        return await self.document(request, key, "application/json", serial_of=serving.document_serial)
 
-    async def document(self, request: web.BaseRequest, key: str, kind: str, *, page: bool = True) -> web.StreamResponse:
-        if (entry := await self.files.lookup(key, page=page)) is None:
+    async def document(
+        self, request: web.BaseRequest, key: str, kind: str, *, page: bool = True, serial_of: SerialOf | None = None
+    ) -> web.StreamResponse:
+        if (entry := await self.files.lookup(key, page=page, serial_of=serial_of)) is None:
             return _not_found()
         cache = PAGE_CACHE_CONTROL if page else FILE_CACHE_CONTROL
         return await respond(request, self.files, entry, kind, {"Cache-Control": cache})
+
+    async def feed(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        if (entry := await self.files.lookup(f"web/feed/{path}", page=False)) is None:
+            return _not_found()
+        # Segments never change once written; the head does at every run, so it is always revalidated.
+        cache = "no-cache" if path == "head.json" else FILE_CACHE_CONTROL
+        return await respond(request, self.files, entry, "application/json", {"Cache-Control": cache})
 
     async def health(self) -> web.Response:
         serial: int | None = None

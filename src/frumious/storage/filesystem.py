@@ -3,8 +3,8 @@
 Writes go to a temp file in a known temp directory on the same filesystem
 (see ``fstemp``) and are renamed into place, so a reader never sees a partial
 file and a crashed run's temps are found without walking the tree. Durability
-is one ``flush()`` (a sync) before the serial advances, instead of an fsync per
-file.
+is one ``flush()`` (a ``syncfs`` of each filesystem the tree spans: durable.py) before the
+serial advances, instead of an fsync per file.
 
 A full sync writes tens of thousands of files, so a write is kept to the fewest
 system calls: the temp file is created ``O_EXCL`` under a name unique to this
@@ -28,6 +28,7 @@ import filelock
 
 from frumious.errors import LockHeld, ObjectMissing, StorageError, resource_error
 from frumious.settings import Settings
+from frumious.storage import durable
 from frumious.storage.base import ObjectInfo, Store
 from frumious.storage.fstemp import FILE_MODE, TempDirs
 
@@ -203,7 +204,12 @@ class FilesystemStore(Store):
         return removed
 
     async def flush(self) -> None:
-        await asyncio.to_thread(os.sync)
+        """Every filesystem the tree's writes went to: the root's, and each part with its own temp directory."""
+        parts = [self._base, *(f"{self._base}/{prefix}" for prefix in self.temps.registered if prefix)]
+        try:
+            await asyncio.to_thread(durable.flush_filesystems, parts)
+        except OSError as exc:  # a write-back error: the serial must not advance past lost writes
+            raise StorageError(f"cannot flush the mirror's writes to disk under {self.root}: {exc.strerror}") from exc
 
     async def close(self) -> None:
         return None
