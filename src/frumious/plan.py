@@ -191,7 +191,7 @@ async def gather(
     etag = await mirror.listing_etag(serial) if serial and not changed else None
     if _metadata_only(mirror.settings) and not await mirror.has_metadata_only():
         etag = None  # the first run that keeps metadata-only pages needs the listing itself, not a 304
-    listing = await fetch_listing(upstream, mirror.settings, filters, etag)
+    listing = await fetch_listing(upstream, mirror.settings, filters, etag, since=0 if changed else serial)
     if listing is None and etag is not None and etag.startswith(NO_SERIALS):
         # Without serials an unchanged listing says only that the names are the same: ask every page.
         names = [row.display for row in map(mirror.record.project, mirror.record.names()) if row is not None]
@@ -210,12 +210,12 @@ async def gather(
 
 
 async def fetch_listing(
-    upstream: Upstream, mirror_settings: MirrorSettings, filters: FilterSet, etag: str | None
+    upstream: Upstream, mirror_settings: MirrorSettings, filters: FilterSet, etag: str | None, since: int = 0
 ) -> Listing | None:
     only = None if _metadata_only(mirror_settings) else filters.only_projects  # those pages need every name
     if only is not None and len(only) <= FAST_PATH_LIMIT:
         log.info("Allowlist of %d project(s): asking each instead of fetching the full listing", len(only))
-        return await upstream.listing_of(only, mirror_settings.workers * 2)
+        return await upstream.listing_of(only, mirror_settings.workers * 2, since)
     return await upstream.listing(etag)
 
 

@@ -12,7 +12,6 @@ conditionally (its ETag) and compared by digest, and an unchanged one is ``Fetch
 from __future__ import annotations
 
 import asyncio
-import enum
 import hashlib
 import logging
 import random
@@ -22,7 +21,6 @@ from typing import TypeVar
 
 from frumious.errors import (
     BodyTooLarge,
-    ConfigError,
     DecompressionBomb,
     FrumiousError,
     NotFound,
@@ -34,7 +32,7 @@ from frumious.http.checked import Checked
 from frumious.http.client import HTTPClient, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
 from frumious.protocol import pagelinks, parse, simple691
-from frumious.settings import MirrorSettings
+from frumious.protocol.jsonuse import JsonMissing, JsonUse
 from frumious.stats import Progress
 
 log = logging.getLogger("frumious.upstream")
@@ -72,30 +70,6 @@ class Listing:
     serials: bool = True
 
 
-class JsonUse(enum.Enum):
-    """When Warehouse's ``/pypi/<name>/json`` is read instead of the project page."""
-
-    NO = "no"
-    # ``json = true``: saved as today; an upstream without it is warned about once, then pages are read.
-    WANTED = "wanted"
-    # A filter (or digest) needs fields only it carries: an upstream without it is a config error.
-    REQUIRED = "required"
-
-
-def json_use(mirror: MirrorSettings, json_only: list[str]) -> tuple[JsonUse, str]:
-    """When to read Warehouse JSON, and what needs it: filter keys reading fields only it carries, or
-    ``digest_name = md5`` (PyPI's pages give sha256 only); else ``json = true`` wants it."""
-    needs = json_only + ([f"digest_name = {mirror.digest_name}"] if mirror.digest_name != "sha256" else [])
-    use = JsonUse.REQUIRED if needs else JsonUse.WANTED if mirror.json else JsonUse.NO
-    return use, ", ".join(needs)
-
-
-class JsonMissing(ConfigError):
-    """The configuration needs Warehouse JSON and the upstream has none: the whole run stops (exit 2)."""
-
-    stops_run = True
-
-
 @dataclass(frozen=True, slots=True)
 class Fetched:
     """A project as fetched: ``project`` None when its page is unchanged since the validators sent."""
@@ -108,6 +82,17 @@ class Fetched:
     @property
     def unchanged(self) -> bool:
         return self.project is None
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A project page's answer as read: what ``_page`` interprets, now or later in the run."""
+
+    body: bytes
+    content_type: str
+    url: str
+    etag: str | None
+    header: int | None  # X-PyPI-Last-Serial, when valid
 
 
 class Upstream:
@@ -141,6 +126,8 @@ class Upstream:
         self.retry = retry or RetryPolicy()
         # Bodies read whole are capped (None: no cap); file bodies stop at their advertised size.
         self.max_listing_size, self.max_project_size = max_listing_size, max_project_size
+        # Pages ``listing_of`` read that the run will sync: ``_page`` takes each once instead of asking again.
+        self.held: dict[str, _Answer] = {}
 
     async def __aenter__(self) -> Upstream:
         return self
@@ -204,8 +191,12 @@ class Upstream:
         entries = [ListingEntry(name, 0) for name in names]
         return Listing(entries, None, NO_SERIALS + etag if etag else None, serials=False)
 
-    async def listing_of(self, names: Iterable[str], concurrency: int) -> Listing:
-        """A listing of just ``names``, from each project's PEP 691 page (no full listing)."""
+    async def listing_of(self, names: Iterable[str], concurrency: int, since: int = 0) -> Listing:
+        """A listing of just ``names``, from each project's page (no full listing).
+
+        The pages newer than ``since`` (the mirror's serial) are the ones the run syncs: they are held
+        (``held``) so that each costs one request, not one for its serial and another to sync it.
+        """
         gate = asyncio.Semaphore(concurrency)
 
         async def serial_of(name: str) -> ListingEntry | str | None:
@@ -214,12 +205,17 @@ class Upstream:
 
             async def fetch() -> ListingEntry | str:
                 async with self.get(url, {"Accept": ACCEPT_PAGE}) as response:
-                    serial = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
-                    if serial is None:
-                        body = await _read(response, self.max_project_size, "max-project-size")
-                        json_page = simple691.is_json(response.headers.get("Content-Type", ""), body)
-                        serial = pagelinks.read_page(body, json_page=json_page, strict=False).serial
-                    return name if serial is None else ListingEntry(name, serial)
+                    header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
+                    if header is not None and (header <= since or not self.pages_read):
+                        return ListingEntry(name, header)  # not synced from this body: it is not needed
+                    answer = await self._answer(response, header)
+                serial = header
+                if serial is None:
+                    json_page = simple691.is_json(answer.content_type, answer.body)
+                    serial = pagelinks.read_page(answer.body, json_page=json_page, strict=False).serial
+                if self.pages_read and (serial is None or serial > since):
+                    self.held[canonicalize_name(name)] = answer
+                return name if serial is None else ListingEntry(name, serial)
 
             async with gate:
                 try:
@@ -265,7 +261,7 @@ class Upstream:
         ``known`` (the page's ETag and sha256 from last time) makes a page request conditional; an
         unchanged page is ``Fetched(None)``. Raises NotFound when the project is gone.
         """
-        if self.json_use is JsonUse.NO or self.json_missing:
+        if self.pages_read:
             return await self._page(name, min_serial, known)
         try:
             project = await self._warehouse(name, min_serial)
@@ -281,6 +277,11 @@ class Upstream:
         self.json_seen = True
         return Fetched(project)
 
+    @property
+    def pages_read(self) -> bool:
+        """Whether projects are read from their pages (not Warehouse JSON) as far as is known yet."""
+        return self.json_use is JsonUse.NO or self.json_missing
+
     def _json_missing(self) -> None:
         if self.json_use is JsonUse.REQUIRED:
             raise JsonMissing(
@@ -295,32 +296,41 @@ class Upstream:
             )
         self.json_missing = True
 
+    async def _answer(self, response: Response, header: int | None) -> _Answer:
+        body = await _read(response, self.max_project_size, "max-project-size")
+        kind = response.headers.get("Content-Type", "")
+        return _Answer(body, kind, response.url, response.headers.get("ETag"), header)
+
     async def _page(self, name: str, min_serial: int, known: tuple[str | None, str | None]) -> Fetched:
-        url = f"{self.master}/simple/{canonicalize_name(name)}/"
+        canonical = canonicalize_name(name)
+        url = f"{self.master}/simple/{canonical}/"
         etag, digest = known
         headers = {"Accept": ACCEPT_PAGE}
         if etag:
             headers["If-None-Match"] = etag
 
         async def fetch() -> tuple[Fetched, int | None]:
-            async with self.get(url, headers) as response:
-                if response.status == 304:
-                    return Fetched(None, etag, digest), None
-                body = await _read(response, self.max_project_size, "max-project-size")
-                sha256 = hashlib.sha256(body).hexdigest()
-                if digest is not None and sha256 == digest:
-                    return Fetched(None, response.headers.get("ETag") or etag, digest), None
-                json_page = simple691.is_json(response.headers.get("Content-Type", ""), body)
-                page = simple691.read_project_page(body, json_page=json_page, expected=name, base_url=response.url)
-                if page.unversioned:
-                    shown = ", ".join(page.unversioned[:5])
-                    log.warning(
-                        "%s: left out %d file(s) whose version cannot be told: %s", name, len(page.unversioned), shown
-                    )
-                header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
-                serial = header if header is not None else page.serial
-                project = page.project if serial is None else replace(page.project, serial=serial)
-                return Fetched(project, response.headers.get("ETag"), sha256), serial
+            # A page the listing read is used once; a stale one is asked for again (the next attempt).
+            answer = self.held.pop(canonical, None)
+            if answer is None:
+                async with self.get(url, headers) as response:
+                    if response.status == 304:
+                        return Fetched(None, etag, digest), None
+                    header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
+                    answer = await self._answer(response, header)
+            sha256 = hashlib.sha256(answer.body).hexdigest()
+            if digest is not None and sha256 == digest:
+                return Fetched(None, answer.etag or etag, digest), None
+            json_page = simple691.is_json(answer.content_type, answer.body)
+            page = simple691.read_project_page(answer.body, json_page=json_page, expected=name, base_url=answer.url)
+            if page.unversioned:
+                shown = ", ".join(page.unversioned[:5])
+                log.warning(
+                    "%s: left out %d file(s) whose version cannot be told: %s", name, len(page.unversioned), shown
+                )
+            serial = answer.header if answer.header is not None else page.serial
+            project = page.project if serial is None else replace(page.project, serial=serial)
+            return Fetched(project, answer.etag, sha256), serial
 
         if not self.serials:
             # No serials anywhere: any answer is current; the project takes the run's serial.

@@ -10,8 +10,8 @@ import pytest
 
 from fakepypi import Artifact, FakeIndex, default_index, mem_index, packages_path
 from frumious.errors import ends_run
+from frumious.protocol.jsonuse import JsonMissing
 from frumious.testing.harness import Bench
-from frumious.upstream import JsonMissing
 
 pytestmark = pytest.mark.usefixtures("no_sockets")
 

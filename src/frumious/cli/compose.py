@@ -27,6 +27,7 @@ from frumious.http.client import Timeouts
 from frumious.mirror import Mirror
 from frumious.plan import Options
 from frumious.protocol import layout
+from frumious.protocol.jsonuse import json_use
 from frumious.record import attach, copy, db, rebuild, size
 from frumious.record.db import MirrorRecord
 from frumious.runreport import DryRun, SyncReport
@@ -34,7 +35,7 @@ from frumious.settings import Settings
 from frumious.stats import Progress
 from frumious.storage import backend_names, open_store
 from frumious.storage.base import Store
-from frumious.upstream import Upstream, json_use
+from frumious.upstream import Upstream
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from frumious.errors import BadUpstreamData
-from frumious.models import DistFile, Project, canonicalize_name, serial_from_text, serial_from_value
+from frumious.models import DistFile, Project, canonicalize_name, serial_from_value
 from frumious.protocol.layout import check_filename
 from frumious.protocol.parse import bounded_json
 
@@ -72,7 +72,12 @@ def read_project_page(body: bytes, *, json_page: bool, expected: str, base_url: 
     api_version = meta.get("api-version")
     if isinstance(api_version, str) and api_version.split(".")[0] != "1":
         raise BadUpstreamData(f"{what} has api-version {api_version!r}; only 1.x is understood")
-    serial = serial_from_value(meta.get("_last-serial"))
+    given = meta.get("_last-serial")
+    serial = serial_from_value(given)
+    if serial is None and given is not None:
+        # A poisoned serial is bad data for this project, never the mirror's serial.
+        shown = repr(given) if len(repr(given)) <= 40 else repr(given)[:40] + "..."
+        raise BadUpstreamData(f"{what}: 'meta._last-serial' must be a non-negative integer below 2**63, got {shown}")
     dists = [_dist_file(entry, ctx, base_url) for entry in files]
     releases, unversioned = _group(shown, dists, versions)
     state, reason = status
@@ -344,7 +349,7 @@ def _html_page(body: bytes, what: str) -> _Parts:
     serial = _SERIAL.search(text)
     meta: dict[str, Any] = {"api-version": parser.meta.get("pypi:repository-version")}
     if serial:
-        meta["_last-serial"] = serial_from_text(serial.group(1))
+        meta["_last-serial"] = serial.group(1)
     status = parser.meta.get("pypi:project-status")
     reason = parser.meta.get("pypi:project-status-reason")
     return _Parts(

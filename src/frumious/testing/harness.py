@@ -22,13 +22,14 @@ from frumious.config import loads
 from frumious.filters import load_filters
 from frumious.mirror import Mirror
 from frumious.plan import Options
+from frumious.protocol.jsonuse import json_use
 from frumious.record.db import MirrorRecord
 from frumious.runreport import SyncReport
 from frumious.settings import Settings
 from frumious.stats import Progress
 from frumious.testing.memhttp import MemHTTP, MemIndex
 from frumious.testing.memstore import MemoryStore
-from frumious.upstream import Upstream, json_use
+from frumious.upstream import Upstream
 
 
 def config_text(directory: Path, master: str, mirror: Mapping[str, object], sections: str = "") -> str:
