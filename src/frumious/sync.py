@@ -30,7 +30,7 @@ from frumious.errors import ConfigError, NotFound, ends_run
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, Project, canonicalize_name
-from frumious.norelease import listed_404
+from frumious.norelease import empty_page, listed_404
 from frumious.plan import Options, Plan, gather, plan, published_serial, whole_removals
 from frumious.project import (
     Context,
@@ -236,8 +236,9 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
         log.debug("%s: its page is unchanged", entry.name)
         return Outcome(entry.name, Kind.SYNCED, unchanged=True)
     if offered.source == "simple" and not offered.files and offered.status != "quarantined":
-        # PyPI lists projects without releases (their JSON is a 404): nothing to mirror, files kept.
-        return await listed_404(ctx, entry)
+        # PyPI lists projects without releases: nothing to mirror, files kept. The page was checked as new
+        # as the listing already, so it is not asked for again (listed_404 is for a Warehouse JSON 404).
+        return await empty_page(ctx, entry)
     if not ctx.filters.allows_metadata(offered):
         log.info("%s excluded by a metadata filter", entry.name)
         return Outcome(entry.name, Kind.SKIPPED)
