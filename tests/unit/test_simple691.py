@@ -18,6 +18,8 @@ JSON_PAGE = {
     "name": "foo-bar",
     "versions": ["1.0", "2.0rc1", "3.0"],
     "project-status": {"status": "deprecated", "reason": "use bar"},
+    "tracks": ["https://other.example/simple/foo-bar/"],
+    "alternate-locations": ["https://mirror.example/simple/foo-bar/"],
     "files": [
         {
             "filename": "foo_bar-1.0-py3-none-any.whl",
@@ -54,6 +56,10 @@ def test_a_pep_691_page_gives_every_field_grouped_by_version() -> None:
     assert page.serial == 4242 and page.api_version == "1.4"
     assert project.name == "Foo.Bar" and project.source == "simple"
     assert (project.status, project.status_reason) == ("deprecated", "use bar")
+    # What the mirror's pages pass through (render): the claimed version and PEP 708's URLs.
+    assert project.api_version == "1.4"
+    assert project.tracks == ("https://other.example/simple/foo-bar/",)
+    assert project.alternate_locations == ("https://mirror.example/simple/foo-bar/",)
     assert list(project.releases) == ["1.0", "2.0rc1", "3.0"]  # PEP 700 versions, one without files
     assert project.releases["3.0"] == ()
     wheel, egg = project.releases["1.0"]
@@ -77,6 +83,8 @@ def test_a_pep_503_page_gives_what_its_attributes_carry() -> None:
     html = f"""<!DOCTYPE html><html><head>
     <meta name="pypi:repository-version" content="1.4">
     <meta name="pypi:project-status" content="quarantined">
+    <meta name="pypi:tracks" content="https://a.example/simple/foo-bar/">
+    <meta name="pypi:tracks" content="https://b.example/simple/foo-bar/">
     <title>Links for Foo.Bar</title></head><body>
     <a href="https://files.example/p/foo_bar-1.0-py3-none-any.whl#sha256={SHA}"
        data-requires-python="&gt;=3.8" data-core-metadata="sha256={META}" data-yanked=""
@@ -85,7 +93,8 @@ def test_a_pep_503_page_gives_what_its_attributes_carry() -> None:
     </body></html>
 <!--SERIAL 77-->""".encode()
     page = read_project_page(html, json_page=False, expected="foo-bar", base_url=BASE)
-    assert page.serial == 77 and page.project.status == "quarantined"
+    assert page.serial == 77 and page.project.status == "quarantined" and page.project.api_version == "1.4"
+    assert page.project.tracks == ("https://a.example/simple/foo-bar/", "https://b.example/simple/foo-bar/")
     wheel = page.project.releases["1.0"][0]
     assert wheel.requires_python == ">=3.8" and wheel.yanked and wheel.yanked_reason is None
     assert wheel.core_metadata == {"sha256": META} and wheel.size == 10
@@ -104,6 +113,8 @@ def test_a_pep_503_page_gives_what_its_attributes_carry() -> None:
         (b'{"files": [{"filename": "a-1.tar.gz", "url": "a", "hashes": {"sha256": "zz"}}]}', "hex digest"),
         (b'{"files": [{"filename": "a-1.tar.gz", "url": "a", "size": -1}]}', "non-negative"),
         (b"[1, 2", "not valid JSON"),
+        (b'{"files": [], "meta": {"_last-serial": 9223372036854775808}}', "_last-serial' must be a non-negative integer"),
+        (b'{"files": [], "tracks": "https://x/"}', "'tracks' must be a list"),
     ],
 )
 def test_bad_pages_are_refused_with_one_line(body: bytes, message: str) -> None:
