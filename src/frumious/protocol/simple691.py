@@ -127,7 +127,7 @@ def version_of(filename: str, project: str, listed: Mapping[Version, str] | None
 
 
 def _group(
-    name: str, dists: list[tuple[DistFile, str]], versions: list[str]
+    name: str, dists: list[tuple[dict[str, Any], str]], versions: list[str]
 ) -> tuple[dict[str, tuple[DistFile, ...]], list[str]]:
     listed: dict[Version, str] = {}
     for spelling in versions:
@@ -142,14 +142,8 @@ def _group(
         if version is None:
             unversioned.append(filename)
             continue
-        releases.setdefault(version, []).append(_with_version(dist, version))
+        releases.setdefault(version, []).append(DistFile(version=version, **dist))
     return {version: tuple(files) for version, files in releases.items()}, unversioned
-
-
-def _with_version(dist: DistFile, version: str) -> DistFile:
-    from dataclasses import replace
-
-    return replace(dist, version=version)
 
 
 def _current(releases: Mapping[str, tuple[DistFile, ...]]) -> str | None:
@@ -201,13 +195,16 @@ def _core_metadata(entry: Mapping[str, Any], ctx: str) -> Mapping[str, str] | bo
 
 
 def _resolve(url: str, base_url: str, ctx: str) -> str:
+    if url.startswith(("https://", "http://")) and "/." not in url:
+        return url  # already absolute, nothing to normalise: urljoin was a quarter of a page's parse (cProfile)
     resolved = urljoin(base_url, url)
     if urlsplit(resolved).scheme not in ("http", "https"):
         raise BadUpstreamData(f"{ctx}: file URL {url!r} is not http(s)")
     return resolved
 
 
-def _dist_file(entry: object, ctx: str, base_url: str) -> tuple[DistFile, str]:
+def _dist_file(entry: object, ctx: str, base_url: str) -> tuple[dict[str, Any], str]:
+    """A ``DistFile``'s fields but its version (``_group`` tells it), and its filename."""
     if not isinstance(entry, dict):
         raise BadUpstreamData(f"{ctx}: a file entry is not an object")
     filename, url = entry.get("filename"), entry.get("url")
@@ -229,22 +226,21 @@ def _dist_file(entry: object, ctx: str, base_url: str) -> tuple[DistFile, str]:
             raise BadUpstreamData(f"{where}: {key!r} must be a string or null")
     absolute = _resolve(url.split("#", 1)[0], base_url, where)
     packagetype, python_version = _packagetype(filename)
-    dist = DistFile(
-        filename=filename,
-        url=absolute,
-        size=size,
-        digests=_digests(entry.get("hashes"), "hashes", where),
-        version="",
-        upload_time=upload_time or "",
-        requires_python=requires_python,
-        has_requires_python="requires-python" in entry,
-        yanked=bool(yanked),
-        yanked_reason=yanked if isinstance(yanked, str) and yanked else None,
-        packagetype=packagetype,
-        python_version=python_version,
-        core_metadata=_core_metadata(entry, where),
-        provenance=_resolve(provenance, base_url, where) if provenance else None,
-    )
+    dist: dict[str, Any] = {
+        "filename": filename,
+        "url": absolute,
+        "size": size,
+        "digests": _digests(entry.get("hashes"), "hashes", where),
+        "upload_time": upload_time or "",
+        "requires_python": requires_python,
+        "has_requires_python": "requires-python" in entry,
+        "yanked": bool(yanked),
+        "yanked_reason": yanked if isinstance(yanked, str) and yanked else None,
+        "packagetype": packagetype,
+        "python_version": python_version,
+        "core_metadata": _core_metadata(entry, where),
+        "provenance": _resolve(provenance, base_url, where) if provenance else None,
+    }
     return dist, filename
 
 
