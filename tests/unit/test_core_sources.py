@@ -10,6 +10,7 @@ import pytest
 
 from fakepypi import Artifact, FakeIndex, default_index, mem_index, packages_path
 from frumious.errors import ends_run
+from frumious.plan import Options
 from frumious.protocol.jsonuse import JsonMissing
 from frumious.testing.harness import Bench
 
@@ -82,6 +83,26 @@ async def test_no_serials_second_run_is_conditional_requests_only(tmp_path: Path
     assert b.read("status").strip() == b"2"
     assert "<!--SERIAL 2-->" in b.read("web/simple/dep-lib/index.html").decode()
     assert "<!--SERIAL 1-->" in b.read("web/simple/foo-bar/index.html").decode()
+
+
+async def test_no_serials_force_check_counts_on_from_the_mirrors_serial(tmp_path: Path) -> None:
+    fake = default_index()
+    b = bench(tmp_path, fake, serials=False, json_api=False)
+    assert (await b.mirror()).ok
+    fake.add("dep-lib", "0.2", Artifact("dep_lib-0.2.tar.gz", b"the new sdist"))
+    renew(b, fake)
+    assert (await b.mirror()).ok
+    assert b.read("status").strip() == b"2"
+    # --force-check asks every page again; the counter never goes back (a downstream would miss changes).
+    report = await b.mirror(Options(force_check=True))
+    assert report.ok
+    assert int(b.read("status")) >= 2
+    fake.add("foo-bar", "9.0", Artifact("foo_bar-9.0.tar.gz", b"newer"))
+    renew(b, fake)
+    report = await b.mirror(Options(force_check=True))
+    assert report.ok and "foo-bar" in report.synced
+    assert int(b.read("status")) == 3
+    assert "<!--SERIAL 3-->" in b.read("web/simple/foo-bar/index.html").decode()
 
 
 async def test_a_filter_needing_warehouse_json_on_an_upstream_without_it_stops_the_run(tmp_path: Path) -> None:
