@@ -6,6 +6,10 @@
     .venv/bin/python benchmarks/pypi_bench.py runs --config /work/tmp/hx/pypi.conf [--projects 700000]
     # a bandersnatch tree taken over: the same state without frumious's record and .frumious/
     .venv/bin/python benchmarks/pypi_bench.py takeover --config /work/tmp/hx/pypi.conf
+    # issue 13: full, no-op and incremental syncs read from pages (PyPI-like and PEP 691-only
+    # upstreams) next to the Warehouse-JSON sync of a frumious source tree from before it
+    .venv/bin/python benchmarks/pypi_bench.py sources --projects 2000 --max-files 3 --journal 100 \
+        --today-src /tmp/today/src
 
 Each run is ``frumious -c CONF mirror`` started through launch.py (wall, CPU = user + sys, peak
 RSS from ``wait4``, as run.py measures), with the upstream (pypi_upstream.py) in a child process;
@@ -13,7 +17,11 @@ the rows also give the upstream's requests during the run (by kind) and its CPU 
 ``runs`` moves the upstream along the journal "1,0,100,d1" from generation 0 (the state's):
 generation 1 changes one project, 2 moves only the listing's serial, then the same listing again
 (a 304), 3 changes 100 projects, 4 deletes one. ``takeover`` first moves ``frumious.sqlite`` and
-``.frumious/`` aside (and puts them back after). Not a test.
+``.frumious/`` aside (and puts them back after). ``sources`` runs, for each of three setups, a full
+sync into a fresh mirror, a no-op run and the run after the journal's first generation: frumious
+before issue 13 (``--today-src``, which reads every project from ``/pypi/<name>/json``) against the
+PyPI-like upstream; this tree's frumious (project pages) against the same; and this tree's against
+the upstream with ``--pep691-only`` (no ``/pypi/``, serials in the pages' meta only). Not a test.
 """
 
 from __future__ import annotations
@@ -68,12 +76,17 @@ class Upstream:
         self.proc.wait(timeout=30)
 
 
-def run(conf: Path, upstream: Upstream, label: str, log: Path) -> dict[str, Any]:
-    """One ``frumious mirror`` through launch.py; its figures and the upstream's requests."""
+def run(conf: Path, upstream: Upstream, label: str, log: Path, source: str | None = None) -> dict[str, Any]:
+    """One ``frumious mirror`` through launch.py; its figures and the upstream's requests.
+
+    ``source``: a frumious ``src`` directory to run instead of the installed one (PYTHONPATH).
+    """
     before = upstream.call("/_stats")
     result = log.with_suffix(".rusage")
     argv = [sys.executable, "-I", "-S", str(HERE / "launch.py"), str(result), str(FRUMIOUS), "-c", str(conf), "mirror"]
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    if source is not None:
+        env["PYTHONPATH"] = source
     with log.open("w") as out:
         code = subprocess.call(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
     after = upstream.call("/_stats")
@@ -128,6 +141,27 @@ def runs(args: argparse.Namespace, shape_args: list[str]) -> None:
         upstream.close()
 
 
+def sources(args: argparse.Namespace, shape_args: list[str]) -> None:
+    """Full, no-op and incremental syncs: Warehouse JSON before issue 13, pages after (two upstreams)."""
+    ours = str(Path(__file__).resolve().parents[1] / "src")
+    setups = [("Warehouse JSON (before)", args.today_src, []), ("pages, PyPI-like", ours, [])]
+    setups.append(("pages, PEP 691 only", ours, ["--pep691-only"]))
+    for name, source, extra in setups:
+        upstream = Upstream([*shape_args, *extra])
+        try:
+            with tempfile.TemporaryDirectory(dir=args.base_dir) as tmp:
+                conf = Path(tmp) / "sources.conf"
+                write_conf(conf, f"{tmp}/mirror", upstream.url)
+                for label in ("full", "no-op", "incremental"):
+                    if label == "incremental":
+                        upstream.call("/_generation?g=1", "POST")
+                    row = run(conf, upstream, f"{name}: {label}", Path(tmp) / f"{label}.log", source)
+                    if row["exit"] != 0:
+                        shutil.copy(Path(tmp) / f"{label}.log", Path(args.base_dir) / f"sources-{label}.log")
+        finally:
+            upstream.close()
+
+
 def takeover(args: argparse.Namespace, shape_args: list[str]) -> None:
     conf = Path(args.config)
     root = next(
@@ -152,7 +186,8 @@ def takeover(args: argparse.Namespace, shape_args: list[str]) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=["full", "runs", "takeover"])
+    p.add_argument("what", choices=["full", "runs", "takeover", "sources"])
+    p.add_argument("--today-src", help="sources: the src directory of a frumious that reads Warehouse JSON")
     p.add_argument("--config", help="runs/takeover: the config pypi_state.py built the state with")
     p.add_argument("--base-dir", default="/work/tmp/hx", help="mirrors (full) and logs go here")
     p.add_argument("--steps", type=int, default=5, help="runs: how many of the journal's runs")
@@ -165,7 +200,7 @@ def main() -> int:
     shape_args = [f"--projects={args.projects}", f"--max-files={args.max_files}", f"--size={args.size}"]
     shape_args += [f"--journal={args.journal}", f"--seed={args.seed}"]
     Path(args.base_dir).mkdir(parents=True, exist_ok=True)
-    {"full": full, "runs": runs, "takeover": takeover}[args.what](args, shape_args)
+    {"full": full, "runs": runs, "takeover": takeover, "sources": sources}[args.what](args, shape_args)
     return 0
 
 

@@ -1,7 +1,7 @@
 """A PyPI-sized synthetic upstream on 127.0.0.1: ``pypi_shape.Shape`` behind upstream.py's raw server.
 
     .venv/bin/python benchmarks/pypi_upstream.py --projects 700000 [--max-files 40000] [--size 100]
-        [--journal 1,0,100,d1] [--generation G] [--seed 1] [--port 0]
+        [--journal 1,0,100,d1] [--generation G] [--seed 1] [--port 0] [--pep691-only]
 
 The first stdout line is the base URL. Nothing is stored but the shape's per-project hashes
 (about 60 MB for 700,000 projects) and the current listing: each project's Warehouse JSON, its
@@ -12,7 +12,9 @@ Endpoints: ``GET /simple/`` (ETag, ``If-None-Match`` -> 304), ``/simple/<name>/`
 ``/pypi/<name>/json`` (``X-PyPI-Last-Serial``), ``/packages/...`` (the bytes), and the admin
 calls ``POST /_generation?g=G`` (move along the journal; 0 is the initial index),
 ``GET /_stats`` (requests by kind, bytes, the server's CPU seconds), ``GET /_changed?g=G``
-(the project names generation G moved). See benchmarks/README.md, "PyPI scale".
+(the project names generation G moved). ``--pep691-only`` makes it an index that speaks only the
+Simple API: ``/pypi/`` answers 404 and no answer carries ``X-PyPI-Last-Serial`` (the serials are in
+each page's ``meta._last-serial`` only). See benchmarks/README.md, "PyPI scale".
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ _FILE_TYPE = "application/octet-stream"
 class PypiServer:
     """Routes requests to bodies generated from the shape (the handler ``_Connection`` calls)."""
 
-    def __init__(self, shape: Shape) -> None:
+    def __init__(self, shape: Shape, pep691_only: bool = False) -> None:
         self.shape = shape
         self.stats = Stats()
         self.base_url = ""
-        self.listing: Body = make_body(shape.listing(), JSON_LISTING_TYPE, shape.last_serial)
+        self.pep691_only = pep691_only
+        self.listing: Body = make_body(shape.listing(), JSON_LISTING_TYPE, self._header(shape.last_serial))
         self._file_head = _head("200 OK", [("Content-Type", _FILE_TYPE), ("Content-Length", str(shape.size))])
 
     def protocol(self) -> _Connection:
@@ -47,7 +50,11 @@ class PypiServer:
 
     def set_generation(self, generation: int) -> None:
         self.shape.at(generation)
-        self.listing = make_body(self.shape.listing(), JSON_LISTING_TYPE, self.shape.last_serial)
+        self.listing = make_body(self.shape.listing(), JSON_LISTING_TYPE, self._header(self.shape.last_serial))
+
+    def _header(self, serial: int) -> int | None:
+        """The X-PyPI-Last-Serial to send: none from a Simple-API-only index."""
+        return None if self.pep691_only else serial
 
     def respond(self, method: bytes, target: str, headers: dict[bytes, bytes]) -> bytes:
         path, _, query = target.partition("?")
@@ -70,11 +77,11 @@ class PypiServer:
             self.stats.requests["404"] += 1
             return _NOT_FOUND
         serial = self.shape.serial(index)
-        if len(parts) == 3 and parts[0] == "pypi" and parts[2] == "json":
+        if len(parts) == 3 and parts[0] == "pypi" and parts[2] == "json" and not self.pep691_only:
             body = make_body(self.shape.warehouse_json(index, self.base_url), "application/json", serial)
             return self._send("json", body, headers)
         if len(parts) == 2 and parts[0] == "simple":
-            body = make_body(self.shape.simple_json(index, self.base_url), JSON_LISTING_TYPE, serial)
+            body = make_body(self.shape.simple_json(index, self.base_url), JSON_LISTING_TYPE, self._header(serial))
             return self._send("simple_page", body, headers)
         self.stats.requests["404"] += 1
         return _NOT_FOUND
@@ -128,7 +135,7 @@ def shape_from(args: argparse.Namespace) -> Shape:
 
 async def _main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
-    server = PypiServer(shape_from(args))
+    server = PypiServer(shape_from(args), pep691_only=args.pep691_only)
     if args.generation:
         server.set_generation(args.generation)
     loop = asyncio.get_running_loop()
@@ -148,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     add_shape_args(p)
     p.add_argument("--generation", type=int, default=0)
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--pep691-only", action="store_true", help="no /pypi/ API, no X-PyPI-Last-Serial header")
     args = p.parse_args(argv)
     asyncio.run(_main(args))
     return 0

@@ -1,11 +1,12 @@
 """The one exception tree of frumious.
 
 Every error the CLI can report derives from ``FrumiousError`` and carries the exit
-code the process ends with, so the CLI maps errors to codes without a table. Two live
+code the process ends with, so the CLI maps errors to codes without a table. Three live
 beside what they are about (their module is noted); all the others are here::
 
     FrumiousError (1)
     ├── ConfigError (2)            bad or missing configuration; lists every problem
+    │   └── JsonMissing            a filter needs Warehouse JSON the upstream lacks; ends the run (protocol/jsonuse.py)
     ├── ConfigMissing (1)          no config file; the example was written or printed
     ├── LockHeld (1)               another run holds the mirror lock
     ├── LeaseLost (1)              the object-store lease was lost mid-run; the run stopped

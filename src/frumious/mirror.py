@@ -24,6 +24,7 @@ from frumious.protocol.statefiles import Todo
 from frumious.record import attach
 from frumious.record.db import MirrorRecord
 from frumious.record.offered import OfferedCopies
+from frumious.record.pagestate import PageStates
 from frumious.retries import Failure
 from frumious.settings import MirrorSettings, SimpleFormat
 from frumious.state import TodoCheckpoint
@@ -64,6 +65,8 @@ class Mirror:
         self.layout = Layout.of(settings)
         # Upstream's unfiltered documents, for filtering projects again without asking (``recheck``).
         self.offered = OfferedCopies(record)
+        # Each project page's ETag and digest, for an upstream without serials (``record/pagestate``).
+        self.pages = PageStates(record)
 
     # -- state: serial, todo, what earlier runs carried ------------------------------------
 
@@ -297,6 +300,7 @@ class Mirror:
         removed = await self.remove_files(files, self.owned_elsewhere(canonical))
         self.record.forget(canonical)
         self.offered.forget(canonical)
+        self.pages.forget(canonical)
         for prefix in prefixes:
             if await self.store.delete_prefix(prefix):
                 removed.append(prefix + "/")

@@ -1,7 +1,7 @@
 """Frozen value types shared by every layer.
 
-A ``Project`` is what upstream told us about one project (from Warehouse's
-``/pypi/<name>/json``), already validated by ``parse``. Filters return new
+A ``Project`` is what upstream told us about one project (from its PEP 691/503 project page,
+``protocol/simple691``, or Warehouse's ``/pypi/<name>/json``, ``parse``), already validated. Filters return new
 ``Project`` values with fewer releases or files; nothing mutates in place.
 """
 
@@ -63,7 +63,8 @@ class DistFile:
 
     filename: str
     url: str
-    size: int
+    # None when upstream gave no size (a PEP 503 HTML page): the download is then not bounded by it.
+    size: int | None
     digests: Mapping[str, str]
     version: str
     upload_time: str = ""
@@ -132,6 +133,8 @@ class Project:
     serial: int
     releases: Mapping[str, tuple[DistFile, ...]]
     info: Mapping[str, Any] = field(default_factory=dict)
+    # Where it was read from: "json" (Warehouse's /pypi/<name>/json) or "simple" (a project page).
+    source: str = "json"
     # Upstream's other top-level keys as it gave them (last_serial, urls, vulnerabilities...):
     # what metadata filter paths outside info and releases reach, and what the saved JSON keeps.
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -32,6 +32,11 @@ async def listed_404(ctx: Context, entry: ListingEntry) -> Outcome:
     return Outcome(entry.name, Kind.NO_RELEASES, kept=await _no_releases(ctx, entry))
 
 
+async def empty_page(ctx: Context, entry: ListingEntry) -> Outcome:
+    """A project whose page, read as the source and as new as the listing, lists no files: NO_RELEASES."""
+    return Outcome(entry.name, Kind.NO_RELEASES, kept=await _no_releases(ctx, entry))
+
+
 async def _why_failed(ctx: Context, entry: ListingEntry) -> str | None:
     """Why this 404 is a failure to retry; None when the project merely has no releases."""
     try:

@@ -28,7 +28,7 @@ from frumious.reconcile import reconcile as reconcile
 from frumious.record.db import MirrorRecord
 from frumious.retries import Failure
 from frumious.settings import FilteredProjects, MirrorSettings
-from frumious.upstream import Listing, Upstream
+from frumious.upstream import NO_SERIALS, Listing, Upstream
 
 log = logging.getLogger("frumious.sync")
 
@@ -145,6 +145,9 @@ class Plan:
     outside: tuple[ListingEntry, ...] | None = None
     # Mirrored projects filtered again from their stored upstream copy (``recheck``), canonical names.
     recheck: tuple[str, ...] = ()
+    # The upstream gives no serials: every listed project is asked (conditionally) at the mirror's serial
+    # plus one, a local counter published only when some project changed.
+    counted: bool = False
     # The mirror's serial before the run, also under --force-check: what a finished run publishes at least,
     # unless the upstream's own serial is lower (a serial from another master).
     floor: int = 0
@@ -183,7 +186,11 @@ async def gather(
     etag = await mirror.listing_etag(serial) if serial and not changed else None
     if _metadata_only(mirror.settings) and not await mirror.has_metadata_only():
         etag = None  # the first run that keeps metadata-only pages needs the listing itself, not a 304
-    listing = await fetch_listing(upstream, mirror.settings, filters, etag)
+    listing = await fetch_listing(upstream, mirror.settings, filters, etag, since=0 if changed else serial)
+    if listing is None and etag is not None and etag.startswith(NO_SERIALS):
+        # Without serials an unchanged listing says only that the names are the same: ask every page.
+        names = [row.display for row in map(mirror.record.project, mirror.record.names()) if row is not None]
+        listing = Listing([ListingEntry(name, 0) for name in names], None, etag, serials=False)
     return Inputs(
         serial,
         now,
@@ -198,12 +205,12 @@ async def gather(
 
 
 async def fetch_listing(
-    upstream: Upstream, mirror_settings: MirrorSettings, filters: FilterSet, etag: str | None
+    upstream: Upstream, mirror_settings: MirrorSettings, filters: FilterSet, etag: str | None, since: int = 0
 ) -> Listing | None:
     only = None if _metadata_only(mirror_settings) else filters.only_projects  # those pages need every name
     if only is not None and len(only) <= FAST_PATH_LIMIT:
         log.info("Allowlist of %d project(s): asking each instead of fetching the full listing", len(only))
-        return await upstream.listing_of(only, mirror_settings.workers * 2)
+        return await upstream.listing_of(only, mirror_settings.workers * 2, since)
     return await upstream.listing(etag)
 
 
@@ -262,6 +269,12 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
         return Plan(
             queue, serial, False, listing_etag=inputs.etag, listing_unchanged=True, vanished=vanished, notes=(note,)
         )
+    if not listing.serials:
+        # A local counter stands in for upstream's serials (docs/reliability.md); it counts on from the
+        # mirror's own serial even under --force-check (which only asks every page again).
+        step = max(serial, inputs.floor) + 1
+        counted = [ListingEntry(entry.name, step) for entry in listing.entries]
+        listing = replace(listing, entries=counted, serial=step)
     warnings: tuple[str, ...] = ()
     if listing.serial is not None and not listing.partial and serial > listing.serial:
         # Nothing upstream looks new until it passes our serial: say so rather than stall quietly.
@@ -286,6 +299,7 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
         invalid=tuple(sorted({canonicalize_name(n) for n in invalid if allows(n)})),
         warnings=more + warnings,
         outside=None if listing.partial else found.outside,
+        counted=not listing.serials,
     )
 
 
@@ -341,7 +355,7 @@ def safety_valve(found: Plan, holdings: Holdings, settings: MirrorSettings, opti
     )
 
 
-def published_serial(plan: Plan, synced: set[str]) -> int:
+def published_serial(plan: Plan, synced: set[str], changed: bool = True) -> int:
     """The serial a finished run publishes: the newest that every synced project (canonical names) reached.
 
     Failed projects do not hold it back (they are carried by name); a resumed run
@@ -353,6 +367,8 @@ def published_serial(plan: Plan, synced: set[str]) -> int:
     if plan.feed_serial is not None:  # the feed named every change up to its serial; failures are carried
         return max(current, plan.feed_serial)
     reached = [entry for entry in plan.queue if canonicalize_name(entry.name) in synced]
+    if plan.counted and not changed:
+        return max(current, plan.floor)  # no serials upstream and no page changed: the counter stays
     found = target_serial(max(current, plan.target) if plan.resumed else current, reached, plan.ceiling)
     # --force-check starts from 0; a failed project (carried by name) must not move the serial back,
     # only an upstream whose own serial is lower may (the warning's advice for a foreign serial).

@@ -40,6 +40,8 @@ class Outcome:
     would_prune: tuple[str, ...] = ()
     # When a file a time-based filter (the cooldown) holds back becomes eligible; None when none is held.
     revisit: float | None = None
+    # Synced without a change: its page (upstream without serials) answered as last time.
+    unchanged: bool = False
 
     @property
     def canonical(self) -> str:
@@ -70,6 +72,8 @@ class SyncReport(Report):
     quarantined: dict[str, str] = field(default_factory=dict)
     # Listed upstream with no releases (their JSON is a 404); of those, the ones the mirror holds files for.
     no_releases: list[str] = field(default_factory=list)
+    # Projects whose page answered as last time (an upstream without serials): nothing written.
+    unchanged: list[str] = field(default_factory=list)
     no_releases_kept: dict[str, int] = field(default_factory=dict)
     # The run's bookkeeping, by canonical name: the failures to carry, at their listed serial, and
     # the projects that reached theirs (synced, skipped by a filter, or listed with no releases).
@@ -94,7 +98,9 @@ class SyncReport(Report):
             self.gone.append(name)
         else:  # nothing holds the serial back
             self.reached.add(outcome.canonical)
-            if outcome.kind is Kind.SYNCED:
+            if outcome.unchanged:
+                self.unchanged.append(name)
+            elif outcome.kind is Kind.SYNCED:
                 self.synced.append(name)
             elif outcome.kind is Kind.SKIPPED:
                 self.skipped.append(name)

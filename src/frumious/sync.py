@@ -26,11 +26,11 @@ from datetime import UTC, datetime
 
 from frumious import claims, feed, metaonly, recheck, retries
 from frumious.closure import Closure
-from frumious.errors import NotFound, ends_run
+from frumious.errors import ConfigError, NotFound, ends_run
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, Project, canonicalize_name
-from frumious.norelease import listed_404
+from frumious.norelease import empty_page, listed_404
 from frumious.plan import Options, Plan, gather, plan, published_serial, whole_removals
 from frumious.project import (
     Context,
@@ -49,7 +49,7 @@ from frumious.runreport import DryRun, Kind, Outcome, SyncReport
 from frumious.settings import MirrorSettings
 from frumious.state import TodoCheckpoint
 from frumious.stats import Progress, stops_with
-from frumious.upstream import Upstream
+from frumious.upstream import Fetched, Upstream
 
 __all__ = ["Policy", "dry_run", "mirror", "sync", "sync_project", "sync_projects"]
 
@@ -147,7 +147,7 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
         report.removed.extend(await mirror.remove_project(name))
         report.removed_projects.append(name)
     pages = metaonly.Done() if report.stopped_early else await metaonly.follow(ctx, plan, policy.options, report)
-    target = published_serial(plan, report.reached)
+    target = published_serial(plan, report.reached, changed=_changed(report))
     # A run killed before its root index resumes an empty todo.
     if plan.queue or pruned or confirmed or plan.resumed or pages.changed:
         await mirror.write_root_index(target)
@@ -196,6 +196,9 @@ async def run_queue(
         async with asyncio.TaskGroup() as group:
             for _ in range(ctx.settings.workers):
                 group.create_task(worker())
+    except* ConfigError as found:
+        # A configuration the upstream cannot serve (JsonMissing): one line and exit 2, not a group.
+        raise found.exceptions[0] from None
     finally:
         if todo is not None:  # also when a signal stopped the run: the next one resumes from here
             await todo.flush()
@@ -226,10 +229,17 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     Refusals (a key another project owns, too many files to remove) come before any write.
     """
     try:
-        offered, entry = await _offered(ctx, entry)
+        offered, entry, page = await _offered(ctx, entry)
     except NotFound:
         log.info("%s no longer exists upstream", entry.name)
         return Outcome(entry.name, Kind.GONE)
+    if offered is None:
+        log.debug("%s: its page is unchanged", entry.name)
+        return Outcome(entry.name, Kind.SYNCED, unchanged=True)
+    if offered.source == "simple" and not offered.files and offered.status != "quarantined":
+        # PyPI lists projects without releases: nothing to mirror, files kept. The page was checked as new
+        # as the listing already, so it is not asked for again (listed_404 is for a Warehouse JSON 404).
+        return await empty_page(ctx, entry)
     if not ctx.filters.allows_metadata(offered):
         log.info("%s excluded by a metadata filter", entry.name)
         return Outcome(entry.name, Kind.SKIPPED)
@@ -243,12 +253,14 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     try:
         if release_files:
             doomed, kept = await plan_files(ctx, offered, project, files)
-        if ctx.settings.json:
+        if ctx.settings.json and offered.source == "json":
             ctx.wrote(await ctx.mirror.save_json(project))
         with_metadata = await mirror_files(ctx, files) if release_files else None
         await write_pages(ctx, project, entry, with_metadata)
         ctx.record.record(*index_rows(project, files, with_metadata))
         recheck.remember(ctx.mirror, ctx.filters, offered)
+        if page is not None and page.digest is not None:
+            ctx.mirror.pages.put(project.canonical, page.etag, page.digest)
     except BaseException:
         # The project failed before removing anything: its reserved removals go back to the run's limit.
         ctx.guard.files_removing -= len(doomed)
@@ -262,20 +274,30 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     return Outcome(entry.name, Kind.SYNCED, removed=tuple(removed), would_prune=tuple(kept), revisit=revisit)
 
 
-async def _offered(ctx: Context, entry: ListingEntry) -> tuple[Project, ListingEntry]:
+async def _offered(ctx: Context, entry: ListingEntry) -> tuple[Project | None, ListingEntry, Fetched | None]:
     """What upstream offers for the project: the mirror's stored copy when it is filtered again, else fetched.
 
     A stored copy stands for upstream at its serial, which the entry then carries (page versions are named by it).
+    Without upstream serials the page is asked for conditionally: None when it is unchanged (and mirrored).
     """
     if canonicalize_name(entry.name) in ctx.stored:
         kept = await recheck.stored_project(ctx.mirror, entry.name)
         if kept is not None:
-            return kept, ListingEntry(entry.name, kept.serial)
+            return kept, ListingEntry(entry.name, kept.serial), None
         log.info("%s: no stored copy of its upstream metadata; fetching it", entry.name)
-    return await ctx.upstream.project(entry.name, entry.serial), entry
+    canonical = canonicalize_name(entry.name)
+    serials = ctx.upstream.serials
+    known = ctx.mirror.pages.get(canonical) if not serials and ctx.record.project(canonical) else (None, None)
+    fetched = await ctx.upstream.fetch(entry.name, entry.serial, known)
+    return fetched.project, entry, None if serials else fetched
 
 
 # The run's small steps, in the order ``_follow`` takes them.
+
+
+def _changed(report: SyncReport) -> bool:
+    """Whether the run changed what the mirror holds (a counted serial moves only then)."""
+    return bool(report.synced or report.skipped or report.no_releases or report.removed or report.removed_projects)
 
 
 def log_plan(plan: Plan) -> None:

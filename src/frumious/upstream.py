@@ -1,25 +1,25 @@
-"""The HTTP client for the upstream index: listing, project JSON, file bodies.
+"""The HTTP client for the upstream index: listing, project pages (or Warehouse JSON), file bodies.
 
 Every request retries timeouts, connection errors, 5xx and 429 with exponential
-backoff and jitter, honouring ``Retry-After``. Project JSON must carry an
-``X-PyPI-Last-Serial`` at least as new as the listing promised (a stale CDN
-answer is retried, then reported).
+backoff and jitter, honouring ``Retry-After``. A project is read from its PEP 691 page
+(PEP 503 HTML when that is all the index offers), or from Warehouse's ``/pypi/<name>/json``
+when that is wanted (``JsonUse``). Either must carry a serial (``X-PyPI-Last-Serial``, else
+the page's own) at least as new as the listing promised (a stale CDN answer is retried, then
+reported), unless the upstream gives no serials at all: then each page is asked for
+conditionally (its ETag) and compared by digest, and an unchanged one is ``Fetched.unchanged``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import TypeVar
 
 from frumious.errors import (
-    BadUpstreamData,
     BodyTooLarge,
     DecompressionBomb,
     FrumiousError,
@@ -28,16 +28,21 @@ from frumious.errors import (
     StaleMetadata,
     UpstreamError,
 )
+from frumious.http.checked import Checked
 from frumious.http.client import HTTPClient, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
-from frumious.protocol import pagelinks, parse
+from frumious.protocol import pagelinks, parse, simple691
+from frumious.protocol.jsonuse import JsonMissing, JsonUse
 from frumious.protocol.listing import ListingScan
 from frumious.stats import Progress
 
 log = logging.getLogger("frumious.upstream")
 
 JSON_LISTING = "application/vnd.pypi.simple.v1+json"
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# One request for either form: PEP 691 JSON first, PEP 503 HTML (PEP 691's or plain text/html) after it.
+ACCEPT_PAGE = f"{JSON_LISTING}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
+# Marks a listing ETag kept for an upstream without serials: its 304 still means asking every page.
+NO_SERIALS = "no-serials "
 T = TypeVar("T")
 
 
@@ -64,22 +69,33 @@ class Listing:
     invalid: tuple[str, ...] = ()
     # Built from per-project pages (allowlist mode): ``serial`` is theirs, not the root's.
     partial: bool = False
+    # False when upstream gives no serials at all: every entry is at 0 and pages are compared instead.
+    serials: bool = True
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    import time
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A project as fetched: ``project`` None when its page is unchanged since the validators sent."""
 
-    return max(0.0, moment.timestamp() - time.time())
+    project: Project | None
+    # The page's ETag and sha256, kept to ask next time (None for Warehouse JSON).
+    etag: str | None = None
+    digest: str | None = None
+
+    @property
+    def unchanged(self) -> bool:
+        return self.project is None
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A project page's answer as read: what ``_page`` interprets, now or later in the run."""
+
+    body: bytes
+    content_type: str
+    url: str
+    etag: str | None
+    header: int | None  # X-PyPI-Last-Serial, when valid
 
 
 class Upstream:
@@ -99,14 +115,22 @@ class Upstream:
         max_listing_size: int | None = None,
         max_project_size: int | None = None,
         counters: Progress | None = None,
+        json_use: JsonUse = JsonUse.NO,
+        needs_json: str = "",
     ) -> None:
         self.master = master.rstrip("/")
+        self.json_use, self.needs_json = json_use, needs_json
+        # Learned on the way: whether /pypi/ answered once, whether it is missing, whether serials exist.
+        self.json_seen = self.json_missing = False
+        self.serials = True
         self.client = client
         # Where requests and retries are counted (the run's live counters, when the caller passes them).
         self.counters = counters or Progress()
         self.retry = retry or RetryPolicy()
         # Bodies read whole are capped (None: no cap); file bodies stop at their advertised size.
         self.max_listing_size, self.max_project_size = max_listing_size, max_project_size
+        # Pages ``listing_of`` read that the run will sync: ``_page`` takes each once instead of asking again.
+        self.held: dict[str, _Answer] = {}
 
     async def __aenter__(self) -> Upstream:
         return self
@@ -132,33 +156,49 @@ class Upstream:
                 await asyncio.sleep(min(delay, 300.0))
         raise UpstreamError(f"{what}: {_describe(failure)} after {self.retry.attempts} attempts") from failure
 
-    def get(self, url: str, headers: dict[str, str] | None = None) -> _Checked:
+    def get(self, url: str, headers: dict[str, str] | None = None) -> Checked:
         """``async with upstream.get(url) as response``: retryable statuses raise RetryableStatus, 404 NotFound."""
         self.counters.requests += 1
-        return _Checked(self.client.get(url, headers), url)
+        return Checked(self.client.get(url, headers), url)
 
     async def listing(self, etag: str | None = None) -> Listing | None:
-        """The PEP 691 listing, or None when ``etag`` still matches (304)."""
+        """The listing (PEP 691 JSON, else a PEP 503 HTML root), or None when ``etag`` still matches (304)."""
         url = f"{self.master}/simple/"
-        headers = {"Accept": JSON_LISTING}
+        headers = {"Accept": ACCEPT_PAGE}
         if etag:
-            headers["If-None-Match"] = etag
+            headers["If-None-Match"] = etag.removeprefix(NO_SERIALS)
 
         async def fetch() -> Listing | None:
             async with self.get(url, headers) as response:
                 if response.status == 304:
+                    self.serials = not (etag or "").startswith(NO_SERIALS)
                     return None
                 body = await _read(response, self.max_listing_size, "max-listing-size")
-                if JSON_LISTING not in response.headers.get("Content-Type", "") and not body.lstrip().startswith(b"{"):
-                    raise BadUpstreamData(f"{url} did not answer with a PEP 691 JSON listing")
+                tag = response.headers.get("ETag")
+                if not simple691.is_json(response.headers.get("Content-Type", ""), body):
+                    return self._no_serials(simple691.read_html_listing(body), tag)
                 header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                 scan = parse.scan_listing(body, header)
-                return Listing(scan, scan.ceiling, response.headers.get("ETag"))
+                if scan.ceiling is None and not any(True for _ in scan) and scan.invalid:
+                    # No root serial and not one entry with a serial: an upstream without serials (one
+                    # pass over the listing, only for a root that gives no serial; PyPI's always does).
+                    return self._no_serials(list(scan.invalid), tag)
+                return Listing(scan, scan.ceiling, tag)
 
         return await self.with_retries("fetching the project listing", fetch)
 
-    async def listing_of(self, names: Iterable[str], concurrency: int) -> Listing:
-        """A listing of just ``names``, from each project's PEP 691 page (no full listing)."""
+    def _no_serials(self, names: list[str], etag: str | None) -> Listing:
+        """An upstream that gives no serial at all (many private indexes): its pages are compared instead."""
+        self.serials = False
+        entries = [ListingEntry(name, 0) for name in names]
+        return Listing(entries, None, NO_SERIALS + etag if etag else None, serials=False)
+
+    async def listing_of(self, names: Iterable[str], concurrency: int, since: int = 0) -> Listing:
+        """A listing of just ``names``, from each project's page (no full listing).
+
+        The pages newer than ``since`` (the mirror's serial) are the ones the run syncs: they are held
+        (``held``) so that each costs one request, not one for its serial and another to sync it.
+        """
         gate = asyncio.Semaphore(concurrency)
 
         async def serial_of(name: str) -> ListingEntry | str | None:
@@ -166,12 +206,18 @@ class Upstream:
             url = f"{self.master}/simple/{name}/"
 
             async def fetch() -> ListingEntry | str:
-                async with self.get(url, {"Accept": JSON_LISTING}) as response:
-                    serial = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
-                    if serial is None:
-                        body = await _read(response, self.max_project_size, "max-project-size")
-                        serial = pagelinks.read_page(body, json_page=True, strict=False).serial
-                    return name if serial is None else ListingEntry(name, serial)
+                async with self.get(url, {"Accept": ACCEPT_PAGE}) as response:
+                    header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
+                    if header is not None and (header <= since or not self.pages_read):
+                        return ListingEntry(name, header)  # not synced from this body: it is not needed
+                    answer = await self._answer(response, header)
+                serial = header
+                if serial is None:
+                    json_page = simple691.is_json(answer.content_type, answer.body)
+                    serial = pagelinks.read_page(answer.body, json_page=json_page, strict=False).serial
+                if self.pages_read and (serial is None or serial > since):
+                    self.held[canonicalize_name(name)] = answer
+                return name if serial is None else ListingEntry(name, serial)
 
             async with gate:
                 try:
@@ -182,6 +228,10 @@ class Upstream:
         found = await asyncio.gather(*(serial_of(name) for name in sorted(names)))
         entries = [entry for entry in found if isinstance(entry, ListingEntry)]
         invalid = tuple(entry for entry in found if isinstance(entry, str))
+        if invalid and not entries:
+            # Not one page gives a serial: an upstream without serials, whose pages are compared instead.
+            self.serials = False
+            return Listing([ListingEntry(name, 0) for name in invalid], None, None, partial=True, serials=False)
         if invalid:
             log.warning("%s", invalid_warning(invalid, None))
         return Listing(entries, max((e.serial for e in entries), default=None), None, invalid, partial=True)
@@ -204,6 +254,96 @@ class Upstream:
 
     async def project(self, name: str, min_serial: int) -> Project:
         """A project's metadata, at least as new as ``min_serial``."""
+        fetched = await self.fetch(name, min_serial)
+        assert fetched.project is not None  # nothing known was sent: never unchanged
+        return fetched.project
+
+    async def fetch(self, name: str, min_serial: int, known: tuple[str | None, str | None] = (None, None)) -> Fetched:
+        """A project at least as new as ``min_serial``: from Warehouse JSON when wanted, else its page.
+
+        ``known`` (the page's ETag and sha256 from last time) makes a page request conditional; an
+        unchanged page is ``Fetched(None)``. Raises NotFound when the project is gone.
+        """
+        if self.pages_read:
+            return await self._page(name, min_serial, known)
+        try:
+            project = await self._warehouse(name, min_serial)
+        except NotFound:
+            if self.json_seen or self.json_missing:
+                raise
+            # The first 404: is the project gone, or has this upstream no /pypi/ at all? Its page says.
+            fetched = await self._page(name, min_serial, (None, None))
+            if fetched.project is None or not fetched.project.files:
+                raise
+            self._json_missing()
+            return fetched
+        self.json_seen = True
+        return Fetched(project)
+
+    @property
+    def pages_read(self) -> bool:
+        """Whether projects are read from their pages (not Warehouse JSON) as far as is known yet."""
+        return self.json_use is JsonUse.NO or self.json_missing
+
+    def _json_missing(self) -> None:
+        if self.json_use is JsonUse.REQUIRED:
+            raise JsonMissing(
+                f"{self.needs_json} needs Warehouse's JSON API, which the upstream {self.master} does not offer"
+                f" ({self.master}/pypi/<name>/json answers 404): remove it or choose an upstream that has it"
+            )
+        if not self.json_missing:
+            log.warning(
+                "json = true: the upstream %s has no Warehouse JSON API (/pypi/<name>/json answers 404);"
+                " no JSON is saved, projects are read from their pages",
+                self.master,
+            )
+        self.json_missing = True
+
+    async def _answer(self, response: Response, header: int | None) -> _Answer:
+        body = await _read(response, self.max_project_size, "max-project-size")
+        kind = response.headers.get("Content-Type", "")
+        return _Answer(body, kind, response.url, response.headers.get("ETag"), header)
+
+    async def _page(self, name: str, min_serial: int, known: tuple[str | None, str | None]) -> Fetched:
+        canonical = canonicalize_name(name)
+        url = f"{self.master}/simple/{canonical}/"
+        etag, digest = known
+        headers = {"Accept": ACCEPT_PAGE}
+        if etag:
+            headers["If-None-Match"] = etag
+
+        async def fetch() -> tuple[Fetched, int | None]:
+            # A page the listing read is used once; a stale one is asked for again (the next attempt).
+            answer = self.held.pop(canonical, None)
+            if answer is None:
+                async with self.get(url, headers) as response:
+                    if response.status == 304:
+                        return Fetched(None, etag, digest), None
+                    header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
+                    answer = await self._answer(response, header)
+            sha256 = hashlib.sha256(answer.body).hexdigest()
+            if digest is not None and sha256 == digest:
+                return Fetched(None, answer.etag or etag, digest), None
+            json_page = simple691.is_json(answer.content_type, answer.body)
+            page = simple691.read_project_page(answer.body, json_page=json_page, expected=name, base_url=answer.url)
+            if page.unversioned:
+                shown = ", ".join(page.unversioned[:5])
+                log.warning(
+                    "%s: left out %d file(s) whose version cannot be told: %s", name, len(page.unversioned), shown
+                )
+            serial = answer.header if answer.header is not None else page.serial
+            project = page.project if serial is None else replace(page.project, serial=serial)
+            return Fetched(project, answer.etag, sha256), serial
+
+        if not self.serials:
+            # No serials anywhere: any answer is current; the project takes the run's serial.
+            fetched, _ = await self.with_retries(f"fetching {url}", fetch)
+            if fetched.project is not None:
+                fetched = replace(fetched, project=replace(fetched.project, serial=min_serial))
+            return fetched
+        return await self._fresh(name, lambda: self.with_retries(f"fetching {url}", fetch), min_serial)
+
+    async def _warehouse(self, name: str, min_serial: int) -> Project:
         url = f"{self.master}/pypi/{canonicalize_name(name)}/json"
 
         async def fetch() -> tuple[Project, int | None]:
@@ -215,48 +355,20 @@ class Upstream:
                 # document's own last_serial is then the best word on how fresh it is.
                 return project, header if header is not None else project.serial
 
+        fetched = await self._fresh(name, lambda: self.with_retries(f"fetching {name}", fetch), min_serial)
+        return fetched
+
+    async def _fresh(self, name: str, call: Callable[[], Awaitable[tuple[T, int | None]]], min_serial: int) -> T:
+        """``call``'s answer once its serial reaches ``min_serial`` (a stale CDN copy is asked again)."""
         for attempt in range(self.retry.stale_attempts):
-            project, serial = await self.with_retries(f"fetching {name}", fetch)
+            answer, serial = await call()
             if serial is not None and serial >= min_serial:
-                return project
+                return answer
             if attempt + 1 < self.retry.stale_attempts:
                 self.counters.retries += 1
                 await asyncio.sleep(self.retry.delay(attempt + 1))
         got = "no X-PyPI-Last-Serial header" if serial is None else f"serial {serial}"
         raise StaleMetadata(f"{name}: upstream keeps sending stale metadata ({got}, wanted >= {min_serial})")
-
-
-class _Checked:
-    """The client's ``async with`` plus the status checks every caller needs (a class: one per request)."""
-
-    __slots__ = ("_inner", "_url")
-
-    def __init__(self, inner: AbstractAsyncContextManager[Response], url: str) -> None:
-        self._inner, self._url = inner, url
-
-    async def __aenter__(self) -> Response:
-        response = await self._inner.__aenter__()
-        try:
-            _check_status(response, self._url)
-        except BaseException as exc:
-            await self._inner.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        return response
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        return await self._inner.__aexit__(kind, exc, tb)
-
-
-def _check_status(response: Response, url: str) -> None:
-    status = response.status
-    if status in RETRY_STATUS:
-        raise RetryableStatus(status, url, _retry_after(response.headers.get("Retry-After")))
-    if status == 404:
-        raise NotFound(f"{url} answered 404")
-    if status >= 400:
-        raise UpstreamError(f"HTTP {status} from {url}")
 
 
 def invalid_warning(names: tuple[str, ...], ceiling: int | None) -> str:

@@ -54,7 +54,7 @@ def test_a_second_run_exits_at_once_while_the_lock_is_held(fake_pypi, make_confi
 
 
 def test_summary_names_failed_projects(fake_pypi, make_config, tmp_path, capsys) -> None:
-    fake_pypi.fail("/pypi/yanky/json", 403, times=None)
+    fake_pypi.fail("/simple/yanky/", 403, times=None)
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "mirror") == 1
     out = capsys.readouterr().out

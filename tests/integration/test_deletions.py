@@ -60,7 +60,7 @@ def test_project_still_listed_but_404_is_kept(fake_pypi, make_config, tmp_path) 
     config = make_config(tmp_path, fake_pypi, confirm_removal_after=0)
     assert run(config, "mirror") == 0
     fake_pypi.index.touch("yanky")
-    fake_pypi.fail("/pypi/yanky/json", 404, times=None)
+    fake_pypi.fail("/simple/yanky/", 404, times=None)
     # Listed but 404: a failure to retry, never a deletion, however many runs see it.
     assert run(config, "mirror") == 1
     assert run(config, "mirror") == 1

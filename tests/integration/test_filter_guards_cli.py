@@ -112,7 +112,7 @@ def test_filter_warnings_are_logged_once(fake_pypi, make_config, tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("[blocklist] platforms: ignored, as only exclude_platform reads it and it is not enabled") == 1
     assert err.count("filter plugin 'latest_release' does nothing") == 1
-    assert fake_pypi.paths("/pypi/") == ["/pypi/foo-bar/json"]
+    assert fake_pypi.paths("/simple/") == ["/simple/foo-bar/"]
 
 
 def test_a_bandersnatch_config_with_every_documented_filter_section_runs(fake_pypi, make_config, tmp_path) -> None:

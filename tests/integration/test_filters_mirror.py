@@ -23,12 +23,12 @@ def test_allowlist_mirrors_only_listed_projects_without_the_full_listing(fake_py
     assert run(config, "mirror") == 0
     root = mirror_dir(config)
     assert project_dirs(root) == {"foo-bar"}
-    assert "/simple/" not in fake_pypi.paths("/simple/")
-    assert fake_pypi.paths("/pypi/") == ["/pypi/foo-bar/json"]
+    # One request for the project: the page read for its serial is the one synced.
+    assert fake_pypi.paths("/simple/") == ["/simple/foo-bar/"] and fake_pypi.paths("/pypi/") == []
     assert '<a href="foo-bar/">foo-bar</a>' in read(root, "web/simple/index.html")
     fake_pypi.reset_log()
     assert run(config, "mirror") == 0
-    assert fake_pypi.paths("/pypi/") == [] and fake_pypi.downloads == []
+    assert fake_pypi.paths("/simple/") == ["/simple/foo-bar/"] and fake_pypi.downloads == []
 
 
 def test_blocklist_project(fake_pypi, make_config, tmp_path) -> None:
@@ -107,5 +107,5 @@ def test_newly_allowed_project_is_fetched_without_force_check(fake_pypi, make_co
     config.write_text(config.read_text().replace("    dep-lib", "    dep-lib\n    yanky"))
     fake_pypi.reset_log()
     assert run(config, "mirror") == 0
-    assert fake_pypi.paths("/pypi/") == ["/pypi/yanky/json"]
+    assert sorted(fake_pypi.paths("/simple/")) == ["/simple/dep-lib/", "/simple/foo-bar/", "/simple/yanky/"]
     assert project_dirs(mirror_dir(config)) == {"foo-bar", "dep-lib", "yanky"}

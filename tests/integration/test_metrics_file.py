@@ -70,7 +70,7 @@ def test_a_failed_run_keeps_the_last_clean_run(fake_pypi, make_config, tmp_path)
     assert run(config, "mirror", "--metrics", str(metrics)) == 0
     clean = of(parse(metrics), "frumious_last_clean_run_timestamp_seconds")
     fake_pypi.index.touch("yanky")
-    fake_pypi.fail("/pypi/yanky/json", 403, times=None)
+    fake_pypi.fail("/simple/yanky/", 403, times=None)
     fake_pypi.reset_log()
     assert run(config, "mirror", "--metrics", str(metrics)) == 1
     series = parse(metrics)

@@ -78,7 +78,8 @@ def test_incremental_run_fetches_only_changed_projects(fake_pypi, make_config, t
     fake_pypi.reset_log()
     assert run(config, "mirror") == 0
     root = mirror_dir(config)
-    assert fake_pypi.paths("/pypi/") == ["/pypi/dep-lib/json"]
+    assert fake_pypi.paths("/pypi/") == []  # the project page is the source
+    assert fake_pypi.paths("/simple/dep-lib") == ["/simple/dep-lib/"]
     assert {Path(p).name for p in fake_pypi.downloads} == {
         "dep_lib-0.2-py3-none-any.whl",
         "dep_lib-0.2-py3-none-any.whl.metadata",
@@ -92,13 +93,14 @@ def test_force_check_reprocesses_every_project_without_downloading(fake_pypi, ma
     assert run(config, "mirror") == 0
     fake_pypi.reset_log()
     assert run(config, "mirror", "--force-check") == 0
-    assert sorted(fake_pypi.paths("/pypi/")) == ["/pypi/dep-lib/json", "/pypi/foo-bar/json", "/pypi/yanky/json"]
+    pages = sorted(p for p in fake_pypi.paths("/simple/") if p != "/simple/")
+    assert pages == ["/simple/dep-lib/", "/simple/foo-bar/", "/simple/yanky/"]
     assert fake_pypi.downloads == []
 
 
 def test_a_listed_project_answering_404_is_retried_next_run(fake_pypi, make_config, tmp_path) -> None:
     config = make_config(tmp_path, fake_pypi)
-    fake_pypi.fail("/pypi/yanky/json", 404)
+    fake_pypi.fail("/simple/yanky/", 404)
     assert run(config, "mirror") == 1
     assert failed_names(mirror_dir(config)) == {"yanky"}
     assert run(config, "mirror") == 0
@@ -114,8 +116,7 @@ def test_interrupted_run_resumes_from_todo(fake_pypi, make_config, tmp_path) -> 
     serial = fake_pypi.index.serial
     (root / "todo").write_text(f"{serial}\nyanky {serial}")
     assert run(config, "mirror") == 0
-    assert fake_pypi.paths("/pypi/") == ["/pypi/yanky/json"]
-    assert fake_pypi.paths("/simple/") == []
+    assert fake_pypi.paths("/simple/") == ["/simple/yanky/"]  # its page only: no listing
     assert read(root, "status") == str(serial)
     assert not (root / "todo").exists()
 
@@ -126,7 +127,7 @@ def test_unusable_todo_is_discarded(fake_pypi, make_config, tmp_path) -> None:
     root.mkdir()
     (root / "todo").write_text("None\nfoo 1")
     assert run(config, "mirror") == 0
-    assert len(fake_pypi.paths("/pypi/")) == 3
+    assert len([p for p in fake_pypi.paths("/simple/") if p != "/simple/"]) == 3
 
 
 def test_old_generation_forces_a_full_sync(fake_pypi, make_config, tmp_path) -> None:

@@ -19,7 +19,7 @@ def assert_clean(fake_pypi: FakePyPI, config) -> None:
 
 
 def test_server_errors_are_retried(fake_pypi, make_config, tmp_path) -> None:
-    fake_pypi.fail("/pypi/foo-bar/json", 500, times=2)
+    fake_pypi.fail("/simple/foo-bar/", 500, times=2)
     fake_pypi.fail("/packages/*dep_lib-0.1-py3-none-any.whl", 503, times=1)
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "mirror") == 0
@@ -36,7 +36,7 @@ def test_rate_limit_honours_retry_after(fake_pypi, make_config, tmp_path, monkey
         await real_sleep(0)
 
     monkeypatch.setattr(upstream.asyncio, "sleep", sleep)
-    fault = fake_pypi.rate_limit("/pypi/yanky/json", retry_after=7, times=1)
+    fault = fake_pypi.rate_limit("/simple/yanky/", retry_after=7, times=1)
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "mirror") == 0
     assert waits == [7.0]
@@ -45,7 +45,7 @@ def test_rate_limit_honours_retry_after(fake_pypi, make_config, tmp_path, monkey
 
 
 def test_dropped_connections_are_retried(fake_pypi, make_config, tmp_path) -> None:
-    fake_pypi.drop("/pypi/dep-lib/json", times=1)
+    fake_pypi.drop("/simple/dep-lib/", times=1)
     fake_pypi.drop("/packages/*yanky-1.1-py3-none-any.whl", after_bytes=100, times=1)
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "mirror") == 0
@@ -79,19 +79,19 @@ def test_wrong_digest_fails_the_project_which_is_carried_by_name(fake_pypi, make
 
 
 def test_stale_serial_is_retried_then_reported(fake_pypi, make_config, tmp_path) -> None:
-    fake_pypi.stale_serial("/pypi/yanky/json", times=1)
+    fake_pypi.stale_serial("/simple/yanky/", times=1)
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "mirror") == 0
     assert_clean(fake_pypi, config)
     fake_pypi.index.touch("yanky")
-    fake_pypi.stale_serial("/pypi/yanky/json", times=None)
+    fake_pypi.stale_serial("/simple/yanky/", times=None)
     assert run(config, "mirror") == 1
     assert failed_names(mirror_dir(config)) == {"yanky"}
 
 
 def test_missing_serial_header_falls_back_to_the_documents_serial(fake_pypi, make_config, tmp_path) -> None:
-    # Mirrors of PyPI often drop X-PyPI-Last-Serial; the body's last_serial is checked instead.
-    fault = fake_pypi.omit_serial("/pypi/*", times=None)
+    # Mirrors of PyPI often drop X-PyPI-Last-Serial; the page's meta._last-serial is checked instead.
+    fault = fake_pypi.omit_serial("/simple/?*/", times=None)
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "mirror") == 0
     assert fault.fired == 3
@@ -99,7 +99,7 @@ def test_missing_serial_header_falls_back_to_the_documents_serial(fake_pypi, mak
 
 
 def test_invalid_project_json_fails_only_that_project(fake_pypi, make_config, tmp_path) -> None:
-    fake_pypi.bad_json("/pypi/yanky/json", times=None)
+    fake_pypi.bad_json("/simple/yanky/", times=None)
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "mirror") == 1
     files = tree(mirror_dir(config))

@@ -185,7 +185,7 @@ def test_download_mirror_without_fallback_fails_the_project(fake_pypi, download_
 
 
 def test_stop_on_error_stops_after_the_first_failure(fake_pypi, make_config, tmp_path) -> None:
-    fake_pypi.fail("/pypi/dep-lib/json", 403, times=None)
+    fake_pypi.fail("/simple/dep-lib/", 403, times=None)
     config = make_config(tmp_path, fake_pypi, stop_on_error=True, workers=1)
     assert run(config, "mirror") == 1
-    assert fake_pypi.paths("/pypi/") == ["/pypi/dep-lib/json"]
+    assert [p for p in fake_pypi.paths("/simple/") if p != "/simple/"] == ["/simple/dep-lib/"]

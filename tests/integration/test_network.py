@@ -38,15 +38,15 @@ def test_proxy_from_the_environment(kind, fake_pypi, make_config, tmp_path, monk
 
 
 def test_timeout_retries_a_stalled_response(fake_pypi, make_config, tmp_path) -> None:
-    fault = fake_pypi.delay("/pypi/yanky/json", 3, times=1)
+    fault = fake_pypi.delay("/simple/yanky/", 3, times=1)
     config = make_config(tmp_path, fake_pypi, timeout=1)
     assert run(config, "mirror") == 0
     assert fault.fired == 1
-    assert len(fake_pypi.paths("/pypi/yanky/json")) == 2
+    assert len(fake_pypi.paths("/simple/yanky/")) == 2
 
 
 def test_global_timeout_bounds_each_request(fake_pypi, make_config, tmp_path) -> None:
-    fake_pypi.delay("/pypi/yanky/json", 3, times=None)
+    fake_pypi.delay("/simple/yanky/", 3, times=None)
     config = make_config(tmp_path, fake_pypi, timeout=10, global_timeout=1)
     assert run(config, "mirror") == 1
     assert failed_names(mirror_dir(config)) == {"yanky"}

@@ -91,8 +91,8 @@ def test_a_gzip_bomb_json_fails_its_project_only(fake_pypi, make_config, tmp_pat
     _converges(fake_pypi, config)
 
 
-def test_an_oversized_project_json_is_refused_at_the_limit(fake_pypi, make_config, tmp_path, capsys) -> None:
-    fault = fake_pypi.oversize("/pypi/yanky/json", total=256 << 20, times=None)
+def test_an_oversized_project_page_is_refused_at_the_limit(fake_pypi, make_config, tmp_path, capsys) -> None:
+    fault = fake_pypi.oversize("/simple/yanky/", total=256 << 20, times=None)
     config = make_config(tmp_path, fake_pypi, max_project_size="1M")
     assert run(config, "mirror") == 1
     root = mirror_dir(config)
@@ -101,7 +101,7 @@ def test_an_oversized_project_json_is_refused_at_the_limit(fake_pypi, make_confi
     assert fault.sent // fault.fired < BOUNDED
     err = capsys.readouterr().err
     assert "max-project-size" in err
-    _one_line_naming(err, f"{fake_pypi.url}/pypi/yanky/json")
+    _one_line_naming(err, f"{fake_pypi.url}/simple/yanky/")
     _converges(fake_pypi, config)
 
 

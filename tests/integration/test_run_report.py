@@ -58,7 +58,7 @@ def test_a_clean_mirror_run(fake_pypi, make_config, tmp_path, capsys) -> None:
 
 
 def test_a_run_with_a_failed_project_and_a_retry(fake_pypi, make_config, tmp_path, capsys) -> None:
-    fake_pypi.fail("/pypi/yanky/json", 403, times=None)
+    fake_pypi.fail("/simple/yanky/", 403, times=None)
     fake_pypi.fail("/simple/", 503, times=1)
     config = make_config(tmp_path, fake_pypi)
     report = tmp_path / "run.json"

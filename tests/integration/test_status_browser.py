@@ -64,7 +64,7 @@ def test_the_status_page_in_a_real_browser(fake_pypi, make_config, tmp_path) -> 
     browser = require_chromium()
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "mirror") == 0
-    fake_pypi.fail("/pypi/yanky/json", 403, times=None)
+    fake_pypi.fail("/simple/yanky/", 403, times=None)
     assert run(config, "mirror", "--force-check") == 1
     assert run(config, "sync", "foo-bar") == 0
     assert run(config, "mirror") in (0, 1)

@@ -39,7 +39,7 @@ def test_each_run_adds_a_row_with_the_figures_of_its_report(fake_pypi, make_conf
     assert (first.files, first.bytes) == (doc["files"]["downloaded"], doc["files"]["bytes_downloaded"])
     assert first.files > 0 and round(first.seconds, 3) == doc["seconds"]
 
-    fake_pypi.fail("/pypi/yanky/json", 403, times=None)
+    fake_pypi.fail("/simple/yanky/", 403, times=None)
     assert run(config, "mirror", "--force-check") == 1
     assert run(config, "sync", "foo-bar") == 0
     assert run(config, "verify") == 0
@@ -72,7 +72,7 @@ def test_a_run_stopped_by_sigterm_gets_its_row(fake_pypi, make_config, tmp_path,
 def test_the_status_page_and_status_json(fake_pypi, make_config, tmp_path) -> None:
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "mirror") == 0
-    fake_pypi.fail("/pypi/yanky/json", 403, times=None)
+    fake_pypi.fail("/simple/yanky/", 403, times=None)
     assert run(config, "mirror", "--force-check") == 1
     root = mirror_dir(config)
     with run_frumious(FilesystemStore(str(root))) as url:

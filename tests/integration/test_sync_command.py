@@ -21,8 +21,8 @@ def test_sync_mirrors_only_the_named_projects(fake_pypi, make_config, tmp_path, 
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "sync", "Foo_Bar", "foo.bar") == 0  # two spellings, one project
     root = mirror_dir(config)
-    assert fake_pypi.paths("/pypi/") == ["/pypi/foo-bar/json"]
-    assert "/simple/" not in fake_pypi.paths("/simple/")
+    # Its page only: no listing, no Warehouse JSON.
+    assert fake_pypi.paths("/simple/") == ["/simple/foo-bar/"] and fake_pypi.paths("/pypi/") == []
     assert {p.split("/")[2] for p in tree(root) if p.startswith("web/simple/") and p.count("/") == 3} == {"foo-bar"}
     assert packages(root) >= {f.filename for f in fake_pypi.index.project("foo-bar").files()}
     assert root_names(root) == ["foo-bar"]
@@ -54,7 +54,7 @@ def test_sync_leaves_status_alone_and_updates_the_root(fake_pypi, make_config, t
 def test_sync_applies_project_filters(fake_pypi, make_config, tmp_path, capsys) -> None:
     config = make_config(tmp_path, fake_pypi, sections=BLOCK_YANKY)
     assert run(config, "sync", "yanky", "dep-lib") == 0
-    assert fake_pypi.paths("/pypi/") == ["/pypi/dep-lib/json"]
+    assert fake_pypi.paths("/simple/") == ["/simple/dep-lib/"]
     assert not any(name.startswith("yanky") for name in packages(mirror_dir(config)))
     out = capsys.readouterr().out
     assert "Excluded by project filters, not synced: yanky" in out
@@ -69,7 +69,7 @@ def test_skip_simple_root(fake_pypi, make_config, tmp_path) -> None:
 
 
 def test_sync_failures_exit_1_and_are_named(fake_pypi, make_config, tmp_path, capsys) -> None:
-    fake_pypi.fail("/pypi/yanky/json", 403, times=None)
+    fake_pypi.fail("/simple/yanky/", 403, times=None)
     config = make_config(tmp_path, fake_pypi)
     assert run(config, "sync", "yanky", "no-such-project", "dep-lib") == 1
     out = capsys.readouterr().out

@@ -13,23 +13,23 @@ from pathlib import Path
 import pytest
 
 from fakepypi import default_index, mem_index
-from frumious.models import Project
 from frumious.testing.harness import Bench
-from frumious.upstream import Upstream
+from frumious.upstream import Fetched, Upstream
 
 pytestmark = pytest.mark.usefixtures("no_sockets")
 
 
 def with_status(monkeypatch: pytest.MonkeyPatch, name: str, status: str) -> None:
-    fetch = Upstream.project
+    fetch = Upstream.fetch
 
-    async def project(self: Upstream, wanted: str, serial: int) -> Project:
-        found = await fetch(self, wanted, serial)
-        if found.canonical != name:
+    async def project(self: Upstream, wanted: str, serial: int, known: tuple[str | None, str | None]) -> Fetched:
+        found = await fetch(self, wanted, serial, known)
+        if found.project is None or found.project.canonical != name:
             return found
-        return dataclasses.replace(found, status=status, status_reason="why", api_version="1.4")
+        changed = dataclasses.replace(found.project, status=status, status_reason="why", api_version="1.4")
+        return dataclasses.replace(found, project=changed)
 
-    monkeypatch.setattr(Upstream, "project", project)
+    monkeypatch.setattr(Upstream, "fetch", project)
 
 
 async def test_a_quarantined_project_loses_its_files_and_lists_none(tmp_path: Path, monkeypatch) -> None:

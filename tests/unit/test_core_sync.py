@@ -60,8 +60,10 @@ async def test_an_incremental_run_fetches_only_the_changed_project(tmp_path: Pat
     assert report.ok and bench.read("status").strip() == str(fake.serial).encode()
     assert bench.read("web" + packages_path(new)) == b"the new sdist"
     assert "dep_lib-0.2.tar.gz" in bench.read("web/simple/dep-lib/index.html").decode()
-    fetched_json = [url for url in bench.requests if url.endswith("/json")]
-    assert fetched_json == [f"{bench.index.base}/pypi/dep-lib/json"]
+    # Projects are read from their PEP 691 pages: only the changed one's, and no Warehouse JSON.
+    fetched_pages = [url for url in bench.requests if "/simple/" in url and not url.endswith("/simple/")]
+    assert fetched_pages == [f"{bench.index.base}/simple/dep-lib/"]
+    assert not [url for url in bench.requests if url.endswith("/json")]
     assert not [url for url in bench.requests if "/packages/" in url and "dep_lib-0.2" not in url]
 
 
@@ -83,7 +85,7 @@ async def test_a_failing_project_is_carried_by_name_and_retried_next_run(tmp_pat
     report = await bench.mirror()
     assert report.ok and FAILED not in bench.stored()
     assert bench.read("web" + wheel.path) == wheel.artifact.content
-    assert f"{bench.index.base}/pypi/yanky/json" in bench.requests
+    assert f"{bench.index.base}/simple/yanky/" in bench.requests
 
 
 async def test_force_check_with_the_newest_project_failing_keeps_the_serial(tmp_path: Path) -> None:

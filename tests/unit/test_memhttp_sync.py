@@ -55,7 +55,7 @@ async def test_mirror_runs_end_to_end_against_the_in_memory_index(tmp_path: Path
     assert (web / "simple" / "alpha" / "index.html").read_text().count("alpha-1.0") >= 2
     assert (tmp_path / "mirror" / "generation").read_text().strip() == "5"
     assert (tmp_path / "mirror" / "status").read_text().strip() == "2"
-    assert f"{BASE}/simple/" in client.requests and f"{BASE}/pypi/alpha/json" in client.requests
+    assert f"{BASE}/simple/" in client.requests and f"{BASE}/simple/alpha/" in client.requests
     assert client.closed
 
     # A new release upstream: the next run fetches only what changed.
@@ -63,5 +63,5 @@ async def test_mirror_runs_end_to_end_against_the_in_memory_index(tmp_path: Path
     client = MemHTTP(index)
     report = await run(config, client)
     assert report.ok and (tmp_path / "mirror" / "status").read_text().strip() == "3"
-    assert f"{BASE}/pypi/alpha/json" not in client.requests
+    assert f"{BASE}/simple/alpha/" not in client.requests
     assert "beta-2.1.tar.gz" in (web / "simple" / "beta" / "index.html").read_text()

@@ -28,6 +28,7 @@ from frumious.http.client import Timeouts
 from frumious.mirror import Mirror
 from frumious.plan import Options
 from frumious.protocol import layout
+from frumious.protocol.jsonuse import json_use
 from frumious.record import attach, copy, db, rebuild, size
 from frumious.record.db import MirrorRecord
 from frumious.runreport import DryRun, SyncReport
@@ -78,7 +79,7 @@ async def open_mirror(
         opened = await stack.enter_async_context(_record(store, settings, record))
         if counters is not None and settings.mirror.metrics_file:
             stack.callback(_measure, opened, counters)
-        upstream = await stack.enter_async_context(make_upstream(settings, counters))
+        upstream = await stack.enter_async_context(make_upstream(settings, counters, chosen))
         yield Opened(Mirror(store, opened, settings.mirror), upstream, chosen)
 
 
@@ -116,9 +117,14 @@ def _record(store: Store, settings: Settings, mode: RecordMode) -> AbstractAsync
     return rebuild.current_record(store, settings.mirror)
 
 
-def make_upstream(settings: Settings, counters: Progress | None = None) -> Upstream:
-    """The upstream, over the lean HTTP client or aiohttp (proxies, ``.netrc``: ``http.choose``)."""
+def make_upstream(settings: Settings, counters: Progress | None = None, filters: FilterSet | None = None) -> Upstream:
+    """The upstream, over the lean HTTP client or aiohttp (proxies, ``.netrc``: ``http.choose``).
+
+    Projects are read from their pages unless Warehouse's JSON is wanted (``json = true``) or needed
+    (filter keys reading fields only it carries, or ``digest_name = md5``: PyPI's pages give sha256 only).
+    """
     mirror = settings.mirror
+    use, needs = json_use(mirror, filters.json_only() if filters is not None else [])
     timeouts = Timeouts(connect=mirror.timeout, read=mirror.timeout, total=mirror.global_timeout)
     budget = Budget.of(mirror.max_requests_per_second, mirror.max_bytes_per_second)
     client = make_client(
@@ -134,6 +140,8 @@ def make_upstream(settings: Settings, counters: Progress | None = None) -> Upstr
         max_listing_size=mirror.max_listing_size,
         max_project_size=mirror.max_project_size,
         counters=counters,
+        json_use=use,
+        needs_json=needs,
     )
 
 

@@ -54,7 +54,7 @@ MIRROR_KEY_HELP: Mapping[str, str] = {
     "confirm-removal-after": "Seconds between the two runs that must both see a project gone before it is removed.",
     "max-delete-file-share": "Refuse a project update that deletes more than this share of its files (over 5 files).",
     "max-listing-size": "Largest `/simple/` listing accepted, in bytes or with `K`, `M`, `G`.",
-    "max-project-size": "Largest project JSON, simple page or `.metadata` file accepted (bytes, `K`, `M`, `G`).",
+    "max-project-size": "Largest project page, Warehouse JSON or `.metadata` file accepted (bytes, `K`, `M`, `G`).",
     "report-file": "Write each run's JSON report (report.md) here; `--report FILE` overrides it.",
     "metrics-file": "Write each run's Prometheus metrics here (a `*.prom` textfile); `--metrics FILE` overrides it.",
     "feed": "Publish a change feed under `web/feed/` for downstream mirrors (feed.md).",

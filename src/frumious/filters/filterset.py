@@ -18,6 +18,7 @@ from packaging.utils import canonicalize_name
 
 from frumious.filters.base import Filter, MetadataFilter, ProjectFilter, ReleaseFileFilter, ReleaseFilter
 from frumious.filters.closure import ClosureConfig
+from frumious.filters.paths import needs_json
 from frumious.models import DistFile, NormalizedName, Project
 
 __all__ = ["FilterSet", "fast_canonical"]
@@ -122,6 +123,16 @@ class FilterSet:
         """The name of the first project filter refusing ``name``, for logs and dry runs."""
         canonical = fast_canonical(name)
         return next((f.name for f in self.project_filters if not f.allows_project(name, canonical)), None)
+
+    def json_only(self) -> list[str]:
+        """The filter keys that read fields only Warehouse's JSON carries (``[section] key``)."""
+        found = []
+        for f in self.filters:
+            for rule in getattr(f, "rules", ()):
+                node = getattr(rule, "node", None)
+                if node is not None and needs_json(node.path):
+                    found.append(f"[{f.name}] {node.key}")
+        return found
 
     def allows_metadata(self, project: Project) -> bool:
         return self.metadata_rejected_by(project) is None

@@ -111,7 +111,7 @@ class SizeProjectMetadata(MetadataFilter):
     def allows_metadata(self, project: Project) -> bool:
         if self.max_size <= 0 or project.canonical in self.exempt:
             return True
-        return sum(f.size for f in project.files) <= self.max_size
+        return sum(f.size or 0 for f in project.files) <= self.max_size
 
     def describe(self) -> object:
         return {"max": self.max_size, "exempt": sorted(self.exempt)}

@@ -27,7 +27,34 @@ from packaging.version import Version
 
 from frumious.models import DistFile, Project
 
-__all__ = ["NodeKey", "RegexRule", "VersionRangeRule", "file_document", "find_node", "parse_key", "project_document"]
+__all__ = [
+    "NodeKey",
+    "RegexRule",
+    "VersionRangeRule",
+    "file_document",
+    "find_node",
+    "needs_json",
+    "parse_key",
+    "project_document",
+]
+
+# What a project page (PEP 691/700, or 503) fills in the documents filters walk: anything else
+# (``info.classifiers``, ``info.license``, ``release_file.comment_text``...) only Warehouse's JSON carries.
+_PAGE_INFO = frozenset({"name", "version"})
+_PAGE_FILE = frozenset(
+    {
+        "filename",
+        "url",
+        "size",
+        "digests",
+        "packagetype",
+        "python_version",
+        "requires_python",
+        "upload_time_iso_8601",
+        "yanked",
+        "yanked_reason",
+    }
+)
 
 MODE_TAGS = frozenset({"any", "all", "none"})
 NULL_TAGS = frozenset({"match-null", "not-null"})
@@ -56,6 +83,16 @@ def parse_key(key: str, *, allowed_tags: frozenset[str] = MODE_TAGS | NULL_TAGS)
         else:
             mode = tag
     return NodeKey(key, path, mode, nulls_match)
+
+
+def needs_json(path: Sequence[str]) -> bool:
+    """Whether a filter key's path reads a field only Warehouse's JSON carries, not a project page."""
+    head, rest = path[0], path[1:]
+    if head == "info":
+        return not rest or rest[0] not in _PAGE_INFO
+    if head == "release_file":
+        return not rest or rest[0] not in _PAGE_FILE
+    return head not in ("release", "releases", "last_serial")
 
 
 def find_node(document: Mapping[str, Any], path: Sequence[str]) -> Any:

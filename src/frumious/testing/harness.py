@@ -22,6 +22,7 @@ from frumious.config import loads
 from frumious.filters import load_filters
 from frumious.mirror import Mirror
 from frumious.plan import Options
+from frumious.protocol.jsonuse import json_use
 from frumious.record.db import MirrorRecord
 from frumious.runreport import SyncReport
 from frumious.settings import Settings
@@ -67,7 +68,8 @@ class Bench:
         client = MemHTTP(self.index)
         self.clients.append(client)
         try:
-            async with Upstream(self.settings.mirror.master, client) as upstream:
+            use, needs = json_use(self.settings.mirror, load_filters(self.settings).json_only())
+            async with Upstream(self.settings.mirror.master, client, json_use=use, needs_json=needs) as upstream:
                 yield Mirror(self.store, record, self.settings.mirror), upstream
         finally:
             record.close()

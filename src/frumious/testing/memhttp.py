@@ -33,6 +33,10 @@ class MemIndex:
     projects: dict[str, Project] = field(default_factory=dict)
     bodies: dict[str, bytes] = field(default_factory=dict)
     serial: int = 0
+    # Other kinds of index: no /pypi/ JSON API; no serials anywhere (headers, meta, listing); PEP 503 HTML only.
+    json_api: bool = True
+    serials: bool = True
+    html_only: bool = False
 
     def add(self, name: str, version: str, files: Mapping[str, bytes]) -> Project:
         """Publish ``files`` (filename -> body) as a release of ``name``: a new serial."""
@@ -62,8 +66,21 @@ class MemIndex:
         self.serial += 1
         del self.projects[canonicalize_name(name)]
 
-    def answer(self, path: str) -> tuple[int, dict[str, str], bytes]:
-        """Status, headers (lower-case names) and body for a GET of ``path``."""
+    def answer(self, path: str, etag: str | None = None) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers (lower-case names) and body for a GET of ``path``; pages answer 304 to their ETag."""
+        status, headers, body = self._answer(path)
+        if path.startswith("/simple/") and status == 200:
+            if not self.serials:
+                headers.pop("x-pypi-last-serial", None)
+                body = _without_serials(body)
+            if self.html_only:
+                headers["content-type"], body = "text/html", _as_html(body)
+            headers["etag"] = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+            if etag == headers["etag"]:
+                return 304, headers, b""
+        return status, headers, body
+
+    def _answer(self, path: str) -> tuple[int, dict[str, str], bytes]:
         parts = path.strip("/").split("/")
         serial = {"x-pypi-last-serial": str(self.serial)}
         if path == "/simple/":
@@ -73,16 +90,38 @@ class MemIndex:
         project = self.projects.get(canonicalize_name(parts[1])) if len(parts) > 1 else None
         if parts[0] == "simple" and len(parts) == 2 and project is not None:
             page = render.project_json(
-                project, digest_name="sha256", root_uri=self.base, core_metadata=False, has_metadata=lambda f: False
+                project, digest_name="sha256", root_uri=self.base, core_metadata=True, has_metadata=lambda f: True
             )
             return 200, {"content-type": JSON_LISTING, "x-pypi-last-serial": str(project.serial)}, page
         # A project without releases is listed, but its JSON is a 404, as on PyPI.
-        if parts[0] == "pypi" and parts[2:] == ["json"] and project is not None and project.releases:
+        if self.json_api and parts[0] == "pypi" and parts[2:] == ["json"] and project is not None and project.releases:
             headers = {"content-type": "application/json", "x-pypi-last-serial": str(project.serial)}
             return 200, headers, json.dumps(_warehouse(project)).encode()
         if path in self.bodies:
             return 200, {"content-type": "application/octet-stream"}, self.bodies[path]
         return 404, {"content-type": "text/plain"}, b"not found"
+
+
+def _without_serials(body: bytes) -> bytes:
+    document = json.loads(body)
+    document.get("meta", {}).pop("_last-serial", None)
+    for entry in document.get("projects", []):
+        entry.pop("_last-serial", None)
+    return json.dumps(document).encode()
+
+
+def _as_html(body: bytes) -> bytes:
+    """A PEP 691 page or listing as the PEP 503 HTML an index without JSON serves."""
+    document = json.loads(body)
+    if "projects" in document:
+        links = [f'<a href="{p["name"]}/">{p["name"]}</a>' for p in document["projects"]]
+    else:
+        links = []
+        for f in document["files"]:
+            ((alg, digest),) = f["hashes"].items()
+            rp = f' data-requires-python="{f["requires-python"]}"' if f.get("requires-python") else ""
+            links.append(f'<a href="{f["url"]}#{alg}={digest}"{rp}>{f["filename"]}</a>')
+    return ("<!DOCTYPE html><html><body>\n" + "<br/>\n".join(links) + "\n</body></html>").encode()
 
 
 def _warehouse(project: Project) -> dict[str, Any]:
@@ -141,7 +180,7 @@ class MemHTTP:
     async def get(self, url: str, headers: Mapping[str, str] | None = None) -> AsyncIterator[MemResponse]:
         self.requests.append(url)
         path = url[len(self.index.base) :] if url.startswith(self.index.base + "/") else "/-outside-"
-        status, fields, body = self.index.answer(path.split("?", 1)[0])
+        status, fields, body = self.index.answer(path.split("?", 1)[0], (headers or {}).get("If-None-Match"))
         yield MemResponse(url, status, fields, body)
 
     async def close(self) -> None:

@@ -1,0 +1,67 @@
+"""A request whose status is checked on the way in: retryable statuses, 404 and other errors as exceptions.
+
+``Checked`` wraps a client's ``async with client.get(...)``: 429 and 5xx raise ``RetryableStatus``
+(with ``Retry-After`` in seconds, from either of its forms), 404 ``NotFound``, any other status
+from 400 ``UpstreamError``. The upstream's retry loop reads those marks.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import AbstractAsyncContextManager
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+
+from frumious.errors import NotFound, RetryableStatus, UpstreamError
+from frumious.http.client import Response
+
+__all__ = ["RETRY_STATUS", "Checked", "check_status", "retry_after"]
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+class Checked:
+    """The client's ``async with`` plus the status checks every caller needs (a class: one per request)."""
+
+    __slots__ = ("_inner", "_url")
+
+    def __init__(self, inner: AbstractAsyncContextManager[Response], url: str) -> None:
+        self._inner, self._url = inner, url
+
+    async def __aenter__(self) -> Response:
+        response = await self._inner.__aenter__()
+        try:
+            check_status(response, self._url)
+        except BaseException as exc:
+            await self._inner.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return response
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        return await self._inner.__aexit__(kind, exc, tb)
+
+
+def check_status(response: Response, url: str) -> None:
+    status = response.status
+    if status in RETRY_STATUS:
+        raise RetryableStatus(status, url, retry_after(response.headers.get("Retry-After")))
+    if status == 404:
+        raise NotFound(f"{url} answered 404")
+    if status >= 400:
+        raise UpstreamError(f"HTTP {status} from {url}")
