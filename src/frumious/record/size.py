@@ -1,6 +1,6 @@
 """The mirror's size, from its record in one aggregate query (never a walk of the tree).
 
-A scan of the ``files`` table: on a record of 1,000,000 files (200,000 projects, 324 MiB) it took
+A scan of the ``files`` table: on a schema-1 record of 1,000,000 files (200,000 projects, 324 MiB) it took
 0.16 s warm on the 2-core test machine, so about 1.5 s for all of PyPI; it runs only when a metrics
 file asks for it.
 """
