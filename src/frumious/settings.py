@@ -52,6 +52,9 @@ class CompareMethod(Enum):
 class MirrorSettings:
     directory: str
     master: str = "https://pypi.org"
+    # The upstream's simple index when it is not ``<master>/simple/`` (devpi's ``/root/dev/+simple/``,
+    # a PyTorch-style ``/whl/``); "" for ``<master>/simple``. Kept without its trailing "/".
+    index_url: str = ""
     allow_non_https: bool = False
     proxy: str = ""
     download_mirror: str = ""

@@ -117,8 +117,11 @@ class Upstream:
         counters: Progress | None = None,
         json_use: JsonUse = JsonUse.NO,
         needs_json: str = "",
+        index_url: str = "",
     ) -> None:
         self.master = master.rstrip("/")
+        # The simple index: ``[mirror] index-url`` where the upstream keeps it elsewhere (devpi, PyTorch).
+        self.simple = index_url.rstrip("/") or f"{self.master}/simple"
         self.json_use, self.needs_json = json_use, needs_json
         # Learned on the way: whether /pypi/ answered once, whether it is missing, whether serials exist.
         self.json_seen = self.json_missing = False
@@ -163,7 +166,7 @@ class Upstream:
 
     async def listing(self, etag: str | None = None) -> Listing | None:
         """The listing (PEP 691 JSON, else a PEP 503 HTML root), or None when ``etag`` still matches (304)."""
-        url = f"{self.master}/simple/"
+        url = f"{self.simple}/"
         headers = {"Accept": ACCEPT_PAGE}
         if etag:
             headers["If-None-Match"] = etag.removeprefix(NO_SERIALS)
@@ -203,7 +206,7 @@ class Upstream:
 
         async def serial_of(name: str) -> ListingEntry | str | None:
             """The entry; the bare name when the page gives no valid serial; None on a 404."""
-            url = f"{self.master}/simple/{name}/"
+            url = f"{self.simple}/{name}/"
 
             async def fetch() -> ListingEntry | str:
                 async with self.get(url, {"Accept": ACCEPT_PAGE}) as response:
@@ -238,7 +241,7 @@ class Upstream:
 
     async def project_page(self, name: str) -> pagelinks.Page | None:
         """A project's PEP 691 page, None on a 404; its serial is ``X-PyPI-Last-Serial``'s, else the page's."""
-        url = f"{self.master}/simple/{canonicalize_name(name)}/"
+        url = f"{self.simple}/{canonicalize_name(name)}/"
 
         async def fetch() -> pagelinks.Page:
             async with self.get(url, {"Accept": JSON_LISTING}) as response:
@@ -306,7 +309,7 @@ class Upstream:
 
     async def _page(self, name: str, min_serial: int, known: tuple[str | None, str | None]) -> Fetched:
         canonical = canonicalize_name(name)
-        url = f"{self.master}/simple/{canonical}/"
+        url = f"{self.simple}/{canonical}/"
         etag, digest = known
         headers = {"Accept": ACCEPT_PAGE}
         if etag:

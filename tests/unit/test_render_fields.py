@@ -227,3 +227,13 @@ def test_yanked_without_reason_and_core_metadata_only_where_held() -> None:
     anchor = tags(rendered_html(project, has_metadata=lambda _f: False)).anchors[0]
     assert anchor["data-yanked"] == ""
     assert "data-core-metadata" not in anchor
+
+
+def test_an_unknown_size_is_left_out_rather_than_none() -> None:
+    """An upstream that gives no sizes (devpi's pages, PEP 503 HTML without ``data-size``): no
+    ``data-size="None"`` (not a number) and no ``"size": null`` (PEP 700: an integer when present)."""
+    doc = page(meta={"api-version": "1.0", "_last-serial": 1})
+    doc["files"][0]["size"] = None
+    project = project_of(doc)
+    assert "size" not in rendered_json(project)["files"][0]
+    assert "data-size" not in tags(rendered_html(project)).anchors[0]

@@ -142,6 +142,7 @@ def make_upstream(settings: Settings, counters: Progress | None = None, filters:
         counters=counters,
         json_use=use,
         needs_json=needs,
+        index_url=mirror.index_url,
     )
 
 

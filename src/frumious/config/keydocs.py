@@ -15,6 +15,8 @@ MIRROR_KEY_HELP: Mapping[str, str] = {
     "directory": "Where the mirror lives (required); `/bucket/prefix` with `storage-backend = s3`. "
     "`/` and system directories are refused.",
     "master": "The index to copy: an http(s) URL with a host; https unless `allow-non-https` is true.",
+    "index-url": "The upstream's simple index when it is not `<master>/simple/` (devpi's "
+    "`<master>/root/dev/+simple/`, a PyTorch-style `<master>/whl/`); on master's server.",
     "allow-non-https": "Accept a plain `http://` master (a test server on 127.0.0.1, say).",
     "proxy": "Proxy for every upstream request: `http://`, `https://`, `socks4://` or `socks5://`; "
     "empty: the `*_PROXY` environment variables.",

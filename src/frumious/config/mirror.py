@@ -99,9 +99,11 @@ def read_mirror(r: Reader) -> MirrorSettings:
     download_mirror = _url(r, "download-mirror", ("http", "https")).rstrip("/")
     global_timeout = r.number(m, "global-timeout", lambda x: x >= 0, "a number of seconds, 0 or more")
     release_files = r.boolean(m, "release-files", True)
+    master = _master(r, allow_non_https)
     return MirrorSettings(
         directory=directory,
-        master=_master(r, allow_non_https),
+        master=master,
+        index_url=_index_url(r, master, allow_non_https),
         allow_non_https=allow_non_https,
         proxy=_url(r, "proxy", _PROXY_SCHEMES),
         download_mirror=download_mirror,
@@ -155,6 +157,28 @@ def _master(r: Reader, allow_non_https: bool) -> str:
     elif _scheme(master) == "http" and not allow_non_https:
         r.bad("mirror", "master", f"{raw!r} is not https; set allow-non-https = true to allow plain http")
     return master
+
+
+def _index_url(r: Reader, master: str, allow_non_https: bool) -> str:
+    raw = r.text("mirror", "index-url")
+    index = raw.rstrip("/")
+    if not raw or guards.url_problem(index, ("http", "https")) is not None:
+        if raw:
+            r.bad("mirror", "index-url", f"{raw!r} is not an http(s) URL with a host, such as {master}/simple/")
+        return ""
+    if _scheme(index) == "http" and not allow_non_https:
+        r.bad("mirror", "index-url", f"{raw!r} is not https; set allow-non-https = true to allow plain http")
+    elif _origin(index) != _origin(master):
+        # master still names where /pypi/<name>/json and the feed are asked: another server would mix two
+        # indexes (a devpi index's projects looked up on pypi.org, say), so it must be the index's own.
+        server = "://".join(_origin(index))
+        r.bad("mirror", "index-url", f"{raw!r} is not on master's server ({master}): set master to {server}")
+    return index
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def _url(r: Reader, key: str, schemes: Sequence[str]) -> str:

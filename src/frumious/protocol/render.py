@@ -173,7 +173,8 @@ def _html_attrs(file: DistFile, metadata: tuple[str, str] | None, version: tuple
         attrs += f' data-yanked="{_esc(file.yanked_reason or "")}"'
     # Not in PEP 700 (JSON only), but pip and uv read them from HTML pages (uv's --exclude-newer,
     # pip's --uploaded-prior-to); bandersnatch's pages lack them, which only changes the bytes.
-    attrs += f' data-size="{file.size}"'
+    if file.size is not None:  # unknown when upstream gave none (devpi, PEP 503 HTML)
+        attrs += f' data-size="{file.size}"'
     if file.upload_time:
         attrs += f' data-upload-time="{_esc(file.upload_time)}"'
     if version >= (1, 3) and file.provenance:
@@ -236,6 +237,8 @@ def _file_json(
     }
     if not file.upload_time:
         del entry["upload-time"]  # PEP 700: optional, but an ISO 8601 time when present
+    if file.size is None:
+        del entry["size"]  # unknown upstream (devpi, PEP 503 HTML); an integer when present
     if metadata is not None:
         entry["core-metadata"] = {metadata[0]: metadata[1]}
     elif core_metadata and file.core_metadata is False:

@@ -25,13 +25,13 @@ class NotCarried:
     """The answer for a project page missing from the tree: None (a 404) or a redirect upstream."""
 
     def __init__(self, upstream: str = "") -> None:
-        # The upstream's base URL without a trailing "/" (``[mirror] master``); "" means 404.
+        # The upstream's simple index without a trailing "/" (``<master>/simple``, or ``index-url``); "" means 404.
         self.upstream = upstream.rstrip("/")
 
     def answer(self, canonical: str, query: str) -> web.Response | None:
         if not self.upstream or not is_normalized_name(canonical):
             return None
-        location = f"{self.upstream}/simple/{quote(canonical)}/" + (f"?{query}" if query else "")
+        location = f"{self.upstream}/{quote(canonical)}/" + (f"?{query}" if query else "")
         headers = {"Location": location, "Cache-Control": "no-store"}
         return web.Response(status=302, headers=headers, text=f"not mirrored here; see {location}\n")
 
@@ -39,5 +39,5 @@ class NotCarried:
 def not_carried(mirror: MirrorSettings) -> NotCarried:
     """The policy a ``[mirror]`` section asks for."""
     if mirror.filtered_projects is FilteredProjects.REDIRECT:
-        return NotCarried(mirror.master)
+        return NotCarried(mirror.index_url or f"{mirror.master}/simple")
     return NotCarried()

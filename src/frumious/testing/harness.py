@@ -69,7 +69,13 @@ class Bench:
         self.clients.append(client)
         try:
             use, needs = json_use(self.settings.mirror, load_filters(self.settings).json_only())
-            async with Upstream(self.settings.mirror.master, client, json_use=use, needs_json=needs) as upstream:
+            async with Upstream(
+                self.settings.mirror.master,
+                client,
+                json_use=use,
+                needs_json=needs,
+                index_url=self.settings.mirror.index_url,
+            ) as upstream:
                 yield Mirror(self.store, record, self.settings.mirror), upstream
         finally:
             record.close()
