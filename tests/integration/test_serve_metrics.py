@@ -110,6 +110,12 @@ def test_metrics_sum_every_worker(fake_pypi, make_config, tmp_path, workers) -> 
         for _ in range(3):
             assert get(port, "/simple/no-such-project/")[0] == 404
         assert get(port, "/secret/../../etc/passwd")[0] == 404
+        # The kernel decides which worker accepts each connection (under load one may take them all):
+        # ask /-/health (not counted below) until every worker has answered some, a bounded number of times.
+        for _ in range(500):
+            if len([n for n in _requests_by_process(tmp_path / "tmp").values() if n > 0]) == workers:
+                break
+            assert get(port, "/-/health")[0] == 200
         before = time.time()
         found = scrape_when(port, lambda s: value(s, "frumious_serve_requests_total", route="file", status="200") == 5)
         after = time.time()
