@@ -108,7 +108,10 @@ async def _write(
     async def worker() -> None:
         for entry in entries:
             try:
-                counts[0] += await _page(ctx, pages, entry)
+                # Awaited before the add: `counts[0] += await ...` reads the count before the
+                # fetch suspends and so drops the pages the other workers wrote meanwhile.
+                written = await _page(ctx, pages, entry)
+                counts[0] += written
             except Exception as exc:
                 if ends_run(exc):
                     raise

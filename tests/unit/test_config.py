@@ -291,6 +291,7 @@ def test_bom_is_accepted(tmp_path: Path) -> None:
         ("digest-name = md5\n", "[mirror] digest-name: unknown key, ignored (did you mean digest_name?)"),
         ("root-uri = https://x\n", "[mirror] root-uri: unknown key, ignored (did you mean root_uri?)"),
         ("colour = blue\n", "[mirror] colour: unknown key, ignored"),
+        ("prune-filterd = true\n", "[mirror] prune-filterd: unknown key, ignored (did you mean prune-filtered?)"),
         ("[blacklist]\npackages = foo\n", "[blacklist]: obsolete section, ignored; rename it to [blocklist]"),
         ("[whitelist]\npackages = foo\n", "[whitelist]: obsolete section, ignored; rename it to [allowlist]"),
         ("[blocklist]\nplugins = blocklist_project\n", "[blocklist] plugins: obsolete key, ignored"),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fakepypi import FakeIndex, make_wheel, mem_index
 from fakepypi.closure import CLOSURE_TARGETS, EXPECTED_CLOSURE, NOT_NEEDED, closure_index
+from frumious.record.db import MirrorRecord
 from frumious.testing.harness import Bench
 
 SECTIONS = f"""
@@ -103,3 +104,31 @@ async def test_dependencies_newer_than_the_roots_are_not_synced_again_by_the_nex
     bench = Bench.create(tmp_path, mem_index(fake), sections + "[closure]\nenvironments = cp312-win_amd64\n")
     assert sorted((await bench.mirror()).synced) == ["app", "lib"]
     assert (await bench.mirror()).synced == []
+
+
+async def test_a_changed_file_filter_keeps_the_closure_and_the_metadata_sidecars(tmp_path: Path) -> None:
+    # The change filters every project again from the record's stored copy of its page: that copy
+    # must still say which files have core metadata, or the sidecars leave the record and pages,
+    # the closure stops at the roots and the next run prunes every dependency.
+    cooldown = "\n[cooldown]\ndays = {}\n"
+    sections = SECTIONS.replace("blocklist_project\n", "blocklist_project\n    cooldown_release_file\n")
+    bench = Bench.create(tmp_path, mem_index(closure_index()), sections + cooldown.format(1))
+    assert (await bench.mirror()).ok
+    sidecars = {key for key in bench.stored("web/packages/") if key.endswith(".metadata")}
+
+    again = Bench.create(tmp_path, bench.index, sections + cooldown.format(2))
+    again.store = bench.store
+    report = await again.mirror()
+
+    assert report.ok, report.failed
+    assert report.holes == [h for h in report.holes if h.startswith("pysocks ")] and report.holes
+    assert set(json.loads(again.read(".frumious/closure.json"))["needed"]) == EXPECTED_CLOSURE
+    record = MirrorRecord(str(again.record_path))
+    try:
+        recorded = {row.key for name in EXPECTED_CLOSURE for row in record.files(name) if row.metadata}
+    finally:
+        record.close()
+    assert recorded == sidecars
+    page = json.loads(again.read("web/simple/django/index.v1_json"))
+    assert all(f.get("core-metadata") for f in page["files"])
+    assert (await again.mirror()).would_prune == []

@@ -3,12 +3,15 @@ the upstream's files, nothing of theirs downloaded or recorded, and their remova
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from fakepypi import Artifact, FakeIndex, default_index, mem_index
+from fakepypi import Artifact, FakeIndex, default_index, make_wheel, mem_index
+from frumious import metaonly
 from frumious.plan import Options
 from frumious.record import rebuild
 from frumious.record.db import MirrorRecord
@@ -149,3 +152,26 @@ async def test_reindex_leaves_the_pages_out_of_the_record(tmp_path: Path) -> Non
         assert record.names() == ["dep-lib"]
     finally:
         record.close()
+
+
+async def test_every_page_written_is_counted_when_the_workers_interleave(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real upstream suspends each worker inside its page fetch, between reading and storing the
+    # count (`n += await page()` lost the other workers' pages: 3 of 8 counted on a real mirror).
+    fake = default_index()
+    for n in range(6):
+        fake.add(f"extra-{n}", "1.0", make_wheel(f"extra-{n}", "1.0"))
+    bench = bench_with(tmp_path, fake, "metadata-only")  # the bench runs two workers
+    page = metaonly._page
+
+    async def suspending(*args: Any) -> int:
+        await asyncio.sleep(0)
+        return await page(*args)
+
+    monkeypatch.setattr(metaonly, "_page", suspending)
+
+    with caplog.at_level("INFO", logger="frumious.sync"):
+        assert (await bench.mirror()).ok
+
+    assert "Metadata-only pages: 8 written, 0 removed, 8 kept" in caplog.text

@@ -7,6 +7,7 @@ problem at once; the reader knows types and ranges, not what any key means.
 from __future__ import annotations
 
 import configparser
+import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -88,5 +89,9 @@ class Reader:
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:
     folded = {name.lower().replace("_", "-"): name for name in known}
-    match = folded.get(key.lower().replace("_", "-"))
+    wanted = key.lower().replace("_", "-")
+    match = folded.get(wanted)
+    if match is None:  # a typo (``prune-filterd``), not only another spelling: the closest known key
+        close = difflib.get_close_matches(wanted, sorted(folded), n=1, cutoff=0.8)
+        match = folded[close[0]] if close else None
     return f" (did you mean {match}?)" if match else ""
