@@ -7,6 +7,7 @@ serial from the root and each project's from its page or ``/pypi/<name>/json``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +94,25 @@ def test_a_new_status_is_seen_on_the_next_request(tmp_path: Path) -> None:
         assert serial(url, "/simple/", JSON) == "41"
         (root / "status").write_text("")  # no serial yet: no header rather than a wrong one
         assert serial(url, "/simple/", JSON) is None
+
+
+def test_a_root_replaced_in_the_same_second_at_the_same_size_is_not_a_304(tmp_path: Path) -> None:
+    # A downstream mirror asks for the root with If-None-Match; nginx's mtime-size ETag would repeat
+    # for a root rewritten within the same second with a serial of as many digits, and the change be missed.
+    page = tmp_path / "web" / "simple" / "index.v1_json"
+    page.parent.mkdir(parents=True)
+    body = '{"meta": {"_last-serial": %d, "api-version": "1.1"}, "projects": []}'
+    page.write_text(body % 7)
+    stamp = page.stat().st_mtime
+    with run_frumious(FilesystemStore(str(tmp_path))) as url:
+        first = fetch(url, "/simple/", {"Accept": "application/vnd.pypi.simple.v1+json"})
+        replacement = tmp_path / "web" / "simple" / ".next"
+        replacement.write_text(body % 8)  # same size, as a run writes it: a new file renamed in place
+        os.utime(replacement, (stamp, stamp))
+        os.replace(replacement, page)
+        again = fetch(
+            url,
+            "/simple/",
+            {"Accept": "application/vnd.pypi.simple.v1+json", "If-None-Match": first.headers["etag"]},
+        )
+    assert again.status == 200 and b'"_last-serial": 8' in again.body

@@ -234,3 +234,11 @@ def test_document_serial_reads_the_top_level_last_serial() -> None:
 )
 def test_split_path(raw: str, root: str, expected: tuple[list[str], bool] | None) -> None:
     assert split_path(raw, root) == expected
+
+
+def test_a_page_replaced_within_the_same_second_at_the_same_size_gets_a_new_etag() -> None:
+    # Every page is replaced by a rename: a new inode. nginx's mtime-size alone would repeat.
+    first = make_etag(10, 1_700_000_000.1, inode=41)
+    second = make_etag(10, 1_700_000_000.9, inode=42)
+    assert first != second
+    assert first.startswith('"6553f100-a-')

@@ -274,10 +274,16 @@ def evaluate(headers: Mapping[str, str], size: int, etag: str, mtime: float | No
     return wanted if isinstance(wanted, ByteRange) else 200
 
 
-def make_etag(size: int, mtime: float | None, digests: Mapping[str, str] | None = None) -> str:
-    """nginx's ETag (hex mtime-size), so both servers agree on a tree; else the sha256, else weak."""
+def make_etag(size: int, mtime: float | None, digests: Mapping[str, str] | None = None, inode: int = 0) -> str:
+    """nginx's ETag (hex mtime-size), plus the inode when known; else the sha256, else weak.
+
+    nginx's own ETag changes only with the second and the size: a root index or a project page
+    rewritten within the same second at the same size (a serial of as many digits) would keep it,
+    and a downstream mirror asking with If-None-Match would be told 304 and miss the change.
+    frumious replaces every page by a rename, so the inode tells each version apart.
+    """
     if mtime is not None:
-        return f'"{int(mtime):x}-{size:x}"'
+        return f'"{int(mtime):x}-{size:x}-{inode:x}"' if inode else f'"{int(mtime):x}-{size:x}"'
     if digests and digests.get("sha256"):
         return f'"{digests["sha256"]}"'
     return f'W/"{size:x}"'

@@ -112,7 +112,9 @@ class ServedFiles:
         if page:
             self.on_page(False)
         body = _read_small(path) if page and st.st_size <= PAGE_MEMORY_LIMIT else None
-        etag = make_etag(st.st_size, st.st_mtime)
+        # Pages are rewritten in place of each other: their ETag carries the inode (make_etag). Release
+        # files never change, so theirs stays nginx's, the same on both servers.
+        etag = make_etag(st.st_size, st.st_mtime, inode=st.st_ino if page else 0)
         if body is None or len(body) != st.st_size:  # large, or replaced while read: sendfile
             serial = _serial(serial_of, _read_all(path)) if serial_of is not None else None
             entry = Entry(key, st.st_size, st.st_mtime, etag, path=path, serial=serial, sig=_sig(st))
@@ -216,6 +218,7 @@ def open_entry(entry: Entry) -> tuple[int, Entry] | None:
         return None
     st = os.fstat(fd)
     if _sig(st) != entry.sig:
-        etag = make_etag(st.st_size, st.st_mtime)
+        paged = entry.etag.count("-") == 2  # a page's ETag carries the inode
+        etag = make_etag(st.st_size, st.st_mtime, inode=st.st_ino if paged else 0)
         entry = replace(entry, size=st.st_size, mtime=st.st_mtime, etag=etag, sig=_sig(st))
     return fd, entry
