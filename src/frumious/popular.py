@@ -99,7 +99,7 @@ def allowlist_text(found: Popularity, *, top: int, days: float, unit: Unit, sour
     when = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M UTC")
     what = "page requests" if unit is Unit.PAGES else "file downloads"
     header = [
-        f"# The {len(chosen)} most-requested projects over the {days:g} days before {when},",
+        f"# The {len(chosen)} most-requested projects over the {days:g} day{'' if days == 1 else 's'} before {when},",
         f"# counted by {what}, written by `frumious popular` from:",
         *(f"#   {source}" for source in sources),
         "# Usable as [allowlist] requirements (one project a line; the count is a comment).",

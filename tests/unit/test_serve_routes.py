@@ -12,6 +12,7 @@ from frumious.serve.metrics import ROUTES, route_of
     [
         ("/", "/", "status"),
         ("/-/status", "/", "status"),
+        ("/-/status.json", "/", "status"),
         ("/simple/", "/", "root"),
         ("/simple", "/", "root"),
         ("/simple/foo-bar/", "/", "project"),

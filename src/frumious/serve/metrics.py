@@ -81,7 +81,7 @@ def route_of(raw_path: str, root_path: str = "/") -> str:
             return "health"
         case ["metrics"]:
             return "metrics"
-        case ["-", "status", *_]:
+        case ["-", "status", *_] | ["-", "status.json"]:
             return "status"
     return "other"
 
