@@ -19,7 +19,7 @@ from typing import overload
 
 from frumious.models import ListingEntry, canonicalize_name
 
-__all__ = ["CHUNK", "Entries", "Names", "canonical_names"]
+__all__ = ["CHUNK", "Canonical", "Entries", "Names", "canonical_names"]
 
 # Names a chunk: one split returns them all (a 4,096-name chunk splits in about 50 µs).
 CHUNK = 4096
@@ -134,6 +134,48 @@ class Names:
 
     def __repr__(self) -> str:
         return f"Names({list(self)!r})"
+
+
+class Canonical:
+    """The canonical names of some ``Names`` of display names, made a chunk at a time when asked (no copy)."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, *parts: Names) -> None:
+        self._parts = parts
+
+    def chunks(self) -> Iterator[list[str]]:
+        for part in self._parts:
+            for chunk in part.chunks():
+                yield canonical_names(chunk)
+
+    def among(self, wanted: Iterable[str]) -> set[str]:
+        """Which of ``wanted`` (canonical names) are here: one pass, a set intersection a chunk."""
+        wanted = set(wanted)
+        found: set[str] = set()
+        for chunk in self.chunks() if wanted else ():
+            found |= wanted.intersection(chunk)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self.chunks():
+            yield from chunk
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self._parts)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(self.among([name]))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, set | frozenset):
+            return set(self) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Canonical({list(self)!r})"
 
 
 class Entries(Sequence[ListingEntry]):

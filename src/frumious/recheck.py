@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
-from frumious.compact import Names
+from frumious.compact import Canonical
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, Project, canonicalize_name
@@ -96,7 +96,7 @@ def remember(mirror: Mirror, filters: FilterSet, project: Project) -> None:
 
 
 def carry_held(
-    previous: Mapping[str, float], found: Mapping[str, float], reached: Names, removed: Iterable[str]
+    previous: Mapping[str, float], found: Mapping[str, float], reached: Canonical, removed: Iterable[str]
 ) -> dict[str, float]:
     """``.frumious/held`` for the next run: the moments this run ``found``, and earlier ones of the
     projects it neither reached (synced or filtered again) nor removed: a failed project keeps its moment."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from frumious.compact import Names
+from frumious.compact import Canonical, Names
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.plan import Plan
 from frumious.stats import Report
@@ -76,11 +76,9 @@ class SyncReport(Report):
     # Projects whose page answered as last time (an upstream without serials): nothing written.
     unchanged: Names = field(default_factory=Names)
     no_releases_kept: dict[str, int] = field(default_factory=dict)
-    # The run's bookkeeping, by canonical name: the failures to carry, at their listed serial, and
-    # the projects that reached theirs (synced, skipped by a filter, or listed with no releases), compact
-    # (``compact.Names``: ``in`` scans, ``among`` answers many names in one pass), with the newest serial reached.
+    # The run's bookkeeping: the failures to carry, by canonical name at their listed serial, and the
+    # newest serial the projects that reached theirs reached (``reached``, below).
     retry: dict[str, ListingEntry] = field(default_factory=dict)
-    reached: Names = field(default_factory=Names)
     newest: int = 0
     # Dependency closure: what a needed dependency lacks (blocked by a filter, no fitting file, ...), one line each.
     holes: list[str] = field(default_factory=list)
@@ -91,6 +89,13 @@ class SyncReport(Report):
     def ok(self) -> bool:
         return not self.failed and self.refused is None
 
+    @property
+    def reached(self) -> Canonical:
+        """The canonical names of the projects that reached their serial (synced, unchanged, skipped by a
+        filter, or listed with no releases), made from those lists when asked: no second copy of 700,000
+        names (``in`` scans; ``among`` answers many names in one pass)."""
+        return Canonical(self.synced, self.unchanged, self.skipped, self.no_releases)
+
     def add(self, entry: ListingEntry, outcome: Outcome) -> None:
         """Count one queued project's outcome."""
         name = outcome.name
@@ -100,7 +105,6 @@ class SyncReport(Report):
         elif outcome.kind is Kind.GONE:
             self.gone.append(name)
         else:  # nothing holds the serial back
-            self.reached.append(outcome.canonical)
             self.newest = max(self.newest, entry.serial)
             if outcome.unchanged:
                 self.unchanged.append(name)
