@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +84,9 @@ def main() -> int:
                 "redone_seconds": round(redone / pace, 2), "checkpoint_interval_s": 10,
             }  # fmt: skip
             print(json.dumps(summary), flush=True)
+            if row["exit"] != 0:
+                for name in ("killed.log", "resumed.log"):
+                    shutil.copy(Path(tmp) / name, Path(args.base_dir) / name)
     finally:
         upstream.close()
     return 0
