@@ -121,7 +121,7 @@ def full(args: argparse.Namespace, shape_args: list[str]) -> None:
             row = run(conf, upstream, f"full sync of {args.projects} projects", Path(tmp) / "full.log")
             if row["exit"] != 0 or args.keep_log:
                 shutil.copy(Path(tmp) / "full.log", Path(args.base_dir) / f"full-{args.projects}.log")
-            listed = row["requests"].get("json", 0)
+            listed = row["requests"].get("json", 0) + row["requests"].get("simple_page", 0)
             print(f"per project: {row['wall_s'] / listed * 1e3:.2f} ms wall, {row['cpu_s'] / listed * 1e3:.2f} ms CPU")
     finally:
         upstream.close()

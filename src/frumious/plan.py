@@ -13,11 +13,12 @@ the run's removals (``Plan.refused``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from frumious import claims, feedreader, recheck, retries
+from frumious.compact import Entries
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, canonicalize_name
@@ -111,7 +112,8 @@ class Inputs:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    queue: tuple[ListingEntry, ...]
+    # ``compact.Entries`` when it may be long (from a listing or a todo), in canonical order; a tuple when short.
+    queue: Sequence[ListingEntry]
     # Where the run heads (written to ``todo``); the serial published is worked out at the end.
     target: int
     resumed: bool
@@ -235,7 +237,7 @@ def plan(inputs: Inputs, allows: Callable[[str], bool], settings: MirrorSettings
 
 def _with_rechecks(found: Plan, inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
     """The mirrored projects to filter again: all of them after a filter change, else those with held files due."""
-    queued = [entry.name for entry in found.queue]
+    queued = (entry.name for entry in found.queue)
     names = recheck.rechecks(
         inputs.holdings.names,
         inputs.memory.held,
@@ -252,7 +254,7 @@ def _base_plan(inputs: Inputs, allows: Callable[[str], bool]) -> Plan:
     serial, todo, listing = inputs.serial, inputs.todo, inputs.listing
     if todo is not None:
         # Filters apply to resumed work too: a project blocklisted since is not fetched.
-        entries = tuple(entry for entry in todo.entries if allows(entry.name))
+        entries = Entries(entry for entry in todo.entries if allows(entry.name))
         dropped = len(todo.entries) - len(entries)
         notes = [f"Dropped {dropped} resumed project(s) the filters now exclude"] if dropped else []
         notes.append(f"Resuming an interrupted run: {len(entries)} project(s) left")
@@ -346,7 +348,7 @@ def safety_valve(found: Plan, holdings: Holdings, settings: MirrorSettings, opti
     vanished = set(found.vanished)
     return replace(
         found,
-        queue=tuple(entry for entry in found.queue if entry.name not in vanished),
+        queue=Entries(entry for entry in found.queue if entry.name not in vanished),
         vanished=(),
         confirmable=(),
         keep_vanishing=True,
@@ -355,8 +357,9 @@ def safety_valve(found: Plan, holdings: Holdings, settings: MirrorSettings, opti
     )
 
 
-def published_serial(plan: Plan, synced: set[str], changed: bool = True) -> int:
-    """The serial a finished run publishes: the newest that every synced project (canonical names) reached.
+def published_serial(plan: Plan, reached: int, changed: bool = True) -> int:
+    """The serial a finished run publishes: the newest that every synced project reached (``reached``, the
+    newest serial of the queue's entries that reached theirs: ``SyncReport.newest``, kept as the run goes).
 
     Failed projects do not hold it back (they are carried by name); a resumed run
     publishes at least the target its interrupted run was heading for; a refused run publishes nothing new.
@@ -366,10 +369,10 @@ def published_serial(plan: Plan, synced: set[str], changed: bool = True) -> int:
         return current
     if plan.feed_serial is not None:  # the feed named every change up to its serial; failures are carried
         return max(current, plan.feed_serial)
-    reached = [entry for entry in plan.queue if canonicalize_name(entry.name) in synced]
     if plan.counted and not changed:
         return max(current, plan.floor)  # no serials upstream and no page changed: the counter stays
-    found = target_serial(max(current, plan.target) if plan.resumed else current, reached, plan.ceiling)
+    base = max(current, plan.target) if plan.resumed else current
+    found = target_serial(base, [ListingEntry("", reached)] if reached > base else [], plan.ceiling)
     # --force-check starts from 0; a failed project (carried by name) must not move the serial back,
     # only an upstream whose own serial is lower may (the warning's advice for a foreign serial).
     floor = plan.floor if plan.ceiling is None or plan.partial else min(plan.floor, plan.ceiling)

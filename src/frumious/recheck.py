@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
+from frumious.compact import Canonical
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, Project, canonicalize_name
@@ -45,7 +46,6 @@ def rechecks(
     ``everything`` (changed filters): every project the mirror holds; else only those whose held
     files are due. Projects queued anyway, or that project filters exclude, are left out.
     """
-    skip = {canonicalize_name(name) for name in queued}
     if everything:
         candidates: Iterable[str] = held_names()
     else:
@@ -53,7 +53,10 @@ def rechecks(
         due = [name for name, when in held.items() if when <= now]
         mirrored = set(held_names()) if due else set()
         candidates = [name for name in due if name in mirrored]
-    return tuple(sorted({n for n in candidates if n not in skip and allows(n)}))
+    wanted = {n for n in candidates if allows(n)}
+    if wanted:  # ``queued`` is the whole queue (700,000 on a full sync): streamed, never a set
+        wanted.difference_update(map(canonicalize_name, queued))
+    return tuple(sorted(wanted))
 
 
 def notes(count: int, *, everything: bool) -> tuple[str, ...]:
@@ -93,11 +96,11 @@ def remember(mirror: Mirror, filters: FilterSet, project: Project) -> None:
 
 
 def carry_held(
-    previous: Mapping[str, float], found: Mapping[str, float], reached: Iterable[str], removed: Iterable[str]
+    previous: Mapping[str, float], found: Mapping[str, float], reached: Canonical, removed: Iterable[str]
 ) -> dict[str, float]:
     """``.frumious/held`` for the next run: the moments this run ``found``, and earlier ones of the
     projects it neither reached (synced or filtered again) nor removed: a failed project keeps its moment."""
-    done = set(reached) | {canonicalize_name(n) for n in removed}
+    done = reached.among(previous) | {canonicalize_name(n) for n in removed}
     held = {name: when for name, when in previous.items() if name not in done}
     held.update(found)
     return held

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from frumious.compact import Entries, canonical_names
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.protocol.listing import ListingScan
 from frumious.record.db import MirrorRecord
@@ -31,7 +32,7 @@ __all__ = ["Local", "Merged", "Reconciled", "Unsorted", "merge", "of_listing", "
 
 @dataclass(frozen=True, slots=True)
 class Reconciled:
-    queue: tuple[ListingEntry, ...]
+    queue: Entries
     excluded: tuple[str, ...]
     vanished: tuple[str, ...]
     outside: tuple[ListingEntry, ...] = ()
@@ -65,21 +66,20 @@ class Local:
 
 @dataclass
 class Merged:
-    queue: dict[str, ListingEntry] = field(default_factory=dict)
+    # In canonical order as the chunks come (the last of equal canonical names wins), compact: a full sync
+    # queues every listed project (a dict of 700,000 entries took about 200 MB).
+    queue: Entries = field(default_factory=Entries)
+    last: str = ""  # the canonical name of the queue's last entry
     excluded: list[str] = field(default_factory=list)
     outside: list[ListingEntry] = field(default_factory=list)
     # Local names absent from the listing's valid entries (the invalid ones are taken out at the end).
     unlisted: list[str] = field(default_factory=list)
 
-
-def canonical_names(names: list[str]) -> list[str]:
-    """``canonicalize_name`` of each name, in one call for the chunk (per name when a name holds a newline)."""
-    joined = "\n".join(names)
-    if joined.isascii():
-        canonical = canonicalize_name(joined).split("\n")
-        if len(canonical) == len(names):
-            return canonical
-    return [canonicalize_name(name) for name in names]
+    def put(self, canonical: str, entry: ListingEntry) -> None:
+        if canonical == self.last and self.queue:
+            self.queue.pop()
+        self.queue.append(entry)
+        self.last = canonical
 
 
 def merge(
@@ -126,7 +126,7 @@ def _in_step(
             found.outside.append(ListingEntry(entry.name, entry.serial))
             found.excluded.append(name)
         elif entry.serial > serial:
-            found.queue[name] = ListingEntry(entry.name, entry.serial)
+            found.put(name, ListingEntry(entry.name, entry.serial))
 
 
 def _by_name(
@@ -151,7 +151,7 @@ def _by_name(
             if is_local:
                 found.excluded.append(name)
         elif entry.serial > serial or (filters_changed and not is_local):
-            found.queue[name] = ListingEntry(entry.name, entry.serial)
+            found.put(name, ListingEntry(entry.name, entry.serial))
     while upcoming is not None:
         found.unlisted.append(upcoming)
         upcoming = next(held, None)
@@ -188,7 +188,7 @@ def _warnings(scan: ListingScan, ceiling: int | None) -> tuple[str, ...]:
 def _finish(merged: Merged, invalid: tuple[str, ...], allows: Callable[[str], bool]) -> Reconciled:
     """Unlisted names vanished (or excluded), as ``reconcile`` decides them; the queue in canonical order."""
     listed = {canonicalize_name(name) for name in invalid}
-    queue, excluded, vanished = merged.queue, merged.excluded, []
+    excluded, vanished = merged.excluded, []
     for name in merged.unlisted:
         if name in listed:
             continue
@@ -196,9 +196,9 @@ def _finish(merged: Merged, invalid: tuple[str, ...], allows: Callable[[str], bo
             excluded.append(name)
             continue
         vanished.append(name)
-        queue[name] = ListingEntry(name=name, serial=0)
-    ordered = tuple(queue[name] for name in sorted(queue))
-    return Reconciled(ordered, tuple(sorted(excluded)), tuple(vanished), tuple(merged.outside))
+    # Serial 0: any answer is new enough; a 404 confirms the deletion. Unlisted, so never queued already.
+    queue = merged.queue.edited({name: ListingEntry(name, 0) for name in vanished}) if vanished else merged.queue
+    return Reconciled(queue, tuple(sorted(excluded)), tuple(vanished), tuple(merged.outside))
 
 
 def reconcile(
@@ -237,5 +237,5 @@ def reconcile(
         # Serial 0: any answer is new enough; a 404 confirms the deletion.
         vanished.append(name)
         queue[name] = ListingEntry(name=name, serial=0)
-    ordered = tuple(queue[name] for name in sorted(queue))
+    ordered = Entries(queue[name] for name in sorted(queue))
     return Reconciled(ordered, tuple(sorted(excluded)), tuple(vanished), tuple(outside))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from frumious.compact import Entries
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.protocol.statefiles import (
     Failure,
@@ -59,7 +60,7 @@ def after_failure(previous: Failure | None, entry: ListingEntry, now: float, aft
 
 @dataclass(frozen=True, slots=True)
 class Requeued:
-    queue: tuple[ListingEntry, ...]
+    queue: Entries
     # Quarantined projects whose backoff has not expired: carried, not tried this run.
     waiting: tuple[Failure, ...]
 
@@ -68,8 +69,27 @@ def requeue(queue: Iterable[ListingEntry], failures: Mapping[str, Failure], now:
     """The queue plus every remembered failure that is due; ``failures`` are those filters still allow.
 
     A failure in backoff stays out of the queue even when the listing moved it again:
-    its newer serial is kept in its record, so nothing is lost by waiting.
+    its newer serial is kept in its record, so nothing is lost by waiting. The queue comes back in
+    canonical order; one in that order already (a listing's) is edited in place of the few failures,
+    not turned into a dict of every project.
     """
+    ordered = Entries.of(queue)
+    if not ordered.in_order():
+        return _requeue_unordered(ordered, failures, now)
+    listed, changes, waiting = ordered.find(failures), dict[str, ListingEntry | None](), []
+    for name, failure in failures.items():
+        entry = listed.get(name)
+        if not failure.due(now):
+            changes[name] = None
+            waiting.append(Failure(failure.name, max(failure.serial, entry.serial if entry else 0), failure.count,
+                                   failure.retry_at))  # fmt: skip
+        elif entry is None or entry.serial < failure.serial:
+            changes[name] = ListingEntry(entry.name if entry else failure.name, failure.serial)
+    return Requeued(ordered.edited(changes) if changes else ordered, tuple(waiting))
+
+
+def _requeue_unordered(queue: Entries, failures: Mapping[str, Failure], now: float) -> Requeued:
+    """``requeue`` of a queue out of canonical order (a bandersnatch todo): by a dict of every entry."""
     merged: dict[str, ListingEntry] = {canonicalize_name(entry.name): entry for entry in queue}
     waiting = []
     for name, failure in failures.items():
@@ -80,4 +100,4 @@ def requeue(queue: Iterable[ListingEntry], failures: Mapping[str, Failure], now:
             waiting.append(Failure(failure.name, newest, failure.count, failure.retry_at))
         elif listed is None or listed.serial < failure.serial:
             merged[name] = ListingEntry(listed.name if listed else failure.name, failure.serial)
-    return Requeued(tuple(merged[name] for name in sorted(merged)), tuple(waiting))
+    return Requeued(Entries(merged[name] for name in sorted(merged)), tuple(waiting))

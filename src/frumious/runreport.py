@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from frumious.compact import Canonical, Names
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.plan import Plan
 from frumious.stats import Report
@@ -61,8 +62,8 @@ class SyncReport(Report):
     excluded: list[str] = field(default_factory=list)
     # The plan's refusal (the safety valve): nothing removed whole, no serial published.
     refused: str | None = None
-    synced: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # by a metadata filter
+    synced: Names = field(default_factory=Names)
+    skipped: Names = field(default_factory=Names)  # by a metadata filter
     gone: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # object keys
     removed_projects: list[str] = field(default_factory=list)
@@ -71,14 +72,14 @@ class SyncReport(Report):
     # Projects that failed quarantine-after runs in a row: name -> when they are tried next.
     quarantined: dict[str, str] = field(default_factory=dict)
     # Listed upstream with no releases (their JSON is a 404); of those, the ones the mirror holds files for.
-    no_releases: list[str] = field(default_factory=list)
+    no_releases: Names = field(default_factory=Names)
     # Projects whose page answered as last time (an upstream without serials): nothing written.
-    unchanged: list[str] = field(default_factory=list)
+    unchanged: Names = field(default_factory=Names)
     no_releases_kept: dict[str, int] = field(default_factory=dict)
-    # The run's bookkeeping, by canonical name: the failures to carry, at their listed serial, and
-    # the projects that reached theirs (synced, skipped by a filter, or listed with no releases).
+    # The run's bookkeeping: the failures to carry, by canonical name at their listed serial, and the
+    # newest serial the projects that reached theirs reached (``reached``, below).
     retry: dict[str, ListingEntry] = field(default_factory=dict)
-    reached: set[str] = field(default_factory=set)
+    newest: int = 0
     # Dependency closure: what a needed dependency lacks (blocked by a filter, no fitting file, ...), one line each.
     holes: list[str] = field(default_factory=list)
     # Projects with files held back by a time-based filter: when the first becomes eligible.
@@ -87,6 +88,13 @@ class SyncReport(Report):
     @property
     def ok(self) -> bool:
         return not self.failed and self.refused is None
+
+    @property
+    def reached(self) -> Canonical:
+        """The canonical names of the projects that reached their serial (synced, unchanged, skipped by a
+        filter, or listed with no releases), made from those lists when asked: no second copy of 700,000
+        names (``in`` scans; ``among`` answers many names in one pass)."""
+        return Canonical(self.synced, self.unchanged, self.skipped, self.no_releases)
 
     def add(self, entry: ListingEntry, outcome: Outcome) -> None:
         """Count one queued project's outcome."""
@@ -97,7 +105,7 @@ class SyncReport(Report):
         elif outcome.kind is Kind.GONE:
             self.gone.append(name)
         else:  # nothing holds the serial back
-            self.reached.add(outcome.canonical)
+            self.newest = max(self.newest, entry.serial)
             if outcome.unchanged:
                 self.unchanged.append(name)
             elif outcome.kind is Kind.SYNCED:

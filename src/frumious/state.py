@@ -2,7 +2,10 @@
 
 bandersnatch rewrites ``todo`` after every project (O(n^2) over a full sync);
 ``TodoCheckpoint`` rewrites it at most every ``interval`` seconds, so an interrupted run
-replays at most those seconds of work. ``mirror.Mirror`` reads and writes every other
+replays at most those seconds of work. It keeps no copy of the queue: the workers take the
+queue in order, so what is still pending is every entry from a low-water mark on, less the few
+finished above it (at most one per worker), plus the failed ones below it (kept for the next
+run). The file is written a chunk at a time. ``mirror.Mirror`` reads and writes every other
 state file; their text is ``protocol.statefiles``.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from frumious.compact import CHUNK, Entries
 from frumious.protocol import layout
 from frumious.protocol.statefiles import Todo
 from frumious.storage.base import Store
@@ -18,11 +22,14 @@ __all__ = ["TodoCheckpoint"]
 
 
 class TodoCheckpoint:
-    """Tracks finished projects and rewrites ``todo`` at most every ``interval`` seconds."""
+    """Tracks finished projects by their place in the queue and rewrites ``todo`` at most every ``interval`` s."""
 
     def __init__(self, store: Store, todo: Todo, interval: float = 10.0) -> None:
         self.store, self.target = store, todo.target
-        self.pending = {entry.name: entry for entry in todo.entries}
+        self.entries = Entries.of(todo.entries)
+        self.low = 0  # every entry below is settled: finished, or failed and kept in ``failed``
+        self.above: set[int] = set()  # settled entries at or above ``low``
+        self.failed: set[int] = set()  # failed entries: still pending
         self.interval = interval
         self.last_write = time.monotonic()
         self.dirty = False
@@ -30,9 +37,25 @@ class TodoCheckpoint:
     async def start(self) -> None:
         await self._write()
 
-    async def done(self, name: str) -> None:
-        if self.pending.pop(name, None) is not None:
+    async def done(self, index: int) -> None:
+        """The entry at ``index`` finished: it leaves the todo."""
+        await self._settle(index, finished=True)
+
+    async def kept(self, index: int) -> None:
+        """The entry at ``index`` failed: it stays in the todo."""
+        await self._settle(index, finished=False)
+
+    async def _settle(self, index: int, *, finished: bool) -> None:
+        if index < self.low or index in self.above:
+            return
+        self.above.add(index)
+        if finished:
             self.dirty = True
+        else:
+            self.failed.add(index)
+        while self.low in self.above:
+            self.above.discard(self.low)
+            self.low += 1
         if self.dirty and time.monotonic() - self.last_write >= self.interval:
             await self._write()
 
@@ -40,7 +63,22 @@ class TodoCheckpoint:
         if self.dirty:
             await self._write()
 
+    def pending(self, index: int) -> bool:
+        return index in self.failed or (index >= self.low and index not in self.above)
+
     async def _write(self) -> None:
         self.last_write, self.dirty = time.monotonic(), False
-        todo = Todo(self.target, tuple(self.pending.values()))
-        await self.store.write(layout.TODO, todo.render())
+        writer = await self.store.writer(layout.TODO)
+        try:
+            await writer.write(str(self.target).encode())
+            for at, (names, serials) in enumerate(self.entries.chunks()):
+                base = at * CHUNK
+                if base + len(names) <= self.low and not any(base <= i < base + len(names) for i in self.failed):
+                    continue  # a chunk wholly done: skipped without a look at its entries
+                lines = [f"\n{n} {s}" for i, n, s in zip(range(base, base + len(names)), names, serials, strict=True)
+                         if self.pending(i)]  # fmt: skip
+                await writer.write("".join(lines).encode("utf-8"))
+            await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise

@@ -22,10 +22,10 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
-from frumious import claims, feed, metaonly, recheck, retries
+from frumious import claims, feed, metaonly, recheck
 from frumious.closure import Closure
+from frumious.compact import Entries
 from frumious.errors import ConfigError, NotFound, ends_run
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
@@ -44,9 +44,8 @@ from frumious.project import (
     write_pages,
 )
 from frumious.protocol.statefiles import Todo
-from frumious.retries import Failure
 from frumious.runreport import DryRun, Kind, Outcome, SyncReport
-from frumious.settings import MirrorSettings
+from frumious.settle import carry_failures, settle_vanishing
 from frumious.state import TodoCheckpoint
 from frumious.stats import Progress, stops_with
 from frumious.upstream import Fetched, Upstream
@@ -113,7 +112,7 @@ def with_closure(plan: Plan, added: tuple[ListingEntry, ...]) -> Plan:
     ceiling = plan.ceiling
     if plan.partial and ceiling is not None:
         ceiling = max([ceiling, *(entry.serial for entry in added)])
-    return replace(plan, queue=plan.queue + added, ceiling=ceiling)
+    return replace(plan, queue=Entries.of(plan.queue) + added, ceiling=ceiling)
 
 
 def upstream_serial(plan: Plan) -> int:
@@ -142,12 +141,15 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
         queued = [entry.name for entry in plan.queue] + list(plan.recheck)
         added = await policy.closure.complete(mirror, report, queued, lambda more: run_queue(ctx, more, None, report))
         plan = with_closure(plan, added)
+        # Their rounds queued them at serial 0: what they reached is the record's serial.
+        reached = report.reached.among(canonicalize_name(entry.name) for entry in added)
+        report.newest = max([report.newest, *(e.serial for e in added if canonicalize_name(e.name) in reached)])
     vanishing, confirmed = settle_vanishing(mirror.settings, plan, report)
     for name in confirmed:
         report.removed.extend(await mirror.remove_project(name))
         report.removed_projects.append(name)
     pages = metaonly.Done() if report.stopped_early else await metaonly.follow(ctx, plan, policy.options, report)
-    target = published_serial(plan, report.reached, changed=_changed(report))
+    target = published_serial(plan, report.newest, changed=_changed(report))
     # A run killed before its root index resumes an empty todo.
     if plan.queue or pruned or confirmed or plan.resumed or pages.changed:
         await mirror.write_root_index(target)
@@ -176,19 +178,19 @@ async def run_queue(
     """
     if todo is not None:
         await todo.start()
-    entries = iter(queue)
+    entries = enumerate(queue)  # in order: the checkpoint knows an entry by its place
     stop = asyncio.Event()
 
     async def worker() -> None:
-        for entry in entries:
+        for index, entry in entries:
             if stop.is_set():
                 return
             outcome = await sync_one(ctx, entry)
             report.add(entry, outcome)
-            if outcome.kind is not Kind.FAILED:
-                if todo is not None:
-                    await todo.done(entry.name)
-            elif ctx.settings.stop_on_error:
+            failed = outcome.kind is Kind.FAILED
+            if todo is not None:
+                await (todo.kept(index) if failed else todo.done(index))
+            if failed and ctx.settings.stop_on_error:
                 stop.set()
             ctx.progress.projects_done += 1
 
@@ -335,41 +337,6 @@ def _context(upstream: Upstream, mirror: Mirror, policy: Policy, progress: Progr
     vanished = frozenset(plan.vanished) if plan else frozenset()
     stored = frozenset(plan.recheck) if plan else frozenset()
     return Context(upstream, mirror, policy.filters, progress, gate, vanished=vanished, guard=guard, stored=stored)
-
-
-def settle_vanishing(
-    mirror_settings: MirrorSettings, plan: Plan, report: SyncReport
-) -> tuple[dict[str, float], list[str]]:
-    """First sightings to remember, and the projects whose absence is now confirmed (to remove)."""
-    if mirror_settings.keep_removed:
-        return {}, []
-    previous, now = plan.memory.vanishing, plan.started
-    keep = set(plan.vanished) | (set(previous) if plan.keep_vanishing else set())
-    vanishing = {name: when for name, when in previous.items() if name in keep and name not in report.reached}
-    gone: list[str] = [canonicalize_name(name) for name in report.gone]
-    confirmed = []
-    for name in gone:
-        if name in plan.confirmable:
-            confirmed.append(name)
-            vanishing.pop(name, None)
-        else:
-            vanishing.setdefault(name, now)
-    if len(confirmed) < len(gone):
-        log.info("%d project(s) left upstream; removed once a later run confirms", len(gone) - len(confirmed))
-    return vanishing, confirmed
-
-
-def carry_failures(mirror_settings: MirrorSettings, plan: Plan, report: SyncReport) -> dict[str, Failure]:
-    """The failures the next run retries: this run's, and quarantined ones still waiting; named in ``report``."""
-    after, previous = mirror_settings.quarantine_after, plan.memory.failures
-    carried: dict[str, Failure] = {canonicalize_name(f.name): f for f in plan.waiting}
-    for name, entry in report.retry.items():
-        carried[name] = retries.after_failure(previous.get(name), entry, plan.started, after)
-    for failure in carried.values():
-        if failure.quarantined(after):
-            when = datetime.fromtimestamp(failure.retry_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-            report.quarantined[failure.name] = f"failed {failure.count} runs in a row; next try after {when}"
-    return carried
 
 
 # The other entry points: named projects, and the plan alone.

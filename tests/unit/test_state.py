@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from frumious import state
+from frumious import compact, state
 from frumious.errors import StateError
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry
@@ -66,18 +66,18 @@ async def test_serial_is_plain_ascii_without_newline(tree, tmp_path) -> None:
 
 async def test_checkpoint_does_not_rewrite_todo_per_project(store, tmp_path, monkeypatch) -> None:
     writes = []
-    original = store.write
+    original = store.writer
 
-    async def counting(key, data, **kw):
+    async def counting(key):
         writes.append(key)
-        await original(key, data, **kw)
+        return await original(key)
 
-    monkeypatch.setattr(store, "write", counting)
+    monkeypatch.setattr(store, "writer", counting)
     entries = tuple(ListingEntry(f"p{i}", i) for i in range(1000))
     checkpoint = state.TodoCheckpoint(store, statefiles.Todo(999, entries), interval=3600)
     await checkpoint.start()
-    for entry in entries[:600]:
-        await checkpoint.done(entry.name)
+    for index in range(600):
+        await checkpoint.done(index)
     assert writes == ["todo"]  # only the initial write: no O(n^2) rewrites
     await checkpoint.flush()
     left = statefiles.parse_todo((tmp_path / "todo").read_text())
@@ -88,5 +88,24 @@ async def test_checkpoint_rewrites_after_its_interval(store, tmp_path) -> None:
     entries = (ListingEntry("a", 1), ListingEntry("b", 2))
     checkpoint = state.TodoCheckpoint(store, statefiles.Todo(2, entries), interval=0)
     await checkpoint.start()
-    await checkpoint.done("a")
+    await checkpoint.done(0)
     assert (tmp_path / "todo").read_text() == "2\nb 2"
+
+
+async def test_checkpoint_keeps_failed_and_unfinished_entries_in_queue_order(store, tmp_path) -> None:
+    # Workers finish out of order; a failed entry stays for the next run; the chunks wholly done are skipped.
+    count = compact.CHUNK * 2 + 10
+    entries = compact.Entries(ListingEntry(f"p{i}", i) for i in range(count))
+    checkpoint = state.TodoCheckpoint(store, statefiles.Todo(count, entries), interval=3600)
+    await checkpoint.start()
+    assert (tmp_path / "todo").read_text().count("\n") == count
+    for index in [1, 0, 3, *range(5, compact.CHUNK + 7)]:
+        await checkpoint.done(index)
+    await checkpoint.kept(2)
+    await checkpoint.done(2)  # settled already: a failed entry is not finished by a later call
+    await checkpoint.flush()
+    left = statefiles.parse_todo((tmp_path / "todo").read_text())
+    assert left is not None and left.target == count
+    expected = [2, 4, *range(compact.CHUNK + 7, count)]
+    assert [(e.name, e.serial) for e in left.entries] == [(f"p{i}", i) for i in expected]
+    assert checkpoint.low == 4 and checkpoint.above == set(range(5, compact.CHUNK + 7))

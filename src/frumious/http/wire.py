@@ -16,7 +16,7 @@ from typing import cast
 from frumious.errors import ConnectionFailed, ProtocolError, Unanswered
 from frumious.http.budget import Budget
 from frumious.http.parser import LENGTH, Buffer, Framing, Head, Headers, parse_head
-from frumious.protocol.bodies import Collector, decoded, inflater
+from frumious.protocol.bodies import BIG_BODY, Collector, decoded, inflater
 
 # Reading from the socket pauses while this much is buffered and unread.
 HIGH_WATER = 1 << 20
@@ -161,9 +161,9 @@ class Reply:
         framing = self._framing
         if framing.mode == LENGTH and not framing.done:
             # Refused before a byte is buffered: fill() would otherwise wait for all of it.
-            collector.declared(framing.left)
-            if self._inflate is None and self._budget is None:
-                # The common case in one wait and one copy.
+            collector.declared(framing.left, exact=self._inflate is None)
+            if self._inflate is None and self._budget is None and framing.left <= BIG_BODY:
+                # The common case in one wait and one copy (a big body in pieces: one copy at peak, not two).
                 size, conn = framing.left, self._conn
                 if not await conn.fill(size, self._deadline):
                     raise ProtocolError(f"{self.url}: connection closed {size - conn.buffer.size} bytes short")

@@ -84,29 +84,58 @@ def inflater(url: str, headers: Mapping[str, str], broken: type[Exception]) -> I
     return Inflater(url, broken) if encoding in ENCODINGS else None
 
 
-class Collector:
-    """The pieces of a body read whole, refused the moment they pass ``limit`` bytes."""
+# Past this size a body is gathered into one growing buffer, not a list joined at the end: PyPI's
+# listing (31-37 MB) then costs its size once at peak, not twice (the pieces and their join).
+BIG_BODY = 8 * 1024 * 1024
 
-    __slots__ = ("_limit", "_parts", "_size", "_url")
+
+class Collector:
+    """The pieces of a body read whole, refused the moment they pass ``limit`` bytes.
+
+    A body past ``BIG_BODY`` comes back as a ``bytearray`` (every reader of a body takes it: bytes
+    methods, slicing, ``json``, msgspec, hashlib); copying it into ``bytes`` would double the peak.
+    """
+
+    __slots__ = ("_buffer", "_limit", "_parts", "_size", "_url")
 
     def __init__(self, url: str, limit: int | None) -> None:
         self._url, self._limit = url, limit
         self._parts: list[bytes] = []
+        self._buffer: bytearray | None = None
         self._size = 0
 
-    def declared(self, length: int) -> None:
-        """Refuse a body whose declared length already passes the limit, before reading it."""
+    def declared(self, length: int, *, exact: bool = False) -> None:
+        """Refuse a body whose declared length already passes the limit, before reading it.
+
+        ``exact``: the pieces will be that many bytes (not decoded): a big body's buffer is made
+        at its size once (grown piece by piece, each realloc may copy it whole: 29.7 against
+        21.8 MiB traced at peak for a 8.4 MB listing).
+        """
         if self._limit is not None and length > self._limit:
             raise BodyTooLarge(f"{self._url}: body of {length} bytes is larger than the limit of {self._limit}")
+        if exact and length > BIG_BODY:
+            self._buffer = bytearray(length)
 
     def add(self, piece: bytes) -> None:
         self._size += len(piece)
         if self._limit is not None and self._size > self._limit:
             self._parts.clear()
             raise BodyTooLarge(f"{self._url}: body is larger than the limit of {self._limit} bytes; refused")
+        buffer = self._buffer
+        if buffer is not None and self._size <= len(buffer):
+            buffer[self._size - len(piece) : self._size] = piece
+            return
+        if buffer is not None:  # longer than declared: gathered as any other body
+            self._parts.append(bytes(buffer[: self._size - len(piece)]))
+            self._buffer = None
         self._parts.append(piece)
 
     def body(self) -> bytes:
+        buffer = self._buffer
+        if buffer is not None:
+            if self._size < len(buffer):
+                del buffer[self._size :]
+            return buffer  # type: ignore[return-value]  # bytes-like: see the class
         parts = self._parts
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
