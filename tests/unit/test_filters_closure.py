@@ -75,3 +75,10 @@ def test_the_closure_config_is_part_of_the_fingerprint_and_off_leaves_it_unchang
     assert fingerprint({"packages": "django", "closure": "false"}) == plain
     closure = fingerprint({"packages": "django", "closure": "true"})
     assert closure != plain != fingerprint({"packages": "django", "closure": "true"}, "cp311-win_amd64") != closure
+
+
+@pytest.mark.parametrize("text", ["cp312-linux_x86", "cp312-manylinux_2_28_amd64", "cp312-musllinux_1_2_arm"])
+def test_an_unknown_linux_architecture_is_refused(text: str) -> None:
+    # As wheel_tags refuses it: otherwise every dependency would only show up as a hole.
+    with pytest.raises(ValueError, match="unknown architecture"):
+        parse_target(text)

@@ -70,10 +70,23 @@ class Target:
             return True  # pip ignores an unparseable Requires-Python too
 
 
+# What ``uname -m`` says on Linux, as wheel tags spell it: an unknown one would only show up as holes.
+_LINUX_ARCHES = frozenset(
+    {"x86_64", "i686", "aarch64", "armv7l", "armv6l", "ppc64", "ppc64le", "s390x", "riscv64", "loongarch64"}
+)
+
+
+def _linux_arch(arch: str, platform: str) -> str:
+    if arch not in _LINUX_ARCHES:
+        raise ValueError(f"unknown architecture {arch!r} in {platform!r} (known: {', '.join(sorted(_LINUX_ARCHES))})")
+    return arch
+
+
 def _platforms(platform: str) -> tuple[list[str], dict[str, str]]:
     """The platform tags a target accepts, and its marker values (sys_platform, ...)."""
     if platform.startswith(("manylinux_", "musllinux_")):
         family, major, minor, arch = platform.split("_", 3)
+        _linux_arch(arch, platform)
         oldest = _GLIBC_OLDEST if family == "manylinux" else _MUSL_OLDEST
         found = []
         for m in range(int(minor), oldest - 1, -1):
@@ -82,7 +95,7 @@ def _platforms(platform: str) -> tuple[list[str], dict[str, str]]:
                 found.append(f"{_LEGACY_MANYLINUX[int(major), m]}_{arch}")
         return found, _posix("linux", "Linux", arch)
     if platform.startswith("linux_"):
-        return [platform], _posix("linux", "Linux", platform.removeprefix("linux_"))
+        return [platform], _posix("linux", "Linux", _linux_arch(platform.removeprefix("linux_"), platform))
     if platform.startswith("macosx_"):
         _, major, minor, arch = platform.split("_", 3)
         return list(tags.mac_platforms((int(major), int(minor)), arch)), _posix("darwin", "Darwin", arch)
