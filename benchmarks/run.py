@@ -127,7 +127,10 @@ def child_env() -> dict[str, str]:
 class UpstreamProcess:
     """``upstream.py`` in a child process, driven through its admin endpoints."""
 
-    def __init__(self, scenario: Scenario, log_path: Path, *, gzip: bool = False, hide_extras: bool = False) -> None:
+    def __init__(
+        self, scenario: Scenario, log_path: Path, *, gzip: bool = False, hide_extras: bool = False,
+        metadata: bool = False,
+    ) -> None:  # fmt: skip
         argv = [
             sys.executable,
             str(UPSTREAM_SCRIPT),
@@ -146,6 +149,8 @@ class UpstreamProcess:
             argv.append("--gzip")
         if hide_extras:
             argv.append("--hide-extras")
+        if metadata:
+            argv.append("--metadata")
         # The child keeps its own copy of the log descriptor; ours can close right away.
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
@@ -271,7 +276,10 @@ def run_child(argv: list[str], log_path: Path, timeout: float) -> ChildRun:
 
 
 def count_files(root: Path) -> tuple[int, int, set[str]]:
-    """(all files, files under web/packages, relative paths) of a mirror tree."""
+    """(all files, release files under web/packages, relative paths) of a mirror tree.
+
+    PEP 658 ``.metadata`` sidecars are not release files: bandersnatch 6.8 does not fetch them.
+    """
     total = packages = 0
     paths: set[str] = set()
     if not root.exists():
@@ -282,7 +290,7 @@ def count_files(root: Path) -> tuple[int, int, set[str]]:
         rel = os.path.relpath(dirpath, root)
         for name in names:
             total += 1
-            if in_packages:
+            if in_packages and not name.endswith(".metadata"):
                 packages += 1
             paths.add(name if rel == "." else f"{rel}/{name}")
     return total, packages, paths
@@ -376,7 +384,9 @@ class Bench:
             flush=True,
         )
         started = time.perf_counter()
-        up = UpstreamProcess(sc, up_log, gzip=self.args.gzip, hide_extras=sc.kind == "noop")
+        up = UpstreamProcess(
+            sc, up_log, gzip=self.args.gzip, hide_extras=sc.kind == "noop", metadata=self.args.metadata
+        )
         print(f"   upstream {up.url} ready in {time.perf_counter() - started:.1f}s", flush=True)
         trees: dict[str, set[str]] = {}
         try:
@@ -422,6 +432,10 @@ class Bench:
     def compare_trees(self, scenario: str, trees: dict[str, set[str]]) -> None:
         """Compare the served tree (``web/``) strictly; paths outside it are each tool's own state."""
         b, f = trees["bandersnatch"], trees["frumious"]
+        sidecars = {tool: sum(1 for p in paths if p.endswith(".metadata")) for tool, paths in trees.items()}
+        if any(sidecars.values()):
+            # Only frumious fetches PEP 658 sidecars (bandersnatch 6.8 does not): compared apart.
+            b, f = ({p for p in t if not p.endswith(".metadata")} for t in (b, f))
         web_b = {p for p in b if p.startswith("web/")}
         web_f = {p for p in f if p.startswith("web/")}
         only_b, only_f = sorted(web_b - web_f), sorted(web_f - web_b)
@@ -432,6 +446,9 @@ class Bench:
                 f"{scenario}: web/ trees DIFFER: {len(only_b)} paths only in bandersnatch {only_b[:3]}, "
                 f"{len(only_f)} only in frumious {only_f[:3]}"
             )
+        if any(sidecars.values()):
+            counts = ", ".join(f"{tool} {count}" for tool, count in sidecars.items())
+            note += f" besides .metadata files ({counts})"
         state_b, state_f = sorted(b - web_b - f), sorted(f - web_f - b)
         if state_b or state_f:
             note += f"; state outside web/ only in bandersnatch {state_b[:4]}, only in frumious {state_f[:4]}"
@@ -586,6 +603,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, help="override the scenario's file size in bytes")
     p.add_argument("--extras", type=int, help="override the listing-only project count of noop-listing")
     p.add_argument("--gzip", action="store_true", help="upstream gzips JSON bodies for clients that accept it")
+    p.add_argument("--metadata", action="store_true", help="upstream serves PEP 658 .metadata for every wheel")
     p.add_argument("--json-metadata", action="store_true", help="set json = true in the mirror config")
     p.add_argument("--bandersnatch", default=str(DEFAULT_BANDERSNATCH), help="bandersnatch executable")
     p.add_argument("--frumious", default=str(DEFAULT_FRUMIOUS), help="frumious executable")

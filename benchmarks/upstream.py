@@ -13,6 +13,9 @@ Served, for both bandersnatch (``api-method = simple``) and frumious:
 * ``GET /simple/<name>/``: PEP 691 JSON project page.
 * ``GET /pypi/<name>/json``: Warehouse JSON, with ``X-PyPI-Last-Serial``.
 * ``GET /packages/<aa>/<bb>/<rest>/<filename>``: the file bytes.
+* ``GET /packages/.../<wheel>.metadata`` (``--metadata`` only): the wheel's PEP 658 core metadata,
+  advertised as ``core-metadata: {"sha256": ...}`` in the pages and the Warehouse JSON, as PyPI
+  does for wheels (sdists get none).
 
 Admin endpoints (not counted in the request statistics):
 
@@ -94,6 +97,7 @@ class FileSpec:
     sha256: str
     blake2b_256: str
     yanked_reason: str | None = None  # None: not yanked
+    metadata: bytes | None = None  # PEP 658 core metadata (wheels, with --metadata)
 
 
 @dataclass(slots=True)
@@ -193,6 +197,7 @@ class Upstream:
         extras_visible: bool = True,
         use_gzip: bool = False,
         digest_threads: int = 0,
+        metadata: bool = False,
     ) -> None:
         if projects < 0 or files < 1 or size < 0 or extras < 0:
             raise ValueError("need projects >= 0, files >= 1, size >= 0, extras >= 0")
@@ -203,6 +208,7 @@ class Upstream:
         self.n_extras = extras
         self.extras_visible = extras_visible
         self.use_gzip = use_gzip
+        self.with_metadata = metadata
         self.content = Content(seed)
         self.base_url = ""
         self.generation = 0
@@ -267,7 +273,18 @@ class Upstream:
             digests = self._digests[ident] = self.content.digests(ident, self.size)
         md5, sha256, b2 = digests
         url_path = f"/packages/{b2[:2]}/{b2[2:4]}/{b2[4:]}/{filename}"
-        return FileSpec(ident, filename, url_path, version, self.size, ptype, pyver, uploaded, md5, sha256, b2)
+        spec = FileSpec(ident, filename, url_path, version, self.size, ptype, pyver, uploaded, md5, sha256, b2)
+        if self.with_metadata and ptype == "bdist_wheel":
+            name = ident.split("/", 1)[0]
+            text = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Python: {REQUIRES_PYTHON}\n\n"
+            spec.metadata = text.encode()
+        return spec
+
+    @staticmethod
+    def _core_metadata(spec: FileSpec) -> dict[str, str] | bool:
+        if spec.metadata is None:
+            return False
+        return {"sha256": hashlib.sha256(spec.metadata).hexdigest()}
 
     def reset(self, extras_visible: bool | None = None) -> None:
         """Back to generation 0; serials: extras 1..K, real projects K+1..K+N."""
@@ -343,8 +360,8 @@ class Upstream:
         upload_time, upload_iso = _timestamps(spec.uploaded)
         return {
             "comment_text": "",
-            "core-metadata": False,
-            "data-dist-info-metadata": False,
+            "core-metadata": self._core_metadata(spec),
+            "data-dist-info-metadata": self._core_metadata(spec),
             "digests": {"blake2b_256": spec.blake2b_256, "md5": spec.md5, "sha256": spec.sha256},
             "downloads": -1,
             "filename": spec.filename,
@@ -410,8 +427,8 @@ class Upstream:
                     "size": s.size,
                     "upload-time": _timestamps(s.uploaded)[1],
                     "yanked": s.yanked_reason if s.yanked_reason is not None else False,
-                    "core-metadata": False,
-                    "data-dist-info-metadata": False,
+                    "core-metadata": self._core_metadata(s),
+                    "data-dist-info-metadata": self._core_metadata(s),
                 }
                 for s in specs
             ],
@@ -439,6 +456,7 @@ class Upstream:
             "generation": self.generation,
             "serial": self.serial,
             "files": len(self.files),
+            "metadata_files": sum(1 for spec in self.files.values() if spec.metadata is not None),
         }
 
 
@@ -558,6 +576,8 @@ class UpstreamServer:
             return _METHOD
         up = self.upstream
         if path.startswith("/packages/"):
+            if path.endswith(".metadata"):
+                return self._metadata(unquote(path).removesuffix(".metadata"), head_only)
             spec = up.files.get(unquote(path))
             if spec is None:
                 self.stats.requests["404"] += 1
@@ -588,6 +608,15 @@ class UpstreamServer:
         response = self._send(body, headers, head_only)
         self.stats.requests[kind + "_304" if response is body.not_modified else kind] += 1
         return response
+
+    def _metadata(self, path: str, head_only: bool) -> bytes:
+        spec = self.upstream.files.get(path)
+        if spec is None or spec.metadata is None:
+            self.stats.requests["404"] += 1
+            return _NOT_FOUND
+        self.stats.requests["metadata"] += 1
+        head = _head("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(spec.metadata)))])
+        return head if head_only else head + spec.metadata
 
     def _admin(self, method: bytes, path: str, query: str) -> bytes:
         params = {k: v[-1] for k, v in parse_qs(query).items()}
@@ -672,6 +701,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--generation", type=int, default=0, help="apply this many bumps before serving")
     p.add_argument("--bump-percent", type=float, default=1.0, help="percent of projects per bump (default 1)")
     p.add_argument("--gzip", action="store_true", help="gzip JSON bodies for clients that accept it")
+    p.add_argument("--metadata", action="store_true", help="serve PEP 658 .metadata for every wheel")
     return p.parse_args(argv)
 
 
@@ -685,6 +715,7 @@ async def _main(args: argparse.Namespace) -> None:
         extras=args.listing_only_extra,
         extras_visible=not args.hide_extras,
         use_gzip=args.gzip,
+        metadata=args.metadata,
     )
     for _ in range(args.generation):
         upstream.bump(args.bump_percent)
