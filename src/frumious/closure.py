@@ -22,14 +22,13 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
-
 from frumious.errors import ObjectMissing
 from frumious.filters import FilterSet
 from frumious.filters.closure import ClosureConfig, Dist, Walk, parse_core_metadata, walk
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.protocol import layout
+from frumious.record.rebuild import version_from_filename
 from frumious.runreport import SyncReport
 
 __all__ = ["Closure", "held_dists"]
@@ -154,7 +153,7 @@ async def held_dists(mirror: Mirror, name: str) -> list[Dist] | None:
         if row.metadata:
             continue
         filename = unquote(row.key.rsplit("/", 1)[-1])
-        version = row.version or _version_of(filename)
+        version = row.version or version_from_filename(filename)
         if version is None:
             continue
         requires_python, requires = None, None
@@ -164,13 +163,3 @@ async def held_dists(mirror: Mirror, name: str) -> list[Dist] | None:
                 requires_python, requires = parse_core_metadata(await mirror.store.read(layout.metadata_key(row.key)))
         dists.append(Dist(version, filename, requires_python, requires))
     return dists
-
-
-def _version_of(filename: str) -> str | None:
-    """The version in a wheel or sdist filename (a record rebuilt from HTML pages has no versions)."""
-    try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[1])
-        return str(parse_sdist_filename(filename)[1])
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        return None

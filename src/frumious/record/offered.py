@@ -14,7 +14,6 @@ whose serial is not the project's recorded one is stale and ignored (the project
 from __future__ import annotations
 
 import json
-import sqlite3
 import zlib
 from dataclasses import replace
 from typing import Any
@@ -22,8 +21,8 @@ from typing import Any
 from frumious.errors import BadUpstreamData
 from frumious.models import DistFile, Project
 from frumious.protocol import parse
-from frumious.record.db import MirrorRecord
 from frumious.record.errors import writes
+from frumious.record.lazytable import LazyTable
 
 __all__ = ["PAGE_KEY", "OfferedCopies", "encode"]
 
@@ -81,22 +80,10 @@ def _restored(project: Project) -> Project:
     )
 
 
-class OfferedCopies:
+class OfferedCopies(LazyTable):
     """The ``offered`` table of one open record."""
 
-    def __init__(self, record: MirrorRecord) -> None:
-        self.record = record
-        self.path = record.path
-        self._ready = False
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if not self._ready:
-            # Created on first use: a mirror without release or file filters never has the table.
-            with self.record.db:
-                self.record.db.execute(_SCHEMA)
-            self._ready = True
-        return self.record.db
+    SCHEMA = _SCHEMA
 
     @writes
     def put(self, project: Project) -> int:

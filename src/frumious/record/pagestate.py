@@ -10,31 +10,18 @@ that failed half-way is fetched in full next time.
 
 from __future__ import annotations
 
-import sqlite3
-
-from frumious.record.db import MirrorRecord
 from frumious.record.errors import writes
+from frumious.record.lazytable import LazyTable
 
 __all__ = ["PageStates"]
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS pages (name TEXT PRIMARY KEY, etag TEXT, digest TEXT NOT NULL)"
 
 
-class PageStates:
+class PageStates(LazyTable):
     """The ``pages`` table of one open record."""
 
-    def __init__(self, record: MirrorRecord) -> None:
-        self.record = record
-        self.path = record.path
-        self._ready = False
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if not self._ready:
-            with self.record.db:
-                self.record.db.execute(_SCHEMA)
-            self._ready = True
-        return self.record.db
+    SCHEMA = _SCHEMA
 
     def get(self, name: str) -> tuple[str | None, str | None]:
         """The ETag and sha256 the page of ``name`` (canonical) had when last synced; (None, None) if unknown."""
