@@ -40,7 +40,26 @@ def canonical_names(names: list[str]) -> list[str]:
     return [canonicalize_name(name) for name in names]
 
 
-class Names:
+class _Chunked:
+    """Names held a chunk at a time (``chunks``): iteration and many membership questions at once."""
+
+    def chunks(self) -> Iterator[list[str]]:
+        raise NotImplementedError
+
+    def among(self, wanted: Iterable[str]) -> set[str]:
+        """Which of ``wanted`` are here: one pass, a C-level set intersection a chunk (for many questions)."""
+        wanted = set(wanted)
+        found: set[str] = set()
+        for chunk in self.chunks() if wanted else ():
+            found |= wanted.intersection(chunk)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self.chunks():
+            yield from chunk
+
+
+class Names(_Chunked):
     """An append-only list of strings, held as joined chunks; ``in`` is a scan (for a few questions)."""
 
     __slots__ = ("_chunks", "_tail")
@@ -90,18 +109,6 @@ class Names:
     def __len__(self) -> int:
         return len(self._chunks) * CHUNK + len(self._tail)
 
-    def among(self, wanted: Iterable[str]) -> set[str]:
-        """Which of ``wanted`` are here: one pass, a C-level set intersection a chunk (for many questions)."""
-        wanted = set(wanted)
-        found: set[str] = set()
-        for chunk in self.chunks() if wanted else ():
-            found |= wanted.intersection(chunk)
-        return found
-
-    def __iter__(self) -> Iterator[str]:
-        for chunk in self.chunks():
-            yield from chunk
-
     def __getitem__(self, index: int) -> str:
         index = range(len(self))[index]
         chunk, at = divmod(index, CHUNK)
@@ -136,7 +143,7 @@ class Names:
         return f"Names({list(self)!r})"
 
 
-class Canonical:
+class Canonical(_Chunked):
     """The canonical names of some ``Names`` of display names, made a chunk at a time when asked (no copy)."""
 
     __slots__ = ("_parts",)
@@ -148,18 +155,6 @@ class Canonical:
         for part in self._parts:
             for chunk in part.chunks():
                 yield canonical_names(chunk)
-
-    def among(self, wanted: Iterable[str]) -> set[str]:
-        """Which of ``wanted`` (canonical names) are here: one pass, a set intersection a chunk."""
-        wanted = set(wanted)
-        found: set[str] = set()
-        for chunk in self.chunks() if wanted else ():
-            found |= wanted.intersection(chunk)
-        return found
-
-    def __iter__(self) -> Iterator[str]:
-        for chunk in self.chunks():
-            yield from chunk
 
     def __len__(self) -> int:
         return sum(len(part) for part in self._parts)
