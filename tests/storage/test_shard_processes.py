@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,9 @@ from fakepypi import FakeIndex, FakePyPI, make_sdist, make_wheel
 from fakepypi.meter import busiest_window
 from frumious.shard import shard_of
 
-from .conftest import RawS3, RawSwift, Saio, s3_client
+from integration.helpers import mirror_dir, read, run, tree
 
-pytestmark = pytest.mark.swift
+from .conftest import RawS3, RawSwift, Saio, s3_client
 
 SRC = Path(frumious.__file__).resolve().parents[1]
 PROJECTS = [f"proc-{number:02d}" for number in range(8)]  # every one of 4 shards holds one or more
@@ -121,8 +122,14 @@ class ShardProcess:
     """One shard's ``frumious mirror`` process, as a pod of an Indexed Job runs it."""
 
     index: int
+    count: int
     process: subprocess.Popen[bytes]
     log: Path
+    published: bytes | None = None  # the mirror's ``status`` when it started: publishing it again is fine
+
+    @property
+    def prefix(self) -> str:
+        return f".frumious/shards/{self.index}-of-{self.count}"
 
     def wait(self, limit: float = 120.0) -> int:
         return self.process.wait(limit)
@@ -136,7 +143,7 @@ class ShardProcess:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def start(config: Path, index: int, count: int, logs: Path) -> ShardProcess:
+def start(config: Path, index: int, count: int, logs: Path, published: bytes | None = None) -> ShardProcess:
     """``frumious mirror --shards N`` with ``JOB_COMPLETION_INDEX`` set to ``index``."""
     env = {
         **os.environ,
@@ -148,7 +155,7 @@ def start(config: Path, index: int, count: int, logs: Path) -> ShardProcess:
     with log.open("wb") as out:
         command = [sys.executable, "-c", LAUNCH, "-c", str(config), "mirror", "--shards", str(count)]
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return ShardProcess(index, process, log)
+    return ShardProcess(index, count, process, log, published)
 
 
 def run_shards(config: Path, count: int, logs: Path) -> list[ShardProcess]:
@@ -169,26 +176,33 @@ def root_projects(bucket: Bucket) -> Counter[str]:
     return Counter(re.findall(r'<a href="([^"/]+)/">', page.decode()))
 
 
-def single_process_mirror(saio: Saio, kind: str, make_config, tmp_path: Path, pypi: FakePyPI) -> Bucket:
-    from integration.helpers import run
+def single_process_mirror(make_config, tmp_path: Path, pypi: FakePyPI) -> Path:
+    """A mirror of ``pypi`` synced by one process, on the filesystem (the quickest to set up): its config."""
+    config = make_config(tmp_path, pypi)
+    assert run(config, "mirror") == 0
+    return config
 
-    bucket = new_bucket(saio, kind)
-    assert run(bucket_config(make_config, tmp_path / "single", pypi, bucket), "mirror") == 0
-    return bucket
+
+def public_files(config: Path) -> dict[str, bytes]:
+    """``Bucket.public`` of a filesystem mirror."""
+    root = mirror_dir(config)
+    keys = (key for key in tree(root) if key not in STATE_TOP and not key.startswith((".frumious/", "frumious.sqlite")))
+    return {key: (root / key).read_bytes() for key in sorted(keys)}
 
 
+@pytest.mark.swift
 @pytest.mark.parametrize(("kind", "count"), [("s3", 1), ("swift", 2), ("s3", 4)])
 def test_shard_processes_leave_the_bucket_one_process_leaves(
     saio: Saio, fake_pypi: FakePyPI, make_config, tmp_path: Path, kind: str, count: int
 ) -> None:
-    single = single_process_mirror(saio, kind, make_config, tmp_path, fake_pypi)
+    single = public_files(single_process_mirror(make_config, tmp_path, fake_pypi))
     bucket = new_bucket(saio, kind)
     config = bucket_config(make_config, tmp_path / "sharded", fake_pypi, bucket)
     shards = run_shards(config, count, tmp_path / "logs")
 
-    expected, got = single.public(), bucket.public()
-    assert sorted(got) == sorted(expected)
-    assert got == expected  # pages, JSON, the root index and files: the same bytes
+    got = bucket.public()
+    assert sorted(got) == sorted(single)
+    assert got == single  # pages, JSON, the root index and files: the same bytes
     assert root_projects(bucket) == Counter({name: 1 for name in PROJECTS})
     serial = str(fake_pypi.index.serial).encode()
     assert bucket.get("status") == serial
@@ -196,3 +210,105 @@ def test_shard_processes_leave_the_bucket_one_process_leaves(
     for index in range(count):
         listed = (bucket.get(f".frumious/shards/{index}-of-{count}/projects") or b"").decode().split("\n")
         assert {line.split(" ")[0] for line in listed if line} == {n for n in PROJECTS if shard_of(n, count) == index}
+
+
+def own_keys(keys: Iterable[str], projects: list[str]) -> set[str]:
+    """The pages and files of ``projects`` among ``keys``."""
+    spellings = [(f"/{name}/", f"/{name.replace('-', '_')}-") for name in projects]
+    return {key for key in keys if key.startswith("web/") and any(a in key or b in key for a, b in spellings)}
+
+
+def kill_midway(bucket: Bucket, shard: ShardProcess, projects: list[str], total: int, rng: random.Random) -> None:
+    """SIGKILL ``shard`` once it wrote a random number of its ``total`` pages and files (0: once it took its
+    lock), two or more short of the end, so it is always killed mid-run. Nothing may be published meanwhile."""
+    before = own_keys(bucket.names(), projects)
+    target = rng.randrange(0, total - len(before) - 1)
+    while True:
+        assert shard.process.poll() is None, f"shard {shard.index} ended before its kill point:\n{shard.output}"
+        names = bucket.names()
+        assert "status" not in names or bucket.get("status") == shard.published
+        if len(own_keys(names, projects) - before) >= target and (target or f"{shard.prefix}/.lock" in names):
+            break
+        time.sleep(0.05)
+    shard.kill()
+
+
+def finish(bucket: Bucket, shards: list[ShardProcess], *publishing: bytes) -> None:
+    """Wait for ``shards`` to succeed; meanwhile ``status`` stays what it was, or becomes ``publishing``."""
+    while any(shard.process.poll() is None for shard in shards):
+        assert {bucket.get("status")} <= {shard.published for shard in shards} | set(publishing)
+        time.sleep(0.1)
+    for shard in shards:
+        assert shard.wait() == 0, shard.output
+
+
+@pytest.mark.swift
+def test_a_shard_killed_at_random_points_holds_the_serial_back_then_converges(
+    saio: Saio, fake_pypi: FakePyPI, make_config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng, count, logs = random.Random(16), 2, tmp_path / "logs"
+    reference = single_process_mirror(make_config, tmp_path, fake_pypi)
+    bucket = new_bucket(saio, "s3")
+    config = bucket_config(make_config, tmp_path / "sharded", fake_pypi, bucket)
+    victim = rng.randrange(count)
+    theirs = [name for name in PROJECTS if shard_of(name, count) == victim]
+    first = str(fake_pypi.index.serial).encode()
+
+    def total() -> int:
+        return len(own_keys(public_files(reference), theirs))
+
+    def shard(index: int, published: bytes | None) -> ShardProcess:
+        return start(config, index, count, logs, published)
+
+    # File answers come slowly, so the run is long enough for the kill points to be hit as they come.
+    fake_pypi.delay("/packages/*", 0.2, times=None)
+    # Round 1: every shard at once, the victim killed; nothing is published, and publish names it.
+    shards = [shard(index, None) for index in range(count)]
+    kill_midway(bucket, shards[victim], theirs, total(), rng)
+    finish(bucket, [s for s in shards if s.index != victim])
+    assert bucket.get("status") is None and bucket.get("web/simple/index.html") is None
+    capsys.readouterr()
+    assert run(config, "publish", "--shards", str(count)) == 1
+    assert f"shard {victim}/{count} has not finished a run yet" in capsys.readouterr().out
+    # Rerun alone once its lease expired (a restarted pod's back-off), and killed again further on.
+    time.sleep(LEASE)
+    kill_midway(bucket, shard(victim, None), theirs, total(), rng)
+    time.sleep(LEASE)
+    last = shard(victim, None)
+    finish(bucket, [last], first)
+    assert publishes([last]) == 1 and bucket.get("status") == first
+    assert bucket.public() == public_files(reference)
+
+    # Round 2: a new release of every project; the victim killed again. The serial stays where it
+    # was while the victim is behind, then moves once it caught up.
+    for name in PROJECTS:
+        fake_pypi.index.add(name, "2.0", make_wheel(name, "2.0"), make_sdist(name, "2.0"))
+    second = str(fake_pypi.index.serial).encode()
+    assert run(reference, "mirror") == 0
+    shards = [shard(index, first) for index in range(count)]
+    kill_midway(bucket, shards[victim], theirs, total(), rng)
+    finish(bucket, [s for s in shards if s.index != victim])
+    assert bucket.get("status") == first and publishes(shards) == 0
+    time.sleep(LEASE)
+    last = shard(victim, first)
+    finish(bucket, [last], second)
+    assert publishes([last]) == 1 and bucket.get("status") == second
+    assert bucket.public() == public_files(reference)
+    assert root_projects(bucket) == Counter({name: 1 for name in PROJECTS})
+
+
+def test_the_shards_keep_to_the_mirrors_request_budget_together(
+    fake_pypi: FakePyPI, make_config, tmp_path: Path
+) -> None:
+    """The store plays no part in this one: the shards share a directory."""
+    rate, count = 10, 2
+    config = make_config(tmp_path, fake_pypi, max_requests_per_second=rate)
+    for shard in [start(config, index, count, tmp_path / "logs") for index in range(count)]:
+        assert shard.wait() == 0, shard.output
+    arrivals = [(record.at, 1) for record in fake_pypi.log]
+    assert len(arrivals) >= 3 * rate  # a listing per shard, then each project's JSON and its three files
+    # Each shard takes rate / count: its gate opens every count / rate seconds, so a one-second
+    # window catches at most rate / count + 1 of its requests, rate + count of all of them
+    # (shards each taking the whole rate would put about count * rate there).
+    assert busiest_window(arrivals) <= rate + count
+    assert read(mirror_dir(config), "status") == str(fake_pypi.index.serial)
