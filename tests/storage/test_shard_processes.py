@@ -224,7 +224,8 @@ def kill_midway(bucket: Bucket, shard: ShardProcess, projects: list[str], total:
     """SIGKILL ``shard`` once it wrote a random number of its ``total`` pages and files (0: once it took its
     lock), two or more short of the end, so it is always killed mid-run. Nothing may be published meanwhile."""
     before = own_keys(bucket.names(), projects)
-    target = rng.randrange(0, total - len(before) - 1)
+    left = total - len(before)
+    target = rng.randrange(0, left - 1) if left > 1 else 0
     while True:
         assert shard.process.poll() is None, f"shard {shard.index} ended before its kill point:\n{shard.output}"
         names = bucket.names()
@@ -254,50 +255,50 @@ def test_a_shard_killed_at_random_points_holds_the_serial_back_then_converges(
     config = bucket_config(make_config, tmp_path / "sharded", fake_pypi, bucket)
     victim = rng.randrange(count)
     theirs = [name for name in PROJECTS if shard_of(name, count) == victim]
-    first = str(fake_pypi.index.serial).encode()
+    first = fake_pypi.index.serial
 
-    def total() -> int:
-        return len(own_keys(public_files(reference), theirs))
+    def shard(index: int) -> ShardProcess:
+        return start(config, index, count, logs, published=str(first).encode())
 
-    def shard(index: int, published: bytes | None) -> ShardProcess:
-        return start(config, index, count, logs, published)
+    def kill(process: ShardProcess) -> None:
+        kill_midway(bucket, process, theirs, len(own_keys(public_files(reference), theirs)), rng)
+        assert bucket.get("status") == str(first).encode()
 
-    # File answers come slowly, so the run is long enough for the kill points to be hit as they come.
-    fake_pypi.delay("/packages/*", 0.2, times=None)
-    # Round 1: every shard at once, the victim killed; nothing is published, and publish names it.
-    shards = [shard(index, None) for index in range(count)]
-    kill_midway(bucket, shards[victim], theirs, total(), rng)
-    finish(bucket, [s for s in shards if s.index != victim])
-    assert bucket.get("status") is None and bucket.get("web/simple/index.html") is None
-    capsys.readouterr()
-    assert run(config, "publish", "--shards", str(count)) == 1
-    assert f"shard {victim}/{count} has not finished a run yet" in capsys.readouterr().out
-    # Rerun alone once its lease expired (a restarted pod's back-off), and killed again further on.
-    time.sleep(LEASE)
-    kill_midway(bucket, shard(victim, None), theirs, total(), rng)
-    time.sleep(LEASE)
-    fake_pypi.clear_faults()
-    last = shard(victim, None)
-    finish(bucket, [last], first)
-    assert publishes([last]) == 1 and bucket.get("status") == first
-    assert bucket.public() == public_files(reference)
-
-    # Round 2: a new release of every project; the victim killed again. The serial stays where it
-    # was while the victim is behind, then moves once it caught up.
+    # A first round, uninterrupted, publishes the first serial.
+    run_shards(config, count, logs)
+    assert bucket.get("status") == str(first).encode()
+    # Then a new release of every project upstream, its files answered slowly so that each kill
+    # point below comes while the victim is mid-run.
     for name in PROJECTS:
         fake_pypi.index.add(name, "2.0", make_wheel(name, "2.0"), make_sdist(name, "2.0"))
-    second = str(fake_pypi.index.serial).encode()
+    second = fake_pypi.index.serial
     assert run(reference, "mirror") == 0
     fake_pypi.delay("/packages/*", 0.2, times=None)
-    shards = [shard(index, first) for index in range(count)]
-    kill_midway(bucket, shards[victim], theirs, total(), rng)
+
+    # Round 2: every shard at once, the victim killed. The others' work is kept, the serial is not
+    # moved, and publish names the shard holding it back.
+    shards = [shard(index) for index in range(count)]
+    kill(shards[victim])
     finish(bucket, [s for s in shards if s.index != victim])
-    assert bucket.get("status") == first and publishes(shards) == 0
+    assert publishes(shards) == 0
+    capsys.readouterr()
+    assert run(config, "publish", "--shards", str(count)) == 1
+    assert f"shard {victim}/{count} is at serial {first}, behind {second}" in capsys.readouterr().out
+    assert bucket.get("status") == str(first).encode()
+    # The victim alone again, as a restarted pod (once its lease expired), killed further on twice.
+    for _attempt in range(2):
+        time.sleep(LEASE)
+        kill(shard(victim))
     time.sleep(LEASE)
     fake_pypi.clear_faults()
-    last = shard(victim, first)
-    finish(bucket, [last], second)
-    assert publishes([last]) == 1 and bucket.get("status") == second
+    last = shard(victim)
+    finish(bucket, [last], str(second).encode())
+    if bucket.get("status") != str(second).encode():
+        # The publish above took the other shards' runs, so the victim's run alone is no new round
+        # and it leaves publishing to the publish step (which exits 1 naming the shards that have
+        # not run since: not checked here, that is publish's policy, not the serial's safety).
+        run(config, "publish", "--shards", str(count))
+    assert bucket.get("status") == str(second).encode()
     assert bucket.public() == public_files(reference)
     assert root_projects(bucket) == Counter(PROJECTS)
 
