@@ -214,23 +214,24 @@ def test_shard_processes_leave_the_bucket_one_process_leaves(
         assert {line.split(" ")[0] for line in listed if line} == {n for n in PROJECTS if shard_of(n, count) == index}
 
 
-def own_keys(keys: Iterable[str], projects: list[str]) -> set[str]:
-    """The pages and files of ``projects`` among ``keys``."""
-    spellings = [(f"/{name}/", f"/{name.replace('-', '_')}-") for name in projects]
-    return {key for key in keys if key.startswith("web/") and any(a in key or b in key for a, b in spellings)}
+def own_files(keys: Iterable[str], projects: list[str]) -> set[str]:
+    """The release files (and sidecars) of ``projects`` among ``keys``."""
+    spellings = [f"/{name.replace('-', '_')}-" for name in projects]
+    return {key for key in keys if key.startswith("web/packages/") and any(s in key for s in spellings)}
 
 
 def kill_midway(bucket: Bucket, shard: ShardProcess, projects: list[str], total: int, rng: random.Random) -> None:
-    """SIGKILL ``shard`` once it wrote a random number of its ``total`` pages and files (0: once it took its
-    lock), two or more short of the end, so it is always killed mid-run. Nothing may be published meanwhile."""
-    before = own_keys(bucket.names(), projects)
+    """SIGKILL ``shard`` once it stored a random number of its ``total`` files (0: once it took its lock),
+    two or more short of the end: each of those is answered slowly, so it is always killed mid-run.
+    Nothing may be published meanwhile."""
+    before = own_files(bucket.names(), projects)
     left = total - len(before)
     target = rng.randrange(0, left - 1) if left > 1 else 0
     while True:
-        assert shard.process.poll() is None, f"shard {shard.index} ended before its kill point:\n{shard.output}"
+        assert shard.process.poll() is None, f"shard {shard.index} ended before file {target}:\n{shard.output}"
         names = bucket.names()
         assert "status" not in names or bucket.get("status") == shard.published
-        if len(own_keys(names, projects) - before) >= target and (target or f"{shard.prefix}/.lock" in names):
+        if len(own_files(names, projects) - before) >= target and (target or f"{shard.prefix}/.lock" in names):
             break
         time.sleep(0.05)
     shard.kill()
@@ -261,7 +262,7 @@ def test_a_shard_killed_at_random_points_holds_the_serial_back_then_converges(
         return start(config, index, count, logs, published=str(first).encode())
 
     def kill(process: ShardProcess) -> None:
-        kill_midway(bucket, process, theirs, len(own_keys(public_files(reference), theirs)), rng)
+        kill_midway(bucket, process, theirs, len(own_files(public_files(reference), theirs)), rng)
         assert bucket.get("status") == str(first).encode()
 
     # A first round, uninterrupted, publishes the first serial.
@@ -314,7 +315,8 @@ def test_the_shards_keep_to_the_mirrors_request_budget_together(
     arrivals = [(record.at, 1) for record in fake_pypi.log]
     assert len(arrivals) >= 3 * rate  # a listing per shard, then each project's JSON and its three files
     # Each shard takes rate / count: its gate opens every count / rate seconds, so a one-second
-    # window catches at most rate / count + 1 of its requests, rate + count of all of them
-    # (shards each taking the whole rate would put about count * rate there).
-    assert busiest_window(arrivals) <= rate + count
+    # window catches at most rate / count + 1 of its requests as they leave; one more each, in
+    # case a process held up by the busy machine sends two nearly together. Shards each taking
+    # the whole rate put about count * rate there (20 here).
+    assert busiest_window(arrivals) <= rate + 2 * count
     assert read(mirror_dir(config), "status") == str(fake_pypi.index.serial)
