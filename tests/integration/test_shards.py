@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakepypi import FakePyPI
 
+from fakepypi import FakePyPI
 from frumious.shard import shard_of
 
 from .helpers import mirror_dir, read, run, tree

@@ -139,6 +139,7 @@ def _run_verify(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
 
     settings = shards.for_shard(args, settings)
+    shards.refuse_shard_delete(args, settings)
 
     options = compose.verify_options(settings, args)
     return run_with_progress(
@@ -185,6 +186,14 @@ def _run_publish(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
 
     count = shards.shard_count(args, settings)
+    shards.check_publish(args)
+    if args.orphans:
+        workers = settings.mirror.verifiers
+        return run_with_progress(
+            lambda live: compose.run_orphans(settings, live, count, delete=args.delete, workers=workers),
+            summaries.orphans_summary,
+            report_request(args, settings),
+        )
     return run_with_progress(
         lambda live: compose.run_publish(settings, live, count, args.wait),
         summaries.publish_summary,

@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from frumious import config
+from frumious import config, shardorphans
 from frumious import delete as delete_core
 from frumious import publish as publish_core
 from frumious import sync as sync_core
@@ -35,9 +35,12 @@ from frumious.record import attach, copy, db, rebuild, size
 from frumious.record.db import MirrorRecord
 from frumious.runreport import DryRun, SyncReport
 from frumious.settings import Settings
+from frumious.shard import Shard
+from frumious.shardorphans import OrphanReport
 from frumious.stats import Progress
 from frumious.storage import backend_names, open_store
 from frumious.storage.base import Store
+from frumious.storage.scoped import scoped
 from frumious.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -240,6 +243,33 @@ async def run_publish(settings: Settings, progress: Progress, count: int, wait: 
         return report
     finally:
         await store.close()
+
+
+async def run_orphans(
+    settings: Settings, progress: Progress, count: int, *, delete: bool, workers: int
+) -> OrphanReport:
+    """``publish --orphans``: the files no shard owns; removing them holds the main lock and every shard's."""
+    main = replace(settings, mirror=replace(settings.mirror, shard=None, shards=count))
+    store = open_store(main)
+    try:
+        async with AsyncExitStack() as stack:
+            if delete:
+                await stack.enter_async_context(holding_lock(store))
+                await _hold_shard_locks(stack, store, count)
+            return await shardorphans.orphans(
+                store, main.mirror, count, delete=delete, workers=workers, progress=progress
+            )
+    finally:
+        await store.close()
+
+
+async def _hold_shard_locks(stack: AsyncExitStack, store: Store, count: int) -> None:
+    """Every shard's lock, held so no shard records files while orphans are removed."""
+    for shard in Shard.all(count):
+        try:
+            await stack.enter_async_context(holding_lock(scoped(store, shard)))
+        except LockHeld as exc:
+            raise LockHeld(f"shard {shard} is running ({exc}); remove orphans while no shard runs") from None
 
 
 async def run_dry_mirror(settings: Settings, progress: Progress, options: Options) -> DryRun:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # the cores are imported when a command runs, not when the CL
     from frumious.publish import PublishReport
     from frumious.record.rebuild import Rebuilt
     from frumious.runreport import DryRun, SyncReport
+    from frumious.shardorphans import OrphanReport
     from frumious.verify import VerifyReport
 
 
@@ -118,3 +119,15 @@ def publish_summary(report: PublishReport) -> list[str]:
     if report.waited:
         head += f" (waited {report.waited:.0f}s for the shards)"
     return [head, *(f"  shard {name} {why}" for name, why in report.behind.items())]
+
+
+def orphans_summary(report: OrphanReport) -> list[str]:
+    """``publish --orphans``: each file no shard owns, listed or removed."""
+    verb = "removed" if report.delete else "unowned"
+    owned = f"{report.owned} owned by {report.shards} shard(s)"
+    lines = [f"Files under web/packages no shard owns: {len(report.orphans)} ({owned})"]
+    removed = set(report.removed)
+    lines.extend(f"  {verb if key in removed or not report.delete else 'kept'} {key}" for key in report.orphans)
+    if report.delete:
+        lines.append(f"Removed: {len(report.removed)} file(s)")
+    return lines
