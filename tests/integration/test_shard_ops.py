@@ -104,3 +104,52 @@ def test_a_shards_verify_repairs_its_own_files_and_leaves_the_others(
     assert set(fake_pypi.downloads) == {fake_pypi.file_path("dep-lib", DEP_WHEEL)}
     assert run(config, "verify", "--shard", "1/2") == 0
     assert theirs.read_bytes() != b"damaged"
+
+
+def shard_size(root: Path, label: str) -> tuple[int, int]:
+    """Release files and bytes in a shard's record (what the share must report)."""
+    import sqlite3
+    from contextlib import closing
+
+    from frumious.record import schema
+
+    with closing(sqlite3.connect(root / f".frumious/shards/{label}/frumious.sqlite")) as db:
+        _projects, files, size = db.execute(schema.TOTALS).fetchone()
+    return int(files), int(size)
+
+
+def test_a_shards_dry_run_shows_its_share_of_the_listing_and_of_the_files(
+    fake_pypi: FakePyPI, make_config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(tmp_path, fake_pypi, shards=2)
+    capsys.readouterr()
+    assert run(config, "mirror", "--dry-run", "--shard", "0/2") == 0
+    out = capsys.readouterr().out
+    # A fresh shard: its projects are counted from the listing; its files are not known yet.
+    assert "Shard 0/2: 2 of 3 listed projects (66.7%); holds nothing yet" in out
+    assert not (mirror_dir(config) / ".frumious/shards/0-of-2/status").exists()
+    for index in range(2):
+        assert run(config, "mirror", "--shard", f"{index}/2") == 0
+    capsys.readouterr()
+    assert run(config, "mirror", "--dry-run", "--shard", "1/2") == 0
+    files, size = shard_size(mirror_dir(config), "1-of-2")
+    assert files > 0
+    assert f"Shard 1/2: 1 of 3 listed projects (33.3%); holds {files} files, " in capsys.readouterr().out
+
+
+def test_a_dry_run_without_an_index_shows_every_shards_share(
+    fake_pypi: FakePyPI, make_config, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.delenv("JOB_COMPLETION_INDEX", raising=False)
+    config = sharded(fake_pypi, make_config, tmp_path)
+    root = mirror_dir(config)
+    before = {key: (root / key).read_bytes() for key in tree(root) if not key.endswith((".lock", "-wal", "-shm"))}
+    capsys.readouterr()
+    assert run(config, "mirror", "--dry-run") == 0  # shards = 2 in the config, no index: every shard
+    out = capsys.readouterr().out
+    for label, shard, listed in (("0-of-2", "0/2", "2 of 3"), ("1-of-2", "1/2", "1 of 3")):
+        files, _size = shard_size(root, label)
+        assert f"  Shard {shard}: {listed} listed projects" in out and f"holds {files} files" in out
+    assert "Largest shard by bytes:" in out
+    after = {key: (root / key).read_bytes() for key in tree(root) if not key.endswith((".lock", "-wal", "-shm"))}
+    assert after == before

@@ -88,6 +88,13 @@ def _run_mirror(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
     from frumious.plan import Options
 
+    count = shards.every_shard(args, settings)
+    if args.dry_run and count:
+        return run_with_progress(
+            lambda live: compose.run_shares(settings, live, count),
+            summaries.shares_summary,
+            report_request(args, settings),
+        )
     settings = shards.for_shard(args, settings)
 
     options = Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)

@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from frumious import config, shardorphans
+from frumious import config, shardorphans, shardshare
 from frumious import delete as delete_core
 from frumious import publish as publish_core
 from frumious import sync as sync_core
@@ -275,7 +275,26 @@ async def _hold_shard_locks(stack: AsyncExitStack, store: Store, count: int) -> 
 async def run_dry_mirror(settings: Settings, progress: Progress, options: Options) -> DryRun:
     """``mirror --dry-run``: no lock and a private copy of the record, so nothing in the mirror is written."""
     async with open_mirror(settings, filters=True, record="copy", lock=False, counters=progress) as opened:
-        return await sync_core.dry_run(opened.upstream, opened.mirror, opened.filters, progress, options)
+        report = await sync_core.dry_run(opened.upstream, opened.mirror, opened.filters, progress, options)
+        shard = settings.mirror.shard
+        if shard is not None:  # its share: the whole listing counted (one more listing request), its record's size
+            listed = await shardshare.listed(opened.upstream, settings.mirror, opened.filters, shard.count)
+            held = shardshare.held(opened.mirror.record)
+            report.share = shardshare.Share(shard, listed[shard.index], sum(listed), held)
+        return report
+
+
+async def run_shares(settings: Settings, progress: Progress, count: int) -> shardshare.ShareReport:
+    """``mirror --dry-run --shards N`` with no index: every shard's share, nothing written, no lock."""
+    main = replace(settings, mirror=replace(settings.mirror, shard=None, shards=count))
+    chosen = _filters(main)
+    async with AsyncExitStack() as stack:
+        store = open_store(main)  # no top record is opened: a sharded mirror has none
+        stack.push_async_callback(store.close)
+        upstream = await stack.enter_async_context(make_upstream(main, progress, chosen))
+        report = await shardshare.shares(upstream, store, main.mirror, chosen, count)
+    report.progress = progress
+    return report
 
 
 async def run_sync(

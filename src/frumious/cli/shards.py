@@ -74,6 +74,14 @@ def for_shard(args: argparse.Namespace, settings: Settings) -> Settings:
     return replace(settings, mirror=mirror)
 
 
+def every_shard(args: argparse.Namespace, settings: Settings) -> int:
+    """The number of shards when a run names no single one (no ``--shard``, no ``$JOB_COMPLETION_INDEX``);
+    else 0. ``mirror --dry-run`` then shows every shard's share."""
+    if getattr(args, "shard", None) is not None or os.environ.get(INDEX_VARIABLE) is not None:
+        return 0
+    return int(getattr(args, "shards", None) or settings.mirror.shards or 0)
+
+
 def _index_from_environment(count: int) -> int:
     raw = os.environ.get(INDEX_VARIABLE)
     if raw is None:
