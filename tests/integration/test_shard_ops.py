@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fakepypi import FakePyPI
+from frumious.cli.progress import human_bytes
 
 from .helpers import mirror_dir, run, tree
 
@@ -134,7 +135,8 @@ def test_a_shards_dry_run_shows_its_share_of_the_listing_and_of_the_files(
     assert run(config, "mirror", "--dry-run", "--shard", "1/2") == 0
     files, size = shard_size(mirror_dir(config), "1-of-2")
     assert files > 0
-    assert f"Shard 1/2: 1 of 3 listed projects (33.3%); holds {files} files, " in capsys.readouterr().out
+    held = f"holds {files} files, {human_bytes(size)}"
+    assert f"Shard 1/2: 1 of 3 listed projects (33.3%); {held}" in capsys.readouterr().out
 
 
 def test_a_dry_run_without_an_index_shows_every_shards_share(
