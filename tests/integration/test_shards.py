@@ -95,3 +95,17 @@ def test_an_allowlist_is_narrowed_to_the_shards_projects(fake_pypi: FakePyPI, ma
         assert held == sorted(name for name in names if shard_of(name, 2) == index)
     root = (mirror_dir(config) / "web/simple/index.html").read_text()
     assert all(f">{name}<" in root for name in names)
+
+
+def test_a_round_with_nothing_new_keeps_the_root_index(fake_pypi: FakePyPI, make_config, tmp_path: Path) -> None:
+    config = make_config(tmp_path, fake_pypi, shards=2)
+    root = mirror_dir(config)
+    for _round in range(2):
+        for index in range(2):
+            assert run(config, "mirror", "--shard", f"{index}/2") == 0
+        if _round == 0:
+            page = root / "web/simple/index.v1_json"
+            first = page.stat().st_ino
+    assert page.stat().st_ino == first  # the second round changed no shard's projects: not rendered again
+    published = (root / ".frumious/shards/published").read_text()
+    assert '"runs": [2, 2]' in published
