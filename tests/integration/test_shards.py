@@ -109,3 +109,14 @@ def test_a_round_with_nothing_new_keeps_the_root_index(fake_pypi: FakePyPI, make
     assert page.stat().st_ino == first  # the second round changed no shard's projects: not rendered again
     published = (root / ".frumious/shards/published").read_text()
     assert '"runs": [2, 2]' in published
+
+
+def test_shards_fetch_file_bytes_from_the_download_mirror(
+    fake_pypi: FakePyPI, download_mirror: FakePyPI, make_config, tmp_path: Path
+) -> None:
+    config = make_config(tmp_path, fake_pypi, shards=2, **{"download-mirror": download_mirror.url})
+    for index in range(2):
+        assert run(config, "mirror", "--shard", f"{index}/2") == 0
+    assert fake_pypi.downloads == []
+    expected = {f.filename for p in fake_pypi.index.projects() for f in p.files()}
+    assert {path.rsplit("/", 1)[-1] for path in download_mirror.downloads} >= expected
