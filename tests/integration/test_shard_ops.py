@@ -10,7 +10,7 @@ import pytest
 from fakepypi import FakePyPI
 from frumious.cli.progress import human_bytes
 
-from .helpers import mirror_dir, run, tree
+from .helpers import install_backends, mirror_dir, run, tree
 
 FOO_WHEEL = "foo_bar-1.0-py3-none-any.whl"  # foo-bar is in shard 1 of 2
 DEP_WHEEL = "dep_lib-0.1-py3-none-any.whl"  # dep-lib (and yanky) in shard 0 of 2
@@ -155,3 +155,22 @@ def test_a_dry_run_without_an_index_shows_every_shards_share(
     assert "Largest shard by bytes:" in out
     after = {key: (root / key).read_bytes() for key in tree(root) if not key.endswith((".lock", "-wal", "-shm"))}
     assert after == before
+
+
+def test_orphans_on_a_store_without_local_paths(
+    fake_pypi: FakePyPI, make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    # An object store's shard records are fetched from the store (PathlessStore: no local paths).
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    install_backends(tmp_path / "site", monkeypatch, pathless="frumious.testing.fsvariants:PathlessStore")
+    config = sharded(fake_pypi, make_config, tmp_path, storage_backend="pathless")
+    root = mirror_dir(config)
+    planted = root / "web/packages/ab/cd/stray-1.0-py3-none-any.whl"
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(b"no shard owns this")
+    capsys.readouterr()
+    assert run(config, "publish", "--orphans", "--delete") == 0
+    out = capsys.readouterr().out
+    assert "no shard owns: 1" in out and "Removed: 1 file(s)" in out
+    assert not planted.exists()
+    assert stored(root, fake_pypi, "foo-bar", FOO_WHEEL).exists()
