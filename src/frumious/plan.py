@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from frumious import claims, feedreader, recheck, retries
+from frumious import claims, feedreader, recheck, retries, shardscope
 from frumious.compact import Entries
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
@@ -184,11 +184,13 @@ async def gather(
         # Changed project filters (and a first run) need the listing: serial 0 only asks whether there is a feed.
         feed = await feedreader.changes(upstream, mirror, 0 if changed else serial, read_only=read_only)
         if feed is not None:
+            feed = shardscope.narrow_feed(feed, mirror.settings.shard)
             return Inputs(serial, now, memory, holdings, feed=feed, recheck_all=recheck_all, floor=floor)
     etag = await mirror.listing_etag(serial) if serial and not changed else None
     if _metadata_only(mirror.settings) and not await mirror.has_metadata_only():
         etag = None  # the first run that keeps metadata-only pages needs the listing itself, not a 304
     listing = await fetch_listing(upstream, mirror.settings, filters, etag, since=0 if changed else serial)
+    listing = shardscope.narrow_listing(listing, mirror.settings.shard)
     if listing is None and etag is not None and etag.startswith(NO_SERIALS):
         # Without serials an unchanged listing says only that the names are the same: ask every page.
         names = [row.display for row in map(mirror.record.project, mirror.record.names()) if row is not None]
@@ -210,6 +212,8 @@ async def fetch_listing(
     upstream: Upstream, mirror_settings: MirrorSettings, filters: FilterSet, etag: str | None, since: int = 0
 ) -> Listing | None:
     only = None if _metadata_only(mirror_settings) else filters.only_projects  # those pages need every name
+    if only is not None and mirror_settings.shard is not None:
+        only = frozenset(name for name in only if mirror_settings.shard.holds(name))
     if only is not None and len(only) <= FAST_PATH_LIMIT:
         log.info("Allowlist of %d project(s): asking each instead of fetching the full listing", len(only))
         return await upstream.listing_of(only, mirror_settings.workers * 2, since)

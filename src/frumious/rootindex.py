@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from frumious.protocol import layout, render
 from frumious.record.db import MirrorRecord
 from frumious.settings import SimpleFormat
 from frumious.storage.base import Store
 
-__all__ = ["write"]
+__all__ = ["write", "write_rows"]
 
 _HEAD = re.compile(rb'\{"meta": \{"_last-serial": ([0-9]+), "api-version": "[^"]*"\}, "projects": \[')
 
@@ -83,12 +83,19 @@ def _patch(page: bytes, record: MirrorRecord, serial: int) -> list[bytes | memor
 
 
 async def _render_streamed(store: Store, record: MirrorRecord, formats: SimpleFormat, serial: int) -> None:
+    await write_rows(store, formats, serial, record.serials_in_batches)
+
+
+async def write_rows(
+    store: Store, formats: SimpleFormat, serial: int, batches: Callable[[], Iterable[list[tuple[str, int]]]]
+) -> None:
+    """The root pages rendered from ``batches()`` (sorted name and serial rows; asked once per format)."""
     pages = layout.root_page_keys()
     if formats.html:
-        names = ([name for name, _ in rows] for rows in record.serials_in_batches())
+        names = ([name for name, _ in rows] for rows in batches())
         await _write_parts(store, [pages.html, pages.v1_html], (p.encode() for p in render.root_html_parts(names)))
     if formats.json:
-        parts = render.root_json_parts(serial, record.serials_in_batches())
+        parts = render.root_json_parts(serial, batches())
         await _write_parts(store, [pages.v1_json], (p.encode("ascii") for p in parts))
 
 

@@ -86,6 +86,11 @@ class SyncReport(Report):
     held: dict[str, float] = field(default_factory=dict)
 
     @property
+    def finished_cleanly(self) -> bool:
+        """The run reached its end and published its serial (failed projects are carried, not holding it)."""
+        return not self.stopped_early and self.refused is None
+
+    @property
     def ok(self) -> bool:
         return not self.failed and self.refused is None
 

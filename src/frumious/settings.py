@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from frumious.shard import Shard
+
 # Storage backends: the group third-party ones register in, and the built-in ones, named here
 # (in code, so a broken install still opens them) where both config and storage can read them.
 # pyproject.toml registers the same three (tests/unit/test_storage_guide.py checks).
@@ -108,6 +110,11 @@ class MirrorSettings:
     max_requests_per_second: float = 0
     max_bytes_per_second: int = 0
     contact: str = ""
+    # Scale-out (``shard.py``, docs/scale-out.md): the number of shards the mirror is synced in (0: one
+    # process), a shard's part of the upstream limits (0: 1/N), and the shard this run is (set by the CLI).
+    shards: int = 0
+    shard_share: float = 0.0
+    shard: Shard | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from frumious import claims, feed, metaonly, recheck
+from frumious import claims, feed, metaonly, recheck, shardrun
 from frumious.closure import Closure
 from frumious.compact import Entries
 from frumious.errors import ConfigError, NotFound, ends_run
@@ -149,9 +149,11 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
         report.removed.extend(await mirror.remove_project(name))
         report.removed_projects.append(name)
     pages = metaonly.Done() if report.stopped_early else await metaonly.follow(ctx, plan, policy.options, report)
+    shard = mirror.settings.shard
     target = published_serial(plan, report.newest, changed=_changed(report))
-    # A run killed before its root index resumes an empty todo.
-    if plan.queue or pruned or confirmed or plan.resumed or pages.changed:
+    target = target if shard is None else shardrun.shard_serial(plan, target)
+    # A run killed before its root index resumes an empty todo. A shard's root index is the publish step's.
+    if shard is None and (plan.queue or pruned or confirmed or plan.resumed or pages.changed):
         await mirror.write_root_index(target)
     if not report.stopped_early:
         # The run finished: whatever failed is carried by name, so the serial need not wait for it.
@@ -164,7 +166,9 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
             filters = policy.filters
             await mirror.publish(target, plan.started, etag, filters.fingerprint, filters.fingerprints)
             report.serial = target
-            if mirror.settings.feed:
+            if shard is not None:
+                await shardrun.finished(mirror, shard, report)
+            elif mirror.settings.feed:
                 await feed.after_run(mirror, plan.serial, report)
     await mirror.write_diff_file(ctx.written)
 

@@ -26,6 +26,7 @@ LAYERS = {
     "frumious.settings": 0,
     "frumious.stats": 0,
     "frumious.compact": 0,
+    "frumious.shard": 0,
     "frumious.protocol": 1,
     "frumious.config": 1,
     "frumious.filters": 1,
@@ -43,7 +44,15 @@ CORE = 3  # any other top-level module
 LAYER_NAMES = ["values", "protocol/config/filters", "ports", "core", "cli"]
 
 VALUES = frozenset(
-    {"frumious", "frumious.errors", "frumious.models", "frumious.settings", "frumious.stats", "frumious.compact"}
+    {
+        "frumious",
+        "frumious.errors",
+        "frumious.models",
+        "frumious.settings",
+        "frumious.stats",
+        "frumious.compact",
+        "frumious.shard",
+    }
 )
 # What each part below the core (and serve) may import besides itself; docs/design.md's tree says the same.
 # The core and the CLI are bounded by their layer only.

@@ -1,4 +1,4 @@
-"""The command table: ``mirror``, ``sync``, ``verify``, ``delete``, ``reindex``, ``serve`` and ``popular``.
+"""The command table: ``mirror``, ``sync``, ``verify``, ``delete``, ``reindex``, ``publish``, ``serve`` and ``popular``.
 
 Each ``Command`` adds its arguments to the CLI's parser and runs; a ``BareCommand`` (``popular``) reads
 no config at all. Every command but ``serve`` and ``popular`` runs under the mirror lock with the record
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from frumious.cli import summaries
+from frumious.cli import shards, summaries
 from frumious.cli.runfile import Request
 from frumious.cli.running import run_with_progress
 from frumious.settings import Settings
@@ -81,11 +81,14 @@ def _mirror_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="change nothing; print what a run would fetch, prune and remove"
     )
+    shards.add_arguments(parser, "sync")
 
 
 def _run_mirror(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
     from frumious.plan import Options
+
+    settings = shards.for_shard(args, settings)
 
     options = Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
     if args.dry_run:
@@ -114,6 +117,8 @@ def _sync_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_sync(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
 
+    shards.refuse_sharded("frumious sync", settings)
+
     return run_with_progress(
         lambda live: compose.run_sync(settings, live, args.names, args.skip_simple_root, args.allow_mass_delete),
         summaries.sync_summary,
@@ -127,10 +132,13 @@ def _verify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json-update", action="store_true", help="refresh web/json from upstream")
     parser.add_argument("--workers", type=_workers, default=0, help="projects checked at once (0: [mirror] verifiers)")
     parser.add_argument("--restart", action="store_true", help="start from the top, not after an interrupted verify")
+    shards.add_arguments(parser, "verify")
 
 
 def _run_verify(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
+
+    settings = shards.for_shard(args, settings)
 
     options = compose.verify_options(settings, args)
     return run_with_progress(
@@ -149,6 +157,8 @@ def _delete_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_delete(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
 
+    shards.refuse_sharded("frumious delete", settings)
+
     workers = args.workers or settings.mirror.workers
     return run_with_progress(
         lambda live: compose.run_delete(settings, live, args.names, dry_run=args.dry_run, workers=workers),
@@ -157,11 +167,28 @@ def _run_delete(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _reindex_arguments(parser: argparse.ArgumentParser) -> None:
+    shards.add_arguments(parser, "rebuild the record of")
+
+
 def _run_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
 
+    settings = shards.for_shard(args, settings)
+
     return run_with_progress(
         lambda live: compose.run_reindex(settings, live), summaries.reindex_summary, report_request(args, settings)
+    )
+
+
+def _run_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from frumious.cli import compose
+
+    count = shards.shard_count(args, settings)
+    return run_with_progress(
+        lambda live: compose.run_publish(settings, live, count, args.wait),
+        summaries.publish_summary,
+        report_request(args, settings),
     )
 
 
@@ -232,17 +259,22 @@ def _run_popular(args: argparse.Namespace) -> int:
     return 0
 
 
-def _no_arguments(parser: argparse.ArgumentParser) -> None:
-    return None
-
-
 COMMANDS = (
     Command("mirror", "sync the mirror with upstream", _mirror_arguments, _run_mirror, filters=True),
     Command("sync", "mirror just the named projects, whatever the serial", _sync_arguments, _run_sync, filters=True),
     Command("verify", "re-check every mirrored file and repair what is bad", _verify_arguments, _run_verify),
     Command("delete", "remove whole projects from the mirror", _delete_arguments, _run_delete),
     Command(
-        "reindex", "rebuild the mirror's record (frumious.sqlite) from its pages, offline", _no_arguments, _run_reindex
+        "reindex",
+        "rebuild the mirror's record (frumious.sqlite) from its pages, offline",
+        _reindex_arguments,
+        _run_reindex,
+    ),
+    Command(
+        "publish",
+        "join the shards' finished runs: root index, feed and the mirror's serial",
+        shards.publish_arguments,
+        _run_publish,
     ),
     Command("serve", "serve the mirror over HTTP (PEP 691 content negotiation)", _serve_arguments, _run_serve),
     BareCommand(

@@ -13,14 +13,15 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from frumious import config
 from frumious import delete as delete_core
+from frumious import publish as publish_core
 from frumious import sync as sync_core
 from frumious import verify as verify_core
-from frumious.errors import LeaseLost, ServeError
+from frumious.errors import ConfigError, LeaseLost, LockHeld, ServeError
 from frumious.filters import FilterSet, load_filters
 from frumious.http.budget import Budget
 from frumious.http.choose import make_client
@@ -29,6 +30,7 @@ from frumious.mirror import Mirror
 from frumious.plan import Options
 from frumious.protocol import layout
 from frumious.protocol.jsonuse import json_use
+from frumious.publish import PublishReport
 from frumious.record import attach, copy, db, rebuild, size
 from frumious.record.db import MirrorRecord
 from frumious.runreport import DryRun, SyncReport
@@ -126,7 +128,10 @@ def make_upstream(settings: Settings, counters: Progress | None = None, filters:
     mirror = settings.mirror
     use, needs = json_use(mirror, filters.json_only() if filters is not None else [])
     timeouts = Timeouts(connect=mirror.timeout, read=mirror.timeout, total=mirror.global_timeout)
-    budget = Budget.of(mirror.max_requests_per_second, mirror.max_bytes_per_second)
+    # A shard takes its share of the mirror-wide limits (shard-share, else 1/N), so N shards ask no more of
+    # the upstream than one process would.
+    share = mirror.shard_share if mirror.shard is not None and mirror.shard_share else 1.0
+    budget = Budget.of(mirror.max_requests_per_second, mirror.max_bytes_per_second, share)
     client = make_client(
         proxy=mirror.proxy,
         timeouts=timeouts,
@@ -187,7 +192,54 @@ async def holding_lock(store: Store) -> AsyncIterator[None]:
 
 async def run_mirror(settings: Settings, progress: Progress, options: Options) -> SyncReport:
     async with open_mirror(settings, filters=True, counters=progress) as opened:
-        return await sync_core.mirror(opened.upstream, opened.mirror, opened.filters, progress, options)
+        report = await sync_core.mirror(opened.upstream, opened.mirror, opened.filters, progress, options)
+    if settings.mirror.shard is not None and report.finished_cleanly:
+        await try_publish(settings)
+    return report
+
+
+def check_shard_filters(settings: Settings) -> None:
+    """A shard sees its own projects only, so a dependency closure (which crosses shards) is refused."""
+    if settings.mirror.shard is not None and _filters(settings).closure is not None:
+        raise ConfigError(
+            ["[allowlist] closure = true cannot be used with shards yet; sync that mirror in one process"]
+        )
+
+
+def _unsharded(settings: Settings) -> Settings:
+    return replace(settings, mirror=replace(settings.mirror, shard=None))
+
+
+async def try_publish(settings: Settings) -> PublishReport | None:
+    """After a shard's clean run: publish if every shard has finished since the last publish (it was the last)."""
+    main = _unsharded(settings)
+    store = open_store(main)
+    try:
+        if not await publish_core.ready(store, main.mirror.shards):
+            log.info("Shard %s is done; the publish step waits for the other shards", settings.mirror.shard)
+            return None
+        try:
+            async with holding_lock(store):
+                return await publish_core.publish(store, main.mirror)
+        except LockHeld:
+            log.info("Another process is publishing the mirror; leaving it to that one")
+            return None
+    finally:
+        await store.close()
+
+
+async def run_publish(settings: Settings, progress: Progress, count: int, wait: float) -> PublishReport:
+    """``frumious publish``: wait (``--wait``) for a complete round of the shards, then publish under the lock."""
+    main = replace(settings, mirror=replace(settings.mirror, shard=None, shards=count))
+    store = open_store(main)
+    try:
+        waited = await publish_core.wait_ready(store, count, wait) if wait > 0 else 0.0
+        async with holding_lock(store):
+            report = await publish_core.publish(store, main.mirror)
+        report.waited = waited
+        return report
+    finally:
+        await store.close()
 
 
 async def run_dry_mirror(settings: Settings, progress: Progress, options: Options) -> DryRun:
@@ -249,6 +301,9 @@ def history_file(settings: Settings) -> str | None:
     """
     if settings.mirror.storage_backend != "filesystem":
         return None
+    shard = settings.mirror.shard
+    if shard is not None:  # a shard's runs are kept in its own record
+        return os.path.join(settings.mirror.directory, shard.prefix, db.RECORD_KEY)
     return os.path.join(settings.mirror.directory, db.RECORD_KEY)
 
 

@@ -9,6 +9,7 @@ from frumious.stats import Report
 
 if TYPE_CHECKING:  # the cores are imported when a command runs, not when the CLI starts
     from frumious.delete import DeleteReport
+    from frumious.publish import PublishReport
     from frumious.record.rebuild import Rebuilt
     from frumious.runreport import DryRun, SyncReport
     from frumious.verify import VerifyReport
@@ -104,3 +105,16 @@ def reindex_summary(report: Rebuilt) -> list[str]:
         lines.append("Pages that could not be read (their files are kept; run 'frumious sync NAME' for each):")
         lines.extend(f"  {name}" for name in report.unparsed)
     return lines
+
+
+def publish_summary(report: PublishReport) -> list[str]:
+    """What ``publish`` published, and each shard that held it back."""
+    if report.serial is None:
+        head = f"Published nothing: not every one of the {report.shards} shard(s) has finished a run"
+    elif not report.wrote:
+        head = f"Nothing new to publish; the mirror is at serial {report.serial}"
+    else:
+        head = f"Published serial {report.serial} from {report.shards} shard(s): {report.projects} project(s)"
+    if report.waited:
+        head += f" (waited {report.waited:.0f}s for the shards)"
+    return [head, *(f"  shard {name} {why}" for name, why in report.behind.items())]

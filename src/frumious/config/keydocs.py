@@ -63,6 +63,8 @@ MIRROR_KEY_HELP: Mapping[str, str] = {
     "feed-keep-days": "Days of change feed kept; a downstream further behind reads the listing instead.",
     "max-requests-per-second": "Upstream requests per second for the whole run, all workers together; 0: no limit.",
     "max-bytes-per-second": "Bytes per second downloaded for the whole run (`K`, `M`, `G`); 0: no limit.",
+    "shards": "Sync the mirror as this many shards (`mirror --shards N`, docs/scale-out.md); 0: one process.",
+    "shard-share": "A shard's part of `max-requests-per-second` and `max-bytes-per-second`; 0: 1/shards.",
     "contact": "An e-mail address or URL named in the User-Agent (`frumious/0.1.0 (...; +you@example.org)`).",
 }
 

@@ -25,6 +25,7 @@ from frumious.settings import (
     MirrorSettings,
     SimpleFormat,
 )
+from frumious.shard import MAX_SHARDS
 
 __all__ = [
     "DEAD_MIRROR_KEYS",
@@ -53,10 +54,12 @@ def _ini_text(value: object) -> str:
     return str(value.value if isinstance(value, Enum) else value)
 
 
+# Fields that are no config key: the directory has no default, and the shard a run is comes from the CLI.
+_NOT_KEYS = frozenset({"directory", "shard"})
 # settings.py's defaults as INI text, merged under the user's [mirror] the way bandersnatch merges
 # its defaults.conf, so %(key)s and {{ mirror_key }} references to unset keys resolve as there.
 MIRROR_DEFAULTS: Mapping[str, str] = MappingProxyType(
-    {_mirror_key(f.name): _ini_text(f.default) for f in fields(MirrorSettings) if f.name != "directory"}
+    {_mirror_key(f.name): _ini_text(f.default) for f in fields(MirrorSettings) if f.name not in _NOT_KEYS}
 )
 MIRROR_KEYS = frozenset({"directory", *MIRROR_DEFAULTS})
 DEAD_MIRROR_KEYS: Mapping[str, str] = {
@@ -70,6 +73,7 @@ DEAD_MIRROR_KEYS: Mapping[str, str] = {
 RAW_WHEN_UNINTERPOLATABLE = frozenset({("mirror", "max-delete-share"), ("mirror", "max-delete-file-share")})
 _SHARE = "a share of the mirror: a fraction in (0, 1] such as 0.01, or a percentage such as 5%"
 _FILE_SHARE = "a share of a project's files: a fraction in (0, 1] such as 0.5, or a percentage such as 50%"
+_SHARD_SHARE = "a shard's part of the limits: a fraction in [0, 1] such as 0.25, or a percentage (0: 1/shards)"
 _RATE = "a number of requests per second, 0 or more (0: no limit)"
 # The contact goes into the User-Agent's comment: printable ASCII, and no parentheses or
 # backslash, which would end or escape that comment (RFC 9110, 5.6.5).
@@ -145,6 +149,8 @@ def read_mirror(r: Reader) -> MirrorSettings:
         max_requests_per_second=r.number(m, "max-requests-per-second", lambda x: x >= 0, _RATE),
         max_bytes_per_second=r.size(m, "max-bytes-per-second", zero=True),
         contact=_contact(r),
+        shards=r.integer(m, "shards", 0, low=0, high=MAX_SHARDS),
+        shard_share=r.number(m, "shard-share", lambda x: 0 <= x <= 1, _SHARD_SHARE, percent=True),
     )
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "TEMP_DIRS",
     "TEMP_FALLBACK_DIR",
     "TEMP_PREFIX",
+    "RECORD",
     "TODO",
     "FilePlace",
     "PageKeys",
@@ -68,6 +69,8 @@ GENERATION = "generation"
 STATUS = "status"
 TODO = "todo"
 LOCK = ".lock"
+# The record (``record/db``), a SQLite file at the top of a filesystem mirror.
+RECORD = "frumious.sqlite"
 # Temp files: ``.frumious-<pid>-<n>`` in TEMP_DIR, or in a TEMP_FALLBACK_DIR at the top of a part
 # of the tree on another filesystem (listed in TEMP_DIRS). Upstream names may not use the prefix.
 TEMP_PREFIX = ".frumious-"

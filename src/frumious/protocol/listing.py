@@ -73,11 +73,20 @@ class ListingScan:
         self.skipped = 0
         self.out_of_range: list[str] = []
         self.beyond: list[str] = []
+        # A shard's run sees only its own projects (``narrow``); None: every project.
+        self.keep: Callable[[str], bool] | None = None
+
+    def narrow(self, keep: Callable[[str], bool]) -> ListingScan:
+        """This listing as a shard sees it: only the entries (and invalid names) ``keep`` accepts."""
+        self.keep = keep
+        return self
 
     @property
     def invalid(self) -> tuple[str, ...]:
         """Named entries whose serial is unusable, as of the last complete pass (out of range first)."""
-        return (*self.out_of_range, *self.beyond)
+        keep = self.keep
+        names = (*self.out_of_range, *self.beyond)
+        return names if keep is None else tuple(name for name in names if keep(name))
 
     def __iter__(self) -> Iterator[ListingEntry]:
         for chunk in self.chunks():
@@ -85,7 +94,15 @@ class ListingScan:
                 yield ListingEntry(entry.name, entry.serial)
 
     def chunks(self) -> Iterator[list[Entry]]:
-        """The usable entries, chunk by chunk, in listing order."""
+        """The usable entries (those ``keep`` accepts), chunk by chunk, in listing order."""
+        keep = self.keep
+        if keep is None:
+            yield from self._all_chunks()
+            return
+        for chunk in self._all_chunks():
+            yield [entry for entry in chunk if keep(entry.name)]
+
+    def _all_chunks(self) -> Iterator[list[Entry]]:
         self.skipped, self.out_of_range, self.beyond = 0, [], []
         if self.items is not None:
             yield self._checked_items(self.items)

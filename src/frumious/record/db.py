@@ -24,12 +24,13 @@ from pathlib import Path
 
 from frumious.errors import ResourceError
 from frumious.models import StoredFile
+from frumious.protocol import layout
 from frumious.record import schema
 from frumious.record.errors import db_error, writes
 
 log = logging.getLogger("frumious.record.db")
 
-RECORD_KEY = "frumious.sqlite"
+RECORD_KEY = layout.RECORD
 SCHEMA_VERSION = schema.VERSION
 # A sync's writes are committed every BATCH_PROJECTS projects or BATCH_SECONDS, not per project
 # (one commit per project was 56k pwrite calls for 2,000 projects). A crash loses at most the

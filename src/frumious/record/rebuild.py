@@ -94,6 +94,8 @@ async def rebuild(
 async def _rebuild(store: Store, mirror: MirrorSettings, opened: MirrorRecord, result: Rebuilt) -> None:
     progress = result.progress
     names = await project_dirs(store, mirror.hash_index)
+    if mirror.shard is not None:  # a shard's record holds its own projects only
+        names = [name for name in names if mirror.shard.holds(name)]
     progress.projects_total = len(names)
     fallbacks = statefiles.parse_metadata_only(
         (await _read(store, layout.METADATA_ONLY) or b"").decode("utf-8", "replace")

@@ -16,6 +16,7 @@ from importlib.metadata import EntryPoint, entry_points
 from frumious.errors import ConfigError
 from frumious.settings import BUILTIN_BACKENDS, STORAGE_ENTRY_POINT_GROUP, Settings
 from frumious.storage.base import LocalPaths, ObjectInfo, ObjectWriter, Store, local_path, local_paths
+from frumious.storage.scoped import scoped
 
 __all__ = [
     "BUILTIN_BACKENDS",
@@ -53,7 +54,7 @@ def open_store(settings: Settings) -> Store:
     """The configured backend; its libraries load only when it is chosen."""
     backend = settings.mirror.storage_backend
     try:
-        return _backend_class(backend).from_settings(settings)
+        store = _backend_class(backend).from_settings(settings)
     except ImportError as exc:
         missing = (exc.name or "").partition(".")[0]
         if missing not in _EXTRA_MODULES.get(backend, ()):
@@ -62,6 +63,9 @@ def open_store(settings: Settings) -> Store:
             f"[mirror] storage-backend: {backend} needs the {backend} extra ({missing} is not installed); "
             f"install it with: pip install 'frumious[{backend}]'"
         ) from exc
+    # A shard's run (``mirror --shard I/N``) keeps its state files under its own prefix.
+    shard = settings.mirror.shard
+    return store if shard is None else scoped(store, shard)
 
 
 def _backend_class(backend: str) -> type[Store]:

@@ -60,6 +60,10 @@ class FilesystemStore(Store):
         self._fix_mode = bool(_umask() & FILE_MODE)
         self.temps = TempDirs(self._base)
 
+    def tag_temps(self, tag: str) -> None:
+        """A shard's store (``storage/scoped``): its temps carry ``tag``, and only those are its to clear."""
+        self.temps.tag = tag
+
     @classmethod
     def from_settings(cls, settings: Settings) -> FilesystemStore:
         return cls(settings.mirror.directory, manage_permissions=settings.mirror.manage_permissions)

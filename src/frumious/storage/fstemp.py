@@ -61,6 +61,8 @@ class TempDirs:
 
     def __init__(self, base: str) -> None:
         self.base = base
+        # A shard's temps carry its tag (``.frumious-s0of4-<pid>-<n>``), so each lock holder clears its own only.
+        self.tag = ""
         self.default = f"{base}/{layout.TEMP_DIR}"
         self.registry = f"{base}/{layout.TEMP_DIRS}"
         self.package_dirs = PackageDirs(base)
@@ -93,10 +95,15 @@ class TempDirs:
             nonlocal fd
             fd = os.open(tmp, _CREATE, FILE_MODE)
 
-        return fresh(self.directory_for(key), create), fd
+        return fresh(self.directory_for(key), create, self.tag), fd
 
     def new_symlink(self, key: str, target: str) -> str:
-        return fresh(self.directory_for(key), lambda tmp: os.symlink(target, tmp))
+        return fresh(self.directory_for(key), lambda tmp: os.symlink(target, tmp), self.tag)
+
+    def mine(self, name: str) -> bool:
+        """Whether a temp file's name is this holder's: the shard's tag, or (untagged) a plain pid."""
+        rest = name[len(layout.TEMP_PREFIX) :]
+        return rest.startswith(self.tag + "-") if self.tag else rest[:1].isdigit()
 
     def place(self, tmp: str, path: str) -> None:
         """Rename ``tmp`` over ``path``; on failure ``tmp`` is still there for the caller to remove."""
@@ -135,7 +142,7 @@ class TempDirs:
         for directory in self.all_directories():
             try:
                 with os.scandir(directory) as entries:
-                    names = [entry.name for entry in entries if entry.name.startswith(layout.TEMP_PREFIX)]
+                    names = [e.name for e in entries if e.name.startswith(layout.TEMP_PREFIX) and self.mine(e.name)]
             except (FileNotFoundError, NotADirectoryError):
                 continue
             for name in names:
@@ -152,8 +159,8 @@ class TempDirs:
         self._register(prefix)
         directory = self._fallback(prefix)
         if os.path.islink(tmp):
-            return fresh(directory, lambda new: os.symlink(os.readlink(tmp), new))
-        new = fresh(directory, lambda new: os.close(os.open(new, _CREATE, FILE_MODE)))
+            return fresh(directory, lambda new: os.symlink(os.readlink(tmp), new), self.tag)
+        new = fresh(directory, lambda new: os.close(os.open(new, _CREATE, FILE_MODE)), self.tag)
         try:
             shutil.copyfile(tmp, new)
             shutil.copystat(tmp, new)  # the mode and the upload time set on the temp
@@ -189,7 +196,7 @@ class TempDirs:
             nonlocal fd
             fd = os.open(tmp, _CREATE, FILE_MODE)
 
-        tmp = fresh(self.default, create)
+        tmp = fresh(self.default, create, self.tag)
         try:
             os.write(fd, text.encode("utf-8"))
         finally:
@@ -199,10 +206,11 @@ class TempDirs:
         self._order = sorted(self.registered, key=len, reverse=True)
 
 
-def fresh(directory: str, create: Callable[[str], None]) -> str:
-    """Make something (``create(path)``) under a new temp name in ``directory``; the path."""
+def fresh(directory: str, create: Callable[[str], None], tag: str = "") -> str:
+    """Make something (``create(path)``) under a new temp name in ``directory`` (``tag``: a shard's); the path."""
+    prefix = f"{directory}/{layout.TEMP_PREFIX}{tag}{'-' if tag else ''}"
     for _attempt in range(100):
-        tmp = f"{directory}/{layout.TEMP_PREFIX}{_pid}-{next(_serials)}"
+        tmp = f"{prefix}{_pid}-{next(_serials)}"
         try:
             create(tmp)
             return tmp
