@@ -25,6 +25,9 @@ Admin endpoints (not counted in the request statistics):
 * ``POST /_extras?visible=0|1``: show or hide the listing-only extra projects.
 * ``GET /_stats``: cumulative request counts, bytes sent and the server's CPU time.
 
+``--latency SECONDS`` answers every request (not the admin calls) that much later, as a
+far-away index would: the answers of one connection still go out in request order.
+
 The ``--listing-only-extra K`` projects appear in ``/simple/`` only (their JSON is a 404). Their
 serials (1..K) are below every real project's, so a mirror that synced the real projects while
 they were hidden is already up to date with them once they are shown.
@@ -492,6 +495,7 @@ class _Connection(asyncio.Protocol):
         self._server = server
         self._buf = b""
         self._transport: asyncio.Transport | None = None
+        self._due = 0.0  # when the last delayed answer goes out (--latency)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -536,22 +540,43 @@ class _Connection(asyncio.Protocol):
             if len(buf) < end + 4 + length:
                 break
             buf = buf[end + 4 + length :]
-            response = self._server.respond(method, target.decode("latin-1"), headers)
-            transport.write(response)
+            path = target.decode("latin-1")
+            response = self._server.respond(method, path, headers)
             self._server.stats.bytes_sent += len(response)
             connection = headers.get(b"connection", b"").lower()
-            if connection == b"close" or (version == b"HTTP/1.0" and connection != b"keep-alive"):
+            close = connection == b"close" or (version == b"HTTP/1.0" and connection != b"keep-alive")
+            if self._server.latency and not path.startswith("/_"):
+                self._later(response, close)
+                if close:
+                    return
+                continue
+            transport.write(response)
+            if close:
                 transport.close()
                 return
         self._buf = buf
+
+    def _later(self, response: bytes, close: bool) -> None:
+        """Answer after the server's latency, in request order (a pipelined answer never overtakes)."""
+        loop = asyncio.get_running_loop()
+        self._due = max(loop.time() + self._server.latency, self._due)
+        loop.call_at(self._due, self._deliver, response, close)
+
+    def _deliver(self, response: bytes, close: bool) -> None:
+        if self._transport is not None:
+            self._transport.write(response)
+            if close:
+                self._transport.close()
 
 
 class UpstreamServer:
     """Routes requests to the pre-rendered bodies of an ``Upstream``."""
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, latency: float = 0.0) -> None:
         self.upstream = upstream
         self.stats = Stats()
+        # Seconds before each answer (not the admin calls'), as a far-away index would add.
+        self.latency = latency
         self._file_heads: dict[int, bytes] = {}
 
     def protocol(self) -> _Connection:
@@ -642,9 +667,10 @@ class UpstreamServer:
         return _head("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]) + payload
 
 
-async def serve(upstream: Upstream, port: int = 0) -> tuple[asyncio.Server, UpstreamServer, str]:
-    """Listen on 127.0.0.1:``port`` (0: any free port); returns the server, its handler and base URL."""
-    handler = UpstreamServer(upstream)
+async def serve(upstream: Upstream, port: int = 0, latency: float = 0.0) -> tuple[asyncio.Server, UpstreamServer, str]:
+    """Listen on 127.0.0.1:``port`` (0: any free port), each answer ``latency`` seconds late;
+    returns the server, its handler and base URL."""
+    handler = UpstreamServer(upstream, latency)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(handler.protocol, HOST, port, backlog=512, reuse_address=True)
     bound = server.sockets[0].getsockname()[1]
@@ -656,9 +682,10 @@ async def serve(upstream: Upstream, port: int = 0) -> tuple[asyncio.Server, Upst
 class ThreadedUpstream:
     """Run an ``Upstream`` on a background event loop: ``with ThreadedUpstream(up) as url: ...``."""
 
-    def __init__(self, upstream: Upstream, port: int = 0) -> None:
+    def __init__(self, upstream: Upstream, port: int = 0, latency: float = 0.0) -> None:
         self.upstream = upstream
         self.port = port
+        self.latency = latency
         self.url = ""
         self.handler: UpstreamServer | None = None
         self._loop = asyncio.new_event_loop()
@@ -667,7 +694,7 @@ class ThreadedUpstream:
 
     def __enter__(self) -> str:
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(serve(self.upstream, self.port), self._loop)
+        future = asyncio.run_coroutine_threadsafe(serve(self.upstream, self.port, self.latency), self._loop)
         self._server, self.handler, self.url = future.result()
         return self.url
 
@@ -702,6 +729,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--bump-percent", type=float, default=1.0, help="percent of projects per bump (default 1)")
     p.add_argument("--gzip", action="store_true", help="gzip JSON bodies for clients that accept it")
     p.add_argument("--metadata", action="store_true", help="serve PEP 658 .metadata for every wheel")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds before each answer (default 0)")
     return p.parse_args(argv)
 
 
@@ -719,7 +747,7 @@ async def _main(args: argparse.Namespace) -> None:
     )
     for _ in range(args.generation):
         upstream.bump(args.bump_percent)
-    server, _, url = await serve(upstream, args.port)
+    server, _, url = await serve(upstream, args.port, args.latency)
     print(url, flush=True)
     summary = json.dumps(upstream.summary())
     print(f"upstream ready in {time.perf_counter() - started:.1f}s: {summary}", file=sys.stderr, flush=True)

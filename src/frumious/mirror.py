@@ -375,6 +375,8 @@ class Mirror:
         lines = [f"{directory}/{key}" if paths is None else paths.local_path(key) for key in written]
         data = "\n".join(lines).encode("utf-8")
         epoch = f"-{int(time.time())}" if settings.diff_append_epoch else ""
+        if settings.shard is not None:  # each shard lists its own writes, beside the others'
+            epoch = f"-shard-{settings.shard.label}{epoch}"
         diff_file = settings.diff_file.rstrip("/")
         if paths is None and (diff_file + "/").startswith(directory + "/"):
             # On an object store a diff file under the mirror directory lives in the bucket too.

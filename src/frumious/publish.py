@@ -14,6 +14,7 @@ that each try it when they finish publish once a round.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import heapq
 import json
 import logging
@@ -125,13 +126,17 @@ async def publish(store: Store, settings: MirrorSettings, now: float | None = No
         return report
     target = min(done.serial for done in finished)
     serial = max(target, current)  # the published serial never goes back (a shard set up again starts low)
-    report.projects = await _write_root(store, settings, shards, serial)
+    files = await _projects_files(store, shards)
+    digests = tuple(hashlib.sha256(data).hexdigest() for data, _what in files)
+    unchanged = before is not None and before.digests == digests and serial == before.serial
+    unchanged = unchanged and await store.exists(layout.root_page_keys().html)  # not removed meanwhile
+    report.projects = await _write_root(store, settings, shards, files, serial=serial, write=not unchanged)
     if settings.feed:
         await _publish_feed(store, settings, shards, current, serial, now)
     await store.flush()  # everything it names is durable before the serial moves
     await store.write(layout.LAST_MODIFIED, render.last_modified(datetime.fromtimestamp(now, UTC)))
     await store.write(layout.STATUS, str(serial).encode("ascii"))
-    await store.write(shardfiles.PUBLISHED, shardfiles.render_published(Published(len(shards), runs, serial)))
+    await store.write(shardfiles.PUBLISHED, shardfiles.render_published(Published(len(shards), runs, serial, digests)))
     report.serial, report.wrote, report.finished = serial, True, time.time()
     log.info("Published serial %d from %d shard(s): %d project(s)", serial, len(shards), report.projects)
     return report
@@ -148,19 +153,35 @@ def _name_behind(report: PublishReport, shards: list[Shard], dones: list[Done | 
             report.behind[str(shard)] = "has not finished a run since the last publish"
 
 
-async def _write_root(store: Store, settings: MirrorSettings, shards: list[Shard], serial: int) -> int:
-    """The root pages from every shard's projects (and metadata-only pages); the number of projects."""
+async def _projects_files(store: Store, shards: list[Shard]) -> list[tuple[bytes, str]]:
     files = []
     for shard in shards:
-        data = await _bytes(store, shardfiles.projects_key(shard))
-        files.append((data or b"", f"shard {shard}'s projects ({shardfiles.projects_key(shard)})"))
+        key = shardfiles.projects_key(shard)
+        files.append((await _bytes(store, key) or b"", f"shard {shard}'s projects ({key})"))
+    return files
+
+
+async def _write_root(
+    store: Store,
+    settings: MirrorSettings,
+    shards: list[Shard],
+    files: list[tuple[bytes, str]],
+    serial: int,
+    write: bool,
+) -> int:
+    """The root pages from every shard's projects (and metadata-only pages); the number of projects.
+
+    Not written again (``write`` False) when no shard's projects changed since the last publish at this serial:
+    rendering PyPI's root takes about 2 s.
+    """
     fallbacks: dict[str, int] = {}
     for shard in shards:
         text = await _text(scoped(store, shard), layout.METADATA_ONLY)
         pages = statefiles.parse_metadata_only(text or "")
         fallbacks.update({name: f.serial for name, f in pages.items() if f.page})
     count = sum(len(rows) for rows in _merged(files, fallbacks))  # checks every line before a page is written
-    await rootindex.write_rows(store, settings.simple_format, serial, lambda: _merged(files, fallbacks))
+    if write or fallbacks:
+        await rootindex.write_rows(store, settings.simple_format, serial, lambda: _merged(files, fallbacks))
     return count
 
 

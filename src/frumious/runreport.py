@@ -12,6 +12,7 @@ from enum import Enum
 from frumious.compact import Canonical, Names
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.plan import Plan
+from frumious.shardshare import Share
 from frumious.stats import Report
 
 
@@ -134,6 +135,8 @@ class DryRun(Report):
     serial: int
     plan: Plan
     prune_filtered: bool
+    # A shard's dry run: its part of the listing and what its record holds (``shardshare``).
+    share: Share | None = None
 
     @property
     def ok(self) -> bool:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from frumious.download import check_stored, download
@@ -313,8 +313,13 @@ async def find_orphans(store: Store, record: MirrorRecord) -> list[str]:
 
     Files that may belong to a project whose page could not be read are kept.
     """
-    owned = record.owned_keys()
-    unreadable = record.unparsed()
+    return await find_unowned(store, record.owned_keys(), record.unparsed())
+
+
+async def find_unowned(store: Store, owned: Container[str], unreadable: set[str]) -> list[str]:
+    """Files under web/packages not in ``owned``, nor maybe a file of a project in ``unreadable``
+    (the owners and unreadable pages of one record, or of every shard's: ``shardorphans``).
+    """
     orphans = []
     async for key in store.walk(layout.PACKAGES):
         if key in owned or (key.endswith(".metadata") and key.removesuffix(".metadata") in owned):
@@ -334,11 +339,18 @@ async def delete_orphans(run: _Run) -> None:
     log.info("%d unowned file(s) under %s", len(report.orphans), layout.PACKAGES)
     if run.options.dry_run or not report.orphans:
         return
-    gate = asyncio.Semaphore(max(1, run.options.workers))
+    report.removed.extend(await remove_keys(run.tree.store, report.orphans, run.options.workers))
+
+
+async def remove_keys(store: Store, keys: Sequence[str], workers: int) -> list[str]:
+    """Remove ``keys``, ``workers`` at a time; the keys that were there and are gone."""
+    gate = asyncio.Semaphore(max(1, workers))
+    removed: list[str] = []
 
     async def remove(key: str) -> None:
         async with gate:
-            if await run.tree.store.delete(key):
-                report.removed.append(key)
+            if await store.delete(key):
+                removed.append(key)
 
-    await asyncio.gather(*(remove(key) for key in report.orphans))
+    await asyncio.gather(*(remove(key) for key in keys))
+    return removed

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakepypi import FakePyPI
 
+from fakepypi import FakePyPI
 from frumious.shard import shard_of
 
 from .helpers import mirror_dir, read, run, tree
@@ -74,3 +74,49 @@ def test_the_shard_index_comes_from_the_indexed_job_environment(
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "1")
     assert run(config, "mirror", "--shards", "2") == 0
     assert (mirror_dir(config) / ".frumious/shards/1-of-2/status").exists()
+
+
+def test_each_shard_writes_its_own_diff_file(fake_pypi: FakePyPI, make_config, tmp_path: Path) -> None:
+    config = make_config(tmp_path, fake_pypi, shards=2, diff_file=tmp_path / "diff")
+    for index in range(2):
+        assert run(config, "mirror", "--shard", f"{index}/2") == 0
+    written = [(tmp_path / f"diff-shard-{index}-of-2").read_text().splitlines() for index in range(2)]
+    packages = [[line for line in lines if "/web/packages/" in line] for lines in written]
+    assert packages[0] and packages[1] and not set(packages[0]) & set(packages[1])
+
+
+def test_an_allowlist_is_narrowed_to_the_shards_projects(fake_pypi: FakePyPI, make_config, tmp_path: Path) -> None:
+    names = ["foo-bar", "dep-lib", "yanky"]
+    sections = {"plugins": {"enabled": ["allowlist_project"]}, "allowlist": {"packages": names}}
+    config = make_config(tmp_path, fake_pypi, shards=2, sections=sections)
+    for index in range(2):
+        assert run(config, "mirror", "--shard", f"{index}/2") == 0
+        held = (mirror_dir(config) / f".frumious/shards/{index}-of-2/projects").read_text().split()[::2]
+        assert held == sorted(name for name in names if shard_of(name, 2) == index)
+    root = (mirror_dir(config) / "web/simple/index.html").read_text()
+    assert all(f">{name}<" in root for name in names)
+
+
+def test_a_round_with_nothing_new_keeps_the_root_index(fake_pypi: FakePyPI, make_config, tmp_path: Path) -> None:
+    config = make_config(tmp_path, fake_pypi, shards=2)
+    root = mirror_dir(config)
+    for _round in range(2):
+        for index in range(2):
+            assert run(config, "mirror", "--shard", f"{index}/2") == 0
+        if _round == 0:
+            page = root / "web/simple/index.v1_json"
+            first = page.stat().st_ino
+    assert page.stat().st_ino == first  # the second round changed no shard's projects: not rendered again
+    published = (root / ".frumious/shards/published").read_text()
+    assert '"runs": [2, 2]' in published
+
+
+def test_shards_fetch_file_bytes_from_the_download_mirror(
+    fake_pypi: FakePyPI, download_mirror: FakePyPI, make_config, tmp_path: Path
+) -> None:
+    config = make_config(tmp_path, fake_pypi, shards=2, **{"download-mirror": download_mirror.url})
+    for index in range(2):
+        assert run(config, "mirror", "--shard", f"{index}/2") == 0
+    assert fake_pypi.downloads == []
+    expected = {f.filename for p in fake_pypi.index.projects() for f in p.files()}
+    assert {path.rsplit("/", 1)[-1] for path in download_mirror.downloads} >= expected

@@ -88,6 +88,13 @@ def _run_mirror(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
     from frumious.plan import Options
 
+    count = shards.every_shard(args, settings)
+    if args.dry_run and count:
+        return run_with_progress(
+            lambda live: compose.run_shares(settings, live, count),
+            summaries.shares_summary,
+            report_request(args, settings),
+        )
     settings = shards.for_shard(args, settings)
 
     options = Options(force_check=args.force_check, allow_mass_delete=args.allow_mass_delete)
@@ -139,6 +146,7 @@ def _run_verify(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
 
     settings = shards.for_shard(args, settings)
+    shards.refuse_shard_delete(args, settings)
 
     options = compose.verify_options(settings, args)
     return run_with_progress(
@@ -185,6 +193,14 @@ def _run_publish(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import compose
 
     count = shards.shard_count(args, settings)
+    shards.check_publish(args)
+    if args.orphans:
+        workers = settings.mirror.verifiers
+        return run_with_progress(
+            lambda live: compose.run_orphans(settings, live, count, delete=args.delete, workers=workers),
+            summaries.orphans_summary,
+            report_request(args, settings),
+        )
     return run_with_progress(
         lambda live: compose.run_publish(settings, live, count, args.wait),
         summaries.publish_summary,

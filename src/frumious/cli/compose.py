@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from frumious import config
+from frumious import config, shardorphans, shardshare
 from frumious import delete as delete_core
 from frumious import publish as publish_core
 from frumious import sync as sync_core
@@ -35,9 +35,12 @@ from frumious.record import attach, copy, db, rebuild, size
 from frumious.record.db import MirrorRecord
 from frumious.runreport import DryRun, SyncReport
 from frumious.settings import Settings
+from frumious.shard import Shard
+from frumious.shardorphans import OrphanReport
 from frumious.stats import Progress
 from frumious.storage import backend_names, open_store
 from frumious.storage.base import Store
+from frumious.storage.scoped import scoped
 from frumious.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -242,10 +245,56 @@ async def run_publish(settings: Settings, progress: Progress, count: int, wait: 
         await store.close()
 
 
+async def run_orphans(
+    settings: Settings, progress: Progress, count: int, *, delete: bool, workers: int
+) -> OrphanReport:
+    """``publish --orphans``: the files no shard owns; removing them holds the main lock and every shard's."""
+    main = replace(settings, mirror=replace(settings.mirror, shard=None, shards=count))
+    store = open_store(main)
+    try:
+        async with AsyncExitStack() as stack:
+            if delete:
+                await stack.enter_async_context(holding_lock(store))
+                await _hold_shard_locks(stack, store, count)
+            return await shardorphans.orphans(
+                store, main.mirror, count, delete=delete, workers=workers, progress=progress
+            )
+    finally:
+        await store.close()
+
+
+async def _hold_shard_locks(stack: AsyncExitStack, store: Store, count: int) -> None:
+    """Every shard's lock, held so no shard records files while orphans are removed."""
+    for shard in Shard.all(count):
+        try:
+            await stack.enter_async_context(holding_lock(scoped(store, shard)))
+        except LockHeld as exc:
+            raise LockHeld(f"shard {shard} is running ({exc}); remove orphans while no shard runs") from None
+
+
 async def run_dry_mirror(settings: Settings, progress: Progress, options: Options) -> DryRun:
     """``mirror --dry-run``: no lock and a private copy of the record, so nothing in the mirror is written."""
     async with open_mirror(settings, filters=True, record="copy", lock=False, counters=progress) as opened:
-        return await sync_core.dry_run(opened.upstream, opened.mirror, opened.filters, progress, options)
+        report = await sync_core.dry_run(opened.upstream, opened.mirror, opened.filters, progress, options)
+        shard = settings.mirror.shard
+        if shard is not None:  # its share: the whole listing counted (one more listing request), its record's size
+            listed = await shardshare.listed(opened.upstream, settings.mirror, opened.filters, shard.count)
+            held = shardshare.held(opened.mirror.record)
+            report.share = shardshare.Share(shard, listed[shard.index], sum(listed), held)
+        return report
+
+
+async def run_shares(settings: Settings, progress: Progress, count: int) -> shardshare.ShareReport:
+    """``mirror --dry-run --shards N`` with no index: every shard's share, nothing written, no lock."""
+    main = replace(settings, mirror=replace(settings.mirror, shard=None, shards=count))
+    chosen = _filters(main)
+    async with AsyncExitStack() as stack:
+        store = open_store(main)  # no top record is opened: a sharded mirror has none
+        stack.push_async_callback(store.close)
+        upstream = await stack.enter_async_context(make_upstream(main, progress, chosen))
+        report = await shardshare.shares(upstream, store, main.mirror, chosen, count)
+    report.progress = progress
+    return report
 
 
 async def run_sync(

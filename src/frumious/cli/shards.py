@@ -74,6 +74,14 @@ def for_shard(args: argparse.Namespace, settings: Settings) -> Settings:
     return replace(settings, mirror=mirror)
 
 
+def every_shard(args: argparse.Namespace, settings: Settings) -> int:
+    """The number of shards when a run names no single one (no ``--shard``, no ``$JOB_COMPLETION_INDEX``);
+    else 0. ``mirror --dry-run`` then shows every shard's share."""
+    if getattr(args, "shard", None) is not None or os.environ.get(INDEX_VARIABLE) is not None:
+        return 0
+    return int(getattr(args, "shards", None) or settings.mirror.shards or 0)
+
+
 def _index_from_environment(count: int) -> int:
     raw = os.environ.get(INDEX_VARIABLE)
     if raw is None:
@@ -111,3 +119,29 @@ def publish_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="wait up to SECONDS for every shard to finish a run since the last publish (default: do not wait)",
     )
+    parser.add_argument(
+        "--orphans",
+        action="store_true",
+        help="publish nothing; list the files under web/packages that no shard's record owns",
+    )
+    parser.add_argument("--delete", action="store_true", help="with --orphans: remove them (holds every shard's lock)")
+
+
+def check_publish(args: argparse.Namespace) -> None:
+    """``--delete`` only removes orphans, and ``--wait`` only waits to publish."""
+    if args.delete and not args.orphans:
+        raise ConfigError(["publish --delete removes the files no shard owns: give it with --orphans"])
+    if args.orphans and args.wait:
+        raise ConfigError(["publish --orphans publishes nothing, so it does not --wait for the shards"])
+
+
+def refuse_shard_delete(args: argparse.Namespace, settings: Settings) -> None:
+    """A shard sees its own projects only: every other shard's files would look unowned to it."""
+    shard = settings.mirror.shard
+    if shard is not None and getattr(args, "delete", False):
+        raise ConfigError(
+            [
+                f"verify --delete cannot run in shard {shard}: other shards' files would all look unowned;"
+                " remove unowned files once with 'frumious publish --orphans --delete'"
+            ]
+        )

@@ -12,6 +12,8 @@ if TYPE_CHECKING:  # the cores are imported when a command runs, not when the CL
     from frumious.publish import PublishReport
     from frumious.record.rebuild import Rebuilt
     from frumious.runreport import DryRun, SyncReport
+    from frumious.shardorphans import OrphanReport
+    from frumious.shardshare import Share, ShareReport
     from frumious.verify import VerifyReport
 
 
@@ -40,6 +42,27 @@ def dry_run_summary(report: DryRun) -> list[str]:
     lines.extend(f"Skipped (invalid serial upstream): {name}" for name in plan.invalid)
     if plan.refused:
         lines.append(f"Refused: {plan.refused}")
+    if report.share is not None:
+        lines.append(share_line(report.share))
+    return lines
+
+
+def share_line(share: Share) -> str:
+    """One shard's share: its listed projects of the whole listing, and what its record holds."""
+    listed = f"Shard {share.shard}: {share.listed:,} of {share.listed_total:,} listed projects ({share.percent:.1f}%)"
+    if share.holds is None:
+        return f"{listed}; holds nothing yet (its files are known once its projects' pages are read)"
+    return f"{listed}; holds {share.holds.files:,} files, {progress.human_bytes(share.holds.bytes)}"
+
+
+def shares_summary(report: ShareReport) -> list[str]:
+    """``mirror --dry-run --shards N``: every shard's share, then the largest against the mean."""
+    lines = [f"[dry run] Nothing was changed; the shares of {len(report.shares)} shard(s):"]
+    lines.extend(f"  {share_line(share)}" for share in report.shares)
+    sizes = [share.holds.bytes if share.holds else 0 for share in report.shares]
+    if sum(sizes):
+        mean = sum(sizes) / len(sizes)
+        lines.append(f"Largest shard by bytes: {max(sizes) / mean:.2f} x the mean")
     return lines
 
 
@@ -118,3 +141,15 @@ def publish_summary(report: PublishReport) -> list[str]:
     if report.waited:
         head += f" (waited {report.waited:.0f}s for the shards)"
     return [head, *(f"  shard {name} {why}" for name, why in report.behind.items())]
+
+
+def orphans_summary(report: OrphanReport) -> list[str]:
+    """``publish --orphans``: each file no shard owns, listed or removed."""
+    verb = "removed" if report.delete else "unowned"
+    owned = f"{report.owned} owned by {report.shards} shard(s)"
+    lines = [f"Files under web/packages no shard owns: {len(report.orphans)} ({owned})"]
+    removed = set(report.removed)
+    lines.extend(f"  {verb if key in removed or not report.delete else 'kept'} {key}" for key in report.orphans)
+    if report.delete:
+        lines.append(f"Removed: {len(report.removed)} file(s)")
+    return lines

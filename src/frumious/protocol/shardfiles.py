@@ -77,10 +77,13 @@ class Published:
     count: int
     runs: tuple[int, ...]
     serial: int
+    # Each shard's ``projects`` file as published (sha256): unchanged files need no new root index.
+    digests: tuple[str, ...] = ()
 
 
 def render_published(published: Published) -> bytes:
-    return json.dumps({"shards": published.count, "runs": list(published.runs), "serial": published.serial}).encode()
+    raw = {"shards": published.count, "runs": list(published.runs), "serial": published.serial}
+    return json.dumps({**raw, "digests": list(published.digests)}).encode()
 
 
 def parse_published(data: bytes | None) -> Published | None:
@@ -90,6 +93,7 @@ def parse_published(data: bytes | None) -> Published | None:
     try:
         raw = json.loads(data)
         runs = tuple(int(run) for run in raw["runs"])
-        return Published(int(raw["shards"]), runs, int(raw["serial"]))
+        digests = tuple(str(digest) for digest in raw.get("digests", ()))
+        return Published(int(raw["shards"]), runs, int(raw["serial"]), digests)
     except (ValueError, KeyError, TypeError):
         return None

@@ -103,7 +103,10 @@ def _fetch(uri: str, query: str, args: tuple[object, ...]) -> list[tuple[Any, ..
         return db.execute(query, args).fetchall()
 
 
-def recent(path: str, limit: int = 50) -> list[RunRow] | None:
+RECENT = 50
+
+
+def recent(path: str, limit: int = RECENT) -> list[RunRow] | None:
     """The last ``limit`` runs, oldest first; None when the record has no history (or cannot be read)."""
     try:
         rows = _query(path, f"SELECT {_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?", limit)

@@ -5,6 +5,8 @@ Cheap figures come from the store on every request (the ``status`` file's serial
 a read-only connection on a thread, reused for ``RECORD_TTL`` seconds: counting the files
 of a full PyPI record (millions of rows) takes about a second, too long for every request.
 On a store without local paths (S3, Swift) the record is not on this machine: the page says so.
+A mirror synced in shards has no record of its own: each shard's is read (its runs labelled with
+the shard, the totals summed) and each shard's failures shown.
 The rendering is pure (``protocol/statuspage``).
 """
 
@@ -12,16 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
+from dataclasses import replace
 
 from aiohttp import web
 
 from frumious.errors import FrumiousError
-from frumious.protocol import layout, statefiles, statuspage
+from frumious.protocol import layout, shardfiles, statefiles, statuspage
 from frumious.protocol.runs import RunRow, Totals
 from frumious.protocol.statuspage import Failing, StatusView
 from frumious.record import history
 from frumious.record.db import RECORD_KEY
+from frumious.shard import MAX_SHARDS, Shard
 from frumious.storage.base import Store, local_path
 
 __all__ = ["StatusPage"]
@@ -63,10 +68,26 @@ class StatusPage:
             return None, None
         now = time.monotonic()
         if self._cached is None or now - self._cached[0] > RECORD_TTL:
-            path = self.record
-            runs, totals = await asyncio.to_thread(lambda: (history.recent(path), history.totals(path)))
+            records = await self._records(self.record)
+            runs, totals = await asyncio.to_thread(_read_records, records)
             self._cached = (now, runs, totals)
         return self._cached[1], self._cached[2]
+
+    async def _records(self, own: str) -> list[tuple[Shard | None, str]]:
+        """The records to read: the mirror's own, or on a mirror synced in shards (none of its own) each shard's."""
+        shards = [] if os.path.exists(own) else await self._shards()
+        if not shards:
+            return [(None, own)]
+        paths = [(shard, local_path(self.store, f"{shard.prefix}/{RECORD_KEY}")) for shard in shards]
+        return [(shard, path) for shard, path in paths if path is not None]
+
+    async def _shards(self) -> list[Shard]:
+        """The shards the publish step last joined (none: not a sharded mirror, or not yet published)."""
+        with contextlib.suppress(FrumiousError):
+            published = shardfiles.parse_published(await self.store.read(shardfiles.PUBLISHED))
+            if published is not None and 1 <= published.count <= MAX_SHARDS:
+                return Shard.all(published.count)
+        return []
 
     async def _read(self, key: str) -> str | None:
         with contextlib.suppress(FrumiousError):  # missing (never synced, never failed) or unreadable
@@ -82,6 +103,8 @@ class StatusPage:
     async def _failing(self, runs: list[RunRow]) -> list[Failing]:
         """``.frumious/failed``, each with the newest reason the history holds for it."""
         failures = statefiles.parse_failures(await self._read(layout.FAILED) or "")
+        for shard in await self._shards():  # a sharded mirror's failures are carried by each shard
+            failures.update(statefiles.parse_failures(await self._read(f"{shard.prefix}/{layout.FAILED}") or ""))
         reasons: dict[str, str] = {}
         for run in runs:  # oldest first: newer reasons win
             reasons.update(run.reasons)
@@ -89,6 +112,26 @@ class StatusPage:
             Failing(failure.name, failure.count, failure.retry_at, reasons.get(failure.name) or reasons.get(name))
             for name, failure in sorted(failures.items())
         ]
+
+
+def _read_records(records: list[tuple[Shard | None, str]]) -> tuple[list[RunRow] | None, Totals | None]:
+    """The runs (each shard's labelled with it, oldest first) and the totals summed over ``records``."""
+    runs: list[RunRow] | None = None
+    totals: Totals | None = None
+    for shard, path in records:
+        found = history.recent(path)
+        if found is not None:
+            labelled = found if shard is None else [replace(row, command=f"{row.command} {shard}") for row in found]
+            runs = [*(runs or []), *labelled]
+        counted = history.totals(path)
+        if counted is not None:
+            before = totals or Totals(0, 0, 0)
+            totals = Totals(
+                before.projects + counted.projects, before.files + counted.files, before.bytes + counted.bytes
+            )
+    if runs is not None and len(records) > 1:
+        runs = sorted(runs, key=lambda row: row.started)[-history.RECENT :]
+    return runs, totals
 
 
 def _scheme(request: web.BaseRequest) -> str:
