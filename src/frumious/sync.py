@@ -131,7 +131,9 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
     ctx = _context(upstream, mirror, policy, report.progress, plan)
     if plan.queue:
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
-        todo = mirror.checkpoint(Todo(plan.target, plan.queue))
+        # A shard heads for the listing's serial (shard_serial), so a killed one resumes towards it too.
+        heading = plan.target if mirror.settings.shard is None else shardrun.shard_serial(plan, plan.target)
+        todo = mirror.checkpoint(Todo(heading, plan.queue))
         report.stopped_early = await run_queue(ctx, plan.queue, todo, report)
     if plan.recheck and not report.stopped_early:
         # Not in the todo: a resumed run finds the filters changed again (or the moments due) by itself.

@@ -120,3 +120,19 @@ def test_shards_fetch_file_bytes_from_the_download_mirror(
     assert fake_pypi.downloads == []
     expected = {f.filename for p in fake_pypi.index.projects() for f in p.files()}
     assert {path.rsplit("/", 1)[-1] for path in download_mirror.downloads} >= expected
+
+
+def test_a_shard_resumed_after_an_interruption_still_publishes_the_listings_serial(
+    fake_pypi: FakePyPI, make_config, tmp_path: Path
+) -> None:
+    """Shard 1/2 holds only foo-bar, older than the listing's serial (yanky's, in shard 0)."""
+    config = make_config(tmp_path, fake_pypi, shards=2, stop_on_error=True)
+    root = mirror_dir(config)
+    state = root / ".frumious/shards/1-of-2"
+    fake_pypi.fail("*foo*", 403, times=None)  # not retried
+    assert run(config, "mirror", "--shard", "1/2") == 1  # stopped at foo-bar, its todo left to resume
+    assert (state / "todo").read_text().split("\n")[0] == str(fake_pypi.index.serial)
+    fake_pypi.clear_faults()
+    assert run(config, "mirror", "--shard", "1/2") == 0
+    assert run(config, "mirror", "--shard", "0/2") == 0
+    assert read(root, "status") == str(fake_pypi.index.serial)
