@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,20 @@ def shard_catalogue() -> FakeIndex:
 @pytest.fixture
 def fake_index() -> FakeIndex:
     return shard_catalogue()
+
+
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test() -> Iterator[None]:
+    """A test that fails half-way leaves no shard running against the next one's servers."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
 
 
 @dataclass
@@ -155,6 +169,7 @@ def start(config: Path, index: int, count: int, logs: Path, published: bytes | N
     with log.open("wb") as out:
         command = [sys.executable, "-c", LAUNCH, "-c", str(config), "mirror", "--shards", str(count)]
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    _STARTED.append(process)
     return ShardProcess(index, count, process, log, published)
 
 
