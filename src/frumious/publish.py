@@ -50,8 +50,10 @@ class PublishReport(Report):
     serial: int | None = None
     previous: int = 0
     projects: int = 0
-    # Shard (``I/N``) -> why it holds the mirror back or was not waited for.
+    # Shard (``I/N``) -> why it holds the mirror's serial back (the exit code says so).
     behind: dict[str, str] = field(default_factory=dict)
+    # Shards that finished no run since the last publish, though not behind (said, not failed).
+    idle: list[str] = field(default_factory=list)
     wrote: bool = False
     waited: float = 0.0
 
@@ -86,9 +88,15 @@ def _new(dones: list[Done | None], before: Published | None) -> list[bool]:
 
 
 async def ready(store: Store, count: int) -> bool:
-    """Whether every shard finished a run since the last publish (the round is complete)."""
+    """Whether publishing now would be a round's publish: every shard finished a run since the last
+    publish, or (a shard that held the serial back has caught up) the lowest shard serial passed it."""
     before = shardfiles.parse_published(await _bytes(store, shardfiles.PUBLISHED))
-    return all(_new(await _dones(store, Shard.all(count)), before))
+    dones = await _dones(store, Shard.all(count))
+    if all(_new(dones, before)):
+        return True
+    if before is None or before.count != count or any(done is None for done in dones):
+        return False
+    return min(done.serial for done in dones if done is not None) > before.serial
 
 
 async def wait_ready(store: Store, count: int, seconds: float, interval: float = 5.0) -> float:
@@ -121,7 +129,7 @@ async def publish(store: Store, settings: MirrorSettings, now: float | None = No
     finished = [done for done in dones if done is not None]
     runs = tuple(done.run for done in finished)
     if before is not None and before.count == len(shards) and before.runs == runs:
-        log.info("Nothing to publish: no shard finished a run since serial %d was published", before.serial)
+        log.info("Nothing new to publish: no shard finished a run since serial %d was published", before.serial)
         report.serial, report.finished = before.serial, time.time()
         return report
     target = min(done.serial for done in finished)
@@ -150,7 +158,7 @@ def _name_behind(report: PublishReport, shards: list[Shard], dones: list[Done | 
         elif done.serial < newest:
             report.behind[str(shard)] = f"is at serial {done.serial}, behind {newest}"
         elif not fresh:
-            report.behind[str(shard)] = "has not finished a run since the last publish"
+            report.idle.append(str(shard))
 
 
 async def _projects_files(store: Store, shards: list[Shard]) -> list[tuple[bytes, str]]:

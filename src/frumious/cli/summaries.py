@@ -140,7 +140,10 @@ def publish_summary(report: PublishReport) -> list[str]:
         head = f"Published serial {report.serial} from {report.shards} shard(s): {report.projects} project(s)"
     if report.waited:
         head += f" (waited {report.waited:.0f}s for the shards)"
-    return [head, *(f"  shard {name} {why}" for name, why in report.behind.items())]
+    lines = [head, *(f"  shard {name} {why}" for name, why in report.behind.items())]
+    if report.idle and report.wrote:
+        lines.append(f"  no run since the last publish: shard {', '.join(report.idle)}")
+    return lines
 
 
 def orphans_summary(report: OrphanReport) -> list[str]:
