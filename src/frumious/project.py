@@ -263,15 +263,27 @@ async def write_pages(
         "has_metadata": has_metadata,
         "file_url": file_url,
     }
-    pages: dict[str, bytes] = {}
+    pages: list[tuple[tuple[str, ...], bytes]] = []
     if settings.simple_format.html:
         html = render.project_html(project, raw_name=entry.name, **options)  # type: ignore[arg-type]
-        pages["html"], pages["v1_html"] = html, html
+        pages.append((("html", "v1_html"), html))
     if settings.simple_format.json:
-        pages["v1_json"] = render.project_json(project, **options)  # type: ignore[arg-type]
+        pages.append((("v1_json",), render.project_json(project, **options)))  # type: ignore[arg-type]
     directory = layout.simple_dir(project.canonical, settings.hash_index)
-    for ext, data in pages.items():
-        ctx.wrote(await ctx.mirror.write_page(directory, ext, data, entry.serial, ctx.now))
+    if ctx.mirror.layout.keep_index_versions > 0:
+        for exts, data in pages:
+            for ext in exts:
+                ctx.wrote(await ctx.mirror.write_page(directory, ext, data, entry.serial, ctx.now))
+        return
+    # Written once per distinct bytes (the two HTML names are linked); a project the record never saw gets
+    # its directory made first, not after a failed rename.
+    new_dir = ctx.record.project(project.canonical) is None
+    for exts, data in pages:
+        keys = [layout.page_key(directory, ext) for ext in exts]
+        await ctx.store.write_alike(keys, data, new_dir=new_dir)
+        new_dir = False
+        for key in keys:
+            ctx.wrote(key)
 
 
 def legacy_names(name: str) -> set[str]:
