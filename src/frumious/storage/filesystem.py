@@ -30,7 +30,7 @@ from frumious.errors import LockHeld, ObjectMissing, StorageError, resource_erro
 from frumious.settings import Settings
 from frumious.storage import durable
 from frumious.storage.base import ObjectInfo, Store
-from frumious.storage.fstemp import FILE_MODE, TempDirs, fresh, make_dir
+from frumious.storage.fstemp import FILE_MODE, TempDirs, make_dir
 
 log = logging.getLogger("frumious.storage")
 
@@ -109,7 +109,7 @@ class FilesystemStore(Store):
         for key in others:
             path = f"{self._base}/{key}"
             try:
-                tmp = fresh(self.temps.directory_for(key), lambda new: os.link(source, new))
+                tmp = self.temps.new_link(key, source)
             except OSError:  # no hard links here (or across to the key's temp directory): a write of its own
                 await self.write(key, data)
                 continue

@@ -98,6 +98,10 @@ class TempDirs:
     def new_symlink(self, key: str, target: str) -> str:
         return fresh(self.directory_for(key), lambda tmp: os.symlink(target, tmp))
 
+    def new_link(self, key: str, source: str) -> str:
+        """A temp hard link to ``source`` for ``key`` (the same bytes under a second name)."""
+        return fresh(self.directory_for(key), lambda tmp: os.link(source, tmp))
+
     def place(self, tmp: str, path: str) -> None:
         """Rename ``tmp`` over ``path``; on failure ``tmp`` is still there for the caller to remove."""
         leaf = self.package_dirs.fresh_leaf(path)
