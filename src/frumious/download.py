@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from frumious.errors import (
     BodyMismatch,
+    BodyTooLarge,
     DownloadError,
     FrumiousError,
     NotFound,
@@ -40,6 +41,9 @@ CHUNK = 256 * 1024
 # below it the hand-off costs more than it saves.
 OFFLOAD = 64 * 1024
 BATCH = 1 << 20
+# A body of known size up to this is read whole, hashed and written in one go: most release files
+# (20 KB on the benchmark) skip the chunk iterator's layers of async generators.
+SMALL = CHUNK
 
 
 async def check_stored(
@@ -128,6 +132,8 @@ async def _attempt(
     cap: int | None,
 ) -> int:
     algorithm, expected = check
+    if wanted.size is not None and wanted.size <= SMALL:
+        return await _attempt_small(upstream, store, wanted, url, check, digest_name)
     digests = _Digests({algorithm, digest_name, "sha256"})
     writer = await store.writer(wanted.key)
     size = 0
@@ -150,6 +156,30 @@ async def _attempt(
         await writer.abort()
         raise
     return size
+
+
+async def _attempt_small(
+    upstream: Upstream, store: Store, wanted: StoredFile, url: str, check: tuple[str, str], digest_name: str
+) -> int:
+    """``_attempt`` for a small file of known size: one read, one hash per algorithm, one write."""
+    algorithm, expected = check
+    most = wanted.size
+    async with upstream.get(url) as response:
+        try:
+            body = await response.read(most)
+        except BodyTooLarge:
+            # Retried like any size mismatch (a fault in transit), as the streamed path does.
+            raise BodyMismatch(f"body passes the advertised {most} bytes; download stopped") from None
+    hexdigests = {name: hashlib.new(name, body).hexdigest() for name in {algorithm, digest_name, "sha256"}}
+    _verify(url, wanted, len(body), hexdigests[algorithm], algorithm, expected)
+    writer = await store.writer(wanted.key)
+    try:
+        await writer.write(body)
+        await writer.commit(mtime=wanted.uploaded, digests={k: hexdigests[k] for k in (digest_name, "sha256")})
+    except BaseException:
+        await writer.abort()
+        raise
+    return len(body)
 
 
 class _Digests:

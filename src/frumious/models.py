@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -114,8 +115,6 @@ class DistFile:
 
     @property
     def upload_timestamp(self) -> float | None:
-        from datetime import datetime
-
         if not self.upload_time:
             return None
         text = self.upload_time.replace("Z", "+00:00")

@@ -73,14 +73,15 @@ class Context:
 
 
 async def plan_files(
-    ctx: Context, upstream: Project, kept: Project, files: list[FileEntry]
+    ctx: Context, upstream: Project, kept: Project, files: list[FileEntry], *, new: bool | None = None
 ) -> tuple[set[str], list[str]]:
     """Claim the project's keys and reserve the removal of its stale files.
 
-    The files to remove, and the stale files kept because prune-filtered is false.
+    The files to remove, and the stale files kept because prune-filtered is false. ``new``: whether the
+    record has no row for the project (looked up when not given; ``sync_project`` looks once for every step).
     """
     claims.claim_keys(ctx.guard, ctx.record, kept, objects(files))
-    if ctx.record.project(kept.canonical) is None:
+    if new if new is not None else ctx.record.project(kept.canonical) is None:
         # New to the record, which is rebuilt from the pages when stale: it has no page to read
         # (reading both kinds cost two failed opens per new project).
         return set(), []
@@ -190,15 +191,17 @@ def candidate_urls(settings: MirrorSettings, dist: DistFile) -> tuple[str, ...]:
     return (mirrored,) if settings.download_mirror_no_fallback else (mirrored, dist.url)
 
 
-async def mirror_files(ctx: Context, files: list[FileEntry]) -> set[str]:
-    """Make every file current; the filenames whose .metadata is mirrored."""
+async def mirror_files(ctx: Context, files: list[FileEntry], *, new: bool | None = None) -> set[str]:
+    """Make every file current; the filenames whose .metadata is mirrored (``new``: as for ``plan_files``)."""
     ctx.progress.files_total += len(files) + sum(1 for _d, _w, sidecar in files if sidecar is not None)
     # compare-method = hash trusts the digests the record verified (size and time unchanged).
-    rows = ctx.record.files(files[0][1].project) if files else []
+    rows = ctx.record.files(files[0][1].project) if files and not new else []
     known = {f.key: f for f in rows}
     # A project the record has never seen has nothing stored: its files are fetched without a stat
     # each (a failed stat per new file before).
-    fresh = not rows and bool(files) and ctx.record.project(files[0][1].project) is None
+    if new is None:
+        new = not rows and bool(files) and ctx.record.project(files[0][1].project) is None
+    fresh = new and bool(files)
     results = await asyncio.gather(
         *(_mirror_one(ctx, d, w, s, known, fresh) for d, w, s in files), return_exceptions=True
     )
@@ -249,8 +252,13 @@ async def write_pages(
     entry: ListingEntry,
     with_metadata: set[str] | None,
     file_url: render.FileURL | None = None,
+    *,
+    new: bool | None = None,
 ) -> None:
-    """Render and write the project's pages in the configured formats (``file_url``: links elsewhere)."""
+    """Render and write the project's pages in the configured formats (``file_url``: links elsewhere).
+
+    ``new``: as for ``plan_files``; a new project's page directory is made first.
+    """
     settings = ctx.settings
 
     def has_metadata(dist: DistFile) -> bool:
@@ -263,15 +271,27 @@ async def write_pages(
         "has_metadata": has_metadata,
         "file_url": file_url,
     }
-    pages: dict[str, bytes] = {}
+    pages: list[tuple[tuple[str, ...], bytes]] = []
     if settings.simple_format.html:
         html = render.project_html(project, raw_name=entry.name, **options)  # type: ignore[arg-type]
-        pages["html"], pages["v1_html"] = html, html
+        pages.append((("html", "v1_html"), html))
     if settings.simple_format.json:
-        pages["v1_json"] = render.project_json(project, **options)  # type: ignore[arg-type]
+        pages.append((("v1_json",), render.project_json(project, **options)))  # type: ignore[arg-type]
     directory = layout.simple_dir(project.canonical, settings.hash_index)
-    for ext, data in pages.items():
-        ctx.wrote(await ctx.mirror.write_page(directory, ext, data, entry.serial, ctx.now))
+    if ctx.mirror.layout.keep_index_versions > 0:
+        for exts, data in pages:
+            for ext in exts:
+                ctx.wrote(await ctx.mirror.write_page(directory, ext, data, entry.serial, ctx.now))
+        return
+    # Written once per distinct bytes (the two HTML names are linked); a project the record never saw gets
+    # its directory made first, not after a failed rename.
+    new_dir = new if new is not None else ctx.record.project(project.canonical) is None
+    for exts, data in pages:
+        keys = [layout.page_key(directory, ext) for ext in exts]
+        await ctx.store.write_alike(keys, data, new_dir=new_dir)
+        new_dir = False
+        for key in keys:
+            ctx.wrote(key)
 
 
 def legacy_names(name: str) -> set[str]:

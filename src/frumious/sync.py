@@ -258,14 +258,17 @@ async def sync_project(ctx: Context, entry: ListingEntry) -> Outcome:
     files = stored_files(ctx.settings, project) if release_files else []
     doomed: set[str] = set()
     kept: list[str] = []
+    # Asked of the record once for every step (it was four lookups of the same row).
+    new = ctx.record.project(project.canonical) is None
     try:
         if release_files:
-            doomed, kept = await plan_files(ctx, offered, project, files)
+            doomed, kept = await plan_files(ctx, offered, project, files, new=new)
         if ctx.settings.json and offered.source == "json":
             ctx.wrote(await ctx.mirror.save_json(project))
-        with_metadata = await mirror_files(ctx, files) if release_files else None
-        await write_pages(ctx, project, entry, with_metadata)
-        ctx.record.record(*index_rows(project, files, with_metadata))
+        with_metadata = await mirror_files(ctx, files, new=new) if release_files else None
+        await write_pages(ctx, project, entry, with_metadata, new=new)
+        # plan_files claimed every key against the record: the record need not look for other holders.
+        ctx.record.record(*index_rows(project, files, with_metadata), new=new, claimed=release_files)
         recheck.remember(ctx.mirror, ctx.filters, offered)
         if page is not None and page.digest is not None:
             ctx.mirror.pages.put(project.canonical, page.etag, page.digest)

@@ -196,10 +196,10 @@ def test_disk_full_during_the_index_update(fake_pypi, tmp_path, small_fs, capsys
     balloon = Balloon(small_fs)
     record = MirrorRecord.record
 
-    def record_on_a_full_disk(self: MirrorRecord, *args: object) -> None:
+    def record_on_a_full_disk(self: MirrorRecord, *args: object, **hints: object) -> None:
         # The project's files and pages are written; now the disk is full for SQLite.
         balloon.fill(leave=0)
-        record(self, *args)  # type: ignore[arg-type]
+        record(self, *args, **hints)  # type: ignore[arg-type]
 
     monkeypatch.setattr(MirrorRecord, "record", record_on_a_full_disk)
     assert run(config, "mirror") == 1

@@ -204,10 +204,10 @@ def test_an_unexpected_error_in_one_project_fails_only_that_project(
 ) -> None:
     record = MirrorRecord.record
 
-    def broken(self: MirrorRecord, project, files) -> None:
+    def broken(self: MirrorRecord, project, files, **hints) -> None:
         if project.name == "yanky":
             raise sqlite3.IntegrityError("UNIQUE constraint failed: files.key")
-        record(self, project, files)
+        record(self, project, files, **hints)
 
     monkeypatch.setattr(MirrorRecord, "record", broken)
     config = make_config(tmp_path, fake_pypi)

@@ -136,3 +136,11 @@ def test_a_shard_resumed_after_an_interruption_still_publishes_the_listings_seri
     assert run(config, "mirror", "--shard", "1/2") == 0
     assert run(config, "mirror", "--shard", "0/2") == 0
     assert read(root, "status") == str(fake_pypi.index.serial)
+
+
+def test_a_shards_pages_are_written_once_and_linked(fake_pypi: FakePyPI, make_config, tmp_path: Path) -> None:
+    config = make_config(tmp_path, fake_pypi, shards=2)
+    for index in range(2):
+        assert run(config, "mirror", "--shard", f"{index}/2") == 0
+    page = mirror_dir(config) / "web/simple/foo-bar"
+    assert (page / "index.html").stat().st_ino == (page / "index.v1_html").stat().st_ino

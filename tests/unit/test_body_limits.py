@@ -100,6 +100,15 @@ class EndlessResponse:
             self.taken += 1
             yield self.chunk
 
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole body as the clients read it: ``BodyTooLarge`` with the chunk that passed ``limit``."""
+        body = b""
+        async for chunk in self.iter_chunks(len(self.chunk)):
+            body += chunk
+            if limit is not None and len(body) > limit:
+                raise BodyTooLarge(f"{self.url}: body passes the limit of {limit} bytes")
+        return body
+
 
 class OneResponseUpstream:
     def __init__(self, response: Any) -> None:

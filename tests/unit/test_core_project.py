@@ -68,3 +68,21 @@ async def test_files_of_a_release_gone_upstream_are_pruned_with_their_rows(tmp_p
     assert "foo_bar-1.0" not in bench.read("web/simple/foo-bar/index.html").decode()
     async with bench.opened() as (tree, _upstream):
         assert {f.key for f in tree.record.files("foo-bar") if not f.metadata} == kept
+
+
+async def test_a_new_project_asks_the_record_for_its_row_once_and_no_holders_twice(tmp_path: Path) -> None:
+    fake = default_index()
+    bench = Bench.create(tmp_path, mem_index(fake))
+    statements: list[str] = []
+    async with bench.opened() as (tree, upstream):
+        tree.record.db.set_trace_callback(statements.append)
+        await sync_project(context(tree, upstream), ListingEntry("Foo.Bar", 0))
+        tree.record.db.set_trace_callback(None)
+        assert {f.key for f in tree.record.files("foo-bar")} == {
+            key for key in bench.stored("web/packages/") if key.startswith("web/packages/")
+        }
+    row_lookups = [s for s in statements if "FROM projects WHERE name = " in s]
+    holder_lookups = [s for s in statements if "substr(dir, 1, 4) IN" in s]
+    # Before: the row was looked up five times (plan_files, mirror_files twice, write_pages, record)
+    # and the keys' holders twice (the claims, then record).
+    assert (len(row_lookups), len(holder_lookups)) == (1, 1)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from frumious import download
-from frumious.errors import DownloadError
+from frumious.errors import BodyTooLarge, DownloadError
 from frumious.models import StoredFile
 from frumious.storage.filesystem import FilesystemStore
 
@@ -19,13 +19,19 @@ from frumious.storage.filesystem import FilesystemStore
 class FakeResponse:
     status, url, headers = 200, "http://x/f", {}
 
-    def __init__(self, chunks: list[bytes]) -> None:
+    def __init__(self, chunks: list[bytes], calls: list[str] | None = None) -> None:
         self.chunks = chunks
+        self.calls = [] if calls is None else calls
 
-    async def read(self) -> bytes:
-        return b"".join(self.chunks)
+    async def read(self, limit: int | None = None) -> bytes:
+        self.calls.append("read")
+        body = b"".join(self.chunks)
+        if limit is not None and len(body) > limit:
+            raise BodyTooLarge(f"{self.url}: body is larger than the limit of {limit} bytes; refused")
+        return body
 
     async def iter_chunks(self, size: int) -> AsyncIterator[bytes]:
+        self.calls.append("iter_chunks")
         for chunk in self.chunks:
             yield chunk
 
@@ -33,9 +39,10 @@ class FakeResponse:
 class FakeUpstream:
     def __init__(self, chunks: list[bytes]) -> None:
         self.chunks = chunks
+        self.calls: list[str] = []
 
     def get(self, url: str, headers: Any = None) -> Any:
-        response = FakeResponse(self.chunks)
+        response = FakeResponse(self.chunks, self.calls)
 
         class Opened:
             async def __aenter__(self) -> FakeResponse:
@@ -110,3 +117,16 @@ async def test_a_body_past_its_advertised_size_is_a_mismatch_to_retry(tmp_path: 
     with pytest.raises(DownloadError, match="passes the advertised 1500 bytes"):
         await download.download(upstream, FilesystemStore(str(tmp_path)), wanted, "sha256", None)  # type: ignore[arg-type]
     assert [type(exc) for exc in upstream.raised] == [download.BodyMismatch]
+
+
+@pytest.mark.parametrize(("sizes", "calls"), [((20_000,), ["read"]), ((262_144, 1), ["iter_chunks"])])
+async def test_a_small_file_of_known_size_is_read_whole(
+    tmp_path: Path, sizes: tuple[int, ...], calls: list[str]
+) -> None:
+    chunks = pieces(*sizes)
+    data = b"".join(chunks)
+    upstream = FakeUpstream(chunks)
+    wanted = wanted_file(len(data), {"sha256": hashlib.sha256(data).hexdigest()}, 1_700_000_000.0)
+    assert await download.download(upstream, FilesystemStore(str(tmp_path)), wanted, "sha256", None) == len(data)  # type: ignore[arg-type]
+    assert upstream.calls == calls
+    assert (tmp_path / "web/packages/a/f.whl").read_bytes() == data

@@ -89,3 +89,31 @@ async def test_digest_small_inline_and_large_on_a_thread(tmp_path: Path, size: i
     assert await store.digest("web/packages", "sha256") is None  # a directory
     assert await store.digest("web/packages/f/g", "sha256") is None
     assert await store.digest("web/nothing", "md5") is None
+
+
+async def test_write_alike_writes_the_bytes_once_and_links_the_other_names(tmp_path: Path) -> None:
+    store = FilesystemStore(str(tmp_path))
+    keys = ["web/simple/foo/index.html", "web/simple/foo/index.v1_html"]
+    await store.write_alike(keys, b"<html>1</html>", new_dir=True)
+    html, v1 = (tmp_path / key for key in keys)
+    assert html.read_bytes() == v1.read_bytes() == b"<html>1</html>"
+    assert html.stat().st_ino == v1.stat().st_ino  # one inode, two names
+    assert stat.S_IMODE(html.stat().st_mode) == 0o644
+    # A later write replaces each name by rename: the other name keeps its bytes until written too.
+    await store.write(keys[0], b"<html>2</html>")
+    assert (html.read_bytes(), v1.read_bytes()) == (b"<html>2</html>", b"<html>1</html>")
+    await store.write_alike(keys, b"<html>3</html>")
+    assert html.read_bytes() == v1.read_bytes() == b"<html>3</html>"
+    assert os.listdir(tmp_path / ".frumious/tmp") == []
+
+
+async def test_write_alike_without_hard_links_writes_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", refuse)  # e.g. a filesystem without hard links
+    store = FilesystemStore(str(tmp_path))
+    keys = ["web/simple/foo/index.html", "web/simple/foo/index.v1_html"]
+    await store.write_alike(keys, b"page")
+    assert [(tmp_path / key).read_bytes() for key in keys] == [b"page", b"page"]
+    assert (tmp_path / keys[0]).stat().st_ino != (tmp_path / keys[1]).stat().st_ino

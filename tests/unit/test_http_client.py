@@ -298,3 +298,53 @@ def test_request_targets_are_ascii_on_the_wire() -> None:
     assert host == "xn--bcher-kva.example:8080"
     assert target == "/a%20b/%C3%BC?x=1"
     assert http_client._target("https://pypi.org")[1:] == ("pypi.org", "/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/packages/ab/cd/ef/f-1.0.tar.gz",
+        "HTTPS://PyPI.org/simple/foo/",
+        "https://pypi.org",
+        "https://pypi.org/",
+        "https://pypi.org?x=1",
+        "https://pypi.org/a?",
+        "https://pypi.org/a??b",
+        "https://pypi.org/a?b=1#frag?c",
+        "https://pypi.org/a#b?c",
+        "http://[::1]:9/x",
+        "http://user:pw@host/x",
+        "http://host:99999/x",
+        "ftp://host/x",
+        "http:///x",
+        "http://host/a b",
+        "http://host/a\tb\r\n",
+        "http://host/a\x7fb",
+        "http://bücher.example/x",
+    ],
+)
+def test_a_plain_urls_target_is_cut_as_urlsplit_would(url: str) -> None:
+    try:
+        expected: object = http_client._parsed_target(url)
+    except UpstreamError as exc:
+        expected = str(exc)
+    try:
+        got: object = http_client._target(url)
+    except UpstreamError as exc:
+        got = str(exc)
+    assert got == expected
+
+
+def test_urls_of_one_host_parse_its_origin_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    http_client._origin.cache_clear()
+    calls: list[str] = []
+    real = http_client.urlsplit
+
+    def counting(url: str) -> object:
+        calls.append(url)
+        return real(url)
+
+    monkeypatch.setattr(http_client, "urlsplit", counting)
+    targets = [http_client._target(f"http://127.0.0.1:8080/packages/f-{n}.tar.gz")[2] for n in range(100)]
+    assert targets == [f"/packages/f-{n}.tar.gz" for n in range(100)]
+    assert len(calls) == 1

@@ -15,6 +15,7 @@ redirect loop or an unusable URL raises a plain ``UpstreamError``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import socket
 import ssl
@@ -90,7 +91,35 @@ def handles(url: str) -> bool:
 
 
 def _target(url: str) -> tuple[Key, str, str]:
-    """(scheme, host, port), the Host header and the request target of ``url``."""
+    """(scheme, host, port), the Host header and the request target of ``url``.
+
+    A sync asks one or two hosts for every file: a plain URL's origin is parsed once per host
+    (``_origin``), its target cut from the rest (urlsplit per request was about 2 us of 12,000).
+    Anything unusual (spaces, controls, non-ASCII, credentials, ``?`` or ``#`` in the host part)
+    goes through ``_parsed_target``, which gives the same answers for plain URLs.
+    """
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    plain = url.isascii() and url.isprintable() and " " not in url  # what _UNSAFE finds nothing in
+    if sep and plain and "?" not in netloc and "#" not in netloc and "@" not in netloc:
+        found = _origin(f"{scheme}://{netloc}")
+        if found is not None:
+            where, _, query = (slash + path).partition("#")[0].partition("?")
+            return found[0], found[1], f"{where or '/'}?{query}" if query else where or "/"
+    return _parsed_target(url)
+
+
+@functools.lru_cache(maxsize=64)
+def _origin(origin: str) -> tuple[Key, str] | None:
+    """The pool key and Host header of a plain ``scheme://host[:port]``; None: ``_parsed_target`` says why not."""
+    try:
+        key, host, _path = _parsed_target(origin)
+    except UpstreamError:
+        return None
+    return key, host
+
+
+def _parsed_target(url: str) -> tuple[Key, str, str]:
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -236,7 +265,7 @@ class Client:
         """Keep the reply's connection for the next request, or close it."""
         conn = reply.connection
         if reply.reusable() and not self._closed:
-            conn.idle_since = asyncio.get_running_loop().time()
+            conn.idle_since = conn.loop.time()  # the running loop; asking asyncio for it costs a getpid()
             self._idle.setdefault(conn.key, []).append(conn)
         else:
             conn.abort()

@@ -158,14 +158,21 @@ class MirrorRecord:
     # -- writing ------------------------------------------------------------------------
 
     @writes
-    def record(self, project: ProjectRow, files: Iterable[StoredFile]) -> None:
-        """Replace what the record knows of one project: all of it or none, committed with its batch."""
+    def record(
+        self, project: ProjectRow, files: Iterable[StoredFile], *, new: bool | None = None, claimed: bool = False
+    ) -> None:
+        """Replace what the record knows of one project: all of it or none, committed with its batch.
+
+        ``new``: the caller knows whether the record had a row for the project (else it is looked up).
+        ``claimed``: the caller claimed every key against the record (``claims.claim_keys`` raises when
+        another project holds one), so no other project's rows need looking for.
+        """
         if not self.db.in_transaction:
             self.db.execute("BEGIN")
             self.batch_started = time.monotonic()
         self.db.execute("SAVEPOINT project")
         try:
-            self._insert(project, files, replace=True)
+            self._insert(project, files, replace=True, new=new, claimed=claimed)
         except BaseException:
             self.db.execute("ROLLBACK TO project")
             raise
@@ -175,9 +182,19 @@ class MirrorRecord:
         if self.pending >= BATCH_PROJECTS or time.monotonic() - self.batch_started >= BATCH_SECONDS:
             self.commit()
 
-    def _insert(self, project: ProjectRow, files: Iterable[StoredFile], *, replace: bool) -> None:
+    def _insert(
+        self,
+        project: ProjectRow,
+        files: Iterable[StoredFile],
+        *,
+        replace: bool,
+        new: bool | None = None,
+        claimed: bool = False,
+    ) -> None:
         display = None if project.display == project.name else project.display
-        self.touch(project.name, new=not replace or self._id(project.name) is None)
+        if new is None:
+            new = not replace or self._id(project.name) is None
+        self.touch(project.name, new=new)
         (project_id,) = self.db.execute(
             "INSERT INTO projects (name, display, serial, synced, parsed) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET display = excluded.display, serial = excluded.serial,"
@@ -187,6 +204,9 @@ class MirrorRecord:
         if replace:
             self.db.execute("DELETE FROM files WHERE id BETWEEN ? AND ?", schema.span(project_id))
         rows = schema.pack(project_id, files)
+        if claimed:
+            self.db.executemany(f"INSERT INTO files VALUES ({', '.join('?' * 11)})", rows)
+            return
         # A key belongs to one project: recording it takes it from any other (as the old key column did).
         found = self._holding({row[1][:4] for row in rows})
         others = [(i, row) for i, row in found if i >> schema.PROJECT_SHIFT != project_id]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -119,6 +119,14 @@ class Store(abc.ABC):
         except BaseException:
             await writer.abort()
             raise
+
+    async def write_alike(self, keys: Sequence[str], data: bytes, *, new_dir: bool = False) -> None:
+        """Replace each of ``keys`` with the same ``data`` (a page under two names), one after the other.
+
+        ``new_dir``: their directory is most likely new. Filesystems write the bytes once and link them.
+        """
+        for key in keys:
+            await self.write(key, data)
 
     async def exists(self, key: str) -> bool:
         return await self.stat(key) is not None

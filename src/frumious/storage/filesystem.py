@@ -21,7 +21,7 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import filelock
@@ -30,7 +30,7 @@ from frumious.errors import LockHeld, ObjectMissing, StorageError, resource_erro
 from frumious.settings import Settings
 from frumious.storage import durable
 from frumious.storage.base import ObjectInfo, Store
-from frumious.storage.fstemp import FILE_MODE, TempDirs
+from frumious.storage.fstemp import FILE_MODE, TempDirs, make_dir
 
 log = logging.getLogger("frumious.storage")
 
@@ -96,6 +96,35 @@ class FilesystemStore(Store):
         except BaseException:
             await writer.abort()
             raise
+
+    async def write_alike(self, keys: Sequence[str], data: bytes, *, new_dir: bool = False) -> None:
+        """The bytes written once under the first key, the others hard links to it (renamed into place).
+
+        A project's ``index.html`` and ``index.v1_html`` are the same bytes: a link and a rename
+        instead of a second open, write, close and rename. ``new_dir`` makes the directory first,
+        not after a failed rename.
+        """
+        if new_dir:
+            for directory in {os.path.dirname(f"{self._base}/{key}") for key in keys}:
+                make_dir(directory)
+        first, *others = keys
+        await self.write(first, data)
+        source = f"{self._base}/{first}"
+        for key in others:
+            path = f"{self._base}/{key}"
+            try:
+                tmp = self.temps.new_link(key, source)
+            except OSError:  # no hard links here (or across to the key's temp directory): a write of its own
+                await self.write(key, data)
+                continue
+            try:
+                self.temps.place(tmp, path)
+            except BaseException as exc:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                if isinstance(exc, OSError):
+                    raise _write_failed(exc, path) from exc
+                raise
 
     async def writer(self, key: str) -> FileWriter:
         path = f"{self._base}/{key}"

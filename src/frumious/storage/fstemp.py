@@ -105,6 +105,10 @@ class TempDirs:
         rest = name[len(layout.TEMP_PREFIX) :]
         return rest.startswith(self.tag + "-") if self.tag else rest[:1].isdigit()
 
+    def new_link(self, key: str, source: str) -> str:
+        """A temp hard link to ``source`` for ``key`` (the same bytes under a second name)."""
+        return fresh(self.directory_for(key), lambda tmp: os.link(source, tmp), self.tag)
+
     def place(self, tmp: str, path: str) -> None:
         """Rename ``tmp`` over ``path``; on failure ``tmp`` is still there for the caller to remove."""
         leaf = self.package_dirs.fresh_leaf(path)

@@ -10,7 +10,7 @@ shards hold disjoint projects and files are content-addressed, so no two shards 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from frumious.protocol import layout
 from frumious.settings import Settings
@@ -89,6 +89,9 @@ class ShardStore(Store):
         self, key: str, data: bytes, *, mtime: float | None = None, digests: Mapping[str, str] | None = None
     ) -> None:
         await self.inner.write(self.key(key), data, mtime=mtime, digests=digests)
+
+    async def write_alike(self, keys: Sequence[str], data: bytes, *, new_dir: bool = False) -> None:
+        await self.inner.write_alike([self.key(key) for key in keys], data, new_dir=new_dir)
 
     async def exists(self, key: str) -> bool:
         return await self.inner.exists(self.key(key))
