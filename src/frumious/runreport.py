@@ -63,6 +63,8 @@ class SyncReport(Report):
     excluded: list[str] = field(default_factory=list)
     # The plan's refusal (the safety valve): nothing removed whole, no serial published.
     refused: str | None = None
+    # The shard this run was (``I/N``), None for a whole mirror: its serials are the shard's.
+    shard: str | None = None
     synced: Names = field(default_factory=Names)
     skipped: Names = field(default_factory=Names)  # by a metadata filter
     gone: list[str] = field(default_factory=list)

@@ -97,6 +97,7 @@ async def sync(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy, p
         started=plan.started,
         listing_unchanged=plan.listing_unchanged,
         refused=plan.refused,
+        shard=None if mirror.settings.shard is None else str(mirror.settings.shard),
     )
     with stops_with(report):
         await _follow(upstream, mirror, plan, policy, report)

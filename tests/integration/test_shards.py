@@ -144,3 +144,24 @@ def test_a_shards_pages_are_written_once_and_linked(fake_pypi: FakePyPI, make_co
         assert run(config, "mirror", "--shard", f"{index}/2") == 0
     page = mirror_dir(config) / "web/simple/foo-bar"
     assert (page / "index.html").stat().st_ino == (page / "index.v1_html").stat().st_ino
+
+
+def test_run_reports_name_the_shard_and_publish_names_the_shards_behind(
+    fake_pypi: FakePyPI, make_config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parents[2] / "docs" / "report.schema.json").read_text())
+    config = make_config(tmp_path, fake_pypi, shards=2)
+    assert run(config, "mirror", "--shard", "1/2", "--json") == 0
+    shard_run = json.loads(capsys.readouterr().out)
+    jsonschema.validate(shard_run, schema)
+    assert shard_run["shard"] == "1/2" and shard_run["serial"]["after"] == fake_pypi.index.serial
+    assert run(config, "publish", "--json") == 1
+    published = json.loads(capsys.readouterr().out)
+    jsonschema.validate(published, schema)
+    assert published["command"] == "publish" and published["outcome"] == "failed"
+    assert published["shards"] == {"count": 2, "behind": {"0/2": "has not finished a run yet"}, "idle": []}
+    assert published["serial"]["after"] == 0

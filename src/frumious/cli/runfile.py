@@ -97,11 +97,23 @@ def document(
         },
         "requests": counters.requests,
         "retries": counters.retries,
+        **_shards(report),
     }
+
+
+def _shards(report: Report | None) -> dict[str, Any]:
+    """The shard a run was, or what ``publish`` found of the shards (docs/scale-out.md); nothing otherwise."""
+    from frumious.publish import PublishReport
+
+    if isinstance(report, PublishReport):
+        return {"shards": {"count": report.shards, "behind": dict(report.behind), "idle": list(report.idle)}}
+    shard = getattr(report, "shard", None)
+    return {} if shard is None else {"shard": str(shard)}
 
 
 def _serials(report: Report | None) -> tuple[int | None, int | None, int | None]:
     """The mirror's serial before and after the run, and upstream's: None where the command does not touch it."""
+    from frumious.publish import PublishReport
     from frumious.runreport import DryRun, SyncReport
     from frumious.sync import upstream_serial
 
@@ -109,6 +121,8 @@ def _serials(report: Report | None) -> tuple[int | None, int | None, int | None]
         return report.serial_before, report.serial, report.upstream_serial
     if isinstance(report, DryRun):
         return report.serial, report.serial, upstream_serial(report.plan)
+    if isinstance(report, PublishReport):
+        return report.previous, report.serial if report.serial is not None else report.previous, None
     return None, None, None
 
 
