@@ -25,6 +25,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -101,7 +102,7 @@ def measure(args: argparse.Namespace, upstream: Upstream, tmp: Path) -> None:
 
 def killed_run(
     args: argparse.Namespace, upstream: Upstream, conf: Path, tmp: Path, count: int
-) -> tuple[dict[str, float], float]:
+) -> tuple[dict[str, Any], float]:
     """The first run through launch.py (its CPU and peak RSS up to the kill); SIGKILL to frumious alone."""
     result = tmp / "killed.rusage"
     argv = [sys.executable, "-I", "-S", str(HERE / "launch.py"), str(result), str(FRUMIOUS), "-c", str(conf), "mirror"]
