@@ -5,8 +5,10 @@
 Starts pypi_upstream.py (the PyPI-shaped upstream, as pypi_bench.py does) and ``frumious mirror``
 into a fresh mirror; when half the listed projects' pages were served it sends SIGKILL (no
 clean stop: the last ``todo`` checkpoint is all the next run has), counts the projects the
-``todo`` still names, then runs ``frumious mirror`` again through launch.py (wall, CPU, peak
-RSS). Redone work = pages served in both runs less the projects listed (each page once in a
+``todo`` still names, then runs ``frumious mirror`` again; both runs go through launch.py (wall,
+CPU, peak RSS; the SIGKILL goes to the frumious it forked). ``--keep`` keeps the mirror (delete it
+by hand), ``--after noop`` runs once more on the result, ``--every S`` prints frumious's RSS.
+Redone work = pages served in both runs less the projects listed (each page once in a
 clean run); in seconds at the first run's pace (pages a second). The checkpoint interval is
 10 s (``state.TodoCheckpoint``), so the redone work should stay under 10 s of it. Not a test.
 """

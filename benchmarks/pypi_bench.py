@@ -2,6 +2,8 @@
 
     # a full sync of N projects (a fresh mirror under --base-dir), N = 1000, 10000, 100000 ...
     .venv/bin/python benchmarks/pypi_bench.py full --projects 10000 --max-files 3
+    # ... keeping the mirror, then a no-op and a 1-changed run on it (delete BASE_DIR/full-N after)
+    .venv/bin/python benchmarks/pypi_bench.py full --projects 700000 --max-files 3 --keep --after noop,changed
     # the incremental, listing-only and no-op runs on a state built by pypi_state.py (same shape args)
     .venv/bin/python benchmarks/pypi_bench.py runs --config /work/tmp/hx/pypi.conf [--projects 700000]
     # a bandersnatch tree taken over: the same state without frumious's record and .frumious/
