@@ -2,6 +2,8 @@
 
     # a full sync of N projects (a fresh mirror under --base-dir), N = 1000, 10000, 100000 ...
     .venv/bin/python benchmarks/pypi_bench.py full --projects 10000 --max-files 3
+    # ... keeping the mirror, then a no-op and a 1-changed run on it (delete BASE_DIR/full-N after)
+    .venv/bin/python benchmarks/pypi_bench.py full --projects 700000 --max-files 3 --keep --after noop,changed
     # the incremental, listing-only and no-op runs on a state built by pypi_state.py (same shape args)
     .venv/bin/python benchmarks/pypi_bench.py runs --config /work/tmp/hx/pypi.conf [--projects 700000]
     # a bandersnatch tree taken over: the same state without frumious's record and .frumious/
@@ -33,6 +35,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -115,16 +119,56 @@ def with_master(conf: Path, master: str, out: Path) -> Path:
 def full(args: argparse.Namespace, shape_args: list[str]) -> None:
     upstream = Upstream(shape_args)
     try:
-        with tempfile.TemporaryDirectory(dir=args.base_dir) as tmp:
-            conf = Path(tmp) / "full.conf"
-            write_conf(conf, f"{tmp}/mirror", upstream.url)
-            row = run(conf, upstream, f"full sync of {args.projects} projects", Path(tmp) / "full.log")
-            if row["exit"] != 0 or args.keep_log:
-                shutil.copy(Path(tmp) / "full.log", Path(args.base_dir) / f"full-{args.projects}.log")
-            listed = row["requests"].get("json", 0) + row["requests"].get("simple_page", 0)
-            print(f"per project: {row['wall_s'] / listed * 1e3:.2f} ms wall, {row['cpu_s'] / listed * 1e3:.2f} ms CPU")
+        if args.keep:  # the mirror stays for a look (and must be deleted by hand: 6M files at 700k)
+            tmp = Path(args.base_dir) / f"full-{args.projects}"
+            tmp.mkdir()
+            full_runs(args, upstream, tmp)
+        else:
+            with tempfile.TemporaryDirectory(dir=args.base_dir) as name:
+                full_runs(args, upstream, Path(name))
     finally:
         upstream.close()
+
+
+def full_runs(args: argparse.Namespace, upstream: Upstream, tmp: Path) -> None:
+    """The full sync, then ``--after``'s runs on its result against the same upstream."""
+    conf = tmp / "full.conf"
+    write_conf(conf, f"{tmp}/mirror", upstream.url)
+    with Progress(upstream, args.progress):
+        row = run(conf, upstream, f"full sync of {args.projects} projects", tmp / "full.log")
+    if row["exit"] != 0 or args.keep_log:
+        shutil.copy(tmp / "full.log", Path(args.base_dir) / f"full-{args.projects}.log")
+    listed = row["requests"].get("json", 0) + row["requests"].get("simple_page", 0)
+    print(f"per project: {row['wall_s'] / listed * 1e3:.2f} ms wall, {row['cpu_s'] / listed * 1e3:.2f} ms CPU")
+    for step in filter(None, args.after.split(",")):
+        if step == "changed":
+            upstream.call("/_generation?g=1", "POST")
+        run(conf, upstream, {"noop": "no-op on the result", "changed": "1 project changed"}[step], tmp / f"{step}.log")
+
+
+class Progress:
+    """Every ``every`` seconds (0: never), the pages and files served so far, on stderr (for long runs)."""
+
+    def __init__(self, upstream: Upstream, every: float) -> None:
+        self.upstream, self.every = upstream, every
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Progress:
+        if self.every > 0:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.done.set()
+
+    def _loop(self) -> None:
+        started = time.monotonic()
+        while not self.done.wait(self.every):
+            served = self.upstream.call("/_stats")["requests"]
+            pages = served.get("simple_page", 0) + served.get("json", 0)
+            line = f"progress: {time.monotonic() - started:.0f} s, {pages} pages, {served.get('file', 0)} files"
+            print(line, file=sys.stderr, flush=True)
 
 
 def runs(args: argparse.Namespace, shape_args: list[str]) -> None:
@@ -192,6 +236,9 @@ def main() -> int:
     p.add_argument("--base-dir", default="/work/tmp/hx", help="mirrors (full) and logs go here")
     p.add_argument("--steps", type=int, default=5, help="runs: how many of the journal's runs")
     p.add_argument("--keep-log", action="store_true")
+    p.add_argument("--keep", action="store_true", help="full: keep the mirror in BASE_DIR/full-N (delete it after)")
+    p.add_argument("--after", default="", help="full: runs on the result, comma-separated: noop, changed (gen 1)")
+    p.add_argument("--progress", type=float, default=0, help="full: pages and files served every S seconds")
     sys.path.insert(0, str(HERE))
     from pypi_upstream import add_shape_args
 
