@@ -121,7 +121,8 @@ async def publish(store: Store, settings: MirrorSettings, now: float | None = No
     report.previous = current
     dones = await _dones(store, shards)
     before = shardfiles.parse_published(await _bytes(store, shardfiles.PUBLISHED))
-    _name_behind(report, shards, dones, _new(dones, before))
+    new = _new(dones, before)
+    _name_behind(report, shards, dones, new)
     if any(done is None for done in dones):
         log.warning("Not publishing: %s", "; ".join(f"shard {k} {v}" for k, v in report.behind.items()))
         report.finished = time.time()
@@ -132,7 +133,7 @@ async def publish(store: Store, settings: MirrorSettings, now: float | None = No
         log.info("Nothing new to publish: no shard finished a run since serial %d was published", before.serial)
         report.serial, report.finished = before.serial, time.time()
         return report
-    target = min(done.serial for done in finished)
+    target = _target(finished, new, current)
     serial = max(target, current)  # the published serial never goes back (a shard set up again starts low)
     files = await _projects_files(store, shards)
     digests = tuple(hashlib.sha256(data).hexdigest() for data, _what in files)
@@ -144,17 +145,40 @@ async def publish(store: Store, settings: MirrorSettings, now: float | None = No
     await store.flush()  # everything it names is durable before the serial moves
     await store.write(layout.LAST_MODIFIED, render.last_modified(datetime.fromtimestamp(now, UTC)))
     await store.write(layout.STATUS, str(serial).encode("ascii"))
-    await store.write(shardfiles.PUBLISHED, shardfiles.render_published(Published(len(shards), runs, serial, digests)))
+    if not (all(done.partial for done in finished) and not all(new)):
+        # (A round of allowlisted shards held back is not taken as published: the laggard's run completes it.)
+        await store.write(
+            shardfiles.PUBLISHED, shardfiles.render_published(Published(len(shards), runs, serial, digests))
+        )
     report.serial, report.wrote, report.finished = serial, True, time.time()
     log.info("Published serial %d from %d shard(s): %d project(s)", serial, len(shards), report.projects)
     return report
 
 
+def _target(finished: list[Done], new: list[bool], current: int) -> int:
+    """The serial every shard has reached: the lowest shard serial.
+
+    Shards that asked their allowlisted projects one by one know only their newest project's serial
+    (as a single process does then): once every shard finished a run since the last publish, the
+    mirror is current to the newest of them, else it stays where it was.
+    """
+    if all(done.partial for done in finished):
+        return max(done.serial for done in finished) if all(new) else current
+    return min(done.serial for done in finished)
+
+
 def _name_behind(report: PublishReport, shards: list[Shard], dones: list[Done | None], new: list[bool]) -> None:
     newest = max((done.serial for done in dones if done is not None), default=0)
+    partial = all(done.partial for done in dones if done is not None)
     for shard, done, fresh in zip(shards, dones, new, strict=True):
         if done is None:
             report.behind[str(shard)] = "has not finished a run yet"
+        elif partial and not fresh and any(new):  # others moved on: this one holds the serial
+            report.behind[str(shard)] = "has not finished a run since the last publish"
+        elif partial and not fresh:
+            report.idle.append(str(shard))
+        elif partial:
+            continue  # its serial is its newest project's: no measure of being behind
         elif done.serial < newest:
             report.behind[str(shard)] = f"is at serial {done.serial}, behind {newest}"
         elif not fresh:

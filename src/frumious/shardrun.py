@@ -38,7 +38,7 @@ def shard_serial(plan: Plan, reached: int) -> int:
     return max(reached, plan.ceiling)
 
 
-async def finished(mirror: Mirror, shard: Shard, report: SyncReport) -> None:
+async def finished(mirror: Mirror, shard: Shard, report: SyncReport, *, partial: bool = False) -> None:
     """A clean shard run that published its own serial: leave its projects, run count and feed events.
 
     The projects come first and ``done`` last, so a publish that reads ``done`` finds projects at
@@ -54,7 +54,7 @@ async def finished(mirror: Mirror, shard: Shard, report: SyncReport) -> None:
         events = feed.events_of(mirror, report.reached, report.removed_projects, report.serial)
         await store.write(f"{shardfiles.events_dir(shard)}/{run:012d}.json", feedformat.render_events(events))
     await mirror.flush()  # durable before ``done`` names the run
-    await store.write(shardfiles.done_key(shard), shardfiles.render_done(Done(run, report.serial)))
+    await store.write(shardfiles.done_key(shard), shardfiles.render_done(Done(run, report.serial, partial)))
     log.info("Shard %s: clean run %d at serial %d, left for the publish step", shard, run, report.serial)
 
 

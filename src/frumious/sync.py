@@ -170,7 +170,7 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
             await mirror.publish(target, plan.started, etag, filters.fingerprint, filters.fingerprints)
             report.serial = target
             if shard is not None:
-                await shardrun.finished(mirror, shard, report)
+                await shardrun.finished(mirror, shard, report, partial=plan.partial)
             elif mirror.settings.feed:
                 await feed.after_run(mirror, plan.serial, report)
     await mirror.write_diff_file(ctx.written)

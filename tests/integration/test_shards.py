@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fakepypi import FakePyPI
+from fakepypi import FakePyPI, make_sdist
 from frumious.shard import shard_of
 
 from .helpers import mirror_dir, read, run, tree
@@ -165,3 +165,28 @@ def test_run_reports_name_the_shard_and_publish_names_the_shards_behind(
     assert published["command"] == "publish" and published["outcome"] == "failed"
     assert published["shards"] == {"count": 2, "behind": {"0/2": "has not finished a run yet"}, "idle": []}
     assert published["serial"]["after"] == 0
+
+
+def test_allowlisted_shards_publish_the_newest_serial_once_every_shard_ran(
+    fake_pypi: FakePyPI, make_config, tmp_path: Path
+) -> None:
+    # Each allowlisted project is asked alone: a shard knows only its newest project's serial.
+    names = ["foo-bar", "dep-lib", "yanky"]
+    sections = {"plugins": {"enabled": ["allowlist_project"]}, "allowlist": {"packages": names}}
+    config = make_config(tmp_path, fake_pypi, shards=2, sections=sections)
+    root = mirror_dir(config)
+    for index in range(2):
+        assert run(config, "mirror", "--shard", f"{index}/2") == 0
+    newest = max(fake_pypi.index.project(name).last_serial for name in names)
+    serials = {int((root / f".frumious/shards/{i}-of-2/done").read_text().split()[1]) for i in range(2)}
+    assert len(serials) == 2  # the shards' own serials differ: the lower is no shard behind
+    assert read(root, "status") == str(newest)
+    assert run(config, "publish") == 0
+    # One shard runs again after a change upstream; the other has not: the serial waits for it.
+    fake_pypi.index.add(names[0], "9.0", make_sdist(names[0], "9.0"))
+    mover = shard_of(names[0], 2)
+    assert run(config, "mirror", "--shard", f"{mover}/2") == 0
+    assert read(root, "status") == str(newest)
+    assert run(config, "publish") == 1
+    assert run(config, "mirror", "--shard", f"{1 - mover}/2") == 0
+    assert read(root, "status") == str(fake_pypi.index.serial)

@@ -39,20 +39,23 @@ class Done:
 
     run: int
     serial: int
+    # Its projects were asked one by one (an allowlist): the serial is its newest project's, not the index's.
+    partial: bool = False
 
 
 def render_done(done: Done) -> bytes:
-    return f"{done.run} {done.serial}\n".encode("ascii")
+    return f"{done.run} {done.serial}{' partial' if done.partial else ''}\n".encode("ascii")
 
 
 def parse_done(text: str) -> Done | None:
-    """None when empty; StateError when it is not two whole numbers."""
+    """None when empty; StateError when it is not a run and a serial (and perhaps ``partial``)."""
     parts = text.split()
     if not parts:
         return None
-    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+    partial = parts[2:] == ["partial"]
+    if len(parts) != 2 + partial or not all(part.isdigit() for part in parts[:2]):
         raise StateError(f"a shard's done file holds {text.strip()[:40]!r}, not a run and a serial")
-    return Done(int(parts[0]), int(parts[1]))
+    return Done(int(parts[0]), int(parts[1]), partial)
 
 
 def render_projects(batches: Iterable[list[tuple[str, int]]]) -> Iterator[bytes]:
