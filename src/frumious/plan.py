@@ -212,9 +212,10 @@ async def fetch_listing(
     upstream: Upstream, mirror_settings: MirrorSettings, filters: FilterSet, etag: str | None, since: int = 0
 ) -> Listing | None:
     only = None if _metadata_only(mirror_settings) else filters.only_projects  # those pages need every name
-    if only is not None and mirror_settings.shard is not None:
-        only = frozenset(name for name in only if mirror_settings.shard.holds(name))
     if only is not None and len(only) <= FAST_PATH_LIMIT:
+        # Decided on the whole allowlist, so every shard asks the same way (and publishes serials alike).
+        if mirror_settings.shard is not None:
+            only = frozenset(name for name in only if mirror_settings.shard.holds(name))
         log.info("Allowlist of %d project(s): asking each instead of fetching the full listing", len(only))
         return await upstream.listing_of(only, mirror_settings.workers * 2, since)
     return await upstream.listing(etag)

@@ -84,7 +84,8 @@ def _new(dones: list[Done | None], before: Published | None) -> list[bool]:
     """Which shards finished a run since the last publish."""
     if before is None or len(before.runs) != len(dones):
         return [done is not None for done in dones]
-    return [done is not None and done.run > run for done, run in zip(dones, before.runs, strict=True)]
+    # ``!=``, not ``>``: a shard whose ``done`` was lost counts again from 1, and that run is new too.
+    return [done is not None and done.run != run for done, run in zip(dones, before.runs, strict=True)]
 
 
 async def ready(store: Store, count: int) -> bool:

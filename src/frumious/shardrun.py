@@ -9,6 +9,7 @@ shards.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 from frumious import feed
@@ -52,7 +53,9 @@ async def finished(mirror: Mirror, shard: Shard, report: SyncReport, *, partial:
     run = (previous.run if previous else 0) + 1
     if mirror.settings.feed:
         events = feed.events_of(mirror, report.reached, report.removed_projects, report.serial)
-        await store.write(f"{shardfiles.events_dir(shard)}/{run:012d}.json", feedformat.render_events(events))
+        # Named by run and time: a run count started again (a lost ``done``) never overwrites unpublished events.
+        name = f"{run:012d}-{time.time_ns()}.json"
+        await store.write(f"{shardfiles.events_dir(shard)}/{name}", feedformat.render_events(events))
     await mirror.flush()  # durable before ``done`` names the run
     await store.write(shardfiles.done_key(shard), shardfiles.render_done(Done(run, report.serial, partial)))
     log.info("Shard %s: clean run %d at serial %d, left for the publish step", shard, run, report.serial)

@@ -190,3 +190,21 @@ def test_allowlisted_shards_publish_the_newest_serial_once_every_shard_ran(
     assert run(config, "publish") == 1
     assert run(config, "mirror", "--shard", f"{1 - mover}/2") == 0
     assert read(root, "status") == str(fake_pypi.index.serial)
+
+
+def test_bad_shard_input_is_one_line_and_a_failed_publish_keeps_the_shards_run(
+    fake_pypi: FakePyPI, make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    config = make_config(tmp_path, fake_pypi, shards=2)
+    monkeypatch.setenv("JOB_COMPLETION_INDEX", "\u00b2")  # a digit to str.isdigit, not a number
+    assert run(config, "mirror") == 2
+    assert "JOB_COMPLETION_INDEX" in capsys.readouterr().err
+    assert run(config, "mirror", "--shards", "4") == 2
+    assert "--shards 4, but [mirror] shards = 2" in capsys.readouterr().err
+    root = mirror_dir(config)
+    assert run(config, "mirror", "--shard", "0/2") == 0
+    (root / "status").write_text("not a serial")  # the publish that the last shard tries fails on it
+    assert run(config, "mirror", "--shard", "1/2") == 0
+    assert (root / ".frumious/shards/1-of-2/done").exists()
+    assert run(config, "publish") == 1
+    assert "status holds 'not a serial'" in capsys.readouterr().err

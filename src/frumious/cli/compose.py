@@ -21,7 +21,7 @@ from frumious import delete as delete_core
 from frumious import publish as publish_core
 from frumious import sync as sync_core
 from frumious import verify as verify_core
-from frumious.errors import ConfigError, LeaseLost, LockHeld, ServeError
+from frumious.errors import ConfigError, FrumiousError, LeaseLost, LockHeld, ServeError
 from frumious.filters import FilterSet, load_filters
 from frumious.http.budget import Budget
 from frumious.http.choose import make_client
@@ -221,12 +221,15 @@ async def try_publish(settings: Settings) -> PublishReport | None:
         if not await publish_core.ready(store, main.mirror.shards):
             log.info("Shard %s is done; the publish step waits for the other shards", settings.mirror.shard)
             return None
-        try:
-            async with holding_lock(store):
-                return await publish_core.publish(store, main.mirror)
-        except LockHeld:
-            log.info("Another process is publishing the mirror; leaving it to that one")
-            return None
+        async with holding_lock(store):
+            return await publish_core.publish(store, main.mirror)
+    except LockHeld:
+        log.info("Another process is publishing the mirror; leaving it to that one")
+        return None
+    except (FrumiousError, OSError) as exc:
+        # The shard's own run is done and kept: the publish step (``frumious publish``) says what is wrong.
+        log.warning("Could not publish after this shard's run (%s); leaving it to frumious publish", exc)
+        return None
     finally:
         await store.close()
 

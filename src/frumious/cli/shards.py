@@ -66,6 +66,8 @@ def for_shard(args: argparse.Namespace, settings: Settings) -> Settings:
         return settings
     if shard is not None and configured and shard.count != configured:
         raise ConfigError([f"--shard {shard} names {shard.count} shards, but [mirror] shards = {configured}"])
+    if count is not None and configured and count != configured:
+        raise ConfigError([f"--shards {count}, but [mirror] shards = {configured}"])
     if shard is None:
         assert count is not None
         shard = Shard(_index_from_environment(count), count)
@@ -88,7 +90,7 @@ def _index_from_environment(count: int) -> int:
         raise ConfigError(
             [f"this mirror is synced as {count} shards: give --shard I/{count}, or set {INDEX_VARIABLE} to the index"]
         )
-    if not raw.strip().isdigit() or not 0 <= int(raw) < count:
+    if not raw.strip().isdecimal() or not raw.strip().isascii() or not 0 <= int(raw) < count:
         raise ConfigError([f"{INDEX_VARIABLE}={raw!r} is not a shard index from 0 to {count - 1}"])
     return int(raw)
 

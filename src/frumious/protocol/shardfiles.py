@@ -53,7 +53,7 @@ def parse_done(text: str) -> Done | None:
     if not parts:
         return None
     partial = parts[2:] == ["partial"]
-    if len(parts) != 2 + partial or not all(part.isdigit() for part in parts[:2]):
+    if len(parts) != 2 + partial or not all(part.isascii() and part.isdecimal() for part in parts[:2]):
         raise StateError(f"a shard's done file holds {text.strip()[:40]!r}, not a run and a serial")
     return Done(int(parts[0]), int(parts[1]), partial)
 
@@ -68,7 +68,7 @@ def parse_projects(data: bytes, what: str) -> Iterator[tuple[str, int]]:
     """The rows of a ``projects`` file, in its (sorted) order; StateError naming ``what`` on a bad line."""
     for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
         name, _, serial = line.rpartition(" ")
-        if not name or not serial.isdigit():
+        if not name or not (serial.isascii() and serial.isdecimal()):
             raise StateError(f"{what}, line {number}: {line[:60]!r} is not a project and its serial")
         yield name, int(serial)
 

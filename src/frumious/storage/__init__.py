@@ -16,7 +16,7 @@ from importlib.metadata import EntryPoint, entry_points
 from frumious.errors import ConfigError
 from frumious.settings import BUILTIN_BACKENDS, STORAGE_ENTRY_POINT_GROUP, Settings
 from frumious.storage.base import LocalPaths, ObjectInfo, ObjectWriter, Store, local_path, local_paths
-from frumious.storage.scoped import scoped
+from frumious.storage.scoped import as_shard
 
 __all__ = [
     "BUILTIN_BACKENDS",
@@ -65,7 +65,7 @@ def open_store(settings: Settings) -> Store:
         ) from exc
     # A shard's run (``mirror --shard I/N``) keeps its state files under its own prefix.
     shard = settings.mirror.shard
-    return store if shard is None else scoped(store, shard)
+    return store if shard is None else as_shard(store, shard)
 
 
 def _backend_class(backend: str) -> type[Store]:

@@ -17,7 +17,7 @@ from frumious.settings import Settings
 from frumious.shard import SHARDS_DIR, Shard
 from frumious.storage.base import LocalPaths, Lock, ObjectInfo, ObjectWriter, Store, local_paths
 
-__all__ = ["ShardStore", "private_key", "scoped"]
+__all__ = ["ShardStore", "as_shard", "private_key", "scoped"]
 
 # The state files at the top of a mirror, each shard's own.
 _TOP = frozenset({layout.STATUS, layout.TODO, layout.LOCK, layout.RECORD, layout.LAST_MODIFIED})
@@ -43,10 +43,6 @@ class ShardStore(Store):
     def __init__(self, inner: Store, shard: Shard) -> None:
         self.inner, self.shard = inner, shard
         self._prefix = shard.prefix + "/"
-        # A filesystem's temps carry the shard, so a shard clears only its own crashed run's temps.
-        tag = getattr(inner, "tag_temps", None)
-        if tag is not None:
-            tag(f"s{shard.index}of{shard.count}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -129,7 +125,17 @@ class LocalShardStore(ShardStore):
         return self.paths.local_path(self.key(key))
 
 
+def as_shard(store: Store, shard: Shard) -> ShardStore:
+    """The store a shard's own run works through: its view, and (filesystem) its temps tagged with the shard,
+    so its lock clears only its own crashed run's temps. Only the shard's process tags: a view alone
+    (``scoped``, the publish step reading each shard) must not, or its lock would clear a running shard's."""
+    tag = getattr(store, "tag_temps", None)
+    if tag is not None:
+        tag(f"s{shard.index}of{shard.count}")
+    return scoped(store, shard)
+
+
 def scoped(store: Store, shard: Shard) -> ShardStore:
-    """``store`` as shard ``shard`` sees it."""
+    """``store`` as shard ``shard`` sees it (a view: the store itself is not changed)."""
     paths = local_paths(store)
     return ShardStore(store, shard) if paths is None else LocalShardStore(store, shard, paths)
