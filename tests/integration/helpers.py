@@ -93,3 +93,22 @@ def record_rows(root: Path) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]
     finally:
         record.close()
     return projects, files
+
+
+def require(path: str, why: str) -> None:
+    """Skip when a tool is missing; in CI (``CI=true``) its absence is a failure."""
+    if os.access(path, os.X_OK):
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+def unit_settings(path: Path) -> dict[str, list[str]]:
+    """A systemd unit file's settings: key -> every value it is given."""
+    settings: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.startswith(("#", ";", "[")):
+            key, value = line.split("=", 1)
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings

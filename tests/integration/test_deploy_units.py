@@ -4,16 +4,15 @@ own parser once systemd has put in the instance and the EnvironmentFile's N."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from frumious.cli import build_parser
+
+from .helpers import require, unit_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
@@ -26,23 +25,8 @@ TARGET = "frumious-shards.target"
 ENV_FILE = "/etc/frumious/shards.env"
 
 
-def require(path: str, why: str) -> None:
-    """Skip when a tool is missing; in CI (``CI=true``) its absence is a failure."""
-    if os.access(path, os.X_OK):
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(why)
-    pytest.skip(why)
-
-
 def unit(path: Path) -> dict[str, list[str]]:
-    """A unit file's settings: key -> every value it is given."""
-    settings: dict[str, list[str]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if "=" in line and not line.startswith(("#", ";", "[")):
-            key, value = line.split("=", 1)
-            settings.setdefault(key.strip(), []).append(value.strip())
-    return settings
+    return unit_settings(path)
 
 
 def instance(name: str, index: int) -> str:

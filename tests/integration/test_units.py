@@ -4,7 +4,6 @@ documented cron line works under cron's /bin/sh (dash)."""
 from __future__ import annotations
 
 import ctypes
-import os
 import re
 import shutil
 import socket
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import first_page
+from .helpers import first_page, require, unit_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "contrib" / "systemd"
@@ -26,23 +25,8 @@ CRON_DOCS = (ROOT / "README.md", ROOT / "docs" / "operations.md")
 CRON_LINE = re.compile(r"^(?:[\d*/,-]+\s+){5}(?P<rest>\S.*)$")
 
 
-def require(path: str, why: str) -> None:
-    """Skip when a tool is missing; in CI (``CI=true``) its absence is a failure."""
-    if os.access(path, os.X_OK):
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(why)
-    pytest.skip(why)
-
-
 def unit(name: str) -> dict[str, list[str]]:
-    """A unit file's settings: key -> every value it is given."""
-    settings: dict[str, list[str]] = {}
-    for line in (UNITS / name).read_text(encoding="utf-8").splitlines():
-        if "=" in line and not line.startswith(("#", ";", "[")):
-            key, value = line.split("=", 1)
-            settings.setdefault(key.strip(), []).append(value.strip())
-    return settings
+    return unit_settings(UNITS / name)
 
 
 def test_the_units_pass_systemd_analyze_verify(tmp_path) -> None:
