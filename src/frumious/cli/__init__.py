@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.config
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -122,6 +121,8 @@ def setup_logging(settings: Settings | None, debug: bool) -> None:
 
 def _file_config(path: str) -> None:
     """logging's own loader; what config could not check (a handler class, its args) fails here."""
+    import logging.config  # only for log-config: it pulls in logging.handlers, socket, pickle (15-50 ms)
+
     try:
         logging.config.fileConfig(path, disable_existing_loggers=False)
     except (OSError, ValueError, LookupError, TypeError, AttributeError, ImportError, SyntaxError, NameError) as exc:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from packaging import tags
 from packaging.markers import Marker
-from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
@@ -274,5 +273,7 @@ def _holds(marker: Marker, target: Target, extra: str) -> bool:
 
 def parse_core_metadata(data: bytes) -> tuple[str | None, tuple[str, ...]]:
     """``Requires-Python`` and the ``Requires-Dist`` lines of a METADATA / PKG-INFO body."""
+    from packaging.metadata import parse_email  # the email package: 10-20 ms of every start-up, for closure only
+
     raw, _unparsed = parse_email(data)
     return raw.get("requires_python"), tuple(raw.get("requires_dist") or ())

@@ -11,7 +11,6 @@ have no ``os.syncfs``: it is libc's, through ctypes, on Linux; elsewhere (or whe
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import sys
@@ -23,6 +22,8 @@ log = logging.getLogger("frumious.storage.durable")
 def _libc_syncfs() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         function = libc.syncfs
@@ -33,15 +34,29 @@ def _libc_syncfs() -> Callable[[int], int] | None:
     return function
 
 
-_syncfs = _libc_syncfs()
+def _unresolved(fd: int) -> int:
+    raise AssertionError("resolved by _function() before use")
+
+
+# Looked up on first use, not at import: find_library forks ``ldconfig -p`` (12-15 ms of CPU in all),
+# which every run paid, even one that writes nothing.
+_syncfs: Callable[[int], int] | None = _unresolved
+
+
+def _function() -> Callable[[int], int] | None:
+    global _syncfs
+    if _syncfs is _unresolved:
+        _syncfs = _libc_syncfs()
+    return _syncfs
 
 
 def syncfs(fd: int) -> None:
     """Flush the filesystem holding ``fd``; OSError when the kernel reports a write-back error."""
-    if _syncfs is None:
+    function = _function()
+    if function is None:
         os.sync()
         return
-    if _syncfs(fd) != 0:
+    if function(fd) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
 
@@ -52,7 +67,7 @@ def _device(fd: int) -> int:
 
 def flush_filesystems(directories: Iterable[str]) -> int:
     """One ``syncfs`` per filesystem among ``directories`` (those that exist); how many were flushed."""
-    if _syncfs is None:
+    if _function() is None:
         os.sync()
         return 0
     seen: set[int] = set()
