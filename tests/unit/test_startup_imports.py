@@ -36,6 +36,7 @@ LAZY = {
     "tomllib": "lock files",
     "ctypes.util": "syncfs, when a run has written something",
     "aiohttp": "proxies, .netrc, serve",
+    "urllib.request": "a proxy in the environment",
     "frumious.serve": "serve",
 }
 
@@ -45,6 +46,9 @@ from frumious import cli, config
 from frumious.cli import commands, compose
 from frumious import sync
 from frumious.storage import filesystem  # what open_store imports for the filesystem backend
+from frumious.http.choose import pick_proxy
+
+assert pick_proxy("") == ""
 
 parser = cli.build_parser()
 args = parser.parse_args(["-c", sys.argv[1], "mirror"])
@@ -59,7 +63,9 @@ print(json.dumps(sorted(sys.modules)))
 def imported(tmp_path: Path, conf: str) -> set[str]:
     path = tmp_path / "frumious.conf"
     path.write_text(textwrap.dedent(conf).replace("DIR", str(tmp_path / "mirror")), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": SOURCE}
+    # No proxy in the environment, as on most mirror hosts (one would need urllib.request and aiohttp).
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["PYTHONPATH"] = SOURCE
     run = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(path)], capture_output=True, text=True, env=env, timeout=120, check=False
     )
@@ -114,3 +120,15 @@ def test_a_mirror_run_does_not_import_what_only_other_commands_or_configs_use(tm
     assert "frumious.sync" in modules  # the script did reach the mirror run's own core
     crept = {name: why for name, why in LAZY.items() if name not in needed and loaded(modules, name)}
     assert crept == {}, f"imported at start-up, though only these need them: {crept}"
+
+
+def test_a_proxy_in_the_environment_is_still_found(monkeypatch) -> None:
+    from frumious.http.choose import pick_proxy
+
+    for name in [k for k in os.environ if k.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)
+    assert pick_proxy("") == ""
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:3128")
+    assert pick_proxy("") == "http://127.0.0.1:3128"
+    monkeypatch.setenv("all_proxy", "")  # set but empty: not a proxy, as for urllib
+    assert pick_proxy("") == "http://127.0.0.1:3128"
