@@ -132,3 +132,34 @@ def test_a_proxy_in_the_environment_is_still_found(monkeypatch) -> None:
     assert pick_proxy("") == "http://127.0.0.1:3128"
     monkeypatch.setenv("all_proxy", "")  # set but empty: not a proxy, as for urllib
     assert pick_proxy("") == "http://127.0.0.1:3128"
+
+
+SERVE_SCRIPT = """
+import json, sys
+from frumious import cli
+from frumious.cli import commands, serving
+from frumious.serve import workers
+
+args = cli.build_parser().parse_args(["-c", sys.argv[1], "serve"])
+settings, problems = cli.load_settings(args.config)
+assert not problems, problems
+cli.check_filters(args, settings, problems)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_serve_does_not_import_the_sync_core(tmp_path) -> None:
+    path = tmp_path / "frumious.conf"
+    path.write_text(textwrap.dedent(PLAIN).replace("DIR", str(tmp_path / "mirror")), encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-c", SERVE_SCRIPT, str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SOURCE},
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    modules = set(json.loads(run.stdout))
+    assert "frumious.serve.app" in modules
+    assert {"frumious.cli.compose", "frumious.sync", "frumious.plan", "frumious.upstream"} & modules == set()

@@ -83,10 +83,12 @@ def load_settings(path: str | None) -> tuple[Settings, list[str]]:
 def check_filters(args: argparse.Namespace, settings: Settings, problems: list[str]) -> tuple[str, ...]:
     """For a command that filters: load the filters now, so their problems join ``problems``
     (one report, exit 2) and their warnings are logged once; the command reuses them."""
-    from frumious.cli import commands, compose
+    from frumious.cli import commands
 
     if not commands.uses_filters(args.command):
         return ()
+    from frumious.cli import compose  # the sync core and its ports: not for serve
+
     try:
         return compose.check_filters(settings).warnings
     except ConfigError as exc:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 from frumious import config
 from frumious import sync as sync_core
-from frumious.errors import ConfigError, FrumiousError, LeaseLost, LockHeld, ServeError
+from frumious.errors import ConfigError, FrumiousError, LeaseLost, LockHeld
 from frumious.filters import FilterSet, load_filters
 from frumious.filters.keydocs import FILTER_KEYS
 from frumious.http.budget import Budget
@@ -392,14 +392,3 @@ def history_file(settings: Settings) -> str | None:
     if shard is not None:  # a shard's runs are kept in its own record
         return os.path.join(settings.mirror.directory, shard.prefix, db.RECORD_KEY)
     return os.path.join(settings.mirror.directory, db.RECORD_KEY)
-
-
-def run_serve(settings: Settings, host: str, port: int, root_path: str, workers: int) -> int:
-    """``frumious serve``: the server processes, each opening the store this root builds."""
-    from frumious.serve.workers import serve_main  # aiohttp loads only for ``serve``
-
-    directory = settings.mirror.directory
-    if settings.mirror.storage_backend == "filesystem" and not os.path.isdir(directory):
-        # Serving an empty answer for every page would look like a broken index to pip.
-        raise ServeError(f"there is no mirror at {directory}: run frumious mirror first, or fix [mirror] directory")
-    return serve_main(settings, host, port, root_path, workers, open_store=open_store)
