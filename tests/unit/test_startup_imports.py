@@ -65,7 +65,7 @@ def imported(tmp_path: Path, conf: str) -> set[str]:
     path.write_text(textwrap.dedent(conf).replace("DIR", str(tmp_path / "mirror")), encoding="utf-8")
     # No proxy in the environment, as on most mirror hosts (one would need urllib.request and aiohttp).
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env["PYTHONPATH"] = SOURCE
+    env.update(PYTHONPATH=SOURCE, no_proxy="localhost")
     run = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(path)], capture_output=True, text=True, env=env, timeout=120, check=False
     )
@@ -127,6 +127,8 @@ def test_a_proxy_in_the_environment_is_still_found(monkeypatch) -> None:
 
     for name in [k for k in os.environ if k.lower().endswith("_proxy")]:
         monkeypatch.delenv(name)
+    assert pick_proxy("") == ""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert pick_proxy("") == ""
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:3128")
     assert pick_proxy("") == "http://127.0.0.1:3128"

@@ -43,17 +43,22 @@ def pick_proxy(configured: str) -> str:
     import urllib.request  # 12-16 ms of CPU: only when the environment may name a proxy
 
     env = urllib.request.getproxies()
-    for scheme in ("socks5", "socks4", "socks", "https", "http", "all"):
+    for scheme in _PROXY_SCHEMES:
         if env.get(scheme):
             return env[scheme]
     return ""
 
 
+_PROXY_SCHEMES = ("socks5", "socks4", "socks", "https", "http", "all")
+_PROXY_VARIABLES = frozenset(f"{scheme}_proxy" for scheme in _PROXY_SCHEMES)
+
+
 def _proxy_settings_possible() -> bool:
-    """Whether ``getproxies`` could find one: on POSIX it reads only ``*_proxy`` variables set to something."""
+    """Whether ``getproxies`` could find one: on POSIX it reads only ``<scheme>_proxy`` variables set to
+    something (in any case; ``no_proxy`` names no proxy)."""
     if sys.platform in ("darwin", "win32"):  # the system's proxy settings too
         return True
-    return any(value and name.lower().endswith("_proxy") for name, value in os.environ.items())
+    return any(value and name.lower() in _PROXY_VARIABLES for name, value in os.environ.items())
 
 
 def netrc_present() -> bool:
