@@ -22,10 +22,8 @@ log = logging.getLogger("frumious.storage.durable")
 def _libc_syncfs() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes.util
-
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = _libc()
         function = libc.syncfs
     except (OSError, AttributeError):
         return None
@@ -34,12 +32,21 @@ def _libc_syncfs() -> Callable[[int], int] | None:
     return function
 
 
+def _libc() -> ctypes.CDLL:
+    """glibc's by its name first: find_library forks ``ldconfig -p`` (12-15 ms of CPU), and finds that name there."""
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # another libc (musl)
+        from ctypes.util import find_library
+
+        return ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
+
+
 def _unresolved(fd: int) -> int:
     raise AssertionError("resolved by _function() before use")
 
 
-# Looked up on first use, not at import: find_library forks ``ldconfig -p`` (12-15 ms of CPU in all),
-# which every run paid, even one that writes nothing.
+# Looked up on first use, not at import: commands that write nothing (serve, --help) need no libc handle.
 _syncfs: Callable[[int], int] | None = _unresolved
 
 
