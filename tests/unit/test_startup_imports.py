@@ -37,6 +37,7 @@ LAZY = {
     "ctypes.util": "syncfs, when a run has written something",
     "aiohttp": "proxies, .netrc, serve",
     "urllib.request": "a proxy in the environment",
+    "email": "a Retry-After date",
     "frumious.serve": "serve",
 }
 
@@ -108,8 +109,8 @@ FILTERED = """
 
 
 # Enabled filters are checked against the installed filter plugins (one shadowing a built-in is
-# warned about), so importlib.metadata loads for them (and importlib.resources.abc with it).
-PLUGIN_SCAN = frozenset({"importlib.metadata", "importlib.resources"})
+# warned about), so importlib.metadata loads for them (and importlib.resources.abc and email with it).
+PLUGIN_SCAN = frozenset({"importlib.metadata", "importlib.resources", "email"})
 
 
 @pytest.mark.parametrize(
