@@ -33,6 +33,8 @@ LAZY = {
     "importlib.metadata": "a storage or filter plugin",
     "importlib.resources": "the example config, when there is no config",
     "packaging.metadata": "[closure]",
+    "packaging.requirements": "a requirement more than a name ([allowlist] six>=1), [closure], lock files",
+    "packaging.markers": "the same",
     "tomllib": "lock files",
     "ctypes.util": "syncfs, when a run has written something",
     "aiohttp": "proxies, .netrc, serve",

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
@@ -248,6 +247,9 @@ def _requirement_line(line: str, origin: str) -> Pin | str:
     """A pin, or the message for an entry that is not on an index."""
     part, _, _ = line.partition(" --")
     hashes = frozenset(_hash(value) for value in _HASH.findall(line))
+    # Not at import: packaging.requirements (markers, their tokenizer's patterns) is 10 ms of every start-up.
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         requirement = Requirement(part.strip())
     except InvalidRequirement as e:
