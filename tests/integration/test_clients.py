@@ -1,7 +1,7 @@
 """Real clients install from a mirror built by ``frumious mirror`` and served two ways.
 
 The fake PyPI holds a small dependency tree; ``frumious mirror`` copies it; the tree is
-served by ``frumious serve`` (a subprocess running ``compose.run_serve``) and by nginx with the
+served by ``frumious serve`` (a subprocess running ``serving.run_serve``) and by nginx with the
 documented config. pip and uv install into fresh venvs and poetry locks, with the mirror
 as the only index and no network. Checked: the versions chosen (yanked and
 Requires-Python-excluded releases skipped, the extra's dependency pulled in) and, from the
@@ -118,7 +118,7 @@ class Server:
 SERVE = """
 import logging, sys
 from frumious import config
-from frumious.cli.compose import run_serve
+from frumious.cli.serving import run_serve
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
 sys.exit(run_serve(config.load(sys.argv[1]), "127.0.0.1", int(sys.argv[2]), "/", 1))
 """

@@ -464,7 +464,7 @@ def test_access_log_is_combined_log_format(tree: Path, caplog: pytest.LogCapture
 SERVE_SCRIPT = """
 import logging, sys
 from frumious import config
-from frumious.cli.compose import run_serve
+from frumious.cli.serving import run_serve
 logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
 sys.exit(run_serve(config.load(sys.argv[1]), "127.0.0.1", int(sys.argv[2]), "/", int(sys.argv[3])))
 """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.config
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,10 +83,12 @@ def load_settings(path: str | None) -> tuple[Settings, list[str]]:
 def check_filters(args: argparse.Namespace, settings: Settings, problems: list[str]) -> tuple[str, ...]:
     """For a command that filters: load the filters now, so their problems join ``problems``
     (one report, exit 2) and their warnings are logged once; the command reuses them."""
-    from frumious.cli import commands, compose
+    from frumious.cli import commands
 
     if not commands.uses_filters(args.command):
         return ()
+    from frumious.cli import compose  # the sync core and its ports: not for serve
+
     try:
         return compose.check_filters(settings).warnings
     except ConfigError as exc:
@@ -122,6 +123,8 @@ def setup_logging(settings: Settings | None, debug: bool) -> None:
 
 def _file_config(path: str) -> None:
     """logging's own loader; what config could not check (a handler class, its args) fails here."""
+    import logging.config  # only for log-config: it pulls in logging.handlers, socket, pickle (15-50 ms)
+
     try:
         logging.config.fileConfig(path, disable_existing_loggers=False)
     except (OSError, ValueError, LookupError, TypeError, AttributeError, ImportError, SyntaxError, NameError) as exc:

@@ -216,10 +216,10 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from frumious.cli import compose
+    from frumious.cli import serving
 
     setup_access_log(settings)
-    return compose.run_serve(settings, args.host, args.port, args.root_path, args.workers)
+    return serving.run_serve(settings, args.host, args.port, args.root_path, args.workers)
 
 
 def setup_access_log(settings: Settings) -> None:

@@ -14,15 +14,13 @@ import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from frumious import config, shardorphans, shardshare
-from frumious import delete as delete_core
-from frumious import publish as publish_core
+from frumious import config
 from frumious import sync as sync_core
-from frumious import verify as verify_core
-from frumious.errors import ConfigError, FrumiousError, LeaseLost, LockHeld, ServeError
+from frumious.errors import ConfigError, FrumiousError, LeaseLost, LockHeld
 from frumious.filters import FilterSet, load_filters
+from frumious.filters.keydocs import FILTER_KEYS
 from frumious.http.budget import Budget
 from frumious.http.choose import make_client
 from frumious.http.client import Timeouts
@@ -30,18 +28,24 @@ from frumious.mirror import Mirror
 from frumious.plan import Options
 from frumious.protocol import layout
 from frumious.protocol.jsonuse import json_use
-from frumious.publish import PublishReport
-from frumious.record import attach, copy, db, rebuild, size
+from frumious.record import attach, db, rebuild
 from frumious.record.db import MirrorRecord
 from frumious.runreport import DryRun, SyncReport
-from frumious.settings import Settings
+from frumious.settings import BUILTIN_BACKENDS, Settings
 from frumious.shard import Shard
-from frumious.shardorphans import OrphanReport
 from frumious.stats import Progress
 from frumious.storage import backend_names, open_store
 from frumious.storage.base import Store
 from frumious.storage.scoped import scoped
 from frumious.upstream import Upstream
+
+if TYPE_CHECKING:  # the cores of other commands load when they run, not at every start-up (sharding,
+    # verify, delete, publish: 20-40 ms of a mirror run's CPU, measured with -X importtime)
+    from frumious import delete as delete_core
+    from frumious import shardshare
+    from frumious import verify as verify_core
+    from frumious.publish import PublishReport
+    from frumious.shardorphans import OrphanReport
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +94,16 @@ async def open_mirror(
 
 def _measure(record: MirrorRecord, counters: Progress) -> None:
     """The mirror's size for the metrics file; a record that cannot answer leaves it unknown."""
+    from frumious.record import size
+
     try:
         counters.mirror_size = size.mirror_size(record)
     except sqlite3.Error as exc:
         log.warning("Could not read the mirror's size from its record: %s", exc)
 
+
+# The built-in filters' sections: never a backend's, so they need no scan of the installed backends.
+_FILTER_SECTIONS = frozenset(key.section for key in FILTER_KEYS)
 
 # The filters the CLI checked before the run (``check_filters``), reused rather than loaded twice.
 _checked: tuple[Settings, FilterSet] | None = None
@@ -103,9 +112,17 @@ _checked: tuple[Settings, FilterSet] | None = None
 def check_filters(settings: Settings) -> FilterSet:
     """Load the filters, with every section checked against what filters, config and storage know."""
     global _checked
-    known = {*config.CONFIG_SECTIONS, *backend_names()}
-    _checked = (settings, load_filters(settings, known_sections=known))
+    _checked = (settings, load_filters(settings, known_sections=_known_sections(settings)))
     return _checked[1]
+
+
+def _known_sections(settings: Settings) -> set[str]:
+    """The sections config and storage read; installed backends are listed only when a section needs them:
+    importlib.metadata and its scan of every installed distribution are 30-50 ms of a run's CPU."""
+    known = {*config.CONFIG_SECTIONS, *BUILTIN_BACKENDS}
+    if settings.sections.keys() - {*known, *_FILTER_SECTIONS, "DEFAULT"}:
+        known.update(backend_names())
+    return known
 
 
 def _filters(settings: Settings) -> FilterSet:
@@ -118,6 +135,8 @@ def _record(store: Store, settings: Settings, mode: RecordMode) -> AbstractAsync
     if mode == "as-is":
         return attach.attached(store)
     if mode == "copy":
+        from frumious.record import copy
+
         return copy.private_copy(store, settings.mirror)
     return rebuild.current_record(store, settings.mirror)
 
@@ -215,6 +234,8 @@ def _unsharded(settings: Settings) -> Settings:
 
 async def try_publish(settings: Settings) -> PublishReport | None:
     """After a shard's clean run: publish if every shard has finished since the last publish (it was the last)."""
+    from frumious import publish as publish_core
+
     main = _unsharded(settings)
     store = open_store(main)
     try:
@@ -236,6 +257,8 @@ async def try_publish(settings: Settings) -> PublishReport | None:
 
 async def run_publish(settings: Settings, progress: Progress, count: int, wait: float) -> PublishReport:
     """``frumious publish``: wait (``--wait``) for a complete round of the shards, then publish under the lock."""
+    from frumious import publish as publish_core
+
     main = replace(settings, mirror=replace(settings.mirror, shard=None, shards=count))
     store = open_store(main)
     try:
@@ -252,6 +275,8 @@ async def run_orphans(
     settings: Settings, progress: Progress, count: int, *, delete: bool, workers: int
 ) -> OrphanReport:
     """``publish --orphans``: the files no shard owns; removing them holds the main lock and every shard's."""
+    from frumious import shardorphans
+
     main = replace(settings, mirror=replace(settings.mirror, shard=None, shards=count))
     store = open_store(main)
     try:
@@ -281,6 +306,8 @@ async def run_dry_mirror(settings: Settings, progress: Progress, options: Option
         report = await sync_core.dry_run(opened.upstream, opened.mirror, opened.filters, progress, options)
         shard = settings.mirror.shard
         if shard is not None:  # its share: the whole listing counted (one more listing request), its record's size
+            from frumious import shardshare
+
             listed = await shardshare.listed(opened.upstream, settings.mirror, opened.filters, shard.count)
             held = shardshare.held(opened.mirror.record)
             report.share = shardshare.Share(shard, listed[shard.index], sum(listed), held)
@@ -289,6 +316,8 @@ async def run_dry_mirror(settings: Settings, progress: Progress, options: Option
 
 async def run_shares(settings: Settings, progress: Progress, count: int) -> shardshare.ShareReport:
     """``mirror --dry-run --shards N`` with no index: every shard's share, nothing written, no lock."""
+    from frumious import shardshare
+
     main = replace(settings, mirror=replace(settings.mirror, shard=None, shards=count))
     chosen = _filters(main)
     async with AsyncExitStack() as stack:
@@ -316,6 +345,8 @@ async def run_sync(
 
 
 def verify_options(settings: Settings, args: argparse.Namespace) -> verify_core.VerifyOptions:
+    from frumious import verify as verify_core
+
     return verify_core.VerifyOptions(
         delete=args.delete,
         dry_run=args.dry_run,
@@ -328,6 +359,8 @@ def verify_options(settings: Settings, args: argparse.Namespace) -> verify_core.
 async def run_verify(
     settings: Settings, progress: Progress, options: verify_core.VerifyOptions
 ) -> verify_core.VerifyReport:
+    from frumious import verify as verify_core
+
     async with open_mirror(settings, counters=progress) as opened:
         return await verify_core.verify(opened.upstream, opened.mirror, options, progress)
 
@@ -335,6 +368,8 @@ async def run_verify(
 async def run_delete(
     settings: Settings, progress: Progress, names: Sequence[str], *, dry_run: bool, workers: int
 ) -> delete_core.DeleteReport:
+    from frumious import delete as delete_core
+
     async with open_mirror(settings, counters=progress) as opened:
         return await delete_core.delete_projects(opened.mirror, names, progress, dry_run=dry_run, workers=workers)
 
@@ -357,14 +392,3 @@ def history_file(settings: Settings) -> str | None:
     if shard is not None:  # a shard's runs are kept in its own record
         return os.path.join(settings.mirror.directory, shard.prefix, db.RECORD_KEY)
     return os.path.join(settings.mirror.directory, db.RECORD_KEY)
-
-
-def run_serve(settings: Settings, host: str, port: int, root_path: str, workers: int) -> int:
-    """``frumious serve``: the server processes, each opening the store this root builds."""
-    from frumious.serve.workers import serve_main  # aiohttp loads only for ``serve``
-
-    directory = settings.mirror.directory
-    if settings.mirror.storage_backend == "filesystem" and not os.path.isdir(directory):
-        # Serving an empty answer for every page would look like a broken index to pip.
-        raise ServeError(f"there is no mirror at {directory}: run frumious mirror first, or fix [mirror] directory")
-    return serve_main(settings, host, port, root_path, workers, open_store=open_store)

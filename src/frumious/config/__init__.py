@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import configparser
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
@@ -41,7 +40,16 @@ __all__ = [
 # The [mirror] keys, under the name tests and older callers use.
 _MIRROR_KEYS = MIRROR_KEYS
 
-EXAMPLE_CONFIG: str = resources.files("frumious.config").joinpath("example.conf").read_text(encoding="utf-8")
+
+def __getattr__(name: str) -> str:
+    """``EXAMPLE_CONFIG``, read when asked for (there is no config yet), not at every start-up:
+    importlib.resources and what it imports (zipfile...) cost about 30 ms of CPU."""
+    if name == "EXAMPLE_CONFIG":
+        from importlib import resources
+
+        return resources.files("frumious.config").joinpath("example.conf").read_text(encoding="utf-8")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _CONFIG_CANDIDATES = ("/etc/frumious.conf", "/etc/bandersnatch.conf")
 

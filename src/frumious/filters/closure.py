@@ -15,16 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from packaging import tags
-from packaging.markers import Marker
-from packaging.metadata import parse_email
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from frumious.errors import ConfigError
+
+if TYPE_CHECKING:  # imported where requirements are parsed (read_config, requirements_for)
+    from packaging.markers import Marker
+    from packaging.requirements import Requirement
 
 __all__ = [
     "ClosureConfig",
@@ -164,6 +166,9 @@ def read_config(lines: Iterable[str], environments: str | None, source: str) -> 
                 problems.append(f"[closure] environments: {e}")
     if not targets and not problems:
         problems.append("[closure] environments: names no target environment, needed by [allowlist] closure = true")
+    # Not at import: packaging.requirements (markers, their tokenizer's patterns) is 10 ms of every start-up.
+    from packaging.requirements import InvalidRequirement, Requirement
+
     roots = []
     for line in lines:
         text = line.split("#", 1)[0].strip()
@@ -256,6 +261,8 @@ def choose(dists: Sequence[Dist], specifier: SpecifierSet, target: Target) -> Di
 
 def requirements_for(requires: Iterable[str], extras: Iterable[str], target: Target) -> list[Requirement]:
     """The ``Requires-Dist`` lines whose markers hold in ``target`` with ``extras`` requested."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
     wanted = ["", *sorted(canonicalize_name(e) for e in extras)]
     chosen = []
     for line in requires:
@@ -274,5 +281,7 @@ def _holds(marker: Marker, target: Target, extra: str) -> bool:
 
 def parse_core_metadata(data: bytes) -> tuple[str | None, tuple[str, ...]]:
     """``Requires-Python`` and the ``Requires-Dist`` lines of a METADATA / PKG-INFO body."""
+    from packaging.metadata import parse_email  # the email package: 10-20 ms of every start-up, for closure only
+
     raw, _unparsed = parse_email(data)
     return raw.get("requires_python"), tuple(raw.get("requires_dist") or ())

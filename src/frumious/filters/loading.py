@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
 from frumious.errors import ConfigError
 from frumious.filters import guard
@@ -40,6 +40,9 @@ from frumious.filters.releases import (
 )
 from frumious.filters.tags import WheelTags
 from frumious.settings import Settings
+
+if TYPE_CHECKING:  # importlib.metadata loads only when installed plugins are looked for (30-50 ms)
+    from importlib.metadata import EntryPoint
 
 __all__ = ["BUILTIN_FILTERS", "ENTRY_POINT_GROUP", "load_filters"]
 
@@ -71,6 +74,8 @@ BUILTIN_FILTERS: tuple[type[Filter], ...] = (
 
 def _plugin_entry_points() -> Iterable[EntryPoint]:
     # A seam for tests, which cannot install packages.
+    from importlib.metadata import entry_points
+
     return entry_points(group=ENTRY_POINT_GROUP)
 
 

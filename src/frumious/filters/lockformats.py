@@ -12,14 +12,12 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
@@ -118,9 +116,22 @@ def _uv_files(entry: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     return files
 
 
+class NotToml(ValueError):
+    """tomllib's TOMLDecodeError, under a name that needs no tomllib to catch."""
+
+
+def _toml(text: str) -> dict[str, Any]:
+    import tomllib  # only when a lock file is read: 5-10 ms of every start-up otherwise
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise NotToml(str(e)) from None
+
+
 def parse_uv(text: str, origin: str) -> Lock:
     """``uv.lock``: packages whose ``source`` is a registry; the root project is not a dependency."""
-    document = tomllib.loads(text)
+    document = _toml(text)
     pins: list[Pin] = []
     skipped: list[str] = []
     for entry in _tables(document.get("package"), "[[package]]"):
@@ -156,7 +167,7 @@ def _pylock_version(entry: Mapping[str, Any], files: Mapping[str, frozenset[str]
 
 def parse_pylock(text: str, origin: str) -> Lock:
     """PEP 751: ``[[packages]]`` with ``wheels``/``sdist`` from an index; vcs/directory/archive are skipped."""
-    document = tomllib.loads(text)
+    document = _toml(text)
     if "lock-version" not in document:
         raise LockError("no lock-version: not a PEP 751 lock file")
     pins: list[Pin] = []
@@ -188,7 +199,7 @@ def _listed_files(entry: Mapping[str, Any]) -> dict[str, frozenset[str]]:
 
 def parse_poetry(text: str, origin: str) -> Lock:
     """``poetry.lock``: packages without a ``source`` come from PyPI, a ``legacy`` source is an index."""
-    document = tomllib.loads(text)
+    document = _toml(text)
     pins: list[Pin] = []
     skipped: list[str] = []
     for entry in _tables(document.get("package"), "[[package]]"):
@@ -204,7 +215,7 @@ def parse_poetry(text: str, origin: str) -> Lock:
 
 def parse_pdm(text: str, origin: str) -> Lock:
     """``pdm.lock``: a package with ``git``, ``path`` or ``url`` (or ``editable``) is not on an index."""
-    document = tomllib.loads(text)
+    document = _toml(text)
     if "metadata" not in document:
         raise LockError("no [metadata]: not a pdm lock file")
     pins: list[Pin] = []
@@ -236,6 +247,9 @@ def _requirement_line(line: str, origin: str) -> Pin | str:
     """A pin, or the message for an entry that is not on an index."""
     part, _, _ = line.partition(" --")
     hashes = frozenset(_hash(value) for value in _HASH.findall(line))
+    # Not at import: packaging.requirements (markers, their tokenizer's patterns) is 10 ms of every start-up.
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         requirement = Requirement(part.strip())
     except InvalidRequirement as e:
@@ -322,7 +336,7 @@ def parse_lock(path: Path) -> Lock:
         if kind == "requirements":
             return parse_requirements(path)
         return FORMATS[kind](_read(path), os.fspath(path))
-    except tomllib.TOMLDecodeError as e:
+    except NotToml as e:
         raise LockError(f"{os.fspath(path)}: not valid TOML ({kind}): {e}") from None
     except LockError as e:
         message = str(e)

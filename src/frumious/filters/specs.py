@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -75,6 +74,9 @@ def parse_spec(line: str) -> Spec:
     """Raises ValueError with the reason when the line is not a PEP 508 requirement."""
     if _BARE_NAME.fullmatch(line):
         return Spec(canonicalize_name(line), SpecifierSet(), bare=True)
+    # Not at import: packaging.requirements (markers, their tokenizer's patterns) is 10 ms of every start-up.
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         requirement = Requirement(line)
     except InvalidRequirement as e:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractAsyncContextManager
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 
 from frumious.errors import NotFound, RetryableStatus, UpstreamError
@@ -27,6 +26,8 @@ def retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    from email.utils import parsedate_to_datetime  # a dated Retry-After only: the email package is 3-5 ms of start-up
+
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -11,7 +11,6 @@ have no ``os.syncfs``: it is libc's, through ctypes, on Linux; elsewhere (or whe
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import sys
@@ -24,7 +23,7 @@ def _libc_syncfs() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = _libc()
         function = libc.syncfs
     except (OSError, AttributeError):
         return None
@@ -33,15 +32,38 @@ def _libc_syncfs() -> Callable[[int], int] | None:
     return function
 
 
-_syncfs = _libc_syncfs()
+def _libc() -> ctypes.CDLL:
+    """glibc's by its name first: find_library forks ``ldconfig -p`` (12-15 ms of CPU), and finds that name there."""
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # another libc (musl)
+        from ctypes.util import find_library
+
+        return ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _unresolved(fd: int) -> int:
+    raise AssertionError("resolved by _function() before use")
+
+
+# Looked up on first use, not at import: commands that write nothing (serve, --help) need no libc handle.
+_syncfs: Callable[[int], int] | None = _unresolved
+
+
+def _function() -> Callable[[int], int] | None:
+    global _syncfs
+    if _syncfs is _unresolved:
+        _syncfs = _libc_syncfs()
+    return _syncfs
 
 
 def syncfs(fd: int) -> None:
     """Flush the filesystem holding ``fd``; OSError when the kernel reports a write-back error."""
-    if _syncfs is None:
+    function = _function()
+    if function is None:
         os.sync()
         return
-    if _syncfs(fd) != 0:
+    if function(fd) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
 
@@ -52,7 +74,7 @@ def _device(fd: int) -> int:
 
 def flush_filesystems(directories: Iterable[str]) -> int:
     """One ``syncfs`` per filesystem among ``directories`` (those that exist); how many were flushed."""
-    if _syncfs is None:
+    if _function() is None:
         os.sync()
         return 0
     seen: set[int] = set()
