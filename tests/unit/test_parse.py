@@ -364,3 +364,47 @@ def test_a_file_off_pypis_layout_lands_by_its_sha256_or_is_refused_without_one()
     del data["releases"]["1.0"][0]["digests"]["sha256"]
     with pytest.raises(BadUpstreamData, match="no sha256 digest to place it by"):
         parse.parse_project(body_of(data))
+
+
+def test_bounded_json_decodes_a_page_with_msgspec(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    fast = parse._fast_json
+
+    def spy(text: bytes) -> Any:
+        calls.append(text)
+        return fast(text)
+
+    monkeypatch.setattr(parse, "_fast_json", spy)
+    page = {"meta": {"_last-serial": 2**63 - 1}, "files": [{"size": 20480, "yanked": False, "x": [1.5, None, "é"]}]}
+    body = json.dumps(page, ensure_ascii=False).encode()
+    assert parse.bounded_json(body) == page
+    assert calls == [body]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"size": ' + b"9" * 41 + b"}",  # longer than _MAX_DIGITS: the marker, not an int
+        b'{"size": ' + b"9" * 40 + b"}",
+        b'{"size": ' + b"9" * 5000 + b"}",
+        b'{"a": NaN, "b": -Infinity, "c": 1e999}',
+        b'{"a": "\\ud800"}',
+        '\ufeff{"a": 1}'.encode(),
+        '{"a": 1}'.encode("utf-16"),
+        b'{"a": 1, "a": 2, "b": -0, "c": 1.5e-320}',
+    ],
+)
+def test_bounded_json_is_json_loads_with_bounded_integers(body: bytes) -> None:
+    slow = json.loads(body, parse_int=parse._bounded_int)
+    fast = parse.bounded_json(body)
+    assert repr(fast) == repr(slow)
+    assert [type(v) for v in fast.values()] == [type(v) for v in slow.values()]
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a": 1} x', b"\xff{}", b""])
+def test_bounded_json_fails_as_json_loads_does(body: bytes) -> None:
+    with pytest.raises((ValueError, RecursionError)) as slow:
+        json.loads(body, parse_int=parse._bounded_int)
+    with pytest.raises((ValueError, RecursionError)) as fast:
+        parse.bounded_json(body)
+    assert type(fast.value) is type(slow.value)

@@ -40,6 +40,20 @@ def test_record_replaces_a_project_and_forget_drops_it(db) -> None:
     assert db.file_keys("foo") is None and db.owned_keys() == set()
 
 
+def test_a_new_project_is_recorded_without_deleting_first(db) -> None:
+    """A project new to the record has no rows to replace, so its record() issues no DELETE."""
+    db.record(ProjectRow("foo", "Foo", 3), [file_row("web/packages/a/foo-1.0.tar.gz")], new=True, claimed=True)
+    db.forget("foo")  # the id is free again: a project that takes it finds no rows of foo's
+    statements: list[str] = []
+    db.db.set_trace_callback(statements.append)
+    db.record(ProjectRow("bar", "bar", 1), [file_row("web/packages/b/x", "bar")], new=True, claimed=True)
+    db.db.set_trace_callback(None)
+    assert not [s for s in statements if s.lstrip().upper().startswith("DELETE")]
+    assert db.file_keys("bar") == {"web/packages/b/x"} and db.file_keys("foo") is None
+    db.record(ProjectRow("bar", "bar", 2), [file_row("web/packages/b/y", "bar")], new=False, claimed=True)
+    assert db.file_keys("bar") == {"web/packages/b/y"}
+
+
 def test_file_keys_leave_out_sidecars_and_unknown_projects(db) -> None:
     db.record(ProjectRow("foo", "Foo", 1), [file_row("k"), file_row("k.metadata", size=None, metadata=True)])
     db.record(ProjectRow("broken", "broken", 0, parsed=False), [])

@@ -133,6 +133,8 @@ def metadata_digest(file: DistFile, digest_name: str) -> tuple[str, str] | None:
     hashlib knows (sorted). ``core-metadata: true`` has nothing to verify with.
     """
     digests = file.metadata_digests
+    if not digests:  # most files: no sidecar, or ``core-metadata: true`` (a fifth of a page's render went here)
+        return None
     for name in (digest_name, "sha256"):
         value = digests.get(name)
         if value:

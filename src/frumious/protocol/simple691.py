@@ -19,16 +19,9 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion, Version
-
 from frumious.errors import BadUpstreamData
-from frumious.models import DistFile, Project, canonicalize_name, serial_from_value
+from frumious.models import Project, canonicalize_name, serial_from_value
+from frumious.protocol.fileversion import current, group, version_of
 from frumious.protocol.layout import check_filename
 from frumious.protocol.parse import bounded_json
 
@@ -79,14 +72,14 @@ def read_project_page(body: bytes, *, json_page: bool, expected: str, base_url: 
         shown = repr(given) if len(repr(given)) <= 40 else repr(given)[:40] + "..."
         raise BadUpstreamData(f"{what}: 'meta._last-serial' must be a non-negative integer below 2**63, got {shown}")
     dists = [_dist_file(entry, ctx, base_url) for entry in files]
-    releases, unversioned = _group(shown, dists, versions)
+    releases, unversioned = group(shown, dists, versions)
     state, reason = status
     return SimplePage(
         Project(
             name=shown,
             serial=serial if serial is not None else 0,
             releases=releases,
-            info={"name": shown, "version": _current(releases)},
+            info={"name": shown, "version": current(releases)},
             status=state,
             status_reason=reason,
             source="simple",
@@ -98,65 +91,6 @@ def read_project_page(body: bytes, *, json_page: bool, expected: str, base_url: 
         api_version if isinstance(api_version, str) else None,
         tuple(unversioned),
     )
-
-
-# --- grouping by version -------------------------------------------------------------------
-
-
-def version_of(filename: str, project: str, listed: Mapping[Version, str] | None = None) -> str | None:
-    """The release a file belongs to, spelled as ``listed`` spells it; None when its name cannot tell."""
-    listed = listed or {}
-    parsed: Version | None = None
-    try:
-        if filename.endswith(".whl"):
-            parsed = parse_wheel_filename(filename)[1]
-        elif filename.endswith((".tar.gz", ".zip")):
-            parsed = parse_sdist_filename(filename)[1]
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        parsed = None
-    if parsed is not None:
-        return listed.get(parsed, str(parsed))
-    # Eggs, installers, .tar.bz2: the longest listed version right after a spelling of the name.
-    canonical = canonicalize_name(project)
-    for spelling in sorted(listed.values(), key=len, reverse=True):
-        at = filename.find(f"-{spelling}")
-        end = at + len(spelling) + 1
-        if at > 0 and canonicalize_name(filename[:at]) == canonical and filename[end : end + 1] in (".", "-"):
-            return spelling
-    return None
-
-
-def _group(
-    name: str, dists: list[tuple[dict[str, Any], str]], versions: list[str]
-) -> tuple[dict[str, tuple[DistFile, ...]], list[str]]:
-    listed: dict[Version, str] = {}
-    for spelling in versions:
-        try:
-            listed.setdefault(Version(spelling), spelling)
-        except InvalidVersion:
-            continue
-    releases: dict[str, list[DistFile]] = {version: [] for version in versions}
-    unversioned: list[str] = []
-    for dist, filename in dists:
-        version = version_of(filename, name, listed)
-        if version is None:
-            unversioned.append(filename)
-            continue
-        releases.setdefault(version, []).append(DistFile(version=version, **dist))
-    return {version: tuple(files) for version, files in releases.items()}, unversioned
-
-
-def _current(releases: Mapping[str, tuple[DistFile, ...]]) -> str | None:
-    """Warehouse's ``info.version``: the newest final release with files, else the newest of any."""
-    parsed = []
-    for version, files in releases.items():
-        try:
-            parsed.append((Version(version), version, bool(files)))
-        except InvalidVersion:
-            continue
-    finals = [p for p in parsed if not p[0].is_prerelease and p[2]]
-    chosen = max(finals or parsed, default=None)
-    return chosen[1] if chosen else None
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -204,7 +138,7 @@ def _resolve(url: str, base_url: str, ctx: str) -> str:
 
 
 def _dist_file(entry: object, ctx: str, base_url: str) -> tuple[dict[str, Any], str]:
-    """A ``DistFile``'s fields but its version (``_group`` tells it), and its filename."""
+    """A ``DistFile``'s fields but its version (``fileversion.group`` tells it), and its filename."""
     if not isinstance(entry, dict):
         raise BadUpstreamData(f"{ctx}: a file entry is not an object")
     filename, url = entry.get("filename"), entry.get("url")

@@ -201,7 +201,9 @@ class MirrorRecord:
             " synced = excluded.synced, parsed = excluded.parsed RETURNING id",
             (project.name, display, project.serial, project.synced, project.parsed),
         ).fetchone()
-        if replace:
+        if replace and not new:
+            # A new project has no rows to replace: each project's rows go with it (``forget``, ``rebuilding``),
+            # so a reused id has none either.
             self.db.execute("DELETE FROM files WHERE id BETWEEN ? AND ?", schema.span(project_id))
         rows = schema.pack(project_id, files)
         if claimed:
