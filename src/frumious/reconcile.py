@@ -16,18 +16,23 @@ The result is the same ``Reconciled`` (tests/unit/test_reconcile_merge.py compar
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Protocol
 
 from frumious.compact import Entries, canonical_names
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.protocol.listing import ListingScan
 from frumious.record.db import MirrorRecord
+from frumious.record.schema import LISTED_NAMES
 from frumious.upstream import Listing, invalid_warning
 
-__all__ = ["Local", "Merged", "Reconciled", "Unsorted", "merge", "of_listing", "reconcile"]
+__all__ = ["Local", "Merged", "Reconciled", "Unsorted", "known", "merge", "of_listing", "reconcile"]
+
+_serial = attrgetter("serial")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,23 @@ class Local:
 
     def __init__(self, record: MirrorRecord | None = None, names: Iterable[str] = ()) -> None:
         self.record, self.names = record, sorted(names) if record is None else []
+        self.listed: str | None = None  # a plain list's remembered digest (``known``)
+
+    def known(self) -> str | None:
+        """The digest of a listing whose names were exactly these, in order (None: none known)."""
+        return self.listed if self.record is None else self.record.get_meta(LISTED_NAMES)
+
+    def remember(self, digest: str) -> None:
+        if self.record is None:
+            self.listed = digest
+        else:  # the record's triggers drop it when a name comes, goes or changes
+            self.record.set_meta(LISTED_NAMES, digest)
+
+    def holds(self, name: str) -> bool:
+        if self.record is not None:
+            return self.record.project(name) is not None
+        at = bisect.bisect_left(self.names, name)
+        return at < len(self.names) and self.names[at] == name
 
     def between(self, after: str | None, upto: str | None) -> list[str]:
         """The names ``> after`` and ``<= upto`` (None: no bound), in order."""
@@ -82,6 +104,49 @@ class Merged:
         self.last = canonical
 
 
+class _Digest:
+    """The listed names in order, hashed a chunk at a time; not ``usable`` once a name holds the separator."""
+
+    def __init__(self) -> None:
+        self.hash, self.usable = hashlib.blake2b(digest_size=16), True
+
+    def add(self, names: list[str]) -> None:
+        joined = "\n".join(names)
+        self.usable = self.usable and joined.count("\n") == len(names) - 1
+        self.hash.update(joined.encode("utf-8", "surrogatepass") + b"\n")
+
+    def value(self) -> str | None:
+        return self.hash.hexdigest() if self.usable else None
+
+
+def known(chunks: Iterable[Sequence[Named]], local: Local, allows: Callable[[str], bool], serial: int) -> Merged | None:
+    """The merge without reading the record's names, when the listing's are those it last found equal to them.
+
+    A merge that finds every chunk in step remembers the digest of the listed names; while the
+    record's names stay the same (its triggers drop the digest) and the listing's hash the same,
+    every chunk is in step again: only serials and filters matter (0.22 s of SQLite reads and
+    0.05 s of canonical names a pass on PyPI's 693k names saved). None when no digest is known, a
+    name to queue is not held (a new project: given up at once) or the digest differs at the end.
+    """
+    expected = local.known()
+    if expected is None:
+        return None
+    found, digest = Merged(), _Digest()
+    for chunk in chunks:
+        if not chunk:
+            continue
+        names = [entry.name for entry in chunk]
+        digest.add(names)
+        canonical = None
+        if max(map(_serial, chunk)) > serial:
+            canonical = canonical_names(names)
+            fresh = (name for name, entry in zip(canonical, chunk, strict=True) if entry.serial > serial)
+            if not all(map(local.holds, fresh)):
+                return None
+        _in_step(found, chunk, names, canonical, allows, serial)
+    return found if digest.value() == expected else None
+
+
 def merge(
     chunks: Iterable[Sequence[Named]],
     local: Local,
@@ -91,36 +156,47 @@ def merge(
     filters_changed: bool,
 ) -> Merged:
     """One pass over the listing's chunks beside the mirror's names; raises ``Unsorted``."""
-    found = Merged()
+    found, digest, in_step = Merged(), _Digest(), True
     last: str | None = None  # the previous chunk's last canonical name
     for chunk in chunks:
         if not chunk:
             continue
-        canonical = canonical_names([entry.name for entry in chunk])
+        names = [entry.name for entry in chunk]
+        digest.add(names)
+        canonical = canonical_names(names)
         if (last is not None and canonical[0] < last) or canonical != sorted(canonical):
             raise Unsorted
         held = local.between(last, canonical[-1])
         if held == canonical:
-            _in_step(found, chunk, canonical, allows, serial)
+            _in_step(found, chunk, names, canonical, allows, serial)
         else:
+            in_step = False
             _by_name(found, chunk, canonical, iter(held), allows, serial, filters_changed)
         last = canonical[-1]
     found.unlisted.extend(local.between(last, None))
+    if in_step and not found.unlisted and (value := digest.value()) is not None:
+        local.remember(value)
     return found
 
 
 def _in_step(
-    found: Merged, chunk: Sequence[Named], canonical: list[str], allows: Callable[[str], bool], serial: int
+    found: Merged,
+    chunk: Sequence[Named],
+    names: list[str],
+    canonical: list[str] | None,
+    allows: Callable[[str], bool],
+    serial: int,
 ) -> None:
     """Every listed name of the chunk is held, and nothing else in its range: only serials and filters matter.
 
     Looked at entry by entry only where a filter refuses one or a serial is new (C-level
     ``filterfalse`` and ``max`` otherwise: 0.28 s -> 0.08 s a pass on PyPI).
     """
-    names = [entry.name for entry in chunk]
     refused = set(itertools.filterfalse(allows, names))
-    if not refused and max(entry.serial for entry in chunk) <= serial:
+    if not refused and max(map(_serial, chunk)) <= serial:
         return
+    if canonical is None:
+        canonical = canonical_names(names)
     for entry, name in zip(chunk, canonical, strict=True):
         if entry.name in refused:
             found.outside.append(ListingEntry(entry.name, entry.serial))
@@ -164,7 +240,9 @@ def of_listing(
     entries = listing.entries
     if isinstance(entries, ListingScan):
         try:
-            merged = merge(entries.chunks(), local, allows, serial=serial, filters_changed=filters_changed)
+            merged = known(entries.chunks(), local, allows, serial)
+            if merged is None:
+                merged = merge(entries.chunks(), local, allows, serial=serial, filters_changed=filters_changed)
         except Unsorted:
             merged = None
         if merged is not None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
 from frumious.models import ListingEntry
 from frumious.protocol import listing as listing_mod
 from frumious.protocol.parse import scan_listing
-from frumious.reconcile import Local, canonical_names, of_listing, reconcile
+from frumious.reconcile import Local, canonical_names, known, of_listing, reconcile
+from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.upstream import Listing
 
 
@@ -77,3 +79,57 @@ def test_chunks_cut_only_between_entries(monkeypatch: pytest.MonkeyPatch) -> Non
     assert scan.span is not None
     assert list(scan) == [ListingEntry("a", 1), ListingEntry("b},{", 2), ListingEntry("d", 5)]
     assert (scan.skipped, scan.invalid) == (1, ("c",))
+
+
+def _reconciled(names: list[str], serials: dict[str, int], local: Local, allows: object = None) -> object:
+    scan = scan_listing(body_of([(name, serials.get(name, 5)) for name in names]))
+    check = allows if callable(allows) else (lambda n: True)
+    return of_listing(Listing(scan, scan.ceiling, None), local, check, 10, False)[0]
+
+
+def test_a_listing_with_the_names_last_found_in_step_skips_the_record_and_decides_the_same() -> None:
+    names = [f"p-{i:03d}" for i in range(50)]
+    local = Local(names=names)
+    scan = scan_listing(body_of([(name, 5) for name in names]))
+    assert known(scan.chunks(), local, lambda n: True, 10) is None  # nothing remembered yet
+    _reconciled(names, {}, local)  # every chunk in step: the names' digest is remembered
+    assert local.known() is not None
+    local.between = None  # type: ignore[method-assign]  # the known path must not read the mirror's names
+    refused = {"p-007"}
+    found = _reconciled(names, {"p-003": 11, "p-040": 12}, local, lambda n: n not in refused)
+    expected = reconcile(list(scan_listing(body_of([(n, {"p-003": 11, "p-040": 12}.get(n, 5)) for n in names]))),
+                         set(names), lambda n: n not in refused, serial=10, filters_changed=False)  # fmt: skip
+    assert found == expected
+    assert [e.name for e in found.queue] == ["p-003", "p-040"] and found.excluded == ("p-007",)
+
+
+def test_other_names_than_those_remembered_take_the_whole_merge() -> None:
+    names = [f"p-{i:03d}" for i in range(50)]
+    local = Local(names=names)
+    _reconciled(names, {}, local)
+    renamed = sorted([*names[:20], "p-020x", *names[21:]])  # as many names, one of them new
+    scan = scan_listing(body_of([(name, 5) for name in renamed]))
+    assert known(scan.chunks(), local, lambda n: True, 10) is None
+    found = _reconciled(renamed, {}, local)
+    assert found.vanished == ("p-020",)  # seen by the merge against the mirror's names
+    added = sorted([*names, "p-100"])  # a new project to queue is not held: given up at its chunk
+    scan = scan_listing(body_of([(name, 11 if name == "p-100" else 5) for name in added]))
+    assert known(scan.chunks(), local, lambda n: True, 10) is None
+
+
+def test_the_records_digest_of_names_goes_when_a_name_comes_or_goes(tmp_path: Path) -> None:
+    record = MirrorRecord(str(tmp_path / "frumious.sqlite"))
+    record.record(ProjectRow("a", "a", 1), [])
+    local = Local(record)
+    _reconciled(["a"], {}, local)
+    digest = local.known()
+    assert digest is not None
+    record.record(ProjectRow("a", "A", 9), [])  # a serial moved: the names are the same
+    assert local.known() == digest
+    record.record(ProjectRow("b", "b", 9), [])
+    assert local.known() is None
+    _reconciled(["a", "b"], {}, local)
+    assert local.known() is not None
+    record.forget("b")
+    assert local.known() is None
+    record.close()

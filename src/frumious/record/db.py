@@ -104,7 +104,7 @@ class MirrorRecord:
             log.warning("The mirror's record has schema %s, not %s; it will be rebuilt", version, SCHEMA_VERSION)
             with self.db:
                 self.db.executescript("DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS projects; DELETE FROM meta;")
-        self.db.executescript(schema.TABLES)
+        self.db.executescript(schema.TABLES + schema.TRIGGERS)
         self.set_meta("schema", SCHEMA_VERSION)
 
     @property

@@ -72,6 +72,20 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_by_dir ON files (substr(dir, 1, 4));
 """
+# Apart from TABLES, which migrate_v1 runs a statement at a time (split on ";").
+TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS names_added AFTER INSERT ON projects
+    BEGIN DELETE FROM meta WHERE key = 'listed-names'; END;
+CREATE TRIGGER IF NOT EXISTS names_removed AFTER DELETE ON projects
+    BEGIN DELETE FROM meta WHERE key = 'listed-names'; END;
+CREATE TRIGGER IF NOT EXISTS names_renamed AFTER UPDATE OF name ON projects
+    BEGIN DELETE FROM meta WHERE key = 'listed-names'; END;
+"""
+# meta 'listed-names': the digest of a listing whose names were exactly the projects' (reconcile.known).
+# The triggers drop it whenever a name comes, goes or changes, whoever writes (another frumious,
+# the sqlite3 shell), so a digest found is still true. A migration that rebuilds ``projects`` must
+# drop the key too (the triggers go with the old table).
+LISTED_NAMES = "listed-names"
 # Projects, release files (loose sidecars left out; folded ones are no rows) and their bytes.
 TOTALS = (
     f"SELECT (SELECT count(*) FROM projects), count(*), coalesce(sum(size), 0) FROM files WHERE flags & {SIDECAR} = 0"
@@ -264,6 +278,7 @@ def migrate_v1(db: sqlite3.Connection) -> tuple[int, float]:
         db.execute("DROP INDEX IF EXISTS files_by_project")
         db.execute("ALTER TABLE files RENAME TO files_v1")
         db.execute("ALTER TABLE projects RENAME TO projects_v1")
+        db.execute("DELETE FROM meta WHERE key = ?", (LISTED_NAMES,))
         # One statement at a time: executescript would commit the transaction.
         for statement in TABLES.split(";"):
             if statement.strip():
