@@ -19,18 +19,18 @@ listing changes every few seconds, its names far less often). The result is the 
 from __future__ import annotations
 
 import bisect
-import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Protocol
 
 from frumious.compact import Entries, canonical_names
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.protocol.listing import ListingScan
+from frumious.record import listed
 from frumious.record.db import MirrorRecord
-from frumious.record.schema import LISTED_NAMES
+from frumious.record.listed import Remembered
 from frumious.upstream import Listing, invalid_warning
 
 __all__ = ["Local", "Merged", "Reconciled", "Unsorted", "known", "merge", "of_listing", "reconcile"]
@@ -62,17 +62,21 @@ class Local:
 
     def __init__(self, record: MirrorRecord | None = None, names: Iterable[str] = ()) -> None:
         self.record, self.names = record, sorted(names) if record is None else []
-        self.listed: str | None = None  # a plain list's remembered digest (``known``)
+        # A plain list's remembered listing, and the names changed since (tests change both).
+        self.memo: Remembered | None = None
+        self.since: set[str] = set()
 
-    def known(self) -> str | None:
-        """The digest of a listing whose names were exactly these, in order (None: none known)."""
-        return self.listed if self.record is None else self.record.get_meta(LISTED_NAMES)
+    def known(self) -> Remembered | None:
+        """What the last merge stored of the listing, with the names changed since (None: nothing usable)."""
+        if self.record is not None:
+            return listed.recall(self.record)
+        return None if self.memo is None else replace(self.memo, since=frozenset(self.since))
 
-    def remember(self, digest: str) -> None:
-        if self.record is None:
-            self.listed = digest
-        else:  # the record's triggers drop it when a name comes, goes or changes
-            self.record.set_meta(LISTED_NAMES, digest)
+    def remember(self, digest: str, unlisted: list[str], extra: list[str]) -> None:
+        if self.record is not None:
+            listed.store(self.record, digest, unlisted, extra)
+        else:
+            self.memo, self.since = Remembered(digest, tuple(unlisted), frozenset(extra), frozenset()), set()
 
     def holds(self, name: str) -> bool:
         if self.record is not None:
@@ -99,6 +103,7 @@ class Merged:
     outside: list[ListingEntry] = field(default_factory=list)
     # Local names absent from the listing's valid entries (the invalid ones are taken out at the end).
     unlisted: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)  # listed names not held (canonical)
 
     def put(self, canonical: str, entry: ListingEntry) -> None:
         if canonical == self.last and self.queue:
@@ -107,47 +112,55 @@ class Merged:
         self.last = canonical
 
 
-class _Digest:
-    """The listed names in order, hashed a chunk at a time; not ``usable`` once a name holds the separator."""
+def known(
+    chunks: Iterable[Sequence[Named]],
+    local: Local,
+    allows: Callable[[str], bool],
+    *,
+    serial: int,
+    filters_changed: bool,
+) -> Merged | None:
+    """The merge without reading the record's names, when the listed names hash as the last merge's did.
 
-    def __init__(self) -> None:
-        self.hash, self.usable = hashlib.blake2b(digest_size=16), True
-
-    def add(self, names: list[str]) -> None:
-        joined = "\n".join(names)
-        self.usable = self.usable and joined.count("\n") == len(names) - 1
-        self.hash.update(joined.encode("utf-8", "surrogatepass") + b"\n")
-
-    def value(self) -> str | None:
-        return self.hash.hexdigest() if self.usable else None
-
-
-def known(chunks: Iterable[Sequence[Named]], local: Local, allows: Callable[[str], bool], serial: int) -> Merged | None:
-    """The merge without reading the record's names, when the listing's are those it last found equal to them.
-
-    A merge that finds every chunk in step remembers the digest of the listed names; while the
-    record's names stay the same (its triggers drop the digest) and the listing's hash the same,
-    every chunk is in step again: only serials and filters matter (0.22 s of SQLite reads and
-    0.05 s of canonical names a pass on PyPI's 693k names saved). None when no digest is known, a
-    name to queue is not held (a new project: given up at once) or the digest differs at the end.
+    Then the listed names the record lacks (``extra``) and the held ones not listed (``unlisted``)
+    are the last merge's, but for names inserted or deleted since, each looked up (0.22 s of SQLite
+    reads and 0.05 s of canonical names a pass on PyPI's 693k names saved). Only chunks holding
+    such a name, a refused name or a new serial are read name by name. None when nothing is
+    remembered, filters changed, a name to queue is held otherwise than remembered (a new
+    project: given up at once) or the digest differs at the end: then ``merge`` decides.
     """
-    expected = local.known()
-    if expected is None:
+    memo = None if filters_changed else local.known()
+    if memo is None:
         return None
-    found, digest = Merged(), _Digest()
+    odd = sorted(memo.extra | memo.since)  # the listed names not simply held, and those that may be
+    found, digest, seen = Merged(), listed.NamesDigest(), set()
     for chunk in chunks:
         if not chunk:
             continue
         names = [entry.name for entry in chunk]
         digest.add(names)
-        canonical = None
-        if max(map(_serial, chunk)) > serial:
-            canonical = canonical_names(names)
-            fresh = (name for name, entry in zip(canonical, chunk, strict=True) if entry.serial > serial)
-            if not all(map(local.holds, fresh)):
-                return None
-        _in_step(found, chunk, names, canonical, allows, serial)
-    return found if digest.value() == expected else None
+        refused = set(itertools.filterfalse(allows, names))
+        low = bisect.bisect_left(odd, canonicalize_name(names[0]))
+        inside = odd[low : bisect.bisect_right(odd, canonicalize_name(names[-1]))]
+        if not refused and not inside and max(map(_serial, chunk)) <= serial:
+            continue
+        canonical = canonical_names(names)
+        seen.update(set(inside).intersection(canonical))
+        for entry, name in zip(chunk, canonical, strict=True):
+            held = local.holds(name) if name in memo.since else name not in memo.extra
+            if entry.name in refused:
+                found.outside.append(ListingEntry(entry.name, entry.serial))
+                if held:
+                    found.excluded.append(name)
+            elif entry.serial > serial:
+                if held != local.holds(name):
+                    return None  # a name came or went: the digest will differ
+                found.put(name, ListingEntry(entry.name, entry.serial))
+    if digest.value() != memo.digest:
+        return None
+    kept = (name for name in memo.unlisted if name not in memo.since)
+    found.unlisted = sorted({*kept, *(name for name in memo.since if name not in seen and local.holds(name))})
+    return found
 
 
 def merge(
@@ -159,7 +172,7 @@ def merge(
     filters_changed: bool,
 ) -> Merged:
     """One pass over the listing's chunks beside the mirror's names; raises ``Unsorted``."""
-    found, digest, in_step = Merged(), _Digest(), True
+    found, digest = Merged(), listed.NamesDigest()
     last: str | None = None  # the previous chunk's last canonical name
     for chunk in chunks:
         if not chunk:
@@ -173,12 +186,12 @@ def merge(
         if held == canonical:
             _in_step(found, chunk, names, canonical, allows, serial)
         else:
-            in_step = False
             _by_name(found, chunk, canonical, iter(held), allows, serial, filters_changed)
         last = canonical[-1]
     found.unlisted.extend(local.between(last, None))
-    if in_step and not found.unlisted and (value := digest.value()) is not None:
-        local.remember(value)
+    value = digest.value()
+    if value is not None and len(found.unlisted) + len(found.extra) <= listed.LIMIT:
+        local.remember(value, found.unlisted, found.extra)
     return found
 
 
@@ -225,6 +238,8 @@ def _by_name(
         if upcoming == name:
             matched, upcoming = name, next(held, None)
         is_local = matched == name
+        if not is_local and len(found.extra) <= listed.LIMIT:  # past it, not remembered: no list of 700k
+            found.extra.append(name)
         if not allows(entry.name):
             found.outside.append(ListingEntry(entry.name, entry.serial))
             if is_local:
@@ -243,7 +258,7 @@ def of_listing(
     entries = listing.entries
     if isinstance(entries, ListingScan):
         try:
-            merged = known(entries.chunks(), local, allows, serial)
+            merged = known(entries.chunks(), local, allows, serial=serial, filters_changed=filters_changed)
             if merged is None:
                 merged = merge(entries.chunks(), local, allows, serial=serial, filters_changed=filters_changed)
         except Unsorted:

@@ -13,6 +13,7 @@ from frumious.protocol import listing as listing_mod
 from frumious.protocol.parse import scan_listing
 from frumious.reconcile import Local, canonical_names, known, of_listing, reconcile
 from frumious.record.db import MirrorRecord, ProjectRow
+from frumious.record.listed import recall
 from frumious.upstream import Listing
 
 
@@ -81,55 +82,81 @@ def test_chunks_cut_only_between_entries(monkeypatch: pytest.MonkeyPatch) -> Non
     assert (scan.skipped, scan.invalid) == (1, ("c",))
 
 
-def _reconciled(names: list[str], serials: dict[str, int], local: Local, allows: object = None) -> object:
-    scan = scan_listing(body_of([(name, serials.get(name, 5)) for name in names]))
-    check = allows if callable(allows) else (lambda n: True)
-    return of_listing(Listing(scan, scan.ceiling, None), local, check, 10, False)[0]
+def _moved(local: Local, names: set[str], since: set[str]) -> Local:
+    """The mirror after its names changed: what was remembered kept, the names changed noted (as the triggers do)."""
+    moved = Local(names=names)
+    moved.memo, moved.since = local.memo, set(since)
+    return moved
 
 
-def test_a_listing_with_the_names_last_found_in_step_skips_the_record_and_decides_the_same() -> None:
-    names = [f"p-{i:03d}" for i in range(50)]
-    local = Local(names=names)
-    scan = scan_listing(body_of([(name, 5) for name in names]))
-    assert known(scan.chunks(), local, lambda n: True, 10) is None  # nothing remembered yet
-    _reconciled(names, {}, local)  # every chunk in step: the names' digest is remembered
-    assert local.known() is not None
-    local.between = None  # type: ignore[method-assign]  # the known path must not read the mirror's names
-    refused = {"p-007"}
-    found = _reconciled(names, {"p-003": 11, "p-040": 12}, local, lambda n: n not in refused)
-    expected = reconcile(list(scan_listing(body_of([(n, {"p-003": 11, "p-040": 12}.get(n, 5)) for n in names]))),
-                         set(names), lambda n: n not in refused, serial=10, filters_changed=False)  # fmt: skip
+@pytest.mark.parametrize("seed", range(16))
+def test_a_remembered_listing_decides_as_reconcile(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(seed)
+    monkeypatch.setattr(listing_mod, "CHUNK", rng.choice([30, 200, 1 << 20]))
+    universe = [f"p-{i:03d}" for i in range(120)]
+    listed = sorted(rng.sample(universe, 90))
+    held = set(listed) if seed % 4 == 0 else set(rng.sample(universe, 80))
+    spelled = {name: spellings(name, rng) for name in universe}
+    blocked = set(rng.sample(universe, 6)) if seed % 3 == 0 else set()
+
+    def allows(name: str) -> bool:
+        return canonical_names([name])[0] not in blocked
+
+    def run(local: Local, names: list[str], serials: dict[str, int]) -> tuple[object, object]:
+        scan = scan_listing(body_of([(spelled[n], serials.get(n, 5)) for n in names]))
+        found = of_listing(Listing(scan, scan.ceiling, None), local, allows, 20, False)[0]
+        expected = reconcile(list(scan), set(local.names), allows, serial=20, filters_changed=False)
+        return found, expected
+
+    local = Local(names=held)
+    found, expected = run(local, listed, {})
+    assert found == expected and local.memo is not None  # the merge remembered its answer
+    # The mirror's names move (synced, removed, added by hand), a few serials move upstream.
+    since = set(rng.sample(universe, rng.choice([0, 1, 5])))
+    moved = _moved(local, held ^ set(rng.sample(sorted(since), len(since) // 2 + 1)) if since else held, since)
+    serials = dict.fromkeys(rng.sample(listed, 4), 30)
+    scan = scan_listing(body_of([(spelled[n], serials.get(n, 5)) for n in listed]))
+    used = known(scan.chunks(), moved, allows, serial=20, filters_changed=False)
+    found, expected = run(moved, listed, serials)
     assert found == expected
-    assert [e.name for e in found.queue] == ["p-003", "p-040"] and found.excluded == ("p-007",)
+    assert used is not None  # the same names upstream: no names read from the mirror
+    # Other names upstream: the remembered answer is not used, the merge decides.
+    renamed = sorted({*listed[1:], "p-999"})
+    spelled["p-999"] = "p-999"
+    assert known(scan_listing(body_of([(spelled[n], 5) for n in renamed])).chunks(), moved, allows,
+                 serial=20, filters_changed=False) is None  # fmt: skip
+    found, expected = run(moved, renamed, {})
+    assert found == expected
 
 
-def test_other_names_than_those_remembered_take_the_whole_merge() -> None:
-    names = [f"p-{i:03d}" for i in range(50)]
-    local = Local(names=names)
-    _reconciled(names, {}, local)
-    renamed = sorted([*names[:20], "p-020x", *names[21:]])  # as many names, one of them new
-    scan = scan_listing(body_of([(name, 5) for name in renamed]))
-    assert known(scan.chunks(), local, lambda n: True, 10) is None
-    found = _reconciled(renamed, {}, local)
-    assert found.vanished == ("p-020",)  # seen by the merge against the mirror's names
-    added = sorted([*names, "p-100"])  # a new project to queue is not held: given up at its chunk
-    scan = scan_listing(body_of([(name, 11 if name == "p-100" else 5) for name in added]))
-    assert known(scan.chunks(), local, lambda n: True, 10) is None
-
-
-def test_the_records_digest_of_names_goes_when_a_name_comes_or_goes(tmp_path: Path) -> None:
+def test_the_record_notes_names_changed_since_it_remembered_a_listing(tmp_path: Path) -> None:
     record = MirrorRecord(str(tmp_path / "frumious.sqlite"))
     record.record(ProjectRow("a", "a", 1), [])
+    record.record(ProjectRow("b", "b", 1), [])
+    assert recall(record) is None
     local = Local(record)
-    _reconciled(["a"], {}, local)
-    digest = local.known()
-    assert digest is not None
-    record.record(ProjectRow("a", "A", 9), [])  # a serial moved: the names are the same
-    assert local.known() == digest
-    record.record(ProjectRow("b", "b", 9), [])
-    assert local.known() is None
-    _reconciled(["a", "b"], {}, local)
-    assert local.known() is not None
+    scan = scan_listing(body_of([("a", 1), ("c", 1)]))
+    of_listing(Listing(scan, scan.ceiling, None), local, lambda n: True, 1, False)
+    memo = recall(record)
+    assert memo is not None and memo.unlisted == ("b",) and memo.extra == {"c"} and not memo.since
+    record.record(ProjectRow("a", "A", 9), [])  # a serial moved: no name changed
+    record.record(ProjectRow("c", "c", 9), [])
     record.forget("b")
-    assert local.known() is None
+    memo = recall(record)
+    assert memo is not None and memo.since == {"b", "c"}
+    # The same listing again: answered from the memo and the two lookups, as the merge would.
+    scan = scan_listing(body_of([("a", 1), ("c", 1)]))
+    local.between = None  # type: ignore[method-assign]  # no names read
+    found = known(scan.chunks(), local, lambda n: True, serial=1, filters_changed=False)
+    assert found is not None and found.unlisted == [] and len(found.queue) == 0
     record.close()
+
+
+def test_a_name_removed_since_is_not_excluded_as_held() -> None:
+    local = Local(names={"a", "b", "c"})
+    scan = scan_listing(body_of([("a", 1), ("b", 1), ("c", 1)]))
+    of_listing(Listing(scan, scan.ceiling, None), local, lambda n: True, 1, False)
+    moved = _moved(local, {"a", "c"}, {"b"})  # b removed from the mirror since, then blocklisted
+    scan = scan_listing(body_of([("a", 1), ("b", 1), ("c", 1)]))
+    found = known(scan.chunks(), moved, lambda n: n != "b", serial=1, filters_changed=False)
+    assert found is not None and found.excluded == [] and found.outside == [ListingEntry("b", 1)]

@@ -72,19 +72,22 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_by_dir ON files (substr(dir, 1, 4));
 """
-# Apart from TABLES, which migrate_v1 runs a statement at a time (split on ";").
+# Apart from TABLES, which migrate_v1 runs a statement at a time (split on ";"). While the record
+# remembers a listing (meta 'listed-names', record/listed.py), every project name inserted, deleted
+# or renamed is noted in ``names_since``, whoever writes (another frumious, the sqlite3 shell).
 TRIGGERS = """
-CREATE TRIGGER IF NOT EXISTS names_added AFTER INSERT ON projects
-    BEGIN DELETE FROM meta WHERE key = 'listed-names'; END;
-CREATE TRIGGER IF NOT EXISTS names_removed AFTER DELETE ON projects
-    BEGIN DELETE FROM meta WHERE key = 'listed-names'; END;
-CREATE TRIGGER IF NOT EXISTS names_renamed AFTER UPDATE OF name ON projects
-    BEGIN DELETE FROM meta WHERE key = 'listed-names'; END;
+CREATE TABLE IF NOT EXISTS names_since (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS names_since_added AFTER INSERT ON projects
+    WHEN EXISTS (SELECT 1 FROM meta WHERE key = 'listed-names')
+    BEGIN INSERT OR IGNORE INTO names_since VALUES (new.name); END;
+CREATE TRIGGER IF NOT EXISTS names_since_removed AFTER DELETE ON projects
+    WHEN EXISTS (SELECT 1 FROM meta WHERE key = 'listed-names')
+    BEGIN INSERT OR IGNORE INTO names_since VALUES (old.name); END;
+CREATE TRIGGER IF NOT EXISTS names_since_renamed AFTER UPDATE OF name ON projects
+    WHEN EXISTS (SELECT 1 FROM meta WHERE key = 'listed-names')
+    BEGIN INSERT OR IGNORE INTO names_since VALUES (old.name), (new.name); END;
 """
-# meta 'listed-names': the digest of a listing whose names were exactly the projects' (reconcile.known).
-# The triggers drop it whenever a name comes, goes or changes, whoever writes (another frumious,
-# the sqlite3 shell), so a digest found is still true. A migration that rebuilds ``projects`` must
-# drop the key too (the triggers go with the old table).
+# A migration that rebuilds ``projects`` must drop the key (the triggers go with the old table).
 LISTED_NAMES = "listed-names"
 # Projects, release files (loose sidecars left out; folded ones are no rows) and their bytes.
 TOTALS = (
