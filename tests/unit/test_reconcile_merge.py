@@ -160,3 +160,16 @@ def test_a_name_removed_since_is_not_excluded_as_held() -> None:
     scan = scan_listing(body_of([("a", 1), ("b", 1), ("c", 1)]))
     found = known(scan.chunks(), moved, lambda n: n != "b", serial=1, filters_changed=False)
     assert found is not None and found.excluded == [] and found.outside == [ListingEntry("b", 1)]
+
+
+def test_a_rebuilt_record_forgets_the_listing_without_noting_every_name(tmp_path: Path) -> None:
+    record = MirrorRecord(str(tmp_path / "frumious.sqlite"))
+    record.record(ProjectRow("a", "a", 1), [])
+    scan = scan_listing(body_of([("a", 1)]))
+    of_listing(Listing(scan, scan.ceiling, None), Local(record), lambda n: True, 1, False)
+    assert recall(record) is not None
+    with record.rebuilding() as add:
+        add([(ProjectRow("a", "a", 1), []), (ProjectRow("b", "b", 1), [])])
+    assert recall(record) is None
+    assert record.db.execute("SELECT count(*) FROM names_since").fetchone() == (0,)
+    record.close()

@@ -239,6 +239,8 @@ class MirrorRecord:
         try:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM files")
+            # No remembered listing first: the triggers then note none of the names (a whole record's worth).
+            self.db.execute("DELETE FROM meta WHERE key = ?", (schema.LISTED_NAMES,))
             self.db.execute("DELETE FROM projects")
             yield add
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('built', '1')")
