@@ -10,9 +10,9 @@ is merged name by name. Canonical names are made for a whole chunk at once:
 ``canonicalize_name`` on the names joined by newlines is per-name exact (it lowers, maps
 ``_`` and ``.`` to ``-`` and folds runs, none of which crosses a newline) and costs one call
 per chunk. A listing not in canonical order (PyPI's is) falls back to ``plan.reconcile``.
-A merge with every chunk in step remembers a digest of the listed names; while the record's
-names and the listing's stay those, ``known`` skips the record's names altogether (PyPI's
-listing changes every few seconds, its names far less often). The result is the same
+The merge remembers its answer with a digest of the listed names (record/listed.py); while the
+listing's names hash the same, ``known`` answers again from it and the record's names changed
+since, reading none of the others (PyPI's listing changes every few seconds, its names rarely). The result is the same
 ``Reconciled`` (tests/unit/test_reconcile_merge.py compares them).
 """
 
