@@ -72,11 +72,11 @@ class Local:
             return listed.recall(self.record)
         return None if self.memo is None else replace(self.memo, since=frozenset(self.since))
 
-    def remember(self, digest: str, unlisted: list[str], extra: list[str]) -> None:
+    def remember(self, memo: Remembered) -> None:
         if self.record is not None:
-            listed.store(self.record, digest, unlisted, extra)
+            listed.store(self.record, memo)
         else:
-            self.memo, self.since = Remembered(digest, tuple(unlisted), frozenset(extra), frozenset()), set()
+            self.memo, self.since = memo, set()
 
     def holds(self, name: str) -> bool:
         if self.record is not None:
@@ -119,6 +119,7 @@ def known(
     *,
     serial: int,
     filters_changed: bool,
+    entries: int = -1,
 ) -> Merged | None:
     """The merge without reading the record's names, when the listed names hash as the last merge's did.
 
@@ -130,8 +131,8 @@ def known(
     project: given up at once) or the digest differs at the end: then ``merge`` decides.
     """
     memo = None if filters_changed else local.known()
-    if memo is None:
-        return None
+    if memo is None or memo.entries != entries:
+        return None  # a project more or fewer upstream: the merge at once, not after a wasted pass
     odd = sorted(memo.extra | memo.since)  # the listed names not simply held, and those that may be
     found, digest, seen = Merged(), listed.NamesDigest(), set()
     for chunk in chunks:
@@ -170,6 +171,7 @@ def merge(
     *,
     serial: int,
     filters_changed: bool,
+    entries: int = -1,
 ) -> Merged:
     """One pass over the listing's chunks beside the mirror's names; raises ``Unsorted``."""
     found, digest = Merged(), listed.NamesDigest()
@@ -191,7 +193,7 @@ def merge(
     found.unlisted.extend(local.between(last, None))
     value = digest.value()
     if value is not None and len(found.unlisted) + len(found.extra) <= listed.LIMIT:
-        local.remember(value, found.unlisted, found.extra)
+        local.remember(Remembered(value, tuple(found.unlisted), frozenset(found.extra), frozenset(), entries))
     return found
 
 
@@ -258,9 +260,14 @@ def of_listing(
     entries = listing.entries
     if isinstance(entries, ListingScan):
         try:
-            merged = known(entries.chunks(), local, allows, serial=serial, filters_changed=filters_changed)
+            count = entries.entry_count()
+            merged = known(
+                entries.chunks(), local, allows, serial=serial, filters_changed=filters_changed, entries=count
+            )
             if merged is None:
-                merged = merge(entries.chunks(), local, allows, serial=serial, filters_changed=filters_changed)
+                merged = merge(
+                    entries.chunks(), local, allows, serial=serial, filters_changed=filters_changed, entries=count
+                )
         except Unsorted:
             merged = None
         if merged is not None:

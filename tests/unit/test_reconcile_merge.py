@@ -116,15 +116,18 @@ def test_a_remembered_listing_decides_as_reconcile(seed: int, monkeypatch: pytes
     moved = _moved(local, held ^ set(rng.sample(sorted(since), len(since) // 2 + 1)) if since else held, since)
     serials = dict.fromkeys(rng.sample(listed, 4), 30)
     scan = scan_listing(body_of([(spelled[n], serials.get(n, 5)) for n in listed]))
-    used = known(scan.chunks(), moved, allows, serial=20, filters_changed=False)
+    used = known(scan.chunks(), moved, allows, serial=20, filters_changed=False, entries=scan.entry_count())
     found, expected = run(moved, listed, serials)
     assert found == expected
     assert used is not None  # the same names upstream: no names read from the mirror
     # Other names upstream: the remembered answer is not used, the merge decides.
     renamed = sorted({*listed[1:], "p-999"})
     spelled["p-999"] = "p-999"
-    assert known(scan_listing(body_of([(spelled[n], 5) for n in renamed])).chunks(), moved, allows,
-                 serial=20, filters_changed=False) is None  # fmt: skip
+    other = scan_listing(body_of([(spelled[n], 5) for n in renamed]))
+    assert known(other.chunks(), moved, allows, serial=20, filters_changed=False, entries=other.entry_count()) is None
+    more = scan_listing(body_of([(spelled[n], 5) for n in sorted({*listed, "p-999"})]))
+    assert more.entry_count() != scan.entry_count()  # a project more: known gives up before its pass
+    assert known(scan.chunks(), moved, allows, serial=20, filters_changed=False, entries=more.entry_count()) is None
     found, expected = run(moved, renamed, {})
     assert found == expected
 
@@ -147,7 +150,7 @@ def test_the_record_notes_names_changed_since_it_remembered_a_listing(tmp_path: 
     # The same listing again: answered from the memo and the two lookups, as the merge would.
     scan = scan_listing(body_of([("a", 1), ("c", 1)]))
     local.between = None  # type: ignore[method-assign]  # no names read
-    found = known(scan.chunks(), local, lambda n: True, serial=1, filters_changed=False)
+    found = known(scan.chunks(), local, lambda n: True, serial=1, filters_changed=False, entries=scan.entry_count())
     assert found is not None and found.unlisted == [] and len(found.queue) == 0
     record.close()
 
@@ -158,7 +161,7 @@ def test_a_name_removed_since_is_not_excluded_as_held() -> None:
     of_listing(Listing(scan, scan.ceiling, None), local, lambda n: True, 1, False)
     moved = _moved(local, {"a", "c"}, {"b"})  # b removed from the mirror since, then blocklisted
     scan = scan_listing(body_of([("a", 1), ("b", 1), ("c", 1)]))
-    found = known(scan.chunks(), moved, lambda n: n != "b", serial=1, filters_changed=False)
+    found = known(scan.chunks(), moved, lambda n: n != "b", serial=1, filters_changed=False, entries=scan.entry_count())
     assert found is not None and found.excluded == [] and found.outside == [ListingEntry("b", 1)]
 
 

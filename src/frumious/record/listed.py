@@ -47,6 +47,7 @@ class Remembered:
     unlisted: tuple[str, ...]  # held, not listed (canonical, in order)
     extra: frozenset[str]  # listed, not held (canonical)
     since: frozenset[str]  # names inserted, deleted or renamed in the record since
+    entries: int = -1  # the listing's ``ListingScan.entry_count``
 
 
 def recall(record: MirrorRecord) -> Remembered | None:
@@ -58,15 +59,17 @@ def recall(record: MirrorRecord) -> Remembered | None:
     try:
         found = json.loads(value)
         digest, unlisted, extra = str(found["digest"]), tuple(found["unlisted"]), frozenset(found["extra"])
-    except (ValueError, KeyError, TypeError):
+        entries = int(found.get("entries", -1))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None  # written by hand or damaged: the merge stores it again
-    return None if len(since) > LIMIT else Remembered(digest, unlisted, extra, frozenset(since))
+    return None if len(since) > LIMIT else Remembered(digest, unlisted, extra, frozenset(since), entries)
 
 
 @writes
-def store(record: MirrorRecord, digest: str, unlisted: list[str], extra: list[str]) -> None:
+def store(record: MirrorRecord, memo: Remembered) -> None:
     """Remember a merge's answer (its changed names start again from none)."""
-    value = json.dumps({"digest": digest, "unlisted": unlisted, "extra": extra})
+    fields = {"digest": memo.digest, "unlisted": memo.unlisted, "extra": sorted(memo.extra), "entries": memo.entries}
+    value = json.dumps(fields)
     with record.db:
         record.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (LISTED_NAMES, value))
         record.db.execute("DELETE FROM names_since")
