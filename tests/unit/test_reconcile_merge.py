@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools as itertools_mod
 import json
 import random
 from pathlib import Path
@@ -176,3 +177,15 @@ def test_a_rebuilt_record_forgets_the_listing_without_noting_every_name(tmp_path
     assert recall(record) is None
     assert record.db.execute("SELECT count(*) FROM names_since").fetchone() == (0,)
     record.close()
+
+
+def test_without_project_filters_the_listing_is_not_asked_name_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from frumious.filters.filterset import FilterSet, every_project
+
+    assert FilterSet().allows_project is every_project
+    calls: list[str] = []
+    monkeypatch.setattr(itertools_mod, "filterfalse", lambda f, names: calls.extend(names) or [])
+    local = Local(names={"a", "b"})
+    scan = scan_listing(body_of([("a", 1), ("b", 7)]))
+    found = of_listing(Listing(scan, scan.ceiling, None), local, FilterSet().allows_project, 5, False)[0]
+    assert [e.name for e in found.queue] == ["b"] and calls == []
