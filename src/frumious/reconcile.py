@@ -12,8 +12,8 @@ is merged name by name. Canonical names are made for a whole chunk at once:
 per chunk. A listing not in canonical order (PyPI's is) falls back to ``plan.reconcile``.
 The merge remembers its answer with a digest of the listed names (record/listed.py); while the
 listing's names hash the same, ``known`` answers again from it and the record's names changed
-since, reading none of the others (PyPI's listing changes every few seconds, its names rarely). The result is the same
-``Reconciled`` (tests/unit/test_reconcile_merge.py compares them).
+since, reading none of the others (PyPI's listing changes every few seconds, its names rarely).
+The result is the same ``Reconciled`` (tests/unit/test_reconcile_merge.py compares them).
 """
 
 from __future__ import annotations
@@ -128,8 +128,8 @@ def known(
     are the last merge's, but for names inserted or deleted since, each looked up (0.22 s of SQLite
     reads and 0.05 s of canonical names a pass on PyPI's 693k names saved). Only chunks holding
     such a name, a refused name or a new serial are read name by name. None when nothing is
-    remembered, filters changed, a name to queue is held otherwise than remembered (a new
-    project: given up at once) or the digest differs at the end: then ``merge`` decides.
+    remembered, filters changed, the listing holds another count of names (a project more or
+    fewer: given up before the pass) or the digest differs at the end: then ``merge`` decides.
     """
     memo = None if filters_changed else local.known()
     if memo is None or memo.entries != entries:
@@ -154,9 +154,7 @@ def known(
                 found.outside.append(ListingEntry(entry.name, entry.serial))
                 if held:
                     found.excluded.append(name)
-            elif entry.serial > serial:
-                if held != local.holds(name):
-                    return None  # a name came or went: the digest will differ
+            elif entry.serial > serial:  # not looked up: under --force-check that is every name
                 found.put(name, ListingEntry(entry.name, entry.serial))
     if digest.value() != memo.digest:
         return None

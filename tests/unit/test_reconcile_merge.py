@@ -189,3 +189,15 @@ def test_without_project_filters_the_listing_is_not_asked_name_by_name(monkeypat
     scan = scan_listing(body_of([("a", 1), ("b", 7)]))
     found = of_listing(Listing(scan, scan.ceiling, None), local, FilterSet().allows_project, 5, False)[0]
     assert [e.name for e in found.queue] == ["b"] and calls == []
+
+
+def test_every_serial_new_looks_up_no_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under --force-check (serial 0) every entry is to fetch: one record lookup each was 693k queries.
+    names = [f"p-{i:03d}" for i in range(50)]
+    local = Local(names=names)
+    scan = scan_listing(body_of([(name, 5) for name in names]))
+    of_listing(Listing(scan, scan.ceiling, None), local, lambda n: True, 10, False)
+    asked: list[str] = []
+    monkeypatch.setattr(local, "holds", lambda name: asked.append(name) or True)
+    found = known(scan.chunks(), local, lambda n: True, serial=0, filters_changed=False, entries=scan.entry_count())
+    assert found is not None and len(found.queue) == 50 and asked == []
