@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import itertools as itertools_mod
 import json
 import random
+from pathlib import Path
 
 import pytest
 
 from frumious.models import ListingEntry
 from frumious.protocol import listing as listing_mod
 from frumious.protocol.parse import scan_listing
-from frumious.reconcile import Local, canonical_names, of_listing, reconcile
+from frumious.reconcile import Local, canonical_names, known, of_listing, reconcile
+from frumious.record.db import MirrorRecord, ProjectRow
+from frumious.record.listed import recall
 from frumious.upstream import Listing
 
 
@@ -77,3 +81,123 @@ def test_chunks_cut_only_between_entries(monkeypatch: pytest.MonkeyPatch) -> Non
     assert scan.span is not None
     assert list(scan) == [ListingEntry("a", 1), ListingEntry("b},{", 2), ListingEntry("d", 5)]
     assert (scan.skipped, scan.invalid) == (1, ("c",))
+
+
+def _moved(local: Local, names: set[str], since: set[str]) -> Local:
+    """The mirror after its names changed: what was remembered kept, the names changed noted (as the triggers do)."""
+    moved = Local(names=names)
+    moved.memo, moved.since = local.memo, set(since)
+    return moved
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_a_remembered_listing_decides_as_reconcile(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(seed)
+    monkeypatch.setattr(listing_mod, "CHUNK", rng.choice([30, 200, 1 << 20]))
+    universe = [f"p-{i:03d}" for i in range(120)]
+    listed = sorted(rng.sample(universe, 90))
+    held = set(listed) if seed % 4 == 0 else set(rng.sample(universe, 80))
+    spelled = {name: spellings(name, rng) for name in universe}
+    blocked = set(rng.sample(universe, 6)) if seed % 3 == 0 else set()
+
+    def allows(name: str) -> bool:
+        return canonical_names([name])[0] not in blocked
+
+    def run(local: Local, names: list[str], serials: dict[str, int]) -> tuple[object, object]:
+        scan = scan_listing(body_of([(spelled[n], serials.get(n, 5)) for n in names]))
+        found = of_listing(Listing(scan, scan.ceiling, None), local, allows, 20, False)[0]
+        expected = reconcile(list(scan), set(local.names), allows, serial=20, filters_changed=False)
+        return found, expected
+
+    local = Local(names=held)
+    found, expected = run(local, listed, {})
+    assert found == expected and local.memo is not None  # the merge remembered its answer
+    # The mirror's names move (synced, removed, added by hand), a few serials move upstream.
+    since = set(rng.sample(universe, rng.choice([0, 1, 5])))
+    moved = _moved(local, held ^ set(rng.sample(sorted(since), len(since) // 2 + 1)) if since else held, since)
+    serials = dict.fromkeys(rng.sample(listed, 4), 30)
+    scan = scan_listing(body_of([(spelled[n], serials.get(n, 5)) for n in listed]))
+    used = known(scan.chunks(), moved, allows, serial=20, filters_changed=False, entries=scan.entry_count())
+    found, expected = run(moved, listed, serials)
+    assert found == expected
+    assert used is not None  # the same names upstream: no names read from the mirror
+    # Other names upstream: the remembered answer is not used, the merge decides.
+    renamed = sorted({*listed[1:], "p-999"})
+    spelled["p-999"] = "p-999"
+    other = scan_listing(body_of([(spelled[n], 5) for n in renamed]))
+    assert known(other.chunks(), moved, allows, serial=20, filters_changed=False, entries=other.entry_count()) is None
+    more = scan_listing(body_of([(spelled[n], 5) for n in sorted({*listed, "p-999"})]))
+    assert more.entry_count() != scan.entry_count()  # a project more: known gives up before its pass
+    assert known(scan.chunks(), moved, allows, serial=20, filters_changed=False, entries=more.entry_count()) is None
+    found, expected = run(moved, renamed, {})
+    assert found == expected
+
+
+def test_the_record_notes_names_changed_since_it_remembered_a_listing(tmp_path: Path) -> None:
+    record = MirrorRecord(str(tmp_path / "frumious.sqlite"))
+    record.record(ProjectRow("a", "a", 1), [])
+    record.record(ProjectRow("b", "b", 1), [])
+    assert recall(record) is None
+    local = Local(record)
+    scan = scan_listing(body_of([("a", 1), ("c", 1)]))
+    of_listing(Listing(scan, scan.ceiling, None), local, lambda n: True, 1, False)
+    memo = recall(record)
+    assert memo is not None and memo.unlisted == ("b",) and memo.extra == {"c"} and not memo.since
+    record.record(ProjectRow("a", "A", 9), [])  # a serial moved: no name changed
+    record.record(ProjectRow("c", "c", 9), [])
+    record.forget("b")
+    memo = recall(record)
+    assert memo is not None and memo.since == {"b", "c"}
+    # The same listing again: answered from the memo and the two lookups, as the merge would.
+    scan = scan_listing(body_of([("a", 1), ("c", 1)]))
+    local.between = None  # type: ignore[method-assign]  # no names read
+    found = known(scan.chunks(), local, lambda n: True, serial=1, filters_changed=False, entries=scan.entry_count())
+    assert found is not None and found.unlisted == [] and len(found.queue) == 0
+    record.close()
+
+
+def test_a_name_removed_since_is_not_excluded_as_held() -> None:
+    local = Local(names={"a", "b", "c"})
+    scan = scan_listing(body_of([("a", 1), ("b", 1), ("c", 1)]))
+    of_listing(Listing(scan, scan.ceiling, None), local, lambda n: True, 1, False)
+    moved = _moved(local, {"a", "c"}, {"b"})  # b removed from the mirror since, then blocklisted
+    scan = scan_listing(body_of([("a", 1), ("b", 1), ("c", 1)]))
+    found = known(scan.chunks(), moved, lambda n: n != "b", serial=1, filters_changed=False, entries=scan.entry_count())
+    assert found is not None and found.excluded == [] and found.outside == [ListingEntry("b", 1)]
+
+
+def test_a_rebuilt_record_forgets_the_listing_without_noting_every_name(tmp_path: Path) -> None:
+    record = MirrorRecord(str(tmp_path / "frumious.sqlite"))
+    record.record(ProjectRow("a", "a", 1), [])
+    scan = scan_listing(body_of([("a", 1)]))
+    of_listing(Listing(scan, scan.ceiling, None), Local(record), lambda n: True, 1, False)
+    assert recall(record) is not None
+    with record.rebuilding() as add:
+        add([(ProjectRow("a", "a", 1), []), (ProjectRow("b", "b", 1), [])])
+    assert recall(record) is None
+    assert record.db.execute("SELECT count(*) FROM names_since").fetchone() == (0,)
+    record.close()
+
+
+def test_without_project_filters_the_listing_is_not_asked_name_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from frumious.filters.filterset import FilterSet, every_project
+
+    assert FilterSet().allows_project is every_project
+    calls: list[str] = []
+    monkeypatch.setattr(itertools_mod, "filterfalse", lambda f, names: calls.extend(names) or [])
+    local = Local(names={"a", "b"})
+    scan = scan_listing(body_of([("a", 1), ("b", 7)]))
+    found = of_listing(Listing(scan, scan.ceiling, None), local, FilterSet().allows_project, 5, False)[0]
+    assert [e.name for e in found.queue] == ["b"] and calls == []
+
+
+def test_every_serial_new_looks_up_no_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under --force-check (serial 0) every entry is to fetch: one record lookup each was 693k queries.
+    names = [f"p-{i:03d}" for i in range(50)]
+    local = Local(names=names)
+    scan = scan_listing(body_of([(name, 5) for name in names]))
+    of_listing(Listing(scan, scan.ceiling, None), local, lambda n: True, 10, False)
+    asked: list[str] = []
+    monkeypatch.setattr(local, "holds", lambda name: asked.append(name) or True)
+    found = known(scan.chunks(), local, lambda n: True, serial=0, filters_changed=False, entries=scan.entry_count())
+    assert found is not None and len(found.queue) == 50 and asked == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import cast
 
@@ -21,10 +21,15 @@ from frumious.filters.closure import ClosureConfig
 from frumious.filters.paths import needs_json
 from frumious.models import DistFile, NormalizedName, Project
 
-__all__ = ["FilterSet", "fast_canonical"]
+__all__ = ["FilterSet", "every_project", "fast_canonical"]
 
 # Bumped when a built-in filter's meaning changes, so a sync notices without a config edit.
 SEMANTICS_VERSION = 1
+
+
+def every_project(name: str) -> bool:
+    """The project check of a filter set without project filters: every name passes."""
+    return True
 
 
 def fast_canonical(name: str) -> NormalizedName:
@@ -72,10 +77,16 @@ class FilterSet:
 
     # -- whole projects -------------------------------------------------------------------
 
-    def allows_project(self, name: str) -> bool:
-        """Project filters on the raw listing name (the hot path: one call per listed name)."""
-        if not self.project_filters:
-            return True
+    @property
+    def allows_project(self) -> Callable[[str], bool]:
+        """Project filters on the raw listing name (the hot path: one call per listed name).
+
+        ``every_project`` when no project filter is enabled, so that the listing's reconcile can
+        skip 700,000 calls that all answer True (0.05 s a pass on PyPI).
+        """
+        return self._allows_project if self.project_filters else every_project
+
+    def _allows_project(self, name: str) -> bool:
         canonical = fast_canonical(name)
         for f in self.project_filters:  # noqa: SIM110 - a plain loop beats all(<genexpr>) here
             if not f.allows_project(name, canonical):

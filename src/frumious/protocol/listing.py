@@ -81,6 +81,13 @@ class ListingScan:
         self.keep = keep
         return self
 
+    def entry_count(self) -> int:
+        """How many ``"name"`` strings the projects array holds (0.02 s for PyPI's 31 MB); -1 when decoded whole.
+
+        Not the entries (a name could hold those bytes): a cheap sign that the listed names changed.
+        """
+        return -1 if self.span is None else self.body.count(b'"name"', *self.span)
+
     @property
     def invalid(self) -> tuple[str, ...]:
         """Named entries whose serial is unusable, as of the last complete pass (out of range first)."""

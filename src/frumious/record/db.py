@@ -104,7 +104,7 @@ class MirrorRecord:
             log.warning("The mirror's record has schema %s, not %s; it will be rebuilt", version, SCHEMA_VERSION)
             with self.db:
                 self.db.executescript("DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS projects; DELETE FROM meta;")
-        self.db.executescript(schema.TABLES)
+        self.db.executescript(schema.TABLES + schema.TRIGGERS)
         self.set_meta("schema", SCHEMA_VERSION)
 
     @property
@@ -241,6 +241,8 @@ class MirrorRecord:
         try:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM files")
+            # No remembered listing first: the triggers then note none of the names (a whole record's worth).
+            self.db.execute("DELETE FROM meta WHERE key = ?", (schema.LISTED_NAMES,))
             self.db.execute("DELETE FROM projects")
             yield add
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('built', '1')")

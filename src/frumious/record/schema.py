@@ -72,6 +72,23 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_by_dir ON files (substr(dir, 1, 4));
 """
+# Apart from TABLES, which migrate_v1 runs a statement at a time (split on ";"). While the record
+# remembers a listing (meta 'listed-names', record/listed.py), every project name inserted, deleted
+# or renamed is noted in ``names_since``, whoever writes (another frumious, the sqlite3 shell).
+TRIGGERS = """
+CREATE TABLE IF NOT EXISTS names_since (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS names_since_added AFTER INSERT ON projects
+    WHEN EXISTS (SELECT 1 FROM meta WHERE key = 'listed-names')
+    BEGIN INSERT OR IGNORE INTO names_since VALUES (new.name); END;
+CREATE TRIGGER IF NOT EXISTS names_since_removed AFTER DELETE ON projects
+    WHEN EXISTS (SELECT 1 FROM meta WHERE key = 'listed-names')
+    BEGIN INSERT OR IGNORE INTO names_since VALUES (old.name); END;
+CREATE TRIGGER IF NOT EXISTS names_since_renamed AFTER UPDATE OF name ON projects
+    WHEN EXISTS (SELECT 1 FROM meta WHERE key = 'listed-names')
+    BEGIN INSERT OR IGNORE INTO names_since VALUES (old.name), (new.name); END;
+"""
+# A migration that rebuilds ``projects`` must drop the key (the triggers go with the old table).
+LISTED_NAMES = "listed-names"
 # Projects, release files (loose sidecars left out; folded ones are no rows) and their bytes.
 TOTALS = (
     f"SELECT (SELECT count(*) FROM projects), count(*), coalesce(sum(size), 0) FROM files WHERE flags & {SIDECAR} = 0"
@@ -264,6 +281,7 @@ def migrate_v1(db: sqlite3.Connection) -> tuple[int, float]:
         db.execute("DROP INDEX IF EXISTS files_by_project")
         db.execute("ALTER TABLE files RENAME TO files_v1")
         db.execute("ALTER TABLE projects RENAME TO projects_v1")
+        db.execute("DELETE FROM meta WHERE key = ?", (LISTED_NAMES,))
         # One statement at a time: executescript would commit the transaction.
         for statement in TABLES.split(";"):
             if statement.strip():
