@@ -10,11 +10,15 @@ store bounds memory however large the file.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import threading
 from collections.abc import AsyncIterator
 from typing import cast
 
 from frumious.errors import ConnectionFailed, ProtocolError, Unanswered
 from frumious.http.budget import Budget
+from frumious.http.bulk import Sink, Transfer
 from frumious.http.parser import LENGTH, Buffer, Framing, Head, Headers, parse_head
 from frumious.protocol.bodies import BIG_BODY, Collector, decoded, inflater
 
@@ -24,6 +28,9 @@ LOW_WATER = HIGH_WATER // 4
 KEEPALIVE = 15.0  # seconds an idle connection is trusted (aiohttp's default too)
 READ_PIECE = 256 * 1024  # a body read whole is decoded and gathered in pieces this large
 DRAIN = 64 * 1024  # redirect bodies up to this size are read so the connection can be reused
+# A plain body at least this large is read on threads (``bulk``): two threads cost about 100 us
+# to start, a megabyte through the loop about 1.2 ms of CPU more than through them.
+DIRECT = 4 << 20
 
 
 class Connection(asyncio.Protocol):
@@ -200,6 +207,49 @@ class Reply:
         conn.consumed()
         return piece or b""
 
+    def direct_size(self) -> int | None:
+        """The body's length when ``pour`` may read it on threads; None: read it through the loop.
+
+        Only a large Content-Length body, as sent (not encoded), on plain TCP (TLS state lives in
+        the transport), with no byte limit to meter it.
+        """
+        framing, transport = self._framing, self._conn.transport
+        if framing.mode != LENGTH or framing.done or framing.left < DIRECT or self._inflate or self._budget:
+            return None
+        if transport is None or transport.get_extra_info("sslcontext") or transport.get_extra_info("ssl_object"):
+            return None
+        sock = transport.get_extra_info("socket")
+        return framing.left if sock is not None and sock.fileno() >= 0 else None
+
+    async def pour(self, sink: Sink) -> int:
+        """The whole body into ``sink`` on two threads (only after ``direct_size`` said yes); its size."""
+        framing, conn = self._framing, self._conn
+        transport, size, loop = conn.transport, framing.left, conn.loop
+        assert transport is not None
+        buffered = conn.buffer.size
+        first = conn.buffer.take(min(buffered, size)) if buffered else b""
+        transport.pause_reading()  # the socket is the threads' until the body's last byte
+        conn.paused = True
+        sock = socket.socket(fileno=os.dup(transport.get_extra_info("socket").fileno()))
+        try:
+            sock.settimeout(conn.read_timeout)
+            transfer = Transfer(sock, size - len(first), sink, self.url, self._deadline - loop.time())
+            done: asyncio.Future[None] = loop.create_future()
+            thread = threading.Thread(target=_run, args=(loop, done, transfer, first), name="frumious-recv")
+            thread.start()
+            try:
+                await done
+            except BaseException:
+                transfer.stop()
+                raise
+            finally:
+                thread.join()  # at once when done; else bounded: a recv woken by the shutdown, one piece written
+        finally:
+            sock.close()
+        framing.left, framing.done = 0, True
+        conn.consumed()  # reading resumes: the connection may serve the next request
+        return size
+
     async def drain(self) -> None:
         """Read a small redirect body so the connection stays usable."""
         framing = self._framing
@@ -215,3 +265,22 @@ class Reply:
         """Whether the connection can serve another request (the body was read to its end)."""
         conn = self._conn
         return self._framing.done and self._framing.keep_alive and not conn.buffer.size and not conn.eof
+
+
+def _run(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None], transfer: Transfer, first: bytes) -> None:
+    """A ``Transfer`` on its thread; the outcome posted to the loop."""
+    try:
+        transfer.run(first)
+    except BaseException as exc:
+        loop.call_soon_threadsafe(_settle, done, exc)
+    else:
+        loop.call_soon_threadsafe(_settle, done, None)
+
+
+def _settle(done: asyncio.Future[None], exc: BaseException | None) -> None:
+    if done.done():
+        return  # cancelled meanwhile
+    if exc is None:
+        done.set_result(None)
+    else:
+        done.set_exception(exc)
