@@ -195,17 +195,16 @@ class _BlockingWriter(Protocol):
 
 
 async def _pour(reply: Reply, writer: _BlockingWriter, digests: _Digests, length: int, most: int | None) -> int:
-    """A large body straight from the socket: received on one thread, written and hashed on another."""
+    """A large body straight from the socket: received, written and hashed on three threads."""
     if most is not None and length > most:
         raise BodyMismatch(f"body of {length} bytes passes the advertised {most}; download refused")
-    write, hashers = writer.write_blocking, digests.hashers
+    hashers = digests.hashers
 
-    def sink(piece: memoryview) -> None:
-        write(piece)
+    def hash_piece(piece: memoryview) -> None:
         for hasher in hashers:
             hasher.update(piece)
 
-    return await reply.pour(sink)
+    return await reply.pour([writer.write_blocking, hash_piece])
 
 
 class _Digests:

@@ -44,8 +44,8 @@ def count_pours(monkeypatch: pytest.MonkeyPatch) -> None:
     POURED.clear()
     pour = wire.Reply.pour
 
-    async def counted(self: wire.Reply, sink: bulk.Sink) -> int:
-        POURED.append(await pour(self, sink))
+    async def counted(self: wire.Reply, sinks: list[bulk.Sink]) -> int:
+        POURED.append(await pour(self, sinks))
         return POURED[-1]
 
     monkeypatch.setattr(wire.Reply, "pour", counted)
@@ -94,12 +94,16 @@ def no_threads_left() -> bool:
 
 
 async def pour_all(c: Client, where: str) -> bytes:
+    """The body through two sinks (threads of their own); both must see every byte, in order."""
     got: list[bytes] = []
+    hashed = hashlib.sha256()
     async with c.get(where) as response:
         assert isinstance(response, wire.Reply)
         assert response.direct_size() == SIZE
-        assert await response.pour(lambda piece: got.append(bytes(piece))) == SIZE
-    return b"".join(got)
+        assert await response.pour([lambda piece: got.append(bytes(piece)), hashed.update]) == SIZE
+    body = b"".join(got)
+    assert hashed.digest() == hashlib.sha256(body).digest()
+    return body
 
 
 async def case_whole_body_in_order_and_the_connection_kept() -> None:
@@ -155,7 +159,7 @@ async def case_a_failing_sink_stops_the_threads() -> None:
         async with c.get(url(seen)) as response:
             assert isinstance(response, wire.Reply)
             with pytest.raises(OSError, match="disk full"):
-                await response.pour(sink)
+                await response.pour([sink])
         await c.close()
     assert no_threads_left()
 
@@ -180,7 +184,7 @@ async def case_a_cancelled_pour_waits_for_its_threads() -> None:
 async def pour_all_with(c: Client, where: str, sink: bulk.Sink) -> int:
     async with c.get(where) as response:
         assert isinstance(response, wire.Reply)
-        return await response.pour(sink)
+        return await response.pour([sink])
 
 
 async def case_only_large_plain_bodies_go_direct() -> None:

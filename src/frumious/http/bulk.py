@@ -21,7 +21,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from frumious.errors import ProtocolError
 
@@ -29,17 +29,21 @@ __all__ = ["BUFFERS", "PIECE", "Sink", "Transfer"]
 
 PIECE = 1 << 20  # bytes per buffer: 1,000 hand-offs a gigabyte (256 KiB measured no faster)
 BUFFERS = 4  # buffers in flight: memory stays bounded at a few megabytes whatever the size
-Sink = Callable[[memoryview], None]  # called on a worker thread with each piece, in order
+Sink = Callable[[memoryview], None]  # called on a thread of its own with each piece, in order
 
 
 class Transfer:
-    """Moves ``left`` body bytes from ``sock`` (a blocking duplicate with a read timeout) into ``sink``."""
+    """Moves ``left`` body bytes from ``sock`` (a duplicate with a read timeout) through ``sinks``.
 
-    def __init__(self, sock: socket.socket, left: int, sink: Sink, url: str, seconds: float) -> None:
-        self.sock, self.left, self.sink, self.url = sock, left, sink, url
+    Each sink runs on a thread of its own and sees every piece, in order, after the one before
+    it: the receiver, a writer and a hasher are three threads the kernel spreads over the cores.
+    """
+
+    def __init__(self, sock: socket.socket, left: int, sinks: Sequence[Sink], url: str, seconds: float) -> None:
+        self.sock, self.left, self.sinks, self.url = sock, left, sinks, url
         self.deadline = time.monotonic() + seconds  # the request's deadline on the thread's clock
-        self.stopped = threading.Event()  # set by the caller (cancelled) or the sink's thread (failed)
-        self._full: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
+        self.stopped = threading.Event()  # set by the caller (cancelled) or a sink's thread (failed)
+        self._queues: list[queue.SimpleQueue[memoryview | None]] = [queue.SimpleQueue() for _ in sinks]
         self._free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
         self._error: BaseException | None = None
 
@@ -53,24 +57,30 @@ class Transfer:
         """On a worker thread: ``first`` (already received) then the rest; raises what went wrong."""
         for _ in range(BUFFERS):
             self._free.put(memoryview(bytearray(PIECE)))
-        writer = threading.Thread(target=self._drain, name="frumious-body", daemon=True)
-        writer.start()
+        stages = [
+            threading.Thread(target=self._stage, args=(i,), name="frumious-body", daemon=True)
+            for i in range(len(self.sinks))
+        ]
+        for stage in stages:
+            stage.start()
+        into = self._queues[0]
         try:
             if first:
-                self._full.put((memoryview(first), len(first)))
+                into.put(memoryview(first))
             while self.left > 0 and not self.stopped.is_set():
                 buffer = self._free.get()
                 if self.stopped.is_set():
-                    break  # the sink failed while we waited for a buffer
+                    break  # a sink failed while we waited for a buffer
                 got = self._fill(buffer[: min(PIECE, self.left)])
                 self.left -= got
-                self._full.put((buffer, got))
+                into.put(buffer[:got])
         except BaseException as exc:
             self._error = self._error or exc
             self.stopped.set()
         finally:
-            self._full.put(None)
-            writer.join()
+            into.put(None)
+            for stage in stages:
+                stage.join()
         if self._error is not None:
             raise self._error
         if self.left and self.stopped.is_set():
@@ -100,19 +110,24 @@ class Transfer:
             got += count
         return got
 
-    def _drain(self) -> None:
-        """The sink's thread: every full buffer, in order, until the receiver's None."""
-        while (item := self._full.get()) is not None:
-            view, size = item
+    def _stage(self, index: int) -> None:
+        """Sink ``index``'s thread: every piece, in order, then on to the next sink (or back to the pool)."""
+        sink, source = self.sinks[index], self._queues[index]
+        onward = self._queues[index + 1] if index + 1 < len(self._queues) else None
+        while (piece := source.get()) is not None:
             if self._error is None:
                 try:
-                    self.sink(view[:size])
+                    sink(piece)
                 except BaseException as exc:
                     self._error = exc
                     self.stopped.set()
                     self._wake_receiver()
-            if not view.readonly and len(view) == PIECE:  # ours, not the bytes received first
-                self._free.put(view)
+            if onward is not None:
+                onward.put(piece)
+            elif not piece.readonly:  # a buffer of ours, not the bytes received first
+                self._free.put(memoryview(piece.obj))
+        if onward is not None:
+            onward.put(None)
 
     def _wake_receiver(self) -> None:
         """The receiver may wait for a free buffer or on recv: give it one and let it see ``stopped``."""

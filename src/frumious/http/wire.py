@@ -13,7 +13,7 @@ import asyncio
 import os
 import socket
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import cast
 
 from frumious.errors import ConnectionFailed, ProtocolError, Unanswered
@@ -221,8 +221,8 @@ class Reply:
         sock = transport.get_extra_info("socket")
         return framing.left if sock is not None and sock.fileno() >= 0 else None
 
-    async def pour(self, sink: Sink) -> int:
-        """The whole body into ``sink`` on two threads (only after ``direct_size`` said yes); its size."""
+    async def pour(self, sinks: Sequence[Sink]) -> int:
+        """The whole body through ``sinks``, each on a thread (only after ``direct_size`` said yes); its size."""
         framing, conn = self._framing, self._conn
         transport, size, loop = conn.transport, framing.left, conn.loop
         assert transport is not None
@@ -233,7 +233,7 @@ class Reply:
         sock = socket.socket(fileno=os.dup(transport.get_extra_info("socket").fileno()))
         try:
             sock.settimeout(conn.read_timeout)
-            transfer = Transfer(sock, size - len(first), sink, self.url, self._deadline - loop.time())
+            transfer = Transfer(sock, size - len(first), sinks, self.url, self._deadline - loop.time())
             done: asyncio.Future[None] = loop.create_future()
             thread = threading.Thread(target=_run, args=(loop, done, transfer, first), name="frumious-recv")
             thread.start()
