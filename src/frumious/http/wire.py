@@ -164,18 +164,22 @@ class Reply:
 
     async def read(self, limit: int | None = None) -> bytes:
         """The whole body, decoded; ``BodyTooLarge`` once it passes ``limit`` bytes (None: no limit)."""
-        collector = Collector(self.url, limit)
         framing = self._framing
+        size = framing.left
+        plain = self._inflate is None and self._budget is None
+        if plain and framing.mode == LENGTH and size <= BIG_BODY and (limit is None or size <= limit):
+            if framing.done:
+                return b""
+            # The common case in one wait and one copy (a big body in pieces: one copy at peak, not two).
+            conn = self._conn
+            if not await conn.fill(size, self._deadline):
+                raise ProtocolError(f"{self.url}: connection closed {size - conn.buffer.size} bytes short")
+            framing.left, framing.done = 0, True
+            return conn.buffer.take(size)
+        collector = Collector(self.url, limit)
         if framing.mode == LENGTH and not framing.done:
             # Refused before a byte is buffered: fill() would otherwise wait for all of it.
-            collector.declared(framing.left, exact=self._inflate is None)
-            if self._inflate is None and self._budget is None and framing.left <= BIG_BODY:
-                # The common case in one wait and one copy (a big body in pieces: one copy at peak, not two).
-                size, conn = framing.left, self._conn
-                if not await conn.fill(size, self._deadline):
-                    raise ProtocolError(f"{self.url}: connection closed {size - conn.buffer.size} bytes short")
-                framing.left, framing.done = 0, True
-                return conn.buffer.take(size)
+            collector.declared(size, exact=self._inflate is None)
         async for piece in self.iter_chunks(READ_PIECE):
             collector.add(piece)
         return collector.body()
