@@ -1,17 +1,16 @@
-"""A large body of known length read straight from the socket on two threads, not through the loop.
+"""A large body of known length read straight from the socket on threads, not through the loop.
 
-Why: through the event loop a 1 GB file cost 2.5 s of CPU against curl's 1.1 s, one core
-doing it all: a new ``bytes`` per receive, buffer slices, layers of async generators per
-piece, hashing handed off a megabyte at a time. Here one thread ``recv_into``s a few reused
-megabyte buffers and another hands each full buffer to the caller's ``sink`` (write and hash,
-both release the GIL), so receiving and storing overlap on two cores. Measured on a blocking
-loop against nginx: 1.1-1.4 s wall and 1.3-1.5 s CPU a gigabyte with two threads, 1.4-1.8 s
-wall with one (``benchmarks/README.md``, "Issue 12 (session 5): http").
+Why: through the event loop a 1 GB file cost 2.5-2.9 s of CPU against curl's 1.1 s, one core
+receiving and writing while a pool thread hashed. Here one thread ``recv_into``s a few reused
+megabyte buffers and each of the caller's sinks (the download's write, then its hash; both
+release the GIL) runs on a thread of its own, so the stages overlap on both cores: the whole
+``frumious mirror`` of a 1 GB file took 1.9 s of CPU, not 2.85 (``benchmarks/README.md``,
+"Issue 12 (session 5): http"). Below ``wire.DIRECT`` the threads cost more than they save.
 
 The socket is a duplicate of the transport's, read only while the transport is paused, and
-never past the body's end, so the connection stays usable for the next request. The thread
-function returns only once the sink's thread is done: a caller that aborts the writer after a
-failure can never close a descriptor the sink still writes to.
+never past the body's end, so the connection stays usable for the next request. ``run``
+returns only once every sink's thread is done: a caller that aborts the writer after a
+failure can never close a descriptor a sink still writes to.
 """
 
 from __future__ import annotations
