@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from frumious.errors import (
     BodyMismatch,
@@ -26,6 +26,7 @@ from frumious.errors import (
     UpstreamError,
     ends_run,
 )
+from frumious.http.wire import Reply
 from frumious.models import StoredFile
 from frumious.settings import CompareMethod
 from frumious.storage.base import Store, local_paths
@@ -140,6 +141,10 @@ async def _attempt(
     most = wanted.size if wanted.size is not None else cap
     try:
         async with upstream.get(url) as response:
+            if isinstance(response, Reply) and isinstance(writer, _BlockingWriter):
+                length = response.direct_size()
+                if length is not None:
+                    size = await _pour(response, writer, digests, length, most)
             async for chunk in response.iter_chunks(CHUNK):
                 size += len(chunk)
                 if most is not None and size > most:
@@ -182,6 +187,26 @@ async def _attempt_small(
     return len(body)
 
 
+@runtime_checkable
+class _BlockingWriter(Protocol):
+    """A store's writer that a worker thread may write to (the filesystem's)."""
+
+    def write_blocking(self, chunk: bytes | memoryview) -> None: ...
+
+
+async def _pour(reply: Reply, writer: _BlockingWriter, digests: _Digests, length: int, most: int | None) -> int:
+    """A large body straight from the socket: received, written and hashed on three threads."""
+    if most is not None and length > most:
+        raise BodyMismatch(f"body of {length} bytes passes the advertised {most}; download refused")
+    hashers = digests.hashers
+
+    def hash_piece(piece: memoryview) -> None:
+        for hasher in hashers:
+            hasher.update(piece)
+
+    return await reply.pour([writer.write_blocking, hash_piece])
+
+
 class _Digests:
     """A download's hashes. Large files are hashed on a worker thread a megabyte at a time, in order,
     while this thread receives and writes: hashlib releases the GIL, so a large file uses two cores.
@@ -189,14 +214,14 @@ class _Digests:
 
     def __init__(self, names: Iterable[str]) -> None:
         self._names = list(names)
-        self._hashers = [hashlib.new(name) for name in self._names]
+        self.hashers = [hashlib.new(name) for name in self._names]
         self._batch: list[bytes] = []
         self._batched = 0
         self._pending: asyncio.Future[None] | None = None
 
     async def update(self, chunk: bytes) -> None:
         if len(chunk) < OFFLOAD and not self._batch and self._pending is None:
-            _update(self._hashers, (chunk,))
+            _update(self.hashers, (chunk,))
             return
         self._batch.append(chunk)
         self._batched += len(chunk)
@@ -207,7 +232,7 @@ class _Digests:
         if self._pending is not None:
             await self._pending
         batch, self._batch, self._batched = self._batch, [], 0
-        self._pending = asyncio.get_running_loop().run_in_executor(_hash_pool(), _update, self._hashers, batch)
+        self._pending = asyncio.get_running_loop().run_in_executor(_hash_pool(), _update, self.hashers, batch)
 
     async def hexdigests(self) -> dict[str, str]:
         if self._batch:
@@ -215,7 +240,7 @@ class _Digests:
         if self._pending is not None:
             await self._pending
             self._pending = None
-        return {name: hasher.hexdigest() for name, hasher in zip(self._names, self._hashers, strict=True)}
+        return {name: hasher.hexdigest() for name, hasher in zip(self._names, self.hashers, strict=True)}
 
 
 def _update(hashers: Iterable[Hash], chunks: Iterable[bytes]) -> None:

@@ -160,6 +160,8 @@ class Client:
         self._idle: dict[Key, list[Connection]] = {}
         self._defaults = {"user-agent": user_agent, "accept": "*/*", "accept-encoding": "gzip, deflate"}
         self._common = _lines({"User-Agent": user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"})
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the first request (and its pool)
+        self._tails: dict[str, bytes] = {}  # the request's bytes after its target, by Host header
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
 
@@ -176,7 +178,9 @@ class Client:
 
     async def fetch(self, url: str, headers: Mapping[str, str] | None) -> Reply:
         """The response to a GET of ``url``, redirects followed."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:  # asked once: asyncio's get_running_loop() makes a getpid() call each time
+            loop = self._loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeouts.total
         for _ in range(MAX_REDIRECTS + 1):
             if self.budget is not None:  # waiting on our own limit is not the server's slowness
@@ -196,8 +200,13 @@ class Client:
         self, loop: asyncio.AbstractEventLoop, url: str, headers: Mapping[str, str] | None, deadline: float
     ) -> Reply:
         key, host, target = _target(url)
-        fields = self._common if not headers else self._merged(headers)
-        request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{fields}\r\n".encode("latin-1")
+        if headers:
+            request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{self._merged(headers)}\r\n".encode("latin-1")
+        else:  # the common case: all but the target is the same for every request to this host
+            tail = self._tails.get(host)
+            if tail is None:
+                tail = self._tails[host] = f" HTTP/1.1\r\nHost: {host}\r\n{self._common}\r\n".encode("latin-1")
+            request = b"GET " + target.encode("latin-1") + tail
         reused = True
         while True:
             conn = self._idle_connection(key, loop.time()) if reused else None

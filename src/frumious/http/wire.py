@@ -10,11 +10,15 @@ store bounds memory however large the file.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import os
+import socket
+import threading
+from collections.abc import AsyncIterator, Sequence
 from typing import cast
 
 from frumious.errors import ConnectionFailed, ProtocolError, Unanswered
 from frumious.http.budget import Budget
+from frumious.http.bulk import Sink, Transfer
 from frumious.http.parser import LENGTH, Buffer, Framing, Head, Headers, parse_head
 from frumious.protocol.bodies import BIG_BODY, Collector, decoded, inflater
 
@@ -24,6 +28,11 @@ LOW_WATER = HIGH_WATER // 4
 KEEPALIVE = 15.0  # seconds an idle connection is trusted (aiohttp's default too)
 READ_PIECE = 256 * 1024  # a body read whole is decoded and gathered in pieces this large
 DRAIN = 64 * 1024  # redirect bodies up to this size are read so the connection can be reused
+# A plain body at least this large is read on threads (``bulk``). Their start and hand-offs cost
+# more CPU than they save below it: CPU a file against nginx, threads against the loop, 4 MB
+# 8.1 / 6.6 ms, 16 MB 26.6 / 23.4 ms, 32 MB 49.6 / 46.4 ms, 64 MB 96.9 / 106.4 ms (medians of 4
+# rounds); above it the second core also shortens the wall.
+DIRECT = 48 << 20
 
 
 class Connection(asyncio.Protocol):
@@ -157,18 +166,22 @@ class Reply:
 
     async def read(self, limit: int | None = None) -> bytes:
         """The whole body, decoded; ``BodyTooLarge`` once it passes ``limit`` bytes (None: no limit)."""
-        collector = Collector(self.url, limit)
         framing = self._framing
+        size = framing.left
+        plain = self._inflate is None and self._budget is None
+        if plain and framing.mode == LENGTH and size <= BIG_BODY and (limit is None or size <= limit):
+            if framing.done:
+                return b""
+            # The common case in one wait and one copy (a big body in pieces: one copy at peak, not two).
+            conn = self._conn
+            if not await conn.fill(size, self._deadline):
+                raise ProtocolError(f"{self.url}: connection closed {size - conn.buffer.size} bytes short")
+            framing.left, framing.done = 0, True
+            return conn.buffer.take(size)
+        collector = Collector(self.url, limit)
         if framing.mode == LENGTH and not framing.done:
             # Refused before a byte is buffered: fill() would otherwise wait for all of it.
-            collector.declared(framing.left, exact=self._inflate is None)
-            if self._inflate is None and self._budget is None and framing.left <= BIG_BODY:
-                # The common case in one wait and one copy (a big body in pieces: one copy at peak, not two).
-                size, conn = framing.left, self._conn
-                if not await conn.fill(size, self._deadline):
-                    raise ProtocolError(f"{self.url}: connection closed {size - conn.buffer.size} bytes short")
-                framing.left, framing.done = 0, True
-                return conn.buffer.take(size)
+            collector.declared(size, exact=self._inflate is None)
         async for piece in self.iter_chunks(READ_PIECE):
             collector.add(piece)
         return collector.body()
@@ -200,6 +213,56 @@ class Reply:
         conn.consumed()
         return piece or b""
 
+    def direct_size(self) -> int | None:
+        """The body's length when ``pour`` may read it on threads; None: read it through the loop.
+
+        Only a large Content-Length body, as sent (not encoded), on plain TCP (TLS state lives in
+        the transport), with no byte limit to meter it.
+        """
+        framing, transport = self._framing, self._conn.transport
+        if framing.mode != LENGTH or framing.done or framing.left < DIRECT or self._inflate or self._budget:
+            return None
+        if transport is None or transport.get_extra_info("sslcontext") or transport.get_extra_info("ssl_object"):
+            return None
+        sock = transport.get_extra_info("socket")
+        return framing.left if sock is not None and sock.fileno() >= 0 else None
+
+    async def pour(self, sinks: Sequence[Sink]) -> int:
+        """The whole body through ``sinks``, each on a thread (only after ``direct_size`` said yes); its size."""
+        framing, conn = self._framing, self._conn
+        transport, size, loop = conn.transport, framing.left, conn.loop
+        assert transport is not None
+        buffered = conn.buffer.size
+        first = conn.buffer.take(min(buffered, size)) if buffered else b""
+        transport.pause_reading()  # the socket is the threads' until the body's last byte
+        conn.paused = True
+        sock = socket.socket(fileno=os.dup(transport.get_extra_info("socket").fileno()))
+        try:
+            sock.setblocking(False)
+            transfer = Transfer(
+                sock,
+                size - len(first),
+                sinks,
+                self.url,
+                read_timeout=conn.read_timeout,
+                seconds=self._deadline - loop.time(),
+            )
+            done: asyncio.Future[None] = loop.create_future()
+            thread = threading.Thread(target=_run, args=(loop, done, transfer, first), name="frumious-recv")
+            thread.start()
+            try:
+                await done
+            except BaseException:
+                transfer.stop()
+                raise
+            finally:
+                thread.join()  # at once when done; else bounded: a recv woken by the shutdown, one piece written
+        finally:
+            sock.close()
+        framing.left, framing.done = 0, True
+        conn.consumed()  # reading resumes: the connection may serve the next request
+        return size
+
     async def drain(self) -> None:
         """Read a small redirect body so the connection stays usable."""
         framing = self._framing
@@ -215,3 +278,22 @@ class Reply:
         """Whether the connection can serve another request (the body was read to its end)."""
         conn = self._conn
         return self._framing.done and self._framing.keep_alive and not conn.buffer.size and not conn.eof
+
+
+def _run(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None], transfer: Transfer, first: bytes) -> None:
+    """A ``Transfer`` on its thread; the outcome posted to the loop."""
+    try:
+        transfer.run(first)
+    except BaseException as exc:
+        loop.call_soon_threadsafe(_settle, done, exc)
+    else:
+        loop.call_soon_threadsafe(_settle, done, None)
+
+
+def _settle(done: asyncio.Future[None], exc: BaseException | None) -> None:
+    if done.done():
+        return  # cancelled meanwhile
+    if exc is None:
+        done.set_result(None)
+    else:
+        done.set_exception(exc)

@@ -260,6 +260,10 @@ class FileWriter:
     async def write(self, chunk: bytes) -> None:
         # Written here, not on a thread: measured, a hand-off per chunk cost more than it saved
         # (downloads hash large files on a thread instead).
+        self.write_blocking(chunk)
+
+    def write_blocking(self, chunk: bytes | memoryview) -> None:
+        """``write`` for a worker thread (a large download's, ``http.bulk``): one thread at a time."""
         try:
             written = os.write(self.fd, chunk)
             if written < len(chunk):  # rare (a signal, a full disk): finish or raise
