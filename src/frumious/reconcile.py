@@ -175,6 +175,7 @@ def merge(
     """One pass over the listing's chunks beside the mirror's names; raises ``Unsorted``."""
     found, digest = Merged(), listed.NamesDigest()
     last: str | None = None  # the previous chunk's last canonical name
+    last_held = False  # whether the mirror holds it
     for chunk in chunks:
         if not chunk:
             continue
@@ -184,10 +185,13 @@ def merge(
         if (last is not None and canonical[0] < last) or canonical != sorted(canonical):
             raise Unsorted
         held = local.between(last, canonical[-1])
+        if last_held and canonical[0] == last:  # a name spelled again across the cut: held here too
+            held.insert(0, canonical[0])
         if held == canonical:
             _in_step(found, chunk, names, canonical, allows, serial)
+            last_held = True
         else:
-            _by_name(found, chunk, canonical, iter(held), allows, serial, filters_changed)
+            last_held = _by_name(found, chunk, canonical, iter(held), allows, serial, filters_changed)
         last = canonical[-1]
     found.unlisted.extend(local.between(last, None))
     value = digest.value()
@@ -230,7 +234,8 @@ def _by_name(
     allows: Callable[[str], bool],
     serial: int,
     filters_changed: bool,
-) -> None:
+) -> bool:
+    """The chunk merged name by name; whether its last name is held."""
     upcoming, matched = next(held, None), None
     for entry, name in zip(chunk, canonical, strict=True):
         while upcoming is not None and upcoming < name:
@@ -250,6 +255,7 @@ def _by_name(
     while upcoming is not None:
         found.unlisted.append(upcoming)
         upcoming = next(held, None)
+    return matched == canonical[-1]
 
 
 def of_listing(

@@ -386,6 +386,7 @@ def test_bounded_json_decodes_a_page_with_msgspec(monkeypatch: pytest.MonkeyPatc
     [
         b'{"size": ' + b"9" * 41 + b"}",  # longer than _MAX_DIGITS: the marker, not an int
         b'{"size": ' + b"9" * 40 + b"}",
+        b'{"size": -' + b"9" * 40 + b"}",  # the sign counts: 41 characters, the marker as before
         b'{"size": ' + b"9" * 5000 + b"}",
         b'{"a": NaN, "b": -Infinity, "c": 1e999}',
         b'{"a": "\\ud800"}',

@@ -201,3 +201,24 @@ def test_every_serial_new_looks_up_no_name(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(local, "holds", lambda name: asked.append(name) or True)
     found = known(scan.chunks(), local, lambda n: True, serial=0, filters_changed=False, entries=scan.entry_count())
     assert found is not None and len(found.queue) == 50 and asked == []
+
+
+def test_a_name_spelled_twice_across_a_chunk_cut_is_held_in_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "foo_bar" ends one chunk and "foo.bar" starts the next: the record's names read for the second
+    # chunk start after "foo-bar", which is held all the same (not a listed name the mirror lacks).
+    monkeypatch.setattr(listing_mod, "CHUNK", 30)  # an entry a chunk
+    entries = [("a", 1), ("foo_bar", 1), ("foo.bar", 1), ("z", 1)]
+    local = Local(names={"a", "foo-bar", "z"})
+
+    def allows(name: str) -> bool:
+        return name not in ("foo_bar", "foo.bar")
+
+    def run() -> tuple[object, object]:
+        scan = scan_listing(body_of(entries))
+        found = of_listing(Listing(scan, scan.ceiling, None), local, allows, 5, False)[0]
+        return found, reconcile(list(scan), set(local.names), allows, serial=5, filters_changed=False)
+
+    found, expected = run()
+    assert found == expected and local.memo is not None and local.memo.extra == frozenset()
+    found, expected = run()  # the same listing again: answered from what the merge remembered
+    assert found == expected

@@ -96,8 +96,9 @@ def bounded_json(text: str | bytes) -> Any:
 
 
 _fast_json = msgspec.json.Decoder().decode
-# Every digit to "0", every other byte to a space: a long integer is then a long run of "0".
-_DIGIT_RUNS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+# Every digit and "-" to "0", every other byte to a space: a long integer is then a long run of "0".
+# The sign counts, as ``_bounded_int`` counts it (a 40-digit negative integer is 41 characters).
+_DIGIT_RUNS = bytes(48 if 48 <= byte <= 57 or byte == 45 else 32 for byte in range(256))
 _LONG_RUN = b"0" * (_MAX_DIGITS + 1)
 
 
