@@ -103,7 +103,9 @@ def _rows_only(i: int) -> tuple[ProjectRow, list[tuple[object, ...]]]:
 
 def _chunk(start: int) -> list[tuple[ProjectRow, list[tuple[object, ...]]]]:
     pick = _project if _all_pages else (lambda i: _project(i) if i in _paged else _rows_only(i))
-    return [pick(i) for i in range(start, min(start + CHUNK, _shape.n)) if _shape.listed(i)]
+    # A project listed with no release is never recorded by a sync (norelease): nor here, or the
+    # state would flatter the listing's remembered answer (its "listed, not held" names).
+    return [pick(i) for i in range(start, min(start + CHUNK, _shape.n)) if _shape.listed(i) and not _shape.empty(i)]
 
 
 def _rows(jobs: int) -> Iterator[list[tuple[ProjectRow, list[tuple[object, ...]]]]]:

@@ -79,6 +79,12 @@ class Local:
         else:
             self.memo, self.since = memo, set()
 
+    def forget(self) -> None:
+        if self.record is not None:
+            listed.forget(self.record)
+        else:
+            self.memo, self.since = None, set()
+
     def holds(self, name: str) -> bool:
         if self.record is not None:
             return self.record.project(name) is not None
@@ -134,7 +140,9 @@ def known(
     memo = None if filters_changed else local.known()
     if memo is None or memo.entries != entries:
         return None  # a project more or fewer upstream: the merge at once, not after a wasted pass
-    odd = sorted(memo.extra | memo.since)  # the listed names not simply held, and those that may be
+    # Only names whose holding may have changed need a chunk read name by name; a remembered extra
+    # name (35,000 on PyPI, in nearly every chunk) matters only if refused or new, checked below.
+    odd = sorted(memo.since)
     found, digest, seen = Merged(), listed.NamesDigest(), set()
     for chunk in chunks:
         if not chunk:
@@ -195,8 +203,10 @@ def merge(
         last = canonical[-1]
     found.unlisted.extend(local.between(last, None))
     value = digest.value()
-    if value is not None and len(found.unlisted) + len(found.extra) <= listed.LIMIT:
+    if value is not None and len(found.unlisted) <= listed.LIMIT and len(found.extra) <= listed.EXTRA_LIMIT:
         local.remember(Remembered(value, tuple(found.unlisted), frozenset(found.extra), frozenset(), entries))
+    else:
+        local.forget()  # a stale answer would be read, and its changed names noted, every run for nothing
     return found
 
 
@@ -244,7 +254,7 @@ def _by_name(
         if upcoming == name:
             matched, upcoming = name, next(held, None)
         is_local = matched == name
-        if not is_local and len(found.extra) <= listed.LIMIT:  # past it, not remembered: no list of 700k
+        if not is_local and len(found.extra) <= listed.EXTRA_LIMIT:  # past it, not remembered: no list of 700k
             found.extra.append(name)
         if not allows(entry.name):
             found.outside.append(ListingEntry(entry.name, entry.serial))

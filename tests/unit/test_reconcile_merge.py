@@ -13,6 +13,7 @@ from frumious.models import ListingEntry
 from frumious.protocol import listing as listing_mod
 from frumious.protocol.parse import scan_listing
 from frumious.reconcile import Local, canonical_names, known, of_listing, reconcile
+from frumious.record import listed as listed_mod
 from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.record.listed import recall
 from frumious.upstream import Listing
@@ -222,3 +223,34 @@ def test_a_name_spelled_twice_across_a_chunk_cut_is_held_in_both(monkeypatch: py
     assert found == expected and local.memo is not None and local.memo.extra == frozenset()
     found, expected = run()  # the same listing again: answered from what the merge remembered
     assert found == expected
+
+
+def test_listed_projects_never_recorded_past_limit_are_still_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PyPI lists ~35,000 projects with no release, which a sync never records: they must not stop
+    # the record remembering its listing (LIMIT is for held-but-unlisted and changed names).
+    monkeypatch.setattr(listed_mod, "LIMIT", 2)
+    record = MirrorRecord(str(tmp_path / "frumious.sqlite"))
+    record.record(ProjectRow("a", "a", 1), [])
+    empties = [(f"empty-{i}", 1) for i in range(5)]
+    scan = scan_listing(body_of([("a", 1), *empties]))
+    of_listing(Listing(scan, scan.ceiling, None), Local(record), lambda n: True, 1, False)
+    memo = recall(record)
+    assert memo is not None and memo.extra == {name for name, _ in empties}
+    record.close()
+
+
+def test_a_merge_that_cannot_remember_forgets_the_old_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = MirrorRecord(str(tmp_path / "frumious.sqlite"))
+    record.record(ProjectRow("a", "a", 1), [])
+    scan = scan_listing(body_of([("a", 1)]))
+    of_listing(Listing(scan, scan.ceiling, None), Local(record), lambda n: True, 1, False)
+    assert recall(record) is not None
+    monkeypatch.setattr(listed_mod, "EXTRA_LIMIT", 2)
+    scan = scan_listing(body_of([("a", 1), *((f"new-{i}", 1) for i in range(5))]))
+    of_listing(Listing(scan, scan.ceiling, None), Local(record), lambda n: True, 1, False)
+    assert recall(record) is None  # not the stale answer, read and corrected every run for nothing
+    record.record(ProjectRow("b", "b", 1), [])
+    assert record.db.execute("SELECT count(*) FROM names_since").fetchone() == (0,)
+    record.close()

@@ -19,11 +19,15 @@ from frumious.record.db import MirrorRecord
 from frumious.record.errors import writes
 from frumious.record.schema import LISTED_NAMES
 
-__all__ = ["LIMIT", "NamesDigest", "Remembered", "recall", "store"]
+__all__ = ["EXTRA_LIMIT", "LIMIT", "NamesDigest", "Remembered", "forget", "recall", "store"]
 
-# More differences or changed names than this: not remembered, or not used (a full sync's 700,000
-# projects to fetch would be a 20 MB meta value; a rebuilt record lists every name as changed).
+# More held-but-unlisted or changed names than this: not remembered, or not used (a rebuilt record
+# lists every name as changed).
 LIMIT = 10_000
+# Listed names the record lacks are mostly projects PyPI lists with no release (about 5 % of it,
+# 35,000 names, never recorded): past LIMIT, a real mirror of PyPI would never remember its listing.
+# A full sync's 700,000 names to fetch stay out (a 20 MB meta value); 100,000 is about 2 MB of JSON.
+EXTRA_LIMIT = 100_000
 
 
 class NamesDigest:
@@ -72,5 +76,16 @@ def store(record: MirrorRecord, memo: Remembered) -> None:
     value = json.dumps(fields)
     with record.db:
         record.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (LISTED_NAMES, value))
+        record.db.execute("DELETE FROM names_since")
+    record.pending = 0
+
+
+@writes
+def forget(record: MirrorRecord) -> None:
+    """Drop a remembered answer the merge could not replace (the triggers stop noting names)."""
+    if record.get_meta(LISTED_NAMES) is None:
+        return
+    with record.db:
+        record.db.execute("DELETE FROM meta WHERE key = ?", (LISTED_NAMES,))
         record.db.execute("DELETE FROM names_since")
     record.pending = 0
