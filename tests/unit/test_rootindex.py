@@ -76,3 +76,19 @@ def test_a_page_not_as_frumious_wrote_it_is_rendered_again(record: MirrorRecord)
     record.record(ProjectRow("a-b", "a-b", 70), [])
     asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 70, {}))
     assert pages(store) == expected(record, 70)
+
+
+def test_rendered_from_small_batches(record: MirrorRecord, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A batch's rows and text are held together while it is written: the batch bounds the run's end.
+    asked: list[int] = []
+    batches = record.serials_in_batches
+
+    def spied(size: int = 20_000):  # type: ignore[no-untyped-def]
+        asked.append(size)
+        return batches(2)  # and the pages are the same bytes from batches of two
+
+    monkeypatch.setattr(record, "serials_in_batches", spied)
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
+    assert asked and max(asked) <= 2_000
+    assert pages(store) == expected(record, 50)
