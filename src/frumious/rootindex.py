@@ -71,7 +71,7 @@ def _patch(page: bytes, record: MirrorRecord, serial: int) -> list[bytes | memor
     view = memoryview(page)  # pieces are views: no second 40 MB copy of the page
     pieces: list[bytes | memoryview] = [view[: head.start(1)], str(serial).encode()]
     at = head.end(1)
-    for name in sorted(record.touched or ()):
+    for name in sorted(set(record.touched or ())):  # a project recorded twice is patched once
         row = record.project(name)
         key = b'{"name": ' + json.dumps(name).encode() + b', "_last-serial": '
         found = page.find(key, at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,28 @@ def test_rendered_from_small_batches(record: MirrorRecord, monkeypatch: pytest.M
     asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
     assert asked and max(asked) <= 2_000
     assert pages(store) == expected(record, 50)
+
+
+def test_the_names_a_run_recorded_are_kept_compact(record: MirrorRecord) -> None:
+    # Up to TOUCHED_LIMIT (20,000) names are kept for the patch: as a set of them, 3.1 MiB.
+    names = [f"project-{i:06d}" for i in range(19_990)]  # the fixture recorded 5
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for name in names:
+            record.touch(name.upper().lower(), new=False)  # a string of its own, as each project's canonical name
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 20_000 * 25
+    assert record.touched is not None and set(record.touched) == {*names, *NAMES}
+
+
+def test_a_project_recorded_twice_is_patched_once(record: MirrorRecord) -> None:
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
+    record.record(ProjectRow("zed", "zed", 60), [])
+    record.record(ProjectRow("zed", "zed", 61), [])
+    before = pages(store)[0]
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 61, {}))
+    assert pages(store) == expected(record, 61) and pages(store)[0] == before
