@@ -7,8 +7,9 @@ todo checkpoint and the run's report each held as much again (measured with trac
 newline-joined chunks of ``CHUNK`` names, deflated (sorted names share their starts: 17 bytes
 of ``Bench_Pkg.000001`` take about 2.5), and serials in an ``array('i')`` (four bytes; eight
 once a serial needs them): about 8 bytes a project in the queue, where the joined text took
-36. Objects are made on the way out, a chunk at a time; a chunk is inflated in about 40 µs
-and deflated in about 200 µs (zlib level 1), a few ms for PyPI's queue.
+36. Objects are made on the way out, a chunk at a time. A chunk of 4,096 names is deflated in
+about 0.4 ms and inflated in 0.15 ms (its split into names, 0.25 ms, was there before): about
+0.2 s of CPU over a full sync of PyPI, nothing on a run that queues a few projects.
 """
 
 from __future__ import annotations
