@@ -42,7 +42,7 @@ class PypiServer:
         self.stats = Stats()
         self.base_url = ""
         self.pep691_only = pep691_only
-        self.latency = 0.0  # upstream.py's _Connection reads it (--latency there); none here
+        self.latency = 0.0  # upstream.py's _Connection asks (its --latency); this server answers at once
         self.listing: Body = make_body(shape.listing(), JSON_LISTING_TYPE, self._header(shape.last_serial))
         self._file_head = _head("200 OK", [("Content-Type", _FILE_TYPE), ("Content-Length", str(shape.size))])
 
