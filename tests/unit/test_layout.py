@@ -261,3 +261,14 @@ def _outcome(place: Callable[[str, str, str], layout.FilePlace], args: tuple[str
         return place(*args)
     except (BadUpstreamData, ValueError) as exc:  # urlsplit's ValueError for a broken IPv6 host
         return repr(exc)
+
+
+def test_a_plain_segment_is_told_as_the_full_check_tells_it() -> None:
+    # _check_segment answers the common name by one regular expression: never "safe" where the full check refuses.
+    rng = random.Random(7)
+    pieces = ["a", "Z", "0", ".", "-", "_", "+", "/", "\\", "\x00", "\x1f", "\x7f", " ", "é", "\ud800", "%"]
+    pieces.append(layout.TEMP_PREFIX)
+    cases = ["a" * 255, "a" * 256, "é" * 127, "é" * 128, ".", "..", "...", ".frumious-1"]
+    cases += ["".join(rng.choice(pieces) for _ in range(rng.randrange(6))) for _ in range(50_000)]
+    for segment in cases:
+        assert layout._check_segment(segment, "x") == layout._segment_problem(segment, "x"), repr(segment)

@@ -103,8 +103,17 @@ class PageKeys(NamedTuple):
     v1_json: str
 
 
+# Most names and filenames: short, ASCII letters, digits and "._+-", neither "." nor ".." nor a temp name. Such
+# a segment has none of _segment_problem's problems, told by one regular expression (about four a project).
+_PLAIN_SEGMENT = re.compile(rf"(?!{re.escape(TEMP_PREFIX)})(?!\.\.?\Z)[A-Za-z0-9_.+\-]{{1,{MAX_NAME_BYTES}}}")
+
+
 def _check_segment(segment: str, what: str) -> str | None:
     """Why ``segment`` cannot be one path component, or None when it can."""
+    return None if _PLAIN_SEGMENT.fullmatch(segment) else _segment_problem(segment, what)
+
+
+def _segment_problem(segment: str, what: str) -> str | None:
     if segment in ("", ".", ".."):
         return f"{what} is empty, '.' or '..'"
     if "/" in segment or "\\" in segment:
