@@ -24,7 +24,7 @@ from pathlib import Path
 
 from frumious.compact import Names
 from frumious.errors import ResourceError
-from frumious.models import StoredFile
+from frumious.models import StoredFile, fast_frozen_init
 from frumious.protocol import layout
 from frumious.record import schema
 from frumious.record.errors import db_error, writes
@@ -43,6 +43,7 @@ BATCH_SECONDS = 1.0
 TOUCHED_LIMIT = 20_000
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class ProjectRow:
     name: str  # canonical
