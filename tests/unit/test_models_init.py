@@ -76,3 +76,16 @@ def test_a_class_with_an_init_false_field_is_refused() -> None:
 
     with pytest.raises(TypeError, match="only plain fields"):
         fast_frozen_init(Odd)
+
+
+def test_a_class_with_a_post_init_is_refused() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("negative")
+
+    with pytest.raises(TypeError, match="__post_init__"):
+        fast_frozen_init(Checked)
