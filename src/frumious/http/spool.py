@@ -43,7 +43,8 @@ async def read_spooled(response: Response, limit: int | None) -> Body:
         return await response.read(limit)  # the small listing as before: one read, no pieces
     parts: list[bytes] = []
     size = 0
-    spool = None
+    # Known to be big: spooled from the first piece (gathering 4 MiB first costs 4 MiB of heap).
+    spool = _spool(response.url) if plain and declared is not None else None
     try:
         async for piece in response.iter_chunks(PIECE):
             size += len(piece)
@@ -53,7 +54,8 @@ async def read_spooled(response: Response, limit: int | None) -> Body:
                 parts.append(piece)
                 if size > SPOOL_AT:
                     spool = _spool(response.url)
-                    _write(spool, b"".join(parts), response.url)
+                    for part in parts:  # not joined: that would hold them twice
+                        _write(spool, part, response.url)
                     parts.clear()
             else:
                 _write(spool, piece, response.url)
