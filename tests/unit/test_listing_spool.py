@@ -203,7 +203,7 @@ async def test_a_spooled_listing_plans_and_mirrors_as_in_memory(
         assert open_fds() == before  # the map (and its temporary file) closed with the plan
         if kind == "json":
             assert bodies == [mmap.mmap if spooled else bytes] * 2
-        stored = {key: mirror.read(key) for key in mirror.stored()}
+        stored = {key: mirror.read(key) for key in mirror.stored() if key != "web/last-modified"}  # the time
         for timed in (".frumious/upstream-feed", ".frumious/vanishing"):  # times of the run, names kept
             stored[timed] = re.sub(rb"\d{9,}(\.\d+)?", b"T", stored.get(timed, b""))
         reports = [(r.ok, r.serial, list(r.synced), r.gone, r.removed_projects, r.retry) for r in (first, second)]
