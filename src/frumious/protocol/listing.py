@@ -82,6 +82,7 @@ class ListingScan:
         self.beyond: list[str] = []
         # A shard's run sees only its own projects (``narrow``); None: every project.
         self.keep: Callable[[str], bool] | None = None
+        self._buffer = bytearray(b"[")  # each piece is decoded from here (``_bracketed``)
 
     def narrow(self, keep: Callable[[str], bool]) -> ListingScan:
         """This listing as a shard sees it: only the entries (and invalid names) ``keep`` accepts."""
@@ -155,20 +156,34 @@ class ListingScan:
             if cut >= 0 and quotes(body, pos, cut) % 2:
                 cut = body.find(b"},", cut + 2, end)
                 continue
-            piece = b"[" + body[pos:end] if cut < 0 else b"[" + body[pos : cut + 1] + b"]"
-            try:
-                return cut, self._checked(_ENTRIES.decode(piece))
-            except (msgspec.ValidationError, RecursionError):
+            with self._bracketed(pos, end if cut < 0 else cut + 1, cut >= 0) as piece:
                 try:
-                    items = self.loads(piece)
-                except (ValueError, RecursionError):
-                    items = None
-                if items is not None or cut < 0:
-                    return cut, self._checked_items(items or [])
-            except msgspec.DecodeError:
-                if cut < 0:
-                    raise BadUpstreamData("the project listing is not valid JSON") from None
+                    return cut, self._checked(_ENTRIES.decode(piece))
+                except (msgspec.ValidationError, RecursionError):
+                    try:
+                        items = self.loads(bytes(piece))
+                    except (ValueError, RecursionError):
+                        items = None
+                    if items is not None or cut < 0:
+                        return cut, self._checked_items(items or [])
+                except msgspec.DecodeError:
+                    if cut < 0:
+                        raise BadUpstreamData("the project listing is not valid JSON") from None
             cut = body.find(b"},", cut + 2, end)
+
+    def _bracketed(self, start: int, stop: int, close: bool) -> memoryview:
+        """``[``, the body from ``start`` to ``stop`` and (``close``) ``]``, in one buffer reused piece by piece.
+
+        A new ``b"[" + body[start:stop] + b"]"`` for each piece cost about 30 ms a pass over PyPI's
+        listing (98-103 against 70 ms for the copies and decodes alone).
+        """
+        buffer, size = self._buffer, stop - start
+        if len(buffer) < size + 2:
+            buffer.extend(bytes(size + 2 - len(buffer)))  # grown to about a chunk once, then reused
+        with memoryview(self.body) as whole:
+            buffer[1 : size + 1] = whole[start:stop]
+        buffer[size + 1] = 93  # "]"
+        return memoryview(buffer)[: size + 1 + close]
 
     def _checked(self, decoded: list[Entry]) -> list[Entry]:
         ceiling = self.ceiling
