@@ -163,6 +163,11 @@ async def test_a_listing_past_its_limit_is_refused_while_streaming(monkeypatch: 
     with pytest.raises(BodyTooLarge, match="larger than the limit of 2500 bytes; refused"):
         await spool.read_spooled(response, 2500)  # type: ignore[arg-type]
     assert response.served == 3  # refused as it passed the limit, not after reading all of it
+    declared = Streamed([b"x" * 1000] * 50)
+    declared.headers = {"content-length": "50000"}
+    with pytest.raises(BodyTooLarge, match="body of 50000 bytes is larger than the limit of 2500"):
+        await spool.read_spooled(declared, 2500)  # type: ignore[arg-type]
+    assert declared.served == 0  # a declared length is refused before a byte is read
     cut = Streamed([b"x" * 1000] * 50, fail_after=5)
     with pytest.raises(ProtocolError, match="closed short"):
         await spool.read_spooled(cut, None)  # type: ignore[arg-type]
