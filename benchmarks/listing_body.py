@@ -1,4 +1,4 @@
-"""The "listing changed, nothing to sync" run, two source trees alternating (CPU and peak RSS).
+"""The "listing changed, nothing to sync" run (or the 1-changed run), two source trees alternating.
 
     # a state (pypi_state.py ... --config CONF), then, per round, each tree on a fresh copy of it
     .venv/bin/python benchmarks/listing_body.py --config CONF --trees /tmp/base/src src --rounds 8
@@ -7,7 +7,9 @@ The upstream (pypi_upstream.py, the state's shape arguments) is moved to generat
 first tree runs once (the 1-changed run, which remembers the listing); that mirror is the state
 each round copies. The upstream then moves to generation 2 (only the listing's serial changes)
 and every round runs ``frumious mirror`` on a fresh copy with each tree in turn (the order
-alternating), through launch.py: CPU = user + sys, peak RSS from ``wait4``. Not a test.
+alternating), through launch.py: CPU = user + sys, peak RSS from ``wait4``. ``--changed``
+measures the 1-changed run instead, each round on a fresh copy of the state as built (run it
+first: the listing-changed mode leaves the state one run on). Not a test.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def main() -> int:
     p.add_argument("--trees", nargs=2, required=True, help="two frumious src directories (before, after)")
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--work", default="/dev/shm/listing-body", help="copies of the state and logs go here")
+    p.add_argument("--changed", action="store_true", help="measure the 1-changed run (generation 1) instead")
     add_shape_args(p)
     args = p.parse_args()
     shape = [f"--projects={args.projects}", f"--max-files={args.max_files}", f"--size={args.size}"]
@@ -44,8 +47,10 @@ def main() -> int:
     try:
         conf = with_master(Path(args.config), upstream.url, work / "base.conf")
         upstream.call("/_generation?g=1", "POST")
-        run(conf, upstream, "1 project changed", work / "g1.log", args.trees[0])
-        upstream.call("/_generation?g=2", "POST")
+        if not args.changed:  # the state then is the 1-changed run's result, which remembers the listing
+            run(conf, upstream, "1 project changed", work / "g1.log", args.trees[0])
+            upstream.call("/_generation?g=2", "POST")
+        label = "1 project changed" if args.changed else "listing changed"
         copy = work / "copy"
         moved = conf.read_text().replace(f"directory = {state}", f"directory = {copy}")
         (work / "copy.conf").write_text(moved, encoding="utf-8")
@@ -54,7 +59,7 @@ def main() -> int:
             for tree in order:
                 shutil.rmtree(copy, ignore_errors=True)
                 shutil.copytree(state, copy, symlinks=True)
-                row = run(work / "copy.conf", upstream, f"listing changed ({tree})", work / "g2.log", tree)
+                row = run(work / "copy.conf", upstream, f"{label} ({tree})", work / "run.log", tree)
                 rows[tree].append((row["cpu_s"], row["rss_mib"]))
         shutil.rmtree(copy, ignore_errors=True)
     finally:
