@@ -226,13 +226,17 @@ def quotes(body: Body, start: int, end: int) -> int:
     return body.count(b'"', start, end)
 
 
+# Where madvise is missing (not Linux or a BSD) the pages stay mapped: the kernel reclaims them.
+_DROPS = hasattr(mmap, "MADV_DONTNEED") and hasattr(mmap.mmap, "madvise")
+
+
 def drop(body: Body, start: int, end: int) -> int:
     """Drop a mapped body's pages from ``start`` to ``end`` out of the process; where the next drop starts.
 
     The pages stay in the page cache (the temporary file's), so the next pass reads them back
     from memory: RSS stays at about a chunk, not the 31-37 MB of PyPI's listing.
     """
-    if not isinstance(body, mmap.mmap):
+    if not isinstance(body, mmap.mmap) or not _DROPS:
         return start
     end = end if end >= len(body) else end - end % mmap.PAGESIZE
     if end > start:
