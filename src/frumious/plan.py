@@ -22,6 +22,7 @@ from frumious.compact import Entries
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
 from frumious.models import ListingEntry, canonicalize_name
+from frumious.protocol.listing import ListingScan
 from frumious.protocol.statefiles import Todo, target_serial
 from frumious.reconcile import Local, of_listing
 from frumious.reconcile import Reconciled as Reconciled  # at home in reconcile.py, long imported from here
@@ -108,6 +109,11 @@ class Inputs:
     floor: int = 0
     # The upstream's change feed reached back to the serial: what changed since (instead of a listing).
     feed: feedreader.Changes | None = None
+
+    def close(self) -> None:
+        """Let go of the listing's body (past a few MiB a map of a temporary file): nothing reads it past the plan."""
+        if self.listing is not None and isinstance(self.listing.entries, ListingScan):
+            self.listing.entries.close()
 
 
 @dataclass(frozen=True, slots=True)

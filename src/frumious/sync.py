@@ -78,7 +78,10 @@ async def mirror(
     closure = await Closure.open(mirror, filters)
     filters = closure.grown if closure else filters
     inputs = await gather(upstream, mirror, filters, started, options, floor=before)
-    planned = plan(inputs, filters.allows_project, mirror.settings, options)
+    try:
+        planned = plan(inputs, filters.allows_project, mirror.settings, options)
+    finally:
+        inputs.close()
     del inputs  # the listing's body (31-37 MB on PyPI) is not needed past the plan
     return await sync(upstream, mirror, planned, Policy(filters, options, closure), progress)
 
@@ -401,7 +404,10 @@ async def dry_run(
     closure = await Closure.open(mirror, filters)
     filters = closure.grown if closure else filters
     inputs = await gather(upstream, mirror, filters, started, options, read_only=True)
-    planned = plan(inputs, filters.allows_project, mirror.settings, options)
+    try:
+        planned = plan(inputs, filters.allows_project, mirror.settings, options)
+    finally:
+        inputs.close()
     log_plan(planned)
     return DryRun(
         inputs.serial, planned, mirror.settings.prune_filtered, progress=progress, started=started, finished=time.time()

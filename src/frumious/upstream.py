@@ -20,14 +20,13 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from frumious.errors import (
-    BodyTooLarge,
-    DecompressionBomb,
     FrumiousError,
     NotFound,
     RetryableStatus,
     StaleMetadata,
     UpstreamError,
 )
+from frumious.http import spool
 from frumious.http.checked import Checked
 from frumious.http.client import HTTPClient, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
@@ -176,19 +175,23 @@ class Upstream:
                 if response.status == 304:
                     self.serials = not (etag or "").startswith(NO_SERIALS)
                     return None
-                body = await _read(response, self.max_listing_size, "max-listing-size")
-                tag = response.headers.get("ETag")
-                if not simple691.is_json(response.headers.get("Content-Type", ""), body):
-                    return self._no_serials(simple691.read_html_listing(body), tag)
-                header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
-                scan = parse.scan_listing(body, header)
-                if scan.ceiling is None and not any(True for _ in scan) and scan.invalid:
-                    # No root serial and not one entry with a serial: an upstream without serials (one
-                    # pass over the listing, only for a root that gives no serial; PyPI's always does).
-                    return self._no_serials(list(scan.invalid), tag)
-                return Listing(scan, scan.ceiling, tag)
+                with spool.limit_named("max-listing-size"):
+                    body = await spool.read_spooled(response, self.max_listing_size)
+                found = None
+                try:
+                    found = self._listing(response, body)
+                    return found
+                finally:
+                    if found is None or not isinstance(found.entries, ListingScan) or found.entries.body is not body:
+                        spool.close(body)  # a big listing's map lives as long as its scan (to the plan's end)
 
         return await self.with_retries("fetching the project listing", fetch)
+
+    def _listing(self, response: Response, body: spool.Body) -> Listing:
+        tag, headers = response.headers.get("ETag"), response.headers
+        header = parse.serial_from_text(headers.get("X-PyPI-Last-Serial", ""))
+        found = simple691.read_root(body, spool.head(body), headers.get("Content-Type", ""), header)
+        return self._no_serials(found, tag) if isinstance(found, list) else Listing(found, found.ceiling, tag)
 
     def _no_serials(self, names: list[str], etag: str | None) -> Listing:
         """An upstream that gives no serial at all (many private indexes): its pages are compared instead."""
@@ -382,12 +385,8 @@ def invalid_warning(names: tuple[str, ...], ceiling: int | None) -> str:
 
 async def _read(response: Response, limit: int | None, key: str) -> bytes:
     """The whole body, or one line naming the URL and the ``[mirror]`` key that caps it."""
-    try:
+    with spool.limit_named(key):
         return await response.read(limit)
-    except DecompressionBomb:
-        raise
-    except BodyTooLarge as exc:
-        raise BodyTooLarge(f"{exc}; raise [mirror] {key} to accept it") from None
 
 
 def _describe(exc: BaseException) -> str:

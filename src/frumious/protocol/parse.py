@@ -13,6 +13,7 @@ the same result.
 from __future__ import annotations
 
 import json
+import mmap
 import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple, TypeGuard
@@ -29,7 +30,7 @@ from frumious.models import (
     canonicalize_name,
     serial_from_text,
 )
-from frumious.protocol import listing
+from frumious.protocol import listing, listmap
 from frumious.protocol.layout import check_filename, file_place
 
 __all__ = [
@@ -127,25 +128,40 @@ def _check_meta(document: Any) -> int | None:
     return serial if _is_serial(serial) else None
 
 
-def scan_listing(body: bytes, root_serial: int | None = None) -> listing.ListingScan:
+def scan_listing(body: listing.Body, root_serial: int | None = None) -> listing.ListingScan:
     """A PEP 691 JSON ``/simple/``, checked around its projects array; the entries are decoded per pass.
 
     The root serial (``scan.ceiling``) is ``meta._last-serial``, else ``root_serial`` (the response's
-    ``X-PyPI-Last-Serial``); an entry beyond it is invalid, as is one out of range.
+    ``X-PyPI-Last-Serial``); an entry beyond it is invalid, as is one out of range. A mapped body
+    (``http/spool``) is checked a piece at a time (``listmap``); when it is not the common shape
+    the scan holds a copy, and the caller closes the map.
     """
+    if isinstance(body, mmap.mmap):
+        walked = listmap.walk(body)
+        if walked is None:
+            copy = bytes(body)
+            listing.drop(body, 0, len(body))
+            return scan_listing(copy, root_serial)
+        ceiling = _ceiling(walked.meta, root_serial)
+        return listing.ListingScan(body, walked.span, None, ceiling, bounded_json, walked.names)
     envelope = listing.decode_envelope(body) if listing.utf8_ok(body) else None
     if envelope is not None and memoryview(envelope.projects)[:1].tobytes() == b"[" and b"\\" not in body:
-        meta = _loads(bytes(envelope.meta), _LISTING) if len(envelope.meta) else {}
-        serial = _check_meta({"projects": [], "meta": meta} if len(envelope.meta) else {"projects": []})
+        ceiling = _ceiling(bytes(envelope.meta), root_serial)
         span = listing.array_span(body, envelope.projects)
         if span is not None:
-            ceiling = serial if serial is not None else root_serial
             return listing.ListingScan(body, span, None, ceiling, bounded_json)
     # Not the common shape (escapes, a second "projects" key, invalid UTF-8...): decoded whole, as before.
     document = _loads(body, _LISTING)
     serial = _check_meta(document)
     ceiling = serial if serial is not None else root_serial
     return listing.ListingScan(body, None, document["projects"], ceiling, bounded_json)
+
+
+def _ceiling(meta: bytes, root_serial: int | None) -> int | None:
+    """The envelope's raw ``meta`` checked (api-version), and the root serial it gives, else ``root_serial``."""
+    document = _loads(meta, _LISTING) if meta else {}
+    serial = _check_meta({"projects": [], "meta": document} if meta else {"projects": []})
+    return serial if serial is not None else root_serial
 
 
 def read_listing(body: bytes, root_serial: int | None = None) -> ParsedListing:

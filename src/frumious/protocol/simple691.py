@@ -23,7 +23,8 @@ from frumious.errors import BadUpstreamData
 from frumious.models import Project, canonicalize_name, serial_from_value
 from frumious.protocol.fileversion import current, group, version_of
 from frumious.protocol.layout import check_filename
-from frumious.protocol.parse import bounded_json
+from frumious.protocol.listing import Body, ListingScan
+from frumious.protocol.parse import bounded_json, scan_listing
 
 __all__ = ["SimplePage", "is_json", "read_html_listing", "read_project_page", "version_of"]
 
@@ -331,3 +332,18 @@ def read_html_listing(body: bytes) -> list[str]:
         if name:
             names.append(name)
     return names
+
+
+def read_root(body: Body, first: bytes, content_type: str, header: int | None) -> ListingScan | list[str]:
+    """The listing as a scan, or the names of an upstream that gives no serials (an HTML root, or JSON without).
+
+    ``first``: the body's first byte past whitespace (a mapped body is not stripped whole).
+    """
+    if not is_json(content_type, first):
+        return read_html_listing(bytes(body))
+    scan = scan_listing(body, header)
+    if scan.ceiling is None and not any(True for _ in scan) and scan.invalid:
+        # No root serial and not one entry with a serial: an upstream without serials (one
+        # pass over the listing, only for a root that gives no serial; PyPI's always does).
+        return list(scan.invalid)
+    return scan
