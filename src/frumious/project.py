@@ -220,7 +220,9 @@ async def _mirror_one(
     known: dict[str, StoredFile],
     fresh: bool = False,
 ) -> bool:
-    async with ctx.files_gate:
+    gate = ctx.files_gate
+    await gate.acquire()  # not ``async with``: its ``__aenter__`` is one more coroutine per file
+    try:
         await _ensure(ctx, wanted, known.get(wanted.key), fresh)
         ctx.progress.files_done += 1
         has_metadata = False
@@ -233,6 +235,8 @@ async def _mirror_one(
                 # Advertised upstream but not served: we simply don't advertise it.
                 log.warning("%s: upstream has no .metadata file; not advertising one", dist.filename)
                 ctx.progress.files_total -= 1
+    finally:
+        gate.release()
     return has_metadata
 
 
