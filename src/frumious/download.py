@@ -108,14 +108,22 @@ async def download(upstream: Upstream, store: Store, wanted: StoredFile, digest_
     small = wanted.size is not None and wanted.size <= SMALL
     for url in wanted.urls:
         try:
-            if small:  # the attempt called straight from the retry loop: no frame of ``_attempt`` per file
-                return await upstream.with_retries(
-                    f"downloading {url}",
-                    lambda url=url: _attempt_small(upstream, store, wanted, url, check, digest_name),  # type: ignore[misc]
-                )
+            # The first attempt made here; the retry loop, its closure and its message only after a
+            # retryable failure (nearly every file needs one attempt).
+            try:
+                if small:
+                    return await _attempt_small(upstream, store, wanted, url, check, digest_name)
+                return await _attempt(upstream, store, wanted, url, check, digest_name, cap)
+            except (FrumiousError, TimeoutError) as exc:
+                if isinstance(exc, FrumiousError) and not exc.retryable:
+                    raise
+                first = exc
             return await upstream.with_retries(
                 f"downloading {url}",
-                lambda url=url: _attempt(upstream, store, wanted, url, check, digest_name, cap),  # type: ignore[misc]
+                (lambda url=url: _attempt_small(upstream, store, wanted, url, check, digest_name))  # type: ignore[misc]
+                if small
+                else (lambda url=url: _attempt(upstream, store, wanted, url, check, digest_name, cap)),  # type: ignore[misc]
+                first,
             )
         except FrumiousError as exc:
             if ends_run(exc):

@@ -141,18 +141,24 @@ class Upstream:
     async def __aexit__(self, *exc: object) -> None:
         await self.client.close()
 
-    async def with_retries(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run ``call``, retrying timeouts and the errors marked ``retryable`` with backoff."""
+    async def with_retries(self, what: str, call: Callable[[], Awaitable[T]], failed: Exception | None = None) -> T:
+        """Run ``call``, retrying timeouts and the errors marked ``retryable`` with backoff.
+
+        ``failed``: the caller made the first attempt itself and it raised this retryable error (a
+        download builds this call only then); the attempts left follow as if made here.
+        """
         for attempt in range(self.retry.attempts):
-            try:
-                return await call()
-            except (FrumiousError, TimeoutError) as exc:
-                if isinstance(exc, FrumiousError) and not exc.retryable:
-                    raise
-                failure: Exception = exc
-                delay = self.retry.delay(attempt)
-                if isinstance(exc, RetryableStatus) and exc.retry_after is not None:
-                    delay = exc.retry_after
+            if attempt or failed is None:
+                try:
+                    return await call()
+                except (FrumiousError, TimeoutError) as exc:
+                    if isinstance(exc, FrumiousError) and not exc.retryable:
+                        raise
+                    failed = exc
+            failure: Exception = failed
+            delay = self.retry.delay(attempt)
+            if isinstance(failure, RetryableStatus) and failure.retry_after is not None:
+                delay = failure.retry_after
             if attempt + 1 < self.retry.attempts:
                 self.counters.retries += 1
                 log.debug("%s failed (%s); retrying in %.1fs", what, _describe(failure), delay)
