@@ -16,6 +16,7 @@ import hashlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -29,6 +30,7 @@ from frumious.errors import (
     UpstreamError,
 )
 from frumious.http.checked import Checked
+from frumious.http.choose import Clients
 from frumious.http.client import HTTPClient, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
 from frumious.protocol import pagelinks, parse, simple691
@@ -127,6 +129,7 @@ class Upstream:
         self.json_seen = self.json_missing = False
         self.serials = True
         self.client = client
+        self._checking = client if isinstance(client, Clients) else None
         # Where requests and retries are counted (the run's live counters, when the caller passes them).
         self.counters = counters or Progress()
         self.retry = retry or RetryPolicy()
@@ -165,9 +168,11 @@ class Upstream:
                 await asyncio.sleep(min(delay, 300.0))
         raise UpstreamError(f"{what}: {_describe(failure)} after {self.retry.attempts} attempts") from failure
 
-    def get(self, url: str, headers: dict[str, str] | None = None) -> Checked:
+    def get(self, url: str, headers: dict[str, str] | None = None) -> AbstractAsyncContextManager[Response]:
         """``async with upstream.get(url) as response``: retryable statuses raise RetryableStatus, 404 NotFound."""
         self.counters.requests += 1
+        if self._checking is not None:  # the run's client checks the status itself: one context manager, not two
+            return self._checking.get(url, headers, checked=True)
         return Checked(self.client.get(url, headers), url)
 
     async def listing(self, etag: str | None = None) -> Listing | None:
