@@ -1,4 +1,5 @@
-"""A project's files share a few runners (``project._drive``), not a task each, and still fill the files gate."""
+"""How ``project.mirror_files`` drives a project's files (``project._drive``): within the files gate,
+every file attempted, a one-file project without a task of its own."""
 
 from __future__ import annotations
 
@@ -23,14 +24,10 @@ def entries(count: int) -> list[Any]:
     return files
 
 
-def context(slots: int) -> Any:
-    return SimpleNamespace(files_gate=asyncio.Semaphore(slots), progress=Progress())
-
-
 class Watch:
     """A stand-in for ``_ensure``: the tasks that ran files and how many ran at once."""
 
-    def __init__(self, fail: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(self, fail: frozenset[str] = frozenset()) -> None:
         self.tasks: set[asyncio.Task[Any] | None] = set()
         self.running = self.most = 0
         self.done: list[str] = []
@@ -51,32 +48,31 @@ class Watch:
 
 async def drive(monkeypatch: pytest.MonkeyPatch, count: int, slots: int, watch: Watch) -> list[Any]:
     monkeypatch.setattr(project, "_ensure", watch)
-    results: list[Any] = [None] * count
-    await project._drive(context(slots), entries(count), {}, True, results)
-    return results
+    ctx: Any = SimpleNamespace(files_gate=asyncio.Semaphore(slots), progress=Progress())
+    return await project._drive(ctx, entries(count), {}, True)
 
 
-async def test_files_behind_a_one_slot_gate_run_in_the_projects_own_task(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_one_file_project_runs_its_file_in_its_own_task(monkeypatch: pytest.MonkeyPatch) -> None:
     watch = Watch()
-    results = await drive(monkeypatch, 5, 1, watch)
-    assert results == [False] * 5 and len(watch.done) == 5
-    assert watch.tasks == {asyncio.current_task()}  # a task per file before
+    assert await drive(monkeypatch, 1, 2, watch) == [False]
+    assert watch.tasks == {asyncio.current_task()}  # a task of its own (gather) before
 
 
-async def test_a_project_alone_still_fills_the_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_files_fill_the_gate_and_no_more(monkeypatch: pytest.MonkeyPatch) -> None:
     watch = Watch()
     await drive(monkeypatch, 40, 6, watch)
     assert len(watch.done) == 40 and watch.most == 6
-    assert len(watch.tasks) <= 6
 
 
 async def test_every_file_is_attempted_and_each_error_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    bad = {entries(5)[1][1].key, entries(5)[3][1].key}
+    bad = frozenset({entries(5)[1][1].key, entries(5)[3][1].key})
     results = await drive(monkeypatch, 5, 2, Watch(fail=bad))
     assert [type(r).__name__ for r in results] == ["bool", "StorageError", "bool", "StorageError", "bool"]
+    one = await drive(monkeypatch, 1, 2, Watch(fail=frozenset({entries(1)[0][1].key})))
+    assert [type(r).__name__ for r in one] == ["StorageError"]
 
 
-async def test_a_cancelled_project_stops_its_runners(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_cancelled_project_stops_its_files(monkeypatch: pytest.MonkeyPatch) -> None:
     watch = Watch()
     task = asyncio.ensure_future(drive(monkeypatch, 50, 4, watch))
     await asyncio.sleep(0.003)
