@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from frumious.compact import Canonical, Names
-from frumious.models import ListingEntry, canonicalize_name
+from frumious.models import ListingEntry, canonicalize_name, fast_frozen_init
 from frumious.plan import Plan
 from frumious.shardshare import Share
 from frumious.stats import Report
@@ -26,6 +26,7 @@ class Kind(Enum):
     FAILED = "failed"
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What syncing one project did, by its listed name; the run aggregates these into its report.

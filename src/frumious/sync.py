@@ -292,12 +292,12 @@ async def _offered(ctx: Context, entry: ListingEntry) -> tuple[Project | None, L
     A stored copy stands for upstream at its serial, which the entry then carries (page versions are named by it).
     Without upstream serials the page is asked for conditionally: None when it is unchanged (and mirrored).
     """
-    if canonicalize_name(entry.name) in ctx.stored:
+    canonical = canonicalize_name(entry.name)
+    if canonical in ctx.stored:
         kept = await recheck.stored_project(ctx.mirror, entry.name)
         if kept is not None:
             return kept, ListingEntry(entry.name, kept.serial), None
         log.info("%s: no stored copy of its upstream metadata; fetching it", entry.name)
-    canonical = canonicalize_name(entry.name)
     serials = ctx.upstream.serials
     known = ctx.mirror.pages.get(canonical) if not serials and ctx.record.project(canonical) else (None, None)
     fetched = await ctx.upstream.fetch(entry.name, entry.serial, known)

@@ -1,3 +1,5 @@
+import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -230,3 +232,43 @@ def test_page_key_is_the_one_builder_of_page_keys() -> None:
     assert layout.root_page_keys().html == "web/simple/index.html"
     with pytest.raises(ValueError, match="unknown page extension"):
         layout.page_key(directory, "json")
+
+
+def test_a_plain_pypi_url_is_placed_as_any_url_is() -> None:
+    # file_place reads the common URL without urlsplit: the same place, or the same refusal, as the general reader.
+    rng = random.Random(12)
+    pieces = [
+        ["https://", "HTTP://", "git+https://", "", " http://", "http:/", "//", "1x://"],
+        ["files.example", "h:8080", "u@h", "[::1]", "[::1", "", "h%20", "hé", "h?x", "h#x"],
+        ["", "/packages", "/a/b", "/a?b", "/a#b", "/é", "/a b"],
+        ["/ab", "/AB", "/a", "/abc"],
+        ["/cd", "/zz"],
+        ["/" + "e" * 60, "/" + "e" * 59, "/" + "E" * 60],
+        ["/a-1.0.tar.gz", "/", "/.", "/..", "/a%2Bb.whl", "/a%2Fb", "/a\\b", "/.frumious-x", "/" + "x" * 256],
+        ["", "", "?q", "#f"],
+    ]
+    for _ in range(20_000):
+        url = "".join(rng.choice(options) for options in pieces)
+        if rng.random() < 0.2:
+            at = rng.randrange(len(url) + 1)
+            url = url[:at] + rng.choice(["\t", "\n", "\x00", "\x7f", " ", "%", "?", "#", "[", "/"]) + url[at:]
+        args = (url, rng.choice([SHA, ""]), rng.choice(["", "n.whl"]))
+        assert _outcome(layout.file_place, args) == _outcome(layout._placed, args), url
+
+
+def _outcome(place: Callable[[str, str, str], layout.FilePlace], args: tuple[str, str, str]) -> object:
+    try:
+        return place(*args)
+    except (BadUpstreamData, ValueError) as exc:  # urlsplit's ValueError for a broken IPv6 host
+        return repr(exc)
+
+
+def test_a_plain_segment_is_told_as_the_full_check_tells_it() -> None:
+    # _check_segment answers the common name by one regular expression: never "safe" where the full check refuses.
+    rng = random.Random(7)
+    pieces = ["a", "Z", "0", ".", "-", "_", "+", "/", "\\", "\x00", "\x1f", "\x7f", " ", "é", "\ud800", "%"]
+    pieces.append(layout.TEMP_PREFIX)
+    cases = ["a" * 255, "a" * 256, "é" * 127, "é" * 128, ".", "..", "...", ".frumious-1"]
+    cases += ["".join(rng.choice(pieces) for _ in range(rng.randrange(6))) for _ in range(50_000)]
+    for segment in cases:
+        assert layout._check_segment(segment, "x") == layout._segment_problem(segment, "x"), repr(segment)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tracemalloc
 from pathlib import Path
 
 from frumious.storage.fsdirs import PackageDirs
@@ -40,5 +41,26 @@ def test_an_existing_tree_is_listed_not_probed(tmp_path: Path) -> None:
     dirs = PackageDirs(str(tmp_path))
     dirs.make_leaf(f"{tmp_path}/web/packages/ab/ef/{'3' * 60}")  # a new bucket beside an existing one
     dirs.make_leaf(f"{tmp_path}/web/packages/ab/cd/{'4' * 60}")
-    assert {f"{tmp_path}/web/packages/ab", f"{tmp_path}/web/packages/ab/cd"} <= dirs.known
+    assert f"{tmp_path}/web/packages/ab" in dirs.known and f"{tmp_path}/web/packages/ab/cd" in dirs.known
     assert f"{tmp_path}/web/packages/ab" in dirs.complete
+
+
+def test_every_bucket_remembered_in_a_bounded_size(tmp_path: Path) -> None:
+    # All 65,792 buckets known and complete: as sets of their paths this took about 14 MiB.
+    dirs = PackageDirs(str(tmp_path))
+    buckets = [f"{dirs.packages}{a:02x}" for a in range(256)]
+    buckets += [f"{dirs.packages}{a:02x}/{b:02x}" for a in range(256) for b in range(256)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for bucket in buckets:
+            dirs.known.add(bucket)
+            dirs.complete.add(bucket)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024
+    assert all(bucket in dirs.known and bucket in dirs.complete for bucket in buckets[::97])
+    assert f"{dirs.packages}AB" not in dirs.known and f"{dirs.packages}ab/cd/ef" not in dirs.known
+    dirs.known.add(f"{dirs.packages}AB")  # not a bucket's spelling: held as itself
+    assert f"{dirs.packages}AB" in dirs.known and f"{dirs.packages}ab" in dirs.known

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,44 @@ def test_a_page_not_as_frumious_wrote_it_is_rendered_again(record: MirrorRecord)
     record.record(ProjectRow("a-b", "a-b", 70), [])
     asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 70, {}))
     assert pages(store) == expected(record, 70)
+
+
+def test_rendered_from_small_batches(record: MirrorRecord, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A batch's rows and text are held together while it is written: the batch bounds the run's end.
+    asked: list[int] = []
+    batches = record.serials_in_batches
+
+    def spied(size: int = 20_000):  # type: ignore[no-untyped-def]
+        asked.append(size)
+        return batches(2)  # and the pages are the same bytes from batches of two
+
+    monkeypatch.setattr(record, "serials_in_batches", spied)
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
+    assert asked and max(asked) <= 2_000
+    assert pages(store) == expected(record, 50)
+
+
+def test_the_names_a_run_recorded_are_kept_compact(record: MirrorRecord) -> None:
+    # Up to TOUCHED_LIMIT (20,000) names are kept for the patch: as a set of them, 3.1 MiB.
+    names = [f"project-{i:06d}" for i in range(19_990)]  # the fixture recorded 5
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for name in names:
+            record.touch(name.upper().lower(), new=False)  # a string of its own, as each project's canonical name
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 20_000 * 25
+    assert record.touched is not None and set(record.touched) == {*names, *NAMES}
+
+
+def test_a_project_recorded_twice_is_patched_once(record: MirrorRecord) -> None:
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
+    record.record(ProjectRow("zed", "zed", 60), [])
+    record.record(ProjectRow("zed", "zed", 61), [])
+    before = pages(store)[0]
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 61, {}))
+    assert pages(store) == expected(record, 61) and pages(store)[0] == before

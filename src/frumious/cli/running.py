@@ -121,6 +121,7 @@ def _run(job: Callable[[Progress], Coroutine[Any, Any, R]], summarize: Callable[
     started = time.monotonic()
     # While the event loop starts, a SIGTERM stops the same way; once the run finished it just ends the process.
     previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    previous_int = signal.getsignal(signal.SIGINT)
     try:
         try:
             with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
@@ -150,6 +151,7 @@ def _run(job: Callable[[Progress], Coroutine[Any, Any, R]], summarize: Callable[
         return STOP_SIGNALS[stop.signum]
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     return 0 if report.ok else 1
 
 
@@ -208,7 +210,6 @@ async def _stoppable(job: Coroutine[Any, Any, R]) -> R:
         if task is not None:
             task.cancel()
 
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
@@ -218,9 +219,13 @@ async def _stoppable(job: Coroutine[Any, Any, R]) -> R:
             raise _Stopped(received[0], partial_report(exc)) from None
         raise
     finally:
-        for signum, handler in previous.items():
-            loop.remove_signal_handler(signum)  # which resets it to the default, not to ``handler``
-            signal.signal(signum, handler)
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+            # The job is over (done or stopped): a signal while the loop closes ends the process, as a
+            # kill would (``_run`` restores the handlers after). A Python handler that raised here broke
+            # ``asyncio.Runner``'s close midway: the default executor's shutdown thread then met a closed
+            # loop and printed a traceback (a SIGTERM just as a run finished, seen under load).
+            signal.signal(signum, signal.SIG_DFL)
 
 
 async def _with_ticker(job: Coroutine[Any, Any, R], counters: Progress, stream: TextIO | None) -> R:

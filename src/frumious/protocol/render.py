@@ -15,6 +15,7 @@ Core metadata is advertised only for files whose ``.metadata`` we actually hold
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -75,6 +76,7 @@ def _esc(text: str) -> str:
     return escape(text, quote=True)
 
 
+@functools.lru_cache(maxsize=64)  # a handful of api-versions, asked twice a project
 def _version(text: str) -> tuple[int, int] | None:
     major, dot, minor = text.partition(".")
     if not (dot and major.isdigit() and minor.isdigit()):

@@ -22,8 +22,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from frumious.compact import Names
 from frumious.errors import ResourceError
-from frumious.models import StoredFile
+from frumious.models import StoredFile, fast_frozen_init
 from frumious.protocol import layout
 from frumious.record import schema
 from frumious.record.errors import db_error, writes
@@ -42,6 +43,7 @@ BATCH_SECONDS = 1.0
 TOUCHED_LIMIT = 20_000
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class ProjectRow:
     name: str  # canonical
@@ -80,19 +82,20 @@ class MirrorRecord:
             raise db_error(exc, path) from exc
         self.changes_at_open = self.db.total_changes
         # Since the root pages were last written: whether a name came or went, and the names recorded
-        # (None past TOUCHED_LIMIT): a run that only moved serials patches the JSON root (rootindex).
+        # (None past TOUCHED_LIMIT, a name recorded twice counted twice): a run that only moved serials
+        # patches the JSON root (rootindex). Deflated ``Names``, not a set: 20,000 names took 3.1 MiB.
         self.names_changed = False
-        self.touched: set[str] | None = set()
+        self.touched: Names | None = Names()
 
     def touch(self, name: str, *, new: bool) -> None:
         self.names_changed = self.names_changed or new
         if self.touched is not None:
-            self.touched.add(name)
+            self.touched.append(name)
             if len(self.touched) > TOUCHED_LIMIT:
                 self.touched = None
 
     def root_written(self) -> None:
-        self.names_changed, self.touched = False, set()
+        self.names_changed, self.touched = False, Names()
 
     def _migrate(self) -> None:
         version = schema.schema_of(self.db)
