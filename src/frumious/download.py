@@ -12,7 +12,7 @@ import asyncio
 import functools
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -103,13 +103,27 @@ async def download(upstream: Upstream, store: Store, wanted: StoredFile, digest_
 
     ``cap`` bounds a body of unknown size (a .metadata sidecar): None for no cap.
     """
-    algorithm, expected = wanted.expected
+    check = wanted.expected
     failures: list[str] = []
+    small = wanted.size is not None and wanted.size <= SMALL
     for url in wanted.urls:
         try:
+            # The first attempt made here; the retry loop, its closure and its message only after a
+            # retryable failure (nearly every file needs one attempt).
+            try:
+                if small:
+                    return await _attempt_small(upstream, store, wanted, url, check, digest_name)
+                return await _attempt(upstream, store, wanted, url, check, digest_name, cap)
+            except (FrumiousError, TimeoutError) as exc:
+                if isinstance(exc, FrumiousError) and not exc.retryable:
+                    raise
+                first = exc
             return await upstream.with_retries(
                 f"downloading {url}",
-                lambda url=url: _attempt(upstream, store, wanted, url, (algorithm, expected), digest_name, cap),  # type: ignore[misc]
+                (lambda url=url: _attempt_small(upstream, store, wanted, url, check, digest_name))  # type: ignore[misc]
+                if small
+                else (lambda url=url: _attempt(upstream, store, wanted, url, check, digest_name, cap)),  # type: ignore[misc]
+                first,
             )
         except FrumiousError as exc:
             if ends_run(exc):
@@ -133,8 +147,6 @@ async def _attempt(
     cap: int | None,
 ) -> int:
     algorithm, expected = check
-    if wanted.size is not None and wanted.size <= SMALL:
-        return await _attempt_small(upstream, store, wanted, url, check, digest_name)
     digests = _Digests({algorithm, digest_name, "sha256"})
     writer = await store.writer(wanted.key)
     size = 0
@@ -175,16 +187,25 @@ async def _attempt_small(
         except BodyTooLarge:
             # Retried like any size mismatch (a fault in transit), as the streamed path does.
             raise BodyMismatch(f"body passes the advertised {most} bytes; download stopped") from None
-    hexdigests = {name: hashlib.new(name, body).hexdigest() for name in {algorithm, digest_name, "sha256"}}
-    _verify(url, wanted, len(body), hexdigests[algorithm], algorithm, expected)
-    writer = await store.writer(wanted.key)
-    try:
-        await writer.write(body)
-        await writer.commit(mtime=wanted.uploaded, digests={k: hexdigests[k] for k in (digest_name, "sha256")})
-    except BaseException:
-        await writer.abort()
-        raise
+    actual = _hexdigest(algorithm, body)
+    _verify(url, wanted, len(body), actual, algorithm, expected)
+    # What the record and object stores keep: the configured digest and sha256 (mostly one and the same).
+    kept = actual if digest_name == algorithm else _hexdigest(digest_name, body)
+    sha256 = kept if digest_name == "sha256" else actual if algorithm == "sha256" else _hexdigest("sha256", body)
+    # One call puts the verified bytes in place (the filesystem's: temp, write, time, rename; no writer object).
+    await store.write(wanted.key, body, mtime=wanted.uploaded, digests={digest_name: kept, "sha256": sha256})
     return len(body)
+
+
+def _hexdigest(name: str, data: bytes) -> str:
+    """``hashlib.new(name, data).hexdigest()`` through the named constructor (``new`` is a Python wrapper)."""
+    return _constructor(name)(data).hexdigest()
+
+
+@functools.cache
+def _constructor(name: str) -> Callable[[bytes], Hash]:
+    named = getattr(hashlib, name, None) if name in hashlib.algorithms_guaranteed else None
+    return named if callable(named) else functools.partial(hashlib.new, name)
 
 
 @runtime_checkable

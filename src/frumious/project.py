@@ -202,14 +202,40 @@ async def mirror_files(ctx: Context, files: list[FileEntry], *, new: bool | None
     if new is None:
         new = not rows and bool(files) and ctx.record.project(files[0][1].project) is None
     fresh = new and bool(files)
-    results = await asyncio.gather(
-        *(_mirror_one(ctx, d, w, s, known, fresh) for d, w, s in files), return_exceptions=True
-    )
+    results = await _drive(ctx, files, known, fresh)
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         # Every file was attempted; a refused disk or lost lease stops the run, else the first failure fails it.
         raise next((e for e in errors if ends_run(e)), errors[0])
     return {dist.filename for (dist, _w, _s), has_meta in zip(files, results, strict=True) if has_meta is True}
+
+
+async def _drive(
+    ctx: Context, files: list[FileEntry], known: dict[str, StoredFile], fresh: bool
+) -> list[bool | BaseException]:
+    """Every file through ``_mirror_one`` within the run's files gate: each result, or its error.
+
+    A task per file (``gather``), except that a one-file project's file runs in the project's own task
+    (about 34 k instructions a project). Runners taking a project's files in turn (a task only while
+    the gate had a free slot) made fewer instructions under callgrind, and held a 10,000-file project
+    in under 0.1 MiB instead of 15 MiB, but cost 8 % more CPU at five files a project natively
+    (4 alternating rounds, 1.06-1.10 each; not understood): not kept.
+    """
+    gate = ctx.files_gate
+
+    async def one(dist: DistFile, wanted: StoredFile, sidecar: StoredFile | None) -> bool:
+        await gate.acquire()  # not ``async with``: its ``__aenter__`` is one more coroutine per file
+        try:
+            return await _mirror_one(ctx, dist, wanted, sidecar, known, fresh)
+        finally:
+            gate.release()
+
+    if len(files) == 1:
+        try:
+            return [await one(*files[0])]
+        except Exception as exc:  # as gather's return_exceptions: ``mirror_files`` chooses what to raise
+            return [exc]
+    return await asyncio.gather(*(one(*entry) for entry in files), return_exceptions=True)
 
 
 async def _mirror_one(
@@ -220,20 +246,19 @@ async def _mirror_one(
     known: dict[str, StoredFile],
     fresh: bool = False,
 ) -> bool:
-    async with ctx.files_gate:
-        await _ensure(ctx, wanted, known.get(wanted.key), fresh)
-        ctx.progress.files_done += 1
-        has_metadata = False
-        if sidecar is not None:
-            try:
-                await _ensure(ctx, sidecar, known.get(sidecar.key), fresh)
-                has_metadata = True
-                ctx.progress.files_done += 1
-            except NotFound:
-                # Advertised upstream but not served: we simply don't advertise it.
-                log.warning("%s: upstream has no .metadata file; not advertising one", dist.filename)
-                ctx.progress.files_total -= 1
-    return has_metadata
+    await _ensure(ctx, wanted, known.get(wanted.key), fresh)
+    ctx.progress.files_done += 1
+    if sidecar is None:
+        return False
+    try:
+        await _ensure(ctx, sidecar, known.get(sidecar.key), fresh)
+    except NotFound:
+        # Advertised upstream but not served: we simply don't advertise it.
+        log.warning("%s: upstream has no .metadata file; not advertising one", dist.filename)
+        ctx.progress.files_total -= 1
+        return False
+    ctx.progress.files_done += 1
+    return True
 
 
 async def _ensure(ctx: Context, wanted: StoredFile, recorded: StoredFile | None, fresh: bool = False) -> None:

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -28,6 +29,7 @@ from frumious.errors import (
 )
 from frumious.http import spool
 from frumious.http.checked import Checked
+from frumious.http.choose import Clients
 from frumious.http.client import HTTPClient, Response
 from frumious.models import ListingEntry, Project, canonicalize_name
 from frumious.protocol import pagelinks, parse, simple691
@@ -126,6 +128,7 @@ class Upstream:
         self.json_seen = self.json_missing = False
         self.serials = True
         self.client = client
+        self._checking = client if isinstance(client, Clients) else None
         # Where requests and retries are counted (the run's live counters, when the caller passes them).
         self.counters = counters or Progress()
         self.retry = retry or RetryPolicy()
@@ -140,27 +143,35 @@ class Upstream:
     async def __aexit__(self, *exc: object) -> None:
         await self.client.close()
 
-    async def with_retries(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run ``call``, retrying timeouts and the errors marked ``retryable`` with backoff."""
+    async def with_retries(self, what: str, call: Callable[[], Awaitable[T]], failed: Exception | None = None) -> T:
+        """Run ``call``, retrying timeouts and the errors marked ``retryable`` with backoff.
+
+        ``failed``: the caller made the first attempt itself and it raised this retryable error (a
+        download builds this call only then); the attempts left follow as if made here.
+        """
         for attempt in range(self.retry.attempts):
-            try:
-                return await call()
-            except (FrumiousError, TimeoutError) as exc:
-                if isinstance(exc, FrumiousError) and not exc.retryable:
-                    raise
-                failure: Exception = exc
-                delay = self.retry.delay(attempt)
-                if isinstance(exc, RetryableStatus) and exc.retry_after is not None:
-                    delay = exc.retry_after
+            if attempt or failed is None:
+                try:
+                    return await call()
+                except (FrumiousError, TimeoutError) as exc:
+                    if isinstance(exc, FrumiousError) and not exc.retryable:
+                        raise
+                    failed = exc
+            failure: Exception = failed
+            delay = self.retry.delay(attempt)
+            if isinstance(failure, RetryableStatus) and failure.retry_after is not None:
+                delay = failure.retry_after
             if attempt + 1 < self.retry.attempts:
                 self.counters.retries += 1
                 log.debug("%s failed (%s); retrying in %.1fs", what, _describe(failure), delay)
                 await asyncio.sleep(min(delay, 300.0))
         raise UpstreamError(f"{what}: {_describe(failure)} after {self.retry.attempts} attempts") from failure
 
-    def get(self, url: str, headers: dict[str, str] | None = None) -> Checked:
+    def get(self, url: str, headers: dict[str, str] | None = None) -> AbstractAsyncContextManager[Response]:
         """``async with upstream.get(url) as response``: retryable statuses raise RetryableStatus, 404 NotFound."""
         self.counters.requests += 1
+        if self._checking is not None:  # the run's client checks the status itself: one context manager, not two
+            return self._checking.get(url, headers, checked=True)
         return Checked(self.client.get(url, headers), url)
 
     async def listing(self, etag: str | None = None) -> Listing | None:

@@ -126,7 +126,9 @@ class OneResponseUpstream:
 
         return Opened()
 
-    async def with_retries(self, what: str, call: Any) -> int:
+    async def with_retries(self, what: str, call: Any, failed: Exception | None = None) -> int:
+        if failed is not None:  # download made the one attempt itself
+            raise failed
         return int(await call())
 
 

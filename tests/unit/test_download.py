@@ -53,7 +53,9 @@ class FakeUpstream:
 
         return Opened()
 
-    async def with_retries(self, what: str, call: Callable[[], Awaitable[int]]) -> int:
+    async def with_retries(self, what: str, call: Callable[[], Awaitable[int]], failed: Exception | None = None) -> int:
+        if failed is not None:  # download made the one attempt itself
+            raise failed
         return await call()
 
 
@@ -103,7 +105,10 @@ class RecordingUpstream(FakeUpstream):
         super().__init__(chunks)
         self.raised: list[BaseException] = []
 
-    async def with_retries(self, what: str, call: Callable[[], Awaitable[int]]) -> int:
+    async def with_retries(self, what: str, call: Callable[[], Awaitable[int]], failed: Exception | None = None) -> int:
+        if failed is not None:  # download's own first attempt raised it
+            self.raised.append(failed)
+            raise failed
         try:
             return await call()
         except BaseException as exc:

@@ -127,3 +127,34 @@ def test_a_short_body_is_a_download_error_not_the_transports() -> None:
         download._verify("http://x/f", wanted, 4, "ab", "sha256", "ab")
     assert isinstance(caught.value, errors.DownloadError) and caught.value.retryable
     assert not isinstance(caught.value, errors.TransportError)
+
+
+class _FailingClient:
+    """Every GET fails as ``raised`` does, counted."""
+
+    def __init__(self, raised: Exception) -> None:
+        self.raised, self.gets = raised, 0
+
+    def get(self, url: str, headers: object = None) -> object:
+        self.gets += 1
+        raise self.raised
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("raised", "gets"), [(errors.ProtocolError("cut short"), 3), (TimeoutError(), 3), (errors.BadUpstreamData("x"), 1)]
+)
+async def test_a_download_makes_its_first_attempt_then_the_loop_the_rest(raised: Exception, gets: int) -> None:
+    """``download`` tries once itself and hands a retryable failure to ``with_retries(failed=...)``: the
+    attempts in all stay the policy's, the final error names the URL and the count."""
+    client = _FailingClient(raised)
+    upstream = Upstream("http://127.0.0.1:9", client, retry=RetryPolicy(attempts=3, base=0.0))  # type: ignore[arg-type]
+    wanted = StoredFile("web/packages/x.whl", "x", "1", 10, "sha256", "ab", None, urls=("http://x/f",))
+    with pytest.raises(errors.FrumiousError) as caught:
+        await download.download(upstream, None, wanted, "sha256", None)  # type: ignore[arg-type]
+    assert client.gets == gets
+    assert upstream.counters.retries == gets - 1
+    if gets > 1:
+        assert "http://x/f: downloading http://x/f" in str(caught.value) and "after 3 attempts" in str(caught.value)

@@ -211,8 +211,10 @@ class ClientUpstream:
     def get(self, where: str, headers: Any = None) -> Any:
         return self.client.get(where, headers)
 
-    async def with_retries(self, what: str, call: Callable[[], Awaitable[int]]) -> int:
+    async def with_retries(self, what: str, call: Callable[[], Awaitable[int]], failed: Exception | None = None) -> int:
         self.attempts += 1
+        if failed is not None:  # download made the one attempt itself
+            raise failed
         return await call()
 
 

@@ -348,3 +348,37 @@ def test_urls_of_one_host_parse_its_origin_once(monkeypatch: pytest.MonkeyPatch)
     targets = [http_client._target(f"http://127.0.0.1:8080/packages/f-{n}.tar.gz")[2] for n in range(100)]
     assert targets == [f"/packages/f-{n}.tar.gz" for n in range(100)]
     assert len(calls) == 1
+
+
+async def test_the_run_client_checks_each_status_itself_and_frees_its_slot() -> None:
+    """``Upstream.get`` over the run's client (``choose.Clients``): 503, 429 and 404 raise on the way in, as
+    ``http.checked.Checked`` does, the refused reply's connection is closed (its body unread) and its slot
+    freed, and the next request is answered."""
+    from frumious.errors import NotFound, RetryableStatus
+    from frumious.http.choose import Clients
+
+    answers = iter(
+        [
+            (b"HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbusy", False),
+            (b"HTTP/1.1 429 Slow\r\nContent-Length: 0\r\n\r\n", False),
+            (b"HTTP/1.1 404 Gone\r\nContent-Length: 4\r\n\r\ngone", False),
+            (ok(b"body"), False),
+        ]
+    )
+    one_slot = Client(user_agent="test/1", timeouts=Timeouts(connect=5.0, read=5.0, total=30.0), limit=1)
+    clients = Clients(one_slot, proxy="", timeouts=one_slot.timeouts, connections=1, user_agent="test/1")
+    async with serve(lambda head: next(answers)) as server, Upstream(server.url, clients) as up:
+        with pytest.raises(RetryableStatus) as busy:
+            async with up.get(server.url + "/a"):
+                raise AssertionError("a 503 is refused on the way in")
+        assert busy.value.retry_after == 7.0
+        with pytest.raises(RetryableStatus):
+            async with up.get(server.url + "/b"):
+                pass
+        with pytest.raises(NotFound, match="/c answered 404"):
+            async with up.get(server.url + "/c"):
+                pass
+        async with up.get(server.url + "/d") as response:
+            assert await response.read() == b"body"
+        assert up.counters.requests == 4
+    assert server.connections == 3  # the 503's and the 404's connections (body unread) were not kept

@@ -44,7 +44,11 @@ class _Upstream:
     def __init__(self, exc: Exception) -> None:
         self.exc, self.tried = exc, 0
 
-    async def with_retries(self, what: str, attempt: Any) -> int:
+    def get(self, url: str) -> Any:  # download's first attempt asks for the file itself
+        self.tried += 1
+        raise self.exc
+
+    async def with_retries(self, what: str, attempt: Any, failed: Exception | None = None) -> int:
         self.tried += 1
         raise self.exc
 

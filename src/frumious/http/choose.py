@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from frumious import __version__
 from frumious.http import client as lean
 from frumious.http.budget import Budget
+from frumious.http.checked import Checked, check_status
 from frumious.http.client import Response, Timeouts
 
 if TYPE_CHECKING:
@@ -101,11 +102,15 @@ class Clients:
         self._timeouts, self._connections, self._agent = timeouts, connections, user_agent
         self._session: Session | None = None
 
-    def get(self, url: str, headers: Mapping[str, str] | None = None) -> AbstractAsyncContextManager[Response]:
+    def get(
+        self, url: str, headers: Mapping[str, str] | None = None, *, checked: bool = False
+    ) -> AbstractAsyncContextManager[Response]:
+        """``checked``: the status checked on the way in (``http.checked``), by the lean client itself."""
         first = self._lean
         if first is not None and lean.handles(url):
-            return first.get(url, headers)
-        return self._aiohttp().get(url, headers)
+            return first.get(url, headers, check=check_status if checked else None)
+        exchange = self._aiohttp().get(url, headers)
+        return Checked(exchange, url) if checked else exchange
 
     def _aiohttp(self) -> Session:
         if self._session is None:

@@ -19,7 +19,7 @@ import functools
 import re
 import socket
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
@@ -63,6 +63,10 @@ class Response(Protocol):
         ...
 
     def iter_chunks(self, size: int) -> AsyncIterator[bytes]: ...
+
+
+# Called with each response on its way in; raises to refuse it (``http.checked.check_status``).
+Check = Callable[[Response, str], None]
 
 
 class HTTPClient(Protocol):
@@ -165,9 +169,13 @@ class Client:
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
 
-    def get(self, url: str, headers: Mapping[str, str] | None = None) -> _Exchange:
-        """``async with client.get(url) as response``: the connection returns to the pool on exit."""
-        return _Exchange(self, url, headers)
+    def get(self, url: str, headers: Mapping[str, str] | None = None, *, check: Check | None = None) -> _Exchange:
+        """``async with client.get(url) as response``: the connection returns to the pool on exit.
+
+        ``check(response, url)`` is called on the way in and may raise (``http.checked.check_status``,
+        what ``Upstream.get`` asks for): the status checked without a second context manager around this one.
+        """
+        return _Exchange(self, url, headers, check)
 
     async def close(self) -> None:
         self._closed = True
@@ -283,20 +291,25 @@ class Client:
 class _Exchange:
     """The ``async with`` of ``Client.get``: holds a slot of the limit while the body is read."""
 
-    __slots__ = ("_client", "_headers", "_reply", "_url")
+    __slots__ = ("_check", "_client", "_headers", "_reply", "_url")
 
-    def __init__(self, client: Client, url: str, headers: Mapping[str, str] | None) -> None:
-        self._client, self._url, self._headers = client, url, headers
+    def __init__(self, client: Client, url: str, headers: Mapping[str, str] | None, check: Check | None) -> None:
+        self._client, self._url, self._headers, self._check = client, url, headers, check
         self._reply: Reply | None = None
 
     async def __aenter__(self) -> Reply:
-        await self._client._gate.acquire()
+        client = self._client
+        await client._gate.acquire()
         try:
-            self._reply = await self._client.fetch(self._url, self._headers)
+            self._reply = reply = await client.fetch(self._url, self._headers)
+            if self._check is not None:
+                self._check(reply, self._url)
         except BaseException:
-            self._client._gate.release()
+            if self._reply is not None:
+                client.release(self._reply)  # its body unread: the connection is closed, not kept
+            client._gate.release()
             raise
-        return self._reply
+        return reply
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

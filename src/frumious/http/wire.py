@@ -144,7 +144,8 @@ class Connection(asyncio.Protocol):
 async def read_head(conn: Connection, deadline: float, url: str) -> Head:
     """The response head, waiting for its bytes."""
     buffer = conn.buffer
-    while (head := parse_head(buffer, url)) is None:
+    # Right after the request nothing has arrived (a reused connection's buffer is empty): wait first.
+    while (head := parse_head(buffer, url) if buffer.size else None) is None:
         if not await conn.fill(buffer.size + 1, deadline):
             if not buffer.size:
                 raise Unanswered(f"{url}: server closed the connection without answering")

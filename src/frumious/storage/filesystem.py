@@ -89,13 +89,21 @@ class FilesystemStore(Store):
     async def write(
         self, key: str, data: bytes, *, mtime: float | None = None, digests: Mapping[str, str] | None = None
     ) -> None:
-        writer = await self.writer(key)
+        # A small release file or a page, whole: one call from the temp to the rename, not a ``FileWriter``
+        # and its three awaits (the per-file Python around the system calls, issue 12).
+        path = f"{self._base}/{key}"
         try:
-            await writer.write(data)
-            await writer.commit(mtime=mtime)
+            tmp, fd = self.temps.new_file(key)
+        except OSError as exc:
+            raise _write_failed(exc, path) from exc
+        try:
+            _write_all(fd, data, path)
         except BaseException:
-            await writer.abort()
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
+        _place(fd, tmp, path, self._fix_mode, mtime, self.temps)
 
     async def write_alike(self, keys: Sequence[str], data: bytes, *, new_dir: bool = False) -> None:
         """The bytes written once under the first key, the others hard links to it (renamed into place).
@@ -264,36 +272,12 @@ class FileWriter:
 
     def write_blocking(self, chunk: bytes | memoryview) -> None:
         """``write`` for a worker thread (a large download's, ``http.bulk``): one thread at a time."""
-        try:
-            written = os.write(self.fd, chunk)
-            if written < len(chunk):  # rare (a signal, a full disk): finish or raise
-                with memoryview(chunk) as view:
-                    while written < len(chunk):
-                        written += os.write(self.fd, view[written:])
-        except OSError as exc:
-            raise _write_failed(exc, self.path) from exc
+        _write_all(self.fd, chunk, self.path)
 
     async def commit(self, *, mtime: float | None = None, digests: Mapping[str, str] | None = None) -> None:
         fd, self.fd = self.fd, -1
-        try:
-            try:
-                if self.fix_mode:
-                    os.fchmod(fd, FILE_MODE)
-                if mtime is not None:
-                    os.utime(fd, (mtime, mtime))
-            finally:
-                os.close(fd)  # on NFS a full disk may first show here
-            self.temps.place(self.tmp, self.path)
-        except IsADirectoryError:
-            await self.abort()
-            raise StorageError(f"cannot replace directory {self.path} with a file") from None
-        except OSError as exc:
-            await self.abort()
-            raise _write_failed(exc, self.path) from exc
-        except BaseException:
-            await self.abort()
-            raise
-        self.done = True
+        self.done = True  # ``_place`` removes the temp if it fails
+        _place(fd, self.tmp, self.path, self.fix_mode, mtime, self.temps)
 
     async def abort(self) -> None:
         if self.done:
@@ -304,6 +288,39 @@ class FileWriter:
             self.fd = -1
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.tmp)
+
+
+def _write_all(fd: int, chunk: bytes | memoryview, path: str) -> None:
+    try:
+        written = os.write(fd, chunk)
+        if written < len(chunk):  # rare (a signal, a full disk): finish or raise
+            with memoryview(chunk) as view:
+                while written < len(chunk):
+                    written += os.write(fd, view[written:])
+    except OSError as exc:
+        raise _write_failed(exc, path) from exc
+
+
+def _place(fd: int, tmp: str, path: str, fix_mode: bool, mtime: float | None, temps: TempDirs) -> None:
+    """Close the written temp (its mode and upload time set first) and rename it over ``path``; on any
+    failure the temp is removed."""
+    try:
+        try:
+            if fix_mode:
+                os.fchmod(fd, FILE_MODE)
+            if mtime is not None:
+                os.utime(fd, (mtime, mtime))
+        finally:
+            os.close(fd)  # on NFS a full disk may first show here
+        temps.place(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(exc, IsADirectoryError):
+            raise StorageError(f"cannot replace directory {path} with a file") from None
+        if isinstance(exc, OSError):
+            raise _write_failed(exc, path) from exc
+        raise
 
 
 class FileLockHandle:

@@ -101,6 +101,12 @@ class PackageDirs:
 
     def make_leaf(self, leaf: str) -> None:
         """Make ``leaf`` (existing is fine: a file written again) with any missing bucket above it."""
+        if os.path.dirname(leaf) in self.known:  # its bucket exists (made or listed): the leaf alone is missing
+            try:
+                _mkdir(leaf)
+                return
+            except FileNotFoundError:
+                pass  # the bucket was removed meanwhile: as below
         try:
             self._make(leaf, remember=False)
         except FileNotFoundError:

@@ -89,6 +89,12 @@ class TempDirs:
 
     def new_file(self, key: str) -> tuple[str, int]:
         """A new empty temp file for ``key``: its path and an open descriptor."""
+        if not self._order:  # one temp directory: the name made and opened here (``fresh``'s first try)
+            tmp = f"{self.default}/{layout.TEMP_PREFIX}{self.tag}{'-' if self.tag else ''}{_pid}-{next(_serials)}"
+            try:
+                return tmp, os.open(tmp, _CREATE, FILE_MODE)
+            except OSError:
+                pass  # no directory yet, or a name an earlier process with our pid left: ``fresh`` sees to it
         fd = -1
 
         def create(tmp: str) -> None:
