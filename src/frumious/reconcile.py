@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Protocol
 
-from frumious.compact import Entries, canonical_names
+from frumious.compact import Entries, Names, canonical_names
 from frumious.filters.filterset import every_project
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.protocol.listing import ListingScan
@@ -110,7 +110,8 @@ class Merged:
     outside: list[ListingEntry] = field(default_factory=list)
     # Local names absent from the listing's valid entries (the invalid ones are taken out at the end).
     unlisted: list[str] = field(default_factory=list)
-    extra: list[str] = field(default_factory=list)  # listed names not held (canonical)
+    # Listed names not held (canonical), deflated: up to EXTRA_LIMIT of them in a first full sync.
+    extra: Names = field(default_factory=Names)
 
     def put(self, canonical: str, entry: ListingEntry) -> None:
         if canonical == self.last and self.queue:
@@ -207,6 +208,7 @@ def merge(
         local.remember(Remembered(value, tuple(found.unlisted), frozenset(found.extra), frozenset(), entries))
     else:
         local.forget()  # a stale answer would be read, and its changed names noted, every run for nothing
+    found.extra = Names()  # remembered or not, no longer needed: the run's plan does not hold it
     return found
 
 
