@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from frumious.errors import BadUpstreamData, BodyTooLarge, ProtocolError
+from frumious.errors import BadUpstreamData, BodyTooLarge, FrumiousError, ProtocolError
 from frumious.http import spool
 from frumious.protocol import listing, parse, simple691
 from frumious.testing.harness import Bench
@@ -214,3 +214,15 @@ async def test_a_spooled_listing_plans_and_mirrors_as_in_memory(
         reports = [(r.ok, r.serial, list(r.synced), r.gone, r.removed_projects, r.retry) for r in (first, second)]
         runs.append((reports, sorted(stored.items())))
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("piece", [1000, 300_000])
+async def test_a_full_tmpdir_refuses_the_listing_in_one_line(monkeypatch: pytest.MonkeyPatch, piece: int) -> None:
+    # Pieces smaller than the file's buffer stay buffered after the failed write: closing the spool
+    # flushes them again, and that second ENOSPC (an OSError naming no path) must not replace the refusal.
+    monkeypatch.setattr(spool, "SPOOL_AT", 1000)
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda: open("/dev/full", "w+b"))  # noqa: SIM115
+    before = open_fds()
+    with pytest.raises(FrumiousError, match=r"cannot write the body to a temporary file in .* \(TMPDIR\): .*No space"):
+        await spool.read_spooled(Streamed([b"x" * piece] * 50), None)  # type: ignore[arg-type]
+    assert open_fds() == before

@@ -10,6 +10,7 @@ bytes, read as before.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import tempfile
 from collections.abc import Iterator
@@ -65,7 +66,11 @@ async def read_spooled(response: Response, limit: int | None) -> Body:
         return mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ)
     finally:
         if spool is not None:
-            spool.close()  # the map keeps the file (unlinked: it goes when the map is closed)
+            # The map keeps the file (unlinked: it goes when the map is closed). Closing flushes what a
+            # failed write left buffered: a full TMPDIR fails again there, and that bare OSError must
+            # not replace the refusal that names TMPDIR (the flush before the map already succeeded).
+            with contextlib.suppress(OSError):
+                spool.close()
 
 
 @contextmanager
