@@ -226,3 +226,14 @@ async def test_a_full_tmpdir_refuses_the_listing_in_one_line(monkeypatch: pytest
     with pytest.raises(FrumiousError, match=r"cannot write the body to a temporary file in .* \(TMPDIR\): .*No space"):
         await spool.read_spooled(Streamed([b"x" * piece] * 50), None)  # type: ignore[arg-type]
     assert open_fds() == before
+
+
+async def test_a_listing_with_a_non_ascii_digit_length_is_read_as_undeclared(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A chunked answer's Content-Length is not the client's framing, so nothing checked it: "²" (latin-1
+    # \xb2) is a digit to str.isdigit but not to int(), which raised a ValueError (a traceback).
+    monkeypatch.setattr(spool, "SPOOL_AT", 1000)
+    response = Streamed([b"x" * 600] * 3)
+    response.headers = {"content-length": "\xb2", "transfer-encoding": "chunked"}
+    body = await spool.read_spooled(response, None)  # type: ignore[arg-type]
+    assert isinstance(body, mmap.mmap) and body[:] == b"x" * 1800
+    spool.close(body)

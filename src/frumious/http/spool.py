@@ -102,7 +102,7 @@ def head(body: Body) -> bytes:
 
 def _declared(response: Response) -> int | None:
     text = response.headers.get("content-length", "").strip()
-    return int(text) if text.isdigit() and len(text) < 19 else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None  # "²" is no length
 
 
 def _spool(url: str) -> IO[bytes]:
