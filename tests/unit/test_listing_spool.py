@@ -237,3 +237,25 @@ async def test_a_listing_with_a_non_ascii_digit_length_is_read_as_undeclared(mon
     body = await spool.read_spooled(response, None)  # type: ignore[arg-type]
     assert isinstance(body, mmap.mmap) and body[:] == b"x" * 1800
     spool.close(body)
+
+
+async def test_an_empty_body_declared_big_is_empty_bytes_not_a_map_error() -> None:
+    # A chunked answer whose (ignored) Content-Length says more than SPOOL_AT, with an empty body: the
+    # spool starts at the first piece, and mapping its empty file raised ValueError (a traceback).
+    response = Streamed([])
+    response.headers = {"content-length": str(spool.SPOOL_AT + 1), "transfer-encoding": "chunked"}
+    before = open_fds()
+    assert await spool.read_spooled(response, None) == b""  # type: ignore[arg-type]
+    assert open_fds() == before
+
+
+async def test_a_tmpdir_that_cannot_map_refuses_the_listing_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> mmap.mmap:
+        raise OSError(19, "No such device")  # ENODEV: a file system without mmap
+
+    monkeypatch.setattr(spool, "SPOOL_AT", 1000)
+    monkeypatch.setattr(spool.mmap, "mmap", refuse)
+    before = open_fds()
+    with pytest.raises(FrumiousError, match=r"cannot map the body's temporary file in .* \(TMPDIR\): .*No such device"):
+        await spool.read_spooled(Streamed([b"x" * 600] * 3), None)  # type: ignore[arg-type]
+    assert open_fds() == before

@@ -63,7 +63,9 @@ async def read_spooled(response: Response, limit: int | None) -> Body:
         if spool is None:
             return b"".join(parts)
         _write(spool, b"", response.url)  # flushed: the map reads the file, not the buffer
-        return mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ)
+        if not size:  # declared big, nothing came (a chunked answer's Content-Length): no map of an empty file
+            return b""
+        return _mapped(spool, response.url)
     finally:
         if spool is not None:
             # The map keeps the file (unlinked: it goes when the map is closed). Closing flushes what a
@@ -112,6 +114,14 @@ def _spool(url: str) -> IO[bytes]:
         raise FrumiousError(
             f"{url}: cannot make a temporary file for the body in {tempfile.gettempdir()}: {exc}"
         ) from None
+
+
+def _mapped(spool: IO[bytes], url: str) -> mmap.mmap:
+    try:
+        return mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:  # ENOMEM, or a TMPDIR file system that cannot map: one line, not a traceback
+        where = tempfile.gettempdir()
+        raise FrumiousError(f"{url}: cannot map the body's temporary file in {where} (TMPDIR): {exc}") from None
 
 
 def _write(spool: IO[bytes], data: bytes, url: str) -> None:
