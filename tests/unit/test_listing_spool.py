@@ -259,3 +259,15 @@ async def test_a_tmpdir_that_cannot_map_refuses_the_listing_in_one_line(monkeypa
     with pytest.raises(FrumiousError, match=r"cannot map the body's temporary file in .* \(TMPDIR\): .*No such device"):
         await spool.read_spooled(Streamed([b"x" * 600] * 3), None)  # type: ignore[arg-type]
     assert open_fds() == before
+
+
+async def test_no_usable_temporary_directory_refuses_the_listing_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # TMPDIR, /tmp, /var/tmp and the working directory all unusable (a read-only container): tempfile
+    # raises "No usable temporary directory" from TemporaryFile, and again from the gettempdir() the
+    # refusal called to name the directory, which escaped as a bare FileNotFoundError (a traceback).
+    monkeypatch.setattr(spool, "SPOOL_AT", 1000)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.setenv("TMPDIR", "/nonexistent/frumious-tmp")
+    monkeypatch.setattr(tempfile, "_candidate_tempdir_list", lambda: ["/nonexistent/frumious-tmp"])
+    with pytest.raises(FrumiousError, match=r"cannot make a temporary file for the body in /nonexistent/frumious-tmp"):
+        await spool.read_spooled(Streamed([b"x" * 600] * 3), None)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,7 +113,7 @@ def _spool(url: str) -> IO[bytes]:
         return tempfile.TemporaryFile()  # closed in read_spooled's finally
     except OSError as exc:
         raise FrumiousError(
-            f"{url}: cannot make a temporary file for the body in {tempfile.gettempdir()}: {exc}"
+            f"{url}: cannot make a temporary file for the body in {_where()}: {exc}"
         ) from None
 
 
@@ -120,7 +121,7 @@ def _mapped(spool: IO[bytes], url: str) -> mmap.mmap:
     try:
         return mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:  # ENOMEM, or a TMPDIR file system that cannot map: one line, not a traceback
-        where = tempfile.gettempdir()
+        where = _where()
         raise FrumiousError(f"{url}: cannot map the body's temporary file in {where} (TMPDIR): {exc}") from None
 
 
@@ -131,5 +132,13 @@ def _write(spool: IO[bytes], data: bytes, url: str) -> None:
         else:
             spool.flush()
     except OSError as exc:
-        where = tempfile.gettempdir()
+        where = _where()
         raise FrumiousError(f"{url}: cannot write the body to a temporary file in {where} (TMPDIR): {exc}") from None
+
+
+def _where() -> str:
+    """The temporary directory, for a refusal: ``gettempdir`` raises too when none is usable."""
+    try:
+        return tempfile.gettempdir()
+    except OSError:
+        return os.environ.get("TMPDIR") or "the temporary directory (TMPDIR)"
