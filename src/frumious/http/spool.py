@@ -112,9 +112,7 @@ def _spool(url: str) -> IO[bytes]:
     try:
         return tempfile.TemporaryFile()  # closed in read_spooled's finally
     except OSError as exc:
-        raise FrumiousError(
-            f"{url}: cannot make a temporary file for the body in {_where()}: {exc}"
-        ) from None
+        raise FrumiousError(f"{url}: cannot make a temporary file for the body in {_where()}: {exc}") from None
 
 
 def _mapped(spool: IO[bytes], url: str) -> mmap.mmap:
