@@ -104,6 +104,9 @@ def head(body: Body) -> bytes:
 
 
 def _declared(response: Response) -> int | None:
+    """The body's length as framed: none when chunked (chunks override a Content-Length, as the client reads it)."""
+    if "chunked" in response.headers.get("transfer-encoding", "").lower():
+        return None
     text = response.headers.get("content-length", "").strip()
     return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None  # "²" is no length
 
