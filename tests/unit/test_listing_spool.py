@@ -279,3 +279,18 @@ async def test_a_chunked_listings_content_length_is_not_its_length() -> None:
     response = Streamed([b'{"projects":[]}'])
     response.headers = {"content-length": "999999999", "transfer-encoding": "chunked"}
     assert await spool.read_spooled(response, 1000) == b'{"projects":[]}'  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("no_sockets")
+async def test_a_run_whose_listing_cannot_be_spooled_stops_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = bench(tmp_path, 40)
+    await mirror.mirror()
+    before = {key: mirror.read(key) for key in mirror.stored()}
+    mirror.index.add("Late", "2.0", {"late-2.0.tar.gz": b"late"})
+    monkeypatch.setattr(spool, "SPOOL_AT", 500)
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda: open("/dev/full", "w+b"))  # noqa: SIM115
+    with pytest.raises(FrumiousError, match=r"\(TMPDIR\): .*No space left on device"):
+        await mirror.mirror()
+    assert {key: mirror.read(key) for key in mirror.stored()} == before
