@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from frumious.errors import BadUpstreamData, BodyTooLarge, ProtocolError
+from frumious.errors import BadUpstreamData, BodyTooLarge, FrumiousError, ProtocolError
 from frumious.http import spool
 from frumious.protocol import listing, parse, simple691
 from frumious.testing.harness import Bench
@@ -214,3 +214,83 @@ async def test_a_spooled_listing_plans_and_mirrors_as_in_memory(
         reports = [(r.ok, r.serial, list(r.synced), r.gone, r.removed_projects, r.retry) for r in (first, second)]
         runs.append((reports, sorted(stored.items())))
     assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("piece", [1000, 300_000])
+async def test_a_full_tmpdir_refuses_the_listing_in_one_line(monkeypatch: pytest.MonkeyPatch, piece: int) -> None:
+    # Pieces smaller than the file's buffer stay buffered after the failed write: closing the spool
+    # flushes them again, and that second ENOSPC (an OSError naming no path) must not replace the refusal.
+    monkeypatch.setattr(spool, "SPOOL_AT", 1000)
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda: open("/dev/full", "w+b"))  # noqa: SIM115
+    before = open_fds()
+    with pytest.raises(FrumiousError, match=r"cannot write the body to a temporary file in .* \(TMPDIR\): .*No space"):
+        await spool.read_spooled(Streamed([b"x" * piece] * 50), None)  # type: ignore[arg-type]
+    assert open_fds() == before
+
+
+async def test_a_listing_with_a_non_ascii_digit_length_is_read_as_undeclared(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A chunked answer's Content-Length is not the client's framing, so nothing checked it: "²" (latin-1
+    # \xb2) is a digit to str.isdigit but not to int(), which raised a ValueError (a traceback).
+    monkeypatch.setattr(spool, "SPOOL_AT", 1000)
+    response = Streamed([b"x" * 600] * 3)
+    response.headers = {"content-length": "\xb2"}  # (now also ignored when chunked: then any Content-Length is)
+    body = await spool.read_spooled(response, None)  # type: ignore[arg-type]
+    assert isinstance(body, mmap.mmap) and body[:] == b"x" * 1800
+    spool.close(body)
+
+
+async def test_an_empty_body_declared_big_is_empty_bytes_not_a_map_error() -> None:
+    # A chunked answer whose (ignored) Content-Length says more than SPOOL_AT, with an empty body: the
+    # spool starts at the first piece, and mapping its empty file raised ValueError (a traceback).
+    response = Streamed([])
+    response.headers = {"content-length": str(spool.SPOOL_AT + 1)}  # (chunked: now not declared at all)
+    before = open_fds()
+    assert await spool.read_spooled(response, None) == b""  # type: ignore[arg-type]
+    assert open_fds() == before
+
+
+async def test_a_tmpdir_that_cannot_map_refuses_the_listing_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> mmap.mmap:
+        raise OSError(19, "No such device")  # ENODEV: a file system without mmap
+
+    monkeypatch.setattr(spool, "SPOOL_AT", 1000)
+    monkeypatch.setattr(spool.mmap, "mmap", refuse)
+    before = open_fds()
+    with pytest.raises(FrumiousError, match=r"cannot map the body's temporary file in .* \(TMPDIR\): .*No such device"):
+        await spool.read_spooled(Streamed([b"x" * 600] * 3), None)  # type: ignore[arg-type]
+    assert open_fds() == before
+
+
+async def test_no_usable_temporary_directory_refuses_the_listing_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # TMPDIR, /tmp, /var/tmp and the working directory all unusable (a read-only container): tempfile
+    # raises "No usable temporary directory" from TemporaryFile, and again from the gettempdir() the
+    # refusal called to name the directory, which escaped as a bare FileNotFoundError (a traceback).
+    monkeypatch.setattr(spool, "SPOOL_AT", 1000)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.setenv("TMPDIR", "/nonexistent/frumious-tmp")
+    monkeypatch.setattr(tempfile, "_candidate_tempdir_list", lambda: ["/nonexistent/frumious-tmp"])
+    with pytest.raises(FrumiousError, match=r"cannot make a temporary file for the body in /nonexistent/frumious-tmp"):
+        await spool.read_spooled(Streamed([b"x" * 600] * 3), None)  # type: ignore[arg-type]
+
+
+async def test_a_chunked_listings_content_length_is_not_its_length() -> None:
+    # Framing by chunks overrides Content-Length (RFC 9112 6.3), as the client reads it: a chunked listing
+    # sent with a stray length past max-listing-size was refused unread, where before it was read.
+    response = Streamed([b'{"projects":[]}'])
+    response.headers = {"content-length": "999999999", "transfer-encoding": "chunked"}
+    assert await spool.read_spooled(response, 1000) == b'{"projects":[]}'  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("no_sockets")
+async def test_a_run_whose_listing_cannot_be_spooled_stops_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = bench(tmp_path, 40)
+    await mirror.mirror()
+    before = {key: mirror.read(key) for key in mirror.stored()}
+    mirror.index.add("Late", "2.0", {"late-2.0.tar.gz": b"late"})
+    monkeypatch.setattr(spool, "SPOOL_AT", 500)
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda: open("/dev/full", "w+b"))  # noqa: SIM115
+    with pytest.raises(FrumiousError, match=r"\(TMPDIR\): .*No space left on device"):
+        await mirror.mirror()
+    assert {key: mirror.read(key) for key in mirror.stored()} == before

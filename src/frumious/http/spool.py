@@ -10,7 +10,9 @@ bytes, read as before.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,10 +64,16 @@ async def read_spooled(response: Response, limit: int | None) -> Body:
         if spool is None:
             return b"".join(parts)
         _write(spool, b"", response.url)  # flushed: the map reads the file, not the buffer
-        return mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ)
+        if not size:  # declared big, nothing came (a chunked answer's Content-Length): no map of an empty file
+            return b""
+        return _mapped(spool, response.url)
     finally:
         if spool is not None:
-            spool.close()  # the map keeps the file (unlinked: it goes when the map is closed)
+            # The map keeps the file (unlinked: it goes when the map is closed). Closing flushes what a
+            # failed write left buffered: a full TMPDIR fails again there, and that bare OSError must
+            # not replace the refusal that names TMPDIR (the flush before the map already succeeded).
+            with contextlib.suppress(OSError):
+                spool.close()
 
 
 @contextmanager
@@ -96,17 +104,26 @@ def head(body: Body) -> bytes:
 
 
 def _declared(response: Response) -> int | None:
+    """The body's length as framed: none when chunked (chunks override a Content-Length, as the client reads it)."""
+    if "chunked" in response.headers.get("transfer-encoding", "").lower():
+        return None
     text = response.headers.get("content-length", "").strip()
-    return int(text) if text.isdigit() and len(text) < 19 else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None  # "²" is no length
 
 
 def _spool(url: str) -> IO[bytes]:
     try:
         return tempfile.TemporaryFile()  # closed in read_spooled's finally
     except OSError as exc:
-        raise FrumiousError(
-            f"{url}: cannot make a temporary file for the body in {tempfile.gettempdir()}: {exc}"
-        ) from None
+        raise FrumiousError(f"{url}: cannot make a temporary file for the body in {_where()}: {exc}") from None
+
+
+def _mapped(spool: IO[bytes], url: str) -> mmap.mmap:
+    try:
+        return mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:  # ENOMEM, or a TMPDIR file system that cannot map: one line, not a traceback
+        where = _where()
+        raise FrumiousError(f"{url}: cannot map the body's temporary file in {where} (TMPDIR): {exc}") from None
 
 
 def _write(spool: IO[bytes], data: bytes, url: str) -> None:
@@ -116,5 +133,13 @@ def _write(spool: IO[bytes], data: bytes, url: str) -> None:
         else:
             spool.flush()
     except OSError as exc:
-        where = tempfile.gettempdir()
+        where = _where()
         raise FrumiousError(f"{url}: cannot write the body to a temporary file in {where} (TMPDIR): {exc}") from None
+
+
+def _where() -> str:
+    """The temporary directory, for a refusal: ``gettempdir`` raises too when none is usable."""
+    try:
+        return tempfile.gettempdir()
+    except OSError:
+        return os.environ.get("TMPDIR") or "the temporary directory (TMPDIR)"
