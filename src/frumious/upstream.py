@@ -31,7 +31,7 @@ from frumious.http import spool
 from frumious.http.checked import Checked
 from frumious.http.choose import Clients
 from frumious.http.client import HTTPClient, Response
-from frumious.models import ListingEntry, Project, canonicalize_name
+from frumious.models import ListingEntry, Project, canonicalize_name, fast_frozen_init
 from frumious.protocol import pagelinks, parse, simple691
 from frumious.protocol.jsonuse import JsonMissing, JsonUse
 from frumious.protocol.listing import ListingScan
@@ -74,6 +74,7 @@ class Listing:
     serials: bool = True
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Fetched:
     """A project as fetched: ``project`` None when its page is unchanged since the validators sent."""
@@ -88,6 +89,7 @@ class Fetched:
         return self.project is None
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class _Answer:
     """A project page's answer as read: what ``_page`` interprets, now or later in the run."""
@@ -342,15 +344,15 @@ class Upstream:
             if digest is not None and sha256 == digest:
                 return Fetched(None, answer.etag or etag, digest), None
             json_page = simple691.is_json(answer.content_type, answer.body)
-            page = simple691.read_project_page(answer.body, json_page=json_page, expected=name, base_url=answer.url)
+            page = simple691.read_project_page(
+                answer.body, json_page=json_page, expected=name, base_url=answer.url, serial=answer.header
+            )
             if page.unversioned:
                 shown = ", ".join(page.unversioned[:5])
                 log.warning(
                     "%s: left out %d file(s) whose version cannot be told: %s", name, len(page.unversioned), shown
                 )
-            serial = answer.header if answer.header is not None else page.serial
-            project = page.project if serial is None else replace(page.project, serial=serial)
-            return Fetched(project, answer.etag, sha256), serial
+            return Fetched(page.project, answer.etag, sha256), page.serial
 
         if not self.serials:
             # No serials anywhere: any answer is current; the project takes the run's serial.

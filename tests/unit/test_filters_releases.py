@@ -156,3 +156,15 @@ def test_apply_returns_new_project_and_keeps_order() -> None:
     assert result is not FOO and list(FOO.releases)[1] == "1.0"
     assert list(result.releases) == ["0.9", "2.0a1", "2.0b2", "2.0.dev3", "2.0", "not-a-version"]
     assert (result.name, result.serial, result.info) == (FOO.name, FOO.serial, FOO.info)
+
+
+def test_apply_without_release_filters_keeps_the_project_itself_unless_a_release_is_empty() -> None:
+    # Nothing to drop: the project as given (no copy a project on the sync's hot path).
+    filters = load("", {})
+    assert filters.apply(FOO) is FOO
+    # An upstream release without files is still dropped, in a new project; the given one is untouched.
+    empty = project("Foo.Bar", ["1.0", "2.0"])
+    with_empty = Project(empty.name, 7, {**empty.releases, "3.0": ()}, info=empty.info)
+    result = filters.apply(with_empty)
+    assert list(result.releases) == ["1.0", "2.0"] and list(with_empty.releases) == ["1.0", "2.0", "3.0"]
+    assert (result.name, result.serial) == ("Foo.Bar", 7)

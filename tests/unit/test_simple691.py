@@ -79,6 +79,17 @@ def test_a_pep_691_page_gives_every_field_grouped_by_version() -> None:
     assert project.info == {"name": "Foo.Bar", "version": "1.0"}  # the newest final release with files
 
 
+def test_the_answers_serial_is_built_into_the_project_over_the_pages() -> None:
+    body = json.dumps(JSON_PAGE).encode()
+    page = read_project_page(body, json_page=True, expected="Foo.Bar", base_url=BASE, serial=5000)
+    assert (page.serial, page.project.serial) == (5000, 5000)
+    # Without one (no valid X-PyPI-Last-Serial), the page's meta._last-serial; with neither, 0.
+    assert read_project_page(body, json_page=True, expected="Foo.Bar", base_url=BASE).project.serial == 4242
+    bare = {k: v for k, v in JSON_PAGE.items() if k != "meta"}
+    page = read_project_page(json.dumps(bare).encode(), json_page=True, expected="Foo.Bar", base_url=BASE)
+    assert (page.serial, page.project.serial) == (None, 0)
+
+
 def test_a_pep_503_page_gives_what_its_attributes_carry() -> None:
     html = f"""<!DOCTYPE html><html><head>
     <meta name="pypi:repository-version" content="1.4">

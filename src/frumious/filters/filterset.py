@@ -171,7 +171,13 @@ class FilterSet:
         return min(moments, default=None)
 
     def apply(self, project: Project) -> Project:
-        """Release-file filters, drop emptied releases, then release filters: a new Project."""
+        """Release-file filters, drop emptied releases, then release filters: the Project kept.
+
+        ``project`` itself when nothing is dropped (the common case without release filters): a copy
+        would cost a ``dataclasses.replace`` a project for nothing.
+        """
+        if not self.release_file_filters and not self.release_filters and all(project.releases.values()):
+            return project
         releases: dict[str, tuple[DistFile, ...]] = {}
         for version, files in project.releases.items():
             kept = tuple(f for f in files if self.keeps_file(project, f)) if self.release_file_filters else files
