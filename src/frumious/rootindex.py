@@ -1,22 +1,19 @@
 """The root pages (``web/simple/index.html``, ``index.v1_html``, ``index.v1_json``), kept up to date cheaply.
 
 On PyPI's scale the root is 45 MB of HTML and 40 MB of JSON; rendering it in full took 3.38 s
-of a run in which one project changed. The HTML lists names only, so a run that added or
-removed no project (``MirrorRecord.names_changed``) leaves it alone. The JSON root carries each
-project's ``_last-serial``: the projects the run recorded (``MirrorRecord.touched``, a few)
-are patched in place, found in name order in one forward pass over the old page, and the page
-is written back in pieces. Otherwise (names came or went, many projects recorded, a page missing
-or not as frumious wrote it) the pages are rendered again from the record, streamed in batches
-(``render.root_*_parts``: no escaping for the names that need none).
-"""
+of a run in which one project changed (1.37 s once streamed). So the projects recorded or
+forgotten since the pages were written (``MirrorRecord.touched``, a few) are edited in place
+(``protocol.rootpatch``): the JSON root's entries get their new serials, and entries are added or
+cut in both pages when names came or went (``MirrorRecord.names_changed``; else the HTML, which
+lists names only, is left alone). Otherwise (many projects recorded, a page missing or not as
+frumious wrote it, an entry count that is not the record's) the pages are rendered again from the
+record, streamed in batches (``render.root_*_parts``: no escaping for the names that need none)."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterable, Mapping
 
-from frumious.protocol import layout, render
+from frumious.protocol import layout, render, rootpatch
 from frumious.record.db import MirrorRecord
 from frumious.settings import SimpleFormat
 from frumious.storage.base import Store
@@ -26,7 +23,6 @@ __all__ = ["write", "write_rows"]
 # Projects rendered a batch at a time: a batch's rows and text live together (about 250 bytes a
 # project), so 20,000 (the record's default) added 4-5 MiB to a run's end; 2,000 keep it under 0.5.
 BATCH = 2_000
-_HEAD = re.compile(rb'\{"meta": \{"_last-serial": ([0-9]+), "api-version": "[^"]*"\}, "projects": \[')
 
 
 async def write(
@@ -35,24 +31,43 @@ async def write(
     """The root pages for the record's projects and ``fallbacks`` (metadata-only pages: name -> serial)."""
     if fallbacks:
         await _render_whole(store, record, formats, serial, fallbacks)
-    elif record.names_changed or record.touched is None or not await _patched(store, record, formats, serial):
+    elif record.touched is None or not await _patched(store, record, formats, serial):
         await _render_streamed(store, record, formats, serial)
     record.root_written()
 
 
 async def _patched(store: Store, record: MirrorRecord, formats: SimpleFormat, serial: int) -> bool:
-    """Whether the pages were brought up to date by patching the JSON root's serials (False: not possible)."""
+    """Whether the pages were brought up to date in place (False: not possible, render them again)."""
     pages = layout.root_page_keys()
     if formats.html and not (await store.exists(pages.html) and await store.exists(pages.v1_html)):
         return False
-    # The JSON root tells whether the names are current: an HTML-only mirror renders its root again.
-    if not formats.json or not await store.exists(pages.v1_json):
+    if formats.json and not await store.exists(pages.v1_json):
         return False
-    pieces = _patch(await store.read(pages.v1_json), record, serial)
-    if pieces is None:
-        return False
-    await _write_parts(store, [pages.v1_json], _in_bytes(pieces))
+    changes = _changes(record)
+    count = record.count()
+    # One page at a time (a 700,000-project root is 40 MB of JSON and 45 MB of HTML). The HTML lists
+    # names only: a run in which no name came or went leaves it alone.
+    if formats.json:
+        pieces = rootpatch.patch_json(await store.read(pages.v1_json), changes, serial, count)
+        if pieces is None:
+            return False
+        await _write_parts(store, [pages.v1_json], _in_bytes(pieces))
+    if formats.html and record.names_changed:
+        pieces = rootpatch.patch_html(await store.read(pages.html), changes, count)
+        if pieces is None:
+            return False
+        await _write_parts(store, [pages.html, pages.v1_html], _in_bytes(pieces))
     return True
+
+
+def _changes(record: MirrorRecord) -> dict[str, int | None]:
+    """Each project recorded or forgotten since the pages were written -> its serial now (None: gone)."""
+    changes: dict[str, int | None] = {}
+    for name in record.touched or ():
+        if name not in changes:
+            row = record.project(name)
+            changes[name] = None if row is None else row.serial
+    return changes
 
 
 def _in_bytes(pieces: list[bytes | memoryview]) -> Iterable[bytes]:
@@ -60,29 +75,6 @@ def _in_bytes(pieces: list[bytes | memoryview]) -> Iterable[bytes]:
     for piece in pieces:
         for at in range(0, len(piece), 1 << 20):
             yield bytes(piece[at : at + (1 << 20)])
-
-
-def _patch(page: bytes, record: MirrorRecord, serial: int) -> list[bytes | memoryview] | None:
-    """The page in pieces with the new serials, or None when a name is not where the page should have it."""
-    head = _HEAD.match(page)
-    # As many entries as projects: the pages list no metadata-only page any more (a cheap count, 40 MB in 20 ms).
-    if head is None or page.count(b'{"name": ') != record.count():
-        return None
-    view = memoryview(page)  # pieces are views: no second 40 MB copy of the page
-    pieces: list[bytes | memoryview] = [view[: head.start(1)], str(serial).encode()]
-    at = head.end(1)
-    for name in sorted(set(record.touched or ())):  # a project recorded twice is patched once
-        row = record.project(name)
-        key = b'{"name": ' + json.dumps(name).encode() + b', "_last-serial": '
-        found = page.find(key, at)
-        if row is None or found < 0:
-            return None
-        start = found + len(key)
-        end = page.find(b"}", start)
-        pieces += [view[at:start], str(row.serial).encode()]
-        at = end
-    pieces.append(view[at:])
-    return pieces
 
 
 async def _render_streamed(store: Store, record: MirrorRecord, formats: SimpleFormat, serial: int) -> None:

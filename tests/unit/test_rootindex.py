@@ -1,4 +1,4 @@
-"""The root pages: patched when only serials moved, streamed in full otherwise; the bytes render.root_* gives."""
+"""The root pages: edited in place for the projects a run changed, streamed in full otherwise; render.root_*'s bytes."""
 
 from __future__ import annotations
 
@@ -59,15 +59,68 @@ def test_written_in_full_then_patched_with_the_same_bytes(
     assert pages(store) == expected(record, 99)
 
 
-def test_a_new_project_renders_the_pages_again(record: MirrorRecord) -> None:
+def rendered(record: MirrorRecord, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each time the pages are rendered from the record (not edited), noted."""
+    asked: list[int] = []
+    batches = record.serials_in_batches
+
+    def spied(size: int = 20_000):  # type: ignore[no-untyped-def]
+        asked.append(size)
+        return batches(size)
+
+    monkeypatch.setattr(record, "serials_in_batches", spied)
+    return asked
+
+
+def test_projects_that_came_or_went_are_edited_into_the_pages(
+    record: MirrorRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = MemoryStore()
     asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
+    asked = rendered(record, monkeypatch)
     record.record(ProjectRow("new", "new", 60), [])
+    record.record(ProjectRow("a-b", "a-b", 60), [])
     asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 60, {}))
     assert pages(store) == expected(record, 60)
     record.forget("zed")
+    record.forget("never-there")
     asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 61, {}))
     assert pages(store) == expected(record, 61)
+    # A project added and removed in the same run leaves no entry.
+    record.record(ProjectRow("brief", "brief", 62), [])
+    record.forget("brief")
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 62, {}))
+    assert pages(store) == expected(record, 62) and b"brief" not in pages(store)[2]
+    assert asked == []  # edited each time, never rendered from the record
+
+
+def test_pages_behind_the_record_or_a_rebuilt_record_are_rendered_again(
+    record: MirrorRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
+    asked = rendered(record, monkeypatch)
+    # A run that stopped before writing the pages: the next run does not know its names, the count tells.
+    record.record(ProjectRow("lost", "lost", 55), [])
+    record.root_written()
+    record.record(ProjectRow("zed", "zed", 56), [])
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 56, {}))
+    assert pages(store) == expected(record, 56) and len(asked) == 2  # each format from the record
+    with record.rebuilding() as add:
+        add([(ProjectRow(n, n, 70), []) for n in NAMES[:2]])
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 70, {}))
+    assert pages(store) == expected(record, 70) and len(asked) == 4
+
+
+def test_an_html_only_mirror_edits_its_html_root(record: MirrorRecord, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.HTML, 50, {}))
+    asked = rendered(record, monkeypatch)
+    record.record(ProjectRow("new", "new", 60), [])
+    asyncio.run(rootindex.write(store, record, SimpleFormat.HTML, 60, {}))
+    html, v1_html, _ = expected(record, 60)
+    assert asyncio.run(store.read(PAGES.html)) == html and asyncio.run(store.read(PAGES.v1_html)) == v1_html
+    assert asked == [] and not asyncio.run(store.exists(PAGES.v1_json))
 
 
 def test_a_page_not_as_frumious_wrote_it_is_rendered_again(record: MirrorRecord) -> None:

@@ -39,8 +39,12 @@ __all__ = [
     "page_version",
     "project_html",
     "project_json",
+    "ROOT_HTML_TAIL",
     "root_html",
+    "root_html_entry",
+    "root_html_head",
     "root_json",
+    "root_json_entry",
     "saved_json",
 ]
 
@@ -324,13 +328,33 @@ _PLAIN_HTML = re.compile(r"[^&<>\"']*")
 _PLAIN_JSON = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII without '"' and '\\'
 
 
+ROOT_HTML_TAIL = b"  </body>\n</html>"
+
+
+def root_html_head() -> bytes:
+    """What every root HTML page starts with, before its first link."""
+    return _head("Simple Index").encode()
+
+
+def root_html_entry(name: str) -> bytes:
+    """One project's line of the root HTML: the bytes ``root_html_parts`` gives it."""
+    return f'    <a href="{_esc(name)}/">{_esc(name)}</a><br/>\n'.encode()
+
+
+def root_json_entry(name: str, serial: int) -> bytes:
+    """One project's entry in the JSON root (no separator): the bytes ``root_json_parts`` gives it."""
+    if _PLAIN_JSON.fullmatch(name):
+        return f'{{"name": "{name}", "_last-serial": {serial}}}'.encode("ascii")
+    return json.dumps({"name": name, "_last-serial": serial}).encode("ascii")
+
+
 def root_html_parts(batches: Iterable[list[str]]) -> Iterator[str]:
     """``root_html``'s text in pieces, one a batch of names: the same bytes, written as they come."""
     yield _head("Simple Index")
     for names in batches:
         esc = (lambda n: n) if _PLAIN_HTML.fullmatch("".join(names)) else _esc
         yield "".join(f'    <a href="{esc(n)}/">{esc(n)}</a><br/>\n' for n in names)
-    yield "  </body>\n</html>"
+    yield ROOT_HTML_TAIL.decode()
 
 
 def root_json_parts(serial: int, batches: Iterable[list[tuple[str, int]]]) -> Iterator[str]:

@@ -81,9 +81,9 @@ class MirrorRecord:
         except sqlite3.Error as exc:
             raise db_error(exc, path) from exc
         self.changes_at_open = self.db.total_changes
-        # Since the root pages were last written: whether a name came or went, and the names recorded
-        # (None past TOUCHED_LIMIT, a name recorded twice counted twice): a run that only moved serials
-        # patches the JSON root (rootindex). Deflated ``Names``, not a set: 20,000 names took 3.1 MiB.
+        # Since the root pages were last written: whether a name came or went, and the names recorded or
+        # forgotten (None past TOUCHED_LIMIT, a name recorded twice counted twice): the root pages are
+        # edited for those (rootindex). Deflated ``Names``, not a set: 20,000 names took 3.1 MiB.
         self.names_changed = False
         self.touched: Names | None = Names()
 
@@ -227,7 +227,7 @@ class MirrorRecord:
         with self.db:
             found = self.db.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
             if found is not None:
-                self.names_changed = True
+                self.touch(name, new=True)  # its root entries are cut (rootindex)
                 self.db.execute("DELETE FROM files WHERE id BETWEEN ? AND ?", schema.span(found[0]))
                 self.db.execute("DELETE FROM projects WHERE id = ?", (found[0],))
         self.pending = 0
@@ -247,6 +247,7 @@ class MirrorRecord:
             # No remembered listing first: the triggers then note none of the names (a whole record's worth).
             self.db.execute("DELETE FROM meta WHERE key = ?", (schema.LISTED_NAMES,))
             self.db.execute("DELETE FROM projects")
+            self.names_changed, self.touched = True, None  # every name replaced: the root is rendered again
             yield add
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('built', '1')")
             self.db.commit()
