@@ -199,6 +199,8 @@ def merge(
         if held == canonical:
             _in_step(found, chunk, names, canonical, allows, serial)
             last_held = True
+        elif not filters_changed and (among := set(held)).issubset(canonical):
+            last_held = _with_extra(found, chunk, names, canonical, among, allows, serial)
         else:
             last_held = _by_name(found, chunk, canonical, iter(held), allows, serial, filters_changed)
         last = canonical[-1]
@@ -219,8 +221,10 @@ def _in_step(
     canonical: list[str] | None,
     allows: Callable[[str], bool],
     serial: int,
+    held: set[str] | None = None,
 ) -> None:
-    """Every listed name of the chunk is held, and nothing else in its range: only serials and filters matter.
+    """Every listed name of the chunk is held (or those in ``held``), and nothing else in its range: only
+    serials and filters matter.
 
     Looked at entry by entry only where a filter refuses one or a serial is new (C-level
     ``filterfalse`` and ``max`` otherwise: 0.28 s -> 0.08 s a pass on PyPI).
@@ -233,9 +237,32 @@ def _in_step(
     for entry, name in zip(chunk, canonical, strict=True):
         if entry.name in refused:
             found.outside.append(ListingEntry(entry.name, entry.serial))
-            found.excluded.append(name)
+            if held is None or name in held:
+                found.excluded.append(name)
         elif entry.serial > serial:
             found.put(name, ListingEntry(entry.name, entry.serial))
+
+
+def _with_extra(
+    found: Merged,
+    chunk: Sequence[Named],
+    names: list[str],
+    canonical: list[str],
+    held: set[str],
+    allows: Callable[[str], bool],
+    serial: int,
+) -> bool:
+    """The chunk's range holds only listed names, some listed ones are not held: whether its last name is.
+
+    PyPI lists about 35,000 projects without a release, which a mirror never records: one or more in
+    nearly every chunk, which then took ``_by_name``'s loop (0.34 s of a 1.0 s merge of 693k names).
+    Here the names not held are one set lookup each; the rest is ``_in_step``'s.
+    """
+    room = listed.EXTRA_LIMIT + 1 - len(found.extra)  # past the limit, not remembered: no list of 700k
+    if room > 0:
+        found.extra.extend([name for name in canonical if name not in held][:room])
+    _in_step(found, chunk, names, canonical, allows, serial, held)
+    return canonical[-1] in held
 
 
 def _by_name(

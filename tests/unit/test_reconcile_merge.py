@@ -51,6 +51,30 @@ def test_the_merge_decides_as_reconcile_on_random_mirrors(seed: int, monkeypatch
     assert invalid == scan.invalid
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_listed_projects_the_mirror_lacks_decide_as_reconcile(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PyPI's shape: the mirror holds most listed names and nothing unlisted (its empty projects are
+    # never recorded), so chunks differ from the record's range only by listed names not held.
+    rng = random.Random(seed)
+    monkeypatch.setattr(listing_mod, "CHUNK", rng.choice([30, 200, 1 << 20]))
+    listed = [f"p-{i:03d}" for i in range(150)]
+    local = set(listed) - set(rng.sample(listed, rng.choice([1, 8, 40])))
+    entries = [(spellings(name, rng), rng.choice([5, 5, 5, 30])) for name in listed]
+    entries.insert(rng.randrange(150), (listed[rng.randrange(150)].upper(), 7))  # a name spelled twice
+    entries.sort(key=lambda e: canonical_names([e[0]])[0])
+    blocked = set(rng.sample(listed, 6)) if seed % 2 else set()
+
+    def allows(name: str) -> bool:
+        return canonical_names([name])[0] not in blocked
+
+    scan = scan_listing(body_of(entries))
+    mirror = Local(names=local)
+    found, _, _ = of_listing(Listing(scan, scan.ceiling, None), mirror, allows, 20, False)
+    expected = reconcile(list(scan), local, allows, serial=20, filters_changed=False, unsynced=scan.invalid)
+    assert found == expected
+    assert mirror.memo is not None and mirror.memo.extra == set(listed) - local  # remembered for the next run
+
+
 def test_an_unsorted_listing_falls_back_to_the_whole_reconcile() -> None:
     scan = scan_listing(body_of([("b", 5), ("a", 5)]))
     found, _, _ = of_listing(Listing(scan, scan.ceiling, None), Local(names={"c"}), lambda n: True, 1, False)

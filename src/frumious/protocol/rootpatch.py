@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from frumious.protocol import render
 
-__all__ = ["Changes", "patch_html", "patch_json"]
+__all__ = ["Changes", "Pieces", "patch_html", "patch_json"]
 
 # Projects by name -> their serial now, None when no longer in the record.
 Changes = Mapping[str, int | None]
