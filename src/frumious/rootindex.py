@@ -46,13 +46,14 @@ async def _patched(store: Store, record: MirrorRecord, formats: SimpleFormat, se
         return False
     changes = _changes(record)
     count = record.count()
-    if formats.json and not await _edited(
-        store, [pages.v1_json], lambda p: rootpatch.patch_json(p, changes, serial, count)
-    ):
+    # The HTML lists names only: a run in which no name came or went leaves it alone. Written before the
+    # JSON root, as a full render writes them.
+    html = [pages.html, pages.v1_html]
+    edit_html = formats.html and record.names_changed
+    if edit_html and not await _edited(store, html, lambda p: rootpatch.patch_html(p, changes, count)):
         return False
-    # The HTML lists names only: a run in which no name came or went leaves it alone.
-    if formats.html and record.names_changed:
-        return await _edited(store, [pages.html, pages.v1_html], lambda p: rootpatch.patch_html(p, changes, count))
+    if formats.json:
+        return await _edited(store, [pages.v1_json], lambda p: rootpatch.patch_json(p, changes, serial, count))
     return True
 
 

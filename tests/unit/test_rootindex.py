@@ -171,3 +171,58 @@ def test_a_project_recorded_twice_is_patched_once(record: MirrorRecord) -> None:
     before = pages(store)[0]
     asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 61, {}))
     assert pages(store) == expected(record, 61) and pages(store)[0] == before
+
+
+def reopened(record: MirrorRecord) -> MirrorRecord:
+    """The next command's record: closed cleanly, opened again (what it knows of the last run is on disk)."""
+    record.close()
+    return MirrorRecord(record.path)
+
+
+def test_what_a_command_left_out_of_the_pages_is_rendered_by_the_next(record: MirrorRecord) -> None:
+    # sync --skip-simple-root, or a run stopped before its root: a new name, a removed one, a moved serial.
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
+    record.record(ProjectRow("new", "new", 55), [])
+    record.forget("zed")
+    record.record(ProjectRow("a-b", "a-b", 56), [])
+    record = reopened(record)
+    record.record(ProjectRow("later", "later", 57), [])  # the next run adds a name: the counts agree
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 57, {}))
+    assert pages(store) == expected(record, 57)
+    # Written: the command after that edits again.
+    record = reopened(record)
+    assert record.touched is not None and not record.root_behind
+
+
+def test_an_html_only_root_behind_the_record_is_rendered(record: MirrorRecord) -> None:
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.HTML, 50, {}))
+    record.record(ProjectRow("new", "new", 55), [])  # --skip-simple-root
+    record = reopened(record)
+    record.record(ProjectRow("a-b", "a-b", 56), [])  # only a serial moves in this run
+    asyncio.run(rootindex.write(store, record, SimpleFormat.HTML, 56, {}))
+    assert asyncio.run(store.read(PAGES.html)) == expected(record, 56)[0]
+
+
+def test_a_page_write_that_fails_leaves_the_next_command_to_render(
+    record: MirrorRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
+    record.record(ProjectRow("new", "new", 55), [])
+    writer = store.writer
+
+    async def failing(key: str):  # type: ignore[no-untyped-def]
+        if key == PAGES.html:
+            raise OSError("the store refused the page")
+        return await writer(key)
+
+    monkeypatch.setattr(store, "writer", failing)
+    with pytest.raises(OSError):
+        asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 55, {}))
+    monkeypatch.setattr(store, "writer", writer)
+    record = reopened(record)
+    record.record(ProjectRow("a-b", "a-b", 56), [])
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 56, {}))
+    assert pages(store) == expected(record, 56)

@@ -65,3 +65,10 @@ def test_a_page_not_as_rendered_or_not_the_records_count_is_refused() -> None:
     assert rootpatch.patch_json(js(old, 1)[:-1], {"c": 1}, 2, 3) is None
     broken = js(old, 1).replace(b'"_last-serial": 2}', b'"_last-serial": 2')
     assert rootpatch.patch_json(broken, {"b": None}, 2, 1) is None
+
+
+def test_an_entry_without_its_serial_is_refused_not_read_across() -> None:
+    # The name's end is then in the next entry: the bytes between are no name.
+    page = js({"a": 1, "b": 2, "c": 3}, 1).replace(b', "_last-serial": 1}', b"}")
+    assert rootpatch.patch_json(page, {"a": None}, 2, 2) is None
+    assert rootpatch.patch_json(page, {"b": 5}, 2, 3) is None

@@ -44,12 +44,18 @@ class _Shape:
     entry: Callable[[str, int], bytes]
 
 
+# A bare quote (or ``<`` in HTML) is no name as render writes it: the name's end was not found in its
+# own entry (an entry without its serial, say), and the bytes up to another entry's are refused.
 def _json_name(raw: bytes) -> str:
-    return json.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode("ascii")
+    if b"\\" in raw or b'"' in raw:
+        return str(json.loads(b'"' + raw + b'"'))  # ValueError on a bare quote
+    return raw.decode("ascii")
 
 
 def _html_name(raw: bytes) -> str:
     text = raw.decode()
+    if '"' in text or "<" in text:
+        raise ValueError(text)
     return html.unescape(text) if "&" in text else text
 
 

@@ -84,10 +84,15 @@ class MirrorRecord:
         # Since the root pages were last written: whether a name came or went, and the names recorded or
         # forgotten (None past TOUCHED_LIMIT, a name recorded twice counted twice): the root pages are
         # edited for those (rootindex). Deflated ``Names``, not a set: 20,000 names took 3.1 MiB.
+        # What an earlier command changed and did not write into the root pages is not known: rendered in full.
+        self.root_behind = self.get_meta(schema.ROOT_BEHIND) is not None
         self.names_changed = False
-        self.touched: Names | None = Names()
+        self.touched: Names | None = None if self.root_behind else Names()
 
     def touch(self, name: str, *, new: bool) -> None:
+        if not self.root_behind:  # in the transaction that changes the project (autocommit outside one)
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '1')", (schema.ROOT_BEHIND,))
+            self.root_behind = True
         self.names_changed = self.names_changed or new
         if self.touched is not None:
             self.touched.append(name)
@@ -95,6 +100,10 @@ class MirrorRecord:
                 self.touched = None
 
     def root_written(self) -> None:
+        """The root pages show the record as it is now (the record's open batch is committed with it)."""
+        if self.root_behind:
+            self.set_meta(schema.ROOT_BEHIND, None)
+            self.root_behind = False
         self.names_changed, self.touched = False, Names()
 
     def _migrate(self) -> None:

@@ -89,6 +89,10 @@ CREATE TRIGGER IF NOT EXISTS names_since_renamed AFTER UPDATE OF name ON project
 """
 # A migration that rebuilds ``projects`` must drop the key (the triggers go with the old table).
 LISTED_NAMES = "listed-names"
+# Set in the transaction that records or forgets the first project since the root pages were written,
+# cleared once they are: a command that finds it set (a run stopped before its root, ``--skip-simple-root``,
+# a failed page write) renders the root pages in full, since the names it would edit in are not known.
+ROOT_BEHIND = "root-behind"
 # Projects, release files (loose sidecars left out; folded ones are no rows) and their bytes.
 TOTALS = (
     f"SELECT (SELECT count(*) FROM projects), count(*), coalesce(sum(size), 0) FROM files WHERE flags & {SIDECAR} = 0"
