@@ -35,6 +35,8 @@ from frumious.upstream import Upstream
 if TYPE_CHECKING:
     from hashlib import _Hash as Hash
 
+    from frumious.http.client import Response
+
 log = logging.getLogger("frumious.download")
 
 CHUNK = 256 * 1024
@@ -146,26 +148,57 @@ async def _attempt(
     digest_name: str,
     cap: int | None,
 ) -> int:
+    most = wanted.size if wanted.size is not None else cap
+    async with upstream.get(url) as response:
+        if wanted.size is None and _declared_small(response):
+            # A .metadata sidecar (a few KB, its size not advertised): read whole and put in place in one
+            # call, as a small release file, not through a writer's temp file and awaits.
+            body = await _whole(response, most)
+        else:
+            return await _streamed(store, wanted, url, response, check, digest_name, most)
+    return await _put(store, wanted, url, body, check, digest_name)
+
+
+def _declared_small(response: Response) -> bool:
+    length = response.headers.get("Content-Length", "")
+    return length.isdigit() and int(length) <= SMALL
+
+
+async def _whole(response: Response, most: int | None) -> bytes:
+    try:
+        return await response.read(most)
+    except BodyTooLarge:
+        # Retried like any size mismatch (a fault in transit), as the streamed path does.
+        raise BodyMismatch(f"body passes the advertised {most} bytes; download stopped") from None
+
+
+async def _streamed(
+    store: Store,
+    wanted: StoredFile,
+    url: str,
+    response: Response,
+    check: tuple[str, str],
+    digest_name: str,
+    most: int | None,
+) -> int:
     algorithm, expected = check
     digests = _Digests({algorithm, digest_name, "sha256"})
     writer = await store.writer(wanted.key)
     size = 0
-    most = wanted.size if wanted.size is not None else cap
     try:
-        async with upstream.get(url) as response:
-            if isinstance(response, Reply) and isinstance(writer, _BlockingWriter):
-                length = response.direct_size()
-                if length is not None:
-                    size = await _pour(response, writer, digests, length, most)
-            async for chunk in response.iter_chunks(CHUNK):
-                size += len(chunk)
-                if most is not None and size > most:
-                    # A body longer than advertised is refused at once, not written to the end; like
-                    # any size mismatch it may be a fault in transit, so it is retried (each attempt
-                    # stops here). ``download`` puts the URL in front of the message.
-                    raise BodyMismatch(f"body passes the advertised {most} bytes; download stopped")
-                await digests.update(chunk)
-                await writer.write(chunk)
+        if isinstance(response, Reply) and isinstance(writer, _BlockingWriter):
+            length = response.direct_size()
+            if length is not None:
+                size = await _pour(response, writer, digests, length, most)
+        async for chunk in response.iter_chunks(CHUNK):
+            size += len(chunk)
+            if most is not None and size > most:
+                # A body longer than advertised is refused at once, not written to the end; like
+                # any size mismatch it may be a fault in transit, so it is retried (each attempt
+                # stops here). ``download`` puts the URL in front of the message.
+                raise BodyMismatch(f"body passes the advertised {most} bytes; download stopped")
+            await digests.update(chunk)
+            await writer.write(chunk)
         hexdigests = await digests.hexdigests()
         _verify(url, wanted, size, hexdigests[algorithm], algorithm, expected)
         await writer.commit(mtime=wanted.uploaded, digests={k: hexdigests[k] for k in (digest_name, "sha256")})
@@ -179,14 +212,16 @@ async def _attempt_small(
     upstream: Upstream, store: Store, wanted: StoredFile, url: str, check: tuple[str, str], digest_name: str
 ) -> int:
     """``_attempt`` for a small file of known size: one read, one hash per algorithm, one write."""
-    algorithm, expected = check
-    most = wanted.size
     async with upstream.get(url) as response:
-        try:
-            body = await response.read(most)
-        except BodyTooLarge:
-            # Retried like any size mismatch (a fault in transit), as the streamed path does.
-            raise BodyMismatch(f"body passes the advertised {most} bytes; download stopped") from None
+        body = await _whole(response, wanted.size)
+    return await _put(store, wanted, url, body, check, digest_name)
+
+
+async def _put(
+    store: Store, wanted: StoredFile, url: str, body: bytes, check: tuple[str, str], digest_name: str
+) -> int:
+    """A whole body verified, then put in place with its digests; its length."""
+    algorithm, expected = check
     actual = _hexdigest(algorithm, body)
     _verify(url, wanted, len(body), actual, algorithm, expected)
     # What the record and object stores keep: the configured digest and sha256 (mostly one and the same).

@@ -135,3 +135,27 @@ async def test_a_small_file_of_known_size_is_read_whole(
     assert await download.download(upstream, FilesystemStore(str(tmp_path)), wanted, "sha256", None) == len(data)  # type: ignore[arg-type]
     assert upstream.calls == calls
     assert (tmp_path / "web/packages/a/f.whl").read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    ("declared", "calls"),
+    [("97", ["read"]), (None, ["iter_chunks"]), (str(download.SMALL + 1), ["iter_chunks"]), ("9x", ["iter_chunks"])],
+)
+async def test_a_sidecar_declared_small_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, declared: str | None, calls: list[str]
+) -> None:
+    # A .metadata sidecar's size is not advertised: its Content-Length tells whether to read it whole.
+    data = b"Metadata-Version: 2.1\nName: a\n" * 3 + b"x" * 4
+    monkeypatch.setattr(FakeResponse, "headers", {} if declared is None else {"Content-Length": declared})
+    upstream = FakeUpstream([data[:40], data[40:]])
+    key = "web/packages/a/f.whl.metadata"
+    wanted = StoredFile(key, "a", "1", None, "sha256", hashlib.sha256(data).hexdigest(), None, True, ("http://x/m",))
+    assert await download.download(upstream, FilesystemStore(str(tmp_path)), wanted, "sha256", 5000) == len(data)  # type: ignore[arg-type]
+    assert upstream.calls == calls
+    assert (tmp_path / key).read_bytes() == data
+    # A wrong digest puts nothing in place, whichever way the body was read.
+    (tmp_path / key).unlink()
+    wrong = StoredFile(key, "a", "1", None, "sha256", "0" * 64, None, True, ("http://x/m",))
+    with pytest.raises(DownloadError):
+        await download.download(upstream, FilesystemStore(str(tmp_path)), wrong, "sha256", 5000)  # type: ignore[arg-type]
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
