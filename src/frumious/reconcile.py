@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from operator import attrgetter
-from typing import Protocol
 
 from frumious.compact import Entries, Names, canonical_names
 from frumious.filters.filterset import every_project
+from frumious.mergesteps import Local, Merged, Named, Unsorted, by_name, in_step, with_extra
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.protocol.listing import ListingScan
 from frumious.record import listed
-from frumious.record.db import MirrorRecord
 from frumious.record.listed import Remembered
 from frumious.upstream import Listing, invalid_warning
 
@@ -45,79 +44,6 @@ class Reconciled:
     excluded: tuple[str, ...]
     vanished: tuple[str, ...]
     outside: tuple[ListingEntry, ...] = ()
-
-
-class Named(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def serial(self) -> int: ...
-
-
-class Unsorted(Exception):
-    """The listing is not in canonical order: the merge cannot stream it."""
-
-
-class Local:
-    """The mirror's canonical names in order, by range: from the record, or a plain list (tests)."""
-
-    def __init__(self, record: MirrorRecord | None = None, names: Iterable[str] = ()) -> None:
-        self.record, self.names = record, sorted(names) if record is None else []
-        # A plain list's remembered listing, and the names changed since (tests change both).
-        self.memo: Remembered | None = None
-        self.since: set[str] = set()
-
-    def known(self) -> Remembered | None:
-        """What the last merge stored of the listing, with the names changed since (None: nothing usable)."""
-        if self.record is not None:
-            return listed.recall(self.record)
-        return None if self.memo is None else replace(self.memo, since=frozenset(self.since))
-
-    def remember(self, memo: Remembered) -> None:
-        if self.record is not None:
-            listed.store(self.record, memo)
-        else:
-            self.memo, self.since = memo, set()
-
-    def forget(self) -> None:
-        if self.record is not None:
-            listed.forget(self.record)
-        else:
-            self.memo, self.since = None, set()
-
-    def holds(self, name: str) -> bool:
-        if self.record is not None:
-            return self.record.project(name) is not None
-        at = bisect.bisect_left(self.names, name)
-        return at < len(self.names) and self.names[at] == name
-
-    def between(self, after: str | None, upto: str | None) -> list[str]:
-        """The names ``> after`` and ``<= upto`` (None: no bound), in order."""
-        if self.record is not None:
-            return self.record.names_between(after, upto)
-        low = 0 if after is None else bisect.bisect_right(self.names, after)
-        high = len(self.names) if upto is None else bisect.bisect_right(self.names, upto)
-        return self.names[low:high]
-
-
-@dataclass
-class Merged:
-    # In canonical order as the chunks come (the last of equal canonical names wins), compact: a full sync
-    # queues every listed project (a dict of 700,000 entries took about 200 MB).
-    queue: Entries = field(default_factory=Entries)
-    last: str = ""  # the canonical name of the queue's last entry
-    excluded: list[str] = field(default_factory=list)
-    outside: list[ListingEntry] = field(default_factory=list)
-    # Local names absent from the listing's valid entries (the invalid ones are taken out at the end).
-    unlisted: list[str] = field(default_factory=list)
-    # Listed names not held (canonical), deflated: up to EXTRA_LIMIT of them in a first full sync.
-    extra: Names = field(default_factory=Names)
-
-    def put(self, canonical: str, entry: ListingEntry) -> None:
-        if canonical == self.last and self.queue:
-            self.queue.pop()
-        self.queue.append(entry)
-        self.last = canonical
 
 
 def known(
@@ -197,12 +123,12 @@ def merge(
         if last_held and canonical[0] == last:  # a name spelled again across the cut: held here too
             held.insert(0, canonical[0])
         if held == canonical:
-            _in_step(found, chunk, names, canonical, allows, serial)
+            in_step(found, chunk, names, canonical, allows, serial)
             last_held = True
         elif not filters_changed and (among := set(held)).issubset(canonical):
-            last_held = _with_extra(found, chunk, names, canonical, among, allows, serial)
+            last_held = with_extra(found, chunk, names, canonical, among, allows, serial)
         else:
-            last_held = _by_name(found, chunk, canonical, iter(held), allows, serial, filters_changed)
+            last_held = by_name(found, chunk, canonical, iter(held), allows, serial, filters_changed)
         last = canonical[-1]
     found.unlisted.extend(local.between(last, None))
     value = digest.value()
@@ -212,89 +138,6 @@ def merge(
         local.forget()  # a stale answer would be read, and its changed names noted, every run for nothing
     found.extra = Names()  # remembered or not, no longer needed: the run's plan does not hold it
     return found
-
-
-def _in_step(
-    found: Merged,
-    chunk: Sequence[Named],
-    names: list[str],
-    canonical: list[str] | None,
-    allows: Callable[[str], bool],
-    serial: int,
-    held: set[str] | None = None,
-) -> None:
-    """Every listed name of the chunk is held (or those in ``held``), and nothing else in its range: only
-    serials and filters matter.
-
-    Looked at entry by entry only where a filter refuses one or a serial is new (C-level
-    ``filterfalse`` and ``max`` otherwise: 0.28 s -> 0.08 s a pass on PyPI).
-    """
-    refused = set() if allows is every_project else set(itertools.filterfalse(allows, names))
-    if not refused and max(map(_serial, chunk)) <= serial:
-        return
-    if canonical is None:
-        canonical = canonical_names(names)
-    for entry, name in zip(chunk, canonical, strict=True):
-        if entry.name in refused:
-            found.outside.append(ListingEntry(entry.name, entry.serial))
-            if held is None or name in held:
-                found.excluded.append(name)
-        elif entry.serial > serial:
-            found.put(name, ListingEntry(entry.name, entry.serial))
-
-
-def _with_extra(
-    found: Merged,
-    chunk: Sequence[Named],
-    names: list[str],
-    canonical: list[str],
-    held: set[str],
-    allows: Callable[[str], bool],
-    serial: int,
-) -> bool:
-    """The chunk's range holds only listed names, some listed ones are not held: whether its last name is.
-
-    PyPI lists about 35,000 projects without a release, which a mirror never records: one or more in
-    nearly every chunk, which then took ``_by_name``'s loop (0.34 s of a 1.0 s merge of 693k names).
-    Here the names not held are one set lookup each; the rest is ``_in_step``'s.
-    """
-    room = listed.EXTRA_LIMIT + 1 - len(found.extra)  # past the limit, not remembered: no list of 700k
-    if room > 0:
-        found.extra.extend([name for name in canonical if name not in held][:room])
-    _in_step(found, chunk, names, canonical, allows, serial, held)
-    return canonical[-1] in held
-
-
-def _by_name(
-    found: Merged,
-    chunk: Sequence[Named],
-    canonical: list[str],
-    held: Iterator[str],
-    allows: Callable[[str], bool],
-    serial: int,
-    filters_changed: bool,
-) -> bool:
-    """The chunk merged name by name; whether its last name is held."""
-    upcoming, matched = next(held, None), None
-    for entry, name in zip(chunk, canonical, strict=True):
-        while upcoming is not None and upcoming < name:
-            found.unlisted.append(upcoming)
-            upcoming = next(held, None)
-        if upcoming == name:
-            matched, upcoming = name, next(held, None)
-        is_local = matched == name
-        if not is_local and len(found.extra) <= listed.EXTRA_LIMIT:  # past it, not remembered: no list of 700k
-            found.extra.append(name)
-        if not allows(entry.name):
-            found.outside.append(ListingEntry(entry.name, entry.serial))
-            if is_local:
-                found.excluded.append(name)
-        elif entry.serial > serial or (filters_changed and not is_local):
-            found.put(name, ListingEntry(entry.name, entry.serial))
-    while upcoming is not None:
-        found.unlisted.append(upcoming)
-        upcoming = next(held, None)
-    return matched == canonical[-1]
 
 
 def of_listing(
