@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import frumious
 from fakepypi import Artifact, FakeIndex, FakePyPI, make_sdist, make_wheel
+from frumious import download
 from frumious.protocol import layout
 from frumious.serve.app import make_app
 from frumious.storage.filesystem import FilesystemStore
@@ -29,6 +30,7 @@ from .helpers import mirror_dir, run, tree
 
 SRC = Path(frumious.__file__).resolve().parents[1]
 LONG_NAME = "longname-1.0-" + "é" * 115 + "x.tar.gz"  # 252 bytes in UTF-8
+BIG = download.SMALL + 64 * 1024
 # Files that legitimately differ between two runs over the same upstream: the run's start
 # time, the SQLite record (same rows, different pages and journal), and the listing ETag,
 # which only a run that fetched the listing remembers (a resumed run does not).
@@ -49,6 +51,12 @@ def crash_index() -> FakeIndex:
         name = f"proj-{number:02d}"
         index.add(name, "1.0", make_wheel(name, "1.0"), make_sdist(name, "1.0"))
     index.add("longname", "1.0", Artifact(LONG_NAME, b"an sdist with a long name" * 40))
+    # Files past download.SMALL are streamed through a temp file while they arrive; smaller ones are
+    # read whole and written in one call, a temp that lives for microseconds, which a kill rarely hits.
+    for number in range(3):
+        name = f"bigfile-{number}"
+        body = hashlib.sha256(name.encode()).digest() * (BIG // 32)
+        index.add(name, "1.0", Artifact(f"{name}-1.0.tar.gz", body))
     return index
 
 
@@ -108,6 +116,8 @@ def wait_for_a_temp(root: Path, process: subprocess.Popen[bytes], limit: float =
 
 
 def slow_files(fake_pypi: FakePyPI) -> None:
+    # A large file takes about 0.4 s, in 20 pieces (the first rule that matches a request applies).
+    fake_pypi.trickle("/packages/*bigfile*", piece=BIG // 20, pause=0.02, times=None)
     fake_pypi.trickle("/packages/*", piece=512, pause=0.02, times=None)
 
 
