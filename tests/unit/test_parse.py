@@ -68,6 +68,8 @@ def test_listing_raw_utf8_names_stay_on_the_fast_path() -> None:
             2,
         ),
         ("[]", [], 0),
+        # A serial past SQLite's (and PyPI's) integers is invalid, the entries beside it kept.
+        ('[{"name": "big", "_last-serial": 9223372036854775808}, {"name": "ok", "_last-serial": 3}]', [("ok", 3)], 1),
     ],
 )
 def test_listing_odd_entries(projects: str, entries: list[tuple[str, int]], skipped: int) -> None:

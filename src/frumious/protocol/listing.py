@@ -16,7 +16,8 @@ from __future__ import annotations
 import codecs
 import mmap
 from collections.abc import Callable, Iterator
-from typing import Any, TypeGuard
+from operator import attrgetter
+from typing import Annotated, Any, TypeGuard
 
 import msgspec
 
@@ -32,14 +33,20 @@ Body = bytes | mmap.mmap
 # 94.1 MiB with 1 MiB chunks, 85.5 MiB with these (the chunk's objects, its canonical names and the
 # merge's lists alive at once), for 0.05 s more CPU over the 37 MB listing (0.71 -> 0.76 s).
 CHUNK = 1 << 18
+_SERIAL = attrgetter("serial")
 WHITESPACE = b" \t\n\r:"
 
 
 class Entry(msgspec.Struct, gc=False, frozen=True):
-    """One listed project as decoded (the common shape; other keys are ignored, as before)."""
+    """One listed project as decoded (the common shape; other keys are ignored, as before).
 
-    name: str
-    serial: int = msgspec.field(name="_last-serial")
+    The decoder refuses an empty name or a serial outside 0..MAX_SERIAL, so a chunk holding one goes
+    through ``json.loads`` and ``_checked_items``, entry by entry, and a clean chunk needs no pass of
+    its own for them (0.11 s -> 0.09 s a pass over a 658k-project listing).
+    """
+
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+    serial: Annotated[int, msgspec.Meta(ge=0, le=MAX_SERIAL)] = msgspec.field(name="_last-serial")
 
 
 class Envelope(msgspec.Struct):
@@ -188,9 +195,9 @@ class ListingScan:
     def _checked(self, decoded: list[Entry]) -> list[Entry]:
         ceiling = self.ceiling
         limit = MAX_SERIAL if ceiling is None else min(ceiling, MAX_SERIAL)
-        serials = [entry.serial for entry in decoded]
-        # Nearly every chunk is clean: checked by C-level min, max and all (0.24 s -> 0.05 s a pass on PyPI).
-        if not serials or (min(serials) >= 0 and max(serials) <= limit and all(e.name for e in decoded)):
+        # Nearly every chunk is clean: checked by a C-level max (0.24 s -> 0.05 s a pass on PyPI); names and
+        # serials in range were checked by the decoder (an ``Entry`` made by ``_checked_items`` is, there).
+        if not decoded or max(map(_SERIAL, decoded)) <= limit:
             return decoded
         good = []
         for entry in decoded:
