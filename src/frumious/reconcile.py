@@ -125,8 +125,8 @@ def merge(
         if held == canonical:
             in_step(found, chunk, names, canonical, allows, serial)
             last_held = True
-        elif not filters_changed and (among := set(held)).issubset(canonical):
-            last_held = with_extra(found, chunk, names, canonical, among, allows, serial)
+        elif not filters_changed and (among := set(held)) <= (listing := set(canonical)):
+            last_held = with_extra(found, chunk, names, canonical, among, listing, allows, serial)
         else:
             last_held = by_name(found, chunk, canonical, iter(held), allows, serial, filters_changed)
         last = canonical[-1]
