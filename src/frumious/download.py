@@ -161,7 +161,7 @@ async def _attempt(
 
 def _declared_small(response: Response) -> bool:
     length = response.headers.get("Content-Length", "")
-    return length.isdigit() and int(length) <= SMALL
+    return length.isascii() and length.isdigit() and int(length) <= SMALL  # "²" is a digit int() refuses
 
 
 async def _whole(response: Response, most: int | None) -> bytes:

@@ -159,3 +159,16 @@ async def test_a_sidecar_declared_small_is_read_whole(
     with pytest.raises(DownloadError):
         await download.download(upstream, FilesystemStore(str(tmp_path)), wrong, "sha256", 5000)  # type: ignore[arg-type]
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+async def test_a_sidecar_length_in_non_ascii_digits_is_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "²" is a digit to str.isdigit and no number to int(): not a length to trust, the body is streamed.
+    data = b"Metadata-Version: 2.1\n"
+    monkeypatch.setattr(FakeResponse, "headers", {"Content-Length": "\u00b2"})
+    upstream = FakeUpstream([data])
+    key = "web/packages/a/f.whl.metadata"
+    wanted = StoredFile(key, "a", "1", None, "sha256", hashlib.sha256(data).hexdigest(), None, True, ("http://x/m",))
+    assert await download.download(upstream, FilesystemStore(str(tmp_path)), wanted, "sha256", 5000) == len(data)  # type: ignore[arg-type]
+    assert upstream.calls == ["iter_chunks"] and (tmp_path / key).read_bytes() == data

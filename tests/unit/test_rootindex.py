@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from frumious import rootindex
+from frumious.models import StoredFile
 from frumious.protocol import layout, render
 from frumious.record.db import MirrorRecord, ProjectRow
 from frumious.settings import SimpleFormat
@@ -226,3 +227,19 @@ def test_a_page_write_that_fails_leaves_the_next_command_to_render(
     record.record(ProjectRow("a-b", "a-b", 56), [])
     asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 56, {}))
     assert pages(store) == expected(record, 56)
+
+
+def test_a_project_that_fails_to_record_does_not_take_the_mark_with_it(record: MirrorRecord) -> None:
+    # sync NAME... --skip-simple-root whose first project fails inside record() (that project fails,
+    # the run goes on): the rollback took the mark, the next project's change must set it again.
+    store = MemoryStore()
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
+    record = reopened(record)
+    huge = StoredFile("packages/aa/bb/bad-1.tar.gz", "bad", "1", 2**70, "sha256", "00" * 32, None)
+    with pytest.raises(OverflowError):
+        record.record(ProjectRow("bad", "bad", 51), [huge], new=True, claimed=True)
+    record.record(ProjectRow("zed", "zed", 55), [])  # a serial moves, the root is not written
+    record = reopened(record)
+    record.record(ProjectRow("a-b", "a-b", 57), [])
+    asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 57, {}))
+    assert pages(store) == expected(record, 57)

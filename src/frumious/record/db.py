@@ -99,6 +99,10 @@ class MirrorRecord:
             if len(self.touched) > TOUCHED_LIMIT:
                 self.touched = None
 
+    def _rolled_back(self) -> None:
+        """A rollback may have taken the root-behind mark with it: what the database holds decides again."""
+        self.root_behind = self.get_meta(schema.ROOT_BEHIND) is not None
+
     def root_written(self) -> None:
         """The root pages show the record as it is now (the record's open batch is committed with it)."""
         if self.root_behind:
@@ -187,6 +191,7 @@ class MirrorRecord:
             self._insert(project, files, replace=True, new=new, claimed=claimed)
         except BaseException:
             self.db.execute("ROLLBACK TO project")
+            self._rolled_back()
             raise
         finally:
             self.db.execute("RELEASE project")
@@ -233,12 +238,16 @@ class MirrorRecord:
     @writes
     def forget(self, name: str) -> None:
         """Drop a removed project and its files."""
-        with self.db:
-            found = self.db.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
-            if found is not None:
-                self.touch(name, new=True)  # its root entries are cut (rootindex)
-                self.db.execute("DELETE FROM files WHERE id BETWEEN ? AND ?", schema.span(found[0]))
-                self.db.execute("DELETE FROM projects WHERE id = ?", (found[0],))
+        try:
+            with self.db:
+                found = self.db.execute("SELECT id FROM projects WHERE name = ?", (name,)).fetchone()
+                if found is not None:
+                    self.touch(name, new=True)  # its root entries are cut (rootindex)
+                    self.db.execute("DELETE FROM files WHERE id BETWEEN ? AND ?", schema.span(found[0]))
+                    self.db.execute("DELETE FROM projects WHERE id = ?", (found[0],))
+        except BaseException:
+            self._rolled_back()
+            raise
         self.pending = 0
 
     @contextmanager
@@ -262,9 +271,11 @@ class MirrorRecord:
             self.db.commit()
         except sqlite3.OperationalError as exc:
             self.db.rollback()
+            self._rolled_back()
             raise db_error(exc, self.path) from exc
         except BaseException:
             self.db.rollback()
+            self._rolled_back()
             raise
 
     # -- reading ------------------------------------------------------------------------
