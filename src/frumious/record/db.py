@@ -104,10 +104,11 @@ class MirrorRecord:
         self.root_behind = self.get_meta(schema.ROOT_BEHIND) is not None
 
     def root_written(self) -> None:
-        """The root pages show the record as it is now (the record's open batch is committed with it)."""
+        """The root pages show the record as it is now: the mark is cleared and the open batch committed with it."""
         if self.root_behind:
             self.set_meta(schema.ROOT_BEHIND, None)
             self.root_behind = False
+        self.commit()
         self.names_changed, self.touched = False, Names()
 
     def _migrate(self) -> None:
