@@ -154,6 +154,7 @@ def build(conf: str, shape: Shape, jobs: int, package_generations: list[int], al
         _write(keys.v1_html, render.root_html(names))
     if _settings.simple_format.json:
         _write(keys.v1_json, render.root_json(names, serial, serials))
+    record.root_written()  # the pages show the record, as rootindex.write leaves it (else the first run renders them)
     now = datetime.now(UTC)
     _write(layout.STATUS, str(serial).encode())
     _write(layout.GENERATION, str(statefiles.CURRENT_GENERATION).encode())
