@@ -246,6 +246,7 @@ def main() -> int:
     args = p.parse_args()
     shape_args = [f"--projects={args.projects}", f"--max-files={args.max_files}", f"--size={args.size}"]
     shape_args += [f"--journal={args.journal}", f"--seed={args.seed}"]
+    shape_args += ["--spread-names"] if args.spread_names else []
     Path(args.base_dir).mkdir(parents=True, exist_ok=True)
     {"full": full, "runs": runs, "takeover": takeover, "sources": sources}[args.what](args, shape_args)
     return 0

@@ -34,6 +34,7 @@ from typing import Any
 
 EPOCH = 1_600_000_000  # upload time of serial s: EPOCH + 60 s
 REQUIRES_PYTHON = ">=3.8"
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 SERIAL_STRIDE = 10  # gen-0 serial of project i: 1 + i * STRIDE + (hash % STRIDE)
 EMPTY_PER_MILLE = 50
 DELETED_PER_MILLE = 10
@@ -76,6 +77,7 @@ class Shape:
         max_files: int = 40_000,
         size: int = 100,
         journal: tuple[str, ...] = (),
+        spread: bool = False,
     ) -> None:
         if projects < 1 or max_files < 1 or size < 40:
             raise ValueError("need projects >= 1, max_files >= 1, size >= 40")
@@ -84,6 +86,9 @@ class Shape:
         self.max_files = max_files
         self.size = size
         self.journal = journal
+        # Names "pkg-000123" all share their first characters; ``spread`` names start with two letters
+        # that grow with the number ("aa-000000" ... "zz-699999"), 676 even groups in the same order.
+        self.spread = spread
         self._hashes = [_hash64(f"{seed}:{i}") for i in range(projects)]
         self.base_serial = max(self.serial0(i) for i in range(projects))
         self.events = self._events()
@@ -107,17 +112,24 @@ class Shape:
     def serial0(self, i: int) -> int:
         return 1 + i * SERIAL_STRIDE + (self._hashes[i] >> 56) % SERIAL_STRIDE
 
+    def stem(self, i: int) -> str:
+        """The name's letters: "pkg", or with ``spread`` two that grow with ``i``."""
+        if not self.spread:
+            return "pkg"
+        k = i * 676 // self.n
+        return _LETTERS[k // 26] + _LETTERS[k % 26]
+
     def name(self, i: int) -> str:
         """The listed (display) name; one in ten needs PEP 503 normalising each way."""
+        stem = self.stem(i)
         if i % 10 == 3:
-            return f"Pkg_{i:06d}"
+            return f"{stem.capitalize()}_{i:06d}"
         if i % 10 == 7:
-            return f"pkg.{i:06d}"
-        return f"pkg-{i:06d}"
+            return f"{stem}.{i:06d}"
+        return f"{stem}-{i:06d}"
 
-    @staticmethod
-    def canonical(i: int) -> str:
-        return f"pkg-{i:06d}"
+    def canonical(self, i: int) -> str:
+        return f"{self.stem(i)}-{i:06d}"
 
     # -- the journal ---------------------------------------------------------------------
 
@@ -198,7 +210,7 @@ class Shape:
         return len(self.versions(i)) if self.listed(i) else 0
 
     def filename(self, i: int, version: str, wheel: bool) -> str:
-        dist = f"pkg_{i:06d}"
+        dist = f"{self.stem(i)}_{i:06d}"
         return f"{dist}-{version}-py3-none-any.whl" if wheel else f"{dist}-{version}.tar.gz"
 
     def content(self, i: int, version: str, wheel: bool) -> bytes:
@@ -243,10 +255,10 @@ class Shape:
         wheel = name.endswith("-py3-none-any.whl")
         stem = name.removesuffix("-py3-none-any.whl") if wheel else name.removesuffix(".tar.gz")
         dist, _, version = stem.partition("-")
-        try:
-            i = int(dist.removeprefix("pkg_"))
-        except ValueError:
+        letters, _, digits = dist.partition("_")
+        if not digits.isdigit() or not 0 <= int(digits) < self.n or letters != self.stem(int(digits)):
             return None
+        i = int(digits)
         if not self.listed(i) or not self._has(i, version, wheel):
             return None
         info = self.file(i, version, wheel)
@@ -295,10 +307,10 @@ class Shape:
 
     def index_of(self, name: str) -> int | None:
         """Project number of a (normalised or not) name, None when it is not one of ours."""
-        digits = name[-6:]
-        if len(name) != 10 or name[:4].lower() not in ("pkg-", "pkg_", "pkg.") or not digits.isdigit():
+        digits, head = name[-6:], name[:-6].lower()
+        if not digits.isdigit() or int(digits) >= self.n or head[-1:] not in ("-", "_", "."):
             return None
-        return int(digits) if int(digits) < self.n else None
+        return int(digits) if head[:-1] == self.stem(int(digits)) else None
 
 
 def _iso(seconds: int) -> str:

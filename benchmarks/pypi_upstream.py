@@ -127,11 +127,15 @@ def add_shape_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=100, help="bytes per file (default 100)")
     p.add_argument("--journal", default="1,0,100,d1", help="generations after 0 (default: 1,0,100,d1)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--spread-names", action="store_true", help="names in 676 groups by first letters, not all pkg-")
 
 
 def shape_from(args: argparse.Namespace) -> Shape:
     journal = parse_journal(args.journal)
-    return Shape(args.projects, seed=args.seed, max_files=args.max_files, size=args.size, journal=journal)
+    spread = getattr(args, "spread_names", False)
+    return Shape(
+        args.projects, seed=args.seed, max_files=args.max_files, size=args.size, journal=journal, spread=spread
+    )
 
 
 async def _main(args: argparse.Namespace) -> None:

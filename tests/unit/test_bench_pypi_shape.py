@@ -75,3 +75,18 @@ def test_every_file_is_found_from_its_url_path_alone(shape: Shape) -> None:
     (new,) = [dist.url.removeprefix("http://x") for dist in project.files if dist.version == "2.1"]
     assert shape.locate(new) is not None
     assert shape.at(0).locate(new) is None  # the journal's wheel does not exist before its generation
+
+
+def test_spread_names_are_in_number_order_and_found_again() -> None:
+    spread = Shape(2000, seed=7, max_files=50, journal=JOURNAL, spread=True)
+    listed = [i for i in range(spread.n) if spread.listed(i)]
+    canonical = [spread.canonical(i) for i in listed]
+    assert canonical == sorted(canonical)  # the listing's number order is its canonical order
+    assert len({name[:2] for name in canonical}) > 600  # spread over the two-letter groups
+    assert all(spread.index_of(spread.name(i)) == i == spread.index_of(spread.canonical(i)) for i in listed)
+    assert spread.index_of("pkg-000123") is None and spread.index_of(spread.canonical(5)[:-1] + "9") is None
+    entries = read_listing(spread.listing()).entries
+    assert [e.name for e in entries] == [spread.name(i) for i in listed]
+    for i in listed[:50]:
+        for info in spread.files(i):
+            assert spread.locate(info.url_path) == info
