@@ -21,9 +21,37 @@ from frumious.record import listed
 from frumious.record.db import MirrorRecord
 from frumious.record.listed import Remembered
 
-__all__ = ["Local", "Merged", "Named", "Unsorted", "by_name", "in_step", "with_extra"]
+__all__ = ["Local", "Merged", "Named", "Unsorted", "bucket_end", "bucket_runs", "by_name", "in_step", "with_extra"]
 
 _serial = attrgetter("serial")
+_LAST = 0x10FFFF
+
+
+def bucket_end(key: str) -> str:
+    """The first string after every name of two-character bucket ``key``; raises Unsorted for none such."""
+    if ord(key[1]) == _LAST:
+        raise Unsorted  # no name of a real index: left to the whole reconcile
+    return key[0] + chr(ord(key[1]) + 1)
+
+
+def bucket_runs(canonical: list[str]) -> Iterator[tuple[str, int, int]]:
+    """The chunk's sorted canonical names cut by bucket (their first two characters): key, start, end.
+
+    Raises Unsorted where the cut shows the names out of order (a run that is not sorted is not
+    always seen here: its digest, or ``by_name``'s caller, tells).
+    """
+    at, count = 0, len(canonical)
+    while at < count:
+        key = canonical[at][:2]
+        end = (
+            bisect.bisect_right(canonical, key, at)
+            if len(key) < 2
+            else bisect.bisect_left(canonical, bucket_end(key), at)
+        )
+        if end <= at:
+            raise Unsorted
+        yield key, at, end
+        at = end
 
 
 class Named(Protocol):
@@ -69,6 +97,15 @@ class Local:
             return self.record.project(name) is not None
         at = bisect.bisect_left(self.names, name)
         return at < len(self.names) and self.names[at] == name
+
+    def in_bucket(self, key: str) -> list[str]:
+        """The names of bucket ``key`` (``bucket_runs``), in order."""
+        if len(key) < 2:
+            return [key] if self.holds(key) else []
+        low, below = key, bucket_end(key)
+        if self.record is not None:
+            return self.record.names_from(low, below)
+        return self.names[bisect.bisect_left(self.names, low) : bisect.bisect_left(self.names, below)]
 
     def between(self, after: str | None, upto: str | None) -> list[str]:
         """The names ``> after`` and ``<= upto`` (None: no bound), in order."""

@@ -21,12 +21,12 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter
 
 from frumious.compact import Entries, Names, canonical_names
 from frumious.filters.filterset import every_project
-from frumious.mergesteps import Local, Merged, Named, Unsorted, by_name, in_step, with_extra
+from frumious.mergesteps import Local, Merged, Named, Unsorted, bucket_runs, by_name, in_step, with_extra
 from frumious.models import ListingEntry, canonicalize_name
 from frumious.protocol.listing import ListingScan
 from frumious.record import listed
@@ -55,47 +55,177 @@ def known(
     filters_changed: bool,
     entries: int = -1,
 ) -> Merged | None:
-    """The merge without reading the record's names, when the listed names hash as the last merge's did.
+    """The merge reading only the record's names in the buckets whose listed names changed since the last merge.
 
-    Then the listed names the record lacks (``extra``) and the held ones not listed (``unlisted``)
-    are the last merge's, but for names inserted or deleted since, each looked up (0.22 s of SQLite
-    reads and 0.05 s of canonical names a pass on PyPI's 693k names saved). Only chunks holding
-    such a name, a refused name or a new serial are read name by name. None when nothing is
-    remembered, filters changed, the listing holds another count of names (a project more or
-    fewer: given up before the pass) or the digest differs at the end: then ``merge`` decides.
+    In a bucket (names sharing their first two characters) whose listed names hash as they did, the
+    listed names the record lacks (``extra``) and the held ones not listed (``unlisted``) are the last
+    merge's, but for names inserted or deleted in the record since, each looked up (0.22 s of SQLite
+    reads and 0.05 s of canonical names a pass on PyPI's 693k names saved). Only chunks holding such a
+    name, a refused name or a new serial are read name by name. A bucket whose names changed upstream
+    (a project came or went: on PyPI, every few minutes) is merged against the record's names in it,
+    and the answer is remembered again. None (``merge`` decides) when nothing usable is remembered,
+    filters changed, or a bucket too large to hold (``BUCKET_HELD``) changed.
     """
     memo = None if filters_changed else local.known()
-    if memo is None or memo.entries != entries:
-        return None  # a project more or fewer upstream: the merge at once, not after a wasted pass
-    # Only names whose holding may have changed need a chunk read name by name; a remembered extra
-    # name (35,000 on PyPI, in nearly every chunk) matters only if refused or new, checked below.
-    odd = sorted(memo.since)
-    found, digest, seen = Merged(), listed.NamesDigest(), set()
-    for chunk in chunks:
-        if not chunk:
-            continue
+    if memo is None or not memo.buckets:
+        return None
+    if entries != memo.entries and max(count for _key, _digest, count in memo.buckets) > BUCKET_HELD:
+        return None  # names came or went, and a bucket may be too large to merge again: the merge at once
+    # As many names as last time: a bucket's names almost surely hash the same, and are not held to be
+    # merged again (a listing whose names moved at the same count is left to the whole merge).
+    walk = _Known(memo, local, allows, serial, hold=entries != memo.entries)
+    try:
+        for chunk in chunks:
+            if chunk:
+                walk.chunk(chunk)
+        return walk.finish(entries)
+    except _TooLarge:
+        return None
+
+
+# A bucket's listed entries held until it closes, to merge it again if its names changed (the chunks they
+# are in stay alive: about 200 bytes an entry); past this its decisions are kept and a change in it gives the
+# whole merge. PyPI's largest two-letter bucket ("py") holds some 6-8 % of its names.
+BUCKET_HELD = 100_000
+
+
+# A bucket's entries as a slice of a chunk: the chunk, its names, their canonical names, start, end.
+_Run = tuple[Sequence[Named], list[str], list[str], int, int]
+
+
+class _TooLarge(Exception):
+    """A bucket past ``BUCKET_HELD`` changed: not merged again here."""
+
+
+@dataclass
+class _Decided:
+    """An open bucket's decisions as the memo gives them, kept once its names are found unchanged."""
+
+    puts: list[tuple[str, ListingEntry]] = field(default_factory=list)
+    outside: list[ListingEntry] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+
+
+class _Known:
+    """``known``'s pass: the listing's buckets as they close, each decided from the memo or the record."""
+
+    def __init__(
+        self, memo: Remembered, local: Local, allows: Callable[[str], bool], serial: int, *, hold: bool
+    ) -> None:
+        self.memo, self.local, self.allows, self.serial = memo, local, allows, serial
+        # Only names whose holding may have changed need a chunk read name by name; a remembered extra
+        # name (35,000 on PyPI, in nearly every chunk) matters only if refused or new.
+        self.odd = sorted(memo.since)
+        self.found, self.seen, self.changed = Merged(), set[str](), set[str]()
+        self.buckets = listed.Buckets()
+        self.old = iter(memo.buckets)
+        self.next_old = next(self.old, None)
+        # The open bucket: its runs (None past BUCKET_HELD entries) and its decisions as remembered.
+        self.hold = hold
+        self.parts: list[_Run] | None = [] if hold else None
+        self.held_entries = 0
+        self.open = _Decided()
+
+    def chunk(self, chunk: Sequence[Named]) -> None:
         names = [entry.name for entry in chunk]
-        digest.add(names)
-        refused = set() if allows is every_project else set(itertools.filterfalse(allows, names))
-        low = bisect.bisect_left(odd, canonicalize_name(names[0]))
-        inside = odd[low : bisect.bisect_right(odd, canonicalize_name(names[-1]))]
-        if not refused and not inside and max(map(_serial, chunk)) <= serial:
-            continue
         canonical = canonical_names(names)
-        seen.update(set(inside).intersection(canonical))
+        for key, start, end in bucket_runs(canonical):
+            current = self.buckets.key
+            if current is not None and (key < current or (key == current and start > 0)):
+                raise Unsorted
+            closed = self.buckets.add(key, canonical[start:end])
+            if current is not None and closed is not None:
+                self._decide(current, closed)
+            run = (chunk, names, canonical, start, end)  # no copies: most buckets are never looked at again
+            self._as_remembered(*run)
+            if self.parts is not None:
+                self.parts.append(run)
+                self.held_entries += end - start
+                if self.held_entries > BUCKET_HELD:
+                    self.parts = None
+
+    def finish(self, entries: int) -> Merged:
+        current, closed = self.buckets.key, self.buckets.close()
+        if current is not None and closed is not None:
+            self._decide(current, closed)
+        while self.next_old is not None:  # buckets after the last listed one: none of their names listed
+            self._merge(self.next_old[0], [])
+            self.next_old = next(self.old, None)
+        memo, found, changed = self.memo, self.found, self.changed
+        kept = (name for name in memo.unlisted if name not in memo.since and name[:2] not in changed)
+        held = (n for n in memo.since if n not in self.seen and n[:2] not in changed and self.local.holds(n))
+        found.unlisted = sorted({*found.unlisted, *kept, *held})
+        if changed:
+            self._remember(entries)
+        found.extra = Names()  # remembered or not, no longer needed: the run's plan does not hold it
+        return found
+
+    def _decide(self, key: str, digest: str) -> None:
+        parts, opened = self.parts, self.open
+        self.parts, self.held_entries, self.open = [] if self.hold else None, 0, _Decided()
+        while self.next_old is not None and self.next_old[0] < key:  # a bucket no longer listed
+            self._merge(self.next_old[0], [])
+            self.next_old = next(self.old, None)
+        same = self.next_old is not None and self.next_old[:2] == (key, digest)
+        if self.next_old is not None and self.next_old[0] == key:
+            self.next_old = next(self.old, None)
+        if same:  # the decisions made as the bucket came are the answer
+            for name, entry in opened.puts:
+                self.found.put(name, entry)
+            self.found.outside += opened.outside
+            self.found.excluded += opened.excluded
+            self.seen |= opened.seen
+        elif parts is None:
+            raise _TooLarge
+        else:
+            self._merge(key, parts)
+
+    def _as_remembered(
+        self, whole: Sequence[Named], all_names: list[str], all_canonical: list[str], start: int, end: int
+    ) -> None:
+        memo, odd, serial, found = self.memo, self.odd, self.serial, self.open
+        names = itertools.islice(all_names, start, end)
+        refused = set() if self.allows is every_project else set(itertools.filterfalse(self.allows, names))
+        inside = odd[bisect.bisect_left(odd, all_canonical[start]) : bisect.bisect_right(odd, all_canonical[end - 1])]
+        if not refused and not inside and max(map(_serial, itertools.islice(whole, start, end))) <= serial:
+            return
+        chunk, canonical = whole[start:end], all_canonical[start:end]
+        found.seen.update(set(inside).intersection(canonical))
         for entry, name in zip(chunk, canonical, strict=True):
-            held = local.holds(name) if name in memo.since else name not in memo.extra
+            held = self.local.holds(name) if name in memo.since else name not in memo.extra
             if entry.name in refused:
                 found.outside.append(ListingEntry(entry.name, entry.serial))
                 if held:
                     found.excluded.append(name)
             elif entry.serial > serial:  # not looked up: under --force-check that is every name
-                found.put(name, ListingEntry(entry.name, entry.serial))
-    if digest.value() != memo.digest:
-        return None
-    kept = (name for name in memo.unlisted if name not in memo.since)
-    found.unlisted = sorted({*kept, *(name for name in memo.since if name not in seen and local.holds(name))})
-    return found
+                found.puts.append((name, ListingEntry(entry.name, entry.serial)))
+
+    def _merge(self, key: str, parts: list[_Run]) -> None:
+        """Bucket ``key`` against the record's names in it (its listed names changed, or it is gone)."""
+        self.changed.add(key)
+        held = self.local.in_bucket(key)
+        if not parts:
+            self.found.unlisted.extend(held)
+            return
+        chunk = [entry for whole, _n, _c, start, end in parts for entry in whole[start:end]]
+        canonical = [name for _w, _n, every, start, end in parts for name in every[start:end]]
+        if canonical != sorted(canonical) or canonical[0][:2] != key or canonical[-1][:2] != key:
+            raise Unsorted
+        by_name(self.found, chunk, canonical, iter(held), self.allows, self.serial, False)
+
+    def _remember(self, entries: int) -> None:
+        """The corrected answer remembered for the next run (its changed names start again from none)."""
+        memo, found, changed = self.memo, self.found, self.changed
+        extra = {name for name in memo.extra if name not in memo.since and name[:2] not in changed}
+        extra.update(name for name in self.seen if name[:2] not in changed and not self.local.holds(name))
+        extra.update(found.extra)
+        buckets = self.buckets.value()
+        value = None if buckets is None else listed.digest_of(buckets)
+        if value is None or buckets is None or len(found.unlisted) > listed.LIMIT or len(extra) > listed.EXTRA_LIMIT:
+            self.local.forget()
+            return
+        self.local.remember(Remembered(value, tuple(found.unlisted), frozenset(extra), frozenset(), entries, buckets))
 
 
 def merge(
@@ -108,17 +238,18 @@ def merge(
     entries: int = -1,
 ) -> Merged:
     """One pass over the listing's chunks beside the mirror's names; raises ``Unsorted``."""
-    found, digest = Merged(), listed.NamesDigest()
+    found, buckets = Merged(), listed.Buckets()
     last: str | None = None  # the previous chunk's last canonical name
     last_held = False  # whether the mirror holds it
     for chunk in chunks:
         if not chunk:
             continue
         names = [entry.name for entry in chunk]
-        digest.add(names)
         canonical = canonical_names(names)
         if (last is not None and canonical[0] < last) or canonical != sorted(canonical):
             raise Unsorted
+        for key, start, end in bucket_runs(canonical):
+            buckets.add(key, canonical[start:end])
         held = local.between(last, canonical[-1])
         if last_held and canonical[0] == last:  # a name spelled again across the cut: held here too
             held.insert(0, canonical[0])
@@ -131,9 +262,11 @@ def merge(
             last_held = by_name(found, chunk, canonical, iter(held), allows, serial, filters_changed)
         last = canonical[-1]
     found.unlisted.extend(local.between(last, None))
-    value = digest.value()
-    if value is not None and len(found.unlisted) <= listed.LIMIT and len(found.extra) <= listed.EXTRA_LIMIT:
-        local.remember(Remembered(value, tuple(found.unlisted), frozenset(found.extra), frozenset(), entries))
+    cut = buckets.value()
+    value = None if cut is None else listed.digest_of(cut)
+    small = len(found.unlisted) <= listed.LIMIT and len(found.extra) <= listed.EXTRA_LIMIT
+    if value is not None and cut is not None and small:
+        local.remember(Remembered(value, tuple(found.unlisted), frozenset(found.extra), frozenset(), entries, cut))
     else:
         local.forget()  # a stale answer would be read, and its changed names noted, every run for nothing
     found.extra = Names()  # remembered or not, no longer needed: the run's plan does not hold it

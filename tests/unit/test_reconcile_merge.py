@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from frumious import reconcile as reconcile_mod
 from frumious.models import ListingEntry
 from frumious.protocol import listing as listing_mod
 from frumious.protocol.parse import scan_listing
@@ -73,6 +74,86 @@ def test_listed_projects_the_mirror_lacks_decide_as_reconcile(seed: int, monkeyp
     expected = reconcile(list(scan), local, allows, serial=20, filters_changed=False, unsynced=scan.invalid)
     assert found == expected
     assert mirror.memo is not None and mirror.memo.extra == set(listed) - local  # remembered for the next run
+
+
+BUCKETED = [f"{a}{b}-{i}" for a in "abcde" for b in "xyz" for i in range(6)] + ["q", "r-1"]
+
+
+class Reading(Local):
+    """A mirror's names that notes which buckets were read, and whether all names were."""
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__(names=names)
+        self.buckets: list[str] = []
+        self.whole = 0
+
+    def in_bucket(self, key: str) -> list[str]:
+        self.buckets.append(key)
+        return super().in_bucket(key)
+
+    def between(self, after: str | None, upto: str | None) -> list[str]:
+        self.whole += 1
+        return super().between(after, upto)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_runs_after_the_listing_changed_read_only_changed_buckets(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Run after run, projects come and go upstream and in the mirror: each run decides as reconcile
+    # does, reading from the mirror only the buckets whose listed names changed.
+    rng = random.Random(seed)
+    monkeypatch.setattr(listing_mod, "CHUNK", rng.choice([40, 300, 1 << 20]))
+    spelled = {name: spellings(name, rng) for name in BUCKETED}
+    listed = set(rng.sample(BUCKETED, 70))
+    mirror = Reading(set(rng.sample(sorted(listed), 60)) | set(rng.sample(BUCKETED, 5)))
+    blocked = set(rng.sample(BUCKETED, 4)) if seed % 3 == 0 else set()
+
+    def allows(name: str) -> bool:
+        return canonical_names([name])[0] not in blocked
+
+    for run in range(5):
+        before = set(listed)
+        if run:
+            gone = set(rng.sample(sorted(listed), rng.choice([0, 1, 3])))
+            listed = (listed - gone) | set(rng.sample(BUCKETED, rng.choice([0, 1, 2])))
+            changed_names = set(rng.sample(BUCKETED, rng.choice([0, 1, 4])))
+            moved = Reading(set(mirror.names) ^ changed_names)  # synced, removed, added by hand
+            moved.memo, moved.since = mirror.memo, mirror.since | changed_names  # as the triggers note them
+            mirror = moved
+        serials = {n: rng.choice([5, 5, 30]) for n in listed}
+        scan = scan_listing(body_of([(spelled[n], serials[n]) for n in sorted(listed)]))
+        names = set(mirror.names)
+        mirror.buckets, mirror.whole = [], 0
+        found, _, _ = of_listing(Listing(scan, scan.ceiling, None), mirror, allows, 20, False)
+        assert found == reconcile(list(scan), names, allows, serial=20, filters_changed=False, unsynced=scan.invalid)
+        if run and (len(listed) != len(before) or not before ^ listed):
+            moved = {n[:2] for n in before ^ listed}
+            assert mirror.whole == 0 and set(mirror.buckets) == moved  # no whole pass over the mirror's names
+        elif run:  # other names at the same count: not held, so the whole merge decides
+            assert mirror.whole > 0
+
+
+def test_a_changed_bucket_too_large_to_hold_leaves_the_run_to_the_merge(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(listing_mod, "CHUNK", 40)
+    monkeypatch.setattr(reconcile_mod, "BUCKET_HELD", 4)  # every bucket of six names is too large to hold
+    listed = set(BUCKETED[:60])
+    mirror = Reading(set(BUCKETED[:55]))
+    serials = dict.fromkeys(listed, 5)
+
+    def run(names: set[str]) -> None:
+        scan = scan_listing(body_of([(n, serials.get(n, 30)) for n in sorted(names)]))
+        held = set(mirror.names)
+        mirror.whole = 0
+        found, _, _ = of_listing(Listing(scan, scan.ceiling, None), mirror, lambda n: True, 20, False)
+        assert found == reconcile(list(scan), held, lambda n: True, serial=20, filters_changed=False)
+
+    run(listed)  # the merge, remembered
+    serials["ax-1"] = 30
+    run(listed)  # only a serial moved: decided as the buckets came, none held, no names read
+    assert mirror.whole == 0
+    run(listed - {"ax-2"} | {"ax-9"})  # the same count, another name: the bucket was not held, the merge decides
+    assert mirror.whole > 0
+    run(listed - {"ax-2"} | {"ax-9", "ay-9"})  # a name more, and large buckets: the merge at once
+    assert mirror.whole > 0
 
 
 def test_an_unsorted_listing_falls_back_to_the_whole_reconcile() -> None:
@@ -146,14 +227,12 @@ def test_a_remembered_listing_decides_as_reconcile(seed: int, monkeypatch: pytes
     found, expected = run(moved, listed, serials)
     assert found == expected
     assert used is not None  # the same names upstream: no names read from the mirror
-    # Other names upstream: the remembered answer is not used, the merge decides.
+    # Other names upstream (one went, one came): their bucket is merged again, and remembered.
     renamed = sorted({*listed[1:], "p-999"})
     spelled["p-999"] = "p-999"
-    other = scan_listing(body_of([(spelled[n], 5) for n in renamed]))
-    assert known(other.chunks(), moved, allows, serial=20, filters_changed=False, entries=other.entry_count()) is None
-    more = scan_listing(body_of([(spelled[n], 5) for n in sorted({*listed, "p-999"})]))
-    assert more.entry_count() != scan.entry_count()  # a project more: known gives up before its pass
-    assert known(scan.chunks(), moved, allows, serial=20, filters_changed=False, entries=more.entry_count()) is None
+    found, expected = run(moved, renamed, {})
+    assert found == expected
+    assert moved.memo is not None and not moved.since  # the corrected answer, from the next run on
     found, expected = run(moved, renamed, {})
     assert found == expected
 
@@ -178,6 +257,30 @@ def test_the_record_notes_names_changed_since_it_remembered_a_listing(tmp_path: 
     local.between = None  # type: ignore[method-assign]  # no names read
     found = known(scan.chunks(), local, lambda n: True, serial=1, filters_changed=False, entries=scan.entry_count())
     assert found is not None and found.unlisted == [] and len(found.queue) == 0
+    record.close()
+
+
+def test_a_record_remembers_buckets_and_reads_only_the_changed_one(tmp_path: Path) -> None:
+    record = MirrorRecord(str(tmp_path / "frumious.sqlite"))
+    for name in BUCKETED[:40]:
+        record.record(ProjectRow(name, name, 1), [])
+    local = Local(record)
+    listed = BUCKETED[:42]  # two listed projects the mirror lacks
+    scan = scan_listing(body_of([(n, 1) for n in listed]))
+    of_listing(Listing(scan, scan.ceiling, None), local, lambda n: True, 1, False)
+    memo = recall(record)
+    assert memo is not None and memo.extra == set(BUCKETED[40:42]) and len(memo.buckets) == 7
+    # Upstream: one project more in the first bucket, one fewer in the fourth; the mirror synced one.
+    record.record(ProjectRow("ax-9", "ax-9", 5), [])
+    record.forget(BUCKETED[19])
+    now = sorted({*listed, "ax-9", "ax-8"} - {BUCKETED[19]})
+    scan = scan_listing(body_of([(n, 5 if n in ("ax-9", "ax-8") else 1) for n in now]))
+    local.between = None  # type: ignore[method-assign]  # no whole pass over the record's names
+    found, _, _ = of_listing(Listing(scan, scan.ceiling, None), local, lambda n: True, 1, False)
+    held = set(record.names())
+    assert found == reconcile(list(scan), held, lambda n: True, serial=1, filters_changed=False)
+    memo = recall(record)
+    assert memo is not None and memo.extra == {"ax-8", *BUCKETED[40:42]} and not memo.since
     record.close()
 
 

@@ -41,6 +41,11 @@ class NameReads:
             names = [name for (name,) in rows]
         return names
 
+    def names_from(self, low: str, below: str) -> list[str]:
+        """The names ``>= low`` and ``< below``, in order (a bucket of ``reconcile.known``, a few hundred)."""
+        rows = self.db.execute("SELECT name FROM projects WHERE name >= ? AND name < ? ORDER BY name", (low, below))
+        return [name for (name,) in rows]
+
     def serials_in_batches(self, size: int = 20_000) -> Iterator[list[tuple[str, int]]]:
         """Every project's name and serial in order, ``size`` at a time (the root index, streamed)."""
         cursor = self.db.execute("SELECT name, serial FROM projects ORDER BY name")
