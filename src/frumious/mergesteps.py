@@ -31,7 +31,9 @@ def bucket_end(key: str) -> str:
     """The first string after every name of two-character bucket ``key``; raises Unsorted for none such."""
     if ord(key[1]) == _LAST:
         raise Unsorted  # no name of a real index: left to the whole reconcile
-    return key[0] + chr(ord(key[1]) + 1)
+    after = ord(key[1]) + 1
+    # No name holds a lone surrogate (SQLite refuses to bind one): past U+D7FF comes U+E000.
+    return key[0] + chr(0xE000 if 0xD800 <= after <= 0xDFFF else after)
 
 
 def bucket_runs(canonical: list[str]) -> Iterator[tuple[str, int, int]]:

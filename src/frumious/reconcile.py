@@ -167,7 +167,8 @@ class _Known:
         while self.next_old is not None and self.next_old[0] < key:  # a bucket no longer listed
             self._merge(self.next_old[0], [])
             self.next_old = next(self.old, None)
-        same = self.next_old is not None and self.next_old[:2] == (key, digest)
+        # A name holding the separator makes digests ambiguous ("a\nb" hashes as "a", "b"): nothing is the same.
+        same = self.buckets.usable and self.next_old is not None and self.next_old[:2] == (key, digest)
         if self.next_old is not None and self.next_old[0] == key:
             self.next_old = next(self.old, None)
         if same:  # the decisions made as the bucket came are the answer
@@ -222,7 +223,10 @@ class _Known:
         extra.update(found.extra)
         buckets = self.buckets.value()
         value = None if buckets is None else listed.digest_of(buckets)
-        if value is None or buckets is None or len(found.unlisted) > listed.LIMIT or len(extra) > listed.EXTRA_LIMIT:
+        # ``found.extra`` stops growing past the limit (a name spelled twice counted twice): then forgotten, as
+        # ``merge`` does, not remembered short.
+        full = len(found.extra) > listed.EXTRA_LIMIT or len(extra) > listed.EXTRA_LIMIT
+        if value is None or buckets is None or len(found.unlisted) > listed.LIMIT or full:
             self.local.forget()
             return
         self.local.remember(Remembered(value, tuple(found.unlisted), frozenset(extra), frozenset(), entries, buckets))

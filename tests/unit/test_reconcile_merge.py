@@ -381,3 +381,38 @@ def test_a_merge_that_cannot_remember_forgets_the_old_answer(tmp_path: Path, mon
     record.record(ProjectRow("b", "b", 1), [])
     assert record.db.execute("SELECT count(*) FROM names_since").fetchone() == (0,)
     record.close()
+
+
+def run_against_reconcile(local: Local, entries: list[tuple[str, int]], allows=lambda n: True) -> None:  # type: ignore[no-untyped-def]
+    """One run's answer is reconcile's, on the mirror's names now."""
+    scan = scan_listing(json.dumps({"meta": {"_last-serial": 10**6}, "projects": [
+        {"name": n, "_last-serial": s} for n, s in entries
+    ]}, ensure_ascii=False).encode())  # fmt: skip
+    names = set(local.names) if local.record is None else set(local.record.names())
+    found, _, _ = of_listing(Listing(scan, scan.ceiling, None), local, allows, 20, False)
+    assert found == reconcile(list(scan), names, allows, serial=20, filters_changed=False, unsynced=scan.invalid)
+
+
+def test_a_name_holding_a_newline_is_not_taken_for_the_bucket_it_hashes_like() -> None:
+    # "abx\naby" joined as a bucket hashes as "abx", "aby": the remembered answer must not be used.
+    local = Local(names={"abx", "aby"})
+    run_against_reconcile(local, [("abx", 1), ("aby", 1)])
+    run_against_reconcile(local, [("abx\naby", 1)])
+
+
+def test_an_extra_list_cut_at_its_limit_is_forgotten_not_remembered_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(listed_mod, "EXTRA_LIMIT", 1)
+    local = Local(names={"m"})
+    run_against_reconcile(local, [("m", 1)])
+    listing = [("a-1", 1), ("A_1", 1), ("a-2", 1), ("m", 1)]  # a-1 spelled twice, counted twice
+    run_against_reconcile(local, listing)
+    run_against_reconcile(local, listing, lambda n: canonical_names([n])[0] != "a-2")
+
+
+def test_a_bucket_next_to_the_surrogates_is_read_from_the_record(tmp_path: Path) -> None:
+    record = MirrorRecord(str(tmp_path / "frumious.sqlite"))
+    record.record(ProjectRow("m", "m", 1), [])
+    local = Local(record)
+    run_against_reconcile(local, [("m", 1)])
+    run_against_reconcile(local, [("a\ud7ff", 1), ("m", 1)])  # its bucket ends where U+E000 starts
+    record.close()
