@@ -60,14 +60,14 @@ def test_written_in_full_then_patched_with_the_same_bytes(
     assert pages(store) == expected(record, 99)
 
 
-def rendered(record: MirrorRecord, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Each time the pages are rendered from the record (not edited), noted."""
+def rendered(record: MirrorRecord, monkeypatch: pytest.MonkeyPatch, batch: int | None = None) -> list[int]:
+    """Each time the pages are rendered from the record (not edited), the batch size asked; ``batch``: given."""
     asked: list[int] = []
     batches = record.serials_in_batches
 
     def spied(size: int = 20_000):  # type: ignore[no-untyped-def]
         asked.append(size)
-        return batches(size)
+        return batches(batch or size)
 
     monkeypatch.setattr(record, "serials_in_batches", spied)
     return asked
@@ -135,14 +135,7 @@ def test_a_page_not_as_frumious_wrote_it_is_rendered_again(record: MirrorRecord)
 
 def test_rendered_from_small_batches(record: MirrorRecord, monkeypatch: pytest.MonkeyPatch) -> None:
     # A batch's rows and text are held together while it is written: the batch bounds the run's end.
-    asked: list[int] = []
-    batches = record.serials_in_batches
-
-    def spied(size: int = 20_000):  # type: ignore[no-untyped-def]
-        asked.append(size)
-        return batches(2)  # and the pages are the same bytes from batches of two
-
-    monkeypatch.setattr(record, "serials_in_batches", spied)
+    asked = rendered(record, monkeypatch, batch=2)  # and the pages are the same bytes from batches of two
     store = MemoryStore()
     asyncio.run(rootindex.write(store, record, SimpleFormat.ALL, 50, {}))
     assert asked and max(asked) <= 2_000
