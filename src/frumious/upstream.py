@@ -340,7 +340,8 @@ class Upstream:
                         return Fetched(None, etag, digest), None
                     header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                     answer = await self._answer(response, header)
-            sha256 = hashlib.sha256(answer.body).hexdigest()
+            # The page's digest is kept only where no serials tell a page's age (``sync`` stores it then).
+            sha256 = hashlib.sha256(answer.body).hexdigest() if digest is not None or not self.serials else None
             if digest is not None and sha256 == digest:
                 return Fetched(None, answer.etag or etag, digest), None
             json_page = simple691.is_json(answer.content_type, answer.body)

@@ -326,3 +326,21 @@ def test_saved_json_is_upstreams_document_though_the_project_keeps_no_copy_of_it
     assert "raw" not in {f.name for f in dataclasses.fields(Project)}
     assert render.saved_json(project) == json.dumps(raw, indent=4, sort_keys=True).encode("ascii")
     assert project.raw == raw  # what older third-party metadata filters read
+
+
+@pytest.mark.parametrize("char", ["&", "<", ">", '"', "'"])
+def test_each_special_character_alone_is_escaped_in_a_page(char: str) -> None:
+    # The escape is skipped for text without any of the five: each one alone must still be escaped.
+    from html import escape
+
+    name = f"a{char}b"
+    page = render.project_html(
+        Project(name=name, serial=1, releases={}),
+        raw_name=name,
+        digest_name="sha256",
+        root_uri="",
+        core_metadata=False,
+        has_metadata=lambda _d: False,
+    ).decode()
+    assert f"<title>Links for {escape(name, quote=True)}</title>" in page
+    assert name not in page

@@ -77,7 +77,11 @@ FileURL = Callable[[DistFile], str]
 
 
 def _esc(text: str) -> str:
-    return escape(text, quote=True)
+    # Five ``in`` scans first: hrefs and filenames rarely hold a character to escape, and escape()'s
+    # five replace calls cost 0.5 us a string against 0.1 (timeit, a 200-character href).
+    if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
+        return escape(text, quote=True)
+    return text
 
 
 @functools.lru_cache(maxsize=64)  # a handful of api-versions, asked twice a project

@@ -65,7 +65,7 @@ def read_project_page(
     what = f"the project page of {expected!r}"
     parts = _json_page(body, what) if json_page else _html_page(body, what)
     name, files, meta, versions, status = parts.name, parts.files, parts.meta, parts.versions, parts.status
-    if name is not None and canonicalize_name(name) != canonicalize_name(expected):
+    if name is not None and name != expected and canonicalize_name(name) != canonicalize_name(expected):
         raise BadUpstreamData(f"asked for the page of {expected!r} but upstream answered for {name!r}")
     # The listing's spelling (PyPI's display name), as Warehouse's info.name would give it.
     shown = expected

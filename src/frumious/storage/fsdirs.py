@@ -33,14 +33,14 @@ _OUTER = 256 * 256  # slots 0..65535: ``<aa>/<bb>``; then 256 for ``<aa>``
 class _Dirs:
     """A set of directory paths: the buckets under ``packages`` as one byte each, any other path as itself."""
 
-    __slots__ = ("_bits", "_others", "_packages")
+    __slots__ = ("_others", "_packages", "bits")
 
     def __init__(self, packages: str, *paths: str) -> None:
         self._packages = packages
-        self._bits = bytearray(_OUTER + 256)  # 66 KB, whatever the mirror's size
+        self.bits = bytearray(_OUTER + 256)  # 66 KB, whatever the mirror's size
         self._others: set[str] = set(paths)
 
-    def _slot(self, path: str) -> int:
+    def slot(self, path: str) -> int:
         """The bucket's slot, or -1 for a path that is not ``<packages><aa>`` or ``<packages><aa>/<bb>``."""
         if not path.startswith(self._packages):
             return -1
@@ -52,18 +52,18 @@ class _Dirs:
         return -1 if outer < 0 else _OUTER + outer
 
     def add(self, path: str) -> None:
-        slot = self._slot(path)
+        slot = self.slot(path)
         if slot < 0:
             self._others.add(path)
         else:
-            self._bits[slot] = 1
+            self.bits[slot] = 1
 
     def update(self, paths: Iterable[str]) -> None:
         for path in paths:
             self.add(path)
 
     def __contains__(self, path: object) -> bool:
-        # ``_slot`` inlined for the two lengths a bucket has: asked about twice per file written.
+        # ``slot`` inlined for the two lengths a bucket has: asked about twice per file written.
         if not isinstance(path, str):
             return False
         packages = self._packages
@@ -72,9 +72,9 @@ class _Dirs:
             if len(rel) == 5 and rel[2] == "/":
                 outer, inner = _HEX.get(rel[:2], -1), _HEX.get(rel[3:], -1)
                 if outer >= 0 and inner >= 0:
-                    return self._bits[outer * 256 + inner] == 1
+                    return self.bits[outer * 256 + inner] == 1
             elif len(rel) == 2 and (outer := _HEX.get(rel, -1)) >= 0:
-                return self._bits[_OUTER + outer] == 1
+                return self.bits[_OUTER + outer] == 1
         return path in self._others
 
 
@@ -101,18 +101,40 @@ class PackageDirs:
 
     def make_leaf(self, leaf: str) -> None:
         """Make ``leaf`` (existing is fine: a file written again) with any missing bucket above it."""
-        if os.path.dirname(leaf) in self.known:  # its bucket exists (made or listed): the leaf alone is missing
-            try:
-                _mkdir(leaf)
-                return
-            except FileNotFoundError:
-                pass  # the bucket was removed meanwhile: as below
+        if self._made_quickly(leaf):
+            return
         try:
             self._make(leaf, remember=False)
         except FileNotFoundError:
             # A bucket remembered here was removed (a pruned project emptied it): forget them all.
             self.known, self.complete = _Dirs(self.packages, self.base), _Dirs(self.packages)
             os.makedirs(leaf, exist_ok=True)
+
+    def _made_quickly(self, leaf: str) -> bool:
+        """The two cases of nearly every file, from the bucket's slot alone (no walk up the path).
+
+        The bucket ``<aa>/<bb>`` is known to exist: the leaf alone is made. Or its ``<aa>`` is complete,
+        so the bucket is certainly new: both are made, without a try first. Else False: ``_make`` walks.
+        """
+        end = len(self.packages) + 5
+        if leaf[end : end + 1] != "/":
+            return False
+        bucket = leaf[:end]
+        slot = self.known.slot(bucket)
+        if slot < 0:
+            return False
+        try:
+            if self.known.bits[slot]:
+                _mkdir(leaf)
+                return True
+            if self.complete.bits[_OUTER + (slot >> 8)]:
+                _mkdir(bucket)
+                _mkdir(leaf)
+                self.known.bits[slot] = self.complete.bits[slot] = 1
+                return True
+        except FileNotFoundError:
+            pass  # a bucket removed meanwhile (a pruned project emptied it): ``make_leaf``'s slow path
+        return False
 
     def _make(self, directory: str, remember: bool) -> None:
         missing, above = self._missing(directory)
