@@ -137,18 +137,18 @@ async def _raw_gets(files: list[dict[str, object]], concurrency: int, write: boo
     host, port = first.hostname or "127.0.0.1", first.port or 80
     connections = [(await loop.create_connection(_Minimal, host, port))[1] for _ in range(concurrency)]
     requests = [
-        (n, f"GET {urlsplit(str(f['url'])).path} HTTP/1.1\r\nHost: {first.netloc}\r\nAccept: */*\r\n\r\n".encode())
+        (_key(n), f"GET {urlsplit(str(f['url'])).path} HTTP/1.1\r\nHost: {first.netloc}\r\nAccept: */*\r\n\r\n".encode())
         for n, f in enumerate(files)
     ]
     start = cpu()
 
     async def worker(conn: _Minimal) -> None:
         while requests:
-            n, request = requests.pop()
+            key, request = requests.pop()
             body = await conn.get(request)
             if writes is not None:
                 hashlib.sha256(body).hexdigest()
-                writes.put(_key(n), body)
+                writes.put(key, body)
 
     await asyncio.gather(*(worker(c) for c in connections))
     spent = cpu() - start

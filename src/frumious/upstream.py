@@ -80,7 +80,8 @@ class Fetched:
     """A project as fetched: ``project`` None when its page is unchanged since the validators sent."""
 
     project: Project | None
-    # The page's ETag and sha256, kept to ask next time (None for Warehouse JSON).
+    # The page's ETag and sha256, kept to ask next time (None for Warehouse JSON; the digest None too
+    # where the upstream gives serials, which then tell whether a page changed).
     etag: str | None = None
     digest: str | None = None
 

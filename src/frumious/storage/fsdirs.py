@@ -114,7 +114,8 @@ class PackageDirs:
         """The two cases of nearly every file, from the bucket's slot alone (no walk up the path).
 
         The bucket ``<aa>/<bb>`` is known to exist: the leaf alone is made. Or its ``<aa>`` is complete,
-        so the bucket is certainly new: both are made, without a try first. Else False: ``_make`` walks.
+        so the bucket is missing (unless a write outside this path made it, which ``_mkdir`` takes as
+        made): both are made, without a try first. Else False: ``_make`` walks.
         """
         end = len(self.packages) + 5
         if leaf[end : end + 1] != "/":
