@@ -136,10 +136,8 @@ async def _raw_gets(files: list[dict[str, object]], concurrency: int, write: boo
     first = urlsplit(str(files[0]["url"]))
     host, port = first.hostname or "127.0.0.1", first.port or 80
     connections = [(await loop.create_connection(_Minimal, host, port))[1] for _ in range(concurrency)]
-    requests = [
-        (_key(n), f"GET {urlsplit(str(f['url'])).path} HTTP/1.1\r\nHost: {first.netloc}\r\nAccept: */*\r\n\r\n".encode())
-        for n, f in enumerate(files)
-    ]
+    tail = f" HTTP/1.1\r\nHost: {first.netloc}\r\nAccept: */*\r\n\r\n"
+    requests = [(_key(n), f"GET {urlsplit(str(f['url'])).path}{tail}".encode()) for n, f in enumerate(files)]
     start = cpu()
 
     async def worker(conn: _Minimal) -> None:
