@@ -18,7 +18,9 @@ RSS from ``wait4``, as run.py measures), with the upstream (pypi_upstream.py) in
 the rows also give the upstream's requests during the run (by kind) and its CPU seconds.
 ``runs`` moves the upstream along the journal "1,0,100,d1" from generation 0 (the state's):
 generation 1 changes one project, 2 moves only the listing's serial, then the same listing again
-(a 304), 3 changes 100 projects, 4 deletes one. ``takeover`` first moves ``frumious.sqlite`` and
+(a 304), 3 changes 100 projects, 4 deletes one. With ``--journal 0,1,0,100,d1`` (the state built
+with the same) a listing-only run comes first, so the others run as after a mirror's first run.
+``takeover`` first moves ``frumious.sqlite`` and
 ``.frumious/`` aside (and puts them back after). ``sources`` runs, for each of three setups, a full
 sync into a fresh mirror, a no-op run and the run after the journal's first generation: frumious
 before issue 13 (``--today-src``, which reads every project from ``/pypi/<name>/json``) against the
@@ -178,6 +180,10 @@ def runs(args: argparse.Namespace, shape_args: list[str]) -> None:
         conf = with_master(Path(args.config), upstream.url, logs / "runs.conf")
         steps = [(1, "1 project changed"), (2, "listing changed, nothing to sync"), (2, "no-op (same listing)")]
         steps += [(3, "100 projects changed"), (4, "1 project deleted")]
+        if args.journal.split(",")[0] == "0":
+            # "0,1,0,100,d1": a listing-only generation first, so the runs after it start, as every cron run
+            # but a mirror's first does, from the listing its first run merged and remembered.
+            steps = [(1, "listing changed, first run"), *((g + 1, label) for g, label in steps)]
         for generation, label in steps[: args.steps]:
             upstream.call(f"/_generation?g={generation}", "POST")
             run(conf, upstream, label, logs / f"run-g{generation}-{label.split()[0]}.log")
@@ -234,7 +240,7 @@ def main() -> int:
     p.add_argument("--today-src", help="sources: the src directory of a frumious that reads Warehouse JSON")
     p.add_argument("--config", help="runs/takeover: the config pypi_state.py built the state with")
     p.add_argument("--base-dir", default="/work/tmp/hx", help="mirrors (full) and logs go here")
-    p.add_argument("--steps", type=int, default=5, help="runs: how many of the journal's runs")
+    p.add_argument("--steps", type=int, default=None, help="runs: how many of the journal's runs (default: all)")
     p.add_argument("--keep-log", action="store_true")
     p.add_argument("--keep", action="store_true", help="full: keep the mirror in BASE_DIR/full-N (delete it after)")
     p.add_argument("--after", default="", help="full: runs on the result, comma-separated: noop, changed (gen 1)")
