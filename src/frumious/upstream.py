@@ -80,8 +80,7 @@ class Fetched:
     """A project as fetched: ``project`` None when its page is unchanged since the validators sent."""
 
     project: Project | None
-    # The page's ETag and sha256, kept to ask next time (None for Warehouse JSON; the digest None too
-    # where the upstream gives serials, which then tell whether a page changed).
+    # The page's ETag and sha256, kept to ask next time (None for JSON; the digest None with serials).
     etag: str | None = None
     digest: str | None = None
 
@@ -341,7 +340,6 @@ class Upstream:
                         return Fetched(None, etag, digest), None
                     header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                     answer = await self._answer(response, header)
-            # The page's digest is kept only where no serials tell a page's age (``sync`` stores it then).
             sha256 = hashlib.sha256(answer.body).hexdigest() if digest is not None or not self.serials else None
             if digest is not None and sha256 == digest:
                 return Fetched(None, answer.etag or etag, digest), None
