@@ -167,50 +167,26 @@ def _key(n: int) -> str:
     return f"web/packages/{h[:2]}/{h[2:4]}/{h[4:]}/pkg-{n}-1.0.tar.gz"
 
 
-async def _raw_gets(files: list[dict[str, object]], concurrency: int, write: bool = False) -> float:
+async def _bare_gets(files: list[dict[str, object]], concurrency: int, depth: int, write: bool) -> float:
+    """``raw-get``/``raw-all`` (``depth`` 1: one request at a time), or ``depth`` requests written at once."""
     loop = asyncio.get_running_loop()
     base = tempfile.mkdtemp(prefix="floor-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
     writes = _BareWrites(base) if write else None
     first = urlsplit(str(files[0]["url"]))
     host, port = first.hostname or "127.0.0.1", first.port or 80
-    connections = [(await loop.create_connection(_Minimal, host, port))[1] for _ in range(concurrency)]
+    kind: type[_Minimal | _Pipelined] = _Minimal if depth == 1 else _Pipelined
+    connections = [(await loop.create_connection(kind, host, port))[1] for _ in range(concurrency)]
     tail = f" HTTP/1.1\r\nHost: {first.netloc}\r\nAccept: */*\r\n\r\n"
     requests = [(_key(n), f"GET {urlsplit(str(f['url'])).path}{tail}".encode()) for n, f in enumerate(files)]
     start = cpu()
 
-    async def worker(conn: _Minimal) -> None:
-        while requests:
-            key, request = requests.pop()
-            body = await conn.get(request)
-            if writes is not None:
-                hashlib.sha256(body).hexdigest()
-                writes.put(key, body)
-
-    await asyncio.gather(*(worker(c) for c in connections))
-    spent = cpu() - start
-    for conn in connections:
-        assert conn.transport is not None
-        conn.transport.close()
-    shutil.rmtree(base, ignore_errors=True)
-    return spent
-
-
-async def _pipelined_gets(files: list[dict[str, object]], concurrency: int, depth: int, write: bool) -> float:
-    """``raw-get``/``raw-all`` with ``depth`` requests written at once on each connection."""
-    loop = asyncio.get_running_loop()
-    base = tempfile.mkdtemp(prefix="floor-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
-    writes = _BareWrites(base) if write else None
-    first = urlsplit(str(files[0]["url"]))
-    host, port = first.hostname or "127.0.0.1", first.port or 80
-    connections = [(await loop.create_connection(_Pipelined, host, port))[1] for _ in range(concurrency)]
-    tail = f" HTTP/1.1\r\nHost: {first.netloc}\r\nAccept: */*\r\n\r\n"
-    requests = [(_key(n), f"GET {urlsplit(str(f['url'])).path}{tail}".encode()) for n, f in enumerate(files)]
-    start = cpu()
-
-    async def worker(conn: _Pipelined) -> None:
+    async def worker(conn: _Minimal | _Pipelined) -> None:
         while requests:
             batch = [requests.pop() for _ in range(min(depth, len(requests)))]
-            bodies = await conn.get_many([request for _key, request in batch])
+            if isinstance(conn, _Minimal):
+                bodies = [await conn.get(batch[0][1])]
+            else:
+                bodies = await conn.get_many([request for _key, request in batch])
             if writes is not None:
                 for (key, _request), body in zip(batch, bodies, strict=True):
                     hashlib.sha256(body).hexdigest()
@@ -310,10 +286,9 @@ def child(args: argparse.Namespace) -> int:
     else:
         spec = json.loads(Path(args.spec).read_text())
         files, master = spec["files"], spec["master"]
-        if args.child in ("raw-pipe", "raw-all-pipe"):
-            spent = uvloop.run(_pipelined_gets(files, args.concurrency, 5, write=args.child == "raw-all-pipe"))
-        elif args.child in ("raw-get", "raw-all"):
-            spent = uvloop.run(_raw_gets(files, args.concurrency, write=args.child == "raw-all"))
+        if args.child.startswith("raw-"):
+            depth = 5 if args.child.endswith("-pipe") else 1
+            spent = uvloop.run(_bare_gets(files, args.concurrency, depth, write=args.child.startswith("raw-all")))
         else:
             spent = uvloop.run(_frumious_steps(files, master, args.child, args.concurrency))
         count = len(files)
