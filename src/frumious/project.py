@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from frumious import claims
-from frumious.download import ahead, check_stored, download, fetch_ahead
+from frumious.download import check_stored, download
 from frumious.errors import BadUpstreamData, NotFound, ends_run
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
@@ -215,23 +215,18 @@ async def _drive(
 ) -> list[bool | BaseException]:
     """Every file through ``_mirror_one`` within the run's files gate: each result, or its error.
 
-    A new project's small files come first over one connection, their requests written ahead
-    (``_fetch_ahead``); what that did not bring goes the one-at-a-time way. There a task per file
-    (``gather``), except that a one-file project's file runs in the project's own task (about 34 k
-    instructions a project). Runners taking a project's files in turn (a task only while the gate had
-    a free slot) made fewer instructions under callgrind, and held a 10,000-file project in under
-    0.1 MiB instead of 15 MiB, but cost 8 % more CPU at five files a project natively (4 alternating
-    rounds, 1.06-1.10 each; not understood): not kept.
+    A task per file (``gather``), except that a one-file project's file runs in the project's own task
+    (about 34 k instructions a project). Runners taking a project's files in turn (a task only while
+    the gate had a free slot) made fewer instructions under callgrind, and held a 10,000-file project
+    in under 0.1 MiB instead of 15 MiB, but cost 8 % more CPU at five files a project natively
+    (4 alternating rounds, 1.06-1.10 each; not understood): not kept.
     """
     gate = ctx.files_gate
-    have: set[str] = await _fetch_ahead(ctx, files) if fresh and len(files) > 1 else set()
 
     async def one(dist: DistFile, wanted: StoredFile, sidecar: StoredFile | None) -> bool:
-        if wanted.key in have and (sidecar is None or sidecar.key in have):
-            return sidecar is not None
         await gate.acquire()  # not ``async with``: its ``__aenter__`` is one more coroutine per file
         try:
-            return await _mirror_one(ctx, dist, wanted, sidecar, known, fresh, have)
+            return await _mirror_one(ctx, dist, wanted, sidecar, known, fresh)
         finally:
             gate.release()
 
@@ -243,34 +238,6 @@ async def _drive(
     return await asyncio.gather(*(one(*entry) for entry in files), return_exceptions=True)
 
 
-async def _fetch_ahead(ctx: Context, files: list[FileEntry]) -> set[str]:
-    """The keys of a new project's files ``download.fetch_ahead`` put in place (small ones, sidecars after theirs)."""
-    stream: list[StoredFile] = []
-    for _dist, wanted, sidecar in files:
-        if ahead(ctx.upstream, wanted):
-            stream.append(wanted)
-            if sidecar is not None and ahead(ctx.upstream, sidecar):
-                stream.append(sidecar)
-    have: set[str] = set()
-    if len(stream) < 2:
-        return have
-
-    def done(file: StoredFile, size: int) -> None:
-        have.add(file.key)
-        progress = ctx.progress
-        progress.files_done += 1
-        progress.files_downloaded += 1
-        progress.bytes_downloaded += size
-        ctx.wrote(file.key)
-
-    await ctx.files_gate.acquire()
-    try:
-        await fetch_ahead(ctx.upstream, ctx.store, stream, ctx.settings.digest_name, done)
-    finally:
-        ctx.files_gate.release()
-    return have
-
-
 async def _mirror_one(
     ctx: Context,
     dist: DistFile,
@@ -278,16 +245,11 @@ async def _mirror_one(
     sidecar: StoredFile | None,
     known: dict[str, StoredFile],
     fresh: bool = False,
-    have: set[str] | frozenset[str] = frozenset(),
 ) -> bool:
-    """``wanted``, then its sidecar, made current (each unless ``have`` holds its key); whether the sidecar is."""
-    if wanted.key not in have:
-        await _ensure(ctx, wanted, known.get(wanted.key), fresh)
-        ctx.progress.files_done += 1
+    await _ensure(ctx, wanted, known.get(wanted.key), fresh)
+    ctx.progress.files_done += 1
     if sidecar is None:
         return False
-    if sidecar.key in have:
-        return True
     try:
         await _ensure(ctx, sidecar, known.get(sidecar.key), fresh)
     except NotFound:

@@ -48,10 +48,7 @@ class Watch:
 
 async def drive(monkeypatch: pytest.MonkeyPatch, count: int, slots: int, watch: Watch) -> list[Any]:
     monkeypatch.setattr(project, "_ensure", watch)
-    # An upstream with no lean client: nothing is fetched ahead (``download.ahead``), every file goes one at a time.
-    ctx: Any = SimpleNamespace(
-        files_gate=asyncio.Semaphore(slots), progress=Progress(), upstream=SimpleNamespace(client=None)
-    )
+    ctx: Any = SimpleNamespace(files_gate=asyncio.Semaphore(slots), progress=Progress())
     return await project._drive(ctx, entries(count), {}, True)
 
 

@@ -19,14 +19,14 @@ import functools
 import re
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
-from frumious.errors import ConnectionFailed, TransportError, Unanswered, UpstreamError
+from frumious.errors import ConnectionFailed, Unanswered, UpstreamError
 from frumious.http.budget import Budget
 from frumious.http.parser import Headers
 from frumious.http.wire import Connection, Reply, read_head
@@ -35,8 +35,6 @@ __all__ = ["Client", "HTTPClient", "Headers", "Response", "Timeouts", "handles"]
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10  # as aiohttp, so both clients follow the same chains
-# Requests written ahead on one connection by ``pipelined``; more are written once half are answered.
-AHEAD = 16
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNSAFE = re.compile(r"[^\x21-\x7e]")  # spaces, controls, non-ASCII: percent-encode them
 _SAFE = "/%:@!$&'()*+,;=-._~?[]"
@@ -69,8 +67,6 @@ class Response(Protocol):
 
 # Called with each response on its way in; raises to refuse it (``http.checked.check_status``).
 Check = Callable[[Response, str], None]
-# ``pipelined``'s consumer: reads reply i's body whole and answers whether to go on.
-Take = Callable[[int, "Reply"], Awaitable[bool]]
 
 
 class HTTPClient(Protocol):
@@ -172,8 +168,6 @@ class Client:
         self._tails: dict[str, bytes] = {}  # the request's bytes after its target, by Host header
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
-        # Origins that stalled or dropped a request written ahead: asked one request at a time from then on.
-        self._one_at_a_time: set[Key] = set()
 
     def get(self, url: str, headers: Mapping[str, str] | None = None, *, check: Check | None = None) -> _Exchange:
         """``async with client.get(url) as response``: the connection returns to the pool on exit.
@@ -216,8 +210,11 @@ class Client:
         key, host, target = _target(url)
         if headers:
             request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{self._merged(headers)}\r\n".encode("latin-1")
-        else:
-            request = self._plain_request(host, target)
+        else:  # the common case: all but the target is the same for every request to this host
+            tail = self._tails.get(host)
+            if tail is None:
+                tail = self._tails[host] = f" HTTP/1.1\r\nHost: {host}\r\n{self._common}\r\n".encode("latin-1")
+            request = b"GET " + target.encode("latin-1") + tail
         reused = True
         while True:
             conn = self._idle_connection(key, loop.time()) if reused else None
@@ -237,81 +234,6 @@ class Client:
             except BaseException:
                 conn.abort()
                 raise
-
-    def _plain_request(self, host: str, target: str) -> bytes:
-        """A GET without headers of its own: all but the target is the same for every request to this host."""
-        tail = self._tails.get(host)
-        if tail is None:
-            tail = self._tails[host] = f" HTTP/1.1\r\nHost: {host}\r\n{self._common}\r\n".encode("latin-1")
-        return b"GET " + target.encode("latin-1") + tail
-
-    def pipelines(self, url: str) -> bool:
-        """Whether ``pipelined`` may write ``url`` ahead: its URL, an origin that has not stalled, no byte limits."""
-        return self.budget is None and handles(url) and _target(url)[0] not in self._one_at_a_time
-
-    async def pipelined(self, urls: Sequence[str], take: Take) -> int:
-        """GETs of ``urls`` (one origin) on one connection, each written before the replies ahead of it arrive.
-
-        HTTP/1.1 pipelining: a server answers in order (RFC 9112, 9.3.2). ``take(i, reply)`` reads reply
-        ``i``'s body whole and answers whether to go on. This stops at the first reply ``take`` refuses,
-        a reply that closes the connection, a transport fault or a timeout, and returns how many replies
-        were taken: the caller fetches the rest one at a time (``get``, with its retries). An origin
-        that stalls or drops a request written ahead, or redirects, is not sent requests ahead again.
-        """
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        if not urls:
-            return 0
-        targets = [_target(url) for url in urls]
-        key = targets[0][0]
-        if any(t[0] != key for t in targets) or key in self._one_at_a_time or self.budget is not None:
-            return 0
-        requests = [self._plain_request(host, target) for _key, host, target in targets]
-        await self._gate.acquire()
-        try:
-            return await self._pipeline(loop, key, urls, requests, take)
-        finally:
-            self._gate.release()
-
-    async def _pipeline(
-        self, loop: asyncio.AbstractEventLoop, key: Key, urls: Sequence[str], requests: list[bytes], take: Take
-    ) -> int:
-        conn = self._idle_connection(key, loop.time())
-        if conn is None:
-            conn = await self._connect(loop, key, loop.time() + self.timeouts.total)
-        taken = sent = 0
-        try:
-            while taken < len(urls):
-                if sent < len(urls) and sent - taken <= AHEAD // 2:
-                    assert conn.transport is not None
-                    upto = min(len(urls), taken + AHEAD)
-                    conn.transport.write(b"".join(requests[sent:upto]))
-                    sent = upto
-                deadline = loop.time() + self.timeouts.total
-                try:
-                    head = await read_head(conn, deadline, urls[taken])
-                except (TransportError, TimeoutError):
-                    if taken:  # it answered earlier ones on this connection, then not this one
-                        self._one_at_a_time.add(key)
-                    break
-                reply = Reply(conn, urls[taken], head, deadline, None)
-                if reply.status in REDIRECTS:  # files elsewhere: each would be asked ahead, then again
-                    self._one_at_a_time.add(key)
-                    break
-                if not await take(taken, reply):
-                    break
-                taken += 1
-                if not reply.kept():
-                    break  # "Connection: close" (a server's limit of requests a connection): the rest anew
-            else:
-                self.release(reply)
-                return taken
-        except BaseException:
-            conn.abort()
-            raise
-        conn.abort()  # replies to requests already written may still come: the connection is not reusable
-        return taken
 
     def _merged(self, headers: Mapping[str, str]) -> str:
         given = {name.lower() for name in headers}

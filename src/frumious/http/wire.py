@@ -275,10 +275,6 @@ class Reply:
     def connection(self) -> Connection:
         return self._conn
 
-    def kept(self) -> bool:
-        """Whether the body was read to its end and the server keeps the connection (more replies may follow)."""
-        return self._framing.done and self._framing.keep_alive
-
     def reusable(self) -> bool:
         """Whether the connection can serve another request (the body was read to its end)."""
         conn = self._conn
