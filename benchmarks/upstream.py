@@ -27,6 +27,9 @@ Admin endpoints (not counted in the request statistics):
 
 ``--latency SECONDS`` answers every request (not the admin calls) that much later, as a
 far-away index would: the answers of one connection still go out in request order.
+``--think SECONDS`` spends that long on each answer, one at a time per connection, as a server
+fetching each file from slower storage (a CDN's cache miss) would: an answer written ahead waits
+for the ones before it.
 
 The ``--listing-only-extra K`` projects appear in ``/simple/`` only (their JSON is a 404). Their
 serials (1..K) are below every real project's, so a mirror that synced the real projects while
@@ -496,6 +499,7 @@ class _Connection(asyncio.Protocol):
         self._buf = b""
         self._transport: asyncio.Transport | None = None
         self._due = 0.0  # when the last delayed answer goes out (--latency)
+        self._ready = 0.0  # when the server is done preparing the last answer (--think)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -545,7 +549,7 @@ class _Connection(asyncio.Protocol):
             self._server.stats.bytes_sent += len(response)
             connection = headers.get(b"connection", b"").lower()
             close = connection == b"close" or (version == b"HTTP/1.0" and connection != b"keep-alive")
-            if self._server.latency and not path.startswith("/_"):
+            if (self._server.latency or self._server.think) and not path.startswith("/_"):
                 self._later(response, close)
                 if close:
                     return
@@ -559,7 +563,10 @@ class _Connection(asyncio.Protocol):
     def _later(self, response: bytes, close: bool) -> None:
         """Answer after the server's latency, in request order (a pipelined answer never overtakes)."""
         loop = asyncio.get_running_loop()
-        self._due = max(loop.time() + self._server.latency, self._due)
+        server = self._server
+        # Thinking starts once the answer ahead is done; the latency is on the way, not in line.
+        self._ready = max(loop.time(), self._ready) + server.think
+        self._due = max(self._ready + server.latency, self._due)
         loop.call_at(self._due, self._deliver, response, close)
 
     def _deliver(self, response: bytes, close: bool) -> None:
@@ -572,11 +579,13 @@ class _Connection(asyncio.Protocol):
 class UpstreamServer:
     """Routes requests to the pre-rendered bodies of an ``Upstream``."""
 
-    def __init__(self, upstream: Upstream, latency: float = 0.0) -> None:
+    def __init__(self, upstream: Upstream, latency: float = 0.0, think: float = 0.0) -> None:
         self.upstream = upstream
         self.stats = Stats()
         # Seconds before each answer (not the admin calls'), as a far-away index would add.
         self.latency = latency
+        # Seconds spent on each answer, one at a time per connection.
+        self.think = think
         self._file_heads: dict[int, bytes] = {}
 
     def protocol(self) -> _Connection:
@@ -667,10 +676,12 @@ class UpstreamServer:
         return _head("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]) + payload
 
 
-async def serve(upstream: Upstream, port: int = 0, latency: float = 0.0) -> tuple[asyncio.Server, UpstreamServer, str]:
+async def serve(
+    upstream: Upstream, port: int = 0, latency: float = 0.0, think: float = 0.0
+) -> tuple[asyncio.Server, UpstreamServer, str]:
     """Listen on 127.0.0.1:``port`` (0: any free port), each answer ``latency`` seconds late;
     returns the server, its handler and base URL."""
-    handler = UpstreamServer(upstream, latency)
+    handler = UpstreamServer(upstream, latency, think)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(handler.protocol, HOST, port, backlog=512, reuse_address=True)
     bound = server.sockets[0].getsockname()[1]
@@ -730,6 +741,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--gzip", action="store_true", help="gzip JSON bodies for clients that accept it")
     p.add_argument("--metadata", action="store_true", help="serve PEP 658 .metadata for every wheel")
     p.add_argument("--latency", type=float, default=0.0, help="seconds before each answer (default 0)")
+    p.add_argument("--think", type=float, default=0.0, help="seconds spent on each answer, in turn (default 0)")
     return p.parse_args(argv)
 
 
@@ -747,7 +759,7 @@ async def _main(args: argparse.Namespace) -> None:
     )
     for _ in range(args.generation):
         upstream.bump(args.bump_percent)
-    server, _, url = await serve(upstream, args.port, args.latency)
+    server, _, url = await serve(upstream, args.port, args.latency, args.think)
     print(url, flush=True)
     summary = json.dumps(upstream.summary())
     print(f"upstream ready in {time.perf_counter() - started:.1f}s: {summary}", file=sys.stderr, flush=True)
