@@ -40,6 +40,21 @@ def test_record_replaces_a_project_and_forget_drops_it(db) -> None:
     assert db.file_keys("foo") is None and db.owned_keys() == set()
 
 
+def test_a_projects_moment_is_kept_in_whole_seconds(db) -> None:
+    db.record(ProjectRow("foo", "foo", 1, 1_700_000_000.75), [])
+    db.record(ProjectRow("bar", "bar", 1, 1_700_000_001.25), [])
+    db.commit()
+    assert db.project("foo").synced == 1_700_000_000.0 and db.project("bar").synced == 1_700_000_001.0
+
+    def payload() -> int:
+        return int(db.db.execute("SELECT sum(payload) FROM dbstat WHERE name = 'projects'").fetchone()[0])
+
+    # SQLite stores a REAL without a fraction as a 4-byte integer: 4 bytes a row fewer than with one.
+    whole = payload()
+    db.db.execute("UPDATE projects SET synced = synced + 0.5")
+    assert payload() == whole + 2 * 4
+
+
 def test_a_new_project_is_recorded_without_deleting_first(db) -> None:
     """A project new to the record has no rows to replace, so its record() issues no DELETE."""
     db.record(ProjectRow("foo", "Foo", 3), [file_row("web/packages/a/foo-1.0.tar.gz")], new=True, claimed=True)

@@ -211,6 +211,9 @@ class MirrorRecord(NameReads):
         claimed: bool = False,
     ) -> None:
         display = None if project.display == project.name else project.display
+        # Whole seconds: SQLite keeps a REAL with no fraction as a 4-byte integer, not 8 bytes (nothing
+        # reads the moment finer; 2 bytes a file at PyPI's two files a project).
+        synced = None if project.synced is None else float(int(project.synced))
         if new is None:
             new = not replace or self._id(project.name) is None
         self.touch(project.name, new=new)
@@ -218,7 +221,7 @@ class MirrorRecord(NameReads):
             "INSERT INTO projects (name, display, serial, synced, parsed) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET display = excluded.display, serial = excluded.serial,"
             " synced = excluded.synced, parsed = excluded.parsed RETURNING id",
-            (project.name, display, project.serial, project.synced, project.parsed),
+            (project.name, display, project.serial, synced, project.parsed),
         ).fetchone()
         if replace and not new:
             # A new project has no rows to replace: each project's rows go with it (``forget``, ``rebuilding``),
