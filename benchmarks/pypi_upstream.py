@@ -43,6 +43,7 @@ class PypiServer:
         self.base_url = ""
         self.pep691_only = pep691_only
         self.latency = 0.0  # upstream.py's _Connection asks (its --latency); this server answers at once
+        self.think = 0.0  # and its --think
         self.listing: Body = make_body(shape.listing(), JSON_LISTING_TYPE, self._header(shape.last_serial))
         self._file_head = _head("200 OK", [("Content-Type", _FILE_TYPE), ("Content-Length", str(shape.size))])
 
