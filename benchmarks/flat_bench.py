@@ -35,6 +35,8 @@ sys.path.insert(0, str(HERE))
 from pypi_bench import FRUMIOUS, Upstream, run, write_conf  # noqa: E402
 from pypi_upstream import add_shape_args  # noqa: E402
 
+from frumious import state  # noqa: E402
+
 PAGES = ("simple_page", "json")
 
 
@@ -89,7 +91,7 @@ def measure(args: argparse.Namespace, upstream: Upstream, tmp: Path) -> None:
     summary = {
         "projects_listed": count, "pages_before_kill": served, "todo_left": len(todo) - 1,
         "pages_after_resume": again, "redone_projects": redone, "pace_pages_per_s": round(pace, 1),
-        "redone_seconds": round(redone / pace, 2), "checkpoint_interval_s": 10,
+        "redone_seconds": round(redone / pace, 2), "checkpoint_interval_s": state.INTERVAL,
         "both_runs_cpu_s": round(first["cpu_s"] + row["cpu_s"], 2),
         "both_runs_wall_s": round(first["wall_s"] + row["wall_s"], 2),
     }  # fmt: skip

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,15 @@ def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(family, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket, "socket", refuse)
+
+
+@pytest.fixture
+def on_uvloop() -> Callable[[Callable[[], Awaitable[None]]], None]:
+    """``on_uvloop(case)`` runs the async test ``case`` on uvloop, the sync's loop (its transports differ)."""
+    uvloop = pytest.importorskip("uvloop")
+
+    def run(case: Callable[[], Awaitable[None]]) -> None:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(case())  # type: ignore[arg-type]
+
+    return run

@@ -17,7 +17,8 @@ synced concurrently cannot both pass a check that only one of them should.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from frumious.errors import KeyConflict, MassDeleteRefused
 from frumious.models import Project, StoredFile
@@ -29,15 +30,14 @@ from frumious.settings import MirrorSettings
 FILE_FLOOR = 5
 
 
-@dataclass
-class RunGuard:
+class RunGuard(msgspec.Struct):
     """What the projects of one run have claimed and are removing (one per run, shared by workers)."""
 
     allow_mass_delete: bool = False
     # key -> (project, digest) for projects still in flight: until a project's sync records its
     # files in the index (or fails), its claims are what keeps another project off its keys.
-    claims: dict[str, tuple[str, str]] = field(default_factory=dict)
-    claimed_by: dict[str, list[str]] = field(default_factory=dict)
+    claims: dict[str, tuple[str, str]] = msgspec.field(default_factory=dict)
+    claimed_by: dict[str, list[str]] = msgspec.field(default_factory=dict)
     files_removing: int = 0
     mirror_files: int | None = None
 

@@ -19,8 +19,9 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from urllib.parse import unquote
+
+import msgspec
 
 from frumious.errors import ObjectMissing
 from frumious.filters import FilterSet
@@ -40,15 +41,14 @@ STATE_VERSION = 1
 Round = Callable[[Sequence[ListingEntry]], Awaitable[object]]
 
 
-@dataclass
-class Closure:
+class Closure(msgspec.Struct):
     """One run's closure: its config, what the mirror holds of each needed project, and the result."""
 
     config: ClosureConfig
     filters: FilterSet  # as configured, not grown
     fingerprint: str = ""
-    needed: set[str] = field(default_factory=set)
-    held: dict[str, list[Dist]] = field(default_factory=dict)
+    needed: set[str] = msgspec.field(default_factory=set)
+    held: dict[str, list[Dist]] = msgspec.field(default_factory=dict)
 
     @classmethod
     async def open(cls, mirror: Mirror, filters: FilterSet) -> Closure | None:

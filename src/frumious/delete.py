@@ -12,7 +12,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from frumious.errors import BadUpstreamData, FrumiousError, ends_run
 from frumious.mirror import Mirror
@@ -22,13 +23,12 @@ from frumious.stats import Progress, Report, stops_with
 log = logging.getLogger("frumious.delete")
 
 
-@dataclass
 class DeleteReport(Report):
     dry_run: bool = False
     # --dry-run: what each project's removal would take away.
-    planned: dict[str, list[str]] = field(default_factory=dict)
-    removed: list[str] = field(default_factory=list)  # object keys
-    removed_projects: list[str] = field(default_factory=list)
+    planned: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    removed: list[str] = msgspec.field(default_factory=list)  # object keys
+    removed_projects: list[str] = msgspec.field(default_factory=list)
 
 
 async def delete_projects(

@@ -19,11 +19,10 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import replace
 
 from frumious.errors import BadUpstreamData, ObjectMissing
 from frumious.mirror import Mirror
-from frumious.models import canonicalize_name
+from frumious.models import canonicalize_name, replace
 from frumious.protocol import feedformat
 from frumious.protocol.feedformat import Event, Head, Segment
 from frumious.runreport import SyncReport

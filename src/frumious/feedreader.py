@@ -17,8 +17,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import msgspec
 
 from frumious.errors import BadUpstreamData, DecompressionBomb, FrumiousError, NotFound
 from frumious.mirror import Mirror
@@ -37,8 +38,7 @@ ABSENT_FOR = 86400.0
 WITHOUT_FEED = frozenset({"pypi.org", "test.pypi.org"})
 
 
-@dataclass(frozen=True, slots=True)
-class Changes:
+class Changes(msgspec.Struct, frozen=True):
     """What the feed says changed after the mirror's serial, up to the feed's ``serial``."""
 
     serial: int
@@ -47,8 +47,7 @@ class Changes:
     segments: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Queued:
+class Queued(msgspec.Struct, frozen=True):
     queue: tuple[ListingEntry, ...]
     vanished: tuple[str, ...]
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Protocol
 
+import msgspec
+
 from frumious.compact import Entries, Names, canonical_names
 from frumious.filters.filterset import every_project
-from frumious.models import ListingEntry
+from frumious.models import ListingEntry, replace
 from frumious.record import listed
 from frumious.record.db import MirrorRecord
 from frumious.record.listed import Remembered
@@ -118,18 +119,17 @@ class Local:
         return self.names[low:high]
 
 
-@dataclass
-class Merged:
+class Merged(msgspec.Struct):
     # In canonical order as the chunks come (the last of equal canonical names wins), compact: a full sync
     # queues every listed project (a dict of 700,000 entries took about 200 MB).
-    queue: Entries = field(default_factory=Entries)
+    queue: Entries = msgspec.field(default_factory=Entries)
     last: str = ""  # the canonical name of the queue's last entry
-    excluded: list[str] = field(default_factory=list)
-    outside: list[ListingEntry] = field(default_factory=list)
+    excluded: list[str] = msgspec.field(default_factory=list)
+    outside: list[ListingEntry] = msgspec.field(default_factory=list)
     # Local names absent from the listing's valid entries (the invalid ones are taken out at the end).
-    unlisted: list[str] = field(default_factory=list)
+    unlisted: list[str] = msgspec.field(default_factory=list)
     # Listed names not held (canonical), deflated: up to EXTRA_LIMIT of them in a first full sync.
-    extra: Names = field(default_factory=Names)
+    extra: Names = msgspec.field(default_factory=Names)
 
     def put(self, canonical: str, entry: ListingEntry) -> None:
         if canonical == self.last and self.queue:

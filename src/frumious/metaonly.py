@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+import msgspec
 
 from frumious.errors import NotFound, ends_run
 from frumious.models import DistFile, ListingEntry, canonicalize_name
@@ -37,8 +38,7 @@ __all__ = ["Done", "follow"]
 log = logging.getLogger("frumious.sync")
 
 
-@dataclass(frozen=True, slots=True)
-class Done:
+class Done(msgspec.Struct, frozen=True):
     """What ``follow`` did: pages written and removed, and whether any failed (then the listing's ETag is dropped)."""
 
     written: int = 0

@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import msgspec
 
 from frumious import rootindex
 from frumious.errors import ObjectMissing, StateError
@@ -34,8 +35,7 @@ from frumious.storage.base import Store, local_paths
 log = logging.getLogger("frumious.mirror")
 
 
-@dataclass(frozen=True, slots=True)
-class Layout:
+class Layout(msgspec.Struct, frozen=True):
     """The settings that shape the tree (and so must agree between runs)."""
 
     hash_index: bool = False

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import msgspec
 from packaging.utils import NormalizedName, canonicalize_name
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "StoredFile",
     "canonicalize_name",
     "fast_frozen_init",
+    "replace",
     "serial_from_text",
     "serial_from_value",
 ]
@@ -227,9 +229,7 @@ class Project:
         return self.document
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
-class ListingEntry:
+class ListingEntry(msgspec.Struct, frozen=True):
     """One project in the upstream listing: its display name and last serial."""
 
     name: str
@@ -272,3 +272,10 @@ class StoredFile:
         """The digest a download is verified against: upstream's sha256 when given, else the recorded one."""
         sha256 = self.digests.get("sha256")
         return ("sha256", sha256.lower()) if sha256 else (self.algorithm, self.digest.lower())
+
+
+def replace(obj: _T, /, **changes: Any) -> _T:
+    """``obj`` with ``changes``: a value class is a ``msgspec.Struct`` or a dataclass, each with its own ``replace``."""
+    if isinstance(obj, msgspec.Struct):
+        return msgspec.structs.replace(obj, **changes)
+    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]

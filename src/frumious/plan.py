@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Protocol
+
+import msgspec
 
 from frumious import claims, feedreader, recheck, retries, shardscope
 from frumious.compact import Entries
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
-from frumious.models import ListingEntry, canonicalize_name
+from frumious.models import ListingEntry, canonicalize_name, replace
 from frumious.protocol.listing import ListingScan
 from frumious.protocol.statefiles import Todo, target_serial
 from frumious.reconcile import Local, of_listing
@@ -38,20 +39,18 @@ log = logging.getLogger("frumious.sync")
 FAST_PATH_LIMIT = 2000
 
 
-@dataclass(frozen=True, slots=True)
-class Options:
+class Options(msgspec.Struct, frozen=True):
     force_check: bool = False
     allow_mass_delete: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Memory:
+class Memory(msgspec.Struct, frozen=True):
     """What earlier finished runs carried forward (see ``retries``)."""
 
-    failures: dict[str, Failure] = field(default_factory=dict)
-    vanishing: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, Failure] = msgspec.field(default_factory=dict)
+    vanishing: dict[str, float] = msgspec.field(default_factory=dict)
     # Projects whose files a time-based filter holds back: when the first becomes eligible.
-    held: dict[str, float] = field(default_factory=dict)
+    held: dict[str, float] = msgspec.field(default_factory=dict)
 
     @classmethod
     async def load(cls, mirror: Mirror) -> Memory:
@@ -68,8 +67,7 @@ class Holdings(Protocol):
     def release_files_of(self, names: Iterable[str]) -> int: ...
 
 
-@dataclass(frozen=True, slots=True)
-class RecordHoldings:
+class RecordHoldings(msgspec.Struct, frozen=True):
     """``Holdings`` read from the SQLite record, on demand (a no-op run never lists every name)."""
 
     record: MirrorRecord
@@ -90,8 +88,7 @@ class RecordHoldings:
         return claims.owned_files(self.record, names)
 
 
-@dataclass(frozen=True, slots=True)
-class Inputs:
+class Inputs(msgspec.Struct, frozen=True):
     """Everything ``plan`` reads, gathered by ``gather``: a todo, else a listing, else (both None) a 304."""
 
     serial: int
@@ -116,8 +113,7 @@ class Inputs:
             self.listing.entries.close()
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(msgspec.Struct, frozen=True):
     # ``compact.Entries`` when it may be long (from a listing or a todo), in canonical order; a tuple when short.
     queue: Sequence[ListingEntry]
     # Where the run heads (written to ``todo``); the serial published is worked out at the end.
@@ -145,7 +141,7 @@ class Plan:
     # What the run starts from: the mirror's serial, the time, what earlier runs remembered.
     serial: int = 0
     started: float = 0.0
-    memory: Memory = field(default_factory=Memory)
+    memory: Memory = msgspec.field(default_factory=Memory)
     # What the plan decided and why, for the caller to log (``plan`` itself does no I/O).
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()

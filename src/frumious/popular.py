@@ -19,10 +19,11 @@ import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
+
+import msgspec
 
 from frumious.errors import FrumiousError
 from frumious.models import NormalizedName
@@ -46,11 +47,10 @@ class Unit(Enum):
         return hit.kind is Kind.FILE and hit.status == 200
 
 
-@dataclass
-class Popularity:
+class Popularity(msgspec.Struct):
     """What the logs held: counted requests per project, and the lines read, too old or unparseable."""
 
-    counts: Counter[NormalizedName] = field(default_factory=Counter)
+    counts: Counter[NormalizedName] = msgspec.field(default_factory=Counter)
     lines: int = 0
     too_old: int = 0
     unparseable: int = 0

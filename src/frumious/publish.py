@@ -20,8 +20,9 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+import msgspec
 
 from frumious import feed, rootindex, shardrun
 from frumious.errors import ObjectMissing
@@ -42,7 +43,6 @@ log = logging.getLogger("frumious.publish")
 BATCH = 20_000
 
 
-@dataclass(slots=True)
 class PublishReport(Report):
     """What a publish did: the serial it published (None: held back), and the shards that held it."""
 
@@ -51,9 +51,9 @@ class PublishReport(Report):
     previous: int = 0
     projects: int = 0
     # Shard (``I/N``) -> why it holds the mirror's serial back (the exit code says so).
-    behind: dict[str, str] = field(default_factory=dict)
+    behind: dict[str, str] = msgspec.field(default_factory=dict)
     # Shards that finished no run since the last publish, though not behind (said, not failed).
-    idle: list[str] = field(default_factory=list)
+    idle: list[str] = msgspec.field(default_factory=list)
     wrote: bool = False
     waited: float = 0.0
 

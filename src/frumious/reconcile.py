@@ -21,8 +21,9 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from operator import attrgetter
+
+import msgspec
 
 from frumious.compact import Entries, Names, canonical_names
 from frumious.filters.filterset import every_project
@@ -38,8 +39,7 @@ __all__ = ["Local", "Merged", "Reconciled", "Unsorted", "known", "merge", "of_li
 _serial = attrgetter("serial")
 
 
-@dataclass(frozen=True, slots=True)
-class Reconciled:
+class Reconciled(msgspec.Struct, frozen=True):
     queue: Entries
     excluded: tuple[str, ...]
     vanished: tuple[str, ...]
@@ -98,14 +98,13 @@ class _TooLarge(Exception):
     """A bucket past ``BUCKET_HELD`` changed: not merged again here."""
 
 
-@dataclass
-class _Decided:
+class _Decided(msgspec.Struct):
     """An open bucket's decisions as the memo gives them, kept once its names are found unchanged."""
 
-    puts: list[tuple[str, ListingEntry]] = field(default_factory=list)
-    outside: list[ListingEntry] = field(default_factory=list)
-    excluded: list[str] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)
+    puts: list[tuple[str, ListingEntry]] = msgspec.field(default_factory=list)
+    outside: list[ListingEntry] = msgspec.field(default_factory=list)
+    excluded: list[str] = msgspec.field(default_factory=list)
+    seen: set[str] = msgspec.field(default_factory=set)
 
 
 class _Known:

@@ -16,7 +16,8 @@ Both files hold one project a line, fields separated by spaces (names never hold
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from frumious.compact import Entries
 from frumious.models import ListingEntry, canonicalize_name
@@ -58,8 +59,7 @@ def after_failure(previous: Failure | None, entry: ListingEntry, now: float, aft
     return Failure(entry.name, serial, count, now + wait if wait else 0.0)
 
 
-@dataclass(frozen=True, slots=True)
-class Requeued:
+class Requeued(msgspec.Struct, frozen=True):
     queue: Entries
     # Quarantined projects whose backoff has not expired: carried, not tried this run.
     waiting: tuple[Failure, ...]

@@ -6,11 +6,12 @@ the algorithm that fills them is ``sync.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 
+import msgspec
+
 from frumious.compact import Canonical, Names
-from frumious.models import ListingEntry, canonicalize_name, fast_frozen_init
+from frumious.models import ListingEntry, canonicalize_name
 from frumious.plan import Plan
 from frumious.shardshare import Share
 from frumious.stats import Report
@@ -26,9 +27,7 @@ class Kind(Enum):
     FAILED = "failed"
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True):
     """What syncing one project did, by its listed name; the run aggregates these into its report.
 
     ``reason`` says why it FAILED; ``kept`` counts the files a project with NO_RELEASES still holds;
@@ -51,7 +50,6 @@ class Outcome:
         return canonicalize_name(self.name)
 
 
-@dataclass
 class SyncReport(Report):
     """What a run did: the projects' outcomes aggregated (``add``), and what the run itself removed or refused."""
 
@@ -61,33 +59,33 @@ class SyncReport(Report):
     upstream_serial: int | None = None
     listing_unchanged: bool = False
     stopped_early: bool = False
-    excluded: list[str] = field(default_factory=list)
+    excluded: list[str] = msgspec.field(default_factory=list)
     # The plan's refusal (the safety valve): nothing removed whole, no serial published.
     refused: str | None = None
     # The shard this run was (``I/N``), None for a whole mirror: its serials are the shard's.
     shard: str | None = None
-    synced: Names = field(default_factory=Names)
-    skipped: Names = field(default_factory=Names)  # by a metadata filter
-    gone: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)  # object keys
-    removed_projects: list[str] = field(default_factory=list)
+    synced: Names = msgspec.field(default_factory=Names)
+    skipped: Names = msgspec.field(default_factory=Names)  # by a metadata filter
+    gone: list[str] = msgspec.field(default_factory=list)
+    removed: list[str] = msgspec.field(default_factory=list)  # object keys
+    removed_projects: list[str] = msgspec.field(default_factory=list)
     # Projects (and files) now excluded by filters but kept: prune-filtered = false.
-    would_prune: list[str] = field(default_factory=list)
+    would_prune: list[str] = msgspec.field(default_factory=list)
     # Projects that failed quarantine-after runs in a row: name -> when they are tried next.
-    quarantined: dict[str, str] = field(default_factory=dict)
+    quarantined: dict[str, str] = msgspec.field(default_factory=dict)
     # Listed upstream with no releases (their JSON is a 404); of those, the ones the mirror holds files for.
-    no_releases: Names = field(default_factory=Names)
+    no_releases: Names = msgspec.field(default_factory=Names)
     # Projects whose page answered as last time (an upstream without serials): nothing written.
-    unchanged: Names = field(default_factory=Names)
-    no_releases_kept: dict[str, int] = field(default_factory=dict)
+    unchanged: Names = msgspec.field(default_factory=Names)
+    no_releases_kept: dict[str, int] = msgspec.field(default_factory=dict)
     # The run's bookkeeping: the failures to carry, by canonical name at their listed serial, and the
     # newest serial the projects that reached theirs reached (``reached``, below).
-    retry: dict[str, ListingEntry] = field(default_factory=dict)
+    retry: dict[str, ListingEntry] = msgspec.field(default_factory=dict)
     newest: int = 0
     # Dependency closure: what a needed dependency lacks (blocked by a filter, no fitting file, ...), one line each.
-    holes: list[str] = field(default_factory=list)
+    holes: list[str] = msgspec.field(default_factory=list)
     # Projects with files held back by a time-based filter: when the first becomes eligible.
-    held: dict[str, float] = field(default_factory=dict)
+    held: dict[str, float] = msgspec.field(default_factory=dict)
 
     @property
     def finished_cleanly(self) -> bool:
@@ -131,7 +129,6 @@ class SyncReport(Report):
             self.held[outcome.canonical] = outcome.revisit
 
 
-@dataclass
 class DryRun(Report):
     """``mirror --dry-run``: the plan a run would follow, after the safety valve; nothing was written."""
 

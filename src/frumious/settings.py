@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import Enum
+
+import msgspec
 
 from frumious.shard import Shard
 
@@ -50,8 +51,7 @@ class CompareMethod(Enum):
     STAT = "stat"
 
 
-@dataclass(frozen=True, slots=True)
-class MirrorSettings:
+class MirrorSettings(msgspec.Struct, frozen=True):
     directory: str
     master: str = "https://pypi.org"
     # The upstream's simple index when it is not ``<master>/simple/`` (devpi's ``/root/dev/+simple/``,
@@ -117,16 +117,15 @@ class MirrorSettings:
     shard: Shard | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     mirror: MirrorSettings
     # [plugins] enabled, in file order; ("all",) means every filter.
     plugins: tuple[str, ...] = ()
     # Every section as parsed (after interpolation), for filter plugins.
-    sections: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    sections: Mapping[str, Mapping[str, str]] = msgspec.field(default_factory=dict)
     # The keys each section sets itself (not inherited from [DEFAULT]), so a reader of a
     # section, such as a storage backend, can warn about unknown ones without false alarms.
-    own_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    own_keys: Mapping[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
     # Non-fatal findings (dead keys, deprecated spellings) for the CLI to log.
     warnings: tuple[str, ...] = ()
     path: str = ""

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+
+import msgspec
 
 from frumious import verify
+from frumious.models import replace
 from frumious.protocol import layout
 from frumious.record import copy
 from frumious.settings import MirrorSettings
@@ -29,15 +31,14 @@ __all__ = ["OrphanReport", "orphans", "owners"]
 log = logging.getLogger("frumious.publish")
 
 
-@dataclass
 class OrphanReport(Report):
     """The unowned files found (and, with ``delete``, the ones removed)."""
 
     shards: int = 0
     delete: bool = False
     owned: int = 0
-    orphans: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
+    orphans: list[str] = msgspec.field(default_factory=list)
+    removed: list[str] = msgspec.field(default_factory=list)
 
 
 async def owners(store: Store, settings: MirrorSettings, count: int) -> tuple[set[str], set[str]]:

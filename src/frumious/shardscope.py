@@ -7,10 +7,8 @@ never queued, never taken as vanished and never pruned.
 
 from __future__ import annotations
 
-import dataclasses
-
 from frumious.feedreader import Changes
-from frumious.models import ListingEntry
+from frumious.models import ListingEntry, replace
 from frumious.protocol.listing import ListingScan
 from frumious.shard import Shard
 from frumious.upstream import Listing
@@ -28,7 +26,7 @@ def narrow_listing(listing: Listing | None, shard: Shard | None) -> Listing | No
     else:
         narrowed = entries.narrow(shard.holds)
     invalid = tuple(name for name in listing.invalid if shard.holds(name))
-    return dataclasses.replace(listing, entries=narrowed, invalid=invalid)
+    return replace(listing, entries=narrowed, invalid=invalid)
 
 
 def narrow_feed(changes: Changes, shard: Shard | None) -> Changes:
@@ -36,4 +34,4 @@ def narrow_feed(changes: Changes, shard: Shard | None) -> Changes:
         return changes
     changed = tuple(entry for entry in changes.changed if shard.holds(entry.name))
     removed = tuple(name for name in changes.removed if shard.holds(name))
-    return dataclasses.replace(changes, changed=changed, removed=removed)
+    return replace(changes, changed=changed, removed=removed)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+
+import msgspec
 
 from frumious import plan
 from frumious.filters import FilterSet
-from frumious.models import ListingEntry
+from frumious.models import ListingEntry, replace
 from frumious.record import copy, size
 from frumious.record.db import MirrorRecord
 from frumious.settings import MirrorSettings
@@ -28,8 +29,7 @@ from frumious.upstream import Upstream
 __all__ = ["Share", "ShareReport", "held", "listed", "shares"]
 
 
-@dataclass(frozen=True, slots=True)
-class Share:
+class Share(msgspec.Struct, frozen=True):
     """Shard ``shard``'s part: ``listed`` of ``listed_total`` listed projects, and what its record holds
     (None: no record yet, so its files are unknown until its pages are read)."""
 
@@ -43,11 +43,10 @@ class Share:
         return 100.0 * self.listed / self.listed_total if self.listed_total else 0.0
 
 
-@dataclass
 class ShareReport(Report):
     """``mirror --dry-run --shards N`` without an index: every shard's share; nothing was changed."""
 
-    shares: list[Share] = field(default_factory=list)
+    shares: list[Share] = msgspec.field(default_factory=list)
 
 
 def count_listed(entries: Iterable[ListingEntry], count: int) -> list[int]:

@@ -12,19 +12,24 @@ state file; their text is ``protocol.statefiles``.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from frumious.compact import CHUNK, Entries
 from frumious.protocol import layout
 from frumious.protocol.statefiles import Todo
 from frumious.storage.base import Store
 
-__all__ = ["TodoCheckpoint"]
+__all__ = ["INTERVAL", "TodoCheckpoint"]
+
+# What a killed run replays at most (plus the pages asked ahead). A rewrite at 700,000 entries
+# costs 0.05-0.1 s of CPU, 1-2 % of a full sync at this interval (0.5 % more than at 10 s).
+INTERVAL = 5.0
 
 
 class TodoCheckpoint:
     """Tracks finished projects by their place in the queue and rewrites ``todo`` at most every ``interval`` s."""
 
-    def __init__(self, store: Store, todo: Todo, interval: float = 10.0) -> None:
+    def __init__(self, store: Store, todo: Todo, interval: float = INTERVAL) -> None:
         self.store, self.target = store, todo.target
         self.entries = Entries.of(todo.entries)
         self.low = 0  # every entry below is settled: finished, or failed and kept in ``failed``
@@ -66,6 +71,16 @@ class TodoCheckpoint:
     def pending(self, index: int) -> bool:
         return index in self.failed or (index >= self.low and index not in self.above)
 
+    def _lines(self, base: int, names: list[str], serials: Sequence[int]) -> str:
+        """The pending entries of the chunk at ``base``, a line each."""
+        end = base + len(names)
+        if base >= self.low and not any(base <= i < end for i in (*self.above, *self.failed)):
+            # Past the low-water mark and untouched: every entry is pending (most of a long todo).
+            return "".join([f"\n{n} {s}" for n, s in zip(names, serials, strict=True)])
+        return "".join(
+            [f"\n{n} {s}" for i, n, s in zip(range(base, end), names, serials, strict=True) if self.pending(i)]
+        )
+
     async def _write(self) -> None:
         self.last_write, self.dirty = time.monotonic(), False
         writer = await self.store.writer(layout.TODO)
@@ -75,9 +90,7 @@ class TodoCheckpoint:
                 base = at * CHUNK
                 if base + len(names) <= self.low and not any(base <= i < base + len(names) for i in self.failed):
                     continue  # a chunk wholly done: skipped without a look at its entries
-                lines = [f"\n{n} {s}" for i, n, s in zip(range(base, base + len(names)), names, serials, strict=True)
-                         if self.pending(i)]  # fmt: skip
-                await writer.write("".join(lines).encode("utf-8"))
+                await writer.write(self._lines(base, names, serials).encode("utf-8"))
             await writer.commit()
         except BaseException:
             await writer.abort()

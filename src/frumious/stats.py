@@ -10,13 +10,13 @@ import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+
+import msgspec
 
 from frumious.errors import FrumiousError, resource_error
 
 
-@dataclass(frozen=True, slots=True)
-class MirrorSize:
+class MirrorSize(msgspec.Struct, frozen=True):
     """The mirror's size by its record: projects, release files and their bytes (``.metadata`` sidecars not counted)."""
 
     projects: int
@@ -24,8 +24,7 @@ class MirrorSize:
     bytes: int
 
 
-@dataclass
-class Progress:
+class Progress(msgspec.Struct):
     """Live counters, read by the progress line while the run goes (and by the summary's Files line)."""
 
     projects_total: int = 0
@@ -41,8 +40,7 @@ class Progress:
     mirror_size: MirrorSize | None = None
 
 
-@dataclass(kw_only=True)
-class Report:
+class Report(msgspec.Struct, kw_only=True):
     """What every command's report shares: when it ran, what failed, the counters it left.
 
     ``failed`` names each project (or page) that failed, with its reason; ``progress`` is the
@@ -51,8 +49,8 @@ class Report:
 
     started: float = 0.0
     finished: float = 0.0
-    failed: dict[str, str] = field(default_factory=dict)
-    progress: Progress = field(default_factory=Progress)
+    failed: dict[str, str] = msgspec.field(default_factory=dict)
+    progress: Progress = msgspec.field(default_factory=Progress)
 
     @property
     def ok(self) -> bool:

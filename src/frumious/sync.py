@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator
+
+import msgspec
 
 from frumious import claims, feed, metaonly, recheck, shardrun
 from frumious.closure import Closure
@@ -29,8 +30,9 @@ from frumious.compact import Entries
 from frumious.errors import ConfigError, NotFound, ends_run
 from frumious.filters import FilterSet
 from frumious.mirror import Mirror
-from frumious.models import ListingEntry, Project, canonicalize_name
+from frumious.models import ListingEntry, Project, canonicalize_name, replace
 from frumious.norelease import empty_page, listed_404
+from frumious.pagesahead import PagesAhead, pipelines_pages
 from frumious.plan import Options, Plan, gather, plan, published_serial, whole_removals
 from frumious.project import (
     Context,
@@ -44,20 +46,19 @@ from frumious.project import (
     write_pages,
 )
 from frumious.protocol.statefiles import Todo
-from frumious.runreport import DryRun, Kind, Outcome, SyncReport
+from frumious.runreport import Kind, Outcome, SyncReport
 from frumious.settle import carry_failures, settle_vanishing
 from frumious.state import TodoCheckpoint
 from frumious.stats import Progress, stops_with
 from frumious.upstream import Fetched, Upstream
 
-__all__ = ["Policy", "dry_run", "mirror", "sync", "sync_project", "sync_projects"]
+__all__ = ["NO_OPTIONS", "Policy", "context", "log_plan", "mirror", "run_queue", "sync", "sync_project"]
 
 log = logging.getLogger("frumious.sync")
 NO_OPTIONS = Options()
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(msgspec.Struct, frozen=True):
     """How a run decides per project: the filters and the command's options."""
 
     filters: FilterSet
@@ -132,7 +133,7 @@ async def _follow(upstream: Upstream, mirror: Mirror, plan: Plan, policy: Policy
         report.add(ListingEntry(name, 0), Outcome(name, Kind.FAILED, reason))
     report.progress.projects_total = len(plan.queue)
     pruned = await prune_excluded(mirror, plan, report)
-    ctx = _context(upstream, mirror, policy, report.progress, plan)
+    ctx = context(upstream, mirror, policy, report.progress, plan)
     if plan.queue:
         log.info("Syncing %d project(s) towards serial %d", len(plan.queue), plan.target)
         # A shard heads for the listing's serial (shard_serial), so a killed one resumes towards it too.
@@ -188,25 +189,33 @@ async def run_queue(
     """
     if todo is not None:
         await todo.start()
-    entries = enumerate(queue)  # in order: the checkpoint knows an entry by its place
+    entries: Iterator[tuple[int, ListingEntry]] = enumerate(queue)  # in order: the checkpoint knows each by its place
+    workers, upstream = ctx.settings.workers, ctx.upstream
+    ahead = PagesAhead(upstream, entries, ctx.stored.__contains__, workers) if pipelines_pages(upstream) else None
     stop = asyncio.Event()
 
     async def worker() -> None:
-        for index, entry in entries:
-            if stop.is_set():
-                return
-            outcome = await sync_one(ctx, entry)
-            report.add(entry, outcome)
-            failed = outcome.kind is Kind.FAILED
-            if todo is not None:
-                await (todo.kept(index) if failed else todo.done(index))
-            if failed and ctx.settings.stop_on_error:
-                stop.set()
-            ctx.progress.projects_done += 1
+        try:
+            for index, entry in ahead or entries:
+                if stop.is_set():
+                    return
+                outcome = await sync_one(ctx, entry)
+                report.add(entry, outcome)
+                failed = outcome.kind is Kind.FAILED
+                if todo is not None:
+                    await (todo.kept(index) if failed else todo.done(index))
+                if failed and ctx.settings.stop_on_error:
+                    stop.set()
+                ctx.progress.projects_done += 1
+        finally:
+            if ahead is not None:
+                ahead.worker_done()
 
     try:
         async with asyncio.TaskGroup() as group:
-            for _ in range(ctx.settings.workers):
+            if ahead is not None:
+                group.create_task(ahead.run())
+            for _ in range(workers):
                 group.create_task(worker())
     except* ConfigError as found:
         # A configuration the upstream cannot serve (JsonMissing): one line and exit 2, not a group.
@@ -214,6 +223,8 @@ async def run_queue(
     finally:
         if todo is not None:  # also when a signal stopped the run: the next one resumes from here
             await todo.flush()
+        if ahead is not None:
+            ahead.forget()
     return stop.is_set()
 
 
@@ -341,7 +352,7 @@ async def prune_excluded(mirror: Mirror, plan: Plan, report: SyncReport) -> list
     return []
 
 
-def _context(upstream: Upstream, mirror: Mirror, policy: Policy, progress: Progress, plan: Plan | None) -> Context:
+def context(upstream: Upstream, mirror: Mirror, policy: Policy, progress: Progress, plan: Plan | None) -> Context:
     """The context every project of the run shares, complete."""
     # Whole projects removed this run take their files from the same mirror-wide file limit.
     removing = claims.owned_files(mirror.record, whole_removals(mirror.settings, plan)) if plan else 0
@@ -350,65 +361,3 @@ def _context(upstream: Upstream, mirror: Mirror, policy: Policy, progress: Progr
     vanished = frozenset(plan.vanished) if plan else frozenset()
     stored = frozenset(plan.recheck) if plan else frozenset()
     return Context(upstream, mirror, policy.filters, progress, gate, vanished=vanished, guard=guard, stored=stored)
-
-
-# The other entry points: named projects, and the plan alone.
-
-
-async def sync_projects(
-    upstream: Upstream,
-    mirror: Mirror,
-    filters: FilterSet,
-    progress: Progress,
-    names: Sequence[str],
-    *,
-    skip_root: bool = False,
-    allow_mass_delete: bool = False,
-) -> SyncReport:
-    """``frumious sync NAME...``: those projects whatever their serial; ``status`` and ``todo`` stay as they are.
-
-    Unlike bandersnatch, project filters apply: an excluded name is reported and skipped.
-    """
-    await mirror.bootstrap()
-    serial = await mirror.serial()
-    report = SyncReport(progress=progress, serial=serial, serial_before=serial, started=time.time())
-    queue: dict[str, ListingEntry] = {}
-    for name in names:
-        canonical = canonicalize_name(name)
-        if not filters.allows_project(name):
-            log.warning("%s is excluded by the %s filter; skipped", name, filters.project_rejected_by(name))
-            report.excluded.append(canonical)
-            continue
-        known = mirror.record.project(canonical)
-        # Serial 0: any answer from upstream is new enough.
-        queue.setdefault(canonical, ListingEntry(known.display if known else name, 0))
-    progress.projects_total = len(queue)
-    with stops_with(report):
-        if queue:
-            log.info("Syncing %d project(s)", len(queue))
-            policy = Policy(filters, Options(allow_mass_delete=allow_mass_delete))
-            ctx = _context(upstream, mirror, policy, progress, None)
-            report.stopped_early = await run_queue(ctx, queue.values(), None, report)
-        if queue and not skip_root:
-            await mirror.write_root_index(report.serial)
-        await mirror.flush()
-    report.finished = time.time()
-    return report
-
-
-async def dry_run(
-    upstream: Upstream, mirror: Mirror, filters: FilterSet, progress: Progress, options: Options = NO_OPTIONS
-) -> DryRun:
-    """What ``mirror`` would do, read-only: no generation, todo, serial or record is written."""
-    started = time.time()
-    closure = await Closure.open(mirror, filters)
-    filters = closure.grown if closure else filters
-    inputs = await gather(upstream, mirror, filters, started, options, read_only=True)
-    try:
-        planned = plan(inputs, filters.allows_project, mirror.settings, options)
-    finally:
-        inputs.close()
-    log_plan(planned)
-    return DryRun(
-        inputs.serial, planned, mirror.settings.prune_filtered, progress=progress, started=started, finished=time.time()
-    )

@@ -17,8 +17,9 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
 from typing import TypeVar
+
+import msgspec
 
 from frumious.errors import (
     FrumiousError,
@@ -28,10 +29,10 @@ from frumious.errors import (
     UpstreamError,
 )
 from frumious.http import spool
-from frumious.http.checked import Checked
+from frumious.http.checked import Checked, skim
 from frumious.http.choose import Clients
 from frumious.http.client import HTTPClient, Response
-from frumious.models import ListingEntry, Project, canonicalize_name, fast_frozen_init
+from frumious.models import ListingEntry, Project, canonicalize_name, replace
 from frumious.protocol import pagelinks, parse, simple691
 from frumious.protocol.jsonuse import JsonMissing, JsonUse
 from frumious.protocol.listing import ListingScan
@@ -47,8 +48,7 @@ NO_SERIALS = "no-serials "
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(msgspec.Struct, frozen=True):
     attempts: int = 5
     base: float = 0.5
     cap: float = 30.0
@@ -58,8 +58,7 @@ class RetryPolicy:
         return float(min(self.cap, self.base * 2.0**attempt)) * random.uniform(0.5, 1.0)
 
 
-@dataclass(frozen=True, slots=True)
-class Listing:
+class Listing(msgspec.Struct, frozen=True):
     # The whole listing is a ``ListingScan`` (decoded a chunk at a time on each pass; its skipped and
     # invalid entries are known after a pass); a listing asked project by project is a list.
     entries: list[ListingEntry] | ListingScan
@@ -74,9 +73,7 @@ class Listing:
     serials: bool = True
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
-class Fetched:
+class Fetched(msgspec.Struct, frozen=True):
     """A project as fetched: ``project`` None when its page is unchanged since the validators sent."""
 
     project: Project | None
@@ -89,9 +86,7 @@ class Fetched:
         return self.project is None
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
-class _Answer:
+class PageAnswer(msgspec.Struct, frozen=True):
     """A project page's answer as read: what ``_page`` interprets, now or later in the run."""
 
     body: bytes
@@ -131,13 +126,18 @@ class Upstream:
         self.serials = True
         self.client = client
         self._checking = client if isinstance(client, Clients) else None
+        # A body not needed is read to keep its connection, unless a byte limit would make the run wait for it.
+        self._skims = self._checking is None or not self._checking.meters_bytes
         # Where requests and retries are counted (the run's live counters, when the caller passes them).
         self.counters = counters or Progress()
         self.retry = retry or RetryPolicy()
         # Bodies read whole are capped (None: no cap); file bodies stop at their advertised size.
         self.max_listing_size, self.max_project_size = max_listing_size, max_project_size
         # Pages ``listing_of`` read that the run will sync: ``_page`` takes each once instead of asking again.
-        self.held: dict[str, _Answer] = {}
+        self.held: dict[str, PageAnswer] = {}
+        # Pages asked for ahead of the workers (``pagesahead``), by canonical name: the answer, an error
+        # status's exception (``check_status``'s), or None: asked again here.
+        self.ahead: dict[str, asyncio.Future[PageAnswer | None]] = {}
 
     async def __aenter__(self) -> Upstream:
         return self
@@ -228,7 +228,9 @@ class Upstream:
                 async with self.get(url, {"Accept": ACCEPT_PAGE}) as response:
                     header = parse.serial_from_text(response.headers.get("X-PyPI-Last-Serial", ""))
                     if header is not None and (header <= since or not self.pages_read):
-                        return ListingEntry(name, header)  # not synced from this body: it is not needed
+                        if self._skims:  # not synced from this body; read, it keeps the connection
+                            await skim(response)
+                        return ListingEntry(name, header)
                     answer = await self._answer(response, header)
                 serial = header
                 if serial is None:
@@ -318,10 +320,10 @@ class Upstream:
             )
         self.json_missing = True
 
-    async def _answer(self, response: Response, header: int | None) -> _Answer:
+    async def _answer(self, response: Response, header: int | None) -> PageAnswer:
         body = await _read(response, self.max_project_size, "max-project-size")
         kind = response.headers.get("Content-Type", "")
-        return _Answer(body, kind, response.url, response.headers.get("ETag"), header)
+        return PageAnswer(body, kind, response.url, response.headers.get("ETag"), header)
 
     async def _page(self, name: str, min_serial: int, known: tuple[str | None, str | None]) -> Fetched:
         canonical = canonicalize_name(name)
@@ -334,6 +336,9 @@ class Upstream:
         async def fetch() -> tuple[Fetched, int | None]:
             # A page the listing read is used once; a stale one is asked for again (the next attempt).
             answer = self.held.pop(canonical, None)
+            coming = self.ahead.pop(canonical, None) if answer is None else None
+            if coming is not None:
+                answer = await coming  # or the error status it answered, raised as if asked here
             if answer is None:
                 async with self.get(url, headers) as response:
                     if response.status == 304:

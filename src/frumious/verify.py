@@ -15,12 +15,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Container, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+
+import msgspec
 
 from frumious.download import check_stored, download
 from frumious.errors import BadUpstreamData, FrumiousError, NotFound, ObjectMissing, ends_run
 from frumious.mirror import Mirror
-from frumious.models import DistFile, Project, StoredFile
+from frumious.models import DistFile, Project, StoredFile, replace
 from frumious.project import candidate_urls
 from frumious.protocol import layout, pagelinks, warehouse
 from frumious.record.db import MirrorRecord
@@ -36,8 +37,7 @@ CHECKPOINT = "verify-after"
 CHECKPOINT_EVERY = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class VerifyOptions:
+class VerifyOptions(msgspec.Struct, frozen=True):
     delete: bool = False
     dry_run: bool = False
     json_update: bool = False
@@ -45,21 +45,19 @@ class VerifyOptions:
     restart: bool = False
 
 
-@dataclass
 class VerifyReport(Report):
     options: VerifyOptions
     resumed_after: str | None = None
     already_checked: int = 0
-    bad: dict[str, str] = field(default_factory=dict)
-    repaired: list[str] = field(default_factory=list)
-    orphans: list[str] = field(default_factory=list)
+    bad: dict[str, str] = msgspec.field(default_factory=dict)
+    repaired: list[str] = msgspec.field(default_factory=list)
+    orphans: list[str] = msgspec.field(default_factory=list)
     json_updated: int = 0
-    gone: list[str] = field(default_factory=list)  # with --json-update: gone upstream, kept
-    removed: list[str] = field(default_factory=list)  # unowned files removed (--delete)
+    gone: list[str] = msgspec.field(default_factory=list)  # with --json-update: gone upstream, kept
+    removed: list[str] = msgspec.field(default_factory=list)  # unowned files removed (--delete)
 
 
-@dataclass
-class _Run:
+class _Run(msgspec.Struct):
     upstream: Upstream
     tree: Mirror
     options: VerifyOptions

@@ -45,6 +45,7 @@ class RequestRecord:
     query: str
     headers: Mapping[str, str]
     at: float = 0.0  # time.monotonic() on arrival (for rate checks: meter.busiest_window)
+    peer: int = 0  # the client's port: requests with the same one came on one connection
 
 
 @dataclass
@@ -65,8 +66,14 @@ class ServerState:
         return (self.files_url or self.url).rstrip("/")
 
     def record(self, request: web.Request) -> None:
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
         entry = RequestRecord(
-            request.method, request.path, request.query_string, dict(request.headers), time.monotonic()
+            request.method,
+            request.path,
+            request.query_string,
+            dict(request.headers),
+            time.monotonic(),
+            peer[1] if peer else 0,
         )
         with self.log_lock:
             self.log.append(entry)

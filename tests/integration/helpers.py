@@ -8,13 +8,16 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from frumious.cli import main
 from frumious.record.db import MirrorRecord
 from frumious.storage import ENTRY_POINT_GROUP
+
+if TYPE_CHECKING:
+    from fakepypi import FakePyPI
 
 
 def run(config: Path, *args: str) -> int:
@@ -112,3 +115,16 @@ def unit_settings(path: Path) -> dict[str, list[str]]:
             key, value = line.split("=", 1)
             settings.setdefault(key.strip(), []).append(value.strip())
     return settings
+
+
+def assert_mirrored_whole(pypi: FakePyPI, config: Path) -> None:
+    """Every file of the fake index (and each advertised .metadata) stored with its exact bytes, no temp
+    file left, no project failed, and the status at the index's serial."""
+    root = mirror_dir(config)
+    for fake in pypi.index.all_files():
+        stored = root / "web" / fake.path.lstrip("/")
+        assert stored.read_bytes() == fake.artifact.content, fake.filename
+        if fake.core_metadata and fake.artifact.metadata is not None:
+            assert stored.with_name(stored.name + ".metadata").read_bytes() == fake.artifact.metadata
+    assert temp_files(root) == [] and failed_names(root) == set()
+    assert read(root, "status") == str(pypi.index.serial)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fakepypi import make_wheel
+from frumious.http import checked
 
 from .helpers import mirror_dir, packages, read, run, tree
 
@@ -29,6 +30,48 @@ def test_allowlist_mirrors_only_listed_projects_without_the_full_listing(fake_py
     fake_pypi.reset_log()
     assert run(config, "mirror") == 0
     assert fake_pypi.paths("/simple/") == ["/simple/foo-bar/"] and fake_pypi.downloads == []
+
+
+def _allowlist_noop_peers(fake_pypi, make_config, tmp_path, **keys) -> tuple[list[str], set[int]]:
+    """A second run of an allowlist of every project (workers = 1: two pages asked at a time): the pages
+    it asked and the connections (client ports) they came on."""
+    names = ["foo-bar", "dep-lib", "yanky", *(f"extra-{i}" for i in range(6))]
+    for name in names[3:]:
+        fake_pypi.index.add(name, "1.0", make_wheel(name, "1.0"))
+    sections = plugins("allowlist_project", allowlist={"packages": names})
+    config = make_config(tmp_path, fake_pypi, sections=sections, workers=1, **keys)
+    assert run(config, "mirror") == 0
+    fake_pypi.reset_log()
+    assert run(config, "mirror") == 0
+    pages = [r for r in fake_pypi.log if r.path.startswith("/simple/")]
+    assert sorted(r.path for r in pages) == sorted(f"/simple/{name}/" for name in names)
+    assert fake_pypi.downloads == []
+    return [r.path for r in pages], {r.peer for r in pages}
+
+
+def test_an_allowlist_run_with_nothing_new_reads_the_small_pages_and_keeps_its_connections(
+    fake_pypi, make_config, tmp_path
+) -> None:
+    pages, peers = _allowlist_noop_peers(fake_pypi, make_config, tmp_path)
+    # Each page's serial says it is current; its body is read anyway, so the next page reuses the
+    # connection (a dropped one would cost a TLS handshake a project on every run).
+    assert len(peers) <= 2 < len(pages)
+
+
+def test_an_allowlist_page_over_the_skim_limit_is_dropped_with_its_connection(
+    fake_pypi, make_config, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(checked, "SKIM", 16)  # every page is bigger: none is read
+    pages, peers = _allowlist_noop_peers(fake_pypi, make_config, tmp_path)
+    assert len(peers) == len(pages)  # a new connection each, and the run still right
+
+
+def test_an_allowlist_run_under_a_byte_limit_leaves_the_pages_it_does_not_need(
+    fake_pypi, make_config, tmp_path
+) -> None:
+    # Read, their bytes would count against max-bytes-per-second and the run would wait for them.
+    pages, peers = _allowlist_noop_peers(fake_pypi, make_config, tmp_path, max_bytes_per_second="10M")
+    assert len(peers) == len(pages)
 
 
 def test_blocklist_project(fake_pypi, make_config, tmp_path) -> None:

@@ -7,11 +7,11 @@ logged as warnings, and [swift]'s OS_* environment fallbacks.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from pathlib import Path
 
+import msgspec.structs
 import pytest
 
 from frumious.cli import main
@@ -124,7 +124,7 @@ def test_keys_from_default_are_not_unknown(caplog: pytest.LogCaptureFixture) -> 
 
 # --- [swift] ------------------------------------------------------------------------------------
 
-SWIFT_KEYS = [f.name for f in dataclasses.fields(SwiftSettings)]
+SWIFT_KEYS = [f.name for f in msgspec.structs.fields(SwiftSettings)]
 
 
 def test_swift_section_values() -> None:

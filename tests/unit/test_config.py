@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
+import msgspec.structs
 import pytest
 
 from frumious import config
@@ -82,7 +82,7 @@ def test_mirror_key_is_parsed(line: str, field: str, expected: object) -> None:
     settings = parse(line + "\n")
     assert getattr(settings.mirror, field) == expected
     # Nothing else moves: the other fields keep their defaults.
-    others = {f.name for f in dataclasses.fields(MirrorSettings)} - {field, "directory", "root_uri"}
+    others = {f.name for f in msgspec.structs.fields(MirrorSettings)} - {field, "directory", "root_uri"}
     default = MirrorSettings(directory="/srv/pypi")
     assert {name: getattr(settings.mirror, name) for name in others} == {
         name: getattr(default, name) for name in others

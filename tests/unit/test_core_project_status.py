@@ -6,13 +6,13 @@ upstream's answer is given that status directly.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from fakepypi import default_index, mem_index
+from frumious import models
 from frumious.testing.harness import Bench
 from frumious.upstream import Fetched, Upstream
 
@@ -26,8 +26,8 @@ def with_status(monkeypatch: pytest.MonkeyPatch, name: str, status: str) -> None
         found = await fetch(self, wanted, serial, known)
         if found.project is None or found.project.canonical != name:
             return found
-        changed = dataclasses.replace(found.project, status=status, status_reason="why", api_version="1.4")
-        return dataclasses.replace(found, project=changed)
+        changed = models.replace(found.project, status=status, status_reason="why", api_version="1.4")
+        return models.replace(found, project=changed)
 
     monkeypatch.setattr(Upstream, "fetch", project)
 

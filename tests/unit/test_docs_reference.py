@@ -13,10 +13,10 @@ import configparser
 import contextlib
 import logging
 import re
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from msgspec.structs import asdict
 
 from frumious import config
 from frumious.cli import build_parser

@@ -48,7 +48,10 @@ class Watch:
 
 async def drive(monkeypatch: pytest.MonkeyPatch, count: int, slots: int, watch: Watch) -> list[Any]:
     monkeypatch.setattr(project, "_ensure", watch)
-    ctx: Any = SimpleNamespace(files_gate=asyncio.Semaphore(slots), progress=Progress())
+    # An upstream with no lean client: nothing is fetched ahead (``download.ahead``), every file goes one at a time.
+    ctx: Any = SimpleNamespace(
+        files_gate=asyncio.Semaphore(slots), progress=Progress(), upstream=SimpleNamespace(client=None)
+    )
     return await project._drive(ctx, entries(count), {}, True)
 
 

@@ -107,6 +107,31 @@ async def test_write_alike_writes_the_bytes_once_and_links_the_other_names(tmp_p
     assert os.listdir(tmp_path / ".frumious/tmp") == []
 
 
+async def test_write_alike_links_a_new_directorys_names_in_place_and_replaces_one_there(tmp_path: Path) -> None:
+    store = FilesystemStore(str(tmp_path))
+    keys = ["web/simple/foo/index.html", "web/simple/foo/index.v1_html"]
+    links: list[tuple[str, str]] = []
+    real_link = os.link
+
+    def link(source: str, target: str, **kwargs: object) -> None:
+        links.append((source, target))
+        real_link(source, target, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "link", link)
+        await store.write_alike(keys, b"<html>1</html>", new_dir=True)
+    # The second name linked straight to the first, no temp: it did not exist in the new directory.
+    assert links == [(str(tmp_path / keys[0]), str(tmp_path / keys[1]))]
+    # A name that is there after all (a directory the caller took for new) is replaced whole, not kept.
+    (tmp_path / keys[1]).unlink()
+    (tmp_path / keys[1]).write_bytes(b"stale")
+    await store.write_alike(keys, b"<html>2</html>", new_dir=True)
+    html, v1 = (tmp_path / key for key in keys)
+    assert html.read_bytes() == v1.read_bytes() == b"<html>2</html>"
+    assert html.stat().st_ino == v1.stat().st_ino
+    assert os.listdir(tmp_path / ".frumious/tmp") == []
+
+
 async def test_write_alike_without_hard_links_writes_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(1, "Operation not permitted")

@@ -12,7 +12,6 @@ import sys
 import tomllib
 import types
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from frumious.filters import ENTRY_POINT_GROUP, FilterSet, load_filters, loading
-from frumious.models import DistFile, Project
+from frumious.models import DistFile, Project, replace
 from frumious.settings import MirrorSettings, Settings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "filters.md"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 import pytest
 
 from frumious.errors import ConfigError
 from frumious.filters import FilterSet, load_filters
 from frumious.filters.platforms import python_substrings
-from frumious.models import DistFile, Project
+from frumious.models import DistFile, Project, replace
 from frumious.settings import MirrorSettings, Settings
 
 TYPES = {".tar.gz": "sdist", ".zip": "sdist", ".whl": "bdist_wheel", ".exe": "bdist_wininst", ".msi": "bdist_msi"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from frumious.filters.paths import (
     parse_key,
     project_document,
 )
-from frumious.models import DistFile, Project
+from frumious.models import DistFile, Project, replace
 
 
 @pytest.mark.parametrize(

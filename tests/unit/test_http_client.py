@@ -12,6 +12,7 @@ import pytest
 
 from frumious.errors import ConnectionFailed, ProtocolError, UpstreamError
 from frumious.http import client as http_client
+from frumious.http import target as http_target
 from frumious.http.client import Client, Timeouts
 from frumious.http.wire import HIGH_WATER
 from frumious.upstream import RetryPolicy, Upstream
@@ -285,19 +286,16 @@ ON_UVLOOP = [
 
 
 @pytest.mark.parametrize("case", ON_UVLOOP, ids=lambda case: case.__name__.removeprefix("test_"))
-def test_on_uvloop(case: Callable[[], Awaitable[None]]) -> None:
-    """The sync runs on uvloop, whose transports differ from asyncio's in details."""
-    uvloop = pytest.importorskip("uvloop")
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(case())  # type: ignore[arg-type]
+def test_on_uvloop(case: Callable[[], Awaitable[None]], on_uvloop: Callable[..., None]) -> None:
+    on_uvloop(case)
 
 
 def test_request_targets_are_ascii_on_the_wire() -> None:
-    key, host, target = http_client._target("http://bücher.example:8080/a b/ü?x=1#frag")
+    key, host, target = http_target.target("http://bücher.example:8080/a b/ü?x=1#frag")
     assert key == ("http", "bücher.example", 8080)
     assert host == "xn--bcher-kva.example:8080"
     assert target == "/a%20b/%C3%BC?x=1"
-    assert http_client._target("https://pypi.org")[1:] == ("pypi.org", "/")
+    assert http_target.target("https://pypi.org")[1:] == ("pypi.org", "/")
 
 
 @pytest.mark.parametrize(
@@ -325,27 +323,27 @@ def test_request_targets_are_ascii_on_the_wire() -> None:
 )
 def test_a_plain_urls_target_is_cut_as_urlsplit_would(url: str) -> None:
     try:
-        expected: object = http_client._parsed_target(url)
+        expected: object = http_target.parsed_target(url)
     except UpstreamError as exc:
         expected = str(exc)
     try:
-        got: object = http_client._target(url)
+        got: object = http_target.target(url)
     except UpstreamError as exc:
         got = str(exc)
     assert got == expected
 
 
 def test_urls_of_one_host_parse_its_origin_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    http_client._origin.cache_clear()
+    http_target.origin.cache_clear()
     calls: list[str] = []
-    real = http_client.urlsplit
+    real = http_target.urlsplit
 
     def counting(url: str) -> object:
         calls.append(url)
         return real(url)
 
-    monkeypatch.setattr(http_client, "urlsplit", counting)
-    targets = [http_client._target(f"http://127.0.0.1:8080/packages/f-{n}.tar.gz")[2] for n in range(100)]
+    monkeypatch.setattr(http_target, "urlsplit", counting)
+    targets = [http_target.target(f"http://127.0.0.1:8080/packages/f-{n}.tar.gz")[2] for n in range(100)]
     assert targets == [f"/packages/f-{n}.tar.gz" for n in range(100)]
     assert len(calls) == 1
 

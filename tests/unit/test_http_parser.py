@@ -148,3 +148,24 @@ def _buffer(data: bytes) -> Buffer:
     buffer = Buffer()
     buffer.feed(data)
     return buffer
+
+
+@pytest.mark.parametrize("pieces", splits(LENGTH + CHUNKED + LENGTH.replace(b"hello world", b"second body")))
+def test_replies_behind_each_other_in_any_split_are_read_in_turn(pieces: list[bytes]) -> None:
+    # Pipelined replies arrive together: each head and body is taken from where the last one ended
+    # (an offset into the receive), the rest left for the next, whatever the receives' boundaries.
+    buffer = Buffer()
+    for piece in pieces:
+        buffer.feed(piece)
+    bodies = []
+    for _ in range(3):
+        head = parse_head(buffer, URL)
+        assert head is not None and head.status == 200
+        framing = Framing(head, URL)
+        body = []
+        while piece := framing.next(buffer, 4):
+            body.append(piece)
+        assert framing.done
+        bodies.append(b"".join(body))
+    assert bodies == [b"hello world", b"hello world", b"second body"]
+    assert buffer.size == 0 and parse_head(buffer, URL) is None

@@ -1,16 +1,17 @@
-"""The frozen value types built by ``fast_frozen_init``: the dataclass's own signature, defaults and freezing."""
+"""The value types: `fast_frozen_init`'s dataclasses (their own signature, defaults and freezing) and the Structs."""
 
 import dataclasses
 import inspect
 from typing import Any
 
+import msgspec.structs
 import pytest
 
-from frumious.models import DistFile, ListingEntry, Project, StoredFile, fast_frozen_init
+from frumious.models import DistFile, ListingEntry, Project, StoredFile, fast_frozen_init, replace
 from frumious.record.db import ProjectRow
 from frumious.runreport import Kind, Outcome
 
-FAST = [DistFile, Project, ListingEntry, StoredFile, ProjectRow, Outcome]
+FAST = [DistFile, Project, StoredFile]
 
 
 def _reference(cls: type) -> Any:
@@ -34,10 +35,7 @@ def test_the_signature_is_the_dataclasses(cls: type) -> None:
 ARGS: dict[type, tuple[Any, ...]] = {
     DistFile: ("a-1.tar.gz", "https://h/a-1.tar.gz", 3, {"sha256": "00"}, "1"),
     Project: ("a", 5, {}),
-    ListingEntry: ("a", 5),
     StoredFile: ("web/packages/a", "a", "1", 3, "sha256", "00", 1.5),
-    ProjectRow: ("a", "A", 5),
-    Outcome: ("a", Kind.SYNCED),
 }
 
 
@@ -53,7 +51,7 @@ def test_values_defaults_and_freezing_are_the_dataclasses(cls: type) -> None:
     first = dataclasses.fields(cls)[0].name
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(ours, first, "x")
-    assert getattr(dataclasses.replace(ours, **{first: "b"}), first) == "b"
+    assert getattr(replace(ours, **{first: "b"}), first) == "b"
     with pytest.raises(TypeError):
         cls(*args[:-1]) if len(args) > 1 else cls()
     with pytest.raises(TypeError, match="unexpected keyword"):
@@ -89,3 +87,25 @@ def test_a_class_with_a_post_init_is_refused() -> None:
 
     with pytest.raises(TypeError, match="__post_init__"):
         fast_frozen_init(Checked)
+
+
+STRUCTS: dict[type, tuple[Any, ...]] = {
+    ListingEntry: ("a", 5),
+    ProjectRow: ("a", "A", 5),
+    Outcome: ("a", Kind.SYNCED),
+}
+
+
+@pytest.mark.parametrize("cls", list(STRUCTS))
+def test_the_struct_values_are_frozen_compared_by_value_and_replaced(cls: type) -> None:
+    """The value types that are ``msgspec.Struct``s keep what they had as frozen dataclasses."""
+    args = STRUCTS[cls]
+    value = cls(*args)
+    assert value == cls(*args) and hash(value) == hash(cls(*args))
+    assert len({value, cls(*args)}) == 1
+    first = msgspec.structs.fields(cls)[0].name
+    with pytest.raises(AttributeError):
+        setattr(value, first, "x")
+    changed = replace(value, **{first: "b"})
+    assert getattr(changed, first) == "b" and changed != value and getattr(value, first) == args[0]
+    assert repr(value).startswith(f"{cls.__name__}({first}=")

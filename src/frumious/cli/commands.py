@@ -12,12 +12,14 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from frumious.cli import shards, summaries
 from frumious.cli.runfile import Request
 from frumious.cli.running import run_with_progress
+from frumious.models import replace
 from frumious.settings import Settings
 
 if TYPE_CHECKING:  # the cores are imported when a command runs, not when the CLI starts
@@ -53,8 +55,7 @@ def _positive(text: str) -> int:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
+class Command(msgspec.Struct, frozen=True):
     name: str
     help: str
     arguments: Callable[[argparse.ArgumentParser], None]
@@ -63,8 +64,7 @@ class Command:
     filters: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class BareCommand:
+class BareCommand(msgspec.Struct, frozen=True):
     """A command that reads no config: the CLI loads none, so a host without one (a log host) runs it."""
 
     name: str

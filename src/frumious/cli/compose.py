@@ -13,10 +13,11 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from frumious import config
+import msgspec
+
+from frumious import config, otherruns
 from frumious import sync as sync_core
 from frumious.errors import ConfigError, FrumiousError, LeaseLost, LockHeld
 from frumious.filters import FilterSet, load_filters
@@ -25,6 +26,7 @@ from frumious.http.budget import Budget
 from frumious.http.choose import make_client
 from frumious.http.client import Timeouts
 from frumious.mirror import Mirror
+from frumious.models import replace
 from frumious.plan import Options
 from frumious.protocol import layout
 from frumious.protocol.jsonuse import json_use
@@ -54,8 +56,7 @@ log = logging.getLogger(__name__)
 RecordMode = Literal["current", "as-is", "copy"]
 
 
-@dataclass(frozen=True, slots=True)
-class Opened:
+class Opened(msgspec.Struct, frozen=True):
     """What a command works with: the mirror, the upstream and the filters."""
 
     mirror: Mirror
@@ -303,7 +304,7 @@ async def _hold_shard_locks(stack: AsyncExitStack, store: Store, count: int) -> 
 async def run_dry_mirror(settings: Settings, progress: Progress, options: Options) -> DryRun:
     """``mirror --dry-run``: no lock and a private copy of the record, so nothing in the mirror is written."""
     async with open_mirror(settings, filters=True, record="copy", lock=False, counters=progress) as opened:
-        report = await sync_core.dry_run(opened.upstream, opened.mirror, opened.filters, progress, options)
+        report = await otherruns.dry_run(opened.upstream, opened.mirror, opened.filters, progress, options)
         shard = settings.mirror.shard
         if shard is not None:  # its share: the whole listing counted (one more listing request), its record's size
             from frumious import shardshare
@@ -333,7 +334,7 @@ async def run_sync(
     settings: Settings, progress: Progress, names: Sequence[str], skip_root: bool, allow_mass_delete: bool
 ) -> SyncReport:
     async with open_mirror(settings, filters=True, counters=progress) as opened:
-        return await sync_core.sync_projects(
+        return await otherruns.sync_projects(
             opened.upstream,
             opened.mirror,
             opened.filters,

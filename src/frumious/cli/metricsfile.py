@@ -10,9 +10,9 @@ Every value is a gauge: each describes one run, not a count that grows from run 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
@@ -46,8 +46,7 @@ MIRROR_HELP: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(msgspec.Struct, frozen=True):
     name: str
     labels: tuple[tuple[str, str], ...]
     value: float

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
+
+from msgspec.structs import fields
 
 from frumious.config.keydocs import MIRROR_KEY_HELP, PLUGINS_KEY_HELP
 from frumious.config.mirror import MIRROR_DEFAULTS, MIRROR_KEYS

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+import msgspec
 
 from frumious.protocol.runs import RunRow
 from frumious.stats import Progress, Report
@@ -25,8 +26,7 @@ SCHEMA = "frumious.report/1"
 Outcome = Literal["ok", "failed", "stopped", "error"]
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(msgspec.Struct, frozen=True):
     """What the user asked for: the command's name, the report file (empty: none), ``--json``, the
     metrics file (empty: none) with the ``command`` label its series carry (``mirror-dry-run`` for a dry
     run), and the record file the run's history row goes to (empty: none, as for a dry run).

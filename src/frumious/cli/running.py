@@ -9,8 +9,9 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
+
+import msgspec
 
 from frumious.cli import progress, runfile
 from frumious.errors import FrumiousError, LockHeld, resource_error
@@ -45,8 +46,7 @@ def run_with_progress(
     return run.finish(code, run.outcome(code), run.error)
 
 
-@dataclass
-class _Run:
+class _Run(msgspec.Struct):
     """One run as the report sees it: the core's report once there is one, and how the run ended."""
 
     request: runfile.Request

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import replace
 
 from frumious.errors import ConfigError
+from frumious.models import replace
 from frumious.settings import Settings
 from frumious.shard import MAX_SHARDS, Shard
 

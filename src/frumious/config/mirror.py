@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from enum import Enum
 from pathlib import PurePosixPath
 from types import MappingProxyType
 from urllib.parse import urlsplit
+
+from msgspec.structs import fields
 
 from frumious.config import guards
 from frumious.config.reader import Reader

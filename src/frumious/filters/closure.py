@@ -14,9 +14,9 @@ else the sdist) and whose ``Requires-Python`` admits the target's Python.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import msgspec
 from packaging import tags
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
@@ -47,8 +47,7 @@ _GLIBC_OLDEST, _MUSL_OLDEST = 5, 1
 _LEGACY_MANYLINUX = {(2, 17): "manylinux2014", (2, 12): "manylinux2010", (2, 5): "manylinux1"}
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     """One environment to install into: ``cp312-manylinux_2_28_x86_64``, ``cp311-win_amd64``."""
 
     name: str
@@ -143,8 +142,7 @@ def parse_target(text: str) -> Target:
     return Target(text.strip(), python, environment, supported)
 
 
-@dataclass(frozen=True, slots=True)
-class ClosureConfig:
+class ClosureConfig(msgspec.Struct, frozen=True):
     """The roots (the allowlist's requirements, extras kept) and the targets."""
 
     roots: tuple[Requirement, ...]
@@ -181,8 +179,7 @@ def read_config(lines: Iterable[str], environments: str | None, source: str) -> 
     return ClosureConfig(tuple(roots), tuple(targets))
 
 
-@dataclass(frozen=True, slots=True)
-class Dist:
+class Dist(msgspec.Struct, frozen=True):
     """One kept file of a project: its version, filename, and core metadata (None when not mirrored)."""
 
     version: str
@@ -191,13 +188,12 @@ class Dist:
     requires: tuple[str, ...] | None = None
 
 
-@dataclass(slots=True)
-class Walk:
+class Walk(msgspec.Struct):
     """What a walk found: projects needed, those it has no data for yet, and the holes (one line each)."""
 
-    needed: set[str] = field(default_factory=set)
-    unknown: set[str] = field(default_factory=set)
-    holes: list[str] = field(default_factory=list)
+    needed: set[str] = msgspec.field(default_factory=set)
+    unknown: set[str] = msgspec.field(default_factory=set)
+    holes: list[str] = msgspec.field(default_factory=list)
 
 
 def walk(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import cast
 
 from packaging.utils import canonicalize_name
@@ -19,7 +18,7 @@ from packaging.utils import canonicalize_name
 from frumious.filters.base import Filter, MetadataFilter, ProjectFilter, ReleaseFileFilter, ReleaseFilter
 from frumious.filters.closure import ClosureConfig
 from frumious.filters.paths import needs_json
-from frumious.models import DistFile, NormalizedName, Project
+from frumious.models import DistFile, NormalizedName, Project, replace
 
 __all__ = ["FilterSet", "every_project", "fast_canonical"]
 

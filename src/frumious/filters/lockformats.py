@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import msgspec
 from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
@@ -52,8 +53,7 @@ class Pin:
         return [self.name, str(self.specifier), files, sorted(self.hashes)]
 
 
-@dataclass(frozen=True, slots=True)
-class Lock:
+class Lock(msgspec.Struct, frozen=True):
     """The pins of one file and the entries it skipped (one message each)."""
 
     pins: tuple[Pin, ...]

@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
@@ -60,8 +60,7 @@ MODE_TAGS = frozenset({"any", "all", "none"})
 NULL_TAGS = frozenset({"match-null", "not-null"})
 
 
-@dataclass(frozen=True, slots=True)
-class NodeKey:
+class NodeKey(msgspec.Struct, frozen=True):
     key: str
     path: tuple[str, ...]
     mode: str = "any"
@@ -116,8 +115,7 @@ def node_values(node: Any) -> list[str]:
     return [_spelling(item) for item in items]
 
 
-@dataclass(frozen=True, slots=True)
-class RegexRule:
+class RegexRule(msgspec.Struct, frozen=True):
     """One key of a regex metadata section and its patterns."""
 
     node: NodeKey
@@ -136,8 +134,7 @@ class RegexRule:
         return [self.node.key, *(p.pattern for p in self.patterns)]
 
 
-@dataclass(frozen=True, slots=True)
-class VersionRangeRule:
+class VersionRangeRule(msgspec.Struct, frozen=True):
     """One key of a version-range section: the node, read as a specifier, must admit a version."""
 
     node: NodeKey

@@ -4,7 +4,8 @@ and package types. Kept apart from the filter so the tables read as data."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 __all__ = ["Exclusions", "KNOWN_TOKENS", "exclusions_for"]
 
@@ -49,8 +50,7 @@ KNOWN_TOKENS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Exclusions:
+class Exclusions(msgspec.Struct, frozen=True):
     substrings: tuple[str, ...] = ()
     packagetypes: tuple[str, ...] = ()
 

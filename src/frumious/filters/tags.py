@@ -18,8 +18,8 @@ name does not parse are dropped once either list is set: pip installs neither.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+import msgspec
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
@@ -92,8 +92,7 @@ def _version(text: str) -> tuple[int, ...]:
     return (int(text[0]), int(text[1:])) if len(text) > 1 else (int(text),)
 
 
-@dataclass(frozen=True, slots=True)
-class Interpreters:
+class Interpreters(msgspec.Struct, frozen=True):
     """Interpreter tags or ranges by implementation; ABIs kept whatever the interpreter."""
 
     ranges: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]

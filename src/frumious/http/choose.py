@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
@@ -111,6 +111,19 @@ class Clients:
             return first.get(url, headers, check=check_status if checked else None)
         exchange = self._aiohttp().get(url, headers)
         return Checked(exchange, url) if checked else exchange
+
+    @property
+    def meters_bytes(self) -> bool:
+        """Whether a byte limit (``max-bytes-per-second``) counts every body read: one not needed is left."""
+        return self._budget is not None and self._budget.bytes is not None
+
+    def pipelines(self, url: str) -> bool:
+        """Whether ``pipelined`` may write ``url`` ahead (the lean client's, ``Client.pipelines``)."""
+        return self._lean is not None and self._lean.pipelines(url)
+
+    async def pipelined(self, urls: Sequence[str], take: lean.Take, headers: Mapping[str, str] | None = None) -> int:
+        """``Client.pipelined`` through the lean client; 0 (none taken) without one."""
+        return 0 if self._lean is None else await self._lean.pipelined(urls, take, headers)
 
     def _aiohttp(self) -> Session:
         if self._session is None:

@@ -26,13 +26,20 @@ _SIZE, _DATA, _DATA_END, _TRAILERS, _DONE = range(5)
 
 
 class Buffer:
-    """Received bytes not consumed yet, kept as received so bodies are passed on without a copy."""
+    """Received bytes not consumed yet, kept as received so bodies are passed on without a copy.
 
-    __slots__ = ("chunks", "size")
+    What was consumed of the first chunk is an offset (``start``), not a slice of the rest: with
+    pipelining a receive holds several replies (94 KB on average at 20 KB files), and slicing off
+    each head and body copied 1.07 GB for a 206 MB full sync; 6.8 -> 4.7 us a 20 KB reply read from
+    five in one receive (session 9).
+    """
+
+    __slots__ = ("chunks", "size", "start")
 
     def __init__(self) -> None:
         self.chunks: deque[bytes] = deque()
         self.size = 0
+        self.start = 0  # bytes of chunks[0] already consumed
 
     def feed(self, data: bytes) -> None:
         self.chunks.append(data)
@@ -40,20 +47,25 @@ class Buffer:
 
     def take(self, size: int) -> bytes:
         """The next ``size`` buffered bytes (``size`` <= ``self.size``)."""
-        chunks = self.chunks
+        chunks, start = self.chunks, self.start
         first = chunks[0]
         self.size -= size
-        if len(first) == size:
-            return chunks.popleft()
-        if len(first) > size:
-            chunks[0] = first[size:]
-            return first[:size]
-        parts = []
+        end = start + size
+        if end < len(first):
+            self.start = end
+            return first[start:end]
+        chunks.popleft()
+        self.start = 0
+        piece = first[start:] if start else first
+        if end == len(first):
+            return piece
+        parts = [piece]
+        size = end - len(first)
         while size:
             first = chunks[0]
             if len(first) > size:
                 parts.append(first[:size])
-                chunks[0] = first[size:]
+                self.start = size
                 break
             parts.append(chunks.popleft())
             size -= len(first)
@@ -61,30 +73,33 @@ class Buffer:
 
     def take_some(self, limit: int) -> bytes:
         """Up to ``limit`` buffered bytes, without joining what arrived separately (needs ``self.size``)."""
-        return self.take(min(limit, len(self.chunks[0])))
+        return self.take(min(limit, len(self.chunks[0]) - self.start))
 
     def cut(self, separator: bytes) -> bytes | None:
         """The buffered bytes before ``separator``, consumed with it; None when it has not arrived."""
         chunks = self.chunks
         if not chunks:
             return None
-        first = chunks[0]
-        at = first.find(separator)
+        first, start = chunks[0], self.start
+        at = first.find(separator, start)
         if at < 0 and len(chunks) > 1:
             # The separator may straddle two receives: join them (heads and lines are small).
-            first = b"".join(chunks)
+            chunks.popleft()
+            first = b"".join([first[start:], *chunks])
             chunks.clear()
             chunks.append(first)
+            start = self.start = 0
             at = first.find(separator)
         if at < 0:
             return None
         end = at + len(separator)
-        self.size -= end
+        self.size -= end - start
         if end == len(first):
             chunks.popleft()
+            self.start = 0
         else:
-            chunks[0] = first[end:]
-        return first[:at]
+            self.start = end
+        return first[start:at]
 
     def line(self, url: str) -> bytes | None:
         """One CRLF-terminated line without its CRLF; None until it arrived; refused past MAX_HEAD."""

@@ -53,12 +53,21 @@ class Connection(asyncio.Protocol):
         self.expires = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.key: tuple[str, str, int] = ("", "", 0)  # the pool it belongs to
+        # Pipelined (``Client.pipelined``): when bytes last arrived, and once the reader marks a reply's end
+        # with nothing after it (``watch``), when the next bytes came (``resumed_at``).
+        self.stamping = self.watch = False
+        self.last_at = self.resumed_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self.stamping:
+            now = self.loop.time()
+            if self.watch:
+                self.resumed_at, self.watch = now, False
+            self.last_at = now
         buffer = self.buffer
         buffer.feed(data)
         if self.waiter is not None:
@@ -275,6 +284,10 @@ class Reply:
     def connection(self) -> Connection:
         return self._conn
 
+    def kept(self) -> bool:
+        """Whether the body was read to its end and the server keeps the connection (more replies may follow)."""
+        return self._framing.done and self._framing.keep_alive
+
     def reusable(self) -> bool:
         """Whether the connection can serve another request (the body was read to its end)."""
         conn = self._conn
@@ -298,3 +311,42 @@ def _settle(done: asyncio.Future[None], exc: BaseException | None) -> None:
         done.set_result(None)
     else:
         done.set_exception(exc)
+
+
+class ReplyStarts:
+    """When a pipelined run's replies start, against when the server could have started each.
+
+    A reply's start is timed only when the one before ended with nothing after it (``watch``: the
+    connection stamps the next bytes). The server could start reply ``i`` once reply ``i - 1`` was
+    sent and request ``i`` had reached it: no sooner than it was written plus the first reply's delay
+    (the round trip), so a window written late is not taken for a slow server.
+    """
+
+    __slots__ = ("_conn", "_ended", "_first", "_written", "ahead")
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._written: list[float] = []
+        self._first = -1.0
+        self._ended = -1.0  # when the reply before ended with nothing after it; -1: its successor not timed
+        self.ahead = True
+        conn.stamping, conn.watch = True, False
+
+    def wrote(self, now: float, count: int) -> None:
+        self._written.extend([now] * count)
+
+    def ended(self) -> None:
+        conn = self._conn
+        if conn.buffer.size:
+            self._ended = -1.0
+        else:
+            self._ended, conn.watch, conn.resumed_at = conn.last_at, True, -1.0
+
+    def gap(self, index: int) -> float | None:
+        conn = self._conn
+        if self._first < 0:
+            self._first = conn.last_at - self._written[0]
+            return None
+        if self._ended < 0 or conn.resumed_at < 0:
+            return None
+        return conn.resumed_at - max(self._ended, self._written[index] + self._first)

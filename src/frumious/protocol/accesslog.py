@@ -13,11 +13,11 @@ wheel or sdist file name (``packaging.utils``); a ``.metadata`` sidecar is its o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from urllib.parse import unquote
 
+import msgspec
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -49,8 +49,7 @@ class Kind(Enum):
     METADATA = "metadata"  # its .metadata sidecar
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(msgspec.Struct, frozen=True):
     """One parsed log line; ``project`` is None for requests that are for no project (the root, health...)."""
 
     when: float  # POSIX time

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import msgspec
 
 from frumious.errors import BadUpstreamData
 from frumious.models import canonicalize_name
@@ -57,8 +58,7 @@ MAX_SEGMENTS = 2000
 _SEGMENT_PATH = re.compile(r"^segments/(\d{1,20})-(\d{1,20})\.json$")
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(msgspec.Struct, frozen=True):
     """One project changed (to its ``serial``) or removed (``serial``: the mirror's when it went)."""
 
     name: str
@@ -66,8 +66,7 @@ class Event:
     removed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(msgspec.Struct, frozen=True):
     """A segment as the head names it: the serials ``(after, through]``, its event count, when written."""
 
     after: int
@@ -80,8 +79,7 @@ class Segment:
         return segment_path(self.after, self.through)
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
+class Head(msgspec.Struct, frozen=True):
     """The feed's head: the mirror's serial, from where it is complete, and its segments (oldest first)."""
 
     serial: int

@@ -13,9 +13,10 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
+
+import msgspec
 
 from frumious.errors import BadUpstreamData
 from frumious.models import serial_from_text, serial_from_value
@@ -28,8 +29,7 @@ _TITLE = re.compile(r"<title>Links for (.*?)</title>")
 _SERIAL = re.compile(r"<!--SERIAL (\d+)-->")
 
 
-@dataclass(frozen=True, slots=True)
-class PageFile:
+class PageFile(msgspec.Struct, frozen=True):
     """One file a project page links to."""
 
     href: str  # fragment removed
@@ -40,8 +40,7 @@ class PageFile:
     metadata: tuple[str, str] | None = None  # the advertised .metadata digest
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
+class Page(msgspec.Struct, frozen=True):
     files: list[PageFile]
     serial: int | None = None
     title: str | None = None  # the HTML page's display name

@@ -17,7 +17,8 @@ import html
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from frumious.protocol import render
 
@@ -31,8 +32,7 @@ _JSON_HEAD = re.compile(rb'\{"meta": \{"_last-serial": ([0-9]+), "api-version": 
 _JSON_TAIL = b"]}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Shape:
+class _Shape(msgspec.Struct, frozen=True):
     """How a page spells an entry: neither marker nor name end can occur inside an escaped name."""
 
     marker: bytes  # an entry's first bytes

@@ -7,15 +7,14 @@ share this one shape so a figure means the same thing everywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 # At most this many failure reasons are kept per run: a run where all of PyPI failed (an
 # upstream outage) must not write a megabyte of reasons into the record 500 times over.
 MAX_REASONS = 100
 
 
-@dataclass(frozen=True, slots=True)
-class RunRow:
+class RunRow(msgspec.Struct, frozen=True):
     """A run's command, when it ran and how it ended, and what it did (None: not known for that run)."""
 
     command: str
@@ -32,7 +31,7 @@ class RunRow:
     removed: int | None = None
     files: int = 0  # downloaded
     bytes: int = 0  # downloaded
-    reasons: dict[str, str] = field(default_factory=dict)  # failed project -> why (the first MAX_REASONS)
+    reasons: dict[str, str] = msgspec.field(default_factory=dict)  # failed project -> why (the first MAX_REASONS)
 
     @property
     def seconds(self) -> float:
@@ -43,8 +42,7 @@ class RunRow:
         return self.outcome == "ok"
 
 
-@dataclass(frozen=True, slots=True)
-class Totals:
+class Totals(msgspec.Struct, frozen=True):
     """What the mirror holds, from the record: projects, release files (no sidecars) and their bytes."""
 
     projects: int

@@ -25,10 +25,11 @@ import json
 import re
 import time
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
 from urllib.parse import unquote
+
+import msgspec
 
 from frumious.models import serial_from_text, serial_from_value
 
@@ -90,8 +91,7 @@ _QVALUE = re.compile(r"(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)")
 _MAX_ACCEPT_ENTRIES = 64
 
 
-@dataclass(frozen=True, slots=True)
-class MediaRange:
+class MediaRange(msgspec.Struct, frozen=True):
     media_type: str  # lower-cased "type/subtype", may hold "*"
     q: float
 
@@ -163,8 +163,7 @@ def _choose(accept: str | None, format_param: str | None, on_disk: tuple[bool, .
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class ByteRange:
+class ByteRange(msgspec.Struct, frozen=True):
     """An inclusive byte range ``start``-``end`` of a representation of ``size`` bytes."""
 
     start: int

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+
+import msgspec
 
 from frumious.errors import StateError
 from frumious.shard import SHARDS_DIR, Shard
@@ -33,8 +34,7 @@ def events_dir(shard: Shard) -> str:
     return f"{shard.prefix}/events"
 
 
-@dataclass(frozen=True, slots=True)
-class Done:
+class Done(msgspec.Struct, frozen=True):
     """A shard's clean runs so far and the serial its last one reached."""
 
     run: int
@@ -73,8 +73,7 @@ def parse_projects(data: bytes, what: str) -> Iterator[tuple[str, int]]:
         yield name, int(serial)
 
 
-@dataclass(frozen=True, slots=True)
-class Published:
+class Published(msgspec.Struct, frozen=True):
     """What the publish step last published: for how many shards, after which of their runs, at which serial."""
 
     count: int

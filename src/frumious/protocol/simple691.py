@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+
+import msgspec
 
 from frumious.errors import BadUpstreamData
 from frumious.models import Project, canonicalize_name, serial_from_value
@@ -33,8 +34,7 @@ _SERIAL = re.compile(r"<!--SERIAL (\d+)-->")
 STATUSES = frozenset({"active", "archived", "quarantined", "deprecated"})
 
 
-@dataclass(frozen=True, slots=True)
-class SimplePage:
+class SimplePage(msgspec.Struct, frozen=True):
     project: Project
     # The serial given to read_project_page (the answer's header), else meta._last-serial (JSON) or the
     # <!--SERIAL n--> comment (HTML); None when neither gives one. The project's serial is this, or 0.
@@ -191,8 +191,7 @@ def _dist_file(entry: object, ctx: str, base_url: str) -> tuple[dict[str, Any], 
 # --- the two forms ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Parts:
+class _Parts(msgspec.Struct, frozen=True):
     name: str | None
     files: list[Any]
     meta: dict[str, Any]

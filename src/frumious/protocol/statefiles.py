@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from frumious.compact import Entries
 from frumious.errors import StateError
@@ -38,8 +39,7 @@ def parse_serial(text: str) -> int | None:
         raise StateError(f"status holds {text.strip()[:40]!r}, not a serial") from None
 
 
-@dataclass(frozen=True, slots=True)
-class Todo:
+class Todo(msgspec.Struct, frozen=True):
     target: int
     # A tuple, or ``compact.Entries`` (what ``parse_todo`` and a run's plan give: 700,000 on a full sync).
     entries: Sequence[ListingEntry]
@@ -83,8 +83,7 @@ def render_listing_etag(etag: str, serial: int) -> bytes:
     return f"{etag}\n{serial}".encode()
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(msgspec.Struct, frozen=True):
     """A project that failed: the serial it wanted, failed runs in a row, when to retry it (epoch)."""
 
     name: str
@@ -136,8 +135,7 @@ def parse_vanishing(text: str) -> dict[str, float]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class Fallback:
+class Fallback(msgspec.Struct, frozen=True):
     """A project the filters exclude, at the serial its metadata-only page was last made for.
 
     ``page`` is False when upstream had nothing to show at that serial (its JSON was a 404, or

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote
+
+import msgspec
 
 from frumious.protocol import statuschart
 from frumious.protocol.runs import RunRow, Totals
@@ -23,8 +24,7 @@ TABLE_RUNS = 10
 _HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 
 
-@dataclass(frozen=True, slots=True)
-class Failing:
+class Failing(msgspec.Struct, frozen=True):
     """A project the last runs could not mirror (``.frumious/failed``), and the last reason the history holds."""
 
     name: str
@@ -33,8 +33,7 @@ class Failing:
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StatusView:
+class StatusView(msgspec.Struct, frozen=True):
     """Everything the page shows. ``runs``/``totals`` are None when the record or its history is unavailable;
     ``local`` is False on an object store (no record on this machine)."""
 

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
-from frumious.models import DistFile, Project
+from frumious.models import DistFile, Project, replace
 from frumious.protocol import layout
 
 __all__ = ["held_document", "held_files", "mirror_url"]

@@ -19,12 +19,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from frumious.compact import Names
 from frumious.errors import ResourceError
-from frumious.models import StoredFile, fast_frozen_init
+from frumious.models import StoredFile
 from frumious.protocol import layout
 from frumious.record import schema
 from frumious.record.errors import db_error, writes
@@ -44,9 +45,7 @@ BATCH_SECONDS = 1.0
 TOUCHED_LIMIT = 20_000
 
 
-@fast_frozen_init
-@dataclass(frozen=True, slots=True)
-class ProjectRow:
+class ProjectRow(msgspec.Struct, frozen=True):
     name: str  # canonical
     display: str
     serial: int

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from frumious.record.db import MirrorRecord
 from frumious.record.errors import writes
@@ -77,8 +78,7 @@ def digest_of(buckets: tuple[tuple[str, str, int], ...]) -> str:
     return hashlib.blake2b("".join(digest for _key, digest, _count in buckets).encode(), digest_size=16).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Remembered:
+class Remembered(msgspec.Struct, frozen=True):
     digest: str
     unlisted: tuple[str, ...]  # held, not listed (canonical, in order)
     extra: frozenset[str]  # listed, not held (canonical)

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import replace
 from typing import Any
 
 from frumious.errors import BadUpstreamData
-from frumious.models import DistFile, Project
+from frumious.models import DistFile, Project, replace
 from frumious.protocol import parse
 from frumious.record.errors import writes
 from frumious.record.lazytable import LazyTable

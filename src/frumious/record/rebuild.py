@@ -15,10 +15,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
 from frumious.errors import BadUpstreamData, ObjectMissing
@@ -36,13 +36,12 @@ log = logging.getLogger("frumious.record.rebuild")
 BATCH = 256
 
 
-@dataclass
 class Rebuilt(Report):
     """The ``reindex`` result; ``started``/``finished`` are monotonic clock readings."""
 
     projects: int = 0
     files: int = 0
-    unparsed: list[str] = field(default_factory=list)
+    unparsed: list[str] = msgspec.field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -31,8 +31,9 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from frumious.models import StoredFile
 
@@ -225,8 +226,7 @@ def pack(project_id: int, files: Iterable[StoredFile]) -> list[Row]:
     return rows
 
 
-@dataclass(frozen=True, slots=True)
-class Unpacked:
+class Unpacked(msgspec.Struct, frozen=True):
     """One row read back: its key, whether it is a loose sidecar, and its files."""
 
     key: str

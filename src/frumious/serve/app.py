@@ -19,7 +19,6 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import replace
 from urllib.parse import quote
 
 from aiohttp import web
@@ -27,6 +26,7 @@ from aiohttp.abc import AbstractStreamWriter
 from packaging.utils import canonicalize_name
 
 from frumious.errors import FrumiousError
+from frumious.models import replace
 from frumious.protocol import layout, serving, statefiles
 from frumious.protocol.serving import Variant
 from frumious.serve.files import Entry, SerialOf, ServedFiles, open_entry

@@ -14,10 +14,12 @@ import stat
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from email.utils import formatdate
 
+import msgspec
+
 from frumious.errors import FrumiousError
+from frumious.models import replace
 from frumious.protocol import layout, statefiles
 from frumious.protocol.serving import make_etag
 from frumious.storage.base import Store, local_paths
@@ -32,8 +34,7 @@ REMOTE_TTL = 5.0  # seconds a page read from an object store is reused
 SerialOf = Callable[[bytes], str | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(msgspec.Struct, frozen=True):
     """One stored object ready to be served: validators, and where its bytes are."""
 
     key: str

@@ -16,11 +16,11 @@ import asyncio
 import contextlib
 import os
 import time
-from dataclasses import replace
 
 from aiohttp import web
 
 from frumious.errors import FrumiousError
+from frumious.models import replace
 from frumious.protocol import layout, shardfiles, statefiles, statuspage
 from frumious.protocol.runs import RunRow, Totals
 from frumious.protocol.statuspage import Failing, StatusView

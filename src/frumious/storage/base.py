@@ -12,15 +12,15 @@ import abc
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+
+import msgspec
 
 from frumious.errors import ObjectMissing
 from frumious.settings import Settings
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
+class ObjectInfo(msgspec.Struct, frozen=True):
     """What a single stat/HEAD tells about a stored object."""
 
     size: int
@@ -29,7 +29,7 @@ class ObjectInfo:
     mtime: float | None
     # Digests recorded with the object (object-store metadata); empty when the
     # backend records none and the content must be hashed.
-    digests: Mapping[str, str] = field(default_factory=dict)
+    digests: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
 class ObjectWriter(Protocol):

@@ -106,7 +106,8 @@ class FilesystemStore(Store):
         _place(fd, tmp, path, self._fix_mode, mtime, self.temps)
 
     async def write_alike(self, keys: Sequence[str], data: bytes, *, new_dir: bool = False) -> None:
-        """The bytes written once under the first key, the others hard links to it (renamed into place).
+        """The bytes written once under the first key, the others hard links to it (renamed into place, or
+        in a new directory linked in place directly).
 
         A project's ``index.html`` and ``index.v1_html`` are the same bytes: a link and a rename
         instead of a second open, write, close and rename. ``new_dir`` makes the directory first,
@@ -120,6 +121,8 @@ class FilesystemStore(Store):
         source = f"{self._base}/{first}"
         for key in others:
             path = f"{self._base}/{key}"
+            if new_dir and _linked(source, path):
+                continue  # a name new in a new directory: the link alone puts it in place, whole
             try:
                 tmp = self.temps.new_link(key, source)
             except OSError:  # no hard links here (or across to the key's temp directory): a write of its own
@@ -372,3 +375,12 @@ def _prune_empty_parents(directory: Path, root: Path) -> None:
         except OSError:
             return
         directory = directory.parent
+
+
+def _linked(source: str, path: str) -> bool:
+    """``path`` made a hard link to ``source`` where it does not exist yet (no temp, no rename); False otherwise."""
+    try:
+        os.link(source, path)
+    except OSError:  # it exists after all, or no hard links here: the temp and rename way
+        return False
+    return True

@@ -16,8 +16,9 @@ import os
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import BinaryIO, ParamSpec, TypeVar
+
+import msgspec
 
 from frumious.errors import StorageError
 from frumious.storage.base import ObjectInfo
@@ -121,8 +122,7 @@ class Blocking:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Spooled:
+class Spooled(msgspec.Struct, frozen=True):
     """A finished spool file, ready to upload."""
 
     path: str

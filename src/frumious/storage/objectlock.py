@@ -39,8 +39,9 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Protocol
+
+import msgspec
 
 from frumious.errors import LeaseLost, LockHeld, StorageError
 
@@ -57,8 +58,7 @@ class ConditionalUnsupported(Exception):
     """The server does not implement create-only writes (HTTP 501)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
+class Stored(msgspec.Struct, frozen=True):
     """The lock object as read: its body and the server's Last-Modified (epoch)."""
 
     body: bytes
@@ -76,8 +76,7 @@ class LeaseIO(Protocol):
     async def delete(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Lease:
+class Lease(msgspec.Struct, frozen=True):
     token: str
     owner: str
     expires: float

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from types import MappingProxyType
+
+import msgspec
+from msgspec.structs import fields
 
 from frumious.config.reader import Reader
 from frumious.settings import Settings
@@ -16,15 +18,14 @@ __all__ = ["S3Settings", "read_s3"]
 PARAM_PREFIX = "config_param_"
 
 
-@dataclass(frozen=True, slots=True)
-class S3Settings:
+class S3Settings(msgspec.Struct, frozen=True):
     region_name: str = ""
     aws_access_key_id: str = ""
     aws_secret_access_key: str = ""
     endpoint_url: str = ""
     signature_version: str = ""
     # config_param_<Name> keys, without the prefix, passed to put/copy calls.
-    extra_args: Mapping[str, str] = field(default_factory=dict)
+    extra_args: Mapping[str, str] = msgspec.field(default_factory=dict)
     verify_concurrency: int = 50
     max_attempts: int = 10
 

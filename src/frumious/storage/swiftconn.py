@@ -12,9 +12,9 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import msgspec
 import swiftclient
 from requests.exceptions import RequestException
 
@@ -29,8 +29,7 @@ T = TypeVar("T")
 RETRY_STATUSES = frozenset({408, 429, 498, 499})
 
 
-@dataclass(frozen=True, slots=True)
-class SwiftAuth:
+class SwiftAuth(msgspec.Struct, frozen=True):
     """How to reach the cluster: TempAuth v1 when auth_url ends in /auth/v1.0, else Keystone v3."""
 
     auth_url: str

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from frumious.config.reader import Reader
 from frumious.settings import Settings
@@ -13,8 +14,7 @@ from frumious.storage.sections import read_section
 __all__ = ["SwiftSettings", "read_swift"]
 
 
-@dataclass(frozen=True, slots=True)
-class SwiftSettings:
+class SwiftSettings(msgspec.Struct, frozen=True):
     default_container: str = "bandersnatch"
     auth_url: str = ""
     username: str = ""
