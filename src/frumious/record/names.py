@@ -15,9 +15,11 @@ __all__ = ["NameReads"]
 
 
 class NameReads:
-    """Reads of the ``projects`` table by name, for a class that holds the open connection as ``db``."""
+    """Reads of the ``projects`` table by name, for a class that gives the open connection as ``db``."""
 
-    db: sqlite3.Connection
+    @property
+    def db(self) -> sqlite3.Connection:
+        raise NotImplementedError
 
     def names(self, after: str = "") -> list[str]:
         """Project names in order, those after ``after`` when given."""

@@ -30,7 +30,7 @@ import hashlib
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -192,6 +192,25 @@ def unpack_version(filename: str, stored: str | None) -> str | None:
 
 
 Row = tuple[Any, ...]
+
+_INT64 = 2**63 - 1
+
+
+def binds(name: str, display: str, serial: int, files: Sequence[StoredFile]) -> bool:
+    """Whether a project's rows cannot fail to pack or bind: too many files, an integer past 64 bits, a surrogate.
+
+    What ``MirrorRecord.record`` may write behind: a project whose rows would fail fails on its own, as before.
+    """
+    if len(files) > PROJECT_SPAN or not -_INT64 <= serial <= _INT64:
+        return False
+    text = [name, display]
+    for f in files:
+        if (f.size is not None and not -_INT64 <= f.size <= _INT64) or (
+            f.uploaded is not None and not -_INT64 <= f.uploaded <= _INT64
+        ):
+            return False
+        text += (f.key, f.digest, f.version or "", f.algorithm, f.project)
+    return "".join(text).isascii()
 
 
 def pack(project_id: int, files: Iterable[StoredFile]) -> list[Row]:

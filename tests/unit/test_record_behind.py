@@ -1,0 +1,110 @@
+"""A new project's rows written behind (``MirrorRecord.record`` with new and claimed): seen as if written."""
+
+from __future__ import annotations
+
+import pytest
+
+from frumious.models import StoredFile
+from frumious.record import db as recorddb
+from frumious.record import schema
+from frumious.record.db import MirrorRecord, ProjectRow
+
+
+def file_row(key: str, project: str, **kw: object) -> StoredFile:
+    values: dict[str, object] = {"version": "1.0", "size": 3, "algorithm": "sha256", "digest": "ab" * 32}
+    values.update({"uploaded": 1.5, **kw})
+    return StoredFile(key, project, **values)  # type: ignore[arg-type]
+
+
+def key(n: int) -> str:
+    return f"web/packages/{n % 256:02x}/aa/{n:060x}/p{n}-1.0.tar.gz"
+
+
+@pytest.fixture
+def record(tmp_path) -> MirrorRecord:
+    opened = MirrorRecord(str(tmp_path / "frumious.sqlite"))
+    yield opened
+    opened.db.close()
+
+
+def new_project(record: MirrorRecord, n: int, **kw: object) -> ProjectRow:
+    row = ProjectRow(f"p{n}", f"P{n}", n, 1_700_000_000.75)
+    record.record(row, [file_row(key(n), row.name, **kw)], new=True, claimed=True)
+    return row
+
+
+def test_a_waiting_project_reads_back_as_written(record) -> None:
+    new_project(record, 1)
+    waiting_row, waiting_holders = record.project("p1"), record.holders([key(1), key(2)])
+    assert record.pending == 0  # not in SQLite yet
+    assert record.names_changed and list(record.touched or ()) == ["p1"]
+    record.commit()
+    assert record.pending == 0 and record.count() == 1
+    assert waiting_row == record.project("p1") == ProjectRow("p1", "P1", 1, 1_700_000_000.0)
+    assert waiting_holders == record.holders([key(1), key(2)]) == {key(1): ("p1", "ab" * 32)}
+
+
+def test_any_other_read_sees_the_waiting_rows(record) -> None:
+    new_project(record, 1)
+    new_project(record, 2)
+    assert [f.key for f in record.files("p2")] == [key(2)]  # through ``db``: written first
+    assert record.names() == ["p1", "p2"] and record.pending == 2
+
+
+def test_rows_are_written_once_enough_wait(record, monkeypatch) -> None:
+    monkeypatch.setattr(recorddb, "BEHIND", 3)
+    new_project(record, 1)
+    new_project(record, 2)
+    assert record.pending == 0
+    new_project(record, 3)
+    assert record.pending == 3
+
+
+def test_a_later_record_of_the_same_project_replaces_the_waiting_one(record) -> None:
+    row = new_project(record, 1)
+    assert record.project("p1") is not None  # what the caller asks to decide ``new``
+    record.record(row, [file_row(key(9), "p1")], new=False, claimed=True)
+    record.commit()
+    assert record.file_keys("p1") == {key(9)}
+
+
+def test_rows_that_cannot_bind_fail_their_own_project_at_once(record) -> None:
+    new_project(record, 1)
+    with pytest.raises(OverflowError):
+        new_project(record, 2, size=2**64)
+    with pytest.raises(UnicodeEncodeError):
+        new_project(record, 3, version="1.0\udcff")
+    record.commit()
+    assert record.names() == ["p1"]
+
+
+def test_rows_lost_on_their_way_leave_the_record_to_be_rebuilt(tmp_path, monkeypatch) -> None:
+    path = str(tmp_path / "frumious.sqlite")
+    record = MirrorRecord(path)
+    new_project(record, 1)
+    new_project(record, 2)
+    packed = schema.pack
+
+    def pack(project_id: int, files: list[StoredFile]) -> list[schema.Row]:
+        if files[0].project == "p2":
+            raise RuntimeError("lost")
+        return packed(project_id, files)
+
+    monkeypatch.setattr(schema, "pack", pack)
+    with pytest.raises(RuntimeError):
+        record.commit()
+    record.close()
+    reopened = MirrorRecord(path)
+    assert reopened.was_unclean  # the next command rebuilds it from the pages
+    assert reopened.names() == ["p1"]
+    reopened.close()
+
+
+def test_a_clean_close_writes_the_waiting_rows(tmp_path) -> None:
+    path = str(tmp_path / "frumious.sqlite")
+    record = MirrorRecord(path)
+    new_project(record, 1)
+    record.close()
+    reopened = MirrorRecord(path)
+    assert not reopened.was_unclean and reopened.names() == ["p1"]
+    reopened.close()
