@@ -60,6 +60,15 @@ def test_rows_are_written_once_enough_wait(record, monkeypatch) -> None:
     assert record.pending == 3
 
 
+def test_rows_are_written_once_enough_files_wait(record, monkeypatch) -> None:
+    monkeypatch.setattr(recorddb, "BEHIND_FILES", 4)
+    row = ProjectRow("big", "big", 1)
+    record.record(row, [file_row(key(n), "big") for n in range(3)], new=True, claimed=True)
+    assert record.pending == 0
+    new_project(record, 7)
+    assert record.pending == 2 and record.file_keys("big") == {key(n) for n in range(3)}
+
+
 def test_a_later_record_of_the_same_project_replaces_the_waiting_one(record) -> None:
     row = new_project(record, 1)
     assert record.project("p1") is not None  # what the caller asks to decide ``new``
