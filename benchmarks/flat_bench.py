@@ -10,7 +10,7 @@ CPU, peak RSS; the SIGKILL goes to the frumious it forked). ``--keep`` keeps the
 by hand), ``--after noop`` runs once more on the result, ``--every S`` prints frumious's RSS.
 Redone work = pages served in both runs less the projects listed (each page once in a
 clean run); in seconds at the first run's pace (pages a second). The checkpoint interval is
-10 s (``state.TodoCheckpoint``), so the redone work should stay under 10 s of it. Not a test.
+``state.INTERVAL`` (5 s, printed with the result), so the redone work should stay under 10 s. Not a test.
 """
 
 from __future__ import annotations

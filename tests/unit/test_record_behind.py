@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from frumious.errors import ends_run
 from frumious.models import StoredFile
 from frumious.record import db as recorddb
 from frumious.record import schema
 from frumious.record.db import MirrorRecord, ProjectRow
+from frumious.record.errors import RowsLost
 
 
 def file_row(key: str, project: str, **kw: object) -> StoredFile:
@@ -100,13 +102,32 @@ def test_rows_lost_on_their_way_leave_the_record_to_be_rebuilt(tmp_path, monkeyp
         return packed(project_id, files)
 
     monkeypatch.setattr(schema, "pack", pack)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RowsLost, match="lost this run's latest projects") as raised:
         record.commit()
+    assert ends_run(raised.value)  # the run stops rather than go on with a record that lacks them
     record.close()
     reopened = MirrorRecord(path)
     assert reopened.was_unclean  # the next command rebuilds it from the pages
     assert reopened.names() == ["p1"]
     reopened.close()
+
+
+def test_rows_lost_at_the_close_are_a_warning_not_the_commands_error(tmp_path, monkeypatch, caplog) -> None:
+    path = str(tmp_path / "frumious.sqlite")
+    record = MirrorRecord(path)
+    new_project(record, 1)
+    monkeypatch.setattr(schema, "pack", lambda *_: (_ for _ in ()).throw(RuntimeError("lost")))
+    record.close()
+    assert "rebuilds the record from the pages" in caplog.text
+    assert MirrorRecord(path).was_unclean
+
+
+def test_a_project_that_fails_before_waiting_leaves_the_others_alone(record) -> None:
+    new_project(record, 1)
+    with pytest.raises((OverflowError, ValueError)):
+        record.record(ProjectRow("p2", "p2", 2, float("inf")), [file_row(key(2), "p2")], new=True, claimed=True)
+    record.commit()
+    assert record.names() == ["p1"] and record.project("p2") is None
 
 
 def test_a_clean_close_writes_the_waiting_rows(tmp_path) -> None:

@@ -24,11 +24,11 @@ from pathlib import Path
 import msgspec
 
 from frumious.compact import Names
-from frumious.errors import ResourceError
+from frumious.errors import ResourceError, StateError
 from frumious.models import StoredFile
 from frumious.protocol import layout
 from frumious.record import schema
-from frumious.record.errors import db_error, writes
+from frumious.record.errors import RowsLost, db_error, writes
 from frumious.record.filereads import FileReads
 from frumious.record.names import NameReads
 
@@ -156,7 +156,11 @@ class MirrorRecord(NameReads, FileReads):
         stopped the command is the one reported.
         """
         try:
-            self.commit()
+            try:
+                self.commit()  # the rows written behind too
+            except StateError as exc:
+                self._lost = True
+                log.warning("%s; the next command rebuilds the record from the pages", exc)
             if not self._lost:  # else left marked open: the next command rebuilds the record from the pages
                 self.set_meta("open", "0")
             with suppress(sqlite3.DatabaseError):
@@ -208,9 +212,9 @@ class MirrorRecord(NameReads, FileReads):
         """
         files = files if isinstance(files, list) else list(files)
         if new and claimed and schema.binds(project.name, project.display, project.serial, files):
-            self._behind.append((project, files))
-            synced = None if project.synced is None else float(int(project.synced))
+            synced = None if project.synced is None else float(int(project.synced))  # may raise: before queueing
             self._behind_rows[project.name] = msgspec.structs.replace(project, synced=synced)
+            self._behind.append((project, files))
             self._behind_keys.update((f.key, (project.name, f.digest)) for f in files)
             self._note(project.name, new=True)
             if len(self._behind) >= BEHIND or len(self._behind_keys) >= BEHIND_FILES:
@@ -224,10 +228,15 @@ class MirrorRecord(NameReads, FileReads):
             for project, files in behind:
                 self._record_now(project, files, new=True, claimed=True, noted=True)
         except BaseException as exc:
-            self._lost = True  # projects already reported synced may have no rows
-            if isinstance(exc, sqlite3.OperationalError):
-                raise db_error(exc, self.path) from exc
-            raise
+            self._lost = True  # projects already reported synced may have no rows: the run stops
+            if not isinstance(exc, Exception):
+                raise  # an interrupt or a cancellation goes through as it is
+            found: Exception = db_error(exc, self.path) if isinstance(exc, sqlite3.Error) else exc
+            if not getattr(found, "stops_run", False):
+                found = RowsLost(f"the mirror's record {self.path} lost this run's latest projects ({found})")
+            if found is exc:
+                raise
+            raise found from exc
 
     def _record_now(
         self, project: ProjectRow, files: list[StoredFile], *, new: bool | None, claimed: bool, noted: bool = False

@@ -27,6 +27,16 @@ class RecordUnusable(StateError):
     stops_run: ClassVar[bool] = True
 
 
+class RowsLost(StateError):
+    """Rows written behind (``MirrorRecord.record``) could not be written: projects reported synced have none.
+
+    It ends the run, which would otherwise go on with a record that lacks them (the root pages
+    edited from it, their keys unclaimed); the record stays marked open, so the next command rebuilds it.
+    """
+
+    stops_run: ClassVar[bool] = True
+
+
 # SQLite's primary result codes for a damaged file; every other failure is not the file's fault.
 _DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 # Codes a refused disk shows up as (a read-only or full filesystem, missing permissions).
