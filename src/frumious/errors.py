@@ -12,7 +12,8 @@ beside what they are about (their module is noted); all the others are here::
     ├── LeaseLost (1)              the object-store lease was lost mid-run; the run stopped
     ├── ServeError (1)             `frumious serve` cannot start: port in use, no mirror there
     ├── StateError (1)             generation/status/todo unusable
-    │   └── RecordUnusable         the record (frumious.sqlite) is damaged (record/errors.py)
+    │   ├── RecordUnusable         the record (frumious.sqlite) is damaged (record/errors.py)
+    │   └── RowsLost               rows written behind could not be written; the run stopped (record/errors.py)
     ├── UpstreamError (1)          upstream misbehaved for one request
     │   ├── NotFound               404: the project or file is gone
     │   ├── StaleMetadata          X-PyPI-Last-Serial older than asked for
@@ -34,7 +35,7 @@ beside what they are about (their module is noted); all the others are here::
     ├── MassDeleteRefused (1)      one project's sync would remove too many files
     └── RunStopped (cause's)       a run-ending error, with the partial report (stats.py)
 
-Errors marked ``stops_run`` (LeaseLost, ResourceError, RecordUnusable) end the
+Errors marked ``stops_run`` (LeaseLost, ResourceError, RecordUnusable, RowsLost) end the
 whole run: ``ends_run`` tells the per-project and per-URL handlers not to swallow them.
 
 R: ``retryable`` is True (subclasses inherit it): ``Upstream.with_retries`` tries the request again with backoff
