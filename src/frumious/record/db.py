@@ -44,11 +44,10 @@ BATCH_PROJECTS = 500
 BATCH_SECONDS = 1.0
 # Past this many projects recorded in a run, the root index is rendered again rather than patched.
 TOUCHED_LIMIT = 20_000
-# A new project's rows whose keys were claimed wait, up to this many projects, and are then written in
-# one go (``MirrorRecord.db`` writes them first for anyone else): SQLite's code and pages stay in the
-# CPU's caches across the inserts. One project's record() took 20 us in a loop and 76 us with 8 MB
-# touched between calls; in a whole sync (cpu_ab.py, 8 rounds) 423 -> 365 us a project. So that memory
-# stays flat whatever the projects' sizes, they are written sooner once this many files wait.
+# A new project's rows whose keys were claimed wait, up to BEHIND projects or BEHIND_FILES files (memory
+# stays flat), and are written in one go (``db`` writes them first for anyone else): SQLite's code and
+# pages stay in the CPU's caches across the inserts. One record() took 20 us in a loop and 76 us with 8 MB
+# touched between calls; in a whole sync (cpu_ab.py, 8 rounds) 423 -> 365 us a project.
 BEHIND = 64
 BEHIND_FILES = 4096
 
