@@ -211,8 +211,8 @@ class MirrorRecord(NameReads, FileReads):
         """
         files = files if isinstance(files, list) else list(files)
         if new and claimed and schema.binds(project.name, project.display, project.serial, files):
-            synced = None if project.synced is None else float(int(project.synced))  # may raise: before queueing
-            self._behind_rows[project.name] = msgspec.structs.replace(project, synced=synced)
+            # As ``project`` reads it back; may raise, so before anything is queued.
+            self._behind_rows[project.name] = msgspec.structs.replace(project, synced=_whole(project.synced))
             self._behind.append((project, files))
             self._behind_keys.update((f.key, (project.name, f.digest)) for f in files)
             self._note(project.name, new=True)
@@ -267,9 +267,7 @@ class MirrorRecord(NameReads, FileReads):
         noted: bool = False,
     ) -> None:
         display = None if project.display == project.name else project.display
-        # Whole seconds: SQLite keeps a REAL with no fraction as a 4-byte integer, not 8 bytes (nothing
-        # reads the moment finer; 2 bytes a file at PyPI's two files a project).
-        synced = None if project.synced is None else float(int(project.synced))
+        synced = _whole(project.synced)
         if new is None:
             new = not replace or self._id(project.name) is None
         self.touch(project.name, new=new, noted=noted)
@@ -393,6 +391,12 @@ class MirrorRecord(NameReads, FileReads):
 
 
 _PROJECT = "name, coalesce(display, name), serial, synced, parsed"
+
+
+def _whole(synced: float | None) -> float | None:
+    """A moment in whole seconds: SQLite keeps a REAL with no fraction as a 4-byte integer, not 8 bytes
+    (nothing reads the moment finer; 2 bytes a file at PyPI's two files a project)."""
+    return None if synced is None else float(int(synced))
 
 
 def _project(row: tuple[object, ...]) -> ProjectRow:
