@@ -28,6 +28,7 @@ from frumious.errors import ResourceError, StateError
 from frumious.models import StoredFile
 from frumious.protocol import layout
 from frumious.record import schema
+from frumious.record.behind import insert_new, project_values, whole
 from frumious.record.errors import RowsLost, db_error, writes
 from frumious.record.filereads import FileReads
 from frumious.record.names import NameReads
@@ -212,7 +213,7 @@ class MirrorRecord(NameReads, FileReads):
         files = files if isinstance(files, list) else list(files)
         if new and claimed and schema.binds(project.name, project.display, project.serial, files):
             # As ``project`` reads it back; may raise, so before anything is queued.
-            self._behind_rows[project.name] = msgspec.structs.replace(project, synced=_whole(project.synced))
+            self._behind_rows[project.name] = msgspec.structs.replace(project, synced=whole(project.synced))
             self._behind.append((project, files))
             self._behind_keys.update((f.key, (project.name, f.digest)) for f in files)
             self._note(project.name, new=True)
@@ -224,8 +225,11 @@ class MirrorRecord(NameReads, FileReads):
     def _write_behind(self) -> None:
         behind, self._behind, self._behind_rows, self._behind_keys = self._behind, [], {}, {}
         try:
-            for project, files in behind:
-                self._record_now(project, files, new=True, claimed=True, noted=True)
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN")
+                self.batch_started = time.monotonic()
+            self.touch(behind[0][0].name, new=True, noted=True)
+            insert_new(self._db, behind)
         except BaseException as exc:
             self._lost = True  # projects already reported synced may have no rows: the run stops
             if not isinstance(exc, Exception):
@@ -236,6 +240,9 @@ class MirrorRecord(NameReads, FileReads):
             if found is exc:
                 raise
             raise found from exc
+        self.pending += len(behind)
+        if self.pending >= BATCH_PROJECTS or time.monotonic() - self.batch_started >= BATCH_SECONDS:
+            self.commit()
 
     def _record_now(
         self, project: ProjectRow, files: list[StoredFile], *, new: bool | None, claimed: bool, noted: bool = False
@@ -266,16 +273,14 @@ class MirrorRecord(NameReads, FileReads):
         claimed: bool = False,
         noted: bool = False,
     ) -> None:
-        display = None if project.display == project.name else project.display
-        synced = _whole(project.synced)
         if new is None:
             new = not replace or self._id(project.name) is None
         self.touch(project.name, new=new, noted=noted)
         (project_id,) = self.db.execute(
-            "INSERT INTO projects (name, display, serial, synced, parsed) VALUES (?, ?, ?, ?, ?)"
+            "INSERT INTO projects (id, name, display, serial, synced, parsed) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET display = excluded.display, serial = excluded.serial,"
             " synced = excluded.synced, parsed = excluded.parsed RETURNING id",
-            (project.name, display, project.serial, synced, project.parsed),
+            project_values(None, project),
         ).fetchone()
         if replace and not new:
             # A new project has no rows to replace: each project's rows go with it (``forget``, ``rebuilding``),
@@ -391,12 +396,6 @@ class MirrorRecord(NameReads, FileReads):
 
 
 _PROJECT = "name, coalesce(display, name), serial, synced, parsed"
-
-
-def _whole(synced: float | None) -> float | None:
-    """A moment in whole seconds: SQLite keeps a REAL with no fraction as a 4-byte integer, not 8 bytes
-    (nothing reads the moment finer; 2 bytes a file at PyPI's two files a project)."""
-    return None if synced is None else float(int(synced))
 
 
 def _project(row: tuple[object, ...]) -> ProjectRow:
