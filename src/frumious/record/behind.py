@@ -11,18 +11,30 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from frumious.models import StoredFile
 from frumious.record import schema
-
-if TYPE_CHECKING:
-    from frumious.record.db import ProjectRow
 
 __all__ = ["insert_new", "project_values", "whole"]
 
 _PROJECTS = "INSERT INTO projects (id, name, display, serial, synced, parsed) VALUES (?, ?, ?, ?, ?, ?)"
 _FILES = f"INSERT INTO files VALUES ({', '.join('?' * 11)})"
+
+
+class ProjectRow(Protocol):
+    """What of ``record.db.ProjectRow`` goes into ``projects`` (imported from there, it would be a cycle)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def display(self) -> str: ...
+    @property
+    def serial(self) -> int: ...
+    @property
+    def synced(self) -> float | None: ...
+    @property
+    def parsed(self) -> bool: ...
 
 
 def whole(synced: float | None) -> float | None:

@@ -114,7 +114,7 @@ class FilesystemStore(Store):
         not after a failed rename.
         """
         if new_dir:
-            for directory in {os.path.dirname(f"{self._base}/{key}") for key in keys}:
+            for directory in {f"{self._base}/{key}".rpartition("/")[0] for key in keys}:
                 make_dir(directory)
         first, *others = keys
         await self.write(first, data)

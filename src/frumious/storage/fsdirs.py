@@ -97,7 +97,7 @@ class PackageDirs:
             return None
         if path.count("/", len(self.packages)) != 3:  # <aa>/<bb>/<hash>/<file>; other shapes rename first
             return None
-        return os.path.dirname(path)
+        return path.rpartition("/")[0]  # the path is absolute: os.path.dirname's checks cost more than this
 
     def make_leaf(self, leaf: str) -> None:
         """Make ``leaf`` (existing is fine: a file written again) with any missing bucket above it."""
