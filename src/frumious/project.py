@@ -217,30 +217,39 @@ async def _drive(
 
     A new project's small files come first over one connection, their requests written ahead
     (``_fetch_ahead``); what that did not bring goes the one-at-a-time way. There a task per file
-    (``gather``), except that a one-file project's file runs in the project's own task (about 34 k
-    instructions a project). Runners taking a project's files in turn (a task only while the gate had
-    a free slot) made fewer instructions under callgrind, and held a 10,000-file project in under
-    0.1 MiB instead of 15 MiB, but cost 8 % more CPU at five files a project natively (4 alternating
-    rounds, 1.06-1.10 each; not understood): not kept.
+    (``gather``), except that a lone file runs in the project's own task (about 34 k instructions a
+    project), and a file fetched ahead needs none (a task and its scheduling for nothing, per file).
+    Runners taking a project's files in turn (a task only while the gate had a free slot) made fewer
+    instructions under callgrind, and held a 10,000-file project in under 0.1 MiB instead of 15 MiB,
+    but cost 8 % more CPU at five files a project natively (4 alternating rounds, 1.06-1.10 each;
+    not understood): not kept.
     """
     gate = ctx.files_gate
     have: set[str] = await _fetch_ahead(ctx, files) if fresh and len(files) > 1 else set()
+    results: list[bool | BaseException] = []
+    rest: list[int] = []  # the files ``have`` lacks: each needs a task (a file fetched ahead needs none)
+    for i, (_dist, wanted, sidecar) in enumerate(files):
+        results.append(sidecar is not None)
+        if wanted.key not in have or (sidecar is not None and sidecar.key not in have):
+            rest.append(i)
 
     async def one(dist: DistFile, wanted: StoredFile, sidecar: StoredFile | None) -> bool:
-        if wanted.key in have and (sidecar is None or sidecar.key in have):
-            return sidecar is not None
         await gate.acquire()  # not ``async with``: its ``__aenter__`` is one more coroutine per file
         try:
             return await _mirror_one(ctx, dist, wanted, sidecar, known, fresh, have)
         finally:
             gate.release()
 
-    if len(files) == 1:
+    if len(rest) == 1:
         try:
-            return [await one(*files[0])]
+            results[rest[0]] = await one(*files[rest[0]])
         except Exception as exc:  # as gather's return_exceptions: ``mirror_files`` chooses what to raise
-            return [exc]
-    return await asyncio.gather(*(one(*entry) for entry in files), return_exceptions=True)
+            results[rest[0]] = exc
+    elif rest:
+        done = await asyncio.gather(*(one(*files[i]) for i in rest), return_exceptions=True)
+        for i, result in zip(rest, done, strict=True):
+            results[i] = result
+    return results
 
 
 async def _fetch_ahead(ctx: Context, files: list[FileEntry]) -> set[str]:
