@@ -158,3 +158,16 @@ def test_waiting_projects_take_the_ids_after_the_largest_and_keep_their_own_file
     }
     assert record.project("p3") == ProjectRow("p3", "P3", 3, 1_700_000_000.0)
     assert record.holders([key(2)]) == {key(2): ("p2", "ab" * 32)}
+
+
+def test_values_reach_sqlite_as_bound_without_adapters() -> None:
+    # record/schema registers None, bytes and bool with sqlite3 (a shortcut past its adaptation):
+    # what SQLite stores must be what it stored before.
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (a, b, c, d)")
+    db.execute("INSERT INTO t VALUES (?, ?, ?, ?)", (None, b"\x00\xff", True, False))
+    row = db.execute("SELECT typeof(a), typeof(b), typeof(c), a, b, c, d FROM t").fetchone()
+    assert row == ("null", "blob", "integer", None, b"\x00\xff", 1, 0)
+    assert sqlite3.adapters[(type(None), sqlite3.PrepareProtocol)](None) is None

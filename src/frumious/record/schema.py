@@ -37,6 +37,18 @@ import msgspec
 
 from frumious.models import StoredFile
 
+# The sqlite3 module "adapts" every bound value that is not an exact int, float, str or bytearray: for
+# None, bytes and bool (most of a file row: dir, digest, the NULL algorithm and sidecar columns) it looks
+# the type up among the adapters, then asks its protocol type for ``__adapt__``, whose absence raises and
+# clears a formatted AttributeError: 44,160 values and 55 M instructions (1.3 %) of a full sync of 600 x 5
+# files (callgrind). Each registered as a C callable that gives the value back as SQLite binds it, they
+# are found at the first step. Module-wide, and the same values reach SQLite: none of these is a base
+# type, so every other binding keeps its fast path.
+sqlite3.register_adapter(bytes, bytes)  # ``bytes(b)`` is ``b`` itself
+sqlite3.register_adapter(bool, int)  # bound as 0 or 1, as sqlite3 binds a bool
+_NOTHING: dict[None, None] = {}
+sqlite3.register_adapter(type(None), _NOTHING.get)  # ``_NOTHING.get(None)`` is None, bound as NULL
+
 VERSION = "2"
 PROJECT_SHIFT = 20
 PROJECT_SPAN = 1 << PROJECT_SHIFT
