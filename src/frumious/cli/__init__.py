@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -135,7 +136,15 @@ def _file_config(path: str) -> None:
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     from frumious.cli import commands
 
-    return commands.dispatch(args, settings)
+    # What start-up made (modules, classes, the settings) lives as long as the process: kept out of the
+    # collector's full passes, which otherwise walk all of it again (callgrind: 38 M instructions less a
+    # sync, 2.2 % of a 600-project run's; a constant, about 10 ms). Thawed after: a process that calls
+    # ``main`` again (the tests) collects as before.
+    gc.freeze()
+    try:
+        return commands.dispatch(args, settings)
+    finally:
+        gc.unfreeze()
 
 
 if __name__ == "__main__":
