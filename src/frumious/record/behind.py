@@ -3,8 +3,8 @@
 Each waiting project is new to the record and its keys were claimed, so no row is replaced or taken
 from another project: its id can be given here, one past the largest, as SQLite would give it. One
 ``executemany`` for the projects and one for their files, instead of a savepoint, an
-``INSERT ... RETURNING`` and a release per project: ``cpu_ab.py`` measures the difference
-(benchmarks/README.md, "Issue 12 (session 12)").
+``INSERT ... RETURNING`` and a release per project: 21 M instructions less in a 300-project sync
+(callgrind; benchmarks/README.md, "Issue 12 (session 12)").
 """
 
 from __future__ import annotations
