@@ -380,3 +380,16 @@ async def test_the_run_client_checks_each_status_itself_and_frees_its_slot() -> 
             assert await response.read() == b"body"
         assert up.counters.requests == 4
     assert server.connections == 3  # the 503's and the 404's connections (body unread) were not kept
+
+
+def test_pipelines_decides_by_origin_as_the_whole_url_would() -> None:
+    c = client()
+    a, b = "http://127.0.0.1:8000/packages/aa/bb/x.whl", "http://127.0.0.1:8000/other/y z.tar.gz"
+    assert c.pipelines(a) and c.pipelines(b)
+    assert not c.pipelines("ftp://127.0.0.1/x") and not c.pipelines("http://user@127.0.0.1/x")
+    c._one_at_a_time.add(("http", "127.0.0.1", 8000))  # the origin stalled: every URL of it goes one at a time
+    assert not c.pipelines(a) and not c.pipelines(b)
+    assert c.pipelines("http://127.0.0.1:8001/x")  # another port, another origin
+    for port in range(300):  # many origins: the parsed keys are forgotten, not kept without end
+        c.pipelines(f"http://127.0.0.1:{10000 + port}/x")
+    assert len(c._origin_keys) <= 256 and not c.pipelines(a)
