@@ -171,3 +171,23 @@ def test_values_reach_sqlite_as_bound_without_adapters() -> None:
     row = db.execute("SELECT typeof(a), typeof(b), typeof(c), a, b, c, d FROM t").fetchone()
     assert row == ("null", "blob", "integer", None, b"\x00\xff", 1, 0)
     assert sqlite3.adapters[(type(None), sqlite3.PrepareProtocol)](None) is None
+
+
+def test_a_commit_that_fails_after_the_batch_leaves_the_record_to_be_rebuilt(tmp_path, monkeypatch) -> None:
+    import sqlite3
+
+    path = str(tmp_path / "frumious.sqlite")
+    record = MirrorRecord(path)
+    monkeypatch.setattr(recorddb, "BATCH_PROJECTS", 1)  # the batch's own write commits
+
+    def commit() -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    new_project(record, 1)
+    monkeypatch.setattr(record, "commit", commit)
+    with pytest.raises(Exception) as raised:
+        record.names()  # any read writes the waiting rows first
+    assert ends_run(raised.value)
+    monkeypatch.undo()
+    record.close()
+    assert MirrorRecord(path).was_unclean  # the next command rebuilds it from the pages

@@ -230,6 +230,9 @@ class MirrorRecord(NameReads, FileReads):
                 self.batch_started = time.monotonic()
             self.touch(behind[0][0].name, new=True, noted=True)
             insert_new(self._db, behind)
+            self.pending += len(behind)
+            if self.pending >= BATCH_PROJECTS or time.monotonic() - self.batch_started >= BATCH_SECONDS:
+                self.commit()  # here: a commit that fails loses these rows too
         except BaseException as exc:
             self._lost = True  # projects already reported synced may have no rows: the run stops
             if not isinstance(exc, Exception):
@@ -240,9 +243,6 @@ class MirrorRecord(NameReads, FileReads):
             if found is exc:
                 raise
             raise found from exc
-        self.pending += len(behind)
-        if self.pending >= BATCH_PROJECTS or time.monotonic() - self.batch_started >= BATCH_SECONDS:
-            self.commit()
 
     def _record_now(
         self, project: ProjectRow, files: list[StoredFile], *, new: bool | None, claimed: bool, noted: bool = False
