@@ -244,15 +244,13 @@ class MirrorRecord(NameReads, FileReads):
                 raise
             raise found from exc
 
-    def _record_now(
-        self, project: ProjectRow, files: list[StoredFile], *, new: bool | None, claimed: bool, noted: bool = False
-    ) -> None:
+    def _record_now(self, project: ProjectRow, files: list[StoredFile], *, new: bool | None, claimed: bool) -> None:
         if not self.db.in_transaction:
             self.db.execute("BEGIN")
             self.batch_started = time.monotonic()
         self.db.execute("SAVEPOINT project")
         try:
-            self._insert(project, files, replace=True, new=new, claimed=claimed, noted=noted)
+            self._insert(project, files, replace=True, new=new, claimed=claimed)
         except BaseException:
             self.db.execute("ROLLBACK TO project")
             self._rolled_back()
@@ -271,11 +269,10 @@ class MirrorRecord(NameReads, FileReads):
         replace: bool,
         new: bool | None = None,
         claimed: bool = False,
-        noted: bool = False,
     ) -> None:
         if new is None:
             new = not replace or self._id(project.name) is None
-        self.touch(project.name, new=new, noted=noted)
+        self.touch(project.name, new=new)
         (project_id,) = self.db.execute(
             "INSERT INTO projects (id, name, display, serial, synced, parsed) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET display = excluded.display, serial = excluded.serial,"
